@@ -1,0 +1,43 @@
+# netservices: `make run` starts the daemon, `make test` runs the whole suite.
+# Both create .venv with the interpreter named by PYTHON when it is missing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test unit integration install clean lint typecheck system-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# An editable install (hatchling's works with twistd's plugin discovery),
+# with the test extras.  Re-run when the project metadata changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+## run: start `twistd -n netservices` on its built-in defaults (Ctrl-C stops it).
+run: $(STAMP)
+	$(BIN)/twistd --pidfile= -n netservices $(ARGS)
+
+## system-deps: the system tools that integration tests drive (curl ...).
+system-deps:
+	@sh tests/system-deps.sh
+
+## test: the whole suite, under trial and under pytest.
+test: $(STAMP) system-deps
+	$(BIN)/trial tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check services tests
+
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
+clean:
+	rm -rf $(VENV) _trial_temp build dist *.egg-info

@@ -1,0 +1,66 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+The C{netservices} command: a thin layer over the library.
+
+Each subcommand lives in its own module under L{services.commands} and
+exposes C{register(subparsers)}, which adds its parser and sets C{run} to a
+function C{run(reactor, args) -> Deferred[int] | int} (or an C{async def}).
+L{main} runs it under L{twisted.internet.task.react}, which owns the
+reactor, and exits with the status it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from services import __version__
+
+__all__ = ["main", "buildParser", "COMMANDS"]
+
+#: The modules that provide subcommands, in the order --help lists them.
+COMMANDS: Sequence[str] = ()
+
+
+def buildParser() -> argparse.ArgumentParser:
+    """
+    The argument parser of C{netservices} with every subcommand.
+    """
+    parser = argparse.ArgumentParser(
+        prog="netservices",
+        description=(
+            "Clients for the netservices daemon and for any server that speaks "
+            "the same protocols.  The daemon itself runs under twistd: "
+            "`twistd -n netservices --help`."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"netservices {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """
+    Parse C{argv} (default: C{sys.argv[1:]}) and run the chosen command
+    under C{react}; exits the process with the command's status.
+    """
+    parser = buildParser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        raise SystemExit(2)
+
+    from twisted.internet.defer import ensureDeferred, maybeDeferred
+    from twisted.internet.task import react
+
+    def _main(reactor: object) -> object:
+        d = maybeDeferred(run, reactor, args)
+        return d.addCallback(lambda r: ensureDeferred(r) if hasattr(r, "__await__") else r)
+
+    react(_main)

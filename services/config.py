@@ -1,0 +1,387 @@
+# -*- test-case-name: tests.test_config -*-
+"""
+tap.conf: parse and validate the configuration once, into frozen values.
+
+Each section of the INI file maps to a frozen dataclass below; each field of
+that dataclass is one key, and its metadata says how to parse the text and
+what is allowed.  The built-in defaults are the dataclass defaults, and the
+repository's C{tap.conf} spells out the same values (a test keeps them equal).
+
+Nothing else in the package reads files or the environment for configuration:
+L{loadConfig} is the only door.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from twisted.internet.endpoints import serverFromString
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "EchoConfig",
+    "LogConfig",
+    "SECTIONS",
+    "loadConfig",
+    "parseConfig",
+    "parseText",
+    "parseValue",
+    "replaceSection",
+]
+
+
+class ConfigError(ValueError):
+    """
+    A configuration value is unusable.  The message is one line that names
+    where the value came from, the section, the key, the bad value and what is
+    allowed.
+    """
+
+
+class _Invalid(ValueError):
+    """
+    Raised by a value parser: the message says what is allowed.
+    """
+
+
+Parser = Callable[[str], Any]
+
+
+def _setting(default: Any, parse: Parser, allowed: str, doc: str) -> Any:
+    """
+    Declare one configuration key: its default, its parser, a short phrase
+    saying which values are allowed, and a one-line description.
+    """
+    return field(default=default, metadata={"parse": parse, "allowed": allowed, "doc": doc})
+
+
+# Value parsers.  Each takes the raw text and returns the value, or raises
+# _Invalid with a message that says what is allowed.
+
+_BOOLEANS = configparser.RawConfigParser.BOOLEAN_STATES
+
+
+def parseBool(text: str) -> bool:
+    """
+    Parse yes/no, true/false, on/off, 1/0 (any case).
+    """
+    try:
+        return _BOOLEANS[text.strip().lower()]
+    except KeyError:
+        raise _Invalid("expected yes or no (also true/false, on/off, 1/0)") from None
+
+
+def parseSeconds(text: str) -> float:
+    """
+    Parse a non-negative number of seconds; C{0} means "never".
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise _Invalid("expected a number of seconds, e.g. 30 or 0.5") from None
+    if not (value >= 0 and value != float("inf")):
+        raise _Invalid("expected a finite number of seconds >= 0")
+    return value
+
+
+def parsePositiveSeconds(text: str) -> float:
+    """
+    Parse a number of seconds greater than zero.
+    """
+    value = parseSeconds(text)
+    if value <= 0:
+        raise _Invalid("expected a number of seconds > 0")
+    return value
+
+
+def _intRange(low: int, high: int) -> Parser:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise _Invalid(f"expected a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise _Invalid(f"expected a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parseSize(text: str) -> int:
+    """
+    Parse a size in bytes, with an optional binary suffix: C{65536},
+    C{64K}, C{64KiB}, C{1M}, C{1MiB}, C{2G}.
+    """
+    match = _SIZE.match(text)
+    if match is None:
+        raise _Invalid("expected a size in bytes such as 65536, 64K or 1MiB")
+    number, unit = match.groups()
+    return int(number) * _UNITS[(unit or "")[:1].lower()]
+
+
+def parsePort(text: str) -> int:
+    """
+    Parse a UDP or TCP port number, 0 (any free port) to 65535.
+    """
+    return _intRange(0, 65535)(text)
+
+
+def parseName(text: str) -> str:
+    """
+    Parse a short free-form name: printable, at most 64 characters.
+    """
+    value = text.strip()
+    if not value or len(value) > 64 or not value.isprintable():
+        raise _Invalid("expected 1 to 64 printable characters")
+    return value
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise _Invalid("expected one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+class _ParseOnlyReactor:
+    """
+    Stands in for a reactor while endpoint strings are checked: parsing an
+    endpoint description only stores the reactor, it never calls it.
+    """
+
+
+def parseEndpoint(text: str) -> str:
+    """
+    Check one server endpoint description (C{tcp:8007}, C{unix:/run/x.sock},
+    C{ssl:443:privateKey=key.pem}...) with Twisted's own parser.
+    """
+    description = text.strip()
+    try:
+        serverFromString(_ParseOnlyReactor(), description)
+    except Exception as e:  # parsers raise ValueError, TypeError, KeyError, OSError...
+        reason = str(e) or e.__class__.__name__
+        raise _Invalid(
+            f"not a server endpoint ({reason}); expected e.g. "
+            "tcp:8007:interface=127.0.0.1, tcp6:8007:interface=\\:\\:1 "
+            "or unix:/run/netservices.sock:mode=660"
+        ) from None
+    return description
+
+
+def parseEndpoints(text: str) -> tuple[str, ...]:
+    """
+    Parse one or more endpoint descriptions separated by whitespace or
+    newlines.
+    """
+    values = tuple(parseEndpoint(part) for part in text.split())
+    if not values:
+        raise _Invalid("expected at least one endpoint, e.g. tcp:8007:interface=127.0.0.1")
+    return values
+
+
+def parseOptionalPath(text: str) -> str:
+    """
+    Parse a filesystem path; empty means "none".
+    """
+    return text.strip()
+
+
+# The sections.  Field order is the order tap.conf documents them in.
+
+
+@dataclass(frozen=True)
+class EchoConfig:
+    """
+    C{[echo]}: the RFC 862 echo service over stream sockets.
+    """
+
+    enabled: bool = _setting(True, parseBool, "yes or no", "Run the echo service.")
+    listen: tuple[str, ...] = _setting(
+        ("tcp:8007:interface=127.0.0.1",),
+        parseEndpoints,
+        "one or more Twisted server endpoint strings",
+        "Where to listen: endpoint strings separated by spaces or newlines.",
+    )
+    idle_timeout: float = _setting(
+        300.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Close a connection that has sent nothing for this long.",
+    )
+    max_connections: int = _setting(
+        10000,
+        _intRange(0, 10_000_000),
+        "a whole number >= 0 (0 means no limit)",
+        "Close new connections at once while this many are open.",
+    )
+    backlog: int = _setting(
+        1024,
+        _intRange(1, 65535),
+        "a whole number from 1 to 65535",
+        "Listen queue length, unless an endpoint sets its own backlog=.",
+    )
+    sndbuf: int = _setting(
+        0,
+        parseSize,
+        "a size in bytes (0 keeps the kernel default)",
+        "SO_SNDBUF for accepted connections.",
+    )
+    rcvbuf: int = _setting(
+        0,
+        parseSize,
+        "a size in bytes (0 keeps the kernel default)",
+        "SO_RCVBUF for accepted connections.",
+    )
+    reuseport: bool = _setting(
+        False,
+        parseBool,
+        "yes or no",
+        "Set SO_REUSEPORT on TCP listeners, so several processes share a port.",
+    )
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """
+    C{[log]}: what netservices itself logs.
+    """
+
+    level: str = _setting(
+        "info",
+        _choice("debug", "info", "warn", "error", "critical"),
+        "debug, info, warn, error or critical",
+        "Lowest level of netservices' own events to log (debug shows every connection).",
+    )
+
+
+#: Section name to its dataclass, in the order tap.conf documents them.
+SECTIONS: Mapping[str, type] = {
+    "echo": EchoConfig,
+    "log": LogConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """
+    The whole configuration: one attribute per section.
+
+    @ivar source: where the values came from (a path, or C{"<defaults>"}).
+    """
+
+    echo: EchoConfig = EchoConfig()
+    log: LogConfig = LogConfig()
+    source: str = "<defaults>"
+
+
+def _attribute(section: str) -> str:
+    return section.replace("-", "_")
+
+
+def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def parseText(section: str, key: str, text: str) -> Any:
+    """
+    Parse one value of C{[section] key}.
+
+    @raise ValueError: with a message that says what is allowed.
+    """
+    parse: Parser = _fields(SECTIONS[section])[key].metadata["parse"]
+    return parse(text)
+
+
+def parseValue(source: str, section: str, key: str, text: str) -> Any:
+    """
+    Parse one value of C{[section] key}, raising L{ConfigError} that names
+    C{source}, the section, the key, the value and what is allowed.
+    """
+    try:
+        return parseText(section, key, text)
+    except _Invalid as e:
+        raise ConfigError(f"{source}: [{section}] {key} = {text.strip()!r}: {e}") from None
+
+
+def parseConfig(text: str, source: str = "<string>") -> Config:
+    """
+    Parse the text of a tap.conf into a L{Config}.  Keys that are absent keep
+    their defaults.
+
+    @raise ConfigError: for a syntax error, an unknown section or key, or a
+        bad value.
+    """
+    parser = configparser.RawConfigParser(
+        strict=True, delimiters=("=",), comment_prefixes=("#", ";"), inline_comment_prefixes=None
+    )
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as e:
+        message = " ".join(str(e).split())
+        raise ConfigError(f"{source}: {message}") from None
+    sections: dict[str, Any] = {}
+    for name in parser.sections():
+        cls = SECTIONS.get(name)
+        if cls is None:
+            known = ", ".join(f"[{s}]" for s in SECTIONS)
+            raise ConfigError(f"{source}: unknown section [{name}]; known sections: {known}")
+        fields = _fields(cls)
+        values = {}
+        for key, raw in parser.items(name):
+            if key not in fields:
+                known = ", ".join(fields)
+                raise ConfigError(f"{source}: [{name}] unknown key {key!r}; known keys: {known}")
+            values[key] = parseValue(source, name, key, raw)
+        sections[_attribute(name)] = cls(**values)
+    return Config(source=source, **sections)
+
+
+def loadConfig(path: str | Path) -> Config:
+    """
+    Read and parse the tap.conf at C{path}.
+
+    @raise ConfigError: when the file cannot be read or is not valid.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{source}: cannot read the configuration file: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None
+    return parseConfig(text, source)
+
+
+def replaceSection(config: Config, section: str, **changes: Any) -> Config:
+    """
+    Return C{config} with some keys of one section replaced, e.g. by
+    command-line flags.
+    """
+    attribute = _attribute(section)
+    updated = dataclasses.replace(getattr(config, attribute), **changes)
+    return dataclasses.replace(config, **{attribute: updated})
+
+
+def describe(section: str) -> Sequence[tuple[str, str, str, Any]]:
+    """
+    List C{(key, allowed, doc, default)} for every key of a section; the
+    documentation and the tests read it.
+    """
+    return [
+        (f.name, f.metadata["allowed"], f.metadata["doc"], f.default)
+        for f in dataclasses.fields(SECTIONS[section])
+    ]

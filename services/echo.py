@@ -1,0 +1,257 @@
+# -*- test-case-name: tests.test_echo -*-
+"""
+The echo service (RFC 862) over stream sockets.
+
+L{Echo} writes back every byte it receives, in order.  Unlike
+L{twisted.protocols.wire.Echo} it does not let a peer that sends without
+reading grow the server's memory: the protocol registers itself as the
+transport's streaming producer, so when the transport's send buffer fills the
+transport pauses the protocol, which stops reading from the peer until the
+buffer drains.  TCP flow control then holds the peer back.
+
+Use it in your own application::
+
+    from twisted.internet import endpoints, reactor
+    from services.echo import EchoFactory
+
+    factory = EchoFactory(idleTimeout=60, maxConnections=1000)
+    endpoints.serverFromString(reactor, "tcp:7007").listen(factory)
+    reactor.run()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHalfCloseableProtocol,
+    IPushProducer,
+    IReactorTime,
+)
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger, LogLevel
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from services import logs
+from services.config import EchoConfig
+from services.listen import ListenerService, SocketOptions, describeAddress, endpointFor
+from services.stats import ConnectionStats
+
+__all__ = ["Echo", "EchoFactory", "makeEchoService"]
+
+
+@implementer(IPushProducer, IHalfCloseableProtocol)
+class Echo(Protocol, TimeoutMixin):
+    """
+    Echo every byte back to the peer, with backpressure and an idle timeout.
+
+    When the peer half-closes its side, the echo finishes writing what it
+    holds and then closes, so C{nc -N} style clients get their whole echo.
+
+    @ivar bytesIn: bytes received on this connection.
+    @ivar connectedAt: when the connection was made, by the factory's clock.
+    """
+
+    _log = Logger(observer=logs.observer)
+    factory: EchoFactory
+    bytesIn = 0
+    connectedAt = 0.0
+    _peer = "?"
+
+    def callLater(self, period: float, func: Any) -> IDelayedCall:
+        """
+        Schedule the idle timeout on the factory's clock.
+        """
+        return self.factory.clock.callLater(period, func)
+
+    def connectionMade(self) -> None:
+        """
+        Count the connection, become the transport's producer and start the
+        idle timer.
+        """
+        factory = self.factory
+        factory.stats.current += 1
+        factory.stats.accepted += 1
+        self.connectedAt = factory.clock.seconds()
+        self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+        if factory.idleTimeout:
+            self.setTimeout(factory.idleTimeout)
+        if factory.logConnections:
+            self._peer = describeAddress(self.transport.getPeer())  # type: ignore[union-attr]
+            self._log.debug("echo: {peer} connected", peer=self._peer)
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Write C{data} back and restart the idle timer.
+        """
+        n = len(data)
+        self.bytesIn += n
+        stats = self.factory.stats
+        stats.bytesIn += n
+        stats.bytesOut += n
+        self.transport.write(data)  # type: ignore[union-attr]
+        if self.timeOut:
+            self.resetTimeout()
+
+    def readConnectionLost(self) -> None:
+        """
+        The peer will send no more: close once everything is written back.
+        """
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def writeConnectionLost(self) -> None:
+        """
+        The peer stopped reading (we shut down writing): nothing to echo to.
+        """
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def timeoutConnection(self) -> None:
+        """
+        Nothing was received for C{idleTimeout} seconds: drop the
+        connection, including anything still queued for a peer that does
+        not read.
+        """
+        self.factory.stats.timedOut += 1
+        self._log.debug(
+            "echo: closing {peer}: idle for {timeout} seconds",
+            peer=self._peer,
+            timeout=self.factory.idleTimeout,
+        )
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
+        """
+        Stop the timer, uncount the connection and log its totals.
+        """
+        self.setTimeout(None)
+        factory = self.factory
+        factory.stats.current -= 1
+        if factory.logConnections:
+            self._log.debug(
+                "echo: {peer} disconnected after {duration:.3f} s, "
+                "{bytes} bytes echoed ({reason})",
+                peer=self._peer,
+                duration=factory.clock.seconds() - self.connectedAt,
+                bytes=self.bytesIn,
+                reason=reason.getErrorMessage(),
+            )
+
+    # IPushProducer: the transport calls these when its send buffer fills up
+    # and drains.  Pausing our producer means reading no more from the peer.
+
+    def pauseProducing(self) -> None:
+        """
+        The send buffer is full: stop reading from the peer.
+        """
+        self.transport.pauseProducing()  # type: ignore[union-attr]
+
+    def resumeProducing(self) -> None:
+        """
+        The send buffer drained: read from the peer again.
+        """
+        self.transport.resumeProducing()  # type: ignore[union-attr]
+
+    def stopProducing(self) -> None:
+        """
+        The connection is going away; C{connectionLost} does the clean-up.
+        """
+
+
+class EchoFactory(Factory):
+    """
+    Builds L{Echo} connections, refusing new ones beyond C{maxConnections}.
+
+    @ivar idleTimeout: seconds of silence before a connection is closed;
+        C{None} or 0 for never.
+    @ivar maxConnections: connections allowed open at once; C{None} or 0 for
+        no limit.  Excess connections are closed as soon as they are accepted
+        and counted in C{stats.refused}.
+    @ivar clock: the time source for timeouts and durations.
+    @ivar stats: the counters this factory's connections update.
+    """
+
+    protocol = Echo
+    noisy = False
+    _log = Logger(observer=logs.observer)
+
+    def __init__(
+        self,
+        idleTimeout: float | None = None,
+        maxConnections: int | None = None,
+        clock: IReactorTime | None = None,
+        stats: ConnectionStats | None = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.idleTimeout = idleTimeout or None
+        self.maxConnections = maxConnections or None
+        self.clock: IReactorTime = clock  # type: ignore[assignment]
+        self.stats = stats if stats is not None else ConnectionStats()
+        self._refusing = False
+
+    @property
+    def logConnections(self) -> bool:
+        """
+        Whether per-connection debug events would reach the log.
+        """
+        return logs.isEnabledFor(LogLevel.debug)
+
+    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+        """
+        Build an L{Echo}, or return L{None} (Twisted then closes the new
+        socket at once) when C{maxConnections} are already open.
+        """
+        limit = self.maxConnections
+        if limit is not None and self.stats.current >= limit:
+            self.stats.refused += 1
+            if not self._refusing:
+                self._refusing = True
+                self._log.warn(
+                    "echo: {limit} connections open, the max_connections limit: "
+                    "closing new connections until some close",
+                    limit=limit,
+                )
+            return None
+        self._refusing = False
+        return Factory.buildProtocol(self, addr)
+
+
+def makeEchoService(
+    config: EchoConfig,
+    reactor: Any = None,
+    stats: ConnectionStats | None = None,
+) -> MultiService:
+    """
+    Build the echo service: one listener per endpoint of C{config.listen},
+    all sharing one L{EchoFactory}.
+
+    @param config: the C{[echo]} section.
+    @param reactor: the reactor to listen with; the global one if L{None}.
+    @param stats: counters to update; a new L{ConnectionStats} if L{None}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    factory = EchoFactory(
+        idleTimeout=config.idle_timeout,
+        maxConnections=config.max_connections,
+        clock=reactor,
+        stats=stats,
+    )
+    options = SocketOptions(
+        backlog=config.backlog,
+        sndbuf=config.sndbuf,
+        rcvbuf=config.rcvbuf,
+        reuseport=config.reuseport,
+    )
+    service = MultiService()
+    service.setName("echo")
+    service.factory = factory  # type: ignore[attr-defined]
+    for description in config.listen:
+        endpoint = endpointFor(reactor, description, options)
+        ListenerService("echo", description, endpoint, factory, options).setServiceParent(service)
+    return service
