@@ -253,6 +253,13 @@ class EchoConfig:
     )
 
 
+# [discovery] section: DiscoveryConfig (and UdpEchoConfig) go here.
+
+# [web] section: WebConfig goes here.
+
+# [client] section: ClientConfig goes here.
+
+
 @dataclass(frozen=True)
 class LogConfig:
     """
@@ -270,6 +277,9 @@ class LogConfig:
 #: Section name to its dataclass, in the order tap.conf documents them.
 SECTIONS: Mapping[str, type] = {
     "echo": EchoConfig,
+    # discovery sections here
+    # web section here
+    # client section here
     "log": LogConfig,
 }
 
@@ -283,6 +293,9 @@ class Config:
     """
 
     echo: EchoConfig = EchoConfig()
+    # discovery attributes here
+    # web attribute here
+    # client attribute here
     log: LogConfig = LogConfig()
     source: str = "<defaults>"
 

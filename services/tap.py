@@ -57,6 +57,8 @@ class Options(usage.Options):
     ]
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
+        # discovery flags here
+        # web flags here
     ]
 
     def __init__(self) -> None:
@@ -103,6 +105,8 @@ class Options(usage.Options):
             config = replaceSection(config, "echo", enabled=True, listen=listen)
         if self["no-echo"]:
             config = replaceSection(config, "echo", enabled=False)
+        # discovery overrides here
+        # web overrides here
         if self["log-level"] is not None:
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
@@ -158,6 +162,8 @@ def buildService(config: Config, reactor: Any = None) -> NetservicesService:
     if config.echo.enabled:
         stats = root.stats["echo"] = ConnectionStats()
         makeEchoService(config.echo, reactor, stats).setServiceParent(root)
+    # discovery services here
+    # web service here (last: it reads the whole tree)
     return root
 
 

@@ -1,0 +1,194 @@
+"""
+Helpers for integration tests: free loopback ports and real
+C{twistd -n netservices} processes.
+
+Nothing here sleeps for correctness: waits poll a condition until a deadline
+and fail loudly when it passes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+
+#: The repository, whose tap.conf and twisted/plugins the tests use.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def freePort(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    """
+    A port that is free on C{host} right now (the kernel picks it).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, kind) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def hasIPv6Loopback() -> bool:
+    """
+    Whether this machine can bind and connect on C{::1}.
+    """
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def waitUntil(
+    condition: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+) -> T:
+    """
+    Poll C{condition} until it returns something true, or raise
+    C{AssertionError} after C{timeout} seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def canConnect(host: str, port: int) -> bool:
+    """
+    Whether a TCP connection to C{host:port} succeeds now.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def twistdCommand() -> list[str]:
+    """
+    The C{twistd} of the interpreter running the tests.
+    """
+    candidate = Path(sys.executable).parent / "twistd"
+    if candidate.exists():
+        return [str(candidate)]
+    found = shutil.which("twistd")
+    if found is None:
+        raise RuntimeError("twistd is not installed next to the test interpreter")
+    return [found]
+
+
+class Daemon:
+    """
+    A real C{twistd -n netservices} in its own temporary directory.
+
+    @ivar directory: its working directory (pidfile, log, sockets).
+    @ivar process: the running process.
+    """
+
+    def __init__(self, args: Sequence[str], config: str | None = None) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
+        self.logPath = self.directory / "twistd.log"
+        command = twistdCommand() + [
+            "--pidfile=",
+            "--logfile",
+            str(self.logPath),
+            "-n",
+            "netservices",
+        ]
+        if config is not None:
+            path = self.directory / "tap.conf"
+            path.write_text(config)
+            command += ["--config", str(path)]
+        command += list(args)
+        env = dict(os.environ)
+        env.pop("NETSERVICES_CONFIG", None)
+        self._output = open(self.directory / "output", "wb")
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.directory,
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def log(self) -> str:
+        """
+        What the daemon has logged so far.
+        """
+        text = ""
+        for path in (self.logPath, self.directory / "output"):
+            try:
+                text += path.read_text(errors="replace")
+            except FileNotFoundError:
+                pass
+        return text
+
+    def waitForLog(self, text: str, timeout: float = 15.0) -> str:
+        """
+        Wait until the log contains C{text}; fail early if the daemon exits.
+        """
+
+        def check() -> str | None:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"twistd exited with {self.process.returncode} before logging "
+                    f"{text!r}:\n{self.log()}"
+                )
+            log = self.log()
+            return log if text in log else None
+
+        return waitUntil(check, timeout, f"{text!r} in the twistd log")
+
+    def waitForTCP(self, port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:
+        """
+        Wait until the daemon accepts TCP connections on C{host:port}.
+        """
+
+        def check() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"twistd exited with {self.process.returncode}:\n{self.log()}"
+                )
+            return canConnect(host, port)
+
+        waitUntil(check, timeout, f"twistd to listen on {host}:{port}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """
+        SIGTERM the daemon and wait for it to exit; return its status.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._output.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return self.process.returncode
+
+
+def runTwistd(args: Sequence[str], timeout: float = 30.0, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    """
+    Run C{twistd --pidfile= -n netservices ARGS} to completion (for runs
+    expected to exit by themselves, such as configuration errors).
+    """
+    command = twistdCommand() + ["--pidfile=", "-n", "netservices", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=cwd or tempfile.gettempdir()
+    )
