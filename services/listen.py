@@ -45,6 +45,8 @@ __all__ = [
     "SocketOptions",
     "describeAddress",
     "endpointFor",
+    "isListening",
+    "listeningPorts",
 ]
 
 _BACKLOG_TYPES = frozenset({"tcp", "tcp6", "unix", "ssl"})
@@ -236,3 +238,37 @@ class ListenerService(StreamServerEndpointService):
             self.running = 0
             return None
         return StreamServerEndpointService.stopService(self)
+
+
+def listeningPorts(service: Any) -> list[Any]:
+    """
+    The ports a service and its descendants are listening on now.
+
+    Any service in the tree with a C{port} attribute (L{ListenerService}, or a
+    UDP service that keeps its L{twisted.internet.interfaces.IListeningPort})
+    contributes it once it is not L{None}.
+    """
+    found = []
+    port = getattr(service, "port", None)
+    if port is not None:
+        found.append(port)
+    for child in getattr(service, "services", ()):
+        found.extend(listeningPorts(child))
+    return found
+
+
+def isListening(service: Any) -> bool:
+    """
+    Whether every listener in a service's tree is listening (and there is
+    at least one).
+    """
+    listeners = []
+
+    def walk(s: Any) -> None:
+        if hasattr(s, "port"):
+            listeners.append(s.port)
+        for child in getattr(s, "services", ()):
+            walk(child)
+
+    walk(service)
+    return bool(listeners) and all(p is not None for p in listeners)
