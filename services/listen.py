@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
@@ -34,7 +34,6 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.tcp import makeBinding
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs
@@ -131,8 +130,8 @@ class ReusePortEndpoint:
                 interface=self._interface,
             )
         except Exception:
-            return Deferred.fromFailure(Failure())
-        return Deferred.fromResult(port)
+            return fail()
+        return succeed(port)
 
 
 def withBacklog(description: str, backlog: int) -> str:

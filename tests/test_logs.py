@@ -1,0 +1,46 @@
+"""
+Tests for L{services.logs}: the level filter of netservices' events.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger, LogLevel, capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from services import logs
+
+
+class Emitter:
+    _log = Logger(observer=logs.observer)
+
+
+class LevelTests(SynchronousTestCase):
+    """
+    Events below the level are dropped; the rest keep their fields.
+    """
+
+    def setUp(self) -> None:
+        self.addCleanup(logs.setLevel, logs.getLevel())
+
+    def test_filter(self) -> None:
+        """
+        At warn, info and debug events are dropped; warn passes with its
+        format fields and namespace.
+        """
+        logs.setLevel("warn")
+        with capturedLogs() as events:
+            Emitter()._log.debug("d {x}", x=1)
+            Emitter()._log.info("i {x}", x=2)
+            Emitter()._log.warn("w {x}", x=3)
+        self.assertEqual([e["x"] for e in events], [3])
+        self.assertEqual(events[0]["log_namespace"], "tests.test_logs.Emitter")
+
+    def test_isEnabledFor(self) -> None:
+        """
+        isEnabledFor answers for the current level.
+        """
+        logs.setLevel(LogLevel.debug)
+        self.assertTrue(logs.isEnabledFor(LogLevel.debug))
+        logs.setLevel("error")
+        self.assertFalse(logs.isEnabledFor(LogLevel.warn))
+        self.assertTrue(logs.isEnabledFor(LogLevel.critical))
