@@ -162,7 +162,7 @@ class Echo(Protocol, TimeoutMixin):
         """
 
 
-class EchoFactory(Factory):
+class EchoFactory(Factory[Echo]):
     """
     Builds L{Echo} connections, refusing new ones beyond C{maxConnections}.
 
@@ -201,7 +201,7 @@ class EchoFactory(Factory):
         """
         return logs.isEnabledFor(LogLevel.debug)
 
-    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+    def buildProtocol(self, addr: IAddress | None) -> Echo | None:
         """
         Build an L{Echo}, or return L{None} (Twisted then closes the new
         socket at once) when C{maxConnections} are already open.

@@ -125,7 +125,7 @@ class ReusePortEndpoint:
         try:
             port = self._reactor.listenTCP(
                 binding,  # type: ignore[arg-type]
-                protocolFactory,
+                protocolFactory,  # type: ignore[arg-type]
                 backlog=self._backlog,
                 interface=self._interface,
             )
