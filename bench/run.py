@@ -1,0 +1,661 @@
+# -*- test-case-name: tests.test_bench -*-
+"""
+Benchmarks of netservices against its peers, side by side in one run.
+
+    make bench                       # everything, about 10 minutes
+    .venv/bin/python bench/run.py --quick --only echo-pp100,udp
+
+Installs what it needs when missing (Debian: wrk, nginx-light; PyPI: the
+C{bench} extra), builds the C load generator C{bench/loadgen.c} into
+C{bench/build/}, then for each workload starts every server pinned to CPU 0,
+drives it from CPU 1, alternating the servers for C{--reps} repetitions, and
+writes C{bench/results/<date>.md} (a table of medians, ratios, and the CPU
+use of both sides) with a PNG chart, and copies the summary into README.md.
+
+Only loopback traffic (127.0.0.1); every server, generator and loop is
+bounded in time, and the whole run stops starting measurements once
+C{--budget} seconds have passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+BUILD = BENCH / "build"
+RESULTS = BENCH / "results"
+PEERS = BENCH / "peers"
+LOADGEN = BUILD / "loadgen"
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+HOST = "127.0.0.1"
+IDLE_CONNECTIONS = 10_000
+
+_children: list[subprocess.Popen[bytes]] = []
+
+
+# --------------------------------------------------------------------------
+# Setup: tools, the load generator, resource limits
+
+
+def ensureTools() -> None:
+    """
+    Install the Debian tools and the Python packages of the C{bench} extra
+    that are missing, and check gcc.
+    """
+    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("nginx", "nginx-light"))
+               if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()]
+    if missing:
+        if shutil.which("apt-get") is None:
+            raise SystemExit(f"bench: install {' '.join(missing)} with your package manager")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        print(f"bench: installing {' '.join(missing)}", file=sys.stderr)
+        subprocess.run(sudo + ["apt-get", "update", "-q"], check=True, timeout=600,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-q", *missing], check=True,
+                       timeout=600, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    try:
+        import aiohttp  # noqa: F401
+        import matplotlib  # noqa: F401
+        import uvloop  # noqa: F401
+    except ImportError:
+        print("bench: installing the bench extra", file=sys.stderr)
+        subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[bench]"],
+                       check=True, timeout=900)
+    if shutil.which("gcc") is None:
+        raise SystemExit("bench: gcc is needed to build bench/loadgen.c")
+
+
+def buildLoadgen() -> Path:
+    """
+    Compile C{bench/loadgen.c} into C{bench/build/loadgen} when it is
+    missing or older than its source.
+    """
+    source = BENCH / "loadgen.c"
+    if not LOADGEN.exists() or LOADGEN.stat().st_mtime < source.stat().st_mtime:
+        BUILD.mkdir(exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", str(LOADGEN), str(source)],
+                       check=True, timeout=120)
+    return LOADGEN
+
+
+def raiseFileLimit(needed: int) -> None:
+    """
+    Raise this process's RLIMIT_NOFILE (inherited by the servers and
+    generators it starts) to at least C{needed}, within the hard limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
+
+
+def freePort(kind: int = socket.SOCK_STREAM) -> int:
+    """
+    A port free on 127.0.0.1 now.
+    """
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cpu: str, command: Sequence[str]) -> list[str]:
+    """
+    C{command} run on one CPU with taskset.
+    """
+    return ["taskset", "-c", cpu, *command]
+
+
+def loadAverage() -> str:
+    """
+    The 1, 5 and 15 minute load averages.
+    """
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpuTicks() -> dict[str, tuple[int, int]]:
+    """
+    (busy, total) clock ticks of the server and client CPUs so far, from
+    /proc/stat.  Busy includes the kernel's softirq work, which on loopback
+    is most of the networking and which no process is charged for.
+    """
+    ticks = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *fields = line.split()
+            if name in (f"cpu{SERVER_CPU}", f"cpu{CLIENT_CPU}"):
+                values = [int(v) for v in fields]
+                idle = values[3] + values[4]
+                ticks[name[3:]] = (sum(values[:8]) - idle, sum(values[:8]))
+    return ticks
+
+
+def busyPercent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
+                cpu: str) -> float:
+    """
+    How busy C{cpu} was between two L{cpuTicks} readings, in %.
+    """
+    busy = after[cpu][0] - before[cpu][0]
+    total = after[cpu][1] - before[cpu][1]
+    return 100.0 * busy / total if total else 0.0
+
+
+# --------------------------------------------------------------------------
+# Servers
+
+
+def cpuSeconds(pid: int) -> float:
+    """
+    User plus system CPU seconds of a process and its children.
+    """
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        total = sum(process.cpu_times()[:2])
+        for child in process.children(recursive=True):
+            try:
+                total += sum(child.cpu_times()[:2])
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def rssBytes(pid: int) -> int:
+    """
+    Resident memory of a process and its children.
+    """
+    import psutil
+
+    process = psutil.Process(pid)
+    return int(process.memory_info().rss + sum(c.memory_info().rss for c in process.children(True)))
+
+
+@dataclass
+class Server:
+    """
+    One server process of a peer, pinned to the server CPU.
+
+    @ivar label: the peer's name in the table.
+    @ivar command: what to run.
+    @ivar port: where it listens.
+    @ivar udp: whether C{port} is a UDP port.
+    """
+
+    label: str
+    command: list[str]
+    port: int
+    udp: bool = False
+    cwd: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    logPath: Path | None = None
+    startedIn: float = 0.0
+
+    def start(self, workdir: Path, timeout: float = 30.0) -> Server:
+        """
+        Start the process and wait until it answers on its port.
+        """
+        self.logPath = workdir / f"{re.sub(r'[^a-z0-9]+', '-', self.label.lower())}-{self.port}.log"
+        log = open(self.logPath, "wb")
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            pinned(SERVER_CPU, self.command), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=self.cwd or workdir, start_new_session=True,
+        )
+        log.close()
+        _children.append(self.process)
+        deadline = began + timeout
+        while not self.answers():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.label} exited: {self.logPath.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.label} did not answer on port {self.port}")
+            time.sleep(0.002)
+        self.startedIn = time.monotonic() - began
+        return self
+
+    def answers(self) -> bool:
+        """
+        Whether the server accepts a connection (or echoes a datagram) now.
+        """
+        kind = socket.SOCK_DGRAM if self.udp else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.settimeout(0.05)
+            try:
+                s.connect((HOST, self.port))
+                if self.udp:
+                    s.send(b"probe")
+                    return s.recv(64) == b"probe"
+                return True
+            except OSError:
+                return False
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        """
+        SIGTERM the server and wait for it (SIGKILL after 10 s).
+        """
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def stopChildren() -> None:
+    """
+    End every process this run started and that is still running.
+    """
+    for process in _children:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def netservicesConfig(workdir: Path, name: str, **sections: dict[str, str]) -> Path:
+    """
+    Write a tap.conf that enables only the given sections (name to keys) and
+    turns every other service off, at log level warn.
+    """
+    from services.config import SECTIONS, _fields
+
+    lines = []
+    for section, cls in SECTIONS.items():
+        keys = dict(sections.get(section.replace("-", "_"), {}))
+        if section == "log":
+            keys.setdefault("level", "warn")
+        elif "enabled" in _fields(cls):
+            keys.setdefault("enabled", "yes" if section.replace("-", "_") in sections else "no")
+        if keys:
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {v}" for k, v in keys.items()]
+            lines.append("")
+    path = workdir / f"{name}.conf"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def twistd(config: Path, reactor: str | None = None) -> list[str]:
+    """
+    The command line of C{twistd -n netservices} with C{config}.
+    """
+    command = [str(BIN / "twistd"), "--pidfile=", "--logfile=-"]
+    if reactor:
+        command.append(f"--reactor={reactor}")
+    return command + ["-n", "netservices", "--config", str(config)]
+
+
+def hasReactor(name: str) -> bool:
+    """
+    Whether C{twistd --reactor NAME} is installed.
+    """
+    try:
+        from twisted.application.reactors import getReactorTypes
+
+        return any(r.shortName == name for r in getReactorTypes())
+    except Exception:
+        return False
+
+
+FAST_REACTOR = "netservices"
+
+
+def echoServers(workdir: Path, echoKeys: dict[str, str] | None = None) -> list[Server]:
+    """
+    The TCP echo servers compared: netservices (default reactor, and its own
+    reactor when installed), minimal Twisted, asyncio and uvloop.
+    """
+    servers = []
+    port = freePort()
+    keys = {"listen": f"tcp:{port}:interface={HOST}", "max_connections": "0", **(echoKeys or {})}
+    config = netservicesConfig(workdir, f"echo-{port}", echo=keys)
+    servers.append(Server("netservices", twistd(config), port))
+    if hasReactor(FAST_REACTOR):
+        port = freePort()
+        keys = {**keys, "listen": f"tcp:{port}:interface={HOST}"}
+        config = netservicesConfig(workdir, f"echo-{port}", echo=keys)
+        servers.append(Server(f"netservices --reactor {FAST_REACTOR}",
+                              twistd(config, FAST_REACTOR), port))
+    port = freePort()
+    servers.append(Server("Twisted minimal", [PYTHON, str(PEERS / "twisted_servers.py"),
+                                              "tcp-echo", str(port)], port))
+    port = freePort()
+    servers.append(Server("asyncio", [PYTHON, str(PEERS / "asyncio_servers.py"),
+                                      "tcp-echo", str(port)], port))
+    port = freePort()
+    servers.append(Server("uvloop", [PYTHON, str(PEERS / "asyncio_servers.py"),
+                                     "tcp-echo", str(port), "--uvloop"], port))
+    return servers
+
+
+# --------------------------------------------------------------------------
+# Measurements
+
+
+@dataclass(frozen=True)
+class Sample:
+    """
+    One measurement of one server.
+
+    @ivar value: the workload's figure (higher is better unless the
+        workload says otherwise).
+    @ivar serverCpu: the server's CPU use in the window, in % of one CPU.
+    @ivar clientCpu: the generator's CPU use in the window, in % of one CPU.
+    """
+
+    value: float
+    serverCpu: float
+    clientCpu: float
+
+
+class MeasurementError(Exception):
+    """
+    A generator reported an error (a wrong byte, a stall, a failed request).
+    """
+
+
+def runLoadgen(server: Server, args: Sequence[str], timeout: float) -> tuple[dict[str, Any], float, float]:
+    """
+    Run the load generator against C{server} and return its report and how
+    busy the server's and the generator's CPUs were in the measured window.
+    """
+    command = pinned(CLIENT_CPU, [str(LOADGEN), *args, "-p", str(server.port)])
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True)
+    _children.append(process)  # type: ignore[arg-type]
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().strip()
+        before = cpuTicks()
+        if first != "measuring":
+            raise MeasurementError(f"loadgen: {first} {process.stderr.read() if process.stderr else ''}")
+        line = process.stdout.readline()
+        after = cpuTicks()
+        process.wait(timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    report = json.loads(line) if line.strip().startswith("{") else {"error": line}
+    if process.returncode != 0 or "error" in report:
+        stderr = process.stderr.read() if process.stderr else ""
+        raise MeasurementError(f"loadgen failed against {server.label}: {report} {stderr}")
+    return report, busyPercent(before, after, SERVER_CPU), busyPercent(before, after, CLIENT_CPU)
+
+
+@dataclass
+class Workload:
+    """
+    One row group of the table.
+
+    @ivar name: short name, used by C{--only}.
+    @ivar title: what the table says.
+    @ivar unit: the unit of the figure.
+    @ivar servers: builds the servers (given a work directory).
+    @ivar measure: measures one server once.
+    @ivar subject: the label whose ratios to the others are reported.
+    @ivar higherIsBetter: whether a bigger figure is better.
+    """
+
+    name: str
+    title: str
+    unit: str
+    servers: Callable[[Path], list[Server]]
+    measure: Callable[[Server, Options], Sample]
+    higherIsBetter: bool = True
+    restartEachRep: bool = False
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Options:
+    """
+    How long and how often to measure.
+    """
+
+    duration: float
+    warmup: float
+    reps: int
+    budget: float
+    started: float
+    workdir: Path
+
+
+def echoMeasure(mode: str, *args: str) -> Callable[[Server, Options], Sample]:
+    """
+    A measurement with the C load generator in C{mode}.
+    """
+
+    def measure(server: Server, options: Options) -> Sample:
+        report, serverCpu, clientCpu = runLoadgen(
+            server,
+            [mode, *args, "-w", str(options.warmup), "-d", str(options.duration)],
+            timeout=options.duration + options.warmup + 30,
+        )
+        seconds = report["seconds"]
+        value = report["bytes"] / seconds / 2**20 if mode == "stream" else report["ops"] / seconds
+        return Sample(value, serverCpu, clientCpu)
+
+    return measure
+
+
+def rssMeasure(server: Server, options: Options) -> Sample:
+    """
+    Hold C{IDLE_CONNECTIONS} idle connections open on a fresh server: its
+    RSS growth per connection, in KiB.
+    """
+    time.sleep(0.2)
+    baseline = rssBytes(server.pid)
+    command = pinned(CLIENT_CPU, [str(LOADGEN), "hold", "-c", str(IDLE_CONNECTIONS),
+                                  "-d", "60", "-p", str(server.port)])
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    _children.append(process)  # type: ignore[arg-type]
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        began = time.monotonic()
+        line = process.stdout.readline()
+        opened = time.monotonic() - began
+        if not line.startswith("ready"):
+            raise MeasurementError(f"loadgen hold: {line} {process.stderr.read() if process.stderr else ''}")
+        time.sleep(0.5)
+        held = rssBytes(server.pid)
+        process.stdin.close()
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return Sample((held - baseline) / IDLE_CONNECTIONS / 1024, 0.0, 0.0)
+
+
+def wrkMeasure(path: str, connections: int, expectBody: bytes | None = None,
+               expectDigest: str | None = None) -> Callable[[Server, Options], Sample]:
+    """
+    Requests per second that wrk gets for C{path} with C{connections}
+    keep-alive connections and one thread, after a one-second warm-up; the
+    body is checked once first.
+    """
+
+    def measure(server: Server, options: Options) -> Sample:
+        import urllib.request
+
+        url = f"http://{HOST}:{server.port}{path}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read()
+        if expectBody is not None and body != expectBody:
+            raise MeasurementError(f"{server.label} answered {body[:100]!r}")
+        if expectDigest is not None and hashlib.sha256(body).hexdigest() != expectDigest:
+            raise MeasurementError(f"{server.label} served a different file")
+        wrk = ["wrk", "-t1", f"-c{connections}", "--timeout", "5s"]
+        subprocess.run(pinned(CLIENT_CPU, [*wrk, "-d1s", url]), capture_output=True, timeout=30)
+        before = cpuTicks()
+        process = subprocess.Popen(pinned(CLIENT_CPU, [*wrk, f"-d{max(1, round(options.duration))}s", url]),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _children.append(process)  # type: ignore[arg-type]
+        output, _ = process.communicate(timeout=options.duration + 60)
+        after = cpuTicks()
+        match = re.search(r"Requests/sec:\s*([\d.]+)", output)
+        if process.returncode != 0 or match is None:
+            raise MeasurementError(f"wrk failed against {server.label}: {output}")
+        problems = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses: \d+)", output)
+        if problems:
+            raise MeasurementError(f"wrk against {server.label}: {'; '.join(problems)}")
+        return Sample(float(match.group(1)), busyPercent(before, after, SERVER_CPU),
+                      busyPercent(before, after, CLIENT_CPU))
+
+    return measure
+
+
+# --------------------------------------------------------------------------
+# Workloads
+
+
+def workloads(workdir: Path) -> list[Workload]:
+    """
+    Every workload, in the order of the table.
+    """
+    return [
+        Workload("echo-pp1", "TCP echo ping-pong, 1 connection, 64 B", "round trips/s",
+                 echoServers, echoMeasure("pingpong", "-c", "1", "-s", "64")),
+        Workload("echo-pp100", "TCP echo ping-pong, 100 connections, 64 B", "round trips/s",
+                 echoServers, echoMeasure("pingpong", "-c", "100", "-s", "64")),
+        Workload("echo-stream", "TCP echo streaming, 64 KiB writes", "MiB/s echoed",
+                 echoServers, echoMeasure("stream", "-c", "1", "-s", "65536")),
+        Workload("rss", f"RSS per idle connection at {IDLE_CONNECTIONS:,} connections", "KiB",
+                 echoServers, rssMeasure, higherIsBetter=False, restartEachRep=True),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Running
+
+
+def runWorkload(workload: Workload, options: Options) -> None:
+    """
+    Start the workload's servers and measure each of them C{options.reps}
+    times, alternating; stop them.
+    """
+    servers = workload.servers(options.workdir)
+    try:
+        if not workload.restartEachRep:
+            for server in servers:
+                server.start(options.workdir)
+        for rep in range(options.reps):
+            order = servers[rep % len(servers):] + servers[: rep % len(servers)]
+            for server in order:
+                if time.monotonic() - options.started > options.budget:
+                    workload.notes.append("time budget reached: fewer repetitions")
+                    return
+                if workload.restartEachRep:
+                    server.start(options.workdir)
+                try:
+                    sample = workload.measure(server, options)
+                except (MeasurementError, RuntimeError, subprocess.TimeoutExpired) as e:
+                    workload.notes.append(f"{server.label}: {e}")
+                    print(f"bench: {workload.name}: {e}", file=sys.stderr)
+                    continue
+                finally:
+                    if workload.restartEachRep:
+                        server.stop()
+                workload.samples.setdefault(server.label, []).append(sample)
+                print(f"bench: {workload.name} {server.label}: {sample.value:,.1f} {workload.unit} "
+                      f"(server {sample.serverCpu:.0f}% cpu, client {sample.clientCpu:.0f}%)",
+                      file=sys.stderr)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def median(samples: list[Sample], attribute: str = "value") -> float:
+    """
+    The median of one attribute of C{samples}.
+    """
+    return statistics.median(getattr(s, attribute) for s in samples)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Parse the command line, run the workloads, write the report.
+    """
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per server (default 3)")
+    parser.add_argument("--duration", type=float, default=3.0,
+                        help="measured seconds per run (default 3)")
+    parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds (default 0.5)")
+    parser.add_argument("--budget", type=float, default=840,
+                        help="start no measurement after this many seconds (default 840)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 repetition of 1 second each, to try the bench itself")
+    parser.add_argument("--only", default="", help="comma-separated workload names")
+    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write results")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.reps, args.duration = 1, 1.0
+    ensureTools()
+    buildLoadgen()
+    raiseFileLimit(IDLE_CONNECTIONS * 2 + 1000)
+    sys.path.insert(0, str(ROOT))
+    atexit.register(stopChildren)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    workdir = Path(tempfile.mkdtemp(prefix="netservices-bench-"))
+    os.chmod(workdir, 0o755)
+    options = Options(args.duration, args.warmup, max(1, args.reps), args.budget,
+                      time.monotonic(), workdir)
+    chosen = [w for w in workloads(workdir) if not args.only or w.name in args.only.split(",")]
+    loadBefore = loadAverage()
+    for workload in chosen:
+        print(f"bench: {workload.name}: {workload.title}", file=sys.stderr)
+        runWorkload(workload, options)
+    from report import writeReport
+
+    writeReport(chosen, options, args.output, loadBefore, loadAverage(), not args.no_readme)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(BENCH))
+    raise SystemExit(main())
