@@ -336,7 +336,7 @@ def hasReactor(name: str) -> bool:
         return False
 
 
-FAST_REACTOR = "netservices"
+FAST_REACTOR = "nsepoll"
 
 
 def echoServers(workdir: Path, echoKeys: dict[str, str] | None = None) -> list[Server]:

@@ -39,6 +39,7 @@ from zope.interface import implementer
 
 from services import logs
 from services.config import EchoConfig
+from services.fastpath import canWriteDirectly, writeDirectly
 from services.listen import ListenerService, SocketOptions, describeAddress, endpointFor
 from services.stats import ConnectionStats
 
@@ -62,6 +63,7 @@ class Echo(Protocol, TimeoutMixin):
     bytesIn = 0
     connectedAt = 0.0
     _peer = "?"
+    _direct = False
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """
@@ -72,9 +74,12 @@ class Echo(Protocol, TimeoutMixin):
     def connectionMade(self) -> None:
         """
         Count the connection, become the transport's producer and start the
-        idle timer.
+        idle timer.  On a plain TCP or UNIX connection, echoes are sent
+        straight to the socket when nothing is queued (see
+        L{services.fastpath}).
         """
         factory = self.factory
+        self._direct = canWriteDirectly(self.transport)
         factory.stats.current += 1
         factory.stats.accepted += 1
         self.connectedAt = factory.clock.seconds()
@@ -94,7 +99,10 @@ class Echo(Protocol, TimeoutMixin):
         stats = self.factory.stats
         stats.bytesIn += n
         stats.bytesOut += n
-        self.transport.write(data)  # type: ignore[union-attr]
+        if self._direct:
+            writeDirectly(self.transport, data)
+        else:
+            self.transport.write(data)  # type: ignore[union-attr]
         if self.timeOut:
             self.resetTimeout()
 
