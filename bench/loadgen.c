@@ -278,6 +278,7 @@ static int runPingpong(const struct options *o) {
         }
     }
     report(o, &w, 0, 0);
+    for (int i = 0; i < o->conns; i++) close(conns[i].fd);
     return 0;
 }
 

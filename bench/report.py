@@ -133,7 +133,7 @@ def resultsTable(workloads: Sequence[Any]) -> list[str]:
     for workload in workloads:
         labels = list(workload.samples)
         mine = subjects(labels)
-        for label in labels:
+        for index, label in enumerate(labels):
             samples = workload.samples[label]
             values = [s.value for s in samples]
             cpu = (f"{med(samples, 'serverCpu'):.0f}%", f"{med(samples, 'clientCpu'):.0f}%")
@@ -145,9 +145,10 @@ def resultsTable(workloads: Sequence[Any]) -> list[str]:
                     r = ratio(workload, subject, label)
                     if r is not None:
                         ratios.append(f"{r:.2f}x" if len(mine) == 1 else f"{r:.2f}x ({subject[12:] or 'default'})")
+            title = (f"{workload.title} ({workload.unit}, "
+                     f"{'higher' if workload.higherIsBetter else 'lower'} is better)")
             lines.append(
-                f"| {workload.title} ({workload.unit}, "
-                f"{'higher' if workload.higherIsBetter else 'lower'} is better) | {label} | "
+                f"| {title if index == 0 else ''} | {label} | "
                 f"{fmt(statistics.median(values))} | {fmt(min(values))} - {fmt(max(values))} | "
                 f"{cpu[0]} | {cpu[1]} | {'; '.join(ratios) or '-'} |"
             )
