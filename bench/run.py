@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import datetime
+import functools
 import hashlib
 import json
 import os
@@ -210,6 +210,7 @@ class Server:
     command: list[str]
     port: int
     udp: bool = False
+    path: str = "/"
     cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     logPath: Path | None = None
@@ -339,22 +340,47 @@ def hasReactor(name: str) -> bool:
 FAST_REACTOR = "nsepoll"
 
 
+def configSections() -> set[str]:
+    """
+    The tap.conf sections this checkout of netservices knows.
+    """
+    from services.config import SECTIONS
+
+    return set(SECTIONS)
+
+
+def netservices(workdir: Path, sections: Callable[[int], dict[str, dict[str, str]]],
+                udp: bool = False, path: str = "/") -> list[Server]:
+    """
+    netservices on the default reactor and, when installed, on the nsepoll
+    reactor; C{sections(port)} gives the configuration for a port.
+    """
+    servers = []
+    for label, reactor in (("netservices", None), (f"netservices --reactor {FAST_REACTOR}", FAST_REACTOR)):
+        if reactor and not hasReactor(reactor):
+            continue
+        port = freePort(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+        config = netservicesConfig(workdir, f"ns-{port}", **sections(port))
+        servers.append(Server(label, twistd(config, reactor), port, udp=udp, path=path))
+    return servers
+
+
+def peer(label: str, script: str, *args: str, udp: bool = False, path: str = "/") -> Server:
+    """
+    A peer server from bench/peers, on a free port.
+    """
+    port = freePort(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    return Server(label, [PYTHON, str(PEERS / script), args[0], str(port), *args[1:]], port,
+                  udp=udp, path=path)
+
+
 def echoServers(workdir: Path, echoKeys: dict[str, str] | None = None) -> list[Server]:
     """
     The TCP echo servers compared: netservices (default reactor, and its own
     reactor when installed), minimal Twisted, asyncio and uvloop.
     """
-    servers = []
-    port = freePort()
-    keys = {"listen": f"tcp:{port}:interface={HOST}", "max_connections": "0", **(echoKeys or {})}
-    config = netservicesConfig(workdir, f"echo-{port}", echo=keys)
-    servers.append(Server("netservices", twistd(config), port))
-    if hasReactor(FAST_REACTOR):
-        port = freePort()
-        keys = {**keys, "listen": f"tcp:{port}:interface={HOST}"}
-        config = netservicesConfig(workdir, f"echo-{port}", echo=keys)
-        servers.append(Server(f"netservices --reactor {FAST_REACTOR}",
-                              twistd(config, FAST_REACTOR), port))
+    servers = netservices(workdir, lambda port: {"echo": {
+        "listen": f"tcp:{port}:interface={HOST}", "max_connections": "0", **(echoKeys or {})}})
     port = freePort()
     servers.append(Server("Twisted minimal", [PYTHON, str(PEERS / "twisted_servers.py"),
                                               "tcp-echo", str(port)], port))
@@ -365,6 +391,164 @@ def echoServers(workdir: Path, echoKeys: dict[str, str] | None = None) -> list[S
     servers.append(Server("uvloop", [PYTHON, str(PEERS / "asyncio_servers.py"),
                                      "tcp-echo", str(port), "--uvloop"], port))
     return servers
+
+
+def udpServers(workdir: Path) -> list[Server]:
+    """
+    UDP echo: netservices' [udp-echo] (rate limits raised out of the way),
+    minimal Twisted, asyncio and uvloop.
+    """
+    servers = []
+    if "udp-echo" in configSections():
+        servers += netservices(workdir, lambda port: {"udp_echo": {
+            "listen": f"udp:{port}:interface={HOST}", **UDP_ECHO_LIMITS}}, udp=True)
+    servers.append(peer("Twisted minimal", "twisted_servers.py", "udp-echo", udp=True))
+    servers.append(peer("asyncio", "asyncio_servers.py", "udp-echo", udp=True))
+    servers.append(peer("uvloop", "asyncio_servers.py", "udp-echo", "--uvloop", udp=True))
+    return servers
+
+
+#: [udp-echo] rate limits high enough that the benchmark measures the echo.
+UDP_ECHO_LIMITS = {"source_rate": "1000000", "source_burst": "1000000", "global_rate": "1000000"}
+
+
+def webServers(workdir: Path) -> list[Server]:
+    """
+    HTTP hello: netservices' [web], a minimal twisted.web site, aiohttp and
+    the stdlib's http.server.
+    """
+    servers = []
+    if "web" in configSections():
+        servers += netservices(workdir, lambda port: {"web": {
+            "listen": f"tcp:{port}:interface={HOST}", "max_connections": "0",
+            "max_connections_per_peer": "0"}})
+    servers.append(peer("Twisted minimal", "twisted_servers.py", "http-hello"))
+    servers.append(peer("aiohttp", "asyncio_servers.py", "http-hello"))
+    servers.append(peer("aiohttp (uvloop)", "asyncio_servers.py", "http-hello", "--uvloop"))
+    servers.append(peer("stdlib http.server", "stdlib_http.py", "http-hello"))
+    servers[-1].command.pop(2)  # stdlib_http.py takes the port only
+    return servers
+
+
+STATIC_FILE = "file.bin"
+STATIC_SIZE = 1 << 20
+DOWNLOAD_SIZE = 512 << 20
+
+
+def staticDirectory(workdir: Path) -> Path:
+    """
+    A directory with a 1 MiB file of random bytes, readable by nginx's
+    worker user.
+    """
+    directory = workdir / "static"
+    if not directory.exists():
+        directory.mkdir()
+        (directory / STATIC_FILE).write_bytes(os.urandom(STATIC_SIZE))
+        os.chmod(directory, 0o755)
+        os.chmod(directory / STATIC_FILE, 0o644)
+    return directory
+
+
+def nginx(workdir: Path, root: Path, label: str = "nginx") -> Server:
+    """
+    nginx (one worker, sendfile on, no access log) serving C{root}.
+    """
+    port = freePort()
+    prefix = workdir / f"nginx-{port}"
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    types {{ application/octet-stream bin; }}
+    client_body_temp_path {prefix};
+    proxy_temp_path {prefix};
+    fastcgi_temp_path {prefix};
+    uwsgi_temp_path {prefix};
+    scgi_temp_path {prefix};
+    server {{
+        listen {HOST}:{port};
+        root {root};
+    }}
+}}
+""")
+    os.chmod(prefix, 0o755)
+    return Server(label, [shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(prefix), "-c",
+                          str(conf), "-e", str(prefix / "error.log")], port)
+
+
+def staticServers(workdir: Path) -> list[Server]:
+    """
+    A 1 MiB static file: netservices' [web] static_dir, a minimal twisted.web
+    static.File, and nginx.
+    """
+    directory = staticDirectory(workdir)
+    servers = []
+    if "web" in configSections():
+        servers += netservices(workdir, lambda port: {"web": {
+            "listen": f"tcp:{port}:interface={HOST}", "static_dir": str(directory),
+            "max_connections": "0", "max_connections_per_peer": "0"}},
+            path=f"/static/{STATIC_FILE}")
+    servers.append(peer("Twisted minimal", "twisted_servers.py", "static", str(directory),
+                        path=f"/{STATIC_FILE}"))
+    server = nginx(workdir, directory)
+    server.path = f"/{STATIC_FILE}"
+    servers.append(server)
+    return servers
+
+
+def startupServers(workdir: Path) -> list[Server]:
+    """
+    What start-up is compared on: netservices with echo and web on, twistd
+    web, and the minimal Twisted and asyncio echo servers.
+    """
+    def sections(port: int) -> dict[str, dict[str, str]]:
+        chosen = {"echo": {"listen": f"tcp:{port}:interface={HOST}"}}
+        if "web" in configSections():
+            chosen["web"] = {"listen": f"tcp:{freePort()}:interface={HOST}"}
+        return chosen
+
+    servers = netservices(workdir, sections)
+    port = freePort()
+    servers.append(Server("twistd web", [str(BIN / "twistd"), "--pidfile=", "--logfile=-", "-n",
+                                         "web", "--listen", f"tcp:{port}:interface={HOST}",
+                                         "--path", str(staticDirectory(workdir))], port))
+    servers.append(peer("Twisted minimal", "twisted_servers.py", "tcp-echo"))
+    servers.append(peer("asyncio", "asyncio_servers.py", "tcp-echo"))
+    return servers
+
+
+@dataclass(frozen=True)
+class Client:
+    """
+    A download client: C{command(url, output)} fetches C{url} into
+    C{output}.
+    """
+
+    label: str
+    command: Callable[[str, str], list[str]]
+
+
+def fetchClients() -> list[Client]:
+    """
+    netservices fetch -o, the minimal treq download, and curl -o.
+    """
+    clients = []
+    if (ROOT / "services" / "commands" / "fetch.py").exists():
+        clients.append(Client("netservices fetch", lambda url, out: [
+            str(BIN / "netservices"), "fetch", "-o", out, url]))
+    clients.append(Client("Twisted minimal", lambda url, out: [
+        PYTHON, str(PEERS / "treq_fetch.py"), url, out]))
+    clients.append(Client("curl", lambda url, out: ["curl", "-sS", "-o", out, url]))
+    return clients
 
 
 # --------------------------------------------------------------------------
@@ -443,6 +627,9 @@ class Workload:
     measure: Callable[[Server, Options], Sample]
     higherIsBetter: bool = True
     restartEachRep: bool = False
+    minReps: int = 1
+    clients: Callable[[], list[Client]] | None = None
+    measureClient: Callable[[Server, Client, Options], Sample] | None = None
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -509,8 +696,8 @@ def rssMeasure(server: Server, options: Options) -> Sample:
     return Sample((held - baseline) / IDLE_CONNECTIONS / 1024, 0.0, 0.0)
 
 
-def wrkMeasure(path: str, connections: int, expectBody: bytes | None = None,
-               expectDigest: str | None = None) -> Callable[[Server, Options], Sample]:
+def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = None,
+               expectFile: Callable[[], Path] | None = None) -> Callable[[Server, Options], Sample]:
     """
     Requests per second that wrk gets for C{path} with C{connections}
     keep-alive connections and one thread, after a one-second warm-up; the
@@ -520,12 +707,12 @@ def wrkMeasure(path: str, connections: int, expectBody: bytes | None = None,
     def measure(server: Server, options: Options) -> Sample:
         import urllib.request
 
-        url = f"http://{HOST}:{server.port}{path}"
+        url = f"http://{HOST}:{server.port}{server.path if path is None else path}"
         with urllib.request.urlopen(url, timeout=10) as response:
             body = response.read()
         if expectBody is not None and body != expectBody:
             raise MeasurementError(f"{server.label} answered {body[:100]!r}")
-        if expectDigest is not None and hashlib.sha256(body).hexdigest() != expectDigest:
+        if expectFile is not None and body != expectFile().read_bytes():
             raise MeasurementError(f"{server.label} served a different file")
         wrk = ["wrk", "-t1", f"-c{connections}", "--timeout", "5s"]
         subprocess.run(pinned(CLIENT_CPU, [*wrk, "-d1s", url]), capture_output=True, timeout=30)
@@ -547,6 +734,53 @@ def wrkMeasure(path: str, connections: int, expectBody: bytes | None = None,
     return measure
 
 
+def startupMeasure(server: Server, options: Options) -> Sample:
+    """
+    Milliseconds from starting the process to its first accepted
+    connection (the server was just started by the runner).
+    """
+    return Sample(server.startedIn * 1000, 0.0, 0.0)
+
+
+def fetchMeasure(workdir: Path) -> Callable[[Server, Client, Options], Sample]:
+    """
+    MiB/s of one whole download (process start to exit) of the big file.
+    """
+
+    def measure(server: Server, client: Client, options: Options) -> Sample:
+        digest = bigDigest(workdir)
+        output = Path("/dev/shm" if Path("/dev/shm").is_dir() else workdir) / f"bench-{os.getpid()}.out"
+        url = f"http://{HOST}:{server.port}/big.bin"
+        try:
+            before = cpuTicks()
+            began = time.monotonic()
+            result = subprocess.run(pinned(CLIENT_CPU, client.command(url, str(output))),
+                                    capture_output=True, timeout=120)
+            seconds = time.monotonic() - began
+            after = cpuTicks()
+            if result.returncode != 0:
+                raise MeasurementError(f"{client.label} failed: {result.stderr[-500:]!r}")
+            if output.stat().st_size != DOWNLOAD_SIZE or fileDigest(output) != digest:
+                raise MeasurementError(f"{client.label} wrote a different file")
+        finally:
+            output.unlink(missing_ok=True)
+        return Sample(DOWNLOAD_SIZE / seconds / 2**20, busyPercent(before, after, SERVER_CPU),
+                      busyPercent(before, after, CLIENT_CPU))
+
+    return measure
+
+
+def fileDigest(path: Path) -> str:
+    """
+    The sha256 of a file.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 # --------------------------------------------------------------------------
 # Workloads
 
@@ -562,9 +796,46 @@ def workloads(workdir: Path) -> list[Workload]:
                  echoServers, echoMeasure("pingpong", "-c", "100", "-s", "64")),
         Workload("echo-stream", "TCP echo streaming, 64 KiB writes", "MiB/s echoed",
                  echoServers, echoMeasure("stream", "-c", "1", "-s", "65536")),
+        Workload("udp", "UDP echo, 32 datagrams of 64 B in flight", "datagrams/s",
+                 udpServers, echoMeasure("udp", "-W", "32", "-s", "64")),
+        Workload("http-hello", "HTTP hello, wrk -c50 keep-alive", "requests/s",
+                 webServers, wrkMeasure("/", 50, expectBody=b"Hello World")),
+        Workload("static", "Static 1 MiB file, wrk -c10 keep-alive", "requests/s",
+                 staticServers, wrkMeasure(None, 10, expectFile=lambda: staticDirectory(workdir)
+                                           / STATIC_FILE)),
+        Workload("fetch", "Download of 512 MiB from nginx (client on CPU 1)", "MiB/s",
+                 lambda w: [nginx(w, bigDirectory(w))], lambda s, o: Sample(0, 0, 0),
+                 clients=fetchClients, measureClient=fetchMeasure(workdir)),
         Workload("rss", f"RSS per idle connection at {IDLE_CONNECTIONS:,} connections", "KiB",
                  echoServers, rssMeasure, higherIsBetter=False, restartEachRep=True),
+        Workload("startup", "Start-up to the first accepted connection", "ms",
+                 startupServers, startupMeasure, higherIsBetter=False, restartEachRep=True,
+                 minReps=5),
     ]
+
+
+def bigDirectory(workdir: Path) -> Path:
+    """
+    A directory with the download workload's file (random bytes).
+    """
+    directory = workdir / "big"
+    if not directory.exists():
+        directory.mkdir()
+        block = os.urandom(1 << 20)
+        with open(directory / "big.bin", "wb") as f:
+            for i in range(DOWNLOAD_SIZE >> 20):
+                f.write(block[i % 251:] + block[: i % 251])
+        os.chmod(directory, 0o755)
+        os.chmod(directory / "big.bin", 0o644)
+    return directory
+
+
+@functools.cache
+def bigDigest(workdir: Path) -> str:
+    """
+    The sha256 of the download workload's file (created on first use).
+    """
+    return fileDigest(bigDirectory(workdir) / "big.bin")
 
 
 # --------------------------------------------------------------------------
@@ -578,10 +849,16 @@ def runWorkload(workload: Workload, options: Options) -> None:
     """
     servers = workload.servers(options.workdir)
     try:
+        if workload.clients is not None:
+            return runClients(workload, servers[0], options)
         if not workload.restartEachRep:
             for server in servers:
                 server.start(options.workdir)
-        for rep in range(options.reps):
+        else:
+            for server in servers:  # untimed: caches (plugins, bytecode, page cache) warm up
+                server.start(options.workdir)
+                server.stop()
+        for rep in range(max(options.reps, workload.minReps)):
             order = servers[rep % len(servers):] + servers[: rep % len(servers)]
             for server in order:
                 if time.monotonic() - options.started > options.budget:
@@ -605,6 +882,30 @@ def runWorkload(workload: Workload, options: Options) -> None:
     finally:
         for server in servers:
             server.stop()
+
+
+def runClients(workload: Workload, server: Server, options: Options) -> None:
+    """
+    Start the workload's one server and measure each client against it
+    C{options.reps} times, alternating.
+    """
+    assert workload.clients is not None and workload.measureClient is not None
+    clients = workload.clients()
+    server.start(options.workdir)
+    for rep in range(options.reps):
+        for client in clients[rep % len(clients):] + clients[: rep % len(clients)]:
+            if time.monotonic() - options.started > options.budget:
+                workload.notes.append("time budget reached: fewer repetitions")
+                return
+            try:
+                sample = workload.measureClient(server, client, options)
+            except (MeasurementError, subprocess.TimeoutExpired) as e:
+                workload.notes.append(f"{client.label}: {e}")
+                print(f"bench: {workload.name}: {e}", file=sys.stderr)
+                continue
+            workload.samples.setdefault(client.label, []).append(sample)
+            print(f"bench: {workload.name} {client.label}: {sample.value:,.1f} {workload.unit}",
+                  file=sys.stderr)
 
 
 def median(samples: list[Sample], attribute: str = "value") -> float:
