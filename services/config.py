@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "EchoConfig",
     "LogConfig",
+    "NetservicesConfig",
     "SECTIONS",
     "loadConfig",
     "parseConfig",
@@ -274,6 +275,20 @@ class LogConfig:
     )
 
 
+@dataclass(frozen=True)
+class NetservicesConfig:
+    """
+    C{[netservices]}: the daemon as a whole.
+    """
+
+    shutdown_grace: float = _setting(
+        10.0,
+        parseSeconds,
+        "seconds >= 0",
+        "On SIGTERM, how long open connections may take to finish before they are aborted.",
+    )
+
+
 #: Section name to its dataclass, in the order tap.conf documents them.
 SECTIONS: Mapping[str, type] = {
     "echo": EchoConfig,
@@ -281,6 +296,7 @@ SECTIONS: Mapping[str, type] = {
     # web section here
     # client section here
     "log": LogConfig,
+    "netservices": NetservicesConfig,
 }
 
 
@@ -297,6 +313,7 @@ class Config:
     # web attribute here
     # client attribute here
     log: LogConfig = LogConfig()
+    netservices: NetservicesConfig = NetservicesConfig()
     source: str = "<defaults>"
 
 

@@ -23,6 +23,7 @@ from services.config import (
     replaceSection,
 )
 from services.echo import makeEchoService
+from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenError
 from services.stats import ConnectionStats
 
@@ -126,14 +127,23 @@ class NetservicesService(MultiService):
 
     @ivar config: the configuration the tree was built from.
     @ivar stats: each service's counters, by service name.
+    @ivar reopenables: files with a C{reopen()} method (access logs) that
+        SIGHUP reopens along with twistd's own log file.
+    @ivar startedAt: when the service started (the reactor's clock), or
+        L{None} before.
     """
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reactor: Any = None, handleSignals: bool = False) -> None:
         MultiService.__init__(self)
         self.config = config
         self.stats: dict[str, Any] = {}
+        self.reopenables: list[Any] = []
+        self.startedAt: float | None = None
+        self._reactor = reactor
+        self._handleSignals = handleSignals
+        self._restoreSignals: Any = None
 
     def privilegedStartService(self) -> None:
         """
@@ -152,16 +162,51 @@ class NetservicesService(MultiService):
         except ListenError as e:
             raise SystemExit(f"netservices: error: {e}") from None
 
+    def startService(self) -> None:
+        """
+        Start every service; under twistd, reopen log files on SIGHUP.
+        """
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        self.startedAt = reactor.seconds()
+        if self._handleSignals:
+            self._restoreSignals = installHangupHandler(reactor, self.reopenLogs)
+        MultiService.startService(self)
 
-def buildService(config: Config, reactor: Any = None) -> NetservicesService:
+    def stopService(self) -> Any:
+        """
+        Stop every service (each drains its connections).
+        """
+        self._log.info(
+            "netservices stopping: listeners closed, open connections have {grace} s to finish",
+            grace=self.config.netservices.shutdown_grace,
+        )
+        if self._restoreSignals is not None:
+            self._restoreSignals()
+            self._restoreSignals = None
+        return MultiService.stopService(self)
+
+    def reopenLogs(self) -> int:
+        """
+        Reopen twistd's log file and our access logs (after logrotate).
+        """
+        return reopenLogFiles(self.reopenables)
+
+
+def buildService(
+    config: Config, reactor: Any = None, handleSignals: bool = False
+) -> NetservicesService:
     """
     Build the whole service tree for C{config}, listening with C{reactor}
-    (the global reactor if L{None}).
+    (the global reactor if L{None}).  With C{handleSignals}, SIGHUP reopens
+    the log files while the tree runs.
     """
-    root = NetservicesService(config)
+    root = NetservicesService(config, reactor, handleSignals)
     if config.echo.enabled:
         stats = root.stats["echo"] = ConnectionStats()
-        makeEchoService(config.echo, reactor, stats).setServiceParent(root)
+        grace = config.netservices.shutdown_grace
+        makeEchoService(config.echo, reactor, stats, grace).setServiceParent(root)
     # discovery services here
     # web service here (last: it reads the whole tree)
     return root
@@ -171,4 +216,4 @@ def makeService(options: Options) -> IServiceCollection:
     """
     The twistd entry point: the service tree for parsed C{options}.
     """
-    return buildService(options.settings)
+    return buildService(options.settings, handleSignals=True)
