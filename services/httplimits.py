@@ -122,17 +122,12 @@ def combinedLogFormat(timestamp: str, request: Any) -> str:
     @param request: the finished request.
     """
     host = getattr(request.getClientAddress(), "host", None)
-    return '%s - - %s "%s %s %s" %d %s "%s" "%s"' % (
-        _escape(host) if isinstance(host, str) else "-",
-        timestamp,
-        _escape(request.method),
-        _escape(request.uri),
-        _escape(request.clientproto),
-        request.code,
-        request.sentLength or "-",
-        _escape(request.getHeader(b"referer") or b"-"),
-        _escape(request.getHeader(b"user-agent") or b"-"),
-    )
+    client = _escape(host) if isinstance(host, str) else "-"
+    line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(request.clientproto)}"'
+    referrer = _escape(request.getHeader(b"referer") or b"-")
+    agent = _escape(request.getHeader(b"user-agent") or b"-")
+    length = request.sentLength or "-"
+    return f'{client} - - {timestamp} {line} {request.code} {length} "{referrer}" "{agent}"'
 
 
 def errorResponse(code: int, reason: bytes) -> bytes:
@@ -289,7 +284,7 @@ class LimitedChannel(HTTPChannel):
         self._abortLater(self.abortTimeout)
         self.loseConnection()
 
-    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         """
         Stop every timer and uncount the connection.
         """
@@ -381,7 +376,7 @@ class LimitedSite(Site):
         self._perPeer: dict[str, int] = {}
         self._refusing = False
 
-    def buildProtocol(self, addr: IAddress) -> Any:
+    def buildProtocol(self, addr: IAddress | None) -> Any:
         """
         Build a L{LimitedChannel}, or return L{None} (Twisted then closes the
         new socket at once) when a connection cap is reached.
@@ -389,20 +384,22 @@ class LimitedSite(Site):
         host = peerKey(addr)
         limits = self.limits
         if limits.maxConnections and self.stats.current >= limits.maxConnections:
-            return self._refuse(
+            self._refuse(
                 "web: {limit} connections open, the max_connections limit: "
                 "closing new connections until some close",
                 limits.maxConnections,
                 host,
             )
+            return None
         perPeer = limits.maxConnectionsPerPeer
         if perPeer and host is not None and self._perPeer.get(host, 0) >= perPeer:
-            return self._refuse(
+            self._refuse(
                 "web: {peer} has {limit} connections open, the max_connections_per_peer "
                 "limit: closing its new connections until some close",
                 perPeer,
                 host,
             )
+            return None
         self._refusing = False
         channel = Site.buildProtocol(self, addr)
         channel.peerHost = host
@@ -414,7 +411,6 @@ class LimitedSite(Site):
         if not self._refusing:
             self._refusing = True
             self._log.warn(message, limit=limit, peer=host)
-        return None
 
     def connectionOpened(self, channel: LimitedChannel) -> None:
         """

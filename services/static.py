@@ -103,8 +103,9 @@ class StaticFile(File):
     """
 
     indexNames = ["index.html", "index.htm"]
-    childNotFound = pages.notFound("Not Found", "No such file.")
-    forbidden = pages.forbidden("Forbidden", "You may not read this file.")
+    # twisted.web.pages' error pages escape their text; File's do not.
+    childNotFound = pages.notFound("Not Found", "No such file.")  # type: ignore[assignment]
+    forbidden = pages.forbidden("Forbidden", "You may not read this file.")  # type: ignore[assignment]
     listingForbidden = pages.forbidden("Forbidden", "Directory listing is turned off.")
     allowedMethods: Sequence[bytes] = _GET_HEAD
 

@@ -7,7 +7,6 @@ L{StringTransport} and a L{Clock}.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from twisted.internet.address import IPv4Address, UNIXAddress
@@ -22,7 +21,10 @@ from twisted.web.server import NOT_DONE_YET
 
 from services.httplimits import HTTPLimits, LimitedChannel, LimitedSite, errorResponse
 from services.stats import WebStats
+from services.web import Branch
 from services.webpages import Hello
+
+from .webfakes import temporaryDirectory
 
 GET = b"GET / HTTP/1.1\r\nHost: web\r\n\r\n"
 
@@ -93,12 +95,12 @@ class LimitsTestCase(SynchronousTestCase):
     """
 
     def makeSite(self, **limits: Any) -> LimitedSite:
-        defaults = dict(headerTimeout=10.0, idleTimeout=60.0, maxBody=100)
+        defaults: dict[str, Any] = {"headerTimeout": 10.0, "idleTimeout": 60.0, "maxBody": 100}
         defaults.update(limits)
         self.clock = Clock()
         self.upload = Upload()
         self.slow = Slow()
-        tree = Resource()
+        tree = Branch()
         tree.putChild(b"", Hello())
         tree.putChild(b"upload", self.upload)
         tree.putChild(b"slow", self.slow)
@@ -400,7 +402,7 @@ class BodyLimitTests(LimitsTestCase):
         """
         A chunked body within the limit is received whole.
         """
-        channel, transport = self.connect()
+        channel, _ = self.connect()
         channel.dataReceived(
             b"POST /upload HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"20\r\n" + b"a" * 32 + b"\r\n0\r\n\r\n"
@@ -467,7 +469,7 @@ class ConnectionCapTests(LimitsTestCase):
         Refusals log one warning until connections drop below the cap.
         """
         self.makeSite(maxConnections=1)
-        first, transport = self.connect()
+        self.connect()
         with capturedLogs() as events:
             for _ in range(5):
                 self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 2))
@@ -486,7 +488,7 @@ class CountersTests(LimitsTestCase):
         """
         Requests, response classes, and bytes in and out are counted.
         """
-        channel, transport = self.connect()
+        channel, _ = self.connect()
         channel.dataReceived(GET)
         channel.dataReceived(b"GET /nope HTTP/1.1\r\n\r\n")
         channel.dataReceived(b"DELETE / HTTP/1.1\r\n\r\n")
@@ -569,7 +571,7 @@ class AccessLogTests(LimitsTestCase):
         """
         Each request is one Combined Log Format line in the file.
         """
-        path = Path(self.mktemp())
+        path = temporaryDirectory(self) / "access.log"
         self.makeSite()
         site = LimitedSite(
             self.site.resource, self.site.limits, self.stats, str(path), reactor=self.clock
@@ -594,7 +596,7 @@ class AccessLogTests(LimitsTestCase):
         Quotes, backslashes and control bytes in logged fields are escaped,
         so a client cannot forge or split log lines.
         """
-        path = Path(self.mktemp())
+        path = temporaryDirectory(self) / "access.log"
         self.makeSite()
         site = LimitedSite(self.site.resource, accessLog=str(path), reactor=self.clock)
         site.startFactory()
@@ -620,7 +622,7 @@ class AccessLogTests(LimitsTestCase):
             self.fail("an access log line was formatted")
 
         self.site._logFormatter = formatter
-        channel, transport = self.connect()
+        channel, _ = self.connect()
         channel.dataReceived(GET)
         self.assertEqual(self.stats.requests, 1)
 
@@ -628,7 +630,7 @@ class AccessLogTests(LimitsTestCase):
         """
         An access log that cannot be opened is an error naming the file.
         """
-        path = Path(self.mktemp()) / "missing-directory" / "access.log"
+        path = temporaryDirectory(self) / "missing-directory" / "access.log"
         self.makeSite()
         site = LimitedSite(self.site.resource, accessLog=str(path), reactor=self.clock)
         with self.assertRaises(ValueError) as cm:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from treq.testing import StubTreq
@@ -16,7 +15,7 @@ from twisted.web.resource import Resource
 
 from services.static import StaticFile, entityTag
 
-from .webfakes import StubTestCase, header
+from .webfakes import StubTestCase, header, temporaryDirectory
 
 NUMBERS = "".join(f"{i}\n" for i in range(1000)).encode()
 SECRET = b"secret outside the root\n"
@@ -37,7 +36,7 @@ class StaticTestCase(StubTestCase):
 
     def setUp(self) -> None:
         StubTestCase.setUp(self)
-        base = Path(self.mktemp()).absolute()
+        base = temporaryDirectory(self)
         www = base / "www"
         for directory in (www / "sub", www / "withindex", base / "outside", base / "www2"):
             directory.mkdir(parents=True)

@@ -6,7 +6,6 @@ resource tree through L{treq.testing.StubTreq}, and the service builder.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from treq.testing import StubTreq
@@ -21,7 +20,14 @@ from services.listen import ListenerService
 from services.stats import ConnectionStats, WebStats
 from services.web import WebService, buildResource, limitsFor, makeWebService
 
-from .webfakes import FakeRoot, StubTestCase, SynchronousThreads, fullRoot, header
+from .webfakes import (
+    FakeRoot,
+    StubTestCase,
+    SynchronousThreads,
+    fullRoot,
+    header,
+    temporaryDirectory,
+)
 
 OTHER_METHODS = ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW")
 
@@ -31,7 +37,10 @@ class StubMixin(StubTestCase):
     Requests through StubTreq against the web service's resource tree.
     """
 
-    def stub(self, config: WebConfig = WebConfig(), root: Any = None, uptime: float = 12.5) -> StubTreq:
+    def stub(
+        self, config: WebConfig | None = None, root: Any = None, uptime: float = 12.5
+    ) -> StubTreq:
+        config = WebConfig() if config is None else config
         root = fullRoot() if root is None else root
         return StubTreq(buildResource(config, root, lambda: uptime, SynchronousThreads()))
 
@@ -209,8 +218,7 @@ class StaticMountTests(StubMixin):
     """
 
     def directory(self) -> str:
-        path = Path(self.mktemp())
-        path.mkdir()
+        path = temporaryDirectory(self)
         (path / "hello.txt").write_text("hello\n")
         return str(path.absolute())
 
