@@ -56,6 +56,7 @@ __all__ = [
     "LimitedChannel",
     "LimitedRequest",
     "LimitedSite",
+    "RejectedRequest",
     "combinedLogFormat",
     "errorResponse",
     "peerKey",
@@ -123,7 +124,10 @@ def combinedLogFormat(timestamp: str, request: Any) -> str:
     """
     host = getattr(request.getClientAddress(), "host", None)
     client = _escape(host) if isinstance(host, str) else "-"
-    line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(request.clientproto)}"'
+    if request.method is None:  # no request line: a RejectedRequest 408
+        line = '"-"'
+    else:
+        line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(request.clientproto)}"'
     referrer = _escape(request.getHeader(b"referer") or b"-")
     agent = _escape(request.getHeader(b"user-agent") or b"-")
     length = request.sentLength or "-"
@@ -143,6 +147,40 @@ def errorResponse(code: int, reason: bytes) -> bytes:
         b"Connection: close\r\n"
         b"\r\n" % (code, reason, len(body))
     ) + body
+
+
+class RejectedRequest:
+    """
+    A request that the channel answered itself (408, 413), as the access
+    log formatter sees it: what was received of its request line and
+    headers, and the answer.
+    """
+
+    def __init__(self, channel: HTTPChannel, code: int, sentLength: int) -> None:
+        self.code = code
+        self.sentLength = sentLength
+        # The request line, once parsed, waits in these until the request
+        # is complete; a client that never sent it has none.
+        self.method: bytes | None = getattr(channel, "_command", None)
+        self.uri: bytes | None = getattr(channel, "_path", None)
+        self.clientproto: bytes | None = getattr(channel, "_version", None)
+        self._peer = channel.transport.getPeer()  # type: ignore[union-attr]
+        self._request = channel.requests[-1] if channel.requests else None
+
+    def getClientAddress(self) -> IAddress:
+        """
+        The client's address.
+        """
+        return self._peer  # type: ignore[no-any-return]
+
+    def getHeader(self, name: bytes) -> bytes | None:
+        """
+        A request header received before the answer, if any.
+        """
+        if self._request is None:
+            return None
+        header: bytes | None = self._request.getHeader(name)
+        return header
 
 
 class LimitedRequest(Request):
@@ -264,10 +302,7 @@ class LimitedChannel(HTTPChannel):
             peer=self.peer,
             limit=self.factory.limits.maxBody,
         )
-        self._reject(errorResponse(413, b"Content Too Large"))
-        loseWriteConnection = getattr(self.transport, "loseWriteConnection", None)
-        if loseWriteConnection is not None:
-            loseWriteConnection()
+        self._reject(413, b"Content Too Large")
         self._abortLater(self.lingerTimeout)
 
     def timeoutConnection(self) -> None:
@@ -318,15 +353,17 @@ class LimitedChannel(HTTPChannel):
             peer=self.peer,
             timeout=self.factory.limits.headerTimeout,
         )
-        self._reject(errorResponse(408, b"Request Timeout"))
+        self._reject(408, b"Request Timeout")
         self._abortLater(self.abortTimeout)
         self.loseConnection()
 
-    def _reject(self, response: bytes) -> None:
+    def _reject(self, code: int, reason: bytes) -> None:
         self._rejected = True
         self._stopHeaderClock()
         self.setTimeout(None)
+        response = errorResponse(code, reason)
         self.transport.write(response)  # type: ignore[union-attr]
+        self.factory.logRejected(RejectedRequest(self, code, len(response.split(b"\r\n\r\n", 1)[1])))
 
     def _abortLater(self, delay: float | None) -> None:
         if delay is not None and self._abortingCall is None:
@@ -444,6 +481,19 @@ class LimitedSite(Site):
         Count an answered request and, when there is an access log, write
         its Combined Log Format line.
         """
+        self._count(request)
+        if self.accessLog is not None:
+            Site.log(self, request)
+
+    def logRejected(self, request: RejectedRequest) -> None:
+        """
+        Count and log a request that a channel answered itself (408, 413).
+        """
+        self._count(request)
+        if self.accessLog is not None and self._logFile is not None:
+            self._logFile.write(self._logFormatter(self._logDateTime, request) + "\n")
+
+    def _count(self, request: Any) -> None:
         stats = self.stats
         stats.requests += 1
         stats.bytesOut += request.sentLength
@@ -456,8 +506,6 @@ class LimitedSite(Site):
             stats.responses4xx += 1
         elif kind == 5:
             stats.responses5xx += 1
-        if self.accessLog is not None:
-            Site.log(self, request)
 
     def _openLogFile(self, path: Any) -> Any:
         try:

@@ -12,13 +12,15 @@ C{netservices_listening} (1 or 0 per service), and prometheus_client's
 process, platform and garbage-collector metrics.
 
 prometheus_client serves them through its Twisted resource, a WSGI resource
-that renders in the reactor's thread pool.  L{StatsCollector} therefore only
-reads integer snapshots and attributes, which is safe from another thread.
+that renders in the reactor's thread pool; L{StatsCollector} reads the
+services' values on the reactor thread, which owns them.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
@@ -30,12 +32,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import make_wsgi_app
 from prometheus_client.registry import Collector, CollectorRegistry
+from twisted.internet.threads import blockingCallFromThread
+from twisted.python.threadable import isInIOThread
 from twisted.web.resource import IResource
 
 from services import __version__
 from services.listen import isListening
 
-__all__ = ["StatsCollector", "makeRegistry", "metricName", "metricsResource"]
+__all__ = ["Readings", "StatsCollector", "makeRegistry", "metricName", "metricsResource", "readTree"]
 
 #: Counter names that are current values, whatever the service.
 GAUGES = frozenset({"current"})
@@ -53,44 +57,95 @@ def metricName(service: str, counter: str) -> str:
     return _INVALID.sub("_", f"netservices_{service}_{snake}")
 
 
+@dataclass(frozen=True)
+class Readings:
+    """
+    The values of one scrape, read on the reactor thread.
+
+    @ivar uptime: seconds since the web service started.
+    @ivar listening: for each service, whether it is listening.
+    @ivar counters: for each service, its counters by name.
+    @ivar gauges: for each service, which of its counters are current values.
+    """
+
+    uptime: float
+    listening: dict[str, bool]
+    counters: dict[str, dict[str, int]]
+    gauges: dict[str, frozenset[str]]
+
+
+def readTree(root: Any, uptime: Callable[[], float]) -> Readings:
+    """
+    Read what the metrics show from a service tree (on the reactor thread).
+    """
+    return Readings(
+        uptime=uptime(),
+        listening={service.name: isListening(service) for service in list(root)},
+        counters={name: stats.snapshot() for name, stats in root.stats.items()},
+        gauges={name: getattr(stats, "gauges", GAUGES) for name, stats in root.stats.items()},
+    )
+
+
+def _onReactorThread(reactor: Any, f: Callable[[], Readings]) -> Readings:
+    """
+    Call C{f} on the reactor thread and return its result: at once when
+    already there (or in the main thread, where twistd runs the reactor),
+    else through L{blockingCallFromThread}.
+    """
+    if isInIOThread() or threading.current_thread() is threading.main_thread():
+        return f()
+    if reactor is None:
+        from twisted.internet import reactor
+    readings: Readings = blockingCallFromThread(reactor, f)
+    return readings
+
+
 class StatsCollector(Collector):
     """
     Collects the counters of every service of a netservices tree.
 
+    prometheus_client's Twisted resource collects in the reactor's thread
+    pool; the services' state belongs to the reactor thread, so the values
+    are read there (L{readTree}) and only turned into metrics in the pool.
+
     @ivar root: the root service: its C{stats} maps service names to
-        objects with C{snapshot() -> dict[str, int]}, and its children are
-        the services.
+        objects with C{snapshot() -> dict[str, int]} (and optionally a
+        C{gauges} set of names), and its children are the services.
     @ivar uptime: returns the seconds since the service started.
+    @ivar reactor: the reactor whose thread owns C{root}; L{None} for the
+        global one.
     """
 
-    def __init__(self, root: Any, uptime: Callable[[], float]) -> None:
+    def __init__(self, root: Any, uptime: Callable[[], float], reactor: Any = None) -> None:
         self.root = root
         self.uptime = uptime
+        self.reactor = reactor
 
     def collect(self) -> Iterable[Metric]:
         """
         One metric family per counter, plus version, uptime and listening
         state.
         """
+        readings = _onReactorThread(self.reactor, lambda: readTree(self.root, self.uptime))
         info = InfoMetricFamily("netservices", "The netservices version.")
         info.add_metric([], {"version": __version__})
         yield info
         yield GaugeMetricFamily(
             "netservices_uptime_seconds",
             "Seconds since the web service started.",
-            value=self.uptime(),
+            value=readings.uptime,
         )
         listening = GaugeMetricFamily(
             "netservices_listening",
             "Whether every listener of a service is listening (1) or not (0).",
             labels=["service"],
         )
-        for service in list(self.root):
-            listening.add_metric([service.name], 1 if isListening(service) else 0)
+        for service, up in readings.listening.items():
+            listening.add_metric([service], 1 if up else 0)
         yield listening
-        for service, counters in sorted(self.root.stats.items()):
-            gauges = getattr(counters, "gauges", GAUGES)
-            for counter, value in counters.snapshot().items():
+        for service, counters in sorted(readings.counters.items()):
+            gauges = readings.gauges[service]
+            for counter, value in counters.items():
                 name = metricName(service, counter)
                 doc = f"{service}: {counter}."
                 if counter in gauges:
@@ -99,14 +154,17 @@ class StatsCollector(Collector):
                     yield CounterMetricFamily(name, doc, value=value)
 
 
-def makeRegistry(root: Any, uptime: Callable[[], float]) -> CollectorRegistry:
+def makeRegistry(root: Any, uptime: Callable[[], float], reactor: Any = None) -> CollectorRegistry:
     """
     A registry of its own (not prometheus_client's global one) with a
     L{StatsCollector} over C{root} and the process, platform and garbage
     collector metrics.
+
+    @param reactor: the reactor whose thread owns C{root}; L{None} for the
+        global one.
     """
     registry = CollectorRegistry()
-    registry.register(StatsCollector(root, uptime))
+    registry.register(StatsCollector(root, uptime, reactor))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

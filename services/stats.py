@@ -49,8 +49,8 @@ class WebStats:
     @ivar accepted: connections accepted since start.
     @ivar refused: connections closed at once because of a connection limit
         (total or per peer).
-    @ivar requests: requests answered (every response the access log would
-        show).
+    @ivar requests: responses sent, one per line of the access log (408
+        and 413 answers included).
     @ivar responses2xx: successful responses.
     @ivar responses3xx: redirects and C{304 Not Modified}.
     @ivar responses4xx: client errors.

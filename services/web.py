@@ -146,7 +146,8 @@ def buildResource(
     tree.putChild(b"", Hello())
     tree.putChild(b"status", JSONResource(lambda: (200, statusDocument(root, uptime()))))
     tree.putChild(b"health", JSONResource(lambda: healthDocument(root)))
-    tree.putChild(b"metrics", metricsResource(makeRegistry(root, uptime), reactor))
+    registry = makeRegistry(root, uptime, reactor)
+    tree.putChild(b"metrics", metricsResource(registry, reactor))
     if config.static_dir:
         static = StaticFile(
             config.static_dir, listing=config.listing, followSymlinks=config.follow_symlinks

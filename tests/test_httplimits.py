@@ -75,14 +75,10 @@ class Boom(Resource):
 
 class RecordingTransport(StringTransport):
     """
-    A L{StringTransport} that records half-closes and aborts.
+    A L{StringTransport} that records aborts.
     """
 
-    halfClosed = False
     aborted = False
-
-    def loseWriteConnection(self) -> None:
-        self.halfClosed = True
 
     def abortConnection(self) -> None:
         self.aborted = True
@@ -336,7 +332,7 @@ class BodyLimitTests(LimitsTestCase):
         self.assertEqual(transport.value(), errorResponse(413, b"Content Too Large"))
         self.assertEqual(self.upload.bodies, [])
         self.assertEqual(self.stats.bodyTooLarge, 1)
-        self.assertTrue(transport.halfClosed)
+        self.assertFalse(transport.disconnecting, "closed before the client could read")
 
     def test_hugeDeclaredBody(self) -> None:
         """
@@ -608,6 +604,32 @@ class AccessLogTests(LimitsTestCase):
         self.assertEqual(line.count("\n"), 1)
         self.assertIn(r'"GET /a\"b\\c\x7f HTTP/1.1" 404', line)
         self.assertIn(r'"x\" 200 0 \"\x01"', line)
+
+    def test_rejectedLogged(self) -> None:
+        """
+        408 and 413 answers are logged and counted too: with the request
+        line when it arrived, C{"-"} when it did not.
+        """
+        path = temporaryDirectory(self) / "access.log"
+        self.makeSite()
+        site = LimitedSite(self.site.resource, self.site.limits, self.stats, str(path), self.clock)
+        site.startFactory()
+        self.addCleanup(site.stopFactory)
+        self.site = site
+        channel, _ = self.connect()
+        channel.dataReceived(
+            b"POST /upload HTTP/1.1\r\nUser-Agent: big/1\r\nContent-Length: 1000\r\n\r\n"
+        )
+        self.connect(IPv4Address("TCP", "127.0.0.1", 40001))
+        slow, _ = self.connect(IPv4Address("TCP", "127.0.0.1", 40002))
+        slow.dataReceived(b"GET /slowly HTTP/1.1\r\nUser-Agent: slow/1\r\nX-A: 1\r\nX-")
+        self.clock.advance(10)
+        lines = path.read_text().splitlines()
+        self.assertEqual(len(lines), 3)
+        self.assertTrue(lines[0].endswith('"POST /upload HTTP/1.1" 413 22 "-" "big/1"'), lines[0])
+        self.assertRegex(lines[1], r'^127\.0\.0\.1 - - \[[^]]+\] "-" 408 20 "-" "-"$')
+        self.assertTrue(lines[2].endswith('"GET /slowly HTTP/1.1" 408 20 "-" "slow/1"'), lines[2])
+        self.assertEqual((self.stats.requests, self.stats.responses4xx), (3, 3))
 
     def test_off(self) -> None:
         """

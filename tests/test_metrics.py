@@ -5,6 +5,7 @@ metrics, served at C{/metrics} and parsed back with prometheus_client.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -145,6 +146,31 @@ class CollectorTests(StubTestCase):
         collected = {m.name: m for m in StatsCollector(root, lambda: 0.0).collect()}
         self.assertEqual(collected["netservices_discovery_peers"].type, "gauge")
         self.assertEqual(collected["netservices_discovery_announced"].type, "counter")
+
+    def test_readOnReactorThread(self) -> None:
+        """
+        Collected from another thread (prometheus_client's WSGI resource
+        runs in the thread pool), the values are read through the reactor's
+        C{callFromThread}, on the thread that owns them.
+        """
+        scheduled: list[object] = []
+
+        class Reactor:
+            def callFromThread(self, f: Any, *args: Any, **kwargs: Any) -> None:
+                scheduled.append(f)
+                f(*args, **kwargs)
+
+        registry = makeRegistry(fullRoot(), lambda: 3.0, Reactor())
+        found: list[float | None] = []
+        worker = threading.Thread(
+            target=lambda: found.append(registry.get_sample_value("netservices_uptime_seconds"))
+        )
+        worker.start()
+        worker.join(10)
+        self.assertEqual(found, [3.0])
+        self.assertEqual(len(scheduled), 1)
+        self.assertEqual(registry.get_sample_value("netservices_uptime_seconds"), 3.0)
+        self.assertEqual(len(scheduled), 1, "read directly on the main thread")
 
     def test_registriesIndependent(self) -> None:
         """
