@@ -25,6 +25,10 @@ L{LimitedSite} adds:
   - no tracebacks in responses (C{displayTracebacks} is off) and no parsing
     of form uploads into memory.
 
+The 408 and 413 answers are counted and written to the access log like any
+other, in Apache's Combined Log Format.  Connections speak HTTP/1.1 only (a
+plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS is not offered).
+
 Each limit is off when set to 0.  Use it like a L{Site}::
 
     from twisted.internet import endpoints, reactor
@@ -41,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
@@ -58,6 +63,7 @@ __all__ = [
     "LimitedSite",
     "RejectedRequest",
     "combinedLogFormat",
+    "errorBody",
     "errorResponse",
     "peerKey",
 ]
@@ -134,12 +140,19 @@ def combinedLogFormat(timestamp: str, request: Any) -> str:
     return f'{client} - - {timestamp} {line} {request.code} {length} "{referrer}" "{agent}"'
 
 
+def errorBody(code: int, reason: bytes) -> bytes:
+    """
+    The plain-text body of an answer given outside any request.
+    """
+    return b"%d %s\n" % (code, reason)
+
+
 def errorResponse(code: int, reason: bytes) -> bytes:
     """
     A complete C{HTTP/1.1} response with a short plain-text body that
     closes the connection, for answers given outside any request.
     """
-    body = b"%d %s\n" % (code, reason)
+    body = errorBody(code, reason)
     return (
         b"HTTP/1.1 %d %s\r\n"
         b"Content-Type: text/plain; charset=utf-8\r\n"
@@ -319,7 +332,7 @@ class LimitedChannel(HTTPChannel):
         self._abortLater(self.abortTimeout)
         self.loseConnection()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """
         Stop every timer and uncount the connection.
         """
@@ -361,9 +374,9 @@ class LimitedChannel(HTTPChannel):
         self._rejected = True
         self._stopHeaderClock()
         self.setTimeout(None)
-        response = errorResponse(code, reason)
-        self.transport.write(response)  # type: ignore[union-attr]
-        self.factory.logRejected(RejectedRequest(self, code, len(response.split(b"\r\n\r\n", 1)[1])))
+        self.transport.write(errorResponse(code, reason))  # type: ignore[union-attr]
+        sent = len(errorBody(code, reason))
+        self.factory.logRejected(RejectedRequest(self, code, sent))
 
     def _abortLater(self, delay: float | None) -> None:
         if delay is not None and self._abortingCall is None:

@@ -39,7 +39,14 @@ from twisted.web.resource import IResource
 from services import __version__
 from services.listen import isListening
 
-__all__ = ["Readings", "StatsCollector", "makeRegistry", "metricName", "metricsResource", "readTree"]
+__all__ = [
+    "Readings",
+    "StatsCollector",
+    "makeRegistry",
+    "metricName",
+    "metricsResource",
+    "readTree",
+]
 
 #: Counter names that are current values, whatever the service.
 GAUGES = frozenset({"current"})
@@ -203,4 +210,5 @@ def metricsResource(registry: CollectorRegistry, reactor: Any = None) -> IResour
         return resource
     from twisted.web.wsgi import WSGIResource
 
-    return WSGIResource(reactor, _ReactorThreadPool(reactor), make_wsgi_app(registry))  # type: ignore[arg-type]
+    threads = _ReactorThreadPool(reactor)
+    return WSGIResource(reactor, threads, make_wsgi_app(registry))  # type: ignore[arg-type]

@@ -105,7 +105,7 @@ class StaticFile(File):
     indexNames = ["index.html", "index.htm"]
     # twisted.web.pages' error pages escape their text; File's do not.
     childNotFound = pages.notFound("Not Found", "No such file.")  # type: ignore[assignment]
-    forbidden = pages.forbidden("Forbidden", "You may not read this file.")  # type: ignore[assignment]
+    forbidden = pages.forbidden("Forbidden", "You may not read it.")  # type: ignore[assignment]
     listingForbidden = pages.forbidden("Forbidden", "Directory listing is turned off.")
     allowedMethods: Sequence[bytes] = _GET_HEAD
 

@@ -60,7 +60,9 @@ class StaticTestCase(StubTestCase):
         tree.putChild(b"static", StaticFile(str(self.www), **settings))
         return StubTreq(tree)
 
-    def get(self, path: str, stub: StubTreq | None = None, method: str = "GET", **kwargs: Any) -> tuple[Any, bytes]:
+    def get(
+        self, path: str, stub: StubTreq | None = None, method: str = "GET", **kwargs: Any
+    ) -> tuple[Any, bytes]:
         kwargs.setdefault("allow_redirects", False)
         return self.fetch(stub or self.stub(), method, "http://web/static/" + path, **kwargs)
 

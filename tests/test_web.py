@@ -144,7 +144,13 @@ class StatusTests(StubMixin):
         document = self.status(root)
         self.assertEqual(
             document["services"],
-            {"echo": {"listening": False, "addresses": [], "counters": ConnectionStats().snapshot()}},
+            {
+                "echo": {
+                    "listening": False,
+                    "addresses": [],
+                    "counters": ConnectionStats().snapshot(),
+                }
+            },
         )
 
     def test_head(self) -> None:
