@@ -31,8 +31,8 @@ def webConfig(body: str) -> str:
     A tap.conf that runs only the web service, configured by C{body}.
     """
     isolated = getattr(support, "isolatedConfig", None)
-    if isolated is not None:
-        return str(isolated(web=body))
+    if isolated is not None:  # turns the other services off
+        return str(isolated(echo="enabled = no", web=body))
     return "[echo]\nenabled = no\n\n[web]\n" + body
 
 
