@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,6 @@ __all__ = [
     "ConfigError",
     "EchoConfig",
     "LogConfig",
-    "WebConfig",
     "SECTIONS",
     "loadConfig",
     "parseConfig",
@@ -291,9 +289,9 @@ def parseDirectory(text: str) -> str:
     path = text.strip()
     if not path:
         return ""
-    if "\x00" in path or not os.path.isdir(path):
+    if not Path(path).is_dir():
         raise _Invalid("expected the path of an existing directory (or nothing, for none)")
-    return os.path.abspath(path)
+    return str(Path(path).absolute())
 
 
 @dataclass(frozen=True)
