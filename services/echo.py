@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -40,10 +41,11 @@ from zope.interface import implementer
 from services import logs
 from services.config import EchoConfig
 from services.fastpath import canWriteDirectly, writeDirectly
+from services.lifecycle import ConnectionTracker
 from services.listen import ListenerService, SocketOptions, describeAddress, endpointFor
 from services.stats import ConnectionStats
 
-__all__ = ["Echo", "EchoFactory", "makeEchoService"]
+__all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService"]
 
 
 @implementer(IPushProducer, IHalfCloseableProtocol)
@@ -82,6 +84,7 @@ class Echo(Protocol, TimeoutMixin):
         self._direct = canWriteDirectly(self.transport)
         factory.stats.current += 1
         factory.stats.accepted += 1
+        factory.tracker.add(self)
         self.connectedAt = factory.clock.seconds()
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         if factory.idleTimeout:
@@ -139,6 +142,7 @@ class Echo(Protocol, TimeoutMixin):
         self.setTimeout(None)
         factory = self.factory
         factory.stats.current -= 1
+        factory.tracker.remove(self)
         if factory.logConnections:
             self._log.debug(
                 "echo: {peer} disconnected after {duration:.3f} s, "
@@ -181,6 +185,7 @@ class EchoFactory(Factory[Echo]):
         and counted in C{stats.refused}.
     @ivar clock: the time source for timeouts and durations.
     @ivar stats: the counters this factory's connections update.
+    @ivar tracker: the open connections, for a graceful shutdown.
     """
 
     protocol = Echo
@@ -200,6 +205,7 @@ class EchoFactory(Factory[Echo]):
         self.maxConnections = maxConnections or None
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.stats = stats if stats is not None else ConnectionStats()
+        self.tracker = ConnectionTracker("echo")
         self._refusing = False
 
     @property
@@ -229,11 +235,35 @@ class EchoFactory(Factory[Echo]):
         return Factory.buildProtocol(self, addr)
 
 
+class EchoService(MultiService):
+    """
+    The echo listeners and their shared factory.  Stopping it stops
+    listening at once, then gives open connections C{grace} seconds to
+    finish before aborting them.
+    """
+
+    def __init__(self, factory: EchoFactory, grace: float) -> None:
+        MultiService.__init__(self)
+        self.setName("echo")
+        self.factory = factory
+        self.grace = grace
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop the listeners, then drain the open connections.
+        """
+        stopped = MultiService.stopService(self)
+        return stopped.addCallback(
+            lambda _: self.factory.tracker.drain(self.factory.clock, self.grace)
+        )
+
+
 def makeEchoService(
     config: EchoConfig,
     reactor: Any = None,
     stats: ConnectionStats | None = None,
-) -> MultiService:
+    grace: float = 10.0,
+) -> EchoService:
     """
     Build the echo service: one listener per endpoint of C{config.listen},
     all sharing one L{EchoFactory}.
@@ -241,6 +271,8 @@ def makeEchoService(
     @param config: the C{[echo]} section.
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; a new L{ConnectionStats} if L{None}.
+    @param grace: seconds open connections get to finish when the service
+        stops.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -256,9 +288,7 @@ def makeEchoService(
         rcvbuf=config.rcvbuf,
         reuseport=config.reuseport,
     )
-    service = MultiService()
-    service.setName("echo")
-    service.factory = factory  # type: ignore[attr-defined]
+    service = EchoService(factory, grace)
     for description in config.listen:
         endpoint = endpointFor(reactor, description, options)
         ListenerService("echo", description, endpoint, factory, options).setServiceParent(service)

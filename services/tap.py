@@ -23,8 +23,10 @@ from services.config import (
     replaceSection,
 )
 from services.echo import makeEchoService
+from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenError
-from services.stats import ConnectionStats
+from services.stats import ConnectionStats, WebStats
+from services.web import makeWebService
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -54,11 +56,18 @@ class Options(usage.Options):
             "Lowest level of netservices events to log: debug, info, warn, error "
             "or critical (overrides [log] level).",
         ],
+        [
+            "static",
+            None,
+            None,
+            "Serve the files under this directory at [web] static_mount "
+            "(overrides [web] static_dir).",
+        ],
     ]
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
         # discovery flags here
-        # web flags here
+        ["no-web", None, "Do not run the web service."],
     ]
 
     def __init__(self) -> None:
@@ -78,6 +87,12 @@ class Options(usage.Options):
         Listen for echo on this endpoint (repeatable; replaces [echo] listen).
         """
         self["echo"].append(description)
+
+    def opt_web(self, description: str) -> None:
+        """
+        Listen for HTTP on this endpoint (repeatable; replaces [web] listen).
+        """
+        self.setdefault("web", []).append(description)
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """
@@ -106,7 +121,17 @@ class Options(usage.Options):
         if self["no-echo"]:
             config = replaceSection(config, "echo", enabled=False)
         # discovery overrides here
-        # web overrides here
+        web = self.get("web", [])
+        if web and self["no-web"]:
+            raise usage.UsageError("--web and --no-web contradict each other")
+        if web:
+            listen = sum((self._value("--web", "web", "listen", d) for d in web), ())
+            config = replaceSection(config, "web", enabled=True, listen=listen)
+        if self["no-web"]:
+            config = replaceSection(config, "web", enabled=False)
+        if self["static"] is not None:
+            directory = self._value("--static", "web", "static_dir", self["static"])
+            config = replaceSection(config, "web", static_dir=directory)
         if self["log-level"] is not None:
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
@@ -126,14 +151,23 @@ class NetservicesService(MultiService):
 
     @ivar config: the configuration the tree was built from.
     @ivar stats: each service's counters, by service name.
+    @ivar reopenables: files with a C{reopen()} method (access logs) that
+        SIGHUP reopens along with twistd's own log file.
+    @ivar startedAt: when the service started (the reactor's clock), or
+        L{None} before.
     """
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reactor: Any = None, handleSignals: bool = False) -> None:
         MultiService.__init__(self)
         self.config = config
         self.stats: dict[str, Any] = {}
+        self.reopenables: list[Any] = []
+        self.startedAt: float | None = None
+        self._reactor = reactor
+        self._handleSignals = handleSignals
+        self._restoreSignals: Any = None
 
     def privilegedStartService(self) -> None:
         """
@@ -152,18 +186,56 @@ class NetservicesService(MultiService):
         except ListenError as e:
             raise SystemExit(f"netservices: error: {e}") from None
 
+    def startService(self) -> None:
+        """
+        Start every service; under twistd, reopen log files on SIGHUP.
+        """
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        self.startedAt = reactor.seconds()
+        if self._handleSignals:
+            self._restoreSignals = installHangupHandler(reactor, self.reopenLogs)
+        MultiService.startService(self)
 
-def buildService(config: Config, reactor: Any = None) -> NetservicesService:
+    def stopService(self) -> Any:
+        """
+        Stop every service (each drains its connections).
+        """
+        self._log.info(
+            "netservices stopping: listeners closed, open connections have {grace} s to finish",
+            grace=self.config.netservices.shutdown_grace,
+        )
+        if self._restoreSignals is not None:
+            self._restoreSignals()
+            self._restoreSignals = None
+        return MultiService.stopService(self)
+
+    def reopenLogs(self) -> int:
+        """
+        Reopen twistd's log file and our access logs (after logrotate).
+        """
+        return reopenLogFiles(self.reopenables)
+
+
+def buildService(
+    config: Config, reactor: Any = None, handleSignals: bool = False
+) -> NetservicesService:
     """
     Build the whole service tree for C{config}, listening with C{reactor}
-    (the global reactor if L{None}).
+    (the global reactor if L{None}).  With C{handleSignals}, SIGHUP reopens
+    the log files while the tree runs.
     """
-    root = NetservicesService(config)
+    root = NetservicesService(config, reactor, handleSignals)
     if config.echo.enabled:
         stats = root.stats["echo"] = ConnectionStats()
-        makeEchoService(config.echo, reactor, stats).setServiceParent(root)
+        grace = config.netservices.shutdown_grace
+        makeEchoService(config.echo, reactor, stats, grace).setServiceParent(root)
     # discovery services here
     # web service here (last: it reads the whole tree)
+    if config.web.enabled:
+        webStats = root.stats["web"] = WebStats()
+        makeWebService(config.web, root, reactor, webStats).setServiceParent(root)
     return root
 
 
@@ -171,4 +243,4 @@ def makeService(options: Options) -> IServiceCollection:
     """
     The twistd entry point: the service tree for parsed C{options}.
     """
-    return buildService(options.settings)
+    return buildService(options.settings, handleSignals=True)
