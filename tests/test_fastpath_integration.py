@@ -1,13 +1,15 @@
 """
 Integration tests of the fast data paths: a real C{twistd -n netservices}
 on the default reactor and on C{--reactor nsepoll}, with plain TCP, UNIX,
-TLS and PROXY-protocol listeners at once, driven by plain sockets.
+TLS and PROXY-protocol echo listeners at once, and static files over plain
+TCP (sendfile) and TLS, driven by plain sockets and urllib.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import http.client
 import os
 import select
 import shutil
@@ -16,7 +18,9 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 from twisted.trial.unittest import SynchronousTestCase
@@ -235,6 +239,114 @@ class DefaultReactorTests(FastPathDaemonMixin, SynchronousTestCase):
 class NsepollReactorTests(FastPathDaemonMixin, SynchronousTestCase):
     """
     The nsepoll reactor's write-through connections.
+    """
+
+    reactor = "nsepoll"
+
+
+class StaticSendfileMixin:
+    """
+    Static files from a real daemon: whole files by sendfile on plain TCP,
+    Twisted's producers for ranges and TLS, with every byte intact and a
+    client that does not read holding the server back.
+    """
+
+    reactor = "default"
+
+    def setUp(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="netservices-sendfile-"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # type: ignore[attr-defined]
+        keyPath, self.certPath = selfSignedCertificate(self.tmp)
+        static = self.tmp / "www"
+        static.mkdir()
+        self.content = os.urandom(3 * 1024 * 1024 + 5)
+        (static / "file.bin").write_bytes(self.content)
+        self.bigSize = 64 * 1024 * 1024
+        with open(static / "big.bin", "wb") as f:
+            f.truncate(self.bigSize)
+        self.http, self.https = freePort(), freePort()
+        listen = (f"tcp:{self.http}:interface=127.0.0.1 "
+                  f"ssl:{self.https}:interface=127.0.0.1:privateKey={keyPath}:certKey={self.certPath}")
+        config = isolatedConfig(web=f"listen = {listen}\nstatic_dir = {static}\n")
+        self.daemon = ReactorDaemon(self.reactor, config)
+        self.addCleanup(self.daemon.stop)  # type: ignore[attr-defined]
+        self.daemon.waitForTCP(self.http, timeout=30)
+        self.daemon.waitForTCP(self.https)
+
+    def get(self, url: str, headers: dict[str, str] | None = None, context: Any = None) -> Any:
+        request = urllib.request.Request(url, headers=headers or {})
+        return urllib.request.urlopen(request, timeout=30, context=context)
+
+    def test_wholeFileKeepAlive(self) -> None:
+        """
+        Three whole-file GETs on one kept-alive connection each return every
+        byte.
+        """
+        connection = http.client.HTTPConnection("127.0.0.1", self.http, timeout=30)
+        self.addCleanup(connection.close)  # type: ignore[attr-defined]
+        for _ in range(3):
+            connection.request("GET", "/static/file.bin")
+            response = connection.getresponse()
+            self.assertEqual(response.status, 200)  # type: ignore[attr-defined]
+            self.assertEqual(response.read(), self.content)  # type: ignore[attr-defined]
+
+    def test_rangeAndTLS(self) -> None:
+        """
+        A Range request and a GET over TLS (both on Twisted's producers)
+        return the right bytes.
+        """
+        with self.get(f"http://127.0.0.1:{self.http}/static/file.bin",
+                      {"Range": "bytes=1000-1999"}) as response:
+            self.assertEqual(response.status, 206)  # type: ignore[attr-defined]
+            self.assertEqual(response.read(), self.content[1000:2000])  # type: ignore[attr-defined]
+        context = ssl.create_default_context(cafile=str(self.certPath))
+        with self.get(f"https://127.0.0.1:{self.https}/static/file.bin", context=context) as response:
+            self.assertEqual(response.read(), self.content)  # type: ignore[attr-defined]
+
+    def test_clientThatDoesNotReadHoldsServerBack(self) -> None:
+        """
+        A client that asks for 64 MiB and reads nothing for a second does
+        not make the server buffer the file (RSS grows by less than 20 MB);
+        then it reads every byte.
+        """
+        server = psutil.Process(self.daemon.process.pid)
+        baseline = server.memory_info().rss
+        sock = socket.create_connection(("127.0.0.1", self.http), timeout=30)
+        self.addCleanup(sock.close)  # type: ignore[attr-defined]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 1.0
+        peak = baseline
+        while time.monotonic() < deadline:
+            peak = max(peak, server.memory_info().rss)
+            select.select([], [], [], 0.1)
+        received = 0
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        while received < self.bigSize:
+            data = sock.recv(1 << 20)
+            if not data:
+                break
+            if data.strip(b"\0"):
+                self.fail("the body differs from the file")  # type: ignore[attr-defined]
+            received += len(data)
+        self.assertEqual(received, self.bigSize)  # type: ignore[attr-defined]
+        peak = max(peak, server.memory_info().rss)
+        self.assertLess(peak - baseline, 20 * 1024 * 1024)  # type: ignore[attr-defined]
+
+
+class StaticDefaultReactorTests(StaticSendfileMixin, SynchronousTestCase):
+    """
+    Static files with sendfile on twistd's default reactor.
+    """
+
+    reactor = "default"
+
+
+class StaticNsepollReactorTests(StaticSendfileMixin, SynchronousTestCase):
+    """
+    Static files with sendfile on the nsepoll reactor.
     """
 
     reactor = "nsepoll"
