@@ -127,7 +127,8 @@ def resultsTable(workloads: Sequence[Any]) -> list[str]:
     The markdown table of every workload and server.
     """
     lines = [
-        "| workload | server | median | min - max | CPU 0 (server) busy | CPU 1 (client) busy | netservices ÷ it |",
+        "| workload | server | median | min - max | server process (CPU 0 busy) "
+        "| generator process (CPU 1 busy) | netservices ÷ it |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for workload in workloads:
@@ -136,7 +137,8 @@ def resultsTable(workloads: Sequence[Any]) -> list[str]:
         for index, label in enumerate(labels):
             samples = workload.samples[label]
             values = [s.value for s in samples]
-            cpu = (f"{med(samples, 'serverCpu'):.0f}%", f"{med(samples, 'clientCpu'):.0f}%")
+            cpu = (f"{med(samples, 'serverProcess'):.0f}% ({med(samples, 'serverCpu'):.0f}%)",
+                   f"{med(samples, 'clientProcess'):.0f}% ({med(samples, 'clientCpu'):.0f}%)")
             if workload.unit in ("KiB", "ms"):
                 cpu = ("-", "-")
             ratios = []

@@ -562,13 +562,20 @@ class Sample:
 
     @ivar value: the workload's figure (higher is better unless the
         workload says otherwise).
-    @ivar serverCpu: the server's CPU use in the window, in % of one CPU.
-    @ivar clientCpu: the generator's CPU use in the window, in % of one CPU.
+    @ivar serverCpu: how busy the server's CPU was in the window, in %
+        (everything on it: the server, the kernel's network work, and any
+        other process).
+    @ivar clientCpu: the same for the generator's CPU.
+    @ivar serverProcess: the server process's own CPU time in the window,
+        in % of the window.
+    @ivar clientProcess: the same for the generator process.
     """
 
     value: float
     serverCpu: float
     clientCpu: float
+    serverProcess: float = 0.0
+    clientProcess: float = 0.0
 
 
 class MeasurementError(Exception):
@@ -590,10 +597,12 @@ def runLoadgen(server: Server, args: Sequence[str], timeout: float) -> tuple[dic
         assert process.stdout is not None
         first = process.stdout.readline().strip()
         before = cpuTicks()
+        serverBefore = cpuSeconds(server.pid)
         if first != "measuring":
             raise MeasurementError(f"loadgen: {first} {process.stderr.read() if process.stderr else ''}")
         line = process.stdout.readline()
         after = cpuTicks()
+        serverSeconds = cpuSeconds(server.pid) - serverBefore
         process.wait(timeout)
     finally:
         if process.poll() is None:
@@ -603,6 +612,7 @@ def runLoadgen(server: Server, args: Sequence[str], timeout: float) -> tuple[dic
     if process.returncode != 0 or "error" in report:
         stderr = process.stderr.read() if process.stderr else ""
         raise MeasurementError(f"loadgen failed against {server.label}: {report} {stderr}")
+    report["serverSeconds"] = serverSeconds
     return report, busyPercent(before, after, SERVER_CPU), busyPercent(before, after, CLIENT_CPU)
 
 
@@ -661,7 +671,8 @@ def echoMeasure(mode: str, *args: str) -> Callable[[Server, Options], Sample]:
         )
         seconds = report["seconds"]
         value = report["bytes"] / seconds / 2**20 if mode == "stream" else report["ops"] / seconds
-        return Sample(value, serverCpu, clientCpu)
+        return Sample(value, serverCpu, clientCpu, 100 * report["serverSeconds"] / seconds,
+                      100 * report["cpu"] / seconds)
 
     return measure
 
@@ -717,11 +728,18 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
         wrk = ["wrk", "-t1", f"-c{connections}", "--timeout", "5s"]
         subprocess.run(pinned(CLIENT_CPU, [*wrk, "-d1s", url]), capture_output=True, timeout=30)
         before = cpuTicks()
+        serverBefore = cpuSeconds(server.pid)
+        began = time.monotonic()
         process = subprocess.Popen(pinned(CLIENT_CPU, [*wrk, f"-d{max(1, round(options.duration))}s", url]),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         _children.append(process)  # type: ignore[arg-type]
-        output, _ = process.communicate(timeout=options.duration + 60)
+        assert process.stdout is not None
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - began
         after = cpuTicks()
+        serverSeconds = cpuSeconds(server.pid) - serverBefore
         match = re.search(r"Requests/sec:\s*([\d.]+)", output)
         if process.returncode != 0 or match is None:
             raise MeasurementError(f"wrk failed against {server.label}: {output}")
@@ -729,7 +747,8 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
         if problems:
             raise MeasurementError(f"wrk against {server.label}: {'; '.join(problems)}")
         return Sample(float(match.group(1)), busyPercent(before, after, SERVER_CPU),
-                      busyPercent(before, after, CLIENT_CPU))
+                      busyPercent(before, after, CLIENT_CPU), 100 * serverSeconds / seconds,
+                      100 * (usage.ru_utime + usage.ru_stime) / seconds)
 
     return measure
 
@@ -753,19 +772,27 @@ def fetchMeasure(workdir: Path) -> Callable[[Server, Client, Options], Sample]:
         url = f"http://{HOST}:{server.port}/big.bin"
         try:
             before = cpuTicks()
+            serverBefore = cpuSeconds(server.pid)
             began = time.monotonic()
-            result = subprocess.run(pinned(CLIENT_CPU, client.command(url, str(output))),
-                                    capture_output=True, timeout=120)
+            process = subprocess.Popen(pinned(CLIENT_CPU, client.command(url, str(output))),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _children.append(process)
+            try:
+                _, errors = process.communicate(timeout=120)
+            finally:
+                if process.poll() is None:
+                    process.kill()
             seconds = time.monotonic() - began
             after = cpuTicks()
-            if result.returncode != 0:
-                raise MeasurementError(f"{client.label} failed: {result.stderr[-500:]!r}")
+            serverSeconds = cpuSeconds(server.pid) - serverBefore
+            if process.returncode != 0:
+                raise MeasurementError(f"{client.label} failed: {errors[-500:]!r}")
             if output.stat().st_size != DOWNLOAD_SIZE or fileDigest(output) != digest:
                 raise MeasurementError(f"{client.label} wrote a different file")
         finally:
             output.unlink(missing_ok=True)
         return Sample(DOWNLOAD_SIZE / seconds / 2**20, busyPercent(before, after, SERVER_CPU),
-                      busyPercent(before, after, CLIENT_CPU))
+                      busyPercent(before, after, CLIENT_CPU), 100 * serverSeconds / seconds, 0.0)
 
     return measure
 
@@ -877,7 +904,8 @@ def runWorkload(workload: Workload, options: Options) -> None:
                         server.stop()
                 workload.samples.setdefault(server.label, []).append(sample)
                 print(f"bench: {workload.name} {server.label}: {sample.value:,.1f} {workload.unit} "
-                      f"(server {sample.serverCpu:.0f}% cpu, client {sample.clientCpu:.0f}%)",
+                      f"(server {sample.serverProcess:.0f}%, CPU 0 {sample.serverCpu:.0f}% busy; "
+                      f"client {sample.clientProcess:.0f}%, CPU 1 {sample.clientCpu:.0f}% busy)",
                       file=sys.stderr)
     finally:
         for server in servers:

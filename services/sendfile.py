@@ -18,7 +18,10 @@ into the socket instead, whenever that cannot change what the client sees:
     when the client has read, so a slow client holds back the server as
     usual (backpressure) and no other bytes are ever in flight out of order;
   - it sends exactly the promised C{Content-Length}: a file that shrank
-    meanwhile aborts the connection instead of sending a short body.
+    meanwhile aborts the connection instead of sending a short body;
+  - the socket is corked (C{TCP_CORK}) from the headers to the end of the
+    body, so that the headers share a packet with the body, as nginx's
+    C{tcp_nopush} does; it is uncorked when the body is done or stopped.
 
 The producer speaks Twisted's L{twisted.web.static.StaticProducer} protocol
 (C{start}, C{stopProducing}), so a C{File.makeProducer} can return it.
@@ -27,6 +30,7 @@ The producer speaks Twisted's L{twisted.web.static.StaticProducer} protocol
 from __future__ import annotations
 
 import os
+import socket
 from typing import IO, Any
 
 from twisted.internet import interfaces, tcp
@@ -93,6 +97,8 @@ class SendfileProducer:
         socket takes now.
         """
         self.request.registerProducer(self, True)
+        self._socket = getattr(self.request.channel.transport, "socket", None)
+        self._cork(True)
         self.request.write(b"")
         if self.request is not None and getattr(self.request, "chunked", False):
             self._direct = False  # the framing is Twisted's: let it write every piece
@@ -139,6 +145,15 @@ class SendfileProducer:
             request.finish()
             self.stopProducing()
 
+    def _cork(self, on: bool) -> None:
+        """
+        Set or clear C{TCP_CORK} (Linux; a no-op where it is missing).
+        """
+        try:
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+        except (OSError, AttributeError):  # closed socket, or no TCP_CORK here
+            pass
+
     def _writePiece(self, transport: Any) -> None:
         """
         Write the next piece through the transport, large enough to fill its
@@ -172,5 +187,6 @@ class SendfileProducer:
         """
         if self.fileObject is not None:
             self.fileObject.close()
+            self._cork(False)
         self.fileObject = None
         self.request = None

@@ -141,7 +141,8 @@ class SendfileTests(SynchronousTestCase):
         """
         A GET of a 3 MiB file gets the headers then every byte, in order,
         with the body sent by sendfile, and the request's sentLength counts
-        it (the access log reports it).
+        it (the access log reports it); the socket, corked while headers and
+        body are sent (so they share packets), is uncorked at the end.
         """
         connection = Connection(self, self.root)
         requests = []
@@ -155,6 +156,8 @@ class SendfileTests(SynchronousTestCase):
         self.assertGreater(self.sendfileCalls, 0)
         self.assertEqual(requests[0].sentLength, len(self.content))
         self.assertTrue(requests[0].finished)
+        cork = connection.transport.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK)
+        self.assertEqual(cork, 0, "the socket was left corked")
 
     def test_keepAliveThenNextRequest(self) -> None:
         """
