@@ -30,11 +30,11 @@ one it may be used with (checked once, when the connection is made).  Every guar
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 from twisted.internet import tcp
 
-__all__ = ["DirectWriteMixin", "canWriteDirectly", "writeDirectly"]
+__all__ = ["canWriteDirectly", "writeDirectly"]
 
 try:
     from twisted.internet import unix
@@ -47,10 +47,13 @@ else:
 def canWriteDirectly(transport: Any) -> bool:
     """
     Whether C{transport} is a plain socket connection of the kind
-    L{writeDirectly} knows (exactly Twisted's TCP or UNIX server transport,
-    not a subclass, a wrapper or a fake).
+    L{writeDirectly} knows: exactly Twisted's TCP or UNIX server transport
+    (not a subclass, a wrapper or a fake), or a subclass that declares
+    itself equivalent with a true C{_plainSocketTransport} class attribute
+    (the nsepoll reactor's connections, L{services.reactor.FlushMixin}).
     """
-    return type(transport) in _PLAIN
+    cls = type(transport)
+    return cls in _PLAIN or getattr(cls, "_plainSocketTransport", False) is True
 
 
 def writeDirectly(transport: Any, data: bytes) -> None:
@@ -79,49 +82,3 @@ def writeDirectly(transport: Any, data: bytes) -> None:
         transport.write(data[sent:])
 
 
-
-class DirectWriteMixin:
-    """
-    Mix into a subclass of Twisted's TCP or UNIX connection (before it) to
-    give every protocol on it the direct path of L{writeDirectly}.
-    """
-
-    def write(self, data: bytes) -> None:
-        """
-        Send C{data} now if nothing is queued; queue what the kernel does
-        not take.
-        """
-        t: Any = self
-        if (
-            t._tempDataLen
-            or t.dataBuffer
-            or t.TLS
-            or t.disconnecting
-            or t._writeDisconnecting
-            or not t.connected
-            or type(data) is not bytes
-        ):
-            super().write(data)  # type: ignore[misc]
-            return
-        if not data:
-            return
-        try:
-            sent = t.socket.send(data)
-        except OSError:
-            sent = 0
-        if sent < len(data):
-            super().write(data[sent:])  # type: ignore[misc]
-
-    def writeSequence(self, iovec: Iterable[bytes]) -> None:
-        """
-        Like L{write}, for several pieces.
-        """
-        t: Any = self
-        if t._tempDataLen or t.dataBuffer or t.TLS:
-            super().writeSequence(iovec)  # type: ignore[misc]
-            return
-        iovec = list(iovec)
-        if all(type(piece) is bytes for piece in iovec):
-            self.write(b"".join(iovec))
-        else:
-            super().writeSequence(iovec)  # type: ignore[misc]

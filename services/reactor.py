@@ -18,8 +18,14 @@ each found by profiling the echo service under load:
     are still caught and logged; only the legacy C{system} prefix of events
     logged with C{twisted.python.log} during a read is no longer the
     connection's.
-  - TCP and UNIX server connections send straight to the socket when
-    nothing is queued (see L{services.fastpath}), for every protocol.
+  - TCP and UNIX server connections do not register for writability when
+    they are written to: the reactor sends what they queued as soon as the
+    event (or the timed calls) that wrote it has been handled, and
+    registers for writability only when the kernel does not take it all.
+    An echo or an HTTP response (headers and body, two writes) is then one
+    C{send()}, with no C{epoll_ctl} and no extra loop turn; writes stay
+    asynchronous (never sent from inside C{write()}) and in order, and
+    the transport's buffer and producer pausing work as usual.
   - UDP ports read datagrams with fewer lookups per datagram, and skip
     re-validating a destination address they have already validated.
 """
@@ -34,7 +40,6 @@ from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
 from services import logs
-from services.fastpath import DirectWriteMixin
 
 __all__ = ["NetservicesReactor", "install"]
 
@@ -44,9 +49,44 @@ except ImportError:  # pragma: no cover (platforms without AF_UNIX)
     unix = None  # type: ignore[assignment]
 
 
-class Server(DirectWriteMixin, tcp.Server):
+class FlushMixin:
     """
-    A TCP server connection that writes through when its buffer is empty.
+    Mix into a Twisted TCP or UNIX connection class (before it): instead of
+    registering for writability, C{startWriting} asks the reactor to flush
+    the connection once the current event is handled
+    (L{NetservicesReactor.flushLater}).
+
+    @ivar _writing: whether the connection is registered for writability.
+    @ivar _flushQueued: whether a flush is already asked for.
+    """
+
+    _writing = False
+    _flushQueued = False
+    #: For L{services.fastpath.canWriteDirectly}: sending straight to the
+    #: socket when nothing is queued is as safe here as on Twisted's own.
+    _plainSocketTransport = True
+
+    def startWriting(self) -> None:
+        """
+        Send what is queued soon, from the reactor, without a system call
+        now.
+        """
+        if self._writing or self._flushQueued:
+            return
+        self._flushQueued = True
+        self.reactor.flushLater(self)  # type: ignore[attr-defined]
+
+    def stopWriting(self) -> None:
+        """
+        No more writability events.
+        """
+        self._writing = False
+        super().stopWriting()  # type: ignore[misc]
+
+
+class Server(FlushMixin, tcp.Server):
+    """
+    A TCP server connection flushed by the reactor (see L{FlushMixin}).
     """
 
 
@@ -60,10 +100,10 @@ class Port(tcp.Port):
 
 if unix is not None:
 
-    class UNIXServer(DirectWriteMixin, unix.Server):
+    class UNIXServer(FlushMixin, unix.Server):
         """
-        A UNIX server connection that writes through when its buffer is
-        empty.
+        A UNIX server connection flushed by the reactor (see
+        L{FlushMixin}).
         """
 
     class UNIXPort(unix.Port):
@@ -139,11 +179,86 @@ class DatagramPort(udp.Port):
 
 class NetservicesReactor(epollreactor.EPollReactor):
     """
-    The epoll reactor without a log context around each event, with
-    write-through stream connections and leaner UDP ports.
+    The epoll reactor without a log context around each event, with stream
+    connections flushed after each event and leaner UDP ports.
     """
 
     _log = Logger(observer=logs.observer)
+
+    def __init__(self) -> None:
+        self._toFlush: list[Any] = []
+        epollreactor.EPollReactor.__init__(self)
+
+    def flushLater(self, connection: Any) -> None:
+        """
+        Send what C{connection} queued once the current event or the
+        current timed calls are handled.
+        """
+        self._toFlush.append(connection)
+
+    def _flush(self) -> None:
+        """
+        Hand every connection's queued bytes to the kernel; register those
+        whose bytes the kernel did not all take for writability.
+        """
+        while self._toFlush:
+            pending, self._toFlush = self._toFlush, []
+            for connection in pending:
+                connection._flushQueued = False
+                if connection.disconnected or connection._writing:
+                    continue
+                if self._sendQueued(connection):
+                    continue
+                # Exactly what a writability event would do: doWrite, with
+                # its errors and disconnection handled by the reactor.
+                self._doReadOrWrite(connection, connection.fileno(), epollreactor.EPOLLOUT)
+                if connection.connected and (
+                    len(connection.dataBuffer) - connection.offset or connection._tempDataLen
+                ):
+                    connection._writing = True
+                    self.addWriter(connection)
+
+    @staticmethod
+    def _sendQueued(connection: Any) -> bool:
+        """
+        The common case of a flush, in one C{send()}: a connection that
+        only has bytes written since the last flush, no pending close and
+        no producer to resume.  Returns whether it handled the flush
+        (everything sent, or the rest moved to the buffer that C{doWrite}
+        sends, with the connection registered for writability).
+        """
+        producer = connection.producer
+        if (
+            connection.dataBuffer
+            or not connection._tempDataLen
+            or connection.disconnecting
+            or connection._writeDisconnecting
+            or (producer is not None
+                and (not connection.streamingProducer or connection.producerPaused))
+        ):
+            return False
+        queued = connection._tempDataBuffer
+        data = queued[0] if len(queued) == 1 else b"".join(queued)
+        try:
+            sent = connection.socket.send(data)
+        except OSError:
+            return False  # doWrite meets the error again and reports it
+        connection._tempDataBuffer = []
+        connection._tempDataLen = 0
+        if sent < len(data):
+            connection.dataBuffer = data
+            connection.offset = sent
+            connection._writing = True
+            connection.reactor.addWriter(connection)
+        return True
+
+    def runUntilCurrent(self) -> None:
+        """
+        Run the timed calls that are due, then flush what they wrote.
+        """
+        epollreactor.EPollReactor.runUntilCurrent(self)
+        if self._toFlush:
+            self._flush()
 
     def doPoll(self, timeout: float | None) -> None:
         """
@@ -163,6 +278,8 @@ class NetservicesReactor(epollreactor.EPollReactor):
                 continue
             try:
                 handle(selectable, fd, event)
+                if self._toFlush:
+                    self._flush()
             except KeyboardInterrupt:
                 raise
             except BaseException:
@@ -172,7 +289,7 @@ class NetservicesReactor(epollreactor.EPollReactor):
 
     def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "") -> Port:
         """
-        Listen on a TCP port whose connections write through.
+        Listen on a TCP port whose connections are flushed by the reactor.
         """
         p = Port(port, factory, backlog, interface, self)
         p.startListening()
@@ -181,7 +298,8 @@ class NetservicesReactor(epollreactor.EPollReactor):
     def listenUNIX(self, address: Any, factory: Any, backlog: int = 50, mode: int = 0o666,
                    wantPID: int = 0) -> Any:
         """
-        Listen on a UNIX socket whose connections write through.
+        Listen on a UNIX socket whose connections are flushed by the
+        reactor.
         """
         p = UNIXPort(address, factory, backlog, mode, self, wantPID)
         p.startListening()

@@ -11,7 +11,9 @@ into the socket instead, whenever that cannot change what the client sees:
     PROXY-protocol connection, or any other transport, gets Twisted's own
     producer;
   - only when the transport has nothing queued, so the body never overtakes
-    the status line and headers or anything else written before it;
+    the status line and headers or anything else written before it (the
+    producer first hands what is queued to the kernel, as the transport
+    would on its next writability event);
   - when the socket is full, one piece a little larger than the transport's
     buffer goes through the normal C{request.write}: the transport then
     pauses this producer exactly as it would pause Twisted's, and resumes it
@@ -115,6 +117,11 @@ class SendfileProducer:
             if not transport.connected:
                 self.stopProducing()
                 return
+            if self._direct and _queued(transport) and not transport.disconnecting:
+                # Usually just the status line and headers: hand them to the
+                # kernel now, as the reactor would on the next writability
+                # event (errors stay for the transport to report).
+                transport.doWrite()
             if not self._direct or _queued(transport):
                 self._writePiece(transport)
                 continue

@@ -106,11 +106,20 @@ class CanWriteDirectlyTests(SynchronousTestCase):
         transport, _, _ = connection(self, unix.Server)
         self.assertTrue(canWriteDirectly(transport))
 
+    def test_nsepollConnections(self) -> None:
+        """
+        The nsepoll reactor's connections declare themselves plain.
+        """
+        self.assertTrue(nsreactor.Server._plainSocketTransport)
+        self.assertTrue(canWriteDirectly(nsreactor.Server.__new__(nsreactor.Server)))
+        self.assertTrue(canWriteDirectly(nsreactor.UNIXServer.__new__(nsreactor.UNIXServer)))
+
     def test_wrappersAndFakes(self) -> None:
         """
         TLS (a TLSMemoryBIOProtocol transport), the PROXY protocol and
-        other ProtocolWrappers, in-memory transports and subclasses (which
-        may change C{write}) do not qualify.
+        other ProtocolWrappers, in-memory transports and subclasses that do
+        not declare themselves plain (they may change C{write}) do not
+        qualify.
         """
         tlsFactory = TLSMemoryBIOFactory(
             CertificateOptions(), False, EchoFactory(clock=MemoryReactorClock())
@@ -122,7 +131,10 @@ class CanWriteDirectlyTests(SynchronousTestCase):
         self.assertFalse(canWriteDirectly(wrapper))
         self.assertFalse(canWriteDirectly(haproxy))
         self.assertFalse(canWriteDirectly(StringTransport()))
-        transport, _, _ = connection(self, nsreactor.Server)
+        class Subclass(tcp.Server):
+            pass
+
+        transport, _, _ = connection(self, Subclass)
         self.assertFalse(canWriteDirectly(transport))
 
 
@@ -221,57 +233,6 @@ class WriteDirectlyTests(SynchronousTestCase):
         writeDirectly(transport, b"later")
         self.assertEqual(transport._tempDataBuffer, [b"late", b"later"])
         self.assertIsInstance(transport.doWrite(), Exception)
-
-
-class DirectWriteMixinTests(SynchronousTestCase):
-    """
-    The nsepoll reactor's connections give every protocol the direct path.
-    """
-
-    def test_writeAndWriteSequence(self) -> None:
-        """
-        C{write} and C{writeSequence} send at once when idle, in order.
-        """
-        transport, peer, reactor = connection(self, nsreactor.Server)
-        transport.write(b"one ")
-        transport.writeSequence([b"two ", b"three"])
-        self.assertEqual(readExactly(peer, 13), b"one two three")
-        self.assertEqual(reactor.getWriters(), [])
-
-    def test_queuedBytesKeepOrder(self) -> None:
-        """
-        Once bytes are queued, later writes queue behind them.
-        """
-        transport, peer, reactor = connection(self, nsreactor.Server)
-        transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        payload = b"a" * (1 << 20)
-        transport.write(payload)
-        transport.writeSequence([b"b", b"c"])
-        transport.write(b"d")
-        self.assertEqual(reactor.getWriters(), [transport])
-        received = bytearray()
-        for _ in range(10_000):
-            if len(received) == len(payload) + 3:
-                break
-            transport.doWrite()
-            peer.setblocking(False)
-            try:
-                while True:
-                    received += peer.recv(1 << 20)
-            except BlockingIOError:
-                pass
-        self.assertEqual(bytes(received), payload + b"bcd")
-
-    def test_unixConnection(self) -> None:
-        """
-        UNIX connections of the nsepoll reactor write through too.
-        """
-        if unix is None:
-            self.skipTest("no UNIX sockets here")
-        transport, peer, reactor = connection(self, nsreactor.UNIXServer)
-        transport.write(b"unix")
-        self.assertEqual(peer.recv(10), b"unix")
-        self.assertEqual(reactor.getWriters(), [])
 
 
 class EchoFastPathTests(SynchronousTestCase):

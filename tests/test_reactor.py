@@ -34,8 +34,13 @@ def buildReactor(test: SynchronousTestCase) -> nsreactor.NetservicesReactor:
     reactor = nsreactor.NetservicesReactor()
 
     def close() -> None:
-        for selectable in reactor.removeAll():
-            if selectable is not reactor.waker:
+        for selectable in list(reactor._selectables.values()):
+            for remove in (reactor.removeReader, reactor.removeWriter):
+                try:
+                    remove(selectable)
+                except OSError:  # its socket was closed first
+                    pass
+            if selectable is not reactor.waker and not getattr(selectable, "disconnected", False):
                 selectable.connectionLost(Failure(error.ConnectionDone()))
         reactor.waker.connectionLost(None)
         reactor._poller.close()
@@ -102,10 +107,11 @@ class ReactorTests(SynchronousTestCase):
     The reactor's ports and its event loop.
     """
 
-    def test_tcpConnectionsWriteThrough(self) -> None:
+    def test_tcpConnectionsFlushed(self) -> None:
         """
-        listenTCP gives connections of the write-through kind, and an
-        accepted connection's writes reach the peer without a reactor turn.
+        listenTCP gives connections that the reactor flushes: an accepted
+        connection's writes reach the peer at the flush, without
+        registering for writability.
         """
         reactor = buildReactor(self)
         port = reactor.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
@@ -115,8 +121,9 @@ class ReactorTests(SynchronousTestCase):
         select.select([port.socket], [], [], 5)
         port.doRead()
         (connection,) = [s for s in reactor.getReaders() if isinstance(s, nsreactor.Server)]
-        connection.write(b"direct")
-        self.assertEqual(client.recv(10), b"direct")
+        connection.write(b"flushed")
+        reactor._flush()
+        self.assertEqual(client.recv(10), b"flushed")
         self.assertEqual(reactor.getWriters(), [])
 
     def test_unixPort(self) -> None:
@@ -128,6 +135,7 @@ class ReactorTests(SynchronousTestCase):
         port = reactor.listenUNIX(path, Factory.forProtocol(Protocol))
         self.assertIsInstance(port, nsreactor.UNIXPort)
         self.assertIs(port.transport, nsreactor.UNIXServer)
+        self.assertTrue(issubclass(nsreactor.UNIXServer, nsreactor.FlushMixin))
 
     def test_handlerErrorsAreLogged(self) -> None:
         """
@@ -160,6 +168,151 @@ class ReactorTests(SynchronousTestCase):
         self.assertEqual(failures[0]["log_level"], LogLevel.critical)
         self.assertIsInstance(failures[0]["log_failure"].value, RuntimeError)
         self.flushLoggedErrors(RuntimeError)
+
+
+def accepted(test: SynchronousTestCase, reactor: nsreactor.NetservicesReactor,
+             protocol: Any = None) -> tuple[nsreactor.Server, socket.socket]:
+    """
+    A connection accepted by C{reactor}'s TCP port (with C{protocol}) and
+    the client's end of it.
+    """
+    protocol = protocol if protocol is not None else Protocol()
+    port = reactor.listenTCP(0, Factory.forProtocol(lambda: protocol), interface="127.0.0.1")
+    client = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5)
+    test.addCleanup(client.close)
+    select.select([port.socket], [], [], 5)
+    port.doRead()
+    (connection,) = [s for s in reactor.getReaders() if isinstance(s, nsreactor.Server)]
+    return connection, client
+
+
+class FlushTests(SynchronousTestCase):
+    """
+    Connections are flushed by the reactor after each event and after the
+    timed calls: writes are coalesced, stay in order, and register for
+    writability only when the kernel does not take everything.
+    """
+
+    def test_writesOfOneEventAreOneSend(self) -> None:
+        """
+        Several writes made while handling one event are nothing on the wire
+        until the flush, then arrive together, in order, with no
+        writability registration.
+        """
+        reactor = buildReactor(self)
+        connection, client = accepted(self, reactor)
+        connection.write(b"HTTP/1.1 200 OK\r\n")
+        connection.writeSequence([b"Content-Length: 5\r\n", b"\r\n"])
+        connection.write(b"hello")
+        client.setblocking(False)
+        self.assertRaises(BlockingIOError, client.recv, 100)
+        self.assertEqual(reactor.getWriters(), [])
+        reactor._flush()
+        client.setblocking(True)
+        self.assertEqual(client.recv(100), b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        self.assertEqual(reactor.getWriters(), [])
+
+    def test_eventHandlingFlushes(self) -> None:
+        """
+        doPoll flushes what a read event's handler wrote (an echo).
+        """
+        reactor = buildReactor(self)
+
+        class Echo(Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                self.transport.write(data)
+
+        connection, client = accepted(self, reactor, Echo())
+        client.sendall(b"ping")
+        for _ in range(100):
+            reactor.doPoll(0.05)
+            client.setblocking(False)
+            try:
+                data = client.recv(10)
+                break
+            except BlockingIOError:
+                continue
+        self.assertEqual(data, b"ping")
+        self.assertEqual(reactor.getWriters(), [])
+
+    def test_timedCallsFlushed(self) -> None:
+        """
+        What a timed call writes is flushed when the timed calls have run.
+        """
+        reactor = buildReactor(self)
+        connection, client = accepted(self, reactor)
+        reactor.callLater(0, connection.write, b"later")
+        reactor.runUntilCurrent()
+        self.assertEqual(client.recv(10), b"later")
+
+    def test_partialSendRegistersAndKeepsOrder(self) -> None:
+        """
+        When the kernel takes only part, the rest stays queued, the
+        connection registers for writability, later writes queue behind,
+        a streaming producer is paused past the buffer size, and draining
+        delivers everything in order and unregisters.
+        """
+        from .test_fastpath import RecordingProducer
+
+        reactor = buildReactor(self)
+        connection, client = accepted(self, reactor)
+        connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        producer = RecordingProducer()
+        connection.registerProducer(producer, True)
+        payload = bytes(range(256)) * 4096
+        connection.write(payload)
+        self.assertEqual(producer.calls, ["pause"])
+        reactor._flush()
+        self.assertEqual(reactor.getWriters(), [connection])
+        connection.write(b"tail")
+        self.assertEqual(reactor._toFlush, [])  # already registered: no flush
+        received = bytearray()
+        client.setblocking(False)
+        for _ in range(10_000):
+            if len(received) == len(payload) + 4:
+                break
+            select.select([client], [connection.socket], [], 0.05)
+            connection.doWrite()
+            try:
+                while True:
+                    received += client.recv(1 << 20)
+            except BlockingIOError:
+                pass
+        self.assertEqual(bytes(received), payload + b"tail")
+        self.assertEqual(reactor.getWriters(), [])
+        self.assertEqual(producer.calls[0], "pause")
+        self.assertEqual(producer.calls[-1], "resume")
+
+    def test_loseConnectionFlushesThenCloses(self) -> None:
+        """
+        loseConnection after a write: the flush sends the bytes, then the
+        connection closes.
+        """
+        reactor = buildReactor(self)
+        lost = []
+
+        class Closing(Protocol):
+            def connectionLost(self, reason: Failure) -> None:
+                lost.append(reason.type)
+
+        connection, client = accepted(self, reactor, Closing())
+        connection.write(b"bye")
+        connection.loseConnection()
+        reactor._flush()
+        self.assertEqual(client.recv(10), b"bye")
+        self.assertEqual(client.recv(10), b"")
+        self.assertEqual(lost, [error.ConnectionDone])
+
+    def test_closedConnectionNotFlushed(self) -> None:
+        """
+        A connection lost before its flush is skipped.
+        """
+        reactor = buildReactor(self)
+        connection, _ = accepted(self, reactor)
+        connection.write(b"never")
+        connection.connectionLost(Failure(error.ConnectionDone()))
+        reactor._flush()
+        self.assertEqual(reactor._toFlush, [])
 
 
 class DatagramPortTests(SynchronousTestCase):
