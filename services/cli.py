@@ -21,7 +21,11 @@ from services import __version__
 __all__ = ["main", "buildParser", "COMMANDS"]
 
 #: The modules that provide subcommands, in the order --help lists them.
-COMMANDS: Sequence[str] = ()
+COMMANDS: Sequence[str] = (
+    "services.commands.fetch",
+    "services.commands.echo",
+    "services.commands.resolve",
+)
 
 
 def buildParser() -> argparse.ArgumentParser:
@@ -39,8 +43,14 @@ def buildParser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netservices {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    examples = []
     for name in COMMANDS:
-        importlib.import_module(name).register(subparsers)
+        module = importlib.import_module(name)
+        module.register(subparsers)
+        examples += [f"  {line}" for line in getattr(module, "EXAMPLES", ())]
+    parser.epilog = (
+        "examples:\n" + "\n".join(examples) + "\n\n" if examples else ""
+    ) + "`netservices COMMAND --help` shows each command's options, examples and exit statuses."
     return parser
 
 
@@ -61,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def _main(reactor: object) -> object:
         d = maybeDeferred(run, reactor, args)
-        return d.addCallback(lambda r: ensureDeferred(r) if hasattr(r, "__await__") else r)
+        d.addCallback(lambda r: ensureDeferred(r) if hasattr(r, "__await__") else r)
+        return d.addCallback(_exit)
 
     react(_main)
+
+
+def _exit(status: object) -> None:
+    """
+    Hand a command's non-zero status to C{react}, which exits with the code
+    of a C{SystemExit} (and with 0 for any other result).
+    """
+    if isinstance(status, int) and status:
+        raise SystemExit(status)
