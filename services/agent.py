@@ -23,6 +23,7 @@ from typing import Any
 from OpenSSL import SSL
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.logger import Logger
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.internet._sslverify import IOpenSSLTrustRoot
@@ -32,6 +33,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IAgentEndpointFactory, IBodyProducer, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
+from services import logs
 from services.proxy import Proxy, ProxySettings, TunnelEndpoint
 
 __all__ = ["TLSPolicy", "makeAgent", "makePool"]
@@ -107,6 +109,8 @@ class _EndpointFactory:
     Endpoints for L{Agent}: direct, or through a proxy's tunnel for https.
     """
 
+    _log = Logger(observer=logs.observer)
+
     def __init__(
         self,
         reactor: Any,
@@ -137,6 +141,13 @@ class _EndpointFactory:
         if proxy is None:
             endpoint = self._connect(host, uri.port)
         else:
+            self._log.debug(
+                "tunnel to {host}:{port} through proxy {proxy}:{proxyPort}",
+                host=host,
+                port=uri.port,
+                proxy=proxy.host,
+                proxyPort=proxy.port,
+            )
             endpoint = TunnelEndpoint(
                 self._connect(proxy.host, proxy.port),
                 host,
@@ -154,6 +165,8 @@ class _ProxyingAgent:
     (adding C{Proxy-Authorization} when the proxy URL has credentials),
     and every other request through the direct-or-tunnel L{Agent}.
     """
+
+    _log = Logger(observer=logs.observer)
 
     def __init__(self, agent: IAgent, proxies: ProxySettings, reactor: Any, pool: HTTPConnectionPool, connectTimeout: float) -> None:
         self._agent = agent
@@ -186,6 +199,12 @@ class _ProxyingAgent:
             proxy = self._proxies.proxyFor("http", parsed.host.decode("ascii"), parsed.port)
         if proxy is None:
             return self._agent.request(method, uri, headers, bodyProducer)
+        self._log.debug(
+            "{url} through proxy {proxy}:{proxyPort}",
+            url=uri.decode("ascii", "replace"),
+            proxy=proxy.host,
+            proxyPort=proxy.port,
+        )
         if proxy.authorization:
             headers = headers.copy() if headers is not None else Headers()
             headers.setRawHeaders(b"Proxy-Authorization", [proxy.authorization])

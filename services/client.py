@@ -679,7 +679,7 @@ def request(
         followRedirects, maxRedirects, retries, backoff, maxBackoff, maxSize,
         sink, progress, onResponse, clock, deadline,
     )  # fmt: skip
-    expired = []
+    expired: list[bool] = []
 
     def cancel(result: Deferred[Response]) -> None:
         transfer.stopped = True
@@ -693,8 +693,10 @@ def request(
             timer.cancel()
         if outcome.called:
             return None
-        if expired and isinstance(result, Failure):
-            result = Failure(RequestTimeout(timeout or 0, url))
+        if isinstance(result, Failure) and transfer.stopped:
+            # Cancelled, by the caller or the deadline: say which, whatever
+            # Twisted wrapped the cancellation in.
+            result = Failure(RequestTimeout(timeout or 0, url) if expired else CancelledError())
         if isinstance(result, Failure):
             outcome.errback(result)
         else:
@@ -703,7 +705,8 @@ def request(
 
     def expire() -> None:
         expired.append(True)
-        outcome.cancel()
+        transfer.stopped = True
+        running.cancel()
 
     timer = clock.callLater(timeout, expire) if (timeout and clock is not None) else None
     running.addBoth(finished)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from twisted.internet import error
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.python.failure import Failure
@@ -198,7 +198,51 @@ class TCPProber(Protocol):
             self._waiter = None
 
 
-class UDPProber(DatagramProtocol):
+class _ConnectedUDP(DatagramProtocol):
+    """
+    A protocol on a connected UDP port, for which a refused connection
+    shows the same on every reactor.
+
+    The select reactor calls C{connectionRefused} when an ICMP "port
+    unreachable" comes back; the poll and epoll reactors instead close the
+    port (Twisted issues 5377, 6287, 6467), which only calls
+    C{stopProtocol}.  A stop that L{close} did not ask for is therefore
+    taken as a refusal.
+    """
+
+    _closing = False
+    _closed = False
+
+    def close(self) -> Deferred[None]:
+        """
+        Stop listening; fires when the port is closed.
+        """
+        self._closing = True
+        if self.transport is None:
+            return succeed(None)
+        return maybeDeferred(self.transport.stopListening)  # type: ignore[attr-defined]
+
+    def stopProtocol(self) -> None:
+        """
+        The port closed: by L{close}, or by the reactor after a refusal.
+        """
+        self._closed = True
+        if not self._closing:
+            self.connectionRefused()
+
+    def _write(self, data: bytes) -> None:
+        """
+        Send C{data}, raising a refused connection if the port is closed.
+        """
+        if self._closed or self.transport is None:
+            raise refused()
+        try:
+            self.transport.write(data)
+        except OSError as e:
+            raise error.ConnectionRefusedError(e.errno, e.strerror) from None
+
+
+class UDPProber(_ConnectedUDP):
     """
     Probes an echo server over UDP, on a connected UDP port (so that an
     ICMP "port unreachable" shows as a refused connection).  Probes may be
@@ -220,9 +264,9 @@ class UDPProber(DatagramProtocol):
         waiter = self._waiting[seq] = _Waiter(self._clock, self._timeout, data)
         waiter.deferred.addBoth(self._forget, seq)
         try:
-            self.transport.write(data)  # type: ignore[union-attr]
-        except OSError as e:
-            waiter.fail(error.ConnectionRefusedError(e.errno, e.strerror))
+            self._write(data)
+        except error.ConnectionRefusedError as e:
+            waiter.fail(e)
         return waiter.deferred
 
     def _forget(self, result: Any, seq: int) -> Any:
@@ -306,7 +350,7 @@ class TCPPipe(Protocol):
                 self.done.errback(reason)
 
 
-class UDPPipe(DatagramProtocol):
+class UDPPipe(_ConnectedUDP):
     """
     Sends each chunk it is given as one datagram to an echo server, on a
     connected UDP port, and passes the replies to a sink.
@@ -329,10 +373,10 @@ class UDPPipe(DatagramProtocol):
         """
         self.sent += 1
         try:
-            self.transport.write(data)  # type: ignore[union-attr]
-        except OSError as e:
+            self._write(data)
+        except error.ConnectionRefusedError as e:
             if not self.done.called:
-                self.done.errback(error.ConnectionRefusedError(e.errno, e.strerror))
+                self.done.errback(e)
 
     def finish(self) -> None:
         """

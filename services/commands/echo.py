@@ -141,11 +141,11 @@ async def echo(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: 
                                     address.host, stdout, stderr, where)
             stdio = _Stdio(datagrams=True)
             pipe = UDPPipe(sink=stdio.write)
-            port = _listenUDP(reactor, pipe, address.host, args.port)
+            _listenUDP(reactor, pipe, address.host, args.port)
             try:
                 return await _pipe(reactor, args, stdio, pipe, stderr, where)
             finally:
-                await port.stopListening()
+                await pipe.close()
         endpoint = HostnameEndpoint(reactor, args.host, args.port, timeout=args.timeout or None)
         if args.count:
             prober = TCPProber(reactor, args.size, args.timeout)
@@ -167,10 +167,9 @@ async def echo(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: 
         return code
 
 
-def _listenUDP(reactor: Any, protocol: Any, host: str, port: int) -> Any:
+def _listenUDP(reactor: Any, protocol: Any, host: str, port: int) -> None:
     listening = reactor.listenUDP(0, protocol, interface="::" if ":" in host else "0.0.0.0")
     listening.connect(host, port)
-    return listening
 
 
 async def _probe(
@@ -185,9 +184,8 @@ async def _probe(
     """
     Send C{args.count} probes and print each result and the summary.
     """
-    listening = None
     if udpHost is not None:
-        listening = _listenUDP(reactor, prober, udpHost, args.port)
+        _listenUDP(reactor, prober, udpHost, args.port)
     rtts: list[float] = []
     sent = 0
     failure: tuple[int, str] | None = None
@@ -211,8 +209,8 @@ async def _probe(
             if seq < args.count:
                 await deferLater(reactor, max(0.0, args.interval - (reactor.seconds() - started)))
     finally:
-        if listening is not None:
-            await listening.stopListening()
+        if udpHost is not None:
+            await prober.close()
     summary = Summary(sent, tuple(rtts))
     _printSummary(summary, where, stdout)
     if failure is not None:

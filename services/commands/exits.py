@@ -21,7 +21,7 @@ from twisted.web.error import SchemeNotSupported
 from services.client import RequestTimeout, ResponseTooLarge, TooManyRedirects
 from services.proxy import ProxyError
 
-__all__ = ["EXIT_CODES", "HTTPError", "describe", "errnoText"]
+__all__ = ["EXIT_CODES", "HTTPError", "describe", "errnoText", "exitCodesText", "sslText"]
 
 OK = 0
 FAILURE = 1
@@ -135,8 +135,8 @@ def describe(exception: BaseException | Failure, where: str = "") -> tuple[int, 
         return RECEIVE, str(e)
     if isinstance(e, SSL.Error) or e.__class__.__name__ == "VerificationError":
         if _isVerification(e):
-            return TLS_VERIFY, f"TLS certificate verification failed for{at}: {_sslText(e)}"
-        return TLS_HANDSHAKE, f"TLS handshake with{at} failed: {_sslText(e)}"
+            return TLS_VERIFY, f"TLS certificate verification failed for{at}: {sslText(e)}"
+        return TLS_HANDSHAKE, f"TLS handshake with{at} failed: {sslText(e)}"
     if isinstance(e, SchemeNotSupported):
         return FAILURE, str(e)
     if isinstance(e, (error.ConnectionLost, error.ConnectionDone)) or isinstance(
@@ -148,7 +148,10 @@ def describe(exception: BaseException | Failure, where: str = "") -> tuple[int, 
     return FAILURE, str(e) or e.__class__.__name__
 
 
-def _sslText(e: BaseException) -> str:
+def sslText(e: BaseException) -> str:
+    """
+    The reasons in an OpenSSL error, joined on one line.
+    """
     if isinstance(e, SSL.Error) and e.args and isinstance(e.args[0], list):
         parts = [str(item[-1]) for item in e.args[0] if item]
         if parts:

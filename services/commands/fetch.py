@@ -379,7 +379,7 @@ async def fetch(
     try:
         tls = TLSPolicy(cafile=args.cacert, verify=not args.insecure)
     except Exception as e:
-        return fail(exits.USAGE, f"--cacert {args.cacert}: not a readable PEM file ({exits.describe(e)[1]})")
+        return fail(exits.USAGE, f"--cacert {args.cacert}: not a readable PEM file ({exits.sslText(e)})")
     if args.insecure:
         fail(0, "warning: --insecure: https certificates and host names are NOT verified")
     if args.verbose:
