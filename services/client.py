@@ -46,7 +46,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 from hyperlink import EncodedURL
 from OpenSSL import SSL
 from treq.client import HTTPClient
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.error import ConnectError, ConnectingCancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
@@ -463,13 +463,16 @@ class _Transfer:
             for name, value in self._headers:
                 if sameOrigin or name.lower() not in SENSITIVE_HEADERS:
                     headers.addRawHeader(name, value)
+            shown = [(n, _redacted(n, v)) for n, v in self._headers if headers.hasHeader(n)]
+            if "auth" in kwargs:
+                shown.append(("Authorization", "Basic (hidden)"))
             self._log.debug(
                 "{method} {url}",
                 method=method,
                 url=url,
                 params=params,
                 attempt=attempt,
-                requestHeaders=[(n, _redacted(n, v)) for n, v in self._headers if headers.hasHeader(n)],
+                requestHeaders=shown,
             )
             try:
                 response = await self._client.request(
@@ -736,7 +739,7 @@ def download(
     try:
         handle = open(part, "wb")
     except OSError as e:
-        return Deferred.fromFailure(Failure(e))
+        return fail(e)
 
     def done(result: Response | Failure) -> Response | Failure:
         handle.close()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from twisted.internet import error
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.python.failure import Failure
@@ -163,7 +163,7 @@ class TCPProber(Protocol):
         error.
         """
         if self._lost is not None:
-            return Deferred.fromFailure(self._lost)
+            return fail(self._lost)
         data = payload(seq, self._size)
         self._buffer = b""
         self._waiter = _Waiter(self._clock, self._timeout, data)
