@@ -21,16 +21,22 @@ from __future__ import annotations
 from typing import Any
 
 from OpenSSL import SSL
+from twisted.internet._sslverify import IOpenSSLTrustRoot
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.logger import Logger
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
 from twisted.internet.ssl import optionsForClientTLS
-from twisted.internet._sslverify import IOpenSSLTrustRoot
+from twisted.logger import Logger
 from twisted.web.client import URI, Agent, HTTPConnectionPool, ProxyAgent
 from twisted.web.error import SchemeNotSupported
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IAgent, IAgentEndpointFactory, IBodyProducer, IPolicyForHTTPS, IResponse
+from twisted.web.iweb import (
+    IAgent,
+    IAgentEndpointFactory,
+    IBodyProducer,
+    IPolicyForHTTPS,
+    IResponse,
+)
 from zope.interface import implementer
 
 from services import logs
@@ -211,7 +217,7 @@ class _ProxyingAgent:
         return self._proxyAgent(proxy).request(method, uri, headers, bodyProducer)
 
 
-def makePool(reactor: Any = None, maxPerHost: int = 2, idleTimeout: float = 240.0) -> HTTPConnectionPool:
+def makePool(reactor: Any = None, maxPerHost: int = 2, idleTimeout: int = 240) -> HTTPConnectionPool:
     """
     A persistent connection pool: connections are kept open between
     requests, C{maxPerHost} per origin, closed after C{idleTimeout} seconds

@@ -66,10 +66,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.print_help(sys.stderr)
         raise SystemExit(2)
 
-    from twisted.internet.defer import ensureDeferred, maybeDeferred
+    from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
     from twisted.internet.task import react
 
-    def _main(reactor: object) -> object:
+    def _main(reactor: object) -> Deferred[None]:
         d = maybeDeferred(run, reactor, args)
         d.addCallback(lambda r: ensureDeferred(r) if hasattr(r, "__await__") else r)
         return d.addCallback(_exit)

@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import json as _json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any
+from urllib.parse import urlencode
 
 from hyperlink import EncodedURL
 from OpenSSL import SSL
@@ -53,11 +55,11 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web._newclient import RequestTransmissionFailed, ResponseNeverReceived
 from twisted.web.client import HTTPConnectionPool, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS, IResponse
-from twisted.web._newclient import RequestTransmissionFailed, ResponseNeverReceived
 
 from services import __version__, logs
 from services.agent import makeAgent
@@ -99,10 +101,10 @@ SENSITIVE_HEADERS = frozenset(
 #: keep its connection for reuse) before the connection is dropped instead.
 DISCARD_LIMIT = 64 * 1024
 
-HeadersType = Union[Mapping[str, str], Sequence[tuple[str, str]]]
-ParamsType = Union[Mapping[str, Any], Sequence[tuple[str, Any]]]
+HeadersType = Mapping[str, str] | Sequence[tuple[str, str]]
+ParamsType = Mapping[str, Any] | Sequence[tuple[str, Any]]
 Sink = Callable[[bytes], object]
-Progress = Callable[[int, Union[int, None]], object]
+Progress = Callable[[int, int | None], object]
 
 _NO_JSON: Any = object()
 
@@ -343,6 +345,17 @@ def _retryAfter(response: IResponse) -> float | None:
         return None
 
 
+def _withQuery(url: str, params: ParamsType | None) -> str:
+    """
+    C{url} with C{params} appended, as shown in logs.
+    """
+    if not params:
+        return url
+    items = params.items() if isinstance(params, Mapping) else params
+    query = urlencode([(k, v) for k, v in items], doseq=True)
+    return url + ("&" if "?" in url else "?") + query
+
+
 def _headerPairs(headers: HeadersType | None) -> list[tuple[str, str]]:
     if headers is None:
         return []
@@ -469,8 +482,7 @@ class _Transfer:
             self._log.debug(
                 "{method} {url}",
                 method=method,
-                url=url,
-                params=params,
+                url=_withQuery(url, params),
                 attempt=attempt,
                 requestHeaders=shown,
             )
@@ -528,9 +540,12 @@ class _Transfer:
         delay = min(self._maxBackoff, self._backoff * 2 ** (attempt - 1))
         if retryAfter is not None:
             delay = max(delay, min(retryAfter, self._maxBackoff))
-        if self._deadline is not None and self._clock is not None:
-            if self._clock.seconds() + delay >= self._deadline:
-                return None
+        if (
+            self._deadline is not None
+            and self._clock is not None
+            and self._clock.seconds() + delay >= self._deadline
+        ):
+            return None
         return delay
 
     async def _discard(self, response: IResponse, url: str) -> None:
@@ -695,7 +710,7 @@ def request(
         if timer is not None and timer.active():
             timer.cancel()
         if outcome.called:
-            return None
+            return
         if isinstance(result, Failure) and transfer.stopped:
             # Cancelled, by the caller or the deadline: say which, whatever
             # Twisted wrapped the cancellation in.
@@ -704,7 +719,7 @@ def request(
             outcome.errback(result)
         else:
             outcome.callback(result)
-        return None
+        return
 
     def expire() -> None:
         expired.append(True)

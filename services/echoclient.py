@@ -22,8 +22,9 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet import error
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
@@ -220,7 +221,9 @@ class _ConnectedUDP(DatagramProtocol):
         self._closing = True
         if self.transport is None:
             return succeed(None)
-        return maybeDeferred(self.transport.stopListening)  # type: ignore[attr-defined]
+        stop: Any = self.transport.stopListening  # type: ignore[attr-defined]
+        stopping: Deferred[None] = maybeDeferred(stop)
+        return stopping
 
     def stopProtocol(self) -> None:
         """
@@ -237,7 +240,7 @@ class _ConnectedUDP(DatagramProtocol):
         if self._closed or self.transport is None:
             raise refused()
         try:
-            self.transport.write(data)
+            self.transport.write(data)  # type: ignore[call-arg]  # a connected port
         except OSError as e:
             raise error.ConnectionRefusedError(e.errno, e.strerror) from None
 

@@ -20,10 +20,10 @@ server (L{twisted.internet.endpoints.wrapClientTLS} around this endpoint).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import unquote
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 from hyperlink import URL
 from twisted.internet.defer import Deferred
@@ -106,7 +106,7 @@ class Proxy:
         authorization = None
         if url.userinfo:
             user, _, password = url.userinfo.partition(":")
-            token = f"{unquote(user)}:{unquote(password)}".encode("utf-8")
+            token = f"{unquote(user)}:{unquote(password)}".encode()
             authorization = b"Basic " + base64.b64encode(token)
         return cls(url.host, url.port or 80, authorization)
 
@@ -270,6 +270,7 @@ class TunnelProtocol(Protocol):
             self._fail(ProxyError("the tunnelled protocol factory built no protocol"))
             return
         self._tunnelled = tunnelled
+        assert self.transport is not None
         tunnelled.makeConnection(self.transport)
         self.established.callback(tunnelled)
         if rest:
@@ -314,7 +315,7 @@ class _TunnelFactory(Factory):
     def __init__(self, tunnel: TunnelProtocol) -> None:
         self._tunnel = tunnel
 
-    def buildProtocol(self, addr: IAddress) -> TunnelProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> TunnelProtocol:
         return self._tunnel
 
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IPullProducer
@@ -31,7 +31,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 from zope.interface import implementer
 
-from tests.support import ROOT, freePort, waitUntil, canConnect
+from tests.support import ROOT, canConnect, freePort, waitUntil
 
 #: The repeating block of the /big resource.
 BLOCK = random.Random(20261126).randbytes(1024 * 1024)
@@ -293,9 +293,27 @@ class Certificates:
     serverPEM: Path
 
     def serverOptions(self) -> Any:
-        from twisted.internet import ssl
+        """
+        A TLS context factory for a server with this certificate (built
+        from the file, so no deprecated pyOpenSSL key objects are passed).
+        """
+        return _ServerContext(self.serverPEM)
 
-        return ssl.PrivateCertificate.loadPEM(self.serverPEM.read_text()).options()
+
+class _ServerContext:
+    """
+    A server-side TLS context factory loaded from one PEM file.
+    """
+
+    def __init__(self, pem: Path) -> None:
+        from OpenSSL import SSL
+
+        self._context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        self._context.use_certificate_chain_file(str(pem))
+        self._context.use_privatekey_file(str(pem))
+
+    def getContext(self) -> Any:
+        return self._context
 
 
 def makeCertificates(directory: Path, names: tuple[str, ...] = ("localhost",),
@@ -308,7 +326,7 @@ def makeCertificates(directory: Path, names: tuple[str, ...] = ("localhost",),
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     caKey = ec.generate_private_key(ec.SECP256R1())
     caName = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netservices test CA")])
     ca = (

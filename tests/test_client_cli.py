@@ -15,9 +15,9 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import cli
+from services.client import Response
 from services.commands import exits
 from services.commands.fetch import Plan, _statusBlock
-from services.client import Response
 from tests.clientservers import (
     bigDigest,
     cliEnvironment,
@@ -238,7 +238,7 @@ class FetchTests(TestCase):
         C{fetch -m 2} exit with the timeout status within 3 seconds.
         """
         started = reactor.seconds()
-        out, err, code = await self.fetch(self.web.url("/trickle"), "-m", "2")
+        _out, err, code = await self.fetch(self.web.url("/trickle"), "-m", "2")
         elapsed = reactor.seconds() - started
         self.assertEqual(code, exits.TIMEOUT, err)
         self.assertLess(elapsed, 3.0)
@@ -249,7 +249,7 @@ class FetchTests(TestCase):
         """
         --max-size fails with exit 63.
         """
-        out, err, code = await self.fetch(self.web.url("/big?size=100000"), "--max-size", "64K")
+        _out, err, code = await self.fetch(self.web.url("/big?size=100000"), "--max-size", "64K")
         self.assertEqual(code, exits.TOO_LARGE, err)
         self.assertIn("larger than 65536 bytes", err)
 
@@ -259,7 +259,7 @@ class FetchTests(TestCase):
         line, no traceback.
         """
         port = freePort()
-        out, err, code = await self.fetch(f"http://127.0.0.1:{port}/")
+        _out, err, code = await self.fetch(f"http://127.0.0.1:{port}/")
         self.assertEqual(code, exits.CONNECT)
         self.assertEqual(
             err,
@@ -271,7 +271,7 @@ class FetchTests(TestCase):
         """
         Bad values exit 2 with one line.
         """
-        out, err, code = await self.fetch(self.web.url("/"), "--json", "{nope")
+        _out, err, code = await self.fetch(self.web.url("/"), "--json", "{nope")
         self.assertEqual(code, exits.USAGE)
         self.assertTrue(err.startswith("netservices fetch: --json: not valid JSON"), err)
         self.assertEqual(err.count("\n"), 1)
@@ -281,7 +281,7 @@ class FetchTests(TestCase):
         An output file that cannot be written exits 23, leaving nothing.
         """
         target = Path(self.mktemp()).resolve() / "missing-directory" / "out"
-        out, err, code = await self.fetch(self.web.url("/headers"), "-o", str(target))
+        _out, err, code = await self.fetch(self.web.url("/headers"), "-o", str(target))
         self.assertEqual(code, exits.WRITE_ERROR, err)
         self.assertIn("cannot write", err)
 
@@ -289,7 +289,7 @@ class FetchTests(TestCase):
         """
         -v shows the request and the response head on stderr, curl style.
         """
-        out, err, code = await self.fetch(self.web.url("/headers"), "-v", "-u", "ada:pw")
+        _out, err, code = await self.fetch(self.web.url("/headers"), "-v", "-u", "ada:pw")
         self.assertEqual(code, 0, err)
         self.assertIn(f"> GET {self.web.url('/headers')}\n", err)
         self.assertIn("> User-Agent: netservices/0.1.0\n", err)
@@ -305,7 +305,7 @@ class FetchTests(TestCase):
         size = 100 * 1024 * 1024
         target = Path(self.mktemp()).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
-        out, err, code = await runCLI(
+        _out, err, _code = await runCLI(
             reactor,
             ["fetch", self.web.url(f"/big?size={size}"), "-o", str(target)],
             env=cliEnvironment(),
@@ -355,7 +355,7 @@ class TLSTests(TestCase):
         """
         Without --cacert the certificate is untrusted: exit 60.
         """
-        out, err, code = await self.fetch(self.web.url("/", scheme="https", host="localhost"))
+        _out, err, code = await self.fetch(self.web.url("/", scheme="https", host="localhost"))
         self.assertEqual(code, exits.TLS_VERIFY, err)
         self.assertIn("TLS certificate verification failed", err)
 
@@ -364,7 +364,7 @@ class TLSTests(TestCase):
         A trusted certificate for another name fails too: exit 60.
         """
         url = self.web.url("/", scheme="https", host="127.0.0.1")
-        out, err, code = await self.fetch(url, "--cacert", str(self.certs.ca))
+        _out, err, code = await self.fetch(url, "--cacert", str(self.certs.ca))
         self.assertEqual(code, exits.TLS_VERIFY, err)
 
     async def test_insecure(self) -> None:

@@ -273,7 +273,7 @@ class EchoCommandTests(TestCase):
         111 ECONNREFUSED, exit 7.
         """
         port = freePort()
-        out, err, code = await self.echo("127.0.0.1", str(port), "--count", "1")
+        _out, err, code = await self.echo("127.0.0.1", str(port), "--count", "1")
         self.assertEqual(code, exits.CONNECT)
         self.assertEqual(
             err,
@@ -309,6 +309,6 @@ class EchoCommandTests(TestCase):
         exit 7 with ECONNREFUSED.
         """
         port = freePort(kind=socket.SOCK_DGRAM)
-        out, err, code = await self.echo("127.0.0.1", str(port), "--udp", "--count", "1")
+        _out, err, code = await self.echo("127.0.0.1", str(port), "--udp", "--count", "1")
         self.assertEqual(code, exits.CONNECT, err)
         self.assertIn("errno 111 (ECONNREFUSED)", err)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from OpenSSL import SSL
@@ -437,7 +437,7 @@ class TinyproxyTests(TestCase):
         C{HTTPS_PROXY} is honoured too, and -v says the tunnel is used.
         """
         url = self.tls.url("/headers", scheme="https", host="localhost")
-        out, err, code = await self.fetch(url, "--cacert", str(self.certs.ca), "-v", env={"HTTPS_PROXY": self.proxy.url})
+        _out, err, code = await self.fetch(url, "--cacert", str(self.certs.ca), "-v", env={"HTTPS_PROXY": self.proxy.url})
         self.assertEqual(code, 0, err)
         self.assertIn(f"tunnel to localhost:{self.tls.port} through proxy 127.0.0.1:{self.proxy.port}", err)
 
@@ -458,7 +458,7 @@ class TinyproxyTests(TestCase):
         """
         closed = freePort()
         url = f"https://localhost:{closed}/"
-        out, err, code = await self.fetch(url, env={"https_proxy": self.proxy.url})
+        _out, err, code = await self.fetch(url, env={"https_proxy": self.proxy.url})
         self.assertEqual(code, exits.RECEIVE, err)
         self.assertIn("the proxy refused to open a tunnel", err)
         self.assertEqual(err.count("\n"), 1)
@@ -484,5 +484,5 @@ class TinyproxyTests(TestCase):
         C{-x ''} ignores the proxy variables.
         """
         dead = f"http://127.0.0.1:{freePort()}"
-        out, err, code = await self.fetch(self.web.url("/headers"), "-x", "", env={"http_proxy": dead})
+        _out, err, code = await self.fetch(self.web.url("/headers"), "-x", "", env={"http_proxy": dead})
         self.assertEqual(code, 0, err)

@@ -179,6 +179,6 @@ class ResolveTests(TestCase):
         """
         An unknown service exits 1 with one line.
         """
-        out, err, code = await runCLI(reactor, ["resolve", "localhost", "--service", "no-such-service"], env=cliEnvironment())
+        _out, err, code = await runCLI(reactor, ["resolve", "localhost", "--service", "no-such-service"], env=cliEnvironment())
         self.assertEqual(code, exits.FAILURE)
         self.assertEqual(err, b"netservices resolve: unknown service 'no-such-service' for protocol 'tcp'\n")

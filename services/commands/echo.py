@@ -82,7 +82,7 @@ def register(subparsers: Any) -> None:
         help=f"bytes per probe, at least {MIN_PROBE_SIZE} (default: 64), e.g. --size 1400",
     )
     p.add_argument(
-        "--timeout", type=_seconds, default=2.0, metavar="S",
+        "--timeout", type=_positiveSeconds, default=2.0, metavar="S",
         help="seconds to wait for a connection and for each echo (default: 2), e.g. --timeout 5",
     )
     p.set_defaults(run=run)
@@ -106,6 +106,13 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError("expected a number of seconds >= 0")
+    return value
+
+
+def _positiveSeconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
     return value
 
 
@@ -140,13 +147,13 @@ async def echo(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: 
                 return await _probe(reactor, args, UDPProber(reactor, args.size, args.timeout),
                                     address.host, stdout, stderr, where)
             stdio = _Stdio(datagrams=True)
-            pipe = UDPPipe(sink=stdio.write)
-            _listenUDP(reactor, pipe, address.host, args.port)
+            udpPipe = UDPPipe(sink=stdio.write)
+            _listenUDP(reactor, udpPipe, address.host, args.port)
             try:
-                return await _pipe(reactor, args, stdio, pipe, stderr, where)
+                return await _pipe(reactor, args, stdio, udpPipe, stderr, where)
             finally:
-                await pipe.close()
-        endpoint = HostnameEndpoint(reactor, args.host, args.port, timeout=args.timeout or None)
+                await udpPipe.close()
+        endpoint = HostnameEndpoint(reactor, args.host, args.port, timeout=args.timeout)
         if args.count:
             prober = TCPProber(reactor, args.size, args.timeout)
             await connectProtocol(endpoint, prober)
@@ -302,7 +309,7 @@ async def _pipe(
     await stdio.eof
     pipe.finish()
     waiting = pipe.done
-    timer = reactor.callLater(args.timeout, waiting.cancel) if args.timeout else None
+    timer = reactor.callLater(args.timeout, waiting.cancel)
     code = exits.OK
     try:
         await waiting
@@ -314,7 +321,7 @@ async def _pipe(
         )
         code = exits.TIMEOUT
     finally:
-        if timer is not None and timer.active():
+        if timer.active():
             timer.cancel()
     transport.loseConnection()
     await stdio.closed

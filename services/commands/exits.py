@@ -40,13 +40,13 @@ TOO_LARGE = 63
 #: Every exit status and what it means, for --help and the README.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (OK, "success"),
-    (FAILURE, "any other error (an unsupported URL scheme, a bad echo ...)"),
-    (USAGE, "bad command line (an unknown option, a malformed value)"),
+    (FAILURE, "any other error (an unknown service, an echo that differs ...)"),
+    (USAGE, "bad command line (an unknown option, a malformed value, a bad URL)"),
     (DNS, "the host name could not be resolved"),
     (CONNECT, "the connection was refused (or could not be made)"),
     (HTTP_ERROR, "HTTP status 400 or more, with fetch -f"),
     (WRITE_ERROR, "the output file could not be written"),
-    (TIMEOUT, "timed out (-m / --timeout), or the connection attempt timed out"),
+    (TIMEOUT, "timed out (-m, --timeout, a connection attempt), or echo probes went unanswered"),
     (TLS_HANDSHAKE, "the TLS handshake failed"),
     (REDIRECTS, "more redirects than --max-redirs"),
     (RECEIVE, "the connection broke while receiving, or the proxy refused the tunnel"),
@@ -109,7 +109,7 @@ def describe(exception: BaseException | Failure, where: str = "") -> tuple[int, 
         connection errors.
     """
     if isinstance(exception, Failure):
-        exception = exception.value
+        exception = exception.value or Exception(exception.getErrorMessage())
     e = _root(exception)
     at = f" {where}" if where else ""
     if isinstance(e, RequestTimeout):

@@ -10,12 +10,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
 from hyperlink import EncodedURL
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.logger import formatEvent, globalLogBeginner
+from twisted.logger import ILogObserver, formatEvent, globalLogBeginner
+from zope.interface import implementer
 
 from services import logs
 from services.agent import TLSPolicy, makePool
@@ -297,6 +299,7 @@ def _statusBlock(response: Response) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
 
 
+@implementer(ILogObserver)
 class _VerboseObserver:
     """
     Prints netservices' own log events on stderr, curl -v style: C{>} the
@@ -395,20 +398,20 @@ async def fetch(
 
     pool = makePool(reactor)
     client = makeClient(reactor, pool=pool, proxies=plan.proxies, tls=tls, userAgent=plan.userAgent)
-    options: dict[str, Any] = dict(
-        params=plan.params or None,
-        data=plan.form or None,
-        headers=plan.headers,
-        auth=plan.auth,
-        userAgent=plan.userAgent,
-        followRedirects=True if args.location else None,
-        maxRedirects=args.max_redirs,
-        retries=args.retry,
-        timeout=args.max_time,
-        maxSize=args.max_size,
-        onResponse=onResponse,
-        clock=reactor,
-    )
+    options: dict[str, Any] = {
+        "params": plan.params or None,
+        "data": plan.form or None,
+        "headers": plan.headers,
+        "auth": plan.auth,
+        "userAgent": plan.userAgent,
+        "followRedirects": True if args.location else None,
+        "maxRedirects": args.max_redirs,
+        "retries": args.retry,
+        "timeout": args.max_time,
+        "maxSize": args.max_size,
+        "onResponse": onResponse,
+        "clock": reactor,
+    }
     if plan.json is not _MISSING:
         options["json"] = plan.json
     bar = None

@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from services.commands import exits
 from services.resolve import Resolution, UnknownService, resolve
 
-__all__ = ["EXAMPLES", "register", "run", "formatResolution", "lookup"]
+__all__ = ["EXAMPLES", "formatResolution", "lookup", "register", "run"]
 
 #: Examples for `netservices --help`.
 EXAMPLES = (
