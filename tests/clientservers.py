@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IPullProducer
+from twisted.internet.interfaces import IOpenSSLContextFactory, IPullProducer
 from twisted.internet.protocol import DatagramProtocol, ProcessProtocol
 from twisted.python.failure import Failure
 from twisted.web import resource, server
@@ -58,6 +58,9 @@ class Headers(resource.Resource):
     isLeaf = True
 
     def render(self, request: server.Request) -> bytes:
+        """
+        Describe the request as JSON.
+        """
         headers: dict[str, list[str]] = {}
         for name, values in request.requestHeaders.getAllRawHeaders():
             headers[name.decode().lower()] = [v.decode("latin-1") for v in values]
@@ -89,6 +92,9 @@ class Trickle(resource.Resource):
         self._calls = calls
 
     def render_GET(self, request: server.Request) -> int:
+        """
+        Start trickling.
+        """
         request.setHeader(b"content-length", b"100")
         state: dict[str, Any] = {"sent": 0, "call": None}
 
@@ -144,6 +150,9 @@ class Big(resource.Resource):
     isLeaf = True
 
     def render_GET(self, request: server.Request) -> int:
+        """
+        Stream the pattern with a pull producer.
+        """
         size = int(request.args.get(b"size", [b"1024"])[0])
         request.setHeader(b"content-length", str(size).encode())
         request.setHeader(b"content-type", b"application/octet-stream")
@@ -160,6 +169,9 @@ class Redirect(resource.Resource):
     isLeaf = True
 
     def render(self, request: server.Request) -> bytes:
+        """
+        Redirect.
+        """
         request.setResponseCode(int(request.args.get(b"code", [b"302"])[0]))
         request.setHeader(b"location", request.args[b"to"][0])
         return b"moved\n"
@@ -178,6 +190,9 @@ class Flaky(resource.Resource):
         self.counts: dict[bytes, int] = {}
 
     def render_GET(self, request: server.Request) -> bytes:
+        """
+        Fail or succeed, by count.
+        """
         key = request.args.get(b"key", [b""])[0]
         fails = int(request.args.get(b"fails", [b"1"])[0])
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -193,6 +208,9 @@ class Status(resource.Resource):
     """
 
     def getChild(self, path: bytes, request: server.Request) -> resource.Resource:
+        """
+        An answer with the status in the path.
+        """
         code = int(path)
 
         class Answer(resource.Resource):
@@ -217,6 +235,9 @@ class TrackingSite(server.Site):
         self.connections: set[Any] = set()
 
     def buildProtocol(self, addr: Any) -> Any:
+        """
+        Build a connection and remember it until it is lost.
+        """
         protocol = server.Site.buildProtocol(self, addr)
         site = self
         original = protocol.connectionLost
@@ -242,9 +263,15 @@ class WebServer:
     calls: set[Any]
 
     def url(self, path: str, scheme: str = "http", host: str = "127.0.0.1") -> str:
+        """
+        The URL of C{path} on this server.
+        """
         return f"{scheme}://{host}:{self.port}{path}"
 
     async def stop(self) -> None:
+        """
+        Close every connection and stop listening.
+        """
         for call in list(self.calls):
             if call.active():
                 call.cancel()
@@ -280,6 +307,9 @@ class UDPEcho(DatagramProtocol):
     """
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        """
+        Send the datagram back.
+        """
         self.transport.write(datagram, addr)  # type: ignore[union-attr]
 
 
@@ -300,6 +330,7 @@ class Certificates:
         return _ServerContext(self.serverPEM)
 
 
+@implementer(IOpenSSLContextFactory)
 class _ServerContext:
     """
     A server-side TLS context factory loaded from one PEM file.
@@ -413,9 +444,15 @@ class TinyProxy:
 
     @property
     def url(self) -> str:
+        """
+        The proxy's URL.
+        """
         return f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
+        """
+        What tinyproxy has logged so far.
+        """
         text = ""
         for path in (self.logPath, self.directory / "output"):
             try:
@@ -425,6 +462,9 @@ class TinyProxy:
         return text
 
     def stop(self) -> None:
+        """
+        Stop tinyproxy and remove its files.
+        """
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

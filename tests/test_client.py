@@ -61,6 +61,9 @@ class Recorder:
         return self._answers[0]
 
     def header(self, index: int, name: bytes) -> list[bytes] | None:
+        """
+        The values of header C{name} in request C{index}, or L{None}.
+        """
         for key, values in self.requests[index]["headers"].items():
             if key.lower() == name.lower():
                 return values
@@ -80,6 +83,9 @@ class Raw(resource.Resource):
         self.bodies: list[bytes] = []
 
     def render(self, request: server.Request) -> bytes:
+        """
+        Record the request.
+        """
         self.seen.append(request)
         self.bodies.append(request.content.read())
         return b"ok"
@@ -202,7 +208,27 @@ class HeaderTests(SynchronousTestCase):
         self.assertEqual(recorder.header(0, b"authorization"), [expected])
 
 
+class Lacks:
+    """
+    Matches request headers (in a L{RequestSequence}) that have none of
+    the given names.
+    """
+
+    def __init__(self, *names: bytes) -> None:
+        self._names = {n.lower() for n in names}
+
+    def __eq__(self, headers: object) -> bool:
+        assert isinstance(headers, dict)
+        return not any(name.lower() in self._names for name in headers)
+
+    def __repr__(self) -> str:
+        return f"Lacks({sorted(self._names)!r})"
+
+
 def redirect(to: str, code: int = 302) -> tuple[int, dict[bytes, bytes], bytes]:
+    """
+    A stub response redirecting to C{to}.
+    """
     return (code, {b"location": to.encode()}, b"moved")
 
 
@@ -233,6 +259,28 @@ class RedirectTests(SynchronousTestCase):
         self.assertIsNone(recorder.header(1, b"authorization"))
         self.assertIsNone(recorder.header(1, b"cookie"))
         self.assertEqual(recorder.header(1, b"x-keep"), [b"yes"])
+
+    def test_crossOriginSequence(self) -> None:
+        """
+        The same, as a L{RequestSequence}: the first request carries the
+        credentials, the one after the cross-origin redirect lacks them.
+        """
+        credentials = {"Authorization": [b"Basic " + base64.b64encode(b"ada:pw")], "Cookie": [b"s=1"]}
+        sequence = RequestSequence(
+            [
+                ((b"get", "http://example.com/start", {}, HasHeaders(credentials), b""),
+                 redirect("http://other.example/landing")),
+                ((b"get", "http://other.example/landing", {}, Lacks(b"authorization", b"cookie"), b""),
+                 (200, {}, b"there")),
+            ]
+        )
+        stub = StubTreq(StringStubbingResource(sequence))
+        with sequence.consume(self.fail):
+            response = result(
+                self,
+                request(stub, "GET", "http://example.com/start", auth=("ada", "pw"), headers={"Cookie": "s=1"}),
+            )
+        self.assertEqual(response.body, b"there")
 
     def test_explicitAuthorizationHeaderDropped(self) -> None:
         """
@@ -342,6 +390,9 @@ class FlakyClient:
         self.calls = 0
 
     def request(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        """
+        Fail with the next error, or pass the call on.
+        """
         self.calls += 1
         if self._errors:
             return fail(self._errors.pop(0))
@@ -488,6 +539,9 @@ class Dribble(resource.Resource):
         self.requests: list[server.Request] = []
 
     def render_GET(self, request: server.Request) -> int:
+        """
+        Send the headers and the first bytes, then wait.
+        """
         if self.length is not None:
             request.setHeader(b"content-length", str(self.length).encode())
         request.write(self.first)
@@ -503,6 +557,9 @@ class Silent(resource.Resource):
     isLeaf = True
 
     def render_GET(self, request: server.Request) -> int:
+        """
+        Never answer.
+        """
         return server.NOT_DONE_YET
 
 

@@ -35,6 +35,9 @@ class HelpTests(SynchronousTestCase):
     """
 
     def commands(self) -> dict[str, argparse.ArgumentParser]:
+        """
+        The subcommand parsers by name.
+        """
         parser = cli.buildParser()
         action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         return dict(action.choices)
@@ -83,6 +86,9 @@ class HelpTests(SynchronousTestCase):
 
 
 def parse(*argv: str) -> argparse.Namespace:
+    """
+    Parse C{netservices fetch ARGV}.
+    """
     return cli.buildParser().parse_args(["fetch", *argv])
 
 
@@ -152,10 +158,16 @@ class FetchTests(TestCase):
     timeout = 120
 
     def setUp(self) -> None:
+        """
+        Start the test site.
+        """
         self.web = startWebServer(reactor)
         self.addCleanup(self.web.stop)
 
     async def fetch(self, *args: str, env: dict[str, str] | None = None) -> tuple[bytes, str, int]:
+        """
+        Run C{netservices fetch ARGS}; (stdout, stderr text, status).
+        """
         out, err, code = await runCLI(reactor, ["fetch", *args], env=cliEnvironment(env))
         return out, err.decode(), code
 
@@ -212,13 +224,19 @@ class FetchTests(TestCase):
 
     async def test_redirects(self) -> None:
         """
-        GET follows redirects; --max-redirs bounds them (exit 47).
+        GET follows redirects; POST only with -L (then as GET after a
+        303); --max-redirs bounds them (exit 47).
         """
         target = self.web.url("/headers")
         hop = self.web.url(f"/redirect?to={target}")
         out, err, code = await self.fetch(hop)
         self.assertEqual(code, 0, err)
         self.assertEqual(json.loads(out)["uri"], "/headers")
+        out, err, code = await self.fetch(self.web.url(f"/redirect?to={target}&code=303"), "-d", "a=1")
+        self.assertEqual((code, out), (0, b"moved\n"))  # not followed without -L
+        out, err, code = await self.fetch(self.web.url(f"/redirect?to={target}&code=303"), "-d", "a=1", "-L")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["method"], "GET")
         out, err, code = await self.fetch(self.web.url(f"/redirect?to={hop}"), "--max-redirs", "1")
         self.assertEqual(code, exits.REDIRECTS, err)
         self.assertIn("more than 1 redirects", err)
@@ -332,6 +350,9 @@ class TLSTests(TestCase):
     timeout = 60
 
     def setUp(self) -> None:
+        """
+        Make a CA and a certificate for localhost; start the site over TLS.
+        """
         directory = Path(self.mktemp()).resolve()
         directory.mkdir(parents=True)
         self.certs = makeCertificates(directory, names=("localhost",), addresses=())
@@ -339,6 +360,9 @@ class TLSTests(TestCase):
         self.addCleanup(self.web.stop)
 
     async def fetch(self, *args: str) -> tuple[bytes, str, int]:
+        """
+        Run C{netservices fetch ARGS}; (stdout, stderr text, status).
+        """
         out, err, code = await runCLI(reactor, ["fetch", *args], env=cliEnvironment())
         return out, err.decode(), code
 

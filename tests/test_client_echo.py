@@ -59,6 +59,9 @@ class TCPProberTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
+        """
+        A prober of 16-byte probes on a L{StringTransport}.
+        """
         self.clock = Clock()
         self.prober = TCPProber(self.clock, size=16, timeout=2.0)
         self.transport = StringTransport()
@@ -115,9 +118,15 @@ class FakeUDP:
         self.stopped = False
 
     def write(self, data: bytes) -> None:
+        """
+        Record C{data}.
+        """
         self.written.append(data)
 
     def stopListening(self) -> None:
+        """
+        Note the stop.
+        """
         self.stopped = True
 
 
@@ -127,6 +136,9 @@ class UDPProberTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
+        """
+        A prober of 32-byte probes on a L{FakeUDP}.
+        """
         self.clock = Clock()
         self.prober = UDPProber(self.clock, size=32, timeout=1.0)
         self.transport = FakeUDP()
@@ -234,10 +246,16 @@ class EchoCommandTests(TestCase):
     timeout = 60
 
     async def echo(self, *args: str, stdin: bytes | None = None) -> tuple[str, str, int]:
+        """
+        Run C{netservices echo ARGS}; (stdout, stderr, status).
+        """
         out, err, code = await runCLI(reactor, ["echo", *args], env=cliEnvironment(), stdin=stdin)
         return out.decode(), err.decode(), code
 
     def daemon(self) -> int:
+        """
+        Start a real C{twistd -n netservices} echo on a free port; return the port.
+        """
         port = freePort()
         daemon = Daemon([f"--echo=tcp:{port}:interface=127.0.0.1"])
         self.addCleanup(daemon.stop)

@@ -139,12 +139,21 @@ class Recording(Protocol):
         self.made = False
 
     def connectionMade(self) -> None:
+        """
+        Note the connection.
+        """
         self.made = True
 
     def dataReceived(self, data: bytes) -> None:
+        """
+        Record C{data}.
+        """
         self.received.append(data)
 
     def connectionLost(self, reason: Failure) -> None:
+        """
+        Record the reason.
+        """
         self.lost.append(reason)
 
 
@@ -154,6 +163,9 @@ class TunnelTests(SynchronousTestCase):
     """
 
     def connect(self, authorization: bytes | None = None) -> tuple[TunnelProtocol, StringTransport, Recording]:
+        """
+        A tunnel connected to a L{StringTransport}, and its inner protocol.
+        """
         inner = Recording()
         tunnel = TunnelProtocol(Factory.forProtocol(lambda: inner), b"example.com:443", authorization, b"ua/1")
         transport = StringTransport()
@@ -248,6 +260,9 @@ class FakeEndpoint:
         self.protocols: list[Any] = []
 
     def connect(self, factory: Any) -> Any:
+        """
+        Connect a protocol of C{factory} at once.
+        """
         protocol = factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)
@@ -284,6 +299,9 @@ class AgentTests(SynchronousTestCase):
     """
 
     def agent(self, environ: dict[str, str]) -> tuple[Any, MemoryReactorClock]:
+        """
+        An agent on a memory reactor, with proxies from C{environ}.
+        """
         clock = MemoryReactorClock()
         agent = makeAgent(clock, pool=makePool(clock), proxies=ProxySettings.fromEnvironment(environ))
         verifyObject(IAgent, agent)
@@ -371,6 +389,9 @@ class _FakeTLS:
 
 
 def requireTinyproxy() -> None:
+    """
+    Skip unless tinyproxy is installed.
+    """
     if shutil.which("tinyproxy") is None:
         raise SkipTest("tinyproxy is not installed: run tests/system-deps.sh")
 
@@ -383,6 +404,9 @@ class TinyproxyTests(TestCase):
     timeout = 60
 
     def setUp(self) -> None:
+        """
+        Start an http and an https test server and a tinyproxy.
+        """
         requireTinyproxy()
         directory = Path(self.mktemp()).resolve()
         directory.mkdir(parents=True)
@@ -395,6 +419,9 @@ class TinyproxyTests(TestCase):
         self.addCleanup(self.proxy.stop)
 
     async def fetch(self, *args: str, env: dict[str, str] | None = None) -> tuple[bytes, str, int]:
+        """
+        Run C{netservices fetch ARGS} with C{env} added to a proxy-free environment.
+        """
         out, err, code = await runCLI(reactor, ["fetch", *args], env=cliEnvironment(env))
         return out, err.decode(), code
 

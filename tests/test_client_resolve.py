@@ -40,6 +40,9 @@ class FakeResolver:
 
     def resolveHostName(self, receiver: Any, hostName: str, portNumber: int = 0,
                         addressTypes: Any = None, transportSemantics: str = "TCP") -> Any:
+        """
+        Report the table's addresses for C{hostName} at once.
+        """
         self.asked.append((hostName, portNumber, transportSemantics))
         receiver.resolutionBegan(None)
         for address in self.table.get(hostName, []):
@@ -138,6 +141,9 @@ class BlockingLookupTests(SynchronousTestCase):
 
 
 def requireServices() -> None:
+    """
+    Skip unless the services database exists.
+    """
     if not os.path.exists("/etc/services"):
         raise SkipTest("no /etc/services (Debian's netbase) on this machine")
 
