@@ -64,6 +64,15 @@ class HelpTests(SynchronousTestCase):
             for action in parser._actions:
                 self.assertTrue(action.help, f"{name} {action.option_strings or action.dest}")
             text = parser.format_help()
+            examples = parser.epilog or ""
+            for action in parser._actions:
+                if not action.option_strings or "-h" in action.option_strings:
+                    continue
+                shown = "e.g." in (action.help or "") or any(
+                    f" {option} " in examples or f" {option}\n" in examples
+                    for option in action.option_strings
+                )
+                self.assertTrue(shown, f"{name} {action.option_strings} has no example")
             self.assertIn("examples:", text, name)
             self.assertIn(f"netservices {name}", text, name)
             self.assertIn("exit status:", text, name)

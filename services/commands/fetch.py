@@ -59,7 +59,9 @@ examples:
   netservices fetch http://127.0.0.1:8080/api -X PUT --json '{{"n": 1}}' -H 'X-Trace: 1'
   netservices fetch https://127.0.0.1:8443/ --cacert ca.pem -u admin:secret -f
   netservices fetch http://127.0.0.1:8080/big -o big.bin -m 60 --retry 3 --max-size 1G
+  netservices fetch https://127.0.0.1:8443/login -d user=ada -L --max-redirs 3 -k -A probe/1.0
   https_proxy=http://127.0.0.1:3128 netservices fetch https://example.com/ -v
+  netservices fetch http://example.com/ -x http://127.0.0.1:3128
 
 exit status:
 {exits.exitCodesText()}
