@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 from treq.testing import (
@@ -34,6 +33,7 @@ from services.client import (
     download,
     request,
 )
+from tests.clientservers import temporaryDirectory
 
 
 def result(testCase: SynchronousTestCase, d: Deferred[Any]) -> Any:
@@ -712,8 +712,7 @@ class StreamingTests(SynchronousTestCase):
         L{download} writes the body to the file, through a C{.part} file
         that is renamed at the end.
         """
-        target = Path(self.mktemp())
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = temporaryDirectory(self) / "file"
         stub = StubTreq(StringStubbingResource(Recorder((200, {}, b"file body"))))
         response = result(self, download(stub, "http://example.com/f", target))
         self.assertEqual(target.read_bytes(), b"file body")
@@ -724,8 +723,7 @@ class StreamingTests(SynchronousTestCase):
         """
         A failed download leaves no file behind.
         """
-        target = Path(self.mktemp())
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = temporaryDirectory(self) / "file"
         stub = StubTreq(StringStubbingResource(Recorder((200, {}, b"x" * 50))))
         self.failureResultOf(download(stub, "http://example.com/f", target, maxSize=10), ResponseTooLarge)
         self.assertEqual(list(target.parent.iterdir()), [])

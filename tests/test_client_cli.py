@@ -9,7 +9,6 @@ import argparse
 import hashlib
 import io
 import json
-from pathlib import Path
 
 from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -25,6 +24,7 @@ from tests.clientservers import (
     measured,
     runCLI,
     startWebServer,
+    temporaryDirectory,
 )
 from tests.support import freePort
 
@@ -307,7 +307,7 @@ class FetchTests(TestCase):
         """
         An output file that cannot be written exits 23, leaving nothing.
         """
-        target = Path(self.mktemp()).resolve() / "missing-directory" / "out"
+        target = temporaryDirectory(self) / "missing-directory" / "out"
         _out, err, code = await self.fetch(self.web.url("/headers"), "-o", str(target))
         self.assertEqual(code, exits.WRITE_ERROR, err)
         self.assertIn("cannot write", err)
@@ -330,8 +330,7 @@ class FetchTests(TestCase):
         and the file's sha256 matches what the server sent.
         """
         size = 100 * 1024 * 1024
-        target = Path(self.mktemp()).resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = temporaryDirectory(self) / "big.bin"
         _out, err, _code = await runCLI(
             reactor,
             ["fetch", self.web.url(f"/big?size={size}"), "-o", str(target)],
@@ -362,8 +361,7 @@ class TLSTests(TestCase):
         """
         Make a CA and a certificate for localhost; start the site over TLS.
         """
-        directory = Path(self.mktemp()).resolve()
-        directory.mkdir(parents=True)
+        directory = temporaryDirectory(self)
         self.certs = makeCertificates(directory, names=("localhost",), addresses=())
         self.web = startWebServer(reactor, tls=self.certs.serverOptions())
         self.addCleanup(self.web.stop)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -32,6 +31,7 @@ from tests.clientservers import (
     makeCertificates,
     runCLI,
     startWebServer,
+    temporaryDirectory,
 )
 from tests.support import freePort
 
@@ -372,7 +372,7 @@ class TLSPolicyTests(SynchronousTestCase):
         """
         A CA file that is not PEM is refused at once.
         """
-        path = Path(self.mktemp())
+        path = temporaryDirectory(self) / "bad.pem"
         path.write_text("not a certificate")
         self.assertRaises(SSL.Error, TLSPolicy, cafile=str(path))
 
@@ -408,8 +408,7 @@ class TinyproxyTests(TestCase):
         Start an http and an https test server and a tinyproxy.
         """
         requireTinyproxy()
-        directory = Path(self.mktemp()).resolve()
-        directory.mkdir(parents=True)
+        directory = temporaryDirectory(self)
         self.certs = makeCertificates(directory, names=("localhost",), addresses=())
         self.web = startWebServer(reactor)
         self.addCleanup(self.web.stop)
