@@ -42,7 +42,7 @@ TARGETS = [
     Target("HTTP hello >= 1.0x aiohttp", "http-hello", "aiohttp"),
     Target("Static 1 MiB >= 0.9x nginx", "static", "nginx", 0.9),
     Target("UDP window 32 >= 1.0x uvloop", "udp", "uvloop"),
-    Target("Start-up <= twistd web", "startup", "twistd web"),
+    Target("Start-up to the first accepted connection <= twistd web", "startup", "twistd web"),
     Target("RSS per idle connection <= minimal Twisted + 0.5 KiB", "rss", "Twisted minimal",
            slack=0.5),
 ]
@@ -146,7 +146,8 @@ def resultsTable(workloads: Sequence[Any]) -> list[str]:
                 if subject != label:
                     r = ratio(workload, subject, label)
                     if r is not None:
-                        ratios.append(f"{r:.2f}x" if len(mine) == 1 else f"{r:.2f}x ({subject[12:] or 'default'})")
+                        tag = subject.removeprefix("netservices").strip() or "netservices"
+                        ratios.append(f"{r:.2f}x" if len(mine) == 1 else f"{r:.2f}x [{tag}]")
             title = (f"{workload.title} ({workload.unit}, "
                      f"{'higher' if workload.higherIsBetter else 'lower'} is better)")
             lines.append(

@@ -212,6 +212,7 @@ class Server:
     udp: bool = False
     path: str = "/"
     cwd: Path | None = None
+    env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
     logPath: Path | None = None
     startedIn: float = 0.0
@@ -226,6 +227,7 @@ class Server:
         self.process = subprocess.Popen(
             pinned(SERVER_CPU, self.command), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=self.cwd or workdir, start_new_session=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         log.close()
         _children.append(self.process)
@@ -350,14 +352,15 @@ def configSections() -> set[str]:
 
 
 def netservices(workdir: Path, sections: Callable[[int], dict[str, dict[str, str]]],
-                udp: bool = False, path: str = "/") -> list[Server]:
+                udp: bool = False, path: str = "/", reactors: bool = True) -> list[Server]:
     """
-    netservices on the default reactor and, when installed, on the nsepoll
-    reactor; C{sections(port)} gives the configuration for a port.
+    netservices on the default reactor and, when installed and C{reactors}
+    is true, on the nsepoll reactor; C{sections(port)} gives the
+    configuration for a port.
     """
     servers = []
     for label, reactor in (("netservices", None), (f"netservices --reactor {FAST_REACTOR}", FAST_REACTOR)):
-        if reactor and not hasReactor(reactor):
+        if reactor and (not reactors or not hasReactor(reactor)):
             continue
         port = freePort(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         config = netservicesConfig(workdir, f"ns-{port}", **sections(port))
@@ -507,21 +510,26 @@ def staticServers(workdir: Path) -> list[Server]:
 
 def startupServers(workdir: Path) -> list[Server]:
     """
-    What start-up is compared on: netservices with echo and web on, twistd
-    web, and the minimal Twisted and asyncio echo servers.
+    What start-up is compared on, all under twistd except asyncio:
+    netservices with echo only and with echo and web, twistd web, and the
+    minimal Twisted echo as a .tac file.
     """
-    def sections(port: int) -> dict[str, dict[str, str]]:
-        chosen = {"echo": {"listen": f"tcp:{port}:interface={HOST}"}}
-        if "web" in configSections():
-            chosen["web"] = {"listen": f"tcp:{freePort()}:interface={HOST}"}
-        return chosen
-
-    servers = netservices(workdir, sections)
+    servers = netservices(workdir, lambda port: {"echo": {"listen": f"tcp:{port}:interface={HOST}"}},
+                          reactors=False)
+    if "web" in configSections():
+        (server,) = netservices(workdir, lambda port: {
+            "echo": {"listen": f"tcp:{port}:interface={HOST}"},
+            "web": {"listen": f"tcp:{freePort()}:interface={HOST}"}}, reactors=False)
+        server.label = "netservices (echo + web)"
+        servers.append(server)
     port = freePort()
     servers.append(Server("twistd web", [str(BIN / "twistd"), "--pidfile=", "--logfile=-", "-n",
                                          "web", "--listen", f"tcp:{port}:interface={HOST}",
                                          "--path", str(staticDirectory(workdir))], port))
-    servers.append(peer("Twisted minimal", "twisted_servers.py", "tcp-echo"))
+    port = freePort()
+    servers.append(Server("Twisted minimal", [str(BIN / "twistd"), "--pidfile=", "--logfile=-",
+                                              "-n", "-y", str(PEERS / "echo.tac")], port,
+                          env={"BENCH_PORT": str(port)}))
     servers.append(peer("asyncio", "asyncio_servers.py", "tcp-echo"))
     return servers
 
