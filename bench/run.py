@@ -699,10 +699,8 @@ def rssMeasure(server: Server, options: Options) -> Sample:
     _children.append(process)  # type: ignore[arg-type]
     try:
         assert process.stdout is not None and process.stdin is not None
-        began = time.monotonic()
         line = process.stdout.readline()
-        opened = time.monotonic() - began
-        if not line.startswith("ready"):
+            if not line.startswith("ready"):
             raise MeasurementError(f"loadgen hold: {line} {process.stderr.read() if process.stderr else ''}")
         time.sleep(0.5)
         held = rssBytes(server.pid)

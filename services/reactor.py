@@ -169,7 +169,7 @@ class DatagramPort(udp.Port):
                 return self.socket.sendto(datagram, addr)
             except OSError:
                 pass  # let udp.Port.write handle (and retry) the error
-        result = udp.Port.write(self, datagram, addr)
+        result: Any = udp.Port.write(self, datagram, addr)  # type: ignore[func-returns-value]
         if addr is not None and not self._connectedAddr:
             if len(self._checkedHosts) >= self._maxCheckedHosts:
                 self._checkedHosts.clear()

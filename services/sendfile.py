@@ -92,6 +92,7 @@ class SendfileProducer:
         self.size = size
         self._paused = False
         self._direct = True
+        self._socket: Any = None
 
     def start(self) -> None:
         """
@@ -156,6 +157,8 @@ class SendfileProducer:
         """
         Set or clear C{TCP_CORK} (Linux; a no-op where it is missing).
         """
+        if self._socket is None:
+            return
         try:
             self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
         except (OSError, AttributeError):  # closed socket, or no TCP_CORK here

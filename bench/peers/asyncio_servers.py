@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import socket
 
 
 class EchoProtocol(asyncio.Protocol):
