@@ -700,7 +700,7 @@ def rssMeasure(server: Server, options: Options) -> Sample:
     try:
         assert process.stdout is not None and process.stdin is not None
         line = process.stdout.readline()
-            if not line.startswith("ready"):
+        if not line.startswith("ready"):
             raise MeasurementError(f"loadgen hold: {line} {process.stderr.read() if process.stderr else ''}")
         time.sleep(0.5)
         held = rssBytes(server.pid)
