@@ -74,6 +74,39 @@ class LoadgenTests(SynchronousTestCase):
         status, lines, errors = run(self.binary, "hold", "-p", str(port), "-c", "50", "-d", "0.3")
         self.assertEqual((status, lines), (0, ["ready 50"]), errors)
 
+    def test_udpWindow(self) -> None:
+        """
+        UDP mode keeps its window of datagrams in flight against a small
+        loopback UDP echo and checks every echoed datagram.
+        """
+        import socket
+        import threading
+
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(0.2)
+        self.addCleanup(server.close)
+        done = threading.Event()
+
+        def echo() -> None:
+            while not done.is_set():
+                try:
+                    data, peer = server.recvfrom(65536)
+                except OSError:
+                    continue
+                server.sendto(data, peer)
+
+        thread = threading.Thread(target=echo, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 5)
+        self.addCleanup(done.set)
+        status, lines, errors = run(self.binary, "udp", "-p", str(server.getsockname()[1]),
+                                    "-W", "8", "-w", "0.05", "-d", "0.3")
+        self.assertEqual(status, 0, errors)
+        report = json.loads(lines[1])
+        self.assertGreater(report["ops"], 0)
+        self.assertEqual(report["bytes"], 64 * report["ops"])
+
     def test_detectsWrongEcho(self) -> None:
         """
         A server that answers with other bytes than it got is reported as an
