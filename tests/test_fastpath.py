@@ -254,6 +254,20 @@ class EchoFastPathTests(SynchronousTestCase):
         self.assertEqual(reactor.getWriters(), [])
         self.assertEqual(factory.stats.bytesOut, 4)
 
+    def test_readSize(self) -> None:
+        """
+        Plain connections read (and queue before pausing) C{readSize}
+        bytes; other transports keep their own buffer size.
+        """
+        factory = EchoFactory(clock=MemoryReactorClock())
+        protocol = factory.buildProtocol(None)
+        transport, _, _ = connection(self, protocol=protocol)
+        self.assertEqual(transport.bufferSize, Echo.readSize)
+        other = StringTransport()
+        before = getattr(other, "bufferSize", None)
+        factory.buildProtocol(None).makeConnection(other)
+        self.assertEqual(getattr(other, "bufferSize", None), before)
+
     def test_peerThatDoesNotReadStopsReading(self) -> None:
         """
         When the peer does not read, the kernel buffers fill, the rest is
