@@ -21,7 +21,9 @@ from services import __version__
 __all__ = ["main", "buildParser", "COMMANDS"]
 
 #: The modules that provide subcommands, in the order --help lists them.
-COMMANDS: Sequence[str] = ()
+COMMANDS: Sequence[str] = (
+    "services.commands.discover",
+)
 
 
 def buildParser() -> argparse.ArgumentParser:

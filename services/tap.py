@@ -22,9 +22,11 @@ from services.config import (
     parseText,
     replaceSection,
 )
+from services.discovery import makeDiscoveryService
 from services.echo import makeEchoService
 from services.listen import ListenError
-from services.stats import ConnectionStats
+from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats
+from services.udpecho import makeUdpEchoService
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -54,10 +56,19 @@ class Options(usage.Options):
             "Lowest level of netservices events to log: debug, info, warn, error "
             "or critical (overrides [log] level).",
         ],
+        [
+            "discovery-port",
+            None,
+            None,
+            "Announce to and answer on this UDP port (overrides [discovery] port; "
+            "instances share it).",
+        ],
     ]
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
         # discovery flags here
+        ["no-discovery", None, "Do not run the discovery service."],
+        ["no-udp-echo", None, "Do not run the UDP echo service."],
         # web flags here
     ]
 
@@ -78,6 +89,12 @@ class Options(usage.Options):
         Listen for echo on this endpoint (repeatable; replaces [echo] listen).
         """
         self["echo"].append(description)
+
+    def opt_udp_echo(self, description: str) -> None:
+        """
+        Echo datagrams on udp:PORT[:interface=ADDR], or PORT on 127.0.0.1 (repeatable).
+        """
+        self.setdefault("udp-echo", []).append(description)
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """
@@ -106,11 +123,36 @@ class Options(usage.Options):
         if self["no-echo"]:
             config = replaceSection(config, "echo", enabled=False)
         # discovery overrides here
+        config = self._discoveryOverrides(config)
         # web overrides here
         if self["log-level"] is not None:
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
         self.settings = config
+
+    def _discoveryOverrides(self, config: Config) -> Config:
+        udpEcho = self.get("udp-echo", [])
+        if self["discovery-port"] is not None and self["no-discovery"]:
+            raise usage.UsageError("--discovery-port and --no-discovery contradict each other")
+        if udpEcho and self["no-udp-echo"]:
+            raise usage.UsageError("--udp-echo and --no-udp-echo contradict each other")
+        if self["discovery-port"] is not None:
+            port = self._value("--discovery-port", "discovery", "port", self["discovery-port"])
+            config = replaceSection(config, "discovery", enabled=True, port=port)
+        if self["no-discovery"]:
+            config = replaceSection(config, "discovery", enabled=False)
+        if udpEcho:
+            listen = sum((self._value("--udp-echo", "udp-echo", "listen", d) for d in udpEcho), ())
+            config = replaceSection(config, "udp-echo", enabled=True, listen=listen)
+        if self["no-udp-echo"]:
+            config = replaceSection(config, "udp-echo", enabled=False)
+        discovery = config.discovery
+        if discovery.enabled and discovery.ttl <= discovery.interval:
+            raise ConfigError(
+                f"{config.source}: [discovery] ttl = {discovery.ttl!r}: expected more than "
+                f"interval ({discovery.interval:g} s), or peers forget each other between announces"
+            )
+        return config
 
     @staticmethod
     def _value(flag: str, section: str, key: str, text: str) -> Any:
@@ -163,6 +205,12 @@ def buildService(config: Config, reactor: Any = None) -> NetservicesService:
         stats = root.stats["echo"] = ConnectionStats()
         makeEchoService(config.echo, reactor, stats).setServiceParent(root)
     # discovery services here
+    if config.discovery.enabled:
+        discoveryStats = root.stats["discovery"] = DiscoveryStats()
+        makeDiscoveryService(config.discovery, reactor, discoveryStats).setServiceParent(root)
+    if config.udp_echo.enabled:
+        udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
+        makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
     # web service here (last: it reads the whole tree)
     return root
 
