@@ -318,12 +318,13 @@ def parseUdpEndpoints(text: str) -> tuple[str, ...]:
     """
     from services.datagram import parseUdpEndpoint
 
+    parts = text.split()
     values = []
-    for part in text.split():
+    for part in parts:
         try:
             values.append(str(parseUdpEndpoint(part)))
         except ValueError as e:
-            raise _Invalid(f"{part!r}: {e}") from None
+            raise _Invalid(f"{part!r}: {e}" if len(parts) > 1 else str(e)) from None
     if not values:
         raise _Invalid("expected at least one endpoint, e.g. udp:8007:interface=127.0.0.1")
     return tuple(values)

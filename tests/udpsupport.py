@@ -78,11 +78,13 @@ class UdpMemoryReactor(MemoryReactorClock):
     its address), as a real reactor would.
 
     @ivar datagramPorts: the transports, in adoption order.
+    @ivar writeError: if set, what the new transports raise from C{write}.
     """
 
     def __init__(self) -> None:
         MemoryReactorClock.__init__(self)
         self.datagramPorts: list[MemoryDatagramTransport] = []
+        self.writeError: BaseException | None = None
 
     def adoptDatagramPort(
         self, fileno: int, addressFamily: int, protocol: Any, maxPacketSize: int = 8192
@@ -91,6 +93,7 @@ class UdpMemoryReactor(MemoryReactorClock):
         with socket.fromfd(fileno, addressFamily, socket.SOCK_DGRAM) as skt:
             host = skt.getsockname()
         transport = MemoryDatagramTransport(protocol, host, addressFamily)
+        transport.error = self.writeError
         self.datagramPorts.append(transport)
         protocol.makeConnection(transport)
         return transport
