@@ -95,7 +95,9 @@ def parseUdpEndpoint(text: str) -> UdpEndpoint:
         except ValueError:
             raise ValueError(f"interface {interface!r} is not an IP address") from None
         if (address.version == 6) != (family == socket.AF_INET6):
-            raise ValueError(f"interface {interface} does not match {kind}: (udp: IPv4, udp6: IPv6)")
+            raise ValueError(
+                f"interface {interface} does not match {kind}: (udp: IPv4, udp6: IPv6)"
+            )
     return UdpEndpoint(port, interface, family)
 
 

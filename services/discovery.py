@@ -297,6 +297,7 @@ class DiscoveryProtocol(DatagramProtocol):
             self._starting = self.clock.callLater(0, self._startAnnouncing)
 
     def _startAnnouncing(self) -> None:
+        assert self.interval
         self._starting = None
         self._loop = LoopingCall(self._tick)
         self._loop.clock = self.clock
@@ -316,8 +317,11 @@ class DiscoveryProtocol(DatagramProtocol):
     # Sending.
 
     def _tick(self) -> None:
-        self.expire()
-        self.announce()
+        try:
+            self.expire()
+            self.announce()
+        except Exception:  # noqa: BLE001 - keep announcing whatever one tick met
+            self._log.failure("discovery: announce failed")
 
     def expire(self) -> None:
         """
@@ -396,7 +400,8 @@ class DiscoveryProtocol(DatagramProtocol):
         self._nonces = {n: t for n, t in self._nonces.items() if t > now}
         nonce = newNonce()
         self._nonces[nonce] = now + NONCE_LIFETIME
-        self.transport.write(query(nonce, size), address or self.broadcast)  # type: ignore[union-attr]
+        destination = address or self.broadcast
+        self.transport.write(query(nonce, size), destination)  # type: ignore[union-attr]
         return nonce
 
     # Receiving.
@@ -408,7 +413,7 @@ class DiscoveryProtocol(DatagramProtocol):
         self.stats.received += 1
         try:
             self._received(datagram, addr)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a bug here must not stop the port reading
             self.stats.errors += 1
             self._log.failure("discovery: failed on a datagram from {source}", source=addr)
 
@@ -432,8 +437,10 @@ class DiscoveryProtocol(DatagramProtocol):
         except MalformedDatagram as e:
             self.stats.malformed += 1
             return self._drop(datagram, addr, f"malformed ({e})")
-        if message.type == QUERY and message.nonce in self._nonces or (
-            message.type != QUERY and message.id == self.instanceId
+        if (
+            message.type == QUERY
+            and message.nonce in self._nonces
+            or (message.type != QUERY and message.id == self.instanceId)
         ):
             self.stats.own += 1
             return None
@@ -571,7 +578,7 @@ class DiscoveryService(Service):
         """
         if self.parent is None:
             return {}
-        return portsByService(self.parent, exclude=(self.name,))
+        return portsByService(self.parent, exclude=("discovery",))
 
     def peerSnapshot(self) -> list[dict[str, Any]]:
         """
@@ -615,7 +622,11 @@ class DiscoveryService(Service):
         if receiver is not None:
             try:
                 self._receiver = listenDatagram(
-                    self.reactor, _BroadcastReceiver(self.protocol), receiver, config.port, reuse=True
+                    self.reactor,
+                    _BroadcastReceiver(self.protocol),
+                    receiver,
+                    config.port,
+                    reuse=True,
                 )
             except OSError as e:
                 self._log.warn(
@@ -695,7 +706,9 @@ async def discover(
         if address is not None:
             try:
                 ports.append(
-                    listenDatagram(reactor, _BroadcastReceiver(protocol), address, broadcast[1], reuse=True)
+                    listenDatagram(
+                        reactor, _BroadcastReceiver(protocol), address, broadcast[1], reuse=True
+                    )
                 )
             except OSError:
                 pass  # replies are enough; announces are a bonus

@@ -58,7 +58,10 @@ MAX_PORTS = 16
 _ID = re.compile(r"[0-9a-f]{32}")
 _NONCE = re.compile(r"[0-9a-f]{16,64}")
 _SERVICE = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
-_COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class ForeignDatagram(ValueError):
@@ -125,7 +128,7 @@ def encode(message: Message) -> bytes:
     }
     if message.type == REPLY:
         body["nonce"] = message.nonce
-    data = json.dumps(body, **_COMPACT).encode("utf-8")  # type: ignore[arg-type]
+    data = _dumps(body)
     if len(data) > MAX_DATAGRAM:
         raise ValueError(f"a {message.type} of {len(data)} bytes exceeds {MAX_DATAGRAM}")
     return data
@@ -137,7 +140,7 @@ def query(nonce: str, size: int = MAX_DATAGRAM) -> bytes:
     C{size} is smaller), so that it may be answered: no reply is ever
     larger than its query.
     """
-    data = json.dumps({MAGIC: VERSION, "type": QUERY, "nonce": nonce}, **_COMPACT).encode()  # type: ignore[arg-type]
+    data = _dumps({MAGIC: VERSION, "type": QUERY, "nonce": nonce})
     room = min(size, MAX_DATAGRAM) - len(data) - len(',"pad":""')
     if room >= 0:
         data = data[:-1] + b',"pad":"' + b"." * room + b'"}'

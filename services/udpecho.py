@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any, Callable, Collection
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.error import InvalidAddressError, MessageLengthError
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol
@@ -180,7 +180,7 @@ class UdpEchoListener(Service):
         """
         Service.stopService(self)
         port, self.port = self.port, None
-        return maybeDeferred(port.stopListening) if port is not None else None
+        return port.stopListening() if port is not None else None
 
 
 def makeUdpEchoService(

@@ -155,7 +155,7 @@ class SharedSocketTests(SynchronousTestCase):
         reactor = UdpMemoryReactor()
         protocol = _Collect()
         port = listenDatagram(reactor, protocol, "127.0.0.1", 0)
-        [(fileno, family, adopted, size)] = reactor.adoptedPorts
+        [(_fileno, family, adopted, size)] = reactor.adoptedPorts
         self.assertEqual((family, adopted, size), (socket.AF_INET, protocol, 65536))
         self.assertIs(protocol.transport, port)
         self.assertEqual(port.getHost().host, "127.0.0.1")

@@ -234,7 +234,7 @@ class CommandTests(SynchronousTestCase):
         A query that cannot be sent gives one line on stderr and status 1.
         """
         self.reactor.writeError = OSError(101, "Network is unreachable")
-        d, out = self.run_()
+        d, _out = self.run_()
         self.assertEqual(self.successResultOf(d), 1)
         self.assertIn("error: cannot query 127.255.255.255:", self.stderr.getvalue())
         self.assertIn("Network is unreachable", self.stderr.getvalue())

@@ -72,7 +72,9 @@ def build(**kwargs: Any) -> tuple[DiscoveryProtocol, MemoryDatagramTransport, Cl
     return protocol, transport, clock
 
 
-def peerAnnounce(ttl: int = 15, id: str = PEER, name: str = "beta", kind: str = ANNOUNCE, nonce: str = "") -> bytes:
+def peerAnnounce(
+    ttl: int = 15, id: str = PEER, name: str = "beta", kind: str = ANNOUNCE, nonce: str = ""
+) -> bytes:
     return encode(Message(kind, id, name, ttl, {"echo": (7007,)}, nonce))
 
 
@@ -91,7 +93,7 @@ class AnnounceTests(SynchronousTestCase):
         """
         Starting the protocol allows broadcasting on its transport.
         """
-        protocol, transport, clock = build()
+        _protocol, transport, _clock = build()
         self.assertTrue(transport.broadcastAllowed)
 
     def test_cadence(self) -> None:
@@ -118,7 +120,7 @@ class AnnounceTests(SynchronousTestCase):
         services, as they are at the time of the announce.
         """
         services = {"echo": [8007]}
-        protocol, transport, clock = build(services=lambda: dict(services))
+        _protocol, transport, clock = build(services=lambda: dict(services))
         clock.advance(0)
         services["web"] = [8443, 8080]
         clock.advance(5)
@@ -130,7 +132,7 @@ class AnnounceTests(SynchronousTestCase):
         """
         Once stopped, the protocol announces no more and leaves no timer.
         """
-        protocol, transport, clock = build()
+        _protocol, transport, clock = build()
         clock.advance(0)
         transport.stopListening()
         clock.advance(60)
@@ -141,7 +143,7 @@ class AnnounceTests(SynchronousTestCase):
         """
         Stopped before its first announce, the protocol sends none.
         """
-        protocol, transport, clock = build()
+        _protocol, transport, clock = build()
         transport.stopListening()
         clock.advance(60)
         self.assertEqual(transport.written, [])
@@ -151,7 +153,7 @@ class AnnounceTests(SynchronousTestCase):
         """
         With no interval (a client) nothing is announced.
         """
-        protocol, transport, clock = build(interval=None)
+        _protocol, transport, clock = build(interval=None)
         clock.advance(60)
         self.assertEqual(transport.written, [])
 
@@ -173,6 +175,25 @@ class AnnounceTests(SynchronousTestCase):
         clock.advance(5)
         self.assertEqual(protocol.stats.announcesSent, 1)
 
+    def test_failingTickKeepsAnnouncing(self) -> None:
+        """
+        An announce that fails unexpectedly (here, the services callable
+        raises) is logged, and the next one still goes out.
+        """
+        failing = [True]
+
+        def services() -> dict[str, list[int]]:
+            if failing[0]:
+                raise RuntimeError("not ready")
+            return {}
+
+        _, transport, clock = build(services=services)
+        clock.advance(0)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        failing[0] = False
+        clock.advance(5)
+        self.assertEqual(len(transport.written), 1)
+
     def test_tooManyServices(self) -> None:
         """
         At most 16 services with 16 ports each are announced, and services
@@ -180,7 +201,7 @@ class AnnounceTests(SynchronousTestCase):
         (with a warning, once).
         """
         services = {f"service-{i:02}": list(range(10000, 10040)) for i in range(40)}
-        protocol, transport, clock = build(services=lambda: services, name="n" * 64)
+        _protocol, transport, clock = build(services=lambda: services, name="n" * 64)
         with capturedLogs() as events:
             clock.advance(0)
             clock.advance(5)
@@ -203,7 +224,7 @@ class QueryTests(SynchronousTestCase):
         A padded query gets a reply to its source that echoes its nonce and
         is no larger than the query.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         data = query("1234567890abcdef")
         protocol.datagramReceived(data, CLIENT)
         [(reply, address)] = transport.written
@@ -220,7 +241,7 @@ class QueryTests(SynchronousTestCase):
         """
         A query smaller than the reply it would get gets none.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         protocol.datagramReceived(query("1234567890abcdef", 60), CLIENT)
         self.assertEqual(transport.written, [])
         self.assertEqual(protocol.stats.smallQueries, 1)
@@ -233,7 +254,7 @@ class QueryTests(SynchronousTestCase):
         the query.
         """
         ports = {f"s{i}": [10000 + i] for i in range(services)}
-        protocol, transport, clock = build(services=lambda: ports)
+        protocol, transport, _clock = build(services=lambda: ports)
         data = query("1234567890abcdef", size)
         protocol.datagramReceived(data, CLIENT)
         for reply, _ in transport.written:
@@ -243,7 +264,7 @@ class QueryTests(SynchronousTestCase):
         """
         Announces, replies, malformed and foreign datagrams get no answer.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         for data in (
             peerAnnounce(),
             peerAnnounce(kind=REPLY, nonce="1234567890abcdef"),
@@ -258,7 +279,7 @@ class QueryTests(SynchronousTestCase):
         No reply goes to a source port below 1024 or to one of our own
         service ports (another instance's discovery port, say).
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         for port in (7, 19, 53, 1023, 9009, 8007):
             protocol.datagramReceived(query("1234567890abcdef"), ("127.0.0.1", port))
         self.assertEqual(transport.written, [])
@@ -305,7 +326,7 @@ class QueryTests(SynchronousTestCase):
         A protocol told not to answer (a client) counts queries but sends
         nothing.
         """
-        protocol, transport, clock = build(answer=False, interval=None)
+        protocol, transport, _clock = build(answer=False, interval=None)
         protocol.datagramReceived(query("1234567890abcdef"), CLIENT)
         self.assertEqual(transport.written, [])
         self.assertEqual(protocol.stats.queriesHeard, 1)
@@ -314,7 +335,7 @@ class QueryTests(SynchronousTestCase):
         """
         A reply the system refuses to send is counted, not raised.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         transport.error = OSError(11, "Resource temporarily unavailable")
         protocol.datagramReceived(query("1234567890abcdef"), CLIENT)
         self.assertEqual(protocol.stats.sendErrors, 1)
@@ -342,7 +363,7 @@ class OwnTests(SynchronousTestCase):
         """
         Our own query, heard back from the broadcast, is not answered.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         nonce = protocol.query()
         [(data, address)] = transport.written
         self.assertEqual(address, BROADCAST)
@@ -363,7 +384,7 @@ class PeerTests(SynchronousTestCase):
         """
         An announce adds a peer with the datagram's source address.
         """
-        protocol, transport, clock = build()
+        protocol, _transport, clock = build()
         clock.advance(2)
         protocol.datagramReceived(peerAnnounce(), ("127.0.0.1", 9009))
         clock.advance(1.5)
@@ -388,7 +409,7 @@ class PeerTests(SynchronousTestCase):
         A peer not heard for its ttl is forgotten, by the announce timer as
         well as when the table is read; hearing it again refreshes it.
         """
-        protocol, transport, clock = build()
+        protocol, _transport, clock = build()
         protocol.datagramReceived(peerAnnounce(ttl=12), ("127.0.0.1", 9009))
         clock.advance(10)
         protocol.datagramReceived(peerAnnounce(ttl=12), ("127.0.0.1", 9009))
@@ -408,7 +429,7 @@ class PeerTests(SynchronousTestCase):
         echoes no nonce of ours, or an expired one, is dropped as
         unsolicited.
         """
-        protocol, transport, clock = build(interval=None, answer=False)
+        protocol, _transport, clock = build(interval=None, answer=False)
         protocol.datagramReceived(peerAnnounce(kind=REPLY, nonce="f" * 16), ("127.0.0.1", 9009))
         self.assertEqual(len(protocol.peers), 0)
         self.assertEqual(protocol.stats.unsolicited, 1)
@@ -430,7 +451,7 @@ class PeerTests(SynchronousTestCase):
         clock = Clock()
         stats = DiscoveryStats()
         table = PeerTable(clock, maxPeers=2, stats=stats)
-        protocol, transport, clock = build(clock=clock, peers=table, stats=stats)
+        protocol, _transport, clock = build(clock=clock, peers=table, stats=stats)
         for i in range(4):
             protocol.datagramReceived(peerAnnounce(id=f"{i:032x}"), ("127.0.0.1", 9009))
         self.assertEqual(len(table), 2)
@@ -444,7 +465,7 @@ class PeerTests(SynchronousTestCase):
         A new peer is logged at info level with its name, address and
         services; hearing it again logs nothing more.
         """
-        protocol, transport, clock = build()
+        protocol, _transport, _clock = build()
         with capturedLogs() as events:
             protocol.datagramReceived(peerAnnounce(), ("127.0.0.1", 9009))
             protocol.datagramReceived(peerAnnounce(), ("127.0.0.1", 9009))
@@ -466,7 +487,7 @@ class BadDatagramTests(SynchronousTestCase):
         self.addCleanup(logs.setLevel, previous)
 
     def check(self, data: bytes, counter: str) -> None:
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         with capturedLogs() as events:
             protocol.datagramReceived(data, CLIENT)
         self.assertEqual(getattr(protocol.stats, counter), 1)
@@ -501,7 +522,7 @@ class BadDatagramTests(SynchronousTestCase):
         At the default info level, bad datagrams log nothing.
         """
         logs.setLevel("info")
-        protocol, transport, clock = build()
+        protocol, _transport, _clock = build()
         with capturedLogs() as events:
             protocol.datagramReceived(b"junk", CLIENT)
         self.assertEqual(events, [])
@@ -515,7 +536,7 @@ class BadDatagramTests(SynchronousTestCase):
         def broken() -> dict[str, list[int]]:
             raise RuntimeError("boom")
 
-        protocol, transport, clock = build(services=broken)
+        protocol, _transport, _clock = build(services=broken)
         with capturedLogs() as events:
             protocol.datagramReceived(query("1234567890abcdef"), CLIENT)
         self.assertEqual(protocol.stats.errors, 1)
@@ -529,7 +550,7 @@ class BadDatagramTests(SynchronousTestCase):
         Arbitrary bytes from any port never raise, never fail inside, and
         never get an answer larger than themselves.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         protocol.datagramReceived(data, ("127.0.0.1", port))
         self.assertEqual(protocol.stats.errors, 0)
         for reply, _ in transport.written:

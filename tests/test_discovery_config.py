@@ -130,11 +130,19 @@ class SectionTests(SynchronousTestCase):
             ("discovery", "name", "x" * 65): "expected 1 to 64 printable characters",
             ("discovery", "source_rate", "0"): "expected a finite number per second > 0",
             ("discovery", "source_burst", "0"): "expected a whole number from 1 to 1000000",
-            ("discovery", "global_rate", "fast"): "expected a number per second > 0, e.g. 10 or 0.5",
+            (
+                "discovery",
+                "global_rate",
+                "fast",
+            ): "expected a number per second > 0, e.g. 10 or 0.5",
             ("udp-echo", "listen", "tcp:7"): (
                 "expected a port or udp:PORT[:interface=ADDRESS] (udp6: for IPv6)"
             ),
-            ("udp-echo", "listen", "7 udp:x"): "'udp:x': port 'x' is not a whole number from 0 to 65535",
+            (
+                "udp-echo",
+                "listen",
+                "7 udp:x",
+            ): "'udp:x': port 'x' is not a whole number from 0 to 65535",
             ("udp-echo", "enabled", "perhaps"): "expected yes or no (also true/false, on/off, 1/0)",
         }
         for (section, key, value), allowed in cases.items():
@@ -284,7 +292,7 @@ class TreeTests(SynchronousTestCase):
         self.addCleanup(root.stopService)  # type: ignore[attr-defined]
         discovery = root.getServiceNamed("discovery")  # type: ignore[attr-defined]
         udpEcho = root.getServiceNamed("udp-echo")  # type: ignore[attr-defined]
-        udpPort = list(udpEcho)[0].port.getHost().port
+        udpPort = next(iter(udpEcho)).port.getHost().port
         advertised = discovery.advertisedPorts()
         self.assertEqual(advertised["udp-echo"], [udpPort])
         self.assertEqual(set(advertised), {"echo", "udp-echo"})

@@ -59,7 +59,11 @@ def otherListeners() -> tuple[str, dict[str, int]]:
             continue
         for f in dataclasses.fields(cls):
             default = f.default
-            if f.name == "listen" and isinstance(default, tuple) and str(default[0]).startswith("tcp"):
+            if (
+                f.name == "listen"
+                and isinstance(default, tuple)
+                and str(default[0]).startswith("tcp")
+            ):
                 ports[section] = freePort()
                 text += f"[{section}]\nlisten = tcp:{ports[section]}:interface=127.0.0.1\n"
     return text, ports
@@ -78,7 +82,8 @@ class Instance:
         self.echoPort = freePort()
         extra, self.ports = otherListeners()
         self.ports["echo"] = self.echoPort
-        config = f"[discovery]\nname = {name}\ninterval = {interval:g}\nttl = {max(3, int(interval * 3))}\n"
+        ttl = max(3, int(interval * 3))
+        config = f"[discovery]\nname = {name}\ninterval = {interval:g}\nttl = {ttl}\n"
         self.daemon = Daemon(
             [
                 "--echo",
@@ -123,10 +128,16 @@ class DiscoveryIntegrationTests(TestCase):
         port and logs it with its services' real ports.
         """
         port, alpha, beta = self.startPair()
-        alpha.daemon.waitForLog(f"discovery: found beta (")
-        beta.daemon.waitForLog(f"discovery: found alpha (")
-        self.assertRegex(alpha.daemon.log(), rf"found beta \(\w+\) at 127\.0\.0\.1:{port}: .*echo:{beta.echoPort}")
-        self.assertRegex(beta.daemon.log(), rf"found alpha \(\w+\) at 127\.0\.0\.1:{port}: .*echo:{alpha.echoPort}")
+        alpha.daemon.waitForLog("discovery: found beta (")
+        beta.daemon.waitForLog("discovery: found alpha (")
+        self.assertRegex(
+            alpha.daemon.log(),
+            rf"found beta \(\w+\) at 127\.0\.0\.1:{port}: .*echo:{beta.echoPort}",
+        )
+        self.assertRegex(
+            beta.daemon.log(),
+            rf"found alpha \(\w+\) at 127\.0\.0\.1:{port}: .*echo:{alpha.echoPort}",
+        )
         self.assertNotIn("Traceback", alpha.daemon.log() + beta.daemon.log())
 
     def test_discoverCommand(self) -> None:
@@ -137,11 +148,20 @@ class DiscoveryIntegrationTests(TestCase):
         port, alpha, beta = self.startPair(interval=5.0)
         result = subprocess.run(
             netservicesCommand()
-            + ["discover", "--json", "--port", str(port), "--broadcast", "127.255.255.255",
-               "--timeout", "1.5"],
+            + [
+                "discover",
+                "--json",
+                "--port",
+                str(port),
+                "--broadcast",
+                "127.255.255.255",
+                "--timeout",
+                "1.5",
+            ],
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
         self.assertEqual(result.returncode, 0, result.stderr)
         found = {p["name"]: p for p in map(json.loads, result.stdout.splitlines())}
@@ -158,6 +178,7 @@ class DiscoveryIntegrationTests(TestCase):
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
         self.assertEqual(table.returncode, 0, table.stderr)
         lines = table.stdout.splitlines()
@@ -176,6 +197,7 @@ class DiscoveryIntegrationTests(TestCase):
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
         self.assertEqual(result.returncode, 1)
         self.assertEqual(result.stdout, "")
@@ -217,7 +239,9 @@ class DiscoveryIntegrationTests(TestCase):
         before = alpha.datagrams() + beta.datagrams()
         sent = self.forge(port, ("127.255.255.255", port))
         for instance in (alpha, beta):
-            instance.daemon.waitForLog("query not answered: source port is one of our service ports")
+            instance.daemon.waitForLog(
+                "query not answered: source port is one of our service ports"
+            )
         received = self.countWindow(sent, alpha, beta) - before
         self.assertLess(received, 10)
         self.assertEqual(received, 2, "each instance received the forged query, and nothing else")

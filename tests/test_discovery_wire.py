@@ -101,7 +101,9 @@ class EncodeTests(SynchronousTestCase):
         A query asked to be smaller than it can be is as small as it can be,
         and never larger than L{MAX_DATAGRAM}.
         """
-        smallest = len(json.dumps({"netservices": 1, "type": "query", "nonce": NONCE}, separators=(",", ":")))
+        smallest = len(
+            json.dumps({"netservices": 1, "type": "query", "nonce": NONCE}, separators=(",", ":"))
+        )
         self.assertEqual(len(query(NONCE, 0)), smallest)
         self.assertEqual(len(query(NONCE, 10**6)), MAX_DATAGRAM)
 
@@ -201,8 +203,10 @@ class DecodeTests(SynchronousTestCase):
                 | st.floats()
                 | st.text(max_size=40)
                 | st.sampled_from([1, "announce", "query", "reply", ID, NONCE]),
-                lambda children: st.lists(children, max_size=4)
-                | st.dictionaries(st.text(max_size=8), children, max_size=4),
+                lambda children: (
+                    st.lists(children, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), children, max_size=4)
+                ),
                 max_leaves=10,
             ),
         )

@@ -24,7 +24,10 @@ CLIENT = ("127.0.0.1", 40000)
 
 
 def build(
-    rate: float = 100.0, burst: int = 200, globalRate: float = 1000.0, ownPorts: frozenset[int] = frozenset({7007})
+    rate: float = 100.0,
+    burst: int = 200,
+    globalRate: float = 1000.0,
+    ownPorts: frozenset[int] = frozenset({7007}),
 ) -> tuple[UdpEcho, MemoryDatagramTransport, Clock]:
     clock = Clock()
     protocol = UdpEcho(SourceLimiter(clock, rate, burst, globalRate), lambda: ownPorts)
@@ -42,7 +45,7 @@ class UdpEchoTests(SynchronousTestCase):
         """
         Each datagram goes back, identical, to its source, and is counted.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         for data in (b"", b"hello", bytes(range(256)) * 250):
             protocol.datagramReceived(data, CLIENT)
         self.assertEqual(
@@ -68,7 +71,7 @@ class UdpEchoTests(SynchronousTestCase):
         Nothing goes back to source ports below 1024 (echo, chargen...) or
         to our own service ports.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         for port in (7, 13, 19, 1023, 7007):
             protocol.datagramReceived(b"ping", ("127.0.0.1", port))
         self.assertEqual(transport.written, [])
@@ -78,7 +81,7 @@ class UdpEchoTests(SynchronousTestCase):
         """
         Each source, and all together, are held to their rates.
         """
-        protocol, transport, clock = build(rate=1.0, burst=2, globalRate=3.0)
+        protocol, transport, _clock = build(rate=1.0, burst=2, globalRate=3.0)
         for _ in range(5):
             protocol.datagramReceived(b"x", CLIENT)
         self.assertEqual(len(transport.written), 2)
@@ -92,7 +95,7 @@ class UdpEchoTests(SynchronousTestCase):
         A datagram that fills the receive buffer may have been cut short: it
         is dropped, never echoed in part.
         """
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         protocol.datagramReceived(b"x" * protocol.maxPacketSize, CLIENT)
         self.assertEqual(transport.written, [])
         self.assertEqual(protocol.stats.oversize, 1)
@@ -106,7 +109,7 @@ class UdpEchoTests(SynchronousTestCase):
         previous = logs.getLevel()
         logs.setLevel("debug")
         self.addCleanup(logs.setLevel, previous)
-        protocol, transport, clock = build()
+        protocol, transport, _clock = build()
         transport.error = OSError(105, "No buffer space available")
         with capturedLogs() as events:
             protocol.datagramReceived(b"x", CLIENT)
