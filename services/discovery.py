@@ -71,6 +71,7 @@ from services.discovery_wire import (
     Message,
     decode,
     encode,
+    isServiceName,
     newInstanceId,
     newNonce,
     query,
@@ -337,9 +338,12 @@ class DiscoveryProtocol(DatagramProtocol):
             )
 
     def _advertised(self) -> dict[str, list[int]]:
-        found = {}
-        for name, ports in sorted(self.services().items())[:MAX_SERVICES]:
-            found[name] = sorted(ports)[:MAX_PORTS]
+        # Only what receivers accept: one bad entry would void the datagram.
+        found: dict[str, list[int]] = {}
+        for name, ports in sorted(self.services().items()):
+            valid = sorted(p for p in ports if type(p) is int and 1 <= p <= 65535)
+            if isServiceName(name) and len(found) < MAX_SERVICES:
+                found[name] = valid[:MAX_PORTS]
         return found
 
     def _message(self, kind: str, nonce: str = "") -> bytes:
@@ -491,7 +495,7 @@ class DiscoveryProtocol(DatagramProtocol):
 
     def _heard(self, message: Message, addr: tuple[str, int]) -> None:
         peer = self.peers.heard(message, addr)
-        if peer is not None and self.interval:
+        if peer is not None and self.interval:  # a client, announcing nothing, keeps quiet
             self._log.info(
                 "discovery: found {name} ({id}) at {address}: {services}",
                 name=peer.name,

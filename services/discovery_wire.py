@@ -38,6 +38,7 @@ __all__ = [
     "VERSION",
     "decode",
     "encode",
+    "isServiceName",
     "newInstanceId",
     "newNonce",
     "query",
@@ -176,6 +177,14 @@ def decode(data: bytes) -> Message:
         services=_services(body),
         nonce=_nonce(body) if kind == REPLY else "",
     )
+
+
+def isServiceName(name: str) -> bool:
+    """
+    Whether C{name} may name a service on the wire: 1 to 32 lowercase
+    letters, digits, C{.}, C{_} or C{-}, starting with a letter or digit.
+    """
+    return isinstance(name, str) and _SERVICE.fullmatch(name) is not None
 
 
 def _text(body: dict[str, Any], key: str, pattern: re.Pattern[str]) -> str:

@@ -175,6 +175,17 @@ class AnnounceTests(SynchronousTestCase):
         clock.advance(5)
         self.assertEqual(protocol.stats.announcesSent, 1)
 
+    def test_onlyValidServices(self) -> None:
+        """
+        Service names and ports that receivers would reject are left out,
+        so that the rest of the announce is still accepted.
+        """
+        services = {"echo": [8007, 0, 70000], "Bad Name": [1], "web": [8080]}
+        _, transport, clock = build(services=lambda: services)
+        clock.advance(0)
+        message = decode(transport.written[0][0])
+        self.assertEqual(message.services, {"echo": (8007,), "web": (8080,)})
+
     def test_failingTickKeepsAnnouncing(self) -> None:
         """
         An announce that fails unexpectedly (here, the services callable
