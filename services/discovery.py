@@ -237,6 +237,12 @@ class DiscoveryProtocol(DatagramProtocol):
     _log = Logger(observer=logs.observer)
     noisy = False
 
+    def logPrefix(self) -> str:
+        """
+        How Twisted's own log lines name this protocol's port.
+        """
+        return "discovery"
+
     def __init__(
         self,
         clock: IReactorTime,
@@ -520,7 +526,16 @@ class _BroadcastReceiver(DatagramProtocol):
     def __init__(self, target: DatagramProtocol) -> None:
         self.target = target
 
+    def logPrefix(self) -> str:
+        """
+        How Twisted's own log lines name this port.
+        """
+        return "discovery broadcasts"
+
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        """
+        Pass the datagram on to the discovery protocol.
+        """
         self.target.datagramReceived(datagram, addr)
 
 

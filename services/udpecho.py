@@ -72,6 +72,12 @@ class UdpEcho(DatagramProtocol):
     _log = Logger(observer=logs.observer)
     noisy = False
 
+    def logPrefix(self) -> str:
+        """
+        How Twisted's own log lines name this protocol's port.
+        """
+        return "udp-echo"
+
     def __init__(
         self,
         limiter: SourceLimiter,

@@ -80,6 +80,9 @@ class _Collect(DatagramProtocol):
         self.received: list[bytes] = []
 
     def datagramReceived(self, datagram: bytes, addr: object) -> None:
+        """
+        Keep the datagram.
+        """
         self.received.append(datagram)
 
 
@@ -90,6 +93,9 @@ class SharedSocketTests(SynchronousTestCase):
     """
 
     def receive(self, skt: socket.socket) -> list[bytes]:
+        """
+        The datagrams waiting on C{skt}, waiting up to 2 s for the first.
+        """
         skt.settimeout(2)
         found = [skt.recv(100)]
         skt.setblocking(False)
@@ -247,6 +253,9 @@ class _Port:
         self.port = port
 
     def getHost(self) -> IPv4Address:
+        """
+        The TCP address of this fake port.
+        """
         return IPv4Address("TCP", "127.0.0.1", self.port)
 
 

@@ -26,6 +26,9 @@ BETA = "b" * 32
 
 
 def reply(nonce: str, id: str = ALPHA, name: str = "alpha", ports: int = 8007) -> bytes:
+    """
+    A reply datagram echoing C{nonce}.
+    """
     return encode(Message(REPLY, id, name, 15, {"echo": (ports,), "web": (8080,)}, nonce))
 
 
@@ -35,10 +38,16 @@ class DiscoverTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
+        """
+        A memory reactor and a free discovery port.
+        """
         self.reactor = UdpMemoryReactor()
         self.port = freePort(socket.SOCK_DGRAM)
 
     def start(self, timeout: float = 2.0) -> Deferred[list[dict[str, Any]]]:
+        """
+        Start L{discover} on the broadcast address.
+        """
         return ensureDeferred(discover(self.reactor, ("127.255.255.255", self.port), timeout))
 
     def test_queryAndReplies(self) -> None:
@@ -113,6 +122,9 @@ class DiscoverTests(SynchronousTestCase):
 
 
 def peer(name: str, age: float, **services: list[int]) -> dict[str, Any]:
+    """
+    A peer dictionary as L{discover} gives them.
+    """
     return {
         "name": name,
         "id": ALPHA,
@@ -130,11 +142,17 @@ class CommandTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
+        """
+        A memory reactor, and stderr captured.
+        """
         self.reactor = UdpMemoryReactor()
         self.stderr = io.StringIO()
         self.patch(sys, "stderr", self.stderr)
 
     def parse(self, *args: str) -> Any:
+        """
+        Parse C{netservices discover ARGS}.
+        """
         return buildParser().parse_args(["discover", *args])
 
     def test_parser(self) -> None:
@@ -174,12 +192,18 @@ class CommandTests(SynchronousTestCase):
             self.assertIn(message, self.stderr.getvalue())
 
     def run_(self, *args: str) -> tuple[Deferred[int], io.StringIO]:
+        """
+        Start the command on a free port; its result and its output.
+        """
         out = io.StringIO()
         port = str(freePort(socket.SOCK_DGRAM))
         d = ensureDeferred(run(self.reactor, self.parse("--port", port, *args), out))
         return d, out
 
     def answer(self) -> None:
+        """
+        Answer the query with replies from alpha and beta.
+        """
         client = self.reactor.datagramPorts[0]
         nonce = decode(client.written[0][0]).nonce
         client.protocol.datagramReceived(reply(nonce), ("127.0.0.1", 8009))

@@ -75,6 +75,9 @@ def build(**kwargs: Any) -> tuple[DiscoveryProtocol, MemoryDatagramTransport, Cl
 def peerAnnounce(
     ttl: int = 15, id: str = PEER, name: str = "beta", kind: str = ANNOUNCE, nonce: str = ""
 ) -> bytes:
+    """
+    An announce (or reply) from another instance.
+    """
     return encode(Message(kind, id, name, ttl, {"echo": (7007,)}, nonce))
 
 
@@ -194,6 +197,9 @@ class AnnounceTests(SynchronousTestCase):
         failing = [True]
 
         def services() -> dict[str, list[int]]:
+            """
+            Fail while C{failing} says so.
+            """
             if failing[0]:
                 raise RuntimeError("not ready")
             return {}
@@ -493,11 +499,17 @@ class BadDatagramTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
+        """
+        Log debug events for the test.
+        """
         previous = logs.getLevel()
         logs.setLevel("debug")
         self.addCleanup(logs.setLevel, previous)
 
     def check(self, data: bytes, counter: str) -> None:
+        """
+        C{data} is dropped, counted in C{counter} and logged at debug level.
+        """
         protocol, transport, _clock = build()
         with capturedLogs() as events:
             protocol.datagramReceived(data, CLIENT)
@@ -545,6 +557,9 @@ class BadDatagramTests(SynchronousTestCase):
         """
 
         def broken() -> dict[str, list[int]]:
+            """
+            Fail.
+            """
             raise RuntimeError("boom")
 
         protocol, _transport, _clock = build(services=broken)
@@ -599,10 +614,16 @@ class _FakePort:
         self.port = port
 
     def getHost(self) -> IPv4Address:
+        """
+        The TCP address of this fake port.
+        """
         return IPv4Address("TCP", "127.0.0.1", self.port)
 
 
 def sibling(name: str, port: int) -> Service:
+    """
+    A service named C{name} listening on TCP C{port}.
+    """
     service = Service()
     service.setName(name)
     service.port = _FakePort(port)  # type: ignore[attr-defined]
@@ -616,6 +637,9 @@ class ServiceTests(SynchronousTestCase):
     """
 
     def setUp(self) -> None:
+        """
+        A discovery service on a free port under a root with an echo sibling.
+        """
         self.reactor = UdpMemoryReactor()
         self.udpPort = freePort(socket.SOCK_DGRAM)
         self.config = DiscoveryConfig(port=self.udpPort, name="alpha")
@@ -625,6 +649,9 @@ class ServiceTests(SynchronousTestCase):
         self.service.setServiceParent(self.root)
 
     def start(self) -> None:
+        """
+        Start the tree as twistd does.
+        """
         self.root.privilegedStartService()
         self.root.startService()
         self.addCleanup(self.root.stopService)

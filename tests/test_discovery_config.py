@@ -154,6 +154,9 @@ class SectionTests(SynchronousTestCase):
 
 
 def options(*args: str) -> Config:
+    """
+    The configuration C{twistd netservices ARGS} would run with.
+    """
     parsed = Options()
     parsed.parseOptions(list(args))
     return parsed.settings
@@ -245,6 +248,9 @@ class TreeTests(SynchronousTestCase):
     """
 
     def build(self, *args: str) -> object:
+        """
+        The service tree for C{args}, over a memory reactor.
+        """
         reactor = UdpMemoryReactor()
         config = options("--echo", "tcp:0:interface=127.0.0.1", *args)
         return buildService(config, reactor)

@@ -97,6 +97,9 @@ class Instance:
         test.addCleanup(self.daemon.stop)
 
     def waitListening(self) -> None:
+        """
+        Wait until the daemon's discovery service listens.
+        """
         self.daemon.waitForLog("discovery listening on")
 
     def datagrams(self) -> int:
@@ -114,6 +117,9 @@ class DiscoveryIntegrationTests(TestCase):
     timeout = 60
 
     def startPair(self, interval: float = 1.0, *args: str) -> tuple[int, Instance, Instance]:
+        """
+        Start alpha, then beta once alpha listens, on a shared free port.
+        """
         port = freePort(socket.SOCK_DGRAM)
         alpha = Instance(self, "alpha", port, interval, *args)
         alpha.waitListening()

@@ -30,6 +30,9 @@ NONCE = "00112233aabbccdd"
 
 
 def announce(**changes: object) -> dict[str, object]:
+    """
+    The body of a valid announce, with some members changed.
+    """
     body: dict[str, object] = {
         "netservices": 1,
         "type": "announce",
@@ -43,6 +46,9 @@ def announce(**changes: object) -> dict[str, object]:
 
 
 def dumps(body: object) -> bytes:
+    """
+    JSON bytes for C{body}.
+    """
     return json.dumps(body).encode()
 
 

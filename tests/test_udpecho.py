@@ -29,6 +29,9 @@ def build(
     globalRate: float = 1000.0,
     ownPorts: frozenset[int] = frozenset({7007}),
 ) -> tuple[UdpEcho, MemoryDatagramTransport, Clock]:
+    """
+    A connected L{UdpEcho} on a memory port, with its clock.
+    """
     clock = Clock()
     protocol = UdpEcho(SourceLimiter(clock, rate, burst, globalRate), lambda: ownPorts)
     transport = MemoryDatagramTransport(protocol, ("127.0.0.1", 7007))

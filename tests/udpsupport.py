@@ -43,31 +43,52 @@ class MemoryDatagramTransport:
         self.error: BaseException | None = None
 
     def write(self, packet: bytes, addr: Any = None) -> None:
+        """
+        Record C{packet} for C{addr}, or raise C{error} if set.
+        """
         if self.error is not None:
             raise self.error
         self.written.append((packet, addr))
 
     def connect(self, host: str, port: int) -> None:
+        """
+        Connected mode is not supported.
+        """
         raise NotImplementedError("connected mode is not used")
 
     def getHost(self) -> IPv4Address | IPv6Address:
+        """
+        The address the port stands for.
+        """
         if self.family == socket.AF_INET6:
             return IPv6Address("UDP", *self.host[:2])
         return IPv4Address("UDP", *self.host)
 
     def startListening(self) -> None:
+        """
+        Listen (again).
+        """
         self.listening = True
 
     def stopListening(self) -> Deferred[None]:
+        """
+        Stop listening, stopping the protocol once.
+        """
         if self.listening and self.protocol is not None:
             self.listening = False
             self.protocol.doStop()
         return succeed(None)
 
     def setBroadcastAllowed(self, enabled: bool) -> None:
+        """
+        Record whether broadcasting is allowed.
+        """
         self.broadcastAllowed = enabled
 
     def getBroadcastAllowed(self) -> bool:
+        """
+        Whether broadcasting is allowed.
+        """
         return self.broadcastAllowed
 
 
@@ -89,6 +110,9 @@ class UdpMemoryReactor(MemoryReactorClock):
     def adoptDatagramPort(
         self, fileno: int, addressFamily: int, protocol: Any, maxPacketSize: int = 8192
     ) -> MemoryDatagramTransport:
+        """
+        Record the adoption and connect C{protocol} to a memory port with the socket's address.
+        """
         MemoryReactorClock.adoptDatagramPort(self, fileno, addressFamily, protocol, maxPacketSize)
         with socket.fromfd(fileno, addressFamily, socket.SOCK_DGRAM) as skt:
             host = skt.getsockname()

@@ -27,6 +27,9 @@ exit status: 0 if at least one instance was found, 1 if none was.
 
 def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
+        """
+        Parse an option's value, as an argparse type.
+        """
         try:
             return parse(text)
         except ValueError as e:
