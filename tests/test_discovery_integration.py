@@ -116,11 +116,14 @@ class DiscoveryIntegrationTests(TestCase):
 
     timeout = 60
 
-    def startPair(self, interval: float = 1.0, *args: str) -> tuple[int, Instance, Instance]:
+    def startPair(
+        self, interval: float = 1.0, *args: str, port: int | None = None
+    ) -> tuple[int, Instance, Instance]:
         """
-        Start alpha, then beta once alpha listens, on a shared free port.
+        Start alpha, then beta once alpha listens, on a shared free port
+        (or C{port}).
         """
-        port = freePort(socket.SOCK_DGRAM)
+        port = port or freePort(socket.SOCK_DGRAM)
         alpha = Instance(self, "alpha", port, interval, *args)
         alpha.waitListening()
         # beta starts once alpha listens, so alpha hears beta's first announce.
@@ -209,20 +212,26 @@ class DiscoveryIntegrationTests(TestCase):
         self.assertEqual(result.stdout, "")
         self.assertIn(f"no instance answered on 127.255.255.255:{port}", result.stderr)
 
-    def forge(self, source: int, destination: tuple[str, int]) -> float:
+    def forger(self, port: int) -> socket.socket:
         """
-        Send a query from 127.0.0.1:C{source}, a port the instances hold
-        (shared with C{SO_REUSEADDR}), then let go of the port so that any
-        answer reaches them; return when it was sent.
+        A socket on 127.0.0.1:C{port} that can send as if from an instance
+        there.  It must be bound before the instances: on Linux, a datagram
+        to an address that several sockets share (C{SO_REUSEADDR}) goes to
+        the one bound last, so any answer to the forged query reaches an
+        instance, not the forger.
         """
         forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            forger.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            forger.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-            forger.bind(("127.0.0.1", source))
-            forger.sendto(query(newNonce()), destination)
-        finally:
-            forger.close()
+        self.addCleanup(forger.close)
+        forger.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        forger.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        forger.bind(("127.0.0.1", port))
+        return forger
+
+    def forge(self, forger: socket.socket, destination: tuple[str, int]) -> float:
+        """
+        Send a query from C{forger} to C{destination}; return when.
+        """
+        forger.sendto(query(newNonce()), destination)
         return time.monotonic()
 
     def countWindow(self, sent: float, *instances: Instance) -> int:
@@ -240,10 +249,12 @@ class DiscoveryIntegrationTests(TestCase):
         instance asked the other) starts no loop: both drop it, and fewer
         than 10 datagrams reach them in the 2 s that follow.
         """
-        port, alpha, beta = self.startPair(30.0, "--log-level", "debug")
+        forger = self.forger(freePort(socket.SOCK_DGRAM))
+        port = forger.getsockname()[1]
+        _, alpha, beta = self.startPair(30.0, "--log-level", "debug", port=port)
         alpha.daemon.waitForLog("discovery: found beta (")
         before = alpha.datagrams() + beta.datagrams()
-        sent = self.forge(port, ("127.255.255.255", port))
+        sent = self.forge(forger, ("127.255.255.255", port))
         for instance in (alpha, beta):
             instance.daemon.waitForLog(
                 "query not answered: source port is one of our service ports"
@@ -260,12 +271,14 @@ class DiscoveryIntegrationTests(TestCase):
         the second drops as unsolicited (replies are never answered), so no
         loop starts: fewer than 10 datagrams in 2 s.
         """
+        forger = self.forger(freePort(socket.SOCK_DGRAM))
+        betaPort = forger.getsockname()[1]
         alpha = Instance(self, "alpha", freePort(socket.SOCK_DGRAM), 30.0, "--log-level", "debug")
-        beta = Instance(self, "beta", freePort(socket.SOCK_DGRAM), 30.0, "--log-level", "debug")
+        beta = Instance(self, "beta", betaPort, 30.0, "--log-level", "debug")
         alpha.waitListening()
         beta.waitListening()
         before = alpha.datagrams() + beta.datagrams()
-        sent = self.forge(beta.discoveryPort, ("127.0.0.1", alpha.discoveryPort))
+        sent = self.forge(forger, ("127.0.0.1", alpha.discoveryPort))
         beta.daemon.waitForLog(f"unsolicited reply from 127.0.0.1:{alpha.discoveryPort}")
         received = self.countWindow(sent, alpha, beta) - before
         self.assertLess(received, 10)
