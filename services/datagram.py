@@ -19,7 +19,7 @@ import re
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable
+from typing import Any, Collection, Iterable
 
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
@@ -318,6 +318,3 @@ class OwnPorts:
             self._checked = now
         return self._ports
 
-
-#: A source of the ports to guard: called for every datagram.
-PortsSource = Callable[[], Collection[int]]
