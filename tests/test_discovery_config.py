@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 from twisted.python import usage
@@ -167,11 +169,19 @@ class FlagTests(SynchronousTestCase):
     The command-line flags override the sections.
     """
 
+    def configPath(self) -> Path:
+        """
+        A path for a tap.conf in a directory removed after the test.
+        """
+        directory = tempfile.mkdtemp(prefix="netservices-test-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        return Path(directory) / "tap.conf"
+
     def test_discoveryPort(self) -> None:
         """
         C{--discovery-port} sets the port and turns discovery on.
         """
-        path = Path(self.mktemp())
+        path = self.configPath()
         path.write_text("[discovery]\nenabled = no\n")
         self.assertEqual(options("--discovery-port", "9100").discovery.port, 9100)
         settings = options("--config", str(path), "--discovery-port", "9100").discovery
@@ -196,7 +206,7 @@ class FlagTests(SynchronousTestCase):
         """
         C{--no-udp-echo} turns UDP echo off, whatever the file says.
         """
-        path = Path(self.mktemp())
+        path = self.configPath()
         path.write_text("[udp-echo]\nenabled = yes\n")
         self.assertFalse(options("--config", str(path), "--no-udp-echo").udp_echo.enabled)
 
@@ -229,7 +239,7 @@ class FlagTests(SynchronousTestCase):
         A ttl no longer than the interval would forget peers between their
         announces: refused, naming the file and both keys.
         """
-        path = Path(self.mktemp())
+        path = self.configPath()
         path.write_text("[discovery]\ninterval = 10\nttl = 10\n")
         with self.assertRaises(SystemExit) as caught:
             options("--config", str(path))
