@@ -28,6 +28,8 @@ each found by profiling the echo service under load:
     the transport's buffer and producer pausing work as usual.
   - UDP ports read datagrams with fewer lookups per datagram, and skip
     re-validating a destination address they have already validated.
+  - A TCP connection asks the kernel for its local address once, not once
+    per HTTP request.
 """
 
 from __future__ import annotations
@@ -86,8 +88,20 @@ class FlushMixin:
 
 class Server(FlushMixin, tcp.Server):
     """
-    A TCP server connection flushed by the reactor (see L{FlushMixin}).
+    A TCP server connection flushed by the reactor (see L{FlushMixin}),
+    which asks the kernel for its own address once (twisted.web asks for
+    every request).
     """
+
+    _host: Any = None
+
+    def getHost(self) -> Any:
+        """
+        The local address of the connection (it never changes).
+        """
+        if self._host is None:
+            self._host = tcp.Server.getHost(self)
+        return self._host
 
 
 class Port(tcp.Port):

@@ -126,6 +126,30 @@ class ReactorTests(SynchronousTestCase):
         self.assertEqual(client.recv(10), b"flushed")
         self.assertEqual(reactor.getWriters(), [])
 
+    def test_hostAddressAskedOnce(self) -> None:
+        """
+        A connection's local address is read from the kernel once.
+        """
+        reactor = buildReactor(self)
+        connection, client = accepted(self, reactor)
+        calls = []
+        real = connection.socket
+
+        class Counting:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def getsockname(self) -> Any:
+                calls.append(True)
+                return real.getsockname()
+
+        connection.socket = Counting()  # type: ignore[assignment]
+        self.addCleanup(setattr, connection, "socket", real)
+        first, second = connection.getHost(), connection.getHost()
+        self.assertEqual(first, second)
+        self.assertEqual((first.host, first.port), client.getpeername())
+        self.assertEqual(len(calls), 1)
+
     def test_unixPort(self) -> None:
         """
         listenUNIX gives connections of the write-through kind.
