@@ -212,7 +212,7 @@ def accepted(test: SynchronousTestCase, reactor: nsreactor.NetservicesReactor,
 
 class FlushTests(SynchronousTestCase):
     """
-    Connections are flushed by the reactor after each event and after the
+    Connections are flushed by the reactor after each batch of events and after the
     timed calls: writes are coalesced, stay in order, and register for
     writability only when the kernel does not take everything.
     """
