@@ -227,6 +227,13 @@ class NetservicesReactor(epollreactor.EPollReactor):
                     continue
                 if self._sendQueued(connection):
                     continue
+                if not (
+                    len(connection.dataBuffer) - connection.offset
+                    or connection._tempDataLen
+                    or connection.disconnecting
+                    or connection._writeDisconnecting
+                ):
+                    continue  # someone else (a sendfile producer) sent it all
                 # Exactly what a writability event would do: doWrite, with
                 # its errors and disconnection handled by the reactor.
                 self._doReadOrWrite(connection, connection.fileno(), epollreactor.EPOLLOUT)
