@@ -779,6 +779,7 @@ def fetchMeasure(workdir: Path) -> Callable[[Server, Client, Options], Sample]:
         try:
             before = cpuTicks()
             serverBefore = cpuSeconds(server.pid)
+            childrenBefore = resource.getrusage(resource.RUSAGE_CHILDREN)
             began = time.monotonic()
             process = subprocess.Popen(pinned(CLIENT_CPU, client.command(url, str(output))),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -791,6 +792,9 @@ def fetchMeasure(workdir: Path) -> Callable[[Server, Client, Options], Sample]:
             seconds = time.monotonic() - began
             after = cpuTicks()
             serverSeconds = cpuSeconds(server.pid) - serverBefore
+            childrenAfter = resource.getrusage(resource.RUSAGE_CHILDREN)
+            clientSeconds = (childrenAfter.ru_utime - childrenBefore.ru_utime
+                             + childrenAfter.ru_stime - childrenBefore.ru_stime)
             if process.returncode != 0:
                 raise MeasurementError(f"{client.label} failed: {errors[-500:]!r}")
             if output.stat().st_size != DOWNLOAD_SIZE or fileDigest(output) != digest:
@@ -798,7 +802,8 @@ def fetchMeasure(workdir: Path) -> Callable[[Server, Client, Options], Sample]:
         finally:
             output.unlink(missing_ok=True)
         return Sample(DOWNLOAD_SIZE / seconds / 2**20, busyPercent(before, after, SERVER_CPU),
-                      busyPercent(before, after, CLIENT_CPU), 100 * serverSeconds / seconds, 0.0)
+                      busyPercent(before, after, CLIENT_CPU), 100 * serverSeconds / seconds,
+                      100 * clientSeconds / seconds)
 
     return measure
 
