@@ -41,7 +41,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from twisted.internet import epollreactor, tcp, udp
+from twisted.internet import epollreactor, error, tcp, udp
 from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
@@ -332,6 +332,45 @@ class NetservicesReactor(epollreactor.EPollReactor):
         reactor.
         """
         p = UNIXPort(address, factory, backlog, mode, self, wantPID)
+        p.startListening()
+        return p
+
+    def adoptStreamPort(self, fileDescriptor: int, addressFamily: Any, factory: Any) -> Any:
+        """
+        Listen on an already bound socket (socket activation, workers
+        sharing a listener) with this reactor's connection classes.
+        """
+        if addressFamily not in self._supportedAddressFamilies:
+            raise error.UnsupportedAddressFamily(addressFamily)
+        if unix is not None and addressFamily == socket.AF_UNIX:
+            p = UNIXPort._fromListeningDescriptor(self, fileDescriptor, factory)
+        else:
+            p = Port._fromListeningDescriptor(self, fileDescriptor, addressFamily, factory)
+        p.startListening()
+        return p
+
+    def adoptStreamConnection(self, fileDescriptor: int, addressFamily: Any, factory: Any) -> Any:
+        """
+        Take over an already connected socket with this reactor's
+        connection classes.
+        """
+        if addressFamily not in self._supportedAddressFamilies:
+            raise error.UnsupportedAddressFamily(addressFamily)
+        if unix is not None and addressFamily == socket.AF_UNIX:
+            return UNIXServer._fromConnectedSocket(fileDescriptor, factory, self)
+        return Server._fromConnectedSocket(fileDescriptor, addressFamily, factory, self)
+
+    def adoptDatagramPort(self, fileDescriptor: int, addressFamily: Any, protocol: Any,
+                          maxPacketSize: int = 8192) -> DatagramPort:
+        """
+        Receive datagrams on an already bound socket with the leaner UDP
+        port.
+        """
+        if addressFamily not in (socket.AF_INET, socket.AF_INET6):
+            raise error.UnsupportedAddressFamily(addressFamily)
+        p = DatagramPort._fromListeningDescriptor(
+            self, fileDescriptor, addressFamily, protocol, maxPacketSize=maxPacketSize
+        )
         p.startListening()
         return p
 

@@ -126,6 +126,42 @@ class ReactorTests(SynchronousTestCase):
         self.assertEqual(client.recv(10), b"flushed")
         self.assertEqual(reactor.getWriters(), [])
 
+    def test_adoptedSockets(self) -> None:
+        """
+        Adopted listening sockets (TCP, UNIX, UDP) and adopted connections
+        get this reactor's classes.
+        """
+        reactor = buildReactor(self)
+        with socket.socket() as tcpSocket:
+            tcpSocket.bind(("127.0.0.1", 0))
+            tcpSocket.listen()
+            tcpSocket.setblocking(False)
+            port = reactor.adoptStreamPort(tcpSocket.fileno(), socket.AF_INET,
+                                           Factory.forProtocol(Protocol))
+        self.assertIsInstance(port, nsreactor.Port)
+        with socket.socket(socket.AF_UNIX) as unixSocket:
+            unixSocket.bind(self.mktemp())
+            unixSocket.listen()
+            unixSocket.setblocking(False)
+            port = reactor.adoptStreamPort(unixSocket.fileno(), socket.AF_UNIX,
+                                           Factory.forProtocol(Protocol))
+        self.assertIsInstance(port, nsreactor.UNIXPort)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udpSocket:
+            udpSocket.bind(("127.0.0.1", 0))
+            udpSocket.setblocking(False)
+            udpPort = reactor.adoptDatagramPort(udpSocket.fileno(), socket.AF_INET, Recorder())
+        self.addCleanup(udpPort.stopListening)
+        self.assertIsInstance(udpPort, nsreactor.DatagramPort)
+        ours, theirs = socket.socketpair()
+        self.addCleanup(theirs.close)
+        with ours:
+            ours.setblocking(False)
+            connection = reactor.adoptStreamConnection(ours.fileno(), socket.AF_UNIX,
+                                                       Factory.forProtocol(Protocol))
+        self.assertIsInstance(connection, nsreactor.UNIXServer)
+        self.assertRaises(error.UnsupportedAddressFamily, reactor.adoptDatagramPort,
+                          0, socket.AF_UNIX, Recorder())
+
     def test_hostAddressAskedOnce(self) -> None:
         """
         A connection's local address is read from the kernel once.
