@@ -158,6 +158,35 @@ def resultsTable(workloads: Sequence[Any]) -> list[str]:
     return lines
 
 
+def summaryTable(workloads: Sequence[Any]) -> list[str]:
+    """
+    One row per workload: netservices' medians and, for each peer, its
+    median with netservices' ratio to it.
+    """
+    lines = [
+        "| workload | netservices | other netservices variant | peers: median (netservices ÷ peer) |",
+        "|---|---:|---:|---|",
+    ]
+    for workload in workloads:
+        labels = list(workload.samples)
+        mine = subjects(labels)
+        if not mine:
+            continue
+        main, others = mine[0], mine[1:]
+        variant = "; ".join(f"{fmt(med(workload.samples[o]))} [{o.removeprefix('netservices').strip()}]"
+                            for o in others) or "-"
+        peers = []
+        for label in labels:
+            if label in mine:
+                continue
+            ratios = ", ".join(f"{r:.2f}x" for r in (ratio(workload, m, label) for m in mine)
+                               if r is not None)
+            peers.append(f"{label} {fmt(med(workload.samples[label]))} ({ratios})")
+        lines.append(f"| {workload.title} ({workload.unit}) | {fmt(med(workload.samples[main]))} "
+                     f"| {variant} | {'; '.join(peers)} |")
+    return lines
+
+
 def chart(workloads: Sequence[Any], path: Path) -> None:
     """
     One bar chart per workload, medians with min-max whiskers.
@@ -280,7 +309,10 @@ def readme(output: Path, markdown: Path, png: Path, options: Any, loadBefore: st
         "",
         *environment(options, loadBefore, loadAfter),
         "",
-        *resultsTable(workloads),
+        *summaryTable(workloads),
+        "",
+        "Ratios list the default-reactor netservices first, then the variant; above 1 is",
+        "better for netservices. Targets:",
         "",
         *summary,
         "",

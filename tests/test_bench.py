@@ -177,6 +177,9 @@ class ReportTests(SynchronousTestCase):
         table = "\n".join(report.resultsTable([workload]))
         self.assertIn("| netservices | 110.0 | 100.0 - 120.0 | 70% (90%) | 60% (80%) | - |", table)
         self.assertIn("| asyncio | 100.0 | 100.0 - 100.0 | 70% (90%) | 60% (80%) | 1.10x |", table)
+        summary = "\n".join(report.summaryTable([workload]))
+        self.assertIn("| TCP echo (round trips/s) | 110.0 | - | Twisted minimal 55.0 (2.00x); "
+                      "asyncio 100.0 (1.10x) |", summary)
         out = Path(self.mktemp()).absolute()
         options = bench.Options(1.0, 0.1, 3, 10, 0.0, out)
         markdown = report.writeReport([workload], options, out, "0.1", "0.2", False)
