@@ -39,7 +39,13 @@ from zope.interface import implementer
 
 from services import logs
 from services.config import EchoConfig
-from services.listen import ListenerService, SocketOptions, describeAddress, endpointFor
+from services.listen import (
+    ListenContext,
+    ListenerService,
+    SocketOptions,
+    describeAddress,
+    endpointFor,
+)
 from services.stats import ConnectionStats
 
 __all__ = ["Echo", "EchoFactory", "makeEchoService"]
@@ -225,6 +231,7 @@ def makeEchoService(
     config: EchoConfig,
     reactor: Any = None,
     stats: ConnectionStats | None = None,
+    context: ListenContext | None = None,
 ) -> MultiService:
     """
     Build the echo service: one listener per endpoint of C{config.listen},
@@ -233,6 +240,7 @@ def makeEchoService(
     @param config: the C{[echo]} section.
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; a new L{ConnectionStats} if L{None}.
+    @param context: the process's TLS files and inherited sockets.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -252,6 +260,8 @@ def makeEchoService(
     service.setName("echo")
     service.factory = factory  # type: ignore[attr-defined]
     for description in config.listen:
-        endpoint = endpointFor(reactor, description, options)
+        endpoint = endpointFor(
+            reactor, description, options, context or ListenContext(), factory.stats
+        )
         ListenerService("echo", description, endpoint, factory, options).setServiceParent(service)
     return service

@@ -24,6 +24,10 @@ class ConnectionStats:
     @ivar timedOut: connections closed by the idle timeout.
     @ivar bytesIn: bytes received.
     @ivar bytesOut: bytes written back.
+    @ivar proxyMalformed: connections closed for a malformed PROXY header
+        (C{haproxy:} listeners).
+    @ivar proxyTimedOut: connections closed for sending no PROXY header in
+        time (C{haproxy:} listeners).
     """
 
     current: int = 0
@@ -32,6 +36,8 @@ class ConnectionStats:
     timedOut: int = 0
     bytesIn: int = 0
     bytesOut: int = 0
+    proxyMalformed: int = 0
+    proxyTimedOut: int = 0
 
     def snapshot(self) -> dict[str, int]:
         """

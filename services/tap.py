@@ -8,7 +8,8 @@ top, and asks each service module to build its service.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import os
+from typing import Any, Mapping, Sequence
 
 from twisted.application.service import IServiceCollection, MultiService
 from twisted.logger import Logger
@@ -23,8 +24,16 @@ from services.config import (
     replaceSection,
 )
 from services.echo import makeEchoService
-from services.listen import ListenError
+from services.listen import ListenContext, ListenError
 from services.stats import ConnectionStats
+from services.tls import TLSFiles
+from services.workers import (
+    WorkerSpec,
+    WorkerStatsWriter,
+    WorkerSupervisor,
+    systemdSockets,
+    watchParent,
+)
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -54,6 +63,19 @@ class Options(usage.Options):
             "Lowest level of netservices events to log: debug, info, warn, error "
             "or critical (overrides [log] level).",
         ],
+        [
+            "workers",
+            None,
+            None,
+            "Run this many worker processes sharing every stream listener, under a "
+            "supervising parent (overrides [netservices] workers).",
+        ],
+        [
+            "worker",
+            None,
+            None,
+            "Internal: set by the parent of --workers on each worker process.",
+        ],
     ]
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
@@ -65,6 +87,7 @@ class Options(usage.Options):
         usage.Options.__init__(self)
         self["echo"] = []
         self.settings = Config()
+        self.worker: WorkerSpec | None = None
 
     def opt_version(self) -> None:
         """
@@ -107,6 +130,14 @@ class Options(usage.Options):
             config = replaceSection(config, "echo", enabled=False)
         # discovery overrides here
         # web overrides here
+        if self["workers"] is not None:
+            workers = self._value("--workers", "netservices", "workers", self["workers"])
+            config = replaceSection(config, "netservices", workers=workers)
+        if self["worker"] is not None:
+            try:
+                self.worker = WorkerSpec.fromArgument(self["worker"])
+            except ValueError as e:
+                raise usage.UsageError(f"--worker: {e}") from None
         if self["log-level"] is not None:
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
@@ -126,6 +157,9 @@ class NetservicesService(MultiService):
 
     @ivar config: the configuration the tree was built from.
     @ivar stats: each service's counters, by service name.
+    @ivar worker: in a worker process of C{--workers}, what its parent told
+        it (L{WorkerSpec.runtime} holds every worker's counters); else
+        L{None}.
     """
 
     _log = Logger(observer=logs.observer)
@@ -134,6 +168,7 @@ class NetservicesService(MultiService):
         MultiService.__init__(self)
         self.config = config
         self.stats: dict[str, Any] = {}
+        self.worker: WorkerSpec | None = None
 
     def privilegedStartService(self) -> None:
         """
@@ -153,17 +188,58 @@ class NetservicesService(MultiService):
             raise SystemExit(f"netservices: error: {e}") from None
 
 
-def buildService(config: Config, reactor: Any = None) -> NetservicesService:
+def listenContext(
+    config: Config, worker: WorkerSpec | None, environ: Mapping[str, str]
+) -> ListenContext:
+    """
+    What every listener of this process shares: the C{[tls]} files, the
+    sockets systemd passed, or those a parent handed down to a worker.
+    """
+    tls = TLSFiles(
+        certificate=config.tls.certificate,
+        key=config.tls.key,
+        minimumVersion=config.tls.minimum_version,
+    )
+    if worker is not None:
+        return ListenContext(tls=tls, inherited=worker.inherited)
+    return ListenContext(tls=tls, systemd=systemdSockets(environ, os.getpid()))
+
+
+def buildService(
+    config: Config,
+    reactor: Any = None,
+    worker: WorkerSpec | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> NetservicesService:
     """
     Build the whole service tree for C{config}, listening with C{reactor}
     (the global reactor if L{None}).
+
+    With C{[netservices] workers} above 1 the tree is a supervisor of worker
+    processes; C{worker} is set in each of those.
+
+    @param environ: the process environment, for systemd's C{LISTEN_FDS}
+        and the workers' environment.
     """
+    environ = {} if environ is None else environ
     root = NetservicesService(config)
+    root.worker = worker
+    context = listenContext(config, worker, environ)
+    if worker is None and config.netservices.workers > 1:
+        if reactor is None:
+            from twisted.internet import reactor
+        WorkerSupervisor(config, reactor, context, environ).setServiceParent(root)
+        return root
     if config.echo.enabled:
         stats = root.stats["echo"] = ConnectionStats()
-        makeEchoService(config.echo, reactor, stats).setServiceParent(root)
+        makeEchoService(config.echo, reactor, stats, context).setServiceParent(root)
     # discovery services here
     # web service here (last: it reads the whole tree)
+    if worker is not None:
+        if reactor is None:
+            from twisted.internet import reactor
+        WorkerStatsWriter(worker, root.stats, reactor).setServiceParent(root)
+        watchParent(reactor).setServiceParent(root)
     return root
 
 
@@ -171,4 +247,8 @@ def makeService(options: Options) -> IServiceCollection:
     """
     The twistd entry point: the service tree for parsed C{options}.
     """
-    return buildService(options.settings)
+    if options.worker is not None:
+        # Signals for the parent's process group (Ctrl-C in a terminal) are
+        # the parent's to handle: it stops its workers in order.
+        os.setpgid(0, 0)
+    return buildService(options.settings, worker=options.worker, environ=os.environ)
