@@ -202,7 +202,7 @@ def listenContext(
     )
     if worker is not None:
         return ListenContext(tls=tls, inherited=worker.inherited)
-    return ListenContext(tls=tls, systemd=systemdSockets(environ, os.getpid()))
+    return ListenContext(tls=tls, systemd=systemdSockets(environ))
 
 
 def buildService(

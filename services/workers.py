@@ -35,7 +35,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -73,6 +73,7 @@ __all__ = [
     "WorkerStatsWriter",
     "WorkerSupervisor",
     "formatConfig",
+    "namedSockets",
     "readWorkerStats",
     "socketOptionsFor",
     "streamListeners",
@@ -112,25 +113,46 @@ def formatConfig(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def systemdSockets(environ: Mapping[str, str], pid: int) -> tuple[tuple[str, int], ...]:
+def namedSockets(descriptors: Sequence[int], fdnames: str | None) -> tuple[tuple[str, int], ...]:
     """
-    The sockets systemd passed to process C{pid}, as C{(name, fd)}.
+    Pair systemd's descriptors with the names in C{LISTEN_FDNAMES}.  Without
+    names (systemd before 227, other service managers), or with a count that
+    does not match, every socket is named C{"unknown"}, as
+    C{sd_listen_fds_with_names} does, so C{systemd:index=N} still works.
+    """
+    names = (fdnames or "").split(":")
+    if len(names) != len(descriptors):
+        names = ["unknown"] * len(descriptors)
+    return tuple(zip(names, descriptors))
 
-    Unlike L{twisted.python.systemd.ListenFDs.fromEnvironment}, sockets
-    passed without C{LISTEN_FDNAMES} (systemd before 227, other service
-    managers) are kept, named C{"unknown"} as C{sd_listen_fds_with_names}
-    does.
+
+class _Unbound:
     """
-    if environ.get("LISTEN_PID") != str(pid):
-        return ()
-    try:
-        count = int(environ.get("LISTEN_FDS", "0"))
-    except ValueError:
-        return ()
-    names = environ.get("LISTEN_FDNAMES", "").split(":")
-    if len(names) != count:
-        names = ["unknown"] * count
-    return tuple((names[i], FIRST_INHERITED_FD + i) for i in range(count))
+    Stands in for a reactor while Twisted's systemd parser is asked for a
+    descriptor.
+    """
+
+
+def systemdSockets(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    """
+    The sockets systemd passed to this process, as C{(name, fd)}.
+
+    Twisted reads C{LISTEN_PID} and C{LISTEN_FDS} when
+    L{twisted.internet.endpoints} is first imported, and removes them from
+    the environment then (twistd imports it while it looks for plugins), so
+    the descriptors come from Twisted's C{systemd:} parser; their names from
+    C{LISTEN_FDNAMES}, which it leaves in place.
+    """
+    from twisted.internet.endpoints import serverFromString
+
+    descriptors = []
+    while True:
+        try:
+            endpoint = serverFromString(_Unbound(), f"systemd:domain=INET:index={len(descriptors)}")
+        except IndexError:
+            break
+        descriptors.append(endpoint.fileno)
+    return namedSockets(descriptors, environ.get("LISTEN_FDNAMES"))
 
 
 def socketOptionsFor(section: Any) -> SocketOptions:

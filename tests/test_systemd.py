@@ -1,0 +1,212 @@
+# -*- test-case-name: tests.test_systemd -*-
+"""
+Tests for systemd socket activation: C{systemd:} endpoints over sockets
+passed as C{LISTEN_FDS}, C{LISTEN_FDNAMES} and C{LISTEN_PID}, and the unit
+files in contrib/systemd.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from services.config import parseConfig
+from services.workers import namedSockets, systemdSockets
+from tests.support import ROOT, Daemon, runTwistd, twistdCommand
+
+
+def echoOnce(connect: socket.socket, address: object, payload: bytes) -> bytes:
+    """
+    Connect, send C{payload}, half-close and read the whole echo.
+    """
+    with connect as s:
+        s.settimeout(10)
+        s.connect(address)
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        received = b""
+        while data := s.recv(65536):
+            received += data
+    return received
+
+
+class ActivatedDaemon(Daemon):
+    """
+    A C{twistd -n netservices} started the way systemd starts a
+    socket-activated service: listening sockets from descriptor 3 on, with
+    C{LISTEN_FDS}, C{LISTEN_FDNAMES} and C{LISTEN_PID} (set to the daemon's
+    own process id by the shell that execs it).
+    """
+
+    def __init__(self, sockets: Sequence[tuple[str, socket.socket]], args: Sequence[str], config: str) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
+        self.logPath = self.directory / "twistd.log"
+        path = self.directory / "tap.conf"
+        path.write_text(config)
+        command = twistdCommand() + [
+            "--pidfile=", "--logfile", str(self.logPath), "-n", "netservices",
+            "--config", str(path), *args,
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+        env["LISTEN_FDS"] = str(len(sockets))
+        env["LISTEN_FDNAMES"] = ":".join(name for name, _ in sockets)
+        redirections = []
+        for i, (_, s) in enumerate(sockets):
+            env[f"NETSERVICES_TEST_FD{i}"] = str(s.fileno())
+            redirections.append(f'{3 + i}<&"$NETSERVICES_TEST_FD{i}"')
+        script = 'LISTEN_PID=$$ exec "$@" ' + " ".join(redirections)
+        self._output = open(self.directory / "output", "wb")
+        self.process = subprocess.Popen(
+            ["sh", "-c", script, "sh", *command],
+            cwd=self.directory,
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=[s.fileno() for _, s in sockets],
+        )
+
+
+def listeningTCP() -> socket.socket:
+    """
+    A TCP socket listening on a free loopback port, as systemd would pass.
+    """
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
+
+
+class SystemdSocketsTests(SynchronousTestCase):
+    """
+    Tests for L{namedSockets} and L{systemdSockets}.
+    """
+
+    def test_named(self) -> None:
+        """
+        Descriptors get the names of C{LISTEN_FDNAMES}, in order.
+        """
+        self.assertEqual(namedSockets([3, 4], "echo:web"), (("echo", 3), ("web", 4)))
+
+    def test_withoutNames(self) -> None:
+        """
+        Without (or with mismatched) C{LISTEN_FDNAMES} the sockets are kept,
+        named C{unknown}, so C{systemd:index=N} still works.
+        """
+        self.assertEqual(namedSockets([3, 4], None), (("unknown", 3), ("unknown", 4)))
+        self.assertEqual(namedSockets([3], "a:b"), (("unknown", 3),))
+
+    def test_notActivated(self) -> None:
+        """
+        A process that systemd did not start has no sockets from it.
+        """
+        self.assertEqual(systemdSockets({}), ())
+
+
+class UnitFilesTests(SynchronousTestCase):
+    """
+    The unit files in contrib/systemd agree with each other and with the
+    README's tap.conf snippet.
+    """
+
+    def read(self, name: str) -> configparser.RawConfigParser:
+        parser = configparser.RawConfigParser(strict=False)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read(ROOT / "contrib" / "systemd" / name)
+        return parser
+
+    def test_units(self) -> None:
+        """
+        The service requires the socket, runs twistd in the foreground and
+        lets the parent stop its workers (KillMode=mixed); the socket's
+        listeners match C{systemd:index=0} and C{index=1} in the tap.conf
+        snippet its comment gives, which parses.
+        """
+        service = self.read("netservices.service")
+        self.assertIn("netservices.socket", service["Unit"]["Requires"])
+        self.assertIn("--nodaemon", service["Service"]["ExecStart"])
+        self.assertIn(" netservices ", service["Service"]["ExecStart"])
+        self.assertEqual(service["Service"]["KillMode"], "mixed")
+        text = (ROOT / "contrib" / "systemd" / "netservices.socket").read_text()
+        self.assertEqual(text.count("\nListenStream="), 2)
+        snippet = "[echo]\nlisten = systemd:index=0\n[web]\nlisten = systemd:index=1\n"
+        self.assertIn(snippet.replace("\n", "\n#   ").rstrip("# "), text.replace("#   [echo]", "[echo]"))
+        parseConfig(snippet.split("[web]")[0])
+
+
+class ActivationTests(TestCase):
+    """
+    A real daemon started with sockets the way systemd passes them.
+    """
+
+    def test_tcpAndUnix(self) -> None:
+        """
+        Echo serves on a TCP socket chosen by name and a UNIX socket chosen
+        by index; stopping the daemon leaves the UNIX socket's file, which
+        belongs to systemd, in place.
+        """
+        tcp = listeningTCP()
+        self.addCleanup(tcp.close)
+        unixPath = Path(tempfile.mkdtemp()) / "echo.sock"
+        self.addCleanup(lambda: unixPath.unlink(missing_ok=True))
+        unixSocket = socket.socket(socket.AF_UNIX)
+        self.addCleanup(unixSocket.close)
+        unixSocket.bind(str(unixPath))
+        unixSocket.listen(16)
+
+        daemon = ActivatedDaemon(
+            [("echo", tcp), ("local", unixSocket)],
+            [],
+            "[echo]\nlisten = systemd:name=echo systemd:domain=UNIX:index=1\n",
+        )
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog("echo listening on systemd:domain=UNIX:index=1")
+        address = tcp.getsockname()
+        tcp.close()  # only the daemon's copy is left
+        self.assertEqual(echoOnce(socket.socket(), address, b"over tcp"), b"over tcp")
+        self.assertEqual(
+            echoOnce(socket.socket(socket.AF_UNIX), str(unixPath), b"over unix"), b"over unix"
+        )
+        # twistd ends itself with the signal it got, once stopped cleanly.
+        self.assertIn(daemon.stop(), (0, -15))
+        self.assertNotIn("Traceback", daemon.log())
+        self.assertTrue(unixPath.exists())
+
+    def test_workers(self) -> None:
+        """
+        With workers, the parent hands systemd's socket to them.
+        """
+        tcp = listeningTCP()
+        self.addCleanup(tcp.close)
+        daemon = ActivatedDaemon([("netservices", tcp)], ["--workers", "2"], "[echo]\nlisten = systemd:index=0\n")
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog("[worker-2] echo listening on systemd:index=0")
+        daemon.waitForLog("[worker-1] echo listening on systemd:index=0")
+        address = tcp.getsockname()
+        tcp.close()
+        for i in range(5):
+            self.assertEqual(echoOnce(socket.socket(), address, b"%d" % i), b"%d" % i)
+
+    def test_notActivated(self) -> None:
+        """
+        A C{systemd:} listener without systemd's sockets stops the daemon
+        with one line saying so.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+        command = twistdCommand() + ["--pidfile=", "-n", "netservices", "--echo", "systemd:index=0"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env, cwd=tempfile.gettempdir())
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 1, output)
+        self.assertIn(
+            "netservices: error: echo: cannot listen on systemd:index=0: no socket at index 0 "
+            "from systemd (systemd passed 0 socket(s)",
+            output,
+        )
+        self.assertNotIn("Traceback", output)
