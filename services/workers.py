@@ -327,10 +327,15 @@ class _ParentWatcher:
             data = b""
         if not data:
             self._reactor.removeReader(self)
-            self._parentGone()
+            self._lost()
 
     def connectionLost(self, reason: Failure) -> None:
-        pass
+        # The reactor reports a hang-up without a read (epoll's EPOLLHUP).
+        self._lost()
+
+    def _lost(self) -> None:
+        callback, self._parentGone = self._parentGone, lambda: None
+        callback()
 
 
 class _WatchParent(Service):
