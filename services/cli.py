@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from services import __version__
 
@@ -44,6 +44,15 @@ def buildParser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exitWith(status: int | None) -> None:
+    """
+    Turn a command's non-zero status into the process's exit status (react
+    exits 0 on success).
+    """
+    if status:
+        raise SystemExit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """
     Parse C{argv} (default: C{sys.argv[1:]}) and run the chosen command
@@ -56,11 +65,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.print_help(sys.stderr)
         raise SystemExit(2)
 
-    from twisted.internet.defer import ensureDeferred, maybeDeferred
+    from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
     from twisted.internet.task import react
 
-    def _main(reactor: object) -> object:
+    def _main(reactor: Any) -> Deferred[Any]:
         d = maybeDeferred(run, reactor, args)
-        return d.addCallback(lambda r: ensureDeferred(r) if hasattr(r, "__await__") else r)
+        d.addCallback(lambda r: ensureDeferred(r) if hasattr(r, "__await__") else r)
+        return d.addCallback(_exitWith)
 
     react(_main)

@@ -271,14 +271,18 @@ class LogConfig:
     )
 
 
-# [netservices] section: the process model.
-
-
 @dataclass(frozen=True)
 class NetservicesConfig:
     """
-    C{[netservices]}: how many processes serve the listeners.
+    C{[netservices]}: the daemon as a whole.
     """
+
+    shutdown_grace: float = _setting(
+        10.0,
+        parseSeconds,
+        "seconds >= 0",
+        "On SIGTERM, how long open connections may take to finish before they are aborted.",
+    )
 
     workers: int = _setting(
         1,
@@ -375,6 +379,26 @@ def parseValue(source: str, section: str, key: str, text: str) -> Any:
         raise ConfigError(f"{source}: [{section}] {key} = {text.strip()!r}: {e}") from None
 
 
+def _syntaxProblem(error: configparser.Error) -> str:
+    """
+    Say what is wrong with the INI syntax, and where, in one line.
+    """
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return (
+            f"line {error.lineno}: {error.line.strip()!r} is outside any section; "
+            "start the file with a section header such as [echo]"
+        )
+    if isinstance(error, configparser.DuplicateOptionError):
+        return f"line {error.lineno}: [{error.section}] {error.option} is set twice"
+    if isinstance(error, configparser.DuplicateSectionError):
+        return f"line {error.lineno}: section [{error.section}] appears twice"
+    if isinstance(error, configparser.ParsingError):
+        lineno, quoted = error.errors[0]  # the line, as repr() shows it
+        line = quoted[1:-1].replace("\\n", "").strip()
+        return f"line {lineno}: cannot parse {line!r}; expected key = value"
+    return " ".join(str(error).split())
+
+
 def parseConfig(text: str, source: str = "<string>") -> Config:
     """
     Parse the text of a tap.conf into a L{Config}.  Keys that are absent keep
@@ -390,8 +414,7 @@ def parseConfig(text: str, source: str = "<string>") -> Config:
     try:
         parser.read_string(text, source=source)
     except configparser.Error as e:
-        message = " ".join(str(e).split())
-        raise ConfigError(f"{source}: {message}") from None
+        raise ConfigError(f"{source}: {_syntaxProblem(e)}") from None
     sections: dict[str, Any] = {}
     for name in parser.sections():
         cls = SECTIONS.get(name)

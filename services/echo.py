@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -39,6 +40,7 @@ from zope.interface import implementer
 
 from services import logs
 from services.config import EchoConfig
+from services.lifecycle import ConnectionTracker
 from services.listen import (
     ListenContext,
     ListenerService,
@@ -48,7 +50,7 @@ from services.listen import (
 )
 from services.stats import ConnectionStats
 
-__all__ = ["Echo", "EchoFactory", "makeEchoService"]
+__all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService"]
 
 
 @implementer(IPushProducer, IHalfCloseableProtocol)
@@ -83,6 +85,7 @@ class Echo(Protocol, TimeoutMixin):
         factory = self.factory
         factory.stats.current += 1
         factory.stats.accepted += 1
+        factory.tracker.add(self)
         self.connectedAt = factory.clock.seconds()
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         if factory.idleTimeout:
@@ -137,6 +140,7 @@ class Echo(Protocol, TimeoutMixin):
         self.setTimeout(None)
         factory = self.factory
         factory.stats.current -= 1
+        factory.tracker.remove(self)
         if factory.logConnections:
             self._log.debug(
                 "echo: {peer} disconnected after {duration:.3f} s, "
@@ -168,7 +172,7 @@ class Echo(Protocol, TimeoutMixin):
         """
 
 
-class EchoFactory(Factory):
+class EchoFactory(Factory[Echo]):
     """
     Builds L{Echo} connections, refusing new ones beyond C{maxConnections}.
 
@@ -179,6 +183,7 @@ class EchoFactory(Factory):
         and counted in C{stats.refused}.
     @ivar clock: the time source for timeouts and durations.
     @ivar stats: the counters this factory's connections update.
+    @ivar tracker: the open connections, for a graceful shutdown.
     """
 
     protocol = Echo
@@ -198,6 +203,7 @@ class EchoFactory(Factory):
         self.maxConnections = maxConnections or None
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.stats = stats if stats is not None else ConnectionStats()
+        self.tracker = ConnectionTracker("echo")
         self._refusing = False
 
     @property
@@ -207,7 +213,7 @@ class EchoFactory(Factory):
         """
         return logs.isEnabledFor(LogLevel.debug)
 
-    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+    def buildProtocol(self, addr: IAddress | None) -> Echo | None:
         """
         Build an L{Echo}, or return L{None} (Twisted then closes the new
         socket at once) when C{maxConnections} are already open.
@@ -227,12 +233,36 @@ class EchoFactory(Factory):
         return Factory.buildProtocol(self, addr)
 
 
+class EchoService(MultiService):
+    """
+    The echo listeners and their shared factory.  Stopping it stops
+    listening at once, then gives open connections C{grace} seconds to
+    finish before aborting them.
+    """
+
+    def __init__(self, factory: EchoFactory, grace: float) -> None:
+        MultiService.__init__(self)
+        self.setName("echo")
+        self.factory = factory
+        self.grace = grace
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop the listeners, then drain the open connections.
+        """
+        stopped = MultiService.stopService(self)
+        return stopped.addCallback(
+            lambda _: self.factory.tracker.drain(self.factory.clock, self.grace)
+        )
+
+
 def makeEchoService(
     config: EchoConfig,
     reactor: Any = None,
     stats: ConnectionStats | None = None,
+    grace: float = 10.0,
     context: ListenContext | None = None,
-) -> MultiService:
+) -> EchoService:
     """
     Build the echo service: one listener per endpoint of C{config.listen},
     all sharing one L{EchoFactory}.
@@ -240,6 +270,8 @@ def makeEchoService(
     @param config: the C{[echo]} section.
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; a new L{ConnectionStats} if L{None}.
+    @param grace: seconds open connections get to finish when the service
+        stops.
     @param context: the process's TLS files and inherited sockets.
     """
     if reactor is None:
@@ -256,9 +288,7 @@ def makeEchoService(
         rcvbuf=config.rcvbuf,
         reuseport=config.reuseport,
     )
-    service = MultiService()
-    service.setName("echo")
-    service.factory = factory  # type: ignore[attr-defined]
+    service = EchoService(factory, grace)
     for description in config.listen:
         endpoint = endpointFor(
             reactor, description, options, context or ListenContext(), factory.stats

@@ -51,7 +51,6 @@ from twisted.internet.interfaces import (
 from twisted.internet import tcp, unix
 from twisted.internet.tcp import makeBinding
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs
@@ -151,7 +150,7 @@ class ReusePortEndpoint:
         try:
             port = self._reactor.listenTCP(
                 binding,  # type: ignore[arg-type]
-                protocolFactory,
+                protocolFactory,  # type: ignore[arg-type]
                 backlog=self._backlog,
                 interface=self._interface,
             )

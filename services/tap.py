@@ -24,6 +24,7 @@ from services.config import (
     replaceSection,
 )
 from services.echo import makeEchoService
+from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenContext, ListenError
 from services.stats import ConnectionStats
 from services.tls import TLSFiles
@@ -157,6 +158,10 @@ class NetservicesService(MultiService):
 
     @ivar config: the configuration the tree was built from.
     @ivar stats: each service's counters, by service name.
+    @ivar reopenables: files with a C{reopen()} method (access logs) that
+        SIGHUP reopens along with twistd's own log file.
+    @ivar startedAt: when the service started (the reactor's clock), or
+        L{None} before.
     @ivar worker: in a worker process of C{--workers}, what its parent told
         it (L{WorkerSpec.runtime} holds every worker's counters); else
         L{None}.
@@ -164,10 +169,15 @@ class NetservicesService(MultiService):
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reactor: Any = None, handleSignals: bool = False) -> None:
         MultiService.__init__(self)
         self.config = config
         self.stats: dict[str, Any] = {}
+        self.reopenables: list[Any] = []
+        self.startedAt: float | None = None
+        self._reactor = reactor
+        self._handleSignals = handleSignals
+        self._restoreSignals: Any = None
         self.worker: WorkerSpec | None = None
 
     def privilegedStartService(self) -> None:
@@ -186,6 +196,37 @@ class NetservicesService(MultiService):
             MultiService.privilegedStartService(self)
         except ListenError as e:
             raise SystemExit(f"netservices: error: {e}") from None
+
+    def startService(self) -> None:
+        """
+        Start every service; under twistd, reopen log files on SIGHUP.
+        """
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        self.startedAt = reactor.seconds()
+        if self._handleSignals:
+            self._restoreSignals = installHangupHandler(reactor, self.reopenLogs)
+        MultiService.startService(self)
+
+    def stopService(self) -> Any:
+        """
+        Stop every service (each drains its connections).
+        """
+        self._log.info(
+            "netservices stopping: listeners closed, open connections have {grace} s to finish",
+            grace=self.config.netservices.shutdown_grace,
+        )
+        if self._restoreSignals is not None:
+            self._restoreSignals()
+            self._restoreSignals = None
+        return MultiService.stopService(self)
+
+    def reopenLogs(self) -> int:
+        """
+        Reopen twistd's log file and our access logs (after logrotate).
+        """
+        return reopenLogFiles(self.reopenables)
 
 
 def listenContext(
@@ -208,12 +249,14 @@ def listenContext(
 def buildService(
     config: Config,
     reactor: Any = None,
+    handleSignals: bool = False,
     worker: WorkerSpec | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> NetservicesService:
     """
     Build the whole service tree for C{config}, listening with C{reactor}
-    (the global reactor if L{None}).
+    (the global reactor if L{None}).  With C{handleSignals}, SIGHUP reopens
+    the log files while the tree runs.
 
     With C{[netservices] workers} above 1 the tree is a supervisor of worker
     processes; C{worker} is set in each of those.
@@ -222,17 +265,20 @@ def buildService(
         and the workers' environment.
     """
     environ = {} if environ is None else environ
-    root = NetservicesService(config)
+    root = NetservicesService(config, reactor, handleSignals)
     root.worker = worker
     context = listenContext(config, worker, environ)
     if worker is None and config.netservices.workers > 1:
         if reactor is None:
             from twisted.internet import reactor
-        WorkerSupervisor(config, reactor, context, environ).setServiceParent(root)
+        supervisor = WorkerSupervisor(config, reactor, context, environ)
+        supervisor.setServiceParent(root)
+        root.reopenables.append(supervisor)  # SIGHUP goes on to the workers
         return root
     if config.echo.enabled:
         stats = root.stats["echo"] = ConnectionStats()
-        makeEchoService(config.echo, reactor, stats, context).setServiceParent(root)
+        grace = config.netservices.shutdown_grace
+        makeEchoService(config.echo, reactor, stats, grace, context).setServiceParent(root)
     # discovery services here
     # web service here (last: it reads the whole tree)
     if worker is not None:
@@ -251,4 +297,6 @@ def makeService(options: Options) -> IServiceCollection:
         # Signals for the parent's process group (Ctrl-C in a terminal) are
         # the parent's to handle: it stops its workers in order.
         os.setpgid(0, 0)
-    return buildService(options.settings, worker=options.worker, environ=os.environ)
+    return buildService(
+        options.settings, handleSignals=True, worker=options.worker, environ=os.environ
+    )

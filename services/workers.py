@@ -13,8 +13,9 @@ serves nothing; it supervises:
   - SIGTERM (or Ctrl-C) stops every worker with SIGTERM, waits for them,
     and kills any that has not exited after L{WorkerSupervisor.killTime};
   - the workers' log events come to the parent as JSON on their standard
-    output and are written to the parent's log with C{[worker-N]} as their
-    system, at the level the worker logged them;
+    output (L{services.logs.jsonLogObserver}) and are written to the
+    parent's log with C{[worker-N]} as their system, at the level the worker
+    logged them; SIGHUP is passed on to the workers (log reopening);
   - a worker whose parent dies (even with SIGKILL) stops by itself: it
     watches the pipe the parent holds open as its standard input.
 
@@ -44,12 +45,9 @@ from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.protocol import Factory, ProcessProtocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import (
-    FileLogObserver,
     Logger,
-    LogLevel,
     eventFromJSON,
     globalLogPublisher,
-    jsonFileLogObserver,
 )
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -80,7 +78,6 @@ __all__ = [
     "systemdSockets",
     "totals",
     "watchParent",
-    "workerLogObserver",
 ]
 
 #: The sections whose C{listen} endpoints are stream listeners the workers
@@ -230,14 +227,6 @@ class WorkerSpec:
         Where this worker writes its counters.
         """
         return Path(self.runtime) / f"worker-{self.index}.json"
-
-
-def workerLogObserver() -> FileLogObserver:
-    """
-    The log observer of a worker (C{twistd --logger}): JSON events on
-    standard output, which the parent reads.
-    """
-    return jsonFileLogObserver(sys.stdout)
 
 
 class _WorkerProtocol(ProcessProtocol):
@@ -455,14 +444,15 @@ class WorkerSupervisor(Service):
     Binds every stream listener, runs C{count} workers over them and keeps
     them running.
 
-    @ivar killTime: seconds a worker has to exit after SIGTERM before SIGKILL.
+    @ivar killTime: seconds a worker has to exit after SIGTERM before SIGKILL:
+        5 more than C{[netservices] shutdown_grace}, which the worker gives
+        its open connections.
     @ivar runtime: the runtime directory (the workers' tap.conf and
         counters), while running.
     @ivar workers: the running workers' process transports, by number.
     """
 
     name = "workers"
-    killTime = 10.0
     minRestartDelay = 0.5
     maxRestartDelay = 30.0
     _log = Logger(observer=logs.observer)
@@ -477,6 +467,7 @@ class WorkerSupervisor(Service):
     ) -> None:
         self.config = config
         self.count = config.netservices.workers
+        self.killTime = config.netservices.shutdown_grace + 5.0
         self._reactor = reactor
         self._context = context
         self._environ = {
@@ -570,7 +561,7 @@ class WorkerSupervisor(Service):
             "from twisted.scripts.twistd import run; run()",
             "--nodaemon",
             "--pidfile=",
-            "--logger=services.workers.workerLogObserver",
+            "--logger=services.logs.jsonLogObserver",
             "netservices",
             "--config",
             str(Path(self.runtime) / "tap.conf"),
@@ -652,6 +643,14 @@ class WorkerSupervisor(Service):
             self._log.info("all workers stopped")
 
         return done.addCallback(finished)
+
+    def reopen(self) -> None:
+        """
+        Pass SIGHUP on to every worker, so that each reopens its log files
+        (for C{logrotate}); the parent's own log is reopened by its caller.
+        """
+        for transport in list(self.workers.values()):
+            self._signal(transport, signal.SIGHUP)
 
     def _killAll(self) -> None:
         for index, transport in list(self.workers.items()):

@@ -77,6 +77,25 @@ def canConnect(host: str, port: int) -> bool:
         return False
 
 
+#: Sections that every isolated configuration turns off unless a test
+#: configures them, so that test daemons never take the default ports.
+_OTHER_SERVICES: tuple[str, ...] = ()
+
+
+def isolatedConfig(**sections: str) -> str:
+    """
+    A tap.conf with the given sections (name to body text) and every other
+    service turned off.  Underscores in names stand for dashes.
+    """
+    text = []
+    for name, body in sections.items():
+        text.append(f"[{name.replace('_', '-')}]\n{body}\n")
+    for name in _OTHER_SERVICES:
+        if name.replace("-", "_") not in sections:
+            text.append(f"[{name}]\nenabled = no\n")
+    return "\n".join(text)
+
+
 def twistdCommand() -> list[str]:
     """
     The C{twistd} of the interpreter running the tests.

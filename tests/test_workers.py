@@ -197,7 +197,7 @@ class SupervisorTests(SynchronousTestCase):
         self.assertEqual(first["env"], {"PATH": "/bin"})
         args = first["args"]
         self.assertEqual(args[0], "python")
-        self.assertIn("--logger=services.workers.workerLogObserver", args)
+        self.assertIn("--logger=services.logs.jsonLogObserver", args)
         conf = args[args.index("--config") + 1]
         self.assertEqual(parseConfig(Path(conf).read_text()).netservices.workers, 2)
         spec = WorkerSpec.fromArgument(args[args.index("--worker") + 1])
@@ -246,11 +246,21 @@ class SupervisorTests(SynchronousTestCase):
         self.assertEqual(len(self.reactor.spawned), 2)
         self.assertFalse(Path(runtime).exists())
 
+    def test_reopen(self) -> None:
+        """
+        Reopening the logs (SIGHUP in the parent) sends SIGHUP to every
+        worker.
+        """
+        self.supervisor.reopen()
+        for spawned in self.reactor.spawned:
+            self.assertEqual(spawned["process"].signals, [signal.SIGHUP])
+
     def test_killAfterTimeout(self) -> None:
         """
-        A worker that has not exited C{killTime} seconds after SIGTERM gets
-        SIGKILL.
+        A worker that has not exited C{killTime} seconds after SIGTERM (5
+        more than the shutdown grace it gives its connections) gets SIGKILL.
         """
+        self.assertEqual(self.supervisor.killTime, 15.0)
         d = self.supervisor.stopService()
         self.reactor.advance(self.supervisor.killTime)
         for spawned in self.reactor.spawned:

@@ -1,0 +1,214 @@
+"""
+Tests for L{services.lifecycle} and the graceful shutdown of the echo
+service: draining connections, the grace period, and reopening logs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import FileLogObserver, LogPublisher, formatEvent
+from twisted.python.logfile import LogFile
+from twisted.trial.unittest import SynchronousTestCase
+
+from services.config import EchoConfig
+from services.echo import makeEchoService
+from services.lifecycle import ConnectionTracker, reopenLogFiles
+
+from .support import Daemon, freePort, isolatedConfig, waitUntil
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.transport = StringTransport()
+        self.aborted = False
+        self.transport.abortConnection = self.abort  # type: ignore[method-assign]
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class TrackerTests(SynchronousTestCase):
+    """
+    L{ConnectionTracker.drain} waits for connections, then aborts them.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.tracker = ConnectionTracker("test")
+
+    def test_nothingOpen(self) -> None:
+        """
+        With no connection open, the drain is over at once.
+        """
+        self.successResultOf(self.tracker.drain(self.clock, 10))
+
+    def test_waitsForLastConnection(self) -> None:
+        """
+        The drain fires when the last open connection closes, and cancels
+        its timer.
+        """
+        a, b = FakeConnection(), FakeConnection()
+        self.tracker.add(a)
+        self.tracker.add(b)
+        d = self.tracker.drain(self.clock, 10)
+        self.tracker.remove(a)
+        self.assertNoResult(d)
+        self.tracker.remove(b)
+        self.successResultOf(d)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertFalse(a.aborted or b.aborted)
+
+    def test_graceOver(self) -> None:
+        """
+        After the grace period, connections still open are aborted.
+        """
+        a = FakeConnection()
+        self.tracker.add(a)
+        d = self.tracker.drain(self.clock, 10)
+        self.clock.advance(9)
+        self.assertFalse(a.aborted)
+        self.clock.advance(1)
+        self.assertTrue(a.aborted)
+        self.tracker.remove(a)  # as connectionLost does after the abort
+        self.successResultOf(d)
+
+
+class EchoShutdownTests(SynchronousTestCase):
+    """
+    Stopping the echo service stops listening first, then drains.
+    """
+
+    def test_stopDrains(self) -> None:
+        """
+        stopService stops the listeners at once and fires when the open
+        connections have closed.
+        """
+        reactor = MemoryReactorClock()
+        service = makeEchoService(EchoConfig(listen=("tcp:7",)), reactor, grace=5)
+        service.privilegedStartService()
+        service.startService()
+        protocol = service.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        protocol.makeConnection(StringTransport())
+        d = service.stopService()
+        self.assertEqual([s.port for s in service], [None])
+        self.assertNoResult(d)
+        protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.successResultOf(d)
+
+
+class ReopenTests(SynchronousTestCase):
+    """
+    SIGHUP reopens log files moved away by logrotate.
+    """
+
+    def test_reopenFileObservers(self) -> None:
+        """
+        A LogFile behind a file observer, and extra reopenables, are
+        reopened: after the file was moved, writing goes to a new file at
+        the original path.
+        """
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        logFile = LogFile("twistd.log", str(directory))
+        self.addCleanup(logFile.close)
+        publisher = LogPublisher()
+        publisher.addObserver(FileLogObserver(logFile, lambda e: formatEvent(e) + "\n"))
+        publisher({"log_format": "before", "log_time": 0})
+        os.rename(directory / "twistd.log", directory / "twistd.log.1")
+
+        class Extra:
+            reopened = 0
+
+            def reopen(self) -> None:
+                self.reopened += 1
+
+        extra = Extra()
+        self.assertEqual(reopenLogFiles([extra], publisher), 2)
+        publisher({"log_format": "after", "log_time": 0})
+        self.assertEqual((directory / "twistd.log").read_text(), "after\n")
+        self.assertEqual((directory / "twistd.log.1").read_text(), "before\n")
+        self.assertEqual(extra.reopened, 1)
+
+
+class DaemonLifecycleTests(SynchronousTestCase):
+    """
+    A real daemon drains on SIGTERM and reopens its log on SIGHUP.
+    """
+
+    def test_sigtermDrains(self) -> None:
+        """
+        On SIGTERM the listener closes at once, an open connection keeps
+        echoing until its client closes it, and then the daemon exits
+        cleanly with no traceback.
+        """
+        port = freePort()
+        daemon = Daemon([], config=isolatedConfig(
+            echo=f"listen = tcp:{port}:interface=127.0.0.1\n",
+            netservices="shutdown_grace = 20\n",
+        ))
+        self.addCleanup(daemon.stop)
+        daemon.waitForTCP(port)
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(b"before")
+        self.assertEqual(client.recv(100), b"before")
+        daemon.process.send_signal(signal.SIGTERM)
+        daemon.waitForLog("open connections to finish")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        client.sendall(b"during")
+        self.assertEqual(client.recv(100), b"during")
+        self.assertIsNone(daemon.process.poll())
+        client.close()
+        status = daemon.process.wait(10)
+        self.assertIn(status, (0, -signal.SIGTERM))
+        self.assertNotIn("Traceback", daemon.log())
+
+    def test_graceOver(self) -> None:
+        """
+        A client that never closes is aborted when the grace period ends.
+        """
+        port = freePort()
+        daemon = Daemon([], config=isolatedConfig(
+            echo=f"listen = tcp:{port}:interface=127.0.0.1\n",
+            netservices="shutdown_grace = 0.5\n",
+        ))
+        self.addCleanup(daemon.stop)
+        daemon.waitForTCP(port)
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(b"x")
+        self.assertEqual(client.recv(1), b"x")
+        started = time.monotonic()
+        daemon.process.send_signal(signal.SIGTERM)
+        daemon.process.wait(10)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertIn("grace period over, aborting 1 connections", daemon.log())
+        try:
+            self.assertEqual(client.recv(1), b"")
+        except ConnectionResetError:
+            pass  # an aborted connection may be reset rather than closed
+
+    def test_sighupReopensLog(self) -> None:
+        """
+        After logrotate moves twistd's log file away, SIGHUP makes the
+        daemon write to a new file at the same path.
+        """
+        port = freePort()
+        daemon = Daemon([], config=isolatedConfig(echo=f"listen = tcp:{port}:interface=127.0.0.1\n"))
+        self.addCleanup(daemon.stop)
+        daemon.waitForTCP(port)
+        rotated = daemon.logPath.with_name("twistd.log.1")
+        os.rename(daemon.logPath, rotated)
+        daemon.process.send_signal(signal.SIGHUP)
+        waitUntil(lambda: daemon.logPath.exists() and "reopened" in daemon.logPath.read_text(), 10,
+                  "a new log file after SIGHUP")
+        self.assertIsNone(daemon.process.poll())
+        self.assertIn("echo listening on", rotated.read_text())

@@ -1,0 +1,88 @@
+"""
+Tests for L{services.logs}: the level filter of netservices' events.
+"""
+
+from __future__ import annotations
+
+from twisted.logger import Logger, LogLevel, capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from services import logs
+
+
+class Emitter:
+    _log = Logger(observer=logs.observer)
+
+
+class LevelTests(SynchronousTestCase):
+    """
+    Events below the level are dropped; the rest keep their fields.
+    """
+
+    def setUp(self) -> None:
+        self.addCleanup(logs.setLevel, logs.getLevel())
+
+    def test_filter(self) -> None:
+        """
+        At warn, info and debug events are dropped; warn passes with its
+        format fields and namespace.
+        """
+        logs.setLevel("warn")
+        with capturedLogs() as events:
+            Emitter()._log.debug("d {x}", x=1)
+            Emitter()._log.info("i {x}", x=2)
+            Emitter()._log.warn("w {x}", x=3)
+        self.assertEqual([e["x"] for e in events], [3])
+        self.assertEqual(events[0]["log_namespace"], "tests.test_logs.Emitter")
+
+    def test_isEnabledFor(self) -> None:
+        """
+        isEnabledFor answers for the current level.
+        """
+        logs.setLevel(LogLevel.debug)
+        self.assertTrue(logs.isEnabledFor(LogLevel.debug))
+        logs.setLevel("error")
+        self.assertFalse(logs.isEnabledFor(LogLevel.warn))
+        self.assertTrue(logs.isEnabledFor(LogLevel.critical))
+
+
+class JSONLogTests(SynchronousTestCase):
+    """
+    twistd --logger services.logs.jsonLogObserver writes JSON lines that
+    keep the values of format fields.
+    """
+
+    def test_jsonLines(self) -> None:
+        """
+        The daemon's start-up event carries the endpoint and the address as
+        fields of a JSON object.
+        """
+        import json
+        import signal
+        import subprocess
+
+        from .support import freePort, twistdCommand, waitUntil
+
+        port = freePort()
+        out = open(self.mktemp(), "w+")
+        self.addCleanup(out.close)
+        process = subprocess.Popen(
+            twistdCommand() + ["--pidfile=", "-n", "--logger", "services.logs.jsonLogObserver",
+                               "netservices", "--echo", f"tcp:{port}:interface=127.0.0.1"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        self.addCleanup(process.wait)
+        self.addCleanup(process.send_signal, signal.SIGTERM)
+
+        def listening() -> dict | None:
+            out.seek(0)
+            for line in out.read().splitlines():
+                event = json.loads(line)
+                if event.get("endpoint") == f"tcp:{port}:interface=127.0.0.1":
+                    return event
+            return None
+
+        event = waitUntil(listening, 15, "the listening event in JSON")
+        self.assertEqual(event["address"], f"127.0.0.1:{port}")
+        self.assertEqual(event["service"], "echo")
+        self.assertEqual(event["log_level"]["name"], "info")
