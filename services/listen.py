@@ -33,7 +33,7 @@ from functools import partial
 from typing import Any, Sequence
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import fdesc
+from twisted.internet import fdesc, tcp, unix
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
@@ -48,9 +48,9 @@ from twisted.internet.interfaces import (
     IReactorTCP,
     IStreamServerEndpoint,
 )
-from twisted.internet import tcp, unix
 from twisted.internet.tcp import makeBinding
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs

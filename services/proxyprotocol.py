@@ -30,9 +30,10 @@ Use it in your own application::
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
-from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
@@ -300,7 +301,7 @@ class ProxyHeaderFactory(WrappingFactory):
         stats: ProxyStats | None = None,
         headerTimeout: float = HEADER_TIMEOUT,
     ) -> None:
-        WrappingFactory.__init__(self, wrappedFactory)
+        WrappingFactory.__init__(self, wrappedFactory)  # type: ignore[arg-type]
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         if stats is None:

@@ -15,18 +15,21 @@ missing or mismatched file stops the daemon with one line naming it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from OpenSSL import SSL, crypto
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
     IStreamServerEndpoint,
 )
-from twisted.internet.ssl import Certificate, CertificateOptions, KeyPair, TLSVersion
+from twisted.internet.ssl import CertificateOptions, TLSVersion
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
@@ -99,13 +102,15 @@ def certificateOptions(files: TLSFiles) -> CertificateOptions:
             raise TLSError(f"no PEM certificate in {files.chain}")
         blocks += chain
     try:
-        certificates = [Certificate.loadPEM(block).original for block in blocks]
-    except Exception:
+        certificates = [x509.load_pem_x509_certificate(block) for block in blocks]
+    except ValueError:
         raise TLSError(f"invalid PEM certificate in {files.certificate}") from None
     keyFile = files.key or files.certificate
     try:
-        key = KeyPair.load(keyPEM, crypto.FILETYPE_PEM).original
-    except Exception:
+        key = serialization.load_pem_private_key(keyPEM, password=None)
+    except TypeError:
+        raise TLSError(f"the private key in {keyFile} is encrypted; give an unencrypted key") from None
+    except (ValueError, UnsupportedAlgorithm):
         raise TLSError(f"no usable PEM private key in {keyFile}") from None
     dh = None
     if files.dhParameters:
@@ -114,10 +119,12 @@ def certificateOptions(files: TLSFiles) -> CertificateOptions:
 
         _read(files.dhParameters, "DH parameters")
         dh = DiffieHellmanParameters.fromFile(FilePath(files.dhParameters))
+    # pyOpenSSL takes cryptography's objects (and deprecates its own);
+    # Twisted's annotations still name pyOpenSSL's.
     options = CertificateOptions(
-        privateKey=key,
-        certificate=certificates[0],
-        extraCertChain=certificates[1:] or None,
+        privateKey=key,  # type: ignore[arg-type]
+        certificate=certificates[0],  # type: ignore[arg-type]
+        extraCertChain=certificates[1:] or None,  # type: ignore[arg-type]
         dhParameters=dh,
         raiseMinimumTo=MINIMUM_VERSIONS[files.minimumVersion],
     )

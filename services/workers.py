@@ -34,9 +34,10 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -142,7 +143,7 @@ def systemdSockets(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
     """
     from twisted.internet.endpoints import serverFromString
 
-    descriptors = []
+    descriptors: list[int] = []
     while True:
         try:
             endpoint = serverFromString(_Unbound(), f"systemd:domain=INET:index={len(descriptors)}")
@@ -171,7 +172,7 @@ def streamListeners(config: Config) -> list[tuple[str, str, SocketOptions]]:
     Every stream listener of the enabled services, as C{(service,
     description, options)}.
     """
-    found = []
+    found: list[tuple[str, str, SocketOptions]] = []
     for name in STREAM_SERVICES:
         section = getattr(config, name, None)
         if section is None or not section.enabled:
@@ -406,7 +407,7 @@ def readWorkerStats(runtime: str | Path) -> list[dict[str, Any]]:
     """
     The counters every worker last wrote, in worker order.
     """
-    found = []
+    found: list[dict[str, Any]] = []
     for path in Path(runtime).glob("worker-*.json"):
         try:
             found.append(json.loads(path.read_text()))
@@ -518,12 +519,11 @@ class WorkerSupervisor(Service):
         if isinstance(port, Failure):
             port.raiseException()
         self._ports.append(port)
-        fileno = getattr(port, "fileno", None)
-        if fileno is None:
+        if not callable(getattr(port, "fileno", None)):
             raise ValueError("workers can only share socket listeners")
         port.stopReading()  # the workers accept, not the parent
         applyBufferSizes(port, options)
-        return int(fileno())
+        return int(port.fileno())
 
     def startService(self) -> None:
         """

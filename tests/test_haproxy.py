@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from twisted.trial.unittest import SkipTest, TestCase
 
-from tests.support import Daemon, canConnect, freePort, waitUntil
+from tests.support import Daemon, freePort, isolatedConfig, waitUntil
 
 
 def haproxyExecutable() -> str:
@@ -138,7 +136,8 @@ class Instance:
 
     def _start(self) -> Daemon:
         daemon = Daemon(
-            ["--echo", f"haproxy:tcp:{self.port}:interface=127.0.0.1", "--log-level", "debug"]
+            ["--log-level", "debug"],
+            isolatedConfig(echo=f"listen = haproxy:tcp:{self.port}:interface=127.0.0.1"),
         )
         daemon.waitForLog(f"echo listening on haproxy:tcp:{self.port}")
         return daemon
@@ -257,8 +256,8 @@ class HAProxyTests(TestCase):
             waitUntil(lambda: results["ok"] >= 100, 10, "load through haproxy")
             for name, instance in self.instances.items():
                 self.rollingRestart(name, instance)
-                before = results["ok"]
-                waitUntil(lambda: results["ok"] >= before + 100, 10, "load after the restart")
+                target = results["ok"] + 100
+                waitUntil(lambda t=target: results["ok"] >= t, 10, "load after the restart")
         finally:
             stop.set()
             for t in threads:

@@ -13,12 +13,10 @@ import socket
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactorClock
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.config import ConfigError, parseConfig
+from services.config import ConfigError, EchoConfig, parseConfig
 from services.echo import makeEchoService
-from services.config import EchoConfig
 from services.listen import (
     AdoptedEndpoint,
     ListenContext,

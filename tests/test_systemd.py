@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import configparser
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import parseConfig
 from services.workers import namedSockets, systemdSockets
-from tests.support import ROOT, Daemon, runTwistd, twistdCommand
+from tests.support import ROOT, Daemon, isolatedConfig, twistdCommand
 
 
 def echoOnce(connect: socket.socket, address: object, payload: bytes) -> bytes:
@@ -42,7 +44,7 @@ class ActivatedDaemon(Daemon):
     A C{twistd -n netservices} started the way systemd starts a
     socket-activated service: listening sockets from descriptor 3 on, with
     C{LISTEN_FDS}, C{LISTEN_FDNAMES} and C{LISTEN_PID} (set to the daemon's
-    own process id by the shell that execs it).
+    own process id by the wrapper that execs it).
     """
 
     def __init__(self, sockets: Sequence[tuple[str, socket.socket]], args: Sequence[str], config: str) -> None:
@@ -57,14 +59,12 @@ class ActivatedDaemon(Daemon):
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
         env["LISTEN_FDS"] = str(len(sockets))
         env["LISTEN_FDNAMES"] = ":".join(name for name, _ in sockets)
-        redirections = []
-        for i, (_, s) in enumerate(sockets):
-            env[f"NETSERVICES_TEST_FD{i}"] = str(s.fileno())
-            redirections.append(f'{3 + i}<&"$NETSERVICES_TEST_FD{i}"')
-        script = 'LISTEN_PID=$$ exec "$@" ' + " ".join(redirections)
+        fds = ",".join(str(s.fileno()) for _, s in sockets)
         self._output = open(self.directory / "output", "wb")
+        # A small exec wrapper puts the sockets at 3, 4... and sets
+        # LISTEN_PID to its own process id, which twistd keeps after exec.
         self.process = subprocess.Popen(
-            ["sh", "-c", script, "sh", *command],
+            [sys.executable, "-c", _ACTIVATE, fds, *command],
             cwd=self.directory,
             stdin=subprocess.DEVNULL,
             stdout=self._output,
@@ -72,6 +72,19 @@ class ActivatedDaemon(Daemon):
             env=env,
             pass_fds=[s.fileno() for _, s in sockets],
         )
+
+
+_ACTIVATE = """
+import os, sys
+fds = [int(fd) for fd in sys.argv[1].split(",")]
+copies = [os.dup(fd) for fd in fds]
+for i, fd in enumerate(copies):
+    if fd != 3 + i:
+        os.dup2(fd, 3 + i)
+    os.set_inheritable(3 + i, True)
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 
 def listeningTCP() -> socket.socket:
@@ -164,7 +177,7 @@ class ActivationTests(TestCase):
         daemon = ActivatedDaemon(
             [("echo", tcp), ("local", unixSocket)],
             [],
-            "[echo]\nlisten = systemd:name=echo systemd:domain=UNIX:index=1\n",
+            isolatedConfig(echo="listen = systemd:name=echo systemd:domain=UNIX:index=1"),
         )
         self.addCleanup(daemon.stop)
         daemon.waitForLog("echo listening on systemd:domain=UNIX:index=1")
@@ -185,7 +198,9 @@ class ActivationTests(TestCase):
         """
         tcp = listeningTCP()
         self.addCleanup(tcp.close)
-        daemon = ActivatedDaemon([("netservices", tcp)], ["--workers", "2"], "[echo]\nlisten = systemd:index=0\n")
+        daemon = ActivatedDaemon(
+            [("netservices", tcp)], ["--workers", "2"], isolatedConfig(echo="listen = systemd:index=0")
+        )
         self.addCleanup(daemon.stop)
         daemon.waitForLog("[worker-2] echo listening on systemd:index=0")
         daemon.waitForLog("[worker-1] echo listening on systemd:index=0")
@@ -200,7 +215,10 @@ class ActivationTests(TestCase):
         with one line saying so.
         """
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
-        command = twistdCommand() + ["--pidfile=", "-n", "netservices", "--echo", "systemd:index=0"]
+        conf = Path(tempfile.mkdtemp()) / "tap.conf"
+        self.addCleanup(shutil.rmtree, conf.parent)
+        conf.write_text(isolatedConfig(echo="listen = systemd:index=0"))
+        command = twistdCommand() + ["--pidfile=", "-n", "netservices", "--config", str(conf)]
         result = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env, cwd=tempfile.gettempdir())
         output = result.stdout + result.stderr
         self.assertEqual(result.returncode, 1, output)

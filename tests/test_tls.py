@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 from OpenSSL import SSL
@@ -24,7 +25,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
-from tests.support import Daemon, freePort
+from tests.support import Daemon, freePort, isolatedConfig
 
 
 def makeCertificate(
@@ -51,7 +52,7 @@ def makeCertificate(
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -126,7 +127,19 @@ class CertificateOptionsTests(SynchronousTestCase):
         raise L{TLSError} naming the file.
         """
         _, otherKey = makeCertificate(self.directory, "other")
+        encrypted = self.directory / "encrypted.key"
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_private_key(self.key.read_bytes(), None)
+        encrypted.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"secret"),
+            )
+        )
         cases = [
+            (TLSFiles(str(self.cert), str(encrypted)), "is encrypted"),
             (TLSFiles("/nonexistent.pem"), "cannot read the certificate file /nonexistent.pem"),
             (TLSFiles(str(self.cert), "/nonexistent.key"), "cannot read the key file"),
             (TLSFiles(str(self.key), str(self.key)), "no PEM certificate in"),
@@ -213,11 +226,12 @@ class TLSDaemonTests(TestCase):
         both.write_bytes(self.cert.read_bytes() + self.key.read_bytes())
         daemon = Daemon(
             [],
-            config=(
-                "[echo]\n"
-                f"listen = ssl:{port}:interface=127.0.0.1\n"
-                f"         ssl:{ownPort}:interface=127.0.0.1:privateKey={both}\n"
-                f"[tls]\ncertificate = {self.cert}\nkey = {self.key}\n"
+            config=isolatedConfig(
+                echo=(
+                    f"listen = ssl:{port}:interface=127.0.0.1\n"
+                    f"         ssl:{ownPort}:interface=127.0.0.1:privateKey={both}"
+                ),
+                tls=f"certificate = {self.cert}\nkey = {self.key}",
             ),
         )
         self.addCleanup(daemon.stop)
@@ -231,14 +245,13 @@ class TLSDaemonTests(TestCase):
         )
         self.assertEqual((len(echoed), version), (100000, "TLSv1.2"))
         self.assertEqual(tlsEcho(ownPort, self.cert, b"own")[0], b"own")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 is, rightly
+            old = {"minimum_version": ssl.TLSVersion.TLSv1, "maximum_version": ssl.TLSVersion.TLSv1_1}
         with self.assertRaises((ssl.SSLError, ConnectionError)):
-            tlsEcho(
-                port,
-                self.cert,
-                b"old",
-                minimum_version=ssl.TLSVersion.TLSv1,
-                maximum_version=ssl.TLSVersion.TLSv1_1,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                tlsEcho(port, self.cert, b"old", **old)
 
         openssl = shutil.which("openssl")
         if openssl is not None:
@@ -263,8 +276,10 @@ class TLSDaemonTests(TestCase):
         port = freePort()
         conf = self.directory / "tap.conf"
         conf.write_text(
-            f"[echo]\nlisten = ssl:{port}:interface=127.0.0.1\n"
-            f"[tls]\ncertificate = {self.directory}/missing.pem\n"
+            isolatedConfig(
+                echo=f"listen = ssl:{port}:interface=127.0.0.1",
+                tls=f"certificate = {self.directory}/missing.pem",
+            )
         )
         result = runTwistd(["--config", str(conf)])
         self.assertNotEqual(result.returncode, 0)

@@ -6,7 +6,6 @@ a supervising parent.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -24,7 +23,7 @@ from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from services.config import Config, EchoConfig, parseConfig, replaceSection
+from services.config import Config, parseConfig, replaceSection
 from services.listen import ListenContext, SocketOptions
 from services.stats import ConnectionStats
 from services.tap import Options, buildService
@@ -38,7 +37,7 @@ from services.workers import (
     streamListeners,
     totals,
 )
-from tests.support import Daemon, freePort, waitUntil
+from tests.support import Daemon, freePort, isolatedConfig, waitUntil
 
 
 class FakeProcess:
@@ -385,7 +384,9 @@ class WorkersDaemonTests(TestCase):
 
     def start(self) -> tuple[Daemon, int, Path]:
         port = freePort()
-        daemon = Daemon(["--workers", "2", "--echo", f"tcp:{port}:interface=127.0.0.1"])
+        daemon = Daemon(
+            ["--workers", "2"], isolatedConfig(echo=f"listen = tcp:{port}:interface=127.0.0.1")
+        )
         self.addCleanup(daemon.stop)
         log = daemon.waitForLog("[worker-2] echo listening")
         daemon.waitForLog("[worker-1] echo listening")
