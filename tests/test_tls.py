@@ -266,6 +266,29 @@ class TLSDaemonTests(TestCase):
             self.assertIn(b"Verify return code: 0 (ok)", result.stdout, result.stderr)
         self.assertNotIn("Traceback", daemon.log())
 
+    def test_proxyThenTLS(self) -> None:
+        """
+        A C{haproxy:ssl:} listener reads the PROXY header in clear, then
+        serves TLS: what HAProxy sends when it passes TLS through.
+        """
+        port = freePort()
+        daemon = Daemon(
+            ["--log-level", "debug"],
+            config=isolatedConfig(
+                echo=f"listen = haproxy:ssl:{port}:interface=127.0.0.1",
+                tls=f"certificate = {self.cert}\nkey = {self.key}",
+            ),
+        )
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog(f"echo listening on haproxy:ssl:{port}")
+        context = ssl.create_default_context(cafile=str(self.cert))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"PROXY TCP4 192.0.2.33 198.51.100.1 41000 443\r\n")
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"behind haproxy")
+                self.assertEqual(s.recv(100), b"behind haproxy")
+        daemon.waitForLog("echo: 192.0.2.33:41000 connected")
+
     def test_missingCertificate(self) -> None:
         """
         An unreadable certificate stops the daemon at start with one line
