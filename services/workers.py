@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.error import ProcessDone
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.protocol import Factory, ProcessProtocol
@@ -633,14 +633,14 @@ class WorkerSupervisor(Service):
         kill = self._reactor.callLater(self.killTime, self._killAll)
         done: Deferred[Any] = DeferredList(waits) if waits else succeed(None)
 
-        def finished(_: object) -> None:
+        def finished(_: object) -> Deferred[Any]:
             if kill.active():
                 kill.cancel()
-            self._closePorts()
             if self.runtime is not None:
                 shutil.rmtree(self.runtime, ignore_errors=True)
                 self.runtime = None
             self._log.info("all workers stopped")
+            return self._closePorts()
 
         return done.addCallback(finished)
 
@@ -664,7 +664,9 @@ class WorkerSupervisor(Service):
         except Exception:  # already gone
             pass
 
-    def _closePorts(self) -> None:
+    def _closePorts(self) -> Deferred[Any]:
+        """
+        Close the listeners (a UNIX socket's file goes with its port).
+        """
         ports, self._ports = self._ports, []
-        for port in ports:
-            port.stopListening()
+        return DeferredList([maybeDeferred(port.stopListening) for port in ports])

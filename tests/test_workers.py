@@ -382,10 +382,11 @@ class WorkersDaemonTests(TestCase):
     A real daemon with two workers.
     """
 
-    def start(self) -> tuple[Daemon, int, Path]:
+    def start(self, extra: str = "") -> tuple[Daemon, int, Path]:
         port = freePort()
         daemon = Daemon(
-            ["--workers", "2"], isolatedConfig(echo=f"listen = tcp:{port}:interface=127.0.0.1")
+            ["--workers", "2"],
+            isolatedConfig(echo=f"listen = tcp:{port}:interface=127.0.0.1 {extra}"),
         )
         self.addCleanup(daemon.stop)
         log = daemon.waitForLog("[worker-2] echo listening")
@@ -407,11 +408,19 @@ class WorkersDaemonTests(TestCase):
 
     def test_spreadAndRestart(self) -> None:
         """
-        200 connections are spread over both workers; a killed worker is
-        started again while the other keeps serving, and no connection fails;
-        SIGTERM stops the parent and every worker.
+        200 connections are spread over both workers (a UNIX listener is
+        shared too); a killed worker is started again while the other keeps
+        serving, and no connection fails; SIGTERM stops the parent and every
+        worker, and the UNIX socket's file goes.
         """
-        daemon, port, runtime = self.start()
+        unixPath = Path(tempfile.mkdtemp()) / "echo.sock"
+        self.addCleanup(shutil.rmtree, unixPath.parent, True)
+        daemon, port, runtime = self.start(f"unix:{unixPath}")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(unixPath))
+            s.sendall(b"shared unix socket")
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(s.recv(100), b"shared unix socket")
         failures = []
 
         def client(k: int) -> None:
@@ -428,10 +437,10 @@ class WorkersDaemonTests(TestCase):
         for t in threads:
             t.join(30)
         self.assertEqual(failures, [])
-        workers = self.workerStats(runtime, 200)
+        workers = self.workerStats(runtime, 201)
         counts = {i: w["services"]["echo"]["accepted"] for i, w in workers.items()}
         self.assertEqual(sorted(counts), [1, 2])
-        self.assertEqual(sum(counts.values()), 200)
+        self.assertEqual(sum(counts.values()), 201)
         self.assertTrue(all(n >= 20 for n in counts.values()), counts)
 
         killed = workers[1]["pid"]
@@ -452,6 +461,7 @@ class WorkersDaemonTests(TestCase):
         pids = [restarted, workers[2]["pid"]]
         self.assertIn(daemon.stop(), (0, -15))
         self.assertFalse([pid for pid in pids if alive(pid)])
+        self.assertFalse(unixPath.exists())  # the parent's listener, removed
 
     def test_orphanedWorkersStop(self) -> None:
         """
