@@ -393,10 +393,16 @@ class WorkerStatsWriter(Service):
             pass
 
     def startService(self) -> None:
+        """
+        Write the counters now and every C{interval} seconds.
+        """
         Service.startService(self)
         self._call.start(self._interval, now=True)
 
     def stopService(self) -> None:
+        """
+        Stop the timer and write the final counters.
+        """
         Service.stopService(self)
         if self._call.running:
             self._call.stop()

@@ -150,6 +150,9 @@ class Instance:
         self.daemon = self._start()
 
     def stop(self) -> None:
+        """
+        Stop the daemon.
+        """
         self.daemon.stop()
 
 
@@ -283,4 +286,7 @@ class HAProxyTests(TestCase):
         self.waitUp()
 
     def waitFor(self, condition: Callable[[], bool], what: str) -> None:
+        """
+        Wait up to 10 seconds for C{condition}.
+        """
         waitUntil(condition, 10, what)

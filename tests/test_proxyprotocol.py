@@ -67,13 +67,22 @@ class Recorder(Protocol):
         self.lost = None
 
     def connectionMade(self) -> None:
+        """
+        Note the addresses the transport gives now.
+        """
         self.peerAtConnect = self.transport.getPeer()
         self.hostAtConnect = self.transport.getHost()
 
     def dataReceived(self, data: bytes) -> None:
+        """
+        Keep C{data}.
+        """
         self.received += data
 
     def connectionLost(self, reason: object) -> None:
+        """
+        Keep the reason.
+        """
         self.lost = reason
 
 
@@ -89,6 +98,9 @@ class RecorderFactory(Factory):
         self.addresses: list[object] = []
 
     def buildProtocol(self, addr: object) -> Recorder:
+        """
+        Build a L{Recorder}, noting C{addr}.
+        """
         self.addresses.append(addr)
         protocol = Factory.buildProtocol(self, addr)
         self.built.append(protocol)
@@ -184,6 +196,9 @@ class ProxyHeaderProtocolTests(SynchronousTestCase):
         self.factory = ProxyHeaderFactory(self.wrapped, self.clock, self.stats)
 
     def connect(self) -> tuple[object, StringTransport]:
+        """
+        A new wrapped connection from the balancer, on a L{StringTransport}.
+        """
         protocol = self.factory.buildProtocol(BALANCER)
         transport = StringTransport(hostAddress=LISTENER, peerAddress=BALANCER)
         protocol.makeConnection(transport)

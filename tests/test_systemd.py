@@ -130,6 +130,9 @@ class UnitFilesTests(SynchronousTestCase):
     """
 
     def read(self, name: str) -> configparser.RawConfigParser:
+        """
+        Parse a unit file of contrib/systemd.
+        """
         parser = configparser.RawConfigParser(strict=False)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
         parser.read(ROOT / "contrib" / "systemd" / name)

@@ -50,6 +50,9 @@ class FakeProcess:
         self.signals: list[int] = []
 
     def signalProcess(self, number: int) -> None:
+        """
+        Record the signal.
+        """
         self.signals.append(number)
 
 
@@ -65,6 +68,9 @@ class ProcessReactor(MemoryReactorClock):
     def spawnProcess(self, protocol: Any, executable: str, args: list[str], env: Any = None,
                      path: Any = None, uid: Any = None, gid: Any = None, usePTY: Any = False,
                      childFDs: Any = None) -> FakeProcess:
+        """
+        Record the process and connect C{protocol} to a L{FakeProcess}.
+        """
         process = FakeProcess(1000 + len(self.spawned))
         self.spawned.append(
             {"protocol": protocol, "executable": executable, "args": args, "env": env,
@@ -177,10 +183,16 @@ class SupervisorTests(SynchronousTestCase):
         self.addCleanup(self.cleanRuntime)
 
     def cleanRuntime(self) -> None:
+        """
+        Remove the supervisor's runtime directory if it is still there.
+        """
         if self.supervisor.runtime:
             shutil.rmtree(self.supervisor.runtime)
 
     def end(self, index: int, reason: type = ProcessTerminated) -> None:
+        """
+        Make worker C{index} exit with C{reason}.
+        """
         self.supervisor._protocols[index].processEnded(Failure(reason(0)))
 
     def test_start(self) -> None:
@@ -383,6 +395,9 @@ class WorkersDaemonTests(TestCase):
     """
 
     def start(self, extra: str = "") -> tuple[Daemon, int, Path]:
+        """
+        Start a daemon with two workers on a TCP port and C{extra} endpoints.
+        """
         port = freePort()
         daemon = Daemon(
             ["--workers", "2"],
