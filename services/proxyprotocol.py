@@ -215,9 +215,11 @@ class ProxyHeaderProtocol(ProtocolWrapper):
         self.wrappedProtocol = protocol
         if IHalfCloseableProtocol.providedBy(protocol):
             alsoProvides(self, IHalfCloseableProtocol)
-        # From now on the transport calls the wrapped protocol directly: no
-        # extra call per read on the data path.
+        # From now on reads and writes skip this wrapper: no extra call per
+        # chunk on the data path.
         self.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
+        self.write = self.transport.write  # type: ignore[method-assign, union-attr]
+        self.writeSequence = self.transport.writeSequence  # type: ignore[method-assign, union-attr]
         protocol.makeConnection(self)
         if rest:
             protocol.dataReceived(rest)
@@ -275,7 +277,8 @@ class ProxyHeaderProtocol(ProtocolWrapper):
             self._timer.cancel()
         self.factory.unregisterProtocol(self)
         protocol, self.wrappedProtocol = self.wrappedProtocol, None
-        self.__dict__.pop("dataReceived", None)
+        for name in ("dataReceived", "write", "writeSequence"):
+            self.__dict__.pop(name, None)
         if protocol is not None:
             protocol.connectionLost(reason)
 
