@@ -26,15 +26,10 @@ from services.config import (
 from services.echo import makeEchoService
 from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenContext, ListenError
-from services.stats import ConnectionStats
+from services.stats import ConnectionStats, WebStats
 from services.tls import TLSFiles
-from services.workers import (
-    WorkerSpec,
-    WorkerStatsWriter,
-    WorkerSupervisor,
-    systemdSockets,
-    watchParent,
-)
+from services.web import makeWebService
+from services.workers import WorkerSpec, WorkerSupervisor, systemdSockets, workerProcess
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -65,6 +60,13 @@ class Options(usage.Options):
             "or critical (overrides [log] level).",
         ],
         [
+            "static",
+            None,
+            None,
+            "Serve the files under this directory at [web] static_mount "
+            "(overrides [web] static_dir).",
+        ],
+        [
             "workers",
             None,
             None,
@@ -81,7 +83,7 @@ class Options(usage.Options):
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
         # discovery flags here
-        # web flags here
+        ["no-web", None, "Do not run the web service."],
     ]
 
     def __init__(self) -> None:
@@ -102,6 +104,12 @@ class Options(usage.Options):
         Listen for echo on this endpoint (repeatable; replaces [echo] listen).
         """
         self["echo"].append(description)
+
+    def opt_web(self, description: str) -> None:
+        """
+        Listen for HTTP on this endpoint (repeatable; replaces [web] listen).
+        """
+        self.setdefault("web", []).append(description)
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """
@@ -130,7 +138,17 @@ class Options(usage.Options):
         if self["no-echo"]:
             config = replaceSection(config, "echo", enabled=False)
         # discovery overrides here
-        # web overrides here
+        web = self.get("web", [])
+        if web and self["no-web"]:
+            raise usage.UsageError("--web and --no-web contradict each other")
+        if web:
+            listen = sum((self._value("--web", "web", "listen", d) for d in web), ())
+            config = replaceSection(config, "web", enabled=True, listen=listen)
+        if self["no-web"]:
+            config = replaceSection(config, "web", enabled=False)
+        if self["static"] is not None:
+            directory = self._value("--static", "web", "static_dir", self["static"])
+            config = replaceSection(config, "web", static_dir=directory)
         if self["workers"] is not None:
             workers = self._value("--workers", "netservices", "workers", self["workers"])
             config = replaceSection(config, "netservices", workers=workers)
@@ -281,11 +299,9 @@ def buildService(
         makeEchoService(config.echo, reactor, stats, grace, context).setServiceParent(root)
     # discovery services here
     # web service here (last: it reads the whole tree)
-    if worker is not None:
-        if reactor is None:
-            from twisted.internet import reactor
-        WorkerStatsWriter(worker, root.stats, reactor).setServiceParent(root)
-        watchParent(reactor).setServiceParent(root)
+    if config.web.enabled:
+        webStats = root.stats["web"] = WebStats()
+        makeWebService(config.web, root, reactor, webStats, context).setServiceParent(root)
     return root
 
 
@@ -293,10 +309,14 @@ def makeService(options: Options) -> IServiceCollection:
     """
     The twistd entry point: the service tree for parsed C{options}.
     """
-    if options.worker is not None:
-        # Signals for the parent's process group (Ctrl-C in a terminal) are
-        # the parent's to handle: it stops its workers in order.
-        os.setpgid(0, 0)
-    return buildService(
+    root = buildService(
         options.settings, handleSignals=True, worker=options.worker, environ=os.environ
     )
+    if options.worker is None:
+        return root
+    # Signals for the parent's process group (Ctrl-C in a terminal) are the
+    # parent's to handle: it stops its workers in order.
+    os.setpgid(0, 0)
+    from twisted.internet import reactor
+
+    return workerProcess(root, options.worker, reactor)

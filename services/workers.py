@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twisted.application.service import Service
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.error import ProcessDone
 from twisted.internet.interfaces import IReadDescriptor
@@ -79,6 +79,8 @@ __all__ = [
     "systemdSockets",
     "totals",
     "watchParent",
+    "workerProcess",
+    "workersDocument",
 ]
 
 #: The sections whose C{listen} endpoints are stream listeners the workers
@@ -420,6 +422,35 @@ def readWorkerStats(runtime: str | Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
     return sorted(found, key=lambda d: d.get("worker", 0))
+
+
+def workersDocument(spec: WorkerSpec) -> dict[str, Any]:
+    """
+    What C{/status} shows about the workers, whichever of them answers:
+    which one answered, each worker's last counters (at most a second old)
+    and their totals.
+    """
+    workers = readWorkerStats(spec.runtime)
+    return {
+        "count": spec.count,
+        "this": spec.index,
+        "workers": workers,
+        "totals": totals(workers),
+    }
+
+
+def workerProcess(root: Any, spec: WorkerSpec, reactor: Any) -> MultiService:
+    """
+    The service tree of a worker process: C{root} (the services), the writer
+    of its counters and the watch on its parent.  These two stay outside
+    C{root}, so that C{/status}, C{/health} and C{/metrics} report on
+    services only.
+    """
+    process = MultiService()
+    root.setServiceParent(process)
+    WorkerStatsWriter(spec, root.stats, reactor).setServiceParent(process)
+    watchParent(reactor).setServiceParent(process)
+    return process
 
 
 def totals(workers: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:

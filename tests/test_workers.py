@@ -36,6 +36,7 @@ from services.workers import (
     readWorkerStats,
     streamListeners,
     totals,
+    workerProcess,
 )
 from tests.support import Daemon, freePort, isolatedConfig, waitUntil
 
@@ -142,8 +143,9 @@ class OptionsTests(SynchronousTestCase):
 
     def test_tree(self) -> None:
         """
-        With workers the tree is only the supervisor; a worker's tree has
-        its services, a counters writer and a parent watcher.
+        With workers the tree is only the supervisor; a worker's process
+        runs its services' tree, and beside it (so that /status and /health
+        do not list them) a counters writer and a parent watcher.
         """
         reactor = ProcessReactor()
         config = replaceSection(Config(), "netservices", workers=2)
@@ -151,8 +153,11 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual([s.name for s in root], ["workers"])
         spec = WorkerSpec(1, 2, (("tcp:8007:interface=127.0.0.1", 3),), "/tmp/r")
         root = buildService(config, reactor, worker=spec)
-        self.assertEqual([s.name for s in root], ["echo", "worker-stats", "parent-watch"])
+        self.assertEqual([s.name for s in root], ["echo", "web"])
         self.assertIs(root.worker, spec)
+        process = workerProcess(root, spec, reactor)
+        self.assertEqual(list(process), [root, process.getServiceNamed("worker-stats"),
+                                         process.getServiceNamed("parent-watch")])
 
     def test_streamListeners(self) -> None:
         """
@@ -160,11 +165,18 @@ class OptionsTests(SynchronousTestCase):
         section's socket options.
         """
         config = replaceSection(Config(), "echo", listen=("tcp:1", "unix:/x"), backlog=5)
+        config = replaceSection(config, "web", listen=("ssl:2",), backlog=6)
         self.assertEqual(
             streamListeners(config),
-            [("echo", "tcp:1", SocketOptions(backlog=5)), ("echo", "unix:/x", SocketOptions(backlog=5))],
+            [
+                ("echo", "tcp:1", SocketOptions(backlog=5)),
+                ("echo", "unix:/x", SocketOptions(backlog=5)),
+                ("web", "ssl:2", SocketOptions(backlog=6)),
+            ],
         )
-        self.assertEqual(streamListeners(replaceSection(config, "echo", enabled=False)), [])
+        config = replaceSection(config, "echo", enabled=False)
+        config = replaceSection(config, "web", enabled=False)
+        self.assertEqual(streamListeners(config), [])
 
 
 class SupervisorTests(SynchronousTestCase):
