@@ -48,6 +48,7 @@ __all__ = [
     "limitsFor",
     "makeWebService",
     "statusDocument",
+    "statusFor",
 ]
 
 
@@ -104,6 +105,17 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
     return document
 
 
+def statusFor(request: IRequest, root: Any, uptime: float) -> dict[str, Any]:
+    """
+    L{statusDocument}, plus C{"client"}: the address of the client that
+    asked, as the server sees it (behind a load balancer that sends the
+    PROXY protocol to a C{haproxy:} listener, the real client's).
+    """
+    document = statusDocument(root, uptime)
+    document["client"] = describeAddress(request.getClientAddress())
+    return document
+
+
 def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
     """
     What C{/health} answers: 200 and C{"ok"} when every service of C{root}
@@ -152,8 +164,10 @@ def buildResource(
     """
     tree = Branch()
     tree.putChild(b"", Hello())
-    tree.putChild(b"status", JSONResource(lambda: (200, statusDocument(root, uptime()))))
-    tree.putChild(b"health", JSONResource(lambda: healthDocument(root)))
+    tree.putChild(
+        b"status", JSONResource(lambda request: (200, statusFor(request, root, uptime())))
+    )
+    tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
     registry = makeRegistry(root, uptime, reactor)
     tree.putChild(b"metrics", metricsResource(registry, reactor))
     if config.static_dir:

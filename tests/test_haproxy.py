@@ -9,7 +9,10 @@ rolling restart with no failed request.
 from __future__ import annotations
 
 import csv
+import http.client
 import io
+import json
+import re
 import shutil
 import socket
 import subprocess
@@ -19,9 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from tests.support import Daemon, freePort, isolatedConfig, waitUntil
+from tests.support import ROOT, Daemon, freePort, isolatedConfig, waitUntil
 
 
 def haproxyExecutable() -> str:
@@ -126,20 +129,30 @@ def echoFrom(source: str, port: int, payload: bytes) -> tuple[bytes, int]:
 
 class Instance:
     """
-    One netservices instance behind HAProxy: a C{haproxy:} echo listener on a
-    fixed port, so that it can be restarted on the same address.
+    One netservices instance behind HAProxy: C{haproxy:} echo and web
+    listeners on fixed ports, so that it can be restarted on the same
+    addresses, and a web access log.
     """
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, directory: Path) -> None:
+        self.port = freePort()
+        self.webPort = freePort()
+        self.accessLog = directory / f"access-{self.port}.log"
         self.daemon = self._start()
 
     def _start(self) -> Daemon:
         daemon = Daemon(
             ["--log-level", "debug"],
-            isolatedConfig(echo=f"listen = haproxy:tcp:{self.port}:interface=127.0.0.1"),
+            isolatedConfig(
+                echo=f"listen = haproxy:tcp:{self.port}:interface=127.0.0.1",
+                web=(
+                    f"listen = haproxy:tcp:{self.webPort}:interface=127.0.0.1\n"
+                    f"access_log = {self.accessLog}"
+                ),
+            ),
         )
         daemon.waitForLog(f"echo listening on haproxy:tcp:{self.port}")
+        daemon.waitForLog(f"web listening on haproxy:tcp:{self.webPort}")
         return daemon
 
     def restart(self) -> None:
@@ -166,17 +179,27 @@ class HAProxyTests(TestCase):
         haproxyExecutable()
         self.directory = Path(tempfile.mkdtemp(prefix="netservices-haproxy-"))
         self.addCleanup(shutil.rmtree, self.directory, True)
-        self.instances = {"a": Instance(freePort()), "b": Instance(freePort())}
+        self.instances = {"a": Instance(self.directory), "b": Instance(self.directory)}
         for instance in self.instances.values():
             self.addCleanup(instance.stop)
-        self.v1, self.v2 = freePort(), freePort()
+        self.v1, self.v2, self.web1, self.web2 = freePort(), freePort(), freePort(), freePort()
         config = ""
-        for name, port, option in [("v1", self.v1, "send-proxy"), ("v2", self.v2, "send-proxy-v2")]:
-            config += f"frontend {name}\n    bind 127.0.0.1:{port}\n    default_backend {name}\n"
-            config += f"backend {name}\n    balance roundrobin\n"
+        # web1 balances requests (mode http, which retries a request that an
+        # instance dropped); the others balance connections (mode tcp).
+        http = "    mode http\n"
+        for name, port, option, service, mode, retries in [
+            ("v1", self.v1, "send-proxy", "port", "", ""),
+            ("v2", self.v2, "send-proxy-v2", "port", "", ""),
+            ("web1", self.web1, "send-proxy", "webPort", http,
+             "    retry-on conn-failure empty-response response-timeout\n"),
+            ("web2", self.web2, "send-proxy-v2", "webPort", "", ""),
+        ]:
+            config += f"frontend {name}\n{mode}    bind 127.0.0.1:{port}\n"
+            config += f"    default_backend {name}\n"
+            config += f"backend {name}\n{mode}{retries}    balance roundrobin\n"
             for server, instance in self.instances.items():
                 config += (
-                    f"    server {server} 127.0.0.1:{instance.port} {option} "
+                    f"    server {server} 127.0.0.1:{getattr(instance, service)} {option} "
                     "check inter 100ms rise 1 fall 2\n"
                 )
         self.haproxy = HAProxy(self.directory, config)
@@ -225,12 +248,56 @@ class HAProxyTests(TestCase):
         for instance in self.instances.values():
             self.assertNotIn("Traceback", instance.daemon.log())
 
+    def test_webRealClient(self) -> None:
+        """
+        HTTP works through HAProxy with both PROXY versions; C{/status} and
+        the access log show the real client (127.0.0.2), not HAProxy.
+        """
+        clients = []
+        for frontend in (self.web1, self.web2):
+            for path in ("/", "/status"):
+                connection = http.client.HTTPConnection(
+                    "127.0.0.1", frontend, timeout=10, source_address=("127.0.0.2", 0)
+                )
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read()
+                clientPort = connection.sock.getsockname()[1]
+                connection.close()
+                self.assertEqual(response.status, 200)
+                if path == "/":
+                    self.assertIn(b"Hello World", body)
+                else:
+                    self.assertEqual(json.loads(body)["client"], f"127.0.0.2:{clientPort}")
+                clients.append(clientPort)
+
+        def logged() -> str:
+            return "".join(
+                i.accessLog.read_text() for i in self.instances.values() if i.accessLog.exists()
+            )
+
+        waitUntil(lambda: logged().count("\n") >= 4, 10, "four lines in the access logs")
+        lines = logged().splitlines()
+        self.assertEqual(len(lines), 4)
+        for line in lines:
+            self.assertTrue(line.startswith("127.0.0.2 - - ["), line)
+
     def test_rollingRestart(self) -> None:
         """
         Restarting each instance in turn (drain it in HAProxy, wait for its
-        sessions to end, restart it, put it back) while clients run through
-        HAProxy fails no request.
+        sessions to end, restart it, put it back) while echo clients and wrk
+        run through HAProxy fails no request.
         """
+        wrk = shutil.which("wrk")
+        if wrk is None:
+            raise SkipTest("wrk is not installed (tests/system-deps.sh installs it)")
+        benchmark = subprocess.Popen(
+            [wrk, "-t1", "-c4", "-d6s", f"http://127.0.0.1:{self.web1}/"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.addCleanup(lambda: benchmark.poll() is None and benchmark.kill())
         stop = threading.Event()
         results = {"ok": 0, "failed": []}  # type: dict
         lock = threading.Lock()
@@ -265,23 +332,32 @@ class HAProxyTests(TestCase):
             stop.set()
             for t in threads:
                 t.join(30)
+        self.assertIsNone(benchmark.poll(), "the restarts outlasted wrk's run")
+        report = benchmark.communicate(timeout=30)[0]
         self.assertEqual(results["failed"], [])
         self.assertGreater(results["ok"], 400)
+        self.assertNotIn("Socket errors", report)
+        self.assertNotIn("Non-2xx", report)
+        self.assertGreater(int(re.search(r"(\d+) requests in", report).group(1)), 1000, report)
         for instance in self.instances.values():  # both new instances served
-            self.assertIn("echo: 127.0.0.2:", instance.daemon.log())
+            log = instance.daemon.log()
+            self.assertTrue("echo: 127.0.0.2:" in log and "web: 127.0.0.1 connected" in log)
 
     def rollingRestart(self, name: str, instance: Instance) -> None:
         """
         The documented procedure, for one instance.
         """
-        server = f"v1/{name}"
-        for backend in ("v1", "v2"):
+        backends = ("v1", "v2", "web1", "web2")
+        for backend in backends:
             self.assertEqual(self.haproxy.command(f"set server {backend}/{name} state drain"), "\n")
-        self.waitFor(
-            lambda: self.haproxy.servers()[server]["scur"] == "0", f"{server} to have no session"
-        )
+        for backend in backends:
+            server = f"{backend}/{name}"
+            self.waitFor(
+                lambda s=server: self.haproxy.servers()[s]["scur"] == "0",
+                f"{server} to have no session",
+            )
         instance.restart()
-        for backend in ("v1", "v2"):
+        for backend in backends:
             self.haproxy.command(f"set server {backend}/{name} state ready")
         self.waitUp()
 
@@ -290,3 +366,23 @@ class HAProxyTests(TestCase):
         Wait up to 10 seconds for C{condition}.
         """
         waitUntil(condition, 10, what)
+
+
+class ContribConfigTests(SynchronousTestCase):
+    """
+    The example configuration shipped in contrib/haproxy.
+    """
+
+    def test_valid(self) -> None:
+        """
+        HAProxy accepts contrib/haproxy/haproxy.cfg, and its servers send
+        the PROXY header.
+        """
+        path = ROOT / "contrib" / "haproxy" / "haproxy.cfg"
+        check = subprocess.run(
+            [haproxyExecutable(), "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
+        )
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        servers = [line for line in path.read_text().splitlines() if line.strip().startswith("server ")]
+        self.assertEqual(len(servers), 4)
+        self.assertTrue(all("send-proxy" in line for line in servers))

@@ -8,6 +8,7 @@ files in contrib/systemd.
 from __future__ import annotations
 
 import configparser
+import http.client
 import os
 import shutil
 import socket
@@ -197,20 +198,32 @@ class ActivationTests(TestCase):
 
     def test_workers(self) -> None:
         """
-        With workers, the parent hands systemd's socket to them.
+        Echo and web serve on sockets from systemd, by index; with workers,
+        the parent hands those sockets to them.
         """
-        tcp = listeningTCP()
-        self.addCleanup(tcp.close)
+        echoSocket, webSocket = listeningTCP(), listeningTCP()
+        self.addCleanup(echoSocket.close)
+        self.addCleanup(webSocket.close)
         daemon = ActivatedDaemon(
-            [("netservices", tcp)], ["--workers", "2"], isolatedConfig(echo="listen = systemd:index=0")
+            [("netservices", echoSocket), ("netservices", webSocket)],
+            ["--workers", "2"],
+            isolatedConfig(echo="listen = systemd:index=0", web="listen = systemd:index=1"),
         )
         self.addCleanup(daemon.stop)
-        daemon.waitForLog("[worker-2] echo listening on systemd:index=0")
-        daemon.waitForLog("[worker-1] echo listening on systemd:index=0")
-        address = tcp.getsockname()
-        tcp.close()
+        for worker in (1, 2):
+            daemon.waitForLog(f"[worker-{worker}] web listening on systemd:index=1")
+        echoAddress, (host, webPort) = echoSocket.getsockname(), webSocket.getsockname()
+        echoSocket.close()
+        webSocket.close()
         for i in range(5):
-            self.assertEqual(echoOnce(socket.socket(), address, b"%d" % i), b"%d" % i)
+            self.assertEqual(echoOnce(socket.socket(), echoAddress, b"%d" % i), b"%d" % i)
+        connection = http.client.HTTPConnection(host, webPort, timeout=10)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        self.assertEqual(response.status, 200)
+        self.assertIn(b"Hello World", body)
 
     def test_notActivated(self) -> None:
         """

@@ -22,7 +22,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.ssl import CertificateOptions
 from twisted.internet.testing import MemoryReactorClock
 from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from services.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
 from tests.support import Daemon, freePort, isolatedConfig
@@ -288,6 +288,38 @@ class TLSDaemonTests(TestCase):
                 s.sendall(b"behind haproxy")
                 self.assertEqual(s.recv(100), b"behind haproxy")
         daemon.waitForLog("echo: 192.0.2.33:41000 connected")
+
+    def test_webOverTLS(self) -> None:
+        """
+        An C{ssl:} web listener serves HTTPS that curl verifies with
+        C{--cacert}; curl limited to TLS 1.1 is refused.
+        """
+        curl = shutil.which("curl")
+        if curl is None:
+            raise SkipTest("curl is not installed (tests/system-deps.sh installs it)")
+        port = freePort()
+        daemon = Daemon(
+            [],
+            config=isolatedConfig(
+                web=f"listen = ssl:{port}:interface=127.0.0.1",
+                tls=f"certificate = {self.cert}\nkey = {self.key}",
+            ),
+        )
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog(f"web listening on ssl:{port}")
+        url = f"https://127.0.0.1:{port}/"
+        result = subprocess.run(
+            [curl, "-sS", "--cacert", str(self.cert), "-w", "%{http_code} %{ssl_verify_result}", url],
+            capture_output=True, text=True, timeout=20,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("Hello World", result.stdout)
+        self.assertTrue(result.stdout.endswith("200 0"), result.stdout)
+        old = subprocess.run(
+            [curl, "-sS", "--cacert", str(self.cert), "--tlsv1.0", "--tls-max", "1.1", url],
+            capture_output=True, text=True, timeout=20,
+        )
+        self.assertNotEqual(old.returncode, 0)
 
     def test_missingCertificate(self) -> None:
         """

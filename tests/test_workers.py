@@ -6,6 +6,7 @@ a supervising parent.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import signal
 import socket
 import tempfile
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -406,15 +408,16 @@ class WorkersDaemonTests(TestCase):
     A real daemon with two workers.
     """
 
-    def start(self, extra: str = "") -> tuple[Daemon, int, Path]:
+    def start(self, extra: str = "", web: str = "") -> tuple[Daemon, int, Path]:
         """
-        Start a daemon with two workers on a TCP port and C{extra} endpoints.
+        Start a daemon with two workers: echo on a TCP port and C{extra}
+        endpoints, web on C{web} if given.
         """
         port = freePort()
-        daemon = Daemon(
-            ["--workers", "2"],
-            isolatedConfig(echo=f"listen = tcp:{port}:interface=127.0.0.1 {extra}"),
-        )
+        sections = {"echo": f"listen = tcp:{port}:interface=127.0.0.1 {extra}"}
+        if web:
+            sections["web"] = f"listen = {web}"
+        daemon = Daemon(["--workers", "2"], isolatedConfig(**sections))
         self.addCleanup(daemon.stop)
         log = daemon.waitForLog("[worker-2] echo listening")
         daemon.waitForLog("[worker-1] echo listening")
@@ -442,7 +445,10 @@ class WorkersDaemonTests(TestCase):
         """
         unixPath = Path(tempfile.mkdtemp()) / "echo.sock"
         self.addCleanup(shutil.rmtree, unixPath.parent, True)
-        daemon, port, runtime = self.start(f"unix:{unixPath}")
+        webPort = freePort()
+        daemon, port, runtime = self.start(
+            f"unix:{unixPath}", web=f"tcp:{webPort}:interface=127.0.0.1"
+        )
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(str(unixPath))
             s.sendall(b"shared unix socket")
@@ -469,6 +475,19 @@ class WorkersDaemonTests(TestCase):
         self.assertEqual(sorted(counts), [1, 2])
         self.assertEqual(sum(counts.values()), 201)
         self.assertTrue(all(n >= 20 for n in counts.values()), counts)
+
+        def status() -> dict[str, Any] | None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{webPort}/status", timeout=10) as r:
+                document: dict[str, Any] = json.load(r)["workers"]
+            return document if document["totals"]["echo"]["accepted"] == 201 else None
+
+        document = waitUntil(status, 10, "/status to show the 201 connections")
+        self.assertEqual(document["count"], 2)
+        self.assertIn(document["this"], (1, 2))
+        self.assertEqual(
+            {w["worker"]: w["services"]["echo"]["accepted"] for w in document["workers"]}, counts
+        )
+        self.assertIn("web", document["totals"])
 
         killed = workers[1]["pid"]
         os.kill(killed, signal.SIGKILL)
