@@ -457,9 +457,12 @@ class WorkersDaemonTests(TestCase):
         failures = []
 
         def client(k: int) -> None:
+            # 64 KiB each: connections that keep a worker busy for a moment,
+            # as real ones do, so an idle worker takes the next one.
             for i in range(k, 200, 4):
+                payload = (b"%04d" % i) * 16384
                 try:
-                    if echo(port, b"%d" % i) != b"%d" % i:
+                    if echo(port, payload) != payload:
                         failures.append(i)
                 except OSError as e:
                     failures.append(e)
