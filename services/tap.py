@@ -238,10 +238,14 @@ class NetservicesService(MultiService):
 
     def privilegedStartService(self) -> None:
         """
-        Apply the log level and start listening.  If a listener cannot
-        start, end the process with one line that names it.
+        Apply the log level, handle SIGHUP (before listening, so that a
+        client that can connect can also rotate the logs) and start
+        listening.  If a listener cannot start, end the process with one
+        line that names it.
         """
         logs.setLevel(self.config.log.level)
+        if self._handleSignals and self._restoreSignals is None:
+            self._restoreSignals = installHangupHandler(self._clock(), self.reopenLogs)
         self._log.info(
             "netservices {version} starting with {source} ({services})",
             version=__version__,
@@ -255,15 +259,17 @@ class NetservicesService(MultiService):
 
     def startService(self) -> None:
         """
-        Start every service; under twistd, reopen log files on SIGHUP.
+        Start every service.
         """
-        reactor = self._reactor
-        if reactor is None:
-            from twisted.internet import reactor
-        self.startedAt = reactor.seconds()
-        if self._handleSignals:
-            self._restoreSignals = installHangupHandler(reactor, self.reopenLogs)
+        self.startedAt = self._clock().seconds()
         MultiService.startService(self)
+
+    def _clock(self) -> Any:
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            return reactor
+        return self._reactor
 
     def stopService(self) -> Any:
         """
