@@ -272,16 +272,22 @@ def parseIPv4(text: str) -> str:
     return value
 
 
+#: The keyword for the limited broadcast address, every host on the local
+#: network segment (C{255.255.255.255}).
+LIMITED_BROADCAST = "<broadcast>"
+LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
+
+
 def parseBroadcast(text: str) -> str:
     """
     Parse where broadcasts go: an IPv4 address (C{127.255.255.255}, a
     subnet's broadcast address) or C{<broadcast>} (255.255.255.255).
     """
     value = text.strip()
-    if value != "<broadcast>" and not _isIPv4(value):
+    if value != LIMITED_BROADCAST and not _isIPv4(value):
         raise _Invalid(
             "expected an IPv4 broadcast address such as 127.255.255.255 or "
-            "192.168.1.255, or <broadcast>"
+            f"192.168.1.255, or {LIMITED_BROADCAST}"
         )
     return value
 
