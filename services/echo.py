@@ -42,7 +42,13 @@ from services import logs
 from services.config import EchoConfig
 from services.fastpath import canWriteDirectly, writeDirectly
 from services.lifecycle import ConnectionTracker
-from services.listen import ListenerService, SocketOptions, describeAddress, endpointFor
+from services.listen import (
+    ListenContext,
+    ListenerService,
+    SocketOptions,
+    describeAddress,
+    endpointFor,
+)
 from services.stats import ConnectionStats
 
 __all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService"]
@@ -270,6 +276,7 @@ def makeEchoService(
     reactor: Any = None,
     stats: ConnectionStats | None = None,
     grace: float = 10.0,
+    context: ListenContext | None = None,
 ) -> EchoService:
     """
     Build the echo service: one listener per endpoint of C{config.listen},
@@ -280,6 +287,7 @@ def makeEchoService(
     @param stats: counters to update; a new L{ConnectionStats} if L{None}.
     @param grace: seconds open connections get to finish when the service
         stops.
+    @param context: the process's TLS files and inherited sockets.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -297,6 +305,8 @@ def makeEchoService(
     )
     service = EchoService(factory, grace)
     for description in config.listen:
-        endpoint = endpointFor(reactor, description, options)
+        endpoint = endpointFor(
+            reactor, description, options, context or ListenContext(), factory.stats
+        )
         ListenerService("echo", description, endpoint, factory, options).setServiceParent(service)
     return service
