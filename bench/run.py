@@ -960,7 +960,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=3, help="repetitions per server (default 3)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions per server (default 5)")
     parser.add_argument("--duration", type=float, default=3.0,
                         help="measured seconds per run (default 3)")
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds (default 0.5)")
