@@ -219,7 +219,7 @@ def chart(workloads: Sequence[Any], path: Path) -> None:
                      f"{'higher' if workload.higherIsBetter else 'lower'} is better)", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
         for i, m in enumerate(medians):
-            ax.text(m, i, f" {fmt(m)}", va="center", fontsize=7)
+            ax.text(m * 0.02, i, fmt(m), va="center", fontsize=7, color="white")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
