@@ -53,7 +53,6 @@ CLIENT_CPU = "1"
 HOST = "127.0.0.1"
 IDLE_CONNECTIONS = 10_000
 
-_children: list[subprocess.Popen[bytes]] = []
 
 
 # --------------------------------------------------------------------------
@@ -230,7 +229,6 @@ class Server:
             env={**os.environ, **self.env} if self.env else None,
         )
         log.close()
-        _children.append(self.process)
         deadline = began + timeout
         while not self.answers():
             if self.process.poll() is not None:
@@ -280,18 +278,26 @@ class Server:
 
 def stopChildren() -> None:
     """
-    End every process this run started and that is still running.
+    End the processes this run started that are still running (servers
+    lead process groups of their own; generators do not).
     """
-    for process in _children:
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+    import psutil
+
+    def signal_(child: Any, number: int) -> None:
+        try:
+            if os.getpgid(child.pid) == child.pid:
+                os.killpg(child.pid, number)
+            else:
+                child.send_signal(number)
+        except (OSError, psutil.Error):
+            pass
+
+    children = psutil.Process().children()
+    for child in children:
+        signal_(child, signal.SIGTERM)
+    _, alive = psutil.wait_procs(children, timeout=10)
+    for child in alive:
+        signal_(child, signal.SIGKILL)
 
 
 def netservicesConfig(workdir: Path, name: str, **sections: dict[str, str]) -> Path:
@@ -600,7 +606,6 @@ def runLoadgen(server: Server, args: Sequence[str], timeout: float) -> tuple[dic
     command = pinned(CLIENT_CPU, [str(LOADGEN), *args, "-p", str(server.port)])
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True)
-    _children.append(process)  # type: ignore[arg-type]
     try:
         assert process.stdout is not None
         first = process.stdout.readline().strip()
@@ -696,7 +701,6 @@ def rssMeasure(server: Server, options: Options) -> Sample:
                                   "-d", "60", "-p", str(server.port)])
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    _children.append(process)  # type: ignore[arg-type]
     try:
         assert process.stdout is not None and process.stdin is not None
         line = process.stdout.readline()
@@ -738,7 +742,6 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
         began = time.monotonic()
         process = subprocess.Popen(pinned(CLIENT_CPU, [*wrk, f"-d{max(1, round(options.duration))}s", url]),
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        _children.append(process)  # type: ignore[arg-type]
         assert process.stdout is not None
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
@@ -783,7 +786,6 @@ def fetchMeasure(workdir: Path) -> Callable[[Server, Client, Options], Sample]:
             began = time.monotonic()
             process = subprocess.Popen(pinned(CLIENT_CPU, client.command(url, str(output))),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _children.append(process)
             try:
                 _, errors = process.communicate(timeout=120)
             finally:
@@ -978,9 +980,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     buildLoadgen()
     raiseFileLimit(IDLE_CONNECTIONS * 2 + 1000)
     sys.path.insert(0, str(ROOT))
-    atexit.register(stopChildren)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     workdir = Path(tempfile.mkdtemp(prefix="netservices-bench-"))
+    atexit.register(shutil.rmtree, workdir, True)  # runs last: after the children are gone
+    atexit.register(stopChildren)
     os.chmod(workdir, 0o755)
     options = Options(args.duration, args.warmup, max(1, args.reps), args.budget,
                       time.monotonic(), workdir)
@@ -992,7 +995,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from report import writeReport
 
     writeReport(chosen, options, args.output, loadBefore, loadAverage(), not args.no_readme)
-    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
