@@ -3,7 +3,8 @@
 C{twistd netservices}: command-line options and the service tree.
 
 This module only composes: it reads the configuration, applies the flags on
-top, and asks each service module to build its service.
+top, and asks each service module to build its service.  Service modules are
+imported only when their service is enabled, which keeps start-up short.
 """
 
 from __future__ import annotations
@@ -23,15 +24,10 @@ from services.config import (
     parseText,
     replaceSection,
 )
-from services.discovery import makeDiscoveryService
-from services.echo import makeEchoService
 from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenContext, ListenError
-from services.stats import ConnectionStats, WebStats
+from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.tls import TLSFiles
-from services.web import makeWebService
-from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats
-from services.udpecho import makeUdpEchoService
 from services.workers import WorkerSpec, WorkerSupervisor, systemdSockets, workerProcess
 
 __all__ = ["NetservicesService", "Options", "makeService"]
@@ -338,21 +334,29 @@ def buildService(
         supervisor.setServiceParent(root)
         root.reopenables.append(supervisor)  # SIGHUP goes on to the workers
     elif config.echo.enabled:
+        from services.echo import makeEchoService
+
         stats = root.stats["echo"] = ConnectionStats()
         grace = config.netservices.shutdown_grace
         makeEchoService(config.echo, reactor, stats, grace, context).setServiceParent(root)
     # Datagram services run once per instance: in the parent when there are
     # workers, so that one instance answers one query once.
     if worker is None and config.discovery.enabled:
+        from services.discovery import makeDiscoveryService
+
         discoveryStats = root.stats["discovery"] = DiscoveryStats()
         makeDiscoveryService(config.discovery, reactor, discoveryStats).setServiceParent(root)
     if worker is None and config.udp_echo.enabled:
+        from services.udpecho import makeUdpEchoService
+
         udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
         makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
     if supervising:
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
+        from services.web import makeWebService
+
         webStats = root.stats["web"] = WebStats()
         makeWebService(config.web, root, reactor, webStats, context).setServiceParent(root)
     return root

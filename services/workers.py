@@ -477,6 +477,20 @@ class _Unused(Factory):
         return "shared listener"
 
 
+def reactorName(reactor: Any) -> str | None:
+    """
+    The C{twistd --reactor} name of a running reactor, so that workers run
+    the reactor their parent was given; L{None} if no plugin names it.
+    """
+    from twisted.application.reactors import getReactorTypes
+
+    module = type(reactor).__module__
+    for installer in getReactorTypes():
+        if getattr(installer, "moduleName", None) == module:
+            return str(installer.shortName)
+    return None
+
+
 class WorkerSupervisor(Service):
     """
     Binds every stream listener, runs C{count} workers over them and keeps
@@ -592,6 +606,7 @@ class WorkerSupervisor(Service):
             ),
             runtime=self.runtime,
         )
+        reactor = reactorName(self._reactor)
         return [
             self._executable,
             "-c",
@@ -599,6 +614,7 @@ class WorkerSupervisor(Service):
             "--nodaemon",
             "--pidfile=",
             "--logger=services.logs.jsonLogObserver",
+            *([f"--reactor={reactor}"] if reactor else []),
             "netservices",
             "--config",
             str(Path(self.runtime) / "tap.conf"),

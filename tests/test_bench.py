@@ -154,10 +154,6 @@ class ReportTests(SynchronousTestCase):
         Medians, ratios and verdicts come out of the samples, and the
         markdown and chart files are written.
         """
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise SkipTest("matplotlib (the bench extra) is not installed") from None
         sys.path.insert(0, str(BENCH))
         self.addCleanup(sys.path.remove, str(BENCH))
         import report

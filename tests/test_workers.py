@@ -525,3 +525,25 @@ class WorkersDaemonTests(TestCase):
         os.kill(daemon.process.pid, signal.SIGKILL)
         daemon.process.wait(10)
         waitUntil(lambda: not any(alive(pid) for pid in pids), 10, "the orphaned workers to stop")
+
+
+class ReactorNameTests(SynchronousTestCase):
+    """
+    Workers run the reactor their parent was given.
+    """
+
+    def test_names(self) -> None:
+        """
+        A reactor is named by the twistd plugin that installs its module;
+        an unknown one has no name.
+        """
+        from twisted.internet import epollreactor
+
+        from services.reactor import NetservicesReactor
+        from services.workers import reactorName
+
+        self.assertEqual(reactorName(NetservicesReactor.__new__(NetservicesReactor)), "nsepoll")
+        self.assertEqual(
+            reactorName(epollreactor.EPollReactor.__new__(epollreactor.EPollReactor)), "epoll"
+        )
+        self.assertIsNone(reactorName(object()))
