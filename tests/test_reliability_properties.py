@@ -1,0 +1,287 @@
+"""
+Reliability battery, item 8 (property tests): every parser of ours, given
+any input, returns a value or raises its one documented error with a one-line
+message; valid values survive a round trip.
+
+The parsers: tap.conf as a whole and each of its values (every section in
+L{services.config.SECTIONS}, so sections added later are covered too), and
+the command line of C{twistd netservices} (every flag of L{Options},
+discovered from the class).
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from services.config import (
+    SECTIONS,
+    Config,
+    ConfigError,
+    describe,
+    parseBool,
+    parseConfig,
+    parseEndpoints,
+    parseSeconds,
+    parseSize,
+    parseText,
+)
+from services.tap import Options
+
+_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+#: Text as a command line or a file can carry it: any bytes but NUL,
+#: decoded the way Python decodes argv.
+argvText = st.binary(max_size=40).map(lambda b: os.fsdecode(b.replace(b"\0", b"")))
+
+#: Values that are valid for some key, so that generated files get past the
+#: first bad value more often.
+plausibleValues = st.sampled_from([
+    "yes", "no", "0", "1", "10", "0.5", "64K", "1MiB", "debug", "info", "",
+    "tcp:0:interface=127.0.0.1", "unix:/tmp/x.sock", "udp:0:interface=127.0.0.1",
+    "127.0.0.1", "127.255.255.255", "<broadcast>", "http://127.0.0.1:1/",
+    "-1", "1e999", "nan", "inf", "99999999999999999999", "\t", "x" * 300,
+])
+
+configValues = st.one_of(plausibleValues, st.text(max_size=30))
+
+
+def _sectionsAndKeys() -> list[tuple[str, list[str]]]:
+    return [(section, [key for key, *_ in describe(section)]) for section in SECTIONS]
+
+
+@st.composite
+def iniFiles(draw: st.DrawFn) -> str:
+    """
+    INI text made of known and unknown sections and keys, with valid and
+    invalid values, and the odd line of garbage.
+    """
+    known = _sectionsAndKeys()
+    lines = []
+    for _ in range(draw(st.integers(0, 4))):
+        if draw(st.booleans()) or not known:
+            section, keys = draw(st.sampled_from(known))
+        else:
+            section, keys = draw(st.text(min_size=1, max_size=8)), ["x"]
+        lines.append(f"[{section}]")
+        for key in draw(st.lists(st.sampled_from([*keys, "unknown"]), max_size=4, unique=True)):
+            value = draw(configValues).replace("\n", " ").replace("\r", " ")
+            lines.append(f"{key} = {value}")
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.text(max_size=20)).replace("\n", " "))
+    return "\n".join(lines) + "\n"
+
+
+def _assertOneLine(test: SynchronousTestCase, message: str) -> None:
+    test.assertTrue(message, "an empty error message")
+    test.assertNotIn("\n", message)
+    test.assertNotIn("Traceback", message)
+
+
+class ConfigPropertyTests(SynchronousTestCase):
+    """
+    Item 8: tap.conf parsing never fails in an undocumented way.
+    """
+
+    @_SETTINGS
+    @given(st.text(max_size=200))
+    def test_anyTextParsesOrConfigError(self, text: str) -> None:
+        """
+        Item 8: any text given as tap.conf yields a L{Config} or raises
+        L{ConfigError} with a one-line message naming the source.
+        """
+        try:
+            config = parseConfig(text, "fuzz.conf")
+        except ConfigError as e:
+            _assertOneLine(self, str(e))
+            self.assertTrue(str(e).startswith("fuzz.conf: "), str(e))
+        else:
+            self.assertIsInstance(config, Config)
+
+    @_SETTINGS
+    @given(iniFiles())
+    def test_iniShapedTextParsesOrConfigError(self, text: str) -> None:
+        """
+        Item 8: INI text with known and unknown sections, keys and values
+        yields a L{Config} or a one-line L{ConfigError}; when it parses,
+        every value it sets is the one the value parser gives.
+        """
+        try:
+            config = parseConfig(text, "fuzz.conf")
+        except ConfigError as e:
+            _assertOneLine(self, str(e))
+            return
+        parser = configparser.RawConfigParser(delimiters=("=",), inline_comment_prefixes=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read_string(text)
+        for section in parser.sections():
+            values = getattr(config, section.replace("-", "_"))
+            for key, raw in parser.items(section):
+                self.assertEqual(getattr(values, key), parseText(section, key, raw))
+
+    @_SETTINGS
+    @given(st.data())
+    def test_everyValueParser(self, data: st.DataObject) -> None:
+        """
+        Item 8: every key's value parser, in every section, returns a value
+        or raises C{ValueError} with a one-line message.
+        """
+        for section, keys in _sectionsAndKeys():
+            for key in keys:
+                text = data.draw(configValues, label=f"[{section}] {key}")
+                try:
+                    parseText(section, key, text)
+                except ValueError as e:
+                    _assertOneLine(self, str(e))
+
+    @_SETTINGS
+    @given(
+        st.integers(0, 2**40),
+        st.sampled_from(["", "b", "B", "k", "K", "kb", "KiB", "m", "M", "MiB", "g", "G", "GiB"]),
+        st.sampled_from(["", " ", "  "]),
+    )
+    def test_sizeRoundTrip(self, number: int, unit: str, space: str) -> None:
+        """
+        Item 8: a size with any binary suffix parses to the number times
+        the suffix's power of 1024.
+        """
+        factor = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit[:1].lower()]
+        self.assertEqual(parseSize(f"{space}{number}{space}{unit}{space}"), number * factor)
+
+    @_SETTINGS
+    @given(st.floats(min_value=0, allow_infinity=False, allow_nan=False))
+    def test_secondsRoundTrip(self, seconds: float) -> None:
+        """
+        Item 8: any finite non-negative number of seconds, written by
+        Python, parses back to itself; negative, infinite and NaN do not.
+        """
+        self.assertEqual(parseSeconds(repr(seconds)), seconds)
+        for bad in (repr(-seconds - 1), "inf", "nan", "-inf"):
+            self.assertRaises(ValueError, parseSeconds, bad)
+
+    @_SETTINGS
+    @given(st.sampled_from(sorted(configparser.RawConfigParser.BOOLEAN_STATES)), st.data())
+    def test_booleanSpellings(self, word: str, data: st.DataObject) -> None:
+        """
+        Item 8: every boolean spelling parses in any case, with spaces
+        around it.
+        """
+        spelled = "".join(c.upper() if data.draw(st.booleans()) else c for c in word)
+        expected = configparser.RawConfigParser.BOOLEAN_STATES[word]
+        self.assertIs(parseBool(f" {spelled} "), expected)
+
+    @_SETTINGS
+    @given(st.lists(st.integers(0, 65535), min_size=1, max_size=5), st.sampled_from([" ", "\n  ", "\t"]))
+    def test_endpointsRoundTrip(self, ports: list[int], separator: str) -> None:
+        """
+        Item 8: a list of valid endpoint strings parses to the same list,
+        whatever whitespace separates them.
+        """
+        endpoints = [f"tcp:{port}:interface=127.0.0.1" for port in ports]
+        self.assertEqual(parseEndpoints(separator.join(endpoints)), tuple(endpoints))
+
+
+def _flags() -> tuple[list[str], list[str]]:
+    """
+    The long flags of L{Options} that take a value, and those that do not
+    (but --help and --version, which print and exit), as usage.Options
+    itself lists them.
+    """
+    names = [n for n in Options().longOpt if n not in ("help", "version")]
+    withValue = sorted(f"--{n[:-1]}" for n in names if n.endswith("="))
+    without = sorted(f"--{n}" for n in names if not n.endswith("="))
+    return withValue, without
+
+
+@st.composite
+def commandLines(draw: st.DrawFn, configPath: str) -> list[str]:
+    """
+    Command lines of known flags (with plausible or arbitrary values),
+    unknown flags and stray words.
+    """
+    withValue, without = _flags()
+    argv: list[str] = []
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.integers(0, 9))
+        if kind < 5 and withValue:
+            flag = draw(st.sampled_from(withValue))
+            if flag == "--config":
+                value = draw(st.sampled_from([configPath, "/nonexistent/tap.conf", "", "."]))
+            else:
+                value = draw(st.one_of(plausibleValues, argvText))
+            argv += [flag, value] if draw(st.booleans()) else [f"{flag}={value}"]
+        elif kind < 8 and without:
+            argv.append(draw(st.sampled_from(without)))
+        else:
+            argv.append(draw(argvText))
+    return argv
+
+
+class CommandLinePropertyTests(SynchronousTestCase):
+    """
+    Item 8: the command line of C{twistd netservices} never fails in an
+    undocumented way.
+    """
+
+    def setUp(self) -> None:
+        directory = Path(tempfile.mkdtemp(prefix="netservices-props-"))
+        self.addCleanup(shutil.rmtree, directory, True)
+        self.configPath = str(directory / "tap.conf")
+        Path(self.configPath).write_text("[echo]\nidle_timeout = 5\n")
+
+    def test_flagsDiscovered(self) -> None:
+        """
+        Item 8: the generator knows the flags of every service (so flags
+        added later are fuzzed too).
+        """
+        withValue, without = _flags()
+        self.assertIn("--config", withValue)
+        self.assertIn("--echo", withValue)
+        self.assertIn("--log-level", withValue)
+        self.assertIn("--no-echo", without)
+
+    @_SETTINGS
+    @given(st.data())
+    def test_anyCommandLine(self, data: st.DataObject) -> None:
+        """
+        Item 8: any command line either gives settings, or raises
+        C{UsageError} (twistd prints it with the usage text), or exits with
+        one line that starts with C{netservices: error:}.
+        """
+        argv = data.draw(commandLines(self.configPath), label="argv")
+        options = Options()
+        try:
+            options.parseOptions(argv)
+        except usage.UsageError as e:
+            _assertOneLine(self, str(e))
+        except SystemExit as e:
+            message = str(e.code)
+            _assertOneLine(self, message)
+            self.assertTrue(message.startswith("netservices: error: "), message)
+        else:
+            self.assertIsInstance(options.settings, Config)
+            self.assertTrue(_consistent(options.settings))
+
+
+def _consistent(config: Config) -> bool:
+    """
+    Whether every value of C{config} is what its own parser accepts back
+    (no flag smuggled in an unparsed value).
+    """
+    for section in SECTIONS:
+        values: Any = getattr(config, section.replace("-", "_"))
+        for f in dataclasses.fields(values):
+            value = getattr(values, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                return False
+    return True
