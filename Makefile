@@ -41,3 +41,8 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) _trial_temp build dist *.egg-info
+
+## soak: 30 minutes of mixed load on a real daemon (SOAK_SECONDS=120 for a short one); not in CI.
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak
