@@ -19,14 +19,18 @@ Use it as::
 
 from __future__ import annotations
 
+import sys
+
 from twisted.logger import (
     FilteringLogObserver,
+    ILogObserver,
+    jsonFileLogObserver,
     LogLevel,
     LogLevelFilterPredicate,
     globalLogPublisher,
 )
 
-__all__ = ["observer", "setLevel", "getLevel", "isEnabledFor"]
+__all__ = ["observer", "setLevel", "getLevel", "isEnabledFor", "jsonLogObserver"]
 
 _predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
 
@@ -57,3 +61,13 @@ def isEnabledFor(level: LogLevel) -> bool:
     an event nobody will see.
     """
     return level >= getLevel()
+
+
+def jsonLogObserver() -> ILogObserver:
+    """
+    A log observer factory for C{twistd --logger}: one JSON object per
+    line on standard output, with every format field kept as a value::
+
+        twistd -n --logger services.logs.jsonLogObserver netservices
+    """
+    return jsonFileLogObserver(sys.stdout, recordSeparator="")

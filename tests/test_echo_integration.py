@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 import select
 import socket
 import time
@@ -50,8 +52,10 @@ class EchoDaemonTests(SynchronousTestCase):
         every byte, and a half-closed client gets its whole echo.
         """
         port = freePort()
-        path = Path(self.mktemp()).absolute()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # AF_UNIX paths are limited to 107 bytes: keep this one short.
+        directory = Path(tempfile.mkdtemp(prefix="ns-"))
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = directory / "echo.sock"
         daemon = self.start(f"tcp:{port}:interface=127.0.0.1", f"unix:{path}:mode=600")
         daemon.waitForTCP(port)
         payload = os.urandom(300_000)

@@ -44,3 +44,45 @@ class LevelTests(SynchronousTestCase):
         logs.setLevel("error")
         self.assertFalse(logs.isEnabledFor(LogLevel.warn))
         self.assertTrue(logs.isEnabledFor(LogLevel.critical))
+
+
+class JSONLogTests(SynchronousTestCase):
+    """
+    twistd --logger services.logs.jsonLogObserver writes JSON lines that
+    keep the values of format fields.
+    """
+
+    def test_jsonLines(self) -> None:
+        """
+        The daemon's start-up event carries the endpoint and the address as
+        fields of a JSON object.
+        """
+        import json
+        import signal
+        import subprocess
+
+        from .support import freePort, twistdCommand, waitUntil
+
+        port = freePort()
+        out = open(self.mktemp(), "w+")
+        self.addCleanup(out.close)
+        process = subprocess.Popen(
+            twistdCommand() + ["--pidfile=", "-n", "--logger", "services.logs.jsonLogObserver",
+                               "netservices", "--echo", f"tcp:{port}:interface=127.0.0.1"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        self.addCleanup(process.wait)
+        self.addCleanup(process.send_signal, signal.SIGTERM)
+
+        def listening() -> dict | None:
+            out.seek(0)
+            for line in out.read().splitlines():
+                event = json.loads(line)
+                if event.get("endpoint") == f"tcp:{port}:interface=127.0.0.1":
+                    return event
+            return None
+
+        event = waitUntil(listening, 15, "the listening event in JSON")
+        self.assertEqual(event["address"], f"127.0.0.1:{port}")
+        self.assertEqual(event["service"], "echo")
+        self.assertEqual(event["log_level"]["name"], "info")
