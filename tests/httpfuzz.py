@@ -27,8 +27,8 @@ import selectors
 import socket
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 #: The largest request the mutator produces.
 MAX_REQUEST = 64 * 1024

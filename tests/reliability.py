@@ -9,20 +9,51 @@ test runs share the CPUs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import psutil
+from twisted.trial.unittest import SkipTest
+
+from services.config import SECTIONS
 
 from .support import Daemon, twistdCommand
 
 MB = 1024 * 1024
+
+
+def onlyConfig(**sections: str) -> str:
+    """
+    A tap.conf with the given sections (name to body text; underscores
+    stand for dashes) and every other service that has an C{enabled} key
+    turned off, whatever services this version of netservices has.
+    """
+    text = []
+    for name, cls in SECTIONS.items():
+        body = sections.pop(name.replace("-", "_"), None)
+        if body is not None:
+            text.append(f"[{name}]\n{body}\n")
+        elif "enabled" in {f.name for f in dataclasses.fields(cls)}:
+            text.append(f"[{name}]\nenabled = no\n")
+    if sections:
+        raise ValueError(f"no such sections: {', '.join(sections)}")
+    return "\n".join(text)
+
+
+def requireServices(*names: str) -> None:
+    """
+    Skip the calling test unless this netservices has these services.
+    """
+    missing = [name for name in names if name not in SECTIONS]
+    if missing:
+        raise SkipTest(f"this version of netservices has no {', '.join(missing)} service")
 
 
 class LimitedDaemon(Daemon):

@@ -15,8 +15,15 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from .reliability import MB, LimitedDaemon, assertNoTraceback, cpuPercent, raiseDescriptorLimit
-from .support import freePort, isolatedConfig, waitUntil
+from .reliability import (
+    MB,
+    LimitedDaemon,
+    assertNoTraceback,
+    cpuPercent,
+    onlyConfig,
+    raiseDescriptorLimit,
+)
+from .support import freePort, waitUntil
 
 PAYLOAD = bytes(range(100))
 
@@ -140,7 +147,7 @@ class ConcurrencyTests(SynchronousTestCase):
         count = 10_000
         self.addCleanup(raiseDescriptorLimit(count + 500))
         port = freePort()
-        daemon = LimitedDaemon([], config=isolatedConfig(
+        daemon = LimitedDaemon([], config=onlyConfig(
             echo=f"listen = tcp:{port}:interface=127.0.0.1\nmax_connections = 0\nbacklog = 4096\n"
         ))
         self.addCleanup(daemon.stop)
@@ -192,7 +199,7 @@ class DescriptorExhaustionTests(SynchronousTestCase):
         new client within 1 s after they leave.
         """
         port = freePort()
-        daemon = LimitedDaemon([], nofile=128, config=isolatedConfig(
+        daemon = LimitedDaemon([], nofile=128, config=onlyConfig(
             echo=f"listen = tcp:{port}:interface=127.0.0.1\n"
         ))
         self.addCleanup(daemon.stop)

@@ -26,7 +26,9 @@ from .support import freePort, twistdCommand, waitUntil
 _TAC = '''\
 from twisted.application.service import Application
 
-from services.config import Config, EchoConfig, replaceSection
+import dataclasses
+
+from services.config import SECTIONS, Config, EchoConfig, replaceSection
 from services.echo import Echo, makeEchoService
 from services.tap import buildService
 
@@ -41,6 +43,9 @@ class FaultyEcho(Echo):
 
 
 config = replaceSection(Config(), "echo", listen=("tcp:{faulty}:interface=127.0.0.1",))
+for section, cls in SECTIONS.items():  # only echo: the other services take fixed ports
+    if section != "echo" and "enabled" in {{f.name for f in dataclasses.fields(cls)}}:
+        config = replaceSection(config, section, enabled=False)
 root = buildService(config, handleSignals=True)
 root.getServiceNamed("echo").factory.protocol = FaultyEcho
 other = makeEchoService(EchoConfig(listen=("tcp:{other}:interface=127.0.0.1",)))
