@@ -27,7 +27,7 @@ import selectors
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 #: The largest request the mutator produces.
@@ -273,6 +273,7 @@ def fuzz(
     concurrency: int = 64,
     idle: float = 0.5,
     timeout: float = 600.0,
+    onProgress: Callable[[int], object] | None = None,
 ) -> FuzzResult:
     """
     Send C{count} mutated requests (L{mutatedRequests}) to C{host:port},
@@ -321,6 +322,8 @@ def fuzz(
                 selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, slot)
                 index += 1
                 result.sent += 1
+                if onProgress is not None and index % 1000 == 0:
+                    onProgress(index)
             for key, events in selector.select(0.05):
                 slot = key.data
                 try:

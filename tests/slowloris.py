@@ -65,22 +65,28 @@ def slowloris(
     duration: float = 10.0,
     probeEvery: float = 0.5,
     path: str = "/",
+    sources: tuple[str, ...] = ("127.0.0.1",),
 ) -> SlowlorisResult:
     """
     Open C{count} connections to C{127.0.0.1:port}; each sends a request
     line and the start of a header, then one byte every C{interval}
     seconds.  Every C{probeEvery} seconds an ordinary GET of C{path} is
     timed.  Ends after C{duration} seconds, or once the server has closed
-    every attacking connection.
+    every attacking connection.  The attacking connections come from the
+    loopback C{sources} addresses in turn (as from several hosts), the
+    ordinary requests from 127.0.0.1.
     """
+    if any(not source.startswith("127.") for source in sources):
+        raise ValueError("slowloris only runs from loopback addresses")
     selector = selectors.DefaultSelector()
     opened: dict[socket.socket, float] = {}
     lifetimes: list[float | None] = []
     answered: list[float | None] = []
     failed = 0
     started = time.monotonic()
-    for _ in range(count):
+    for i in range(count):
         s = socket.socket()
+        s.bind((sources[i % len(sources)], 0))
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
         opened[s] = time.monotonic()
