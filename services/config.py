@@ -258,6 +258,125 @@ class EchoConfig:
 
 # [web] section: WebConfig goes here.
 
+#: First path segments the web service uses itself, so a static mount may not.
+_WEB_RESERVED = frozenset({"status", "health", "metrics"})
+_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$")
+
+
+def parseMount(text: str) -> str:
+    """
+    Parse the URL path where static files are mounted, e.g. C{/static/} or
+    C{/files/pub/}: one or more plain path segments, returned in the
+    canonical form C{/a/b/}.
+    """
+    segments = [s for s in text.strip().split("/") if s]
+    allowed = (
+        "expected a URL path such as /static/ or /files/pub/ (plain segments, "
+        "not /, . or .., and not under /status, /health or /metrics)"
+    )
+    if not segments or segments[0] in _WEB_RESERVED:
+        raise _Invalid(allowed)
+    for segment in segments:
+        if segment in (".", "..") or not _MOUNT_SEGMENT.match(segment):
+            raise _Invalid(allowed)
+    return "/" + "/".join(segments) + "/"
+
+
+def parseDirectory(text: str) -> str:
+    """
+    Parse the path of an existing directory, made absolute; empty means
+    "none".
+    """
+    path = text.strip()
+    if not path:
+        return ""
+    if not Path(path).is_dir():
+        raise _Invalid("expected the path of an existing directory (or nothing, for none)")
+    return str(Path(path).absolute())
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """
+    C{[web]}: the HTTP service (hello, static files, status, health,
+    metrics).
+    """
+
+    enabled: bool = _setting(True, parseBool, "yes or no", "Run the web service.")
+    listen: tuple[str, ...] = _setting(
+        ("tcp:8080:interface=127.0.0.1",),
+        parseEndpoints,
+        "one or more Twisted server endpoint strings",
+        "Where to listen: endpoint strings separated by spaces or newlines.",
+    )
+    static_dir: str = _setting(
+        "",
+        parseDirectory,
+        "the path of an existing directory, or nothing (no static files)",
+        "Serve the files under this directory; empty serves none.",
+    )
+    static_mount: str = _setting(
+        "/static/",
+        parseMount,
+        "a URL path such as /static/, not under /status, /health or /metrics",
+        "The URL path where static_dir is served.",
+    )
+    listing: bool = _setting(
+        False,
+        parseBool,
+        "yes or no",
+        "List a directory's files when it has no index.html (no: 403 Forbidden).",
+    )
+    follow_symlinks: bool = _setting(
+        False,
+        parseBool,
+        "yes or no",
+        "Serve symbolic links whose target is outside static_dir.",
+    )
+    header_timeout: float = _setting(
+        10.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Answer 408 and close when a request's headers take longer than this.",
+    )
+    idle_timeout: float = _setting(
+        60.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Close a connection that sends nothing for this long (keep-alive included).",
+    )
+    max_body: int = _setting(
+        1024**2,
+        parseSize,
+        "a size in bytes (0 means no limit)",
+        "Answer 413 to a request whose body is larger than this.",
+    )
+    max_connections: int = _setting(
+        1024,
+        _intRange(0, 10_000_000),
+        "a whole number >= 0 (0 means no limit)",
+        "Close new connections at once while this many are open.",
+    )
+    max_connections_per_peer: int = _setting(
+        256,
+        _intRange(0, 10_000_000),
+        "a whole number >= 0 (0 means no limit)",
+        "Close new connections at once while one IP address has this many open.",
+    )
+    backlog: int = _setting(
+        1024,
+        _intRange(1, 65535),
+        "a whole number from 1 to 65535",
+        "Listen queue length, unless an endpoint sets its own backlog=.",
+    )
+    access_log: str = _setting(
+        "",
+        parseOptionalPath,
+        "a file path, or nothing (no access log)",
+        "Append one line per request, in Combined Log Format, to this file.",
+    )
+
+
 # [client] section: ClientConfig goes here.
 
 
@@ -293,7 +412,7 @@ class NetservicesConfig:
 SECTIONS: Mapping[str, type] = {
     "echo": EchoConfig,
     # discovery sections here
-    # web section here
+    "web": WebConfig,
     # client section here
     "log": LogConfig,
     "netservices": NetservicesConfig,
@@ -310,7 +429,7 @@ class Config:
 
     echo: EchoConfig = EchoConfig()
     # discovery attributes here
-    # web attribute here
+    web: WebConfig = WebConfig()
     # client attribute here
     log: LogConfig = LogConfig()
     netservices: NetservicesConfig = NetservicesConfig()

@@ -25,7 +25,8 @@ from services.config import (
 from services.echo import makeEchoService
 from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenError
-from services.stats import ConnectionStats
+from services.stats import ConnectionStats, WebStats
+from services.web import makeWebService
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -55,11 +56,18 @@ class Options(usage.Options):
             "Lowest level of netservices events to log: debug, info, warn, error "
             "or critical (overrides [log] level).",
         ],
+        [
+            "static",
+            None,
+            None,
+            "Serve the files under this directory at [web] static_mount "
+            "(overrides [web] static_dir).",
+        ],
     ]
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
         # discovery flags here
-        # web flags here
+        ["no-web", None, "Do not run the web service."],
     ]
 
     def __init__(self) -> None:
@@ -79,6 +87,12 @@ class Options(usage.Options):
         Listen for echo on this endpoint (repeatable; replaces [echo] listen).
         """
         self["echo"].append(description)
+
+    def opt_web(self, description: str) -> None:
+        """
+        Listen for HTTP on this endpoint (repeatable; replaces [web] listen).
+        """
+        self.setdefault("web", []).append(description)
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """
@@ -107,7 +121,17 @@ class Options(usage.Options):
         if self["no-echo"]:
             config = replaceSection(config, "echo", enabled=False)
         # discovery overrides here
-        # web overrides here
+        web = self.get("web", [])
+        if web and self["no-web"]:
+            raise usage.UsageError("--web and --no-web contradict each other")
+        if web:
+            listen = sum((self._value("--web", "web", "listen", d) for d in web), ())
+            config = replaceSection(config, "web", enabled=True, listen=listen)
+        if self["no-web"]:
+            config = replaceSection(config, "web", enabled=False)
+        if self["static"] is not None:
+            directory = self._value("--static", "web", "static_dir", self["static"])
+            config = replaceSection(config, "web", static_dir=directory)
         if self["log-level"] is not None:
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
@@ -209,6 +233,9 @@ def buildService(
         makeEchoService(config.echo, reactor, stats, grace).setServiceParent(root)
     # discovery services here
     # web service here (last: it reads the whole tree)
+    if config.web.enabled:
+        webStats = root.stats["web"] = WebStats()
+        makeWebService(config.web, root, reactor, webStats).setServiceParent(root)
     return root
 
 

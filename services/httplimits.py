@@ -1,0 +1,527 @@
+# -*- test-case-name: tests.test_httplimits -*-
+"""
+HTTP/1.1 limits that twisted.web does not enforce by itself.
+
+C{Site(timeout=...)} is an idle timeout: every byte received restarts it, so
+a client that drips one byte a second holds a connection open for ever, and
+a few hundred such clients hold as many file descriptors and buffers.
+L{LimitedSite} adds:
+
+  - a header deadline: the request line and headers must be complete within
+    C{headerTimeout} seconds of the connection opening (or, on a kept-alive
+    connection, of the first byte of the next request), however slowly the
+    bytes come; otherwise the client gets C{408 Request Timeout} and the
+    connection is closed;
+  - the idle timeout of keep-alive connections (Twisted's own timeout, which
+    restarts on every byte);
+  - a body limit: a request that declares a body longer than C{maxBody}
+    gets C{413 Content Too Large} before a byte of the body is read (and
+    before any C{100 Continue}); a chunked body gets it as soon as it goes
+    over.  What the client still sends is discarded, not buffered, for at
+    most L{LimitedChannel.lingerTimeout} seconds so that it can read the
+    answer, then the connection is dropped;
+  - connection caps, in total and per peer IP address: connections beyond
+    them are closed as soon as they are accepted;
+  - no tracebacks in responses (C{displayTracebacks} is off) and no parsing
+    of form uploads into memory.
+
+The 408 and 413 answers are counted and written to the access log like any
+other, in Apache's Combined Log Format.  Connections speak HTTP/1.1 only (a
+plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS is not offered).
+
+Each limit is off when set to 0.  Use it like a L{Site}::
+
+    from twisted.internet import endpoints, reactor
+    from twisted.web.resource import Resource
+    from services.httplimits import HTTPLimits, LimitedSite
+
+    site = LimitedSite(Resource(), HTTPLimits(headerTimeout=5, maxBody=65536))
+    endpoints.serverFromString(reactor, "tcp:8080").listen(site)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
+from twisted.web.resource import IResource
+from twisted.web.server import Request, Site
+
+from services import logs
+from services.listen import describeAddress
+from services.stats import WebStats
+
+__all__ = [
+    "HTTPLimits",
+    "LimitedChannel",
+    "LimitedRequest",
+    "LimitedSite",
+    "RejectedRequest",
+    "combinedLogFormat",
+    "errorBody",
+    "errorResponse",
+    "peerKey",
+]
+
+
+@dataclass(frozen=True)
+class HTTPLimits:
+    """
+    The limits of a L{LimitedSite}; 0 turns a limit off.
+
+    @ivar headerTimeout: seconds allowed for a request line and its headers.
+    @ivar idleTimeout: seconds a connection may stay silent (between
+        requests, or while sending a body).
+    @ivar maxBody: the largest request body accepted, in bytes.
+    @ivar maxConnections: connections open at once.
+    @ivar maxConnectionsPerPeer: connections open at once from one IP address.
+    """
+
+    headerTimeout: float = 10.0
+    idleTimeout: float = 60.0
+    maxBody: int = 1024**2
+    maxConnections: int = 1024
+    maxConnectionsPerPeer: int = 256
+
+
+def peerKey(address: IAddress | None) -> str | None:
+    """
+    The key that per-peer limits count by: the IP address of a TCP peer,
+    L{None} for peers without one (UNIX sockets), which only the total cap
+    limits.
+    """
+    host = getattr(address, "host", None)
+    return host if isinstance(host, str) else None
+
+
+def _escape(value: bytes | str) -> str:
+    """
+    A request field as an access log shows it: printable ASCII as is,
+    C{"} and C{\\} escaped with a backslash, other bytes as C{\\xNN} (as
+    Apache does), so a line cannot be forged or broken.
+    """
+    if isinstance(value, str):
+        value = value.encode("utf-8", "replace")
+    out = []
+    for byte in value:
+        if byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)
+
+
+def combinedLogFormat(timestamp: str, request: Any) -> str:
+    """
+    One access log line in Apache's Combined Log Format (the client address
+    unquoted, unlike Twisted's own formatter, so log tools read it)::
+
+        127.0.0.1 - - [26/Nov/2026:16:51:27 +0000] "GET / HTTP/1.1" 200 11 "-" "curl/8.5.0"
+
+    @param timestamp: the bracketed time, as L{HTTPFactory} keeps it.
+    @param request: the finished request.
+    """
+    host = getattr(request.getClientAddress(), "host", None)
+    client = _escape(host) if isinstance(host, str) else "-"
+    if request.method is None:  # no request line: a RejectedRequest 408
+        line = '"-"'
+    else:
+        line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(request.clientproto)}"'
+    referrer = _escape(request.getHeader(b"referer") or b"-")
+    agent = _escape(request.getHeader(b"user-agent") or b"-")
+    length = request.sentLength or "-"
+    return f'{client} - - {timestamp} {line} {request.code} {length} "{referrer}" "{agent}"'
+
+
+def errorBody(code: int, reason: bytes) -> bytes:
+    """
+    The plain-text body of an answer given outside any request.
+    """
+    return b"%d %s\n" % (code, reason)
+
+
+def errorResponse(code: int, reason: bytes) -> bytes:
+    """
+    A complete C{HTTP/1.1} response with a short plain-text body that
+    closes the connection, for answers given outside any request.
+    """
+    body = errorBody(code, reason)
+    return (
+        b"HTTP/1.1 %d %s\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: %d\r\n"
+        b"Connection: close\r\n"
+        b"\r\n" % (code, reason, len(body))
+    ) + body
+
+
+class RejectedRequest:
+    """
+    A request that the channel answered itself (408, 413), as the access
+    log formatter sees it: what was received of its request line and
+    headers, and the answer.
+    """
+
+    def __init__(self, channel: HTTPChannel, code: int, sentLength: int) -> None:
+        self.code = code
+        self.sentLength = sentLength
+        # The request line, once parsed, waits in these until the request
+        # is complete; a client that never sent it has none.
+        self.method: bytes | None = getattr(channel, "_command", None)
+        self.uri: bytes | None = getattr(channel, "_path", None)
+        self.clientproto: bytes | None = getattr(channel, "_version", None)
+        self._peer = channel.transport.getPeer()  # type: ignore[union-attr]
+        self._request = channel.requests[-1] if channel.requests else None
+
+    def getClientAddress(self) -> IAddress:
+        """
+        The client's address.
+        """
+        return self._peer  # type: ignore[no-any-return]
+
+    def getHeader(self, name: bytes) -> bytes | None:
+        """
+        A request header received before the answer, if any.
+        """
+        if self._request is None:
+            return None
+        header: bytes | None = self._request.getHeader(name)
+        return header
+
+
+class LimitedRequest(Request):
+    """
+    A request that stops taking a chunked body once it exceeds the
+    channel's C{maxBody}.
+    """
+
+    channel: LimitedChannel
+    _bodyReceived = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """
+        Store a piece of the body, unless the body is now too large: then
+        the channel answers 413 and this request never runs.
+        """
+        self._bodyReceived += len(data)
+        limit = self.channel.factory.limits.maxBody
+        if limit and self._bodyReceived > limit:
+            self.channel.bodyTooLarge()
+            return
+        Request.handleContentChunk(self, data)
+
+
+class LimitedChannel(HTTPChannel):
+    """
+    An L{HTTPChannel} with a header deadline, a body limit and counters.
+
+    @ivar peer: the peer, as logs show it.
+    @ivar peerHost: the peer's IP address, which per-peer caps count by, or
+        L{None}.
+    @cvar lingerTimeout: seconds to keep discarding what a client sends
+        after it was answered 413, so that it reads the answer instead of a
+        connection reset.
+    """
+
+    _log = Logger(observer=logs.observer)
+    factory: LimitedSite
+    lingerTimeout = 2.0
+    peer = "?"
+    peerHost: str | None = None
+    _headerCall: IDelayedCall | None = None
+    _awaitingRequest = False
+    _replaying = False
+    _rejected = False
+
+    def connectionMade(self) -> None:
+        """
+        Count the connection and start the deadline of its first request's
+        headers.
+        """
+        HTTPChannel.connectionMade(self)
+        self.factory.connectionOpened(self)
+        self._startHeaderClock()
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Parse C{data}, starting the header deadline if it is the first byte
+        of a new request; once a request was rejected, discard it.
+        """
+        if self._rejected:
+            return
+        if not self._replaying:
+            self.factory.stats.bytesIn += len(data)
+        if self._awaitingRequest:
+            self._startHeaderClock()
+        HTTPChannel.dataReceived(self, data)
+        self._checkPartialRequest()
+
+    def rawDataReceived(self, data: bytes) -> None:
+        """
+        Parse body bytes, unless the request was rejected.
+        """
+        if not self._rejected:
+            HTTPChannel.rawDataReceived(self, data)
+
+    def allHeadersReceived(self) -> None:
+        """
+        The headers are complete: stop their deadline, and answer 413 at
+        once if the declared body is over the limit.
+        """
+        self._stopHeaderClock()
+        limit = self.factory.limits.maxBody
+        if limit and self.length is not None and self.length > limit:
+            self.bodyTooLarge()
+            return
+        HTTPChannel.allHeadersReceived(self)
+
+    def allContentReceived(self) -> None:
+        """
+        Run the request, unless it was rejected.
+        """
+        if not self._rejected:
+            HTTPChannel.allContentReceived(self)
+
+    def requestDone(self, request: Request) -> None:
+        """
+        A response is complete: on a kept-alive connection, the next byte
+        starts the next header deadline.
+        """
+        self._awaitingRequest = bool(self.persistent)
+        self._replaying = True
+        try:
+            HTTPChannel.requestDone(self, request)
+        finally:
+            self._replaying = False
+        self._checkPartialRequest()
+
+    def bodyTooLarge(self) -> None:
+        """
+        Answer 413, stop parsing, and close once the client had time to read
+        the answer.
+        """
+        if self._rejected:
+            return
+        self.factory.stats.bodyTooLarge += 1
+        self._log.debug(
+            "web: {peer} sent a request body over {limit} bytes: 413",
+            peer=self.peer,
+            limit=self.factory.limits.maxBody,
+        )
+        self._reject(413, b"Content Too Large")
+        self._abortLater(self.lingerTimeout)
+
+    def timeoutConnection(self) -> None:
+        """
+        Nothing was received for the idle timeout: close the connection
+        (and drop it if it does not close within C{abortTimeout}).
+        """
+        self.factory.stats.idleTimeouts += 1
+        self._log.debug(
+            "web: closing {peer}: idle for {timeout} seconds",
+            peer=self.peer,
+            timeout=self.timeOut,
+        )
+        self._abortLater(self.abortTimeout)
+        self.loseConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """
+        Stop every timer and uncount the connection.
+        """
+        self._stopHeaderClock()
+        HTTPChannel.connectionLost(self, reason)
+        self.factory.connectionClosed(self)
+
+    def _checkPartialRequest(self) -> None:
+        # A response that finished while the client's bytes were being
+        # parsed can leave the start of the next request in the line buffer.
+        if self._awaitingRequest and self._buffer and not self._rejected:
+            self._startHeaderClock()
+
+    def _startHeaderClock(self) -> None:
+        self._awaitingRequest = False
+        timeout = self.factory.limits.headerTimeout
+        if timeout and self._headerCall is None:
+            self._headerCall = self.callLater(timeout, self._headerTimedOut)
+
+    def _stopHeaderClock(self) -> None:
+        if self._headerCall is not None:
+            if self._headerCall.active():
+                self._headerCall.cancel()
+            self._headerCall = None
+
+    def _headerTimedOut(self) -> None:
+        self._headerCall = None
+        self.factory.stats.headerTimeouts += 1
+        self._log.debug(
+            "web: closing {peer}: request headers incomplete after {timeout} seconds: 408",
+            peer=self.peer,
+            timeout=self.factory.limits.headerTimeout,
+        )
+        self._reject(408, b"Request Timeout")
+        self._abortLater(self.abortTimeout)
+        self.loseConnection()
+
+    def _reject(self, code: int, reason: bytes) -> None:
+        self._rejected = True
+        self._stopHeaderClock()
+        self.setTimeout(None)
+        self.transport.write(errorResponse(code, reason))  # type: ignore[union-attr]
+        sent = len(errorBody(code, reason))
+        self.factory.logRejected(RejectedRequest(self, code, sent))
+
+    def _abortLater(self, delay: float | None) -> None:
+        if delay is not None and self._abortingCall is None:
+            self._abortingCall = self.callLater(delay, self._abort)
+
+    def _abort(self) -> None:
+        self._abortingCall = None
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+
+class LimitedSite(Site):
+    """
+    A L{Site} that applies L{HTTPLimits}, counts into L{WebStats} and writes
+    its access log (Combined Log Format) only when given a path.
+
+    @ivar limits: the limits applied.
+    @ivar stats: the counters updated.
+    @ivar accessLog: the access log's path, or L{None} for none.
+    """
+
+    protocol = LimitedChannel  # type: ignore[assignment]
+    displayTracebacks = False
+    noisy = False
+    _log = Logger(observer=logs.observer)
+
+    def __init__(
+        self,
+        resource: IResource,
+        limits: HTTPLimits = HTTPLimits(),
+        stats: WebStats | None = None,
+        accessLog: str | None = None,
+        reactor: Any = None,
+    ) -> None:
+        Site.__init__(
+            self,
+            resource,
+            requestFactory=LimitedRequest,
+            parsePOSTFormSubmission=False,
+            logPath=accessLog or None,
+            logFormatter=combinedLogFormat,
+            timeout=limits.idleTimeout or None,
+            reactor=reactor,
+        )
+        self.limits = limits
+        self.stats = stats if stats is not None else WebStats()
+        self.accessLog = accessLog or None
+        self._perPeer: dict[str, int] = {}
+        self._refusing = False
+
+    def buildProtocol(self, addr: IAddress | None) -> Any:
+        """
+        Build a L{LimitedChannel}, or return L{None} (Twisted then closes the
+        new socket at once) when a connection cap is reached.
+        """
+        host = peerKey(addr)
+        limits = self.limits
+        if limits.maxConnections and self.stats.current >= limits.maxConnections:
+            self._refuse(
+                "web: {limit} connections open, the max_connections limit: "
+                "closing new connections until some close",
+                limits.maxConnections,
+                host,
+            )
+            return None
+        perPeer = limits.maxConnectionsPerPeer
+        if perPeer and host is not None and self._perPeer.get(host, 0) >= perPeer:
+            self._refuse(
+                "web: {peer} has {limit} connections open, the max_connections_per_peer "
+                "limit: closing its new connections until some close",
+                perPeer,
+                host,
+            )
+            return None
+        self._refusing = False
+        channel = Site.buildProtocol(self, addr)
+        channel.peerHost = host
+        channel.peer = host if host is not None else describeAddress(addr)
+        return channel
+
+    def _refuse(self, message: str, limit: int, host: str | None) -> None:
+        self.stats.refused += 1
+        if not self._refusing:
+            self._refusing = True
+            self._log.warn(message, limit=limit, peer=host)
+
+    def connectionOpened(self, channel: LimitedChannel) -> None:
+        """
+        Count a new connection.
+        """
+        self.stats.current += 1
+        self.stats.accepted += 1
+        host = channel.peerHost
+        if host is not None:
+            self._perPeer[host] = self._perPeer.get(host, 0) + 1
+        if logs.isEnabledFor(LogLevel.debug):
+            self._log.debug("web: {peer} connected", peer=channel.peer)
+
+    def connectionClosed(self, channel: LimitedChannel) -> None:
+        """
+        Uncount a closed connection.
+        """
+        self.stats.current -= 1
+        host = channel.peerHost
+        if host is not None:
+            left = self._perPeer.get(host, 1) - 1
+            if left > 0:
+                self._perPeer[host] = left
+            else:
+                self._perPeer.pop(host, None)
+        if logs.isEnabledFor(LogLevel.debug):
+            self._log.debug("web: {peer} disconnected", peer=channel.peer)
+
+    def log(self, request: Any) -> None:
+        """
+        Count an answered request and, when there is an access log, write
+        its Combined Log Format line.
+        """
+        self._count(request)
+        if self.accessLog is not None:
+            Site.log(self, request)
+
+    def logRejected(self, request: RejectedRequest) -> None:
+        """
+        Count and log a request that a channel answered itself (408, 413).
+        """
+        self._count(request)
+        if self.accessLog is not None and self._logFile is not None:
+            self._logFile.write(self._logFormatter(self._logDateTime, request) + "\n")
+
+    def _count(self, request: Any) -> None:
+        stats = self.stats
+        stats.requests += 1
+        stats.bytesOut += request.sentLength
+        kind = request.code // 100
+        if kind == 2:
+            stats.responses2xx += 1
+        elif kind == 3:
+            stats.responses3xx += 1
+        elif kind == 4:
+            stats.responses4xx += 1
+        elif kind == 5:
+            stats.responses5xx += 1
+
+    def _openLogFile(self, path: Any) -> Any:
+        try:
+            return Site._openLogFile(self, path)
+        except OSError as e:
+            raise ValueError(f"cannot open the access log {path}: {e.strerror or e}") from None

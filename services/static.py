@@ -1,0 +1,256 @@
+# -*- test-case-name: tests.test_static -*-
+"""
+Static files, like C{python -m http.server}, on L{twisted.web.static.File}.
+
+L{StaticFile} keeps what C{File} does well (MIME types, single and multiple
+byte ranges, C{Last-Modified} / C{If-Modified-Since}, producers that stream
+large files) and adds:
+
+  - C{ETag} / C{If-None-Match} (and C{If-Range}), which C{File} lacks;
+  - containment: nothing outside the root directory is served.  C{..} in any
+    encoding and names with a NUL byte or undecodable bytes are 404s (never a
+    500, never a traceback in the log), and a symbolic link whose real path
+    leaves the root is a 404 unless C{followSymlinks} is set;
+  - only regular files and directories are served (a FIFO would block);
+  - directory listings only when asked for (otherwise 403), C{index.html} as
+    the default page, C{/dir} redirected to C{/dir/} with C{301};
+  - 405 with C{Allow: GET, HEAD} for other methods;
+  - C{application/octet-stream} for unknown types (C{File} says text/html).
+
+Use it in your own site::
+
+    from twisted.web.server import Site
+    from services.static import StaticFile
+
+    site = Site(StaticFile("/srv/www", listing=True))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any, Sequence
+
+from twisted.python.filepath import InsecurePath
+from twisted.web import http, pages
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+from twisted.web.util import redirectTo
+
+from services.webpages import methodNotAllowed, notFound
+
+with warnings.catch_warnings():
+    # Importing twisted.web.static builds two deprecated error pages; we
+    # replace both with twisted.web.pages ones below.
+    warnings.filterwarnings(
+        "ignore", r"twisted\.web\.resource\._Unsafe", DeprecationWarning
+    )
+    from twisted.web.static import DirectoryLister, File
+
+__all__ = ["DirectoryListing", "StaticFile", "entityTag"]
+
+_GET_HEAD = (b"GET", b"HEAD")
+
+
+def entityTag(size: int, mtime: float) -> bytes:
+    """
+    The strong entity tag of a file's current content, from its size and
+    modification time (as common servers do), quotes included.
+    """
+    return b'"%x-%x"' % (int(mtime * 1_000_000), size)
+
+
+def _tagsMatch(header: bytes, etag: bytes) -> bool:
+    """
+    Whether an C{If-None-Match} value matches C{etag} (weak comparison).
+    """
+    for candidate in header.split(b","):
+        tag = candidate.strip()
+        if tag == b"*" or tag.removeprefix(b"W/") == etag:
+            return True
+    return False
+
+
+class DirectoryListing(DirectoryLister):
+    """
+    Twisted's HTML directory listing, for GET and HEAD only.
+    """
+
+    def render(self, request: IRequest) -> Any:
+        """
+        List the directory, or answer 405 to other methods.
+        """
+        if request.method not in _GET_HEAD:
+            return methodNotAllowed(request, _GET_HEAD)
+        return DirectoryLister.render(self, request)
+
+    def getChild(self, path: bytes, request: IRequest) -> IResource:
+        """
+        A listing has no children (C{/dir//x}): 404.
+        """
+        return notFound()
+
+
+class StaticFile(File):
+    """
+    A file or directory under C{root}, served as described in the module
+    docstring.
+
+    @ivar root: the real path (symbolic links resolved) of the served tree.
+    @ivar listing: whether directories without an index page are listed.
+    @ivar followSymlinks: whether symbolic links may lead outside C{root}.
+    """
+
+    indexNames = ["index.html", "index.htm"]
+    # twisted.web.pages' error pages escape their text; File's do not.
+    childNotFound = pages.notFound("Not Found", "No such file.")  # type: ignore[assignment]
+    forbidden = pages.forbidden("Forbidden", "You may not read it.")  # type: ignore[assignment]
+    listingForbidden = pages.forbidden("Forbidden", "Directory listing is turned off.")
+    allowedMethods: Sequence[bytes] = _GET_HEAD
+
+    def __init__(
+        self,
+        path: str,
+        defaultType: str = "application/octet-stream",
+        ignoredExts: Sequence[str] = (),
+        registry: Any = None,
+        *,
+        root: str | None = None,
+        listing: bool = False,
+        followSymlinks: bool = False,
+    ) -> None:
+        File.__init__(self, path, defaultType, ignoredExts, registry)
+        self.root = os.path.realpath(path if root is None else root)
+        self.listing = listing
+        self.followSymlinks = followSymlinks
+
+    def createSimilarFile(self, path: str) -> StaticFile:
+        """
+        A L{StaticFile} for C{path} with the same root and settings.
+        """
+        return self.__class__(
+            path,
+            self.defaultType,
+            self.ignoredExts,
+            self.registry,
+            root=self.root,
+            listing=self.listing,
+            followSymlinks=self.followSymlinks,
+        )
+
+    def isAllowed(self, path: str) -> bool:
+        """
+        Whether C{path} may be served: its real path is inside C{root}, or
+        symbolic links may be followed anywhere.
+        """
+        if self.followSymlinks:
+            return True
+        real = os.path.realpath(path)
+        return os.path.commonpath([self.root, real]) == self.root
+
+    def getChild(self, path: bytes, request: IRequest) -> IResource:
+        """
+        The resource for one more path segment: a L{StaticFile}, the index
+        page or listing for an empty segment, or an error page.
+        """
+        try:
+            name = path.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.childNotFound
+        if "\x00" in name:
+            return self.childNotFound
+        self.restat(reraise=False)
+        if not self.isdir():
+            return self.childNotFound
+        if name:
+            try:
+                child = self.child(name)
+            except InsecurePath:
+                return self.childNotFound
+        else:
+            index = self.childSearchPreauth(*self.indexNames)
+            if index is None:
+                return self.directoryListing()
+            child = index
+        if not child.exists() or not self.isAllowed(child.path):
+            return self.childNotFound
+        return self.createSimilarFile(child.path)
+
+    def listNames(self) -> list[str]:
+        """
+        The directory's entries, without those that lead outside the root.
+        """
+        return [
+            name
+            for name in File.listNames(self)
+            if self.isAllowed(os.path.join(self.path, name))
+        ]
+
+    def directoryListing(self) -> IResource:
+        """
+        The HTML listing of this directory, or 403 when listings are off.
+        """
+        if not self.listing:
+            return self.listingForbidden
+        return DirectoryListing(
+            self.path, self.listNames(), self.contentTypes, self.contentEncodings, self.defaultType
+        )
+
+    def render(self, request: IRequest) -> Any:
+        """
+        Serve GET and HEAD; answer 405 to other methods.
+        """
+        if request.method not in self.allowedMethods:
+            return methodNotAllowed(request, self.allowedMethods)
+        return File.render(self, request)
+
+    def render_GET(self, request: IRequest) -> Any:
+        """
+        Send the file (or the requested ranges of it), or C{304 Not
+        Modified}, or redirect a directory to its URL with a slash.
+        """
+        self.restat(reraise=False)
+        if not (self.isfile() or self.isdir()) or not self.isAllowed(self.path):
+            return self.childNotFound.render(request)
+        if self.isdir():
+            return self.redirect(request)
+        mtime = self.getModificationTime()
+        etag = entityTag(self.getsize(), mtime)
+        request.setHeader(b"etag", etag)
+        ifNoneMatch = request.getHeader(b"if-none-match")
+        if ifNoneMatch is not None:
+            if _tagsMatch(ifNoneMatch, etag):
+                request.setLastModified(mtime)
+                request.setResponseCode(http.NOT_MODIFIED)
+                return b""
+            # RFC 9110 13.1.3: If-None-Match takes precedence.
+            request.requestHeaders.removeHeader(b"if-modified-since")
+        self._checkIfRange(request, etag, mtime)
+        return File.render_GET(self, request)
+
+    render_HEAD = render_GET
+
+    def _checkIfRange(self, request: IRequest, etag: bytes, mtime: float) -> None:
+        """
+        Ignore the Range header when C{If-Range} names another version.
+        """
+        ifRange = request.getHeader(b"if-range")
+        if ifRange is None or request.getHeader(b"range") is None:
+            return
+        ifRange = ifRange.strip()
+        if ifRange.startswith((b'"', b"W/")):
+            current = ifRange == etag
+        else:
+            current = ifRange == http.datetimeToString(math.ceil(mtime))
+        if not current:
+            request.requestHeaders.removeHeader(b"range")  # type: ignore[attr-defined]
+
+    def redirect(self, request: IRequest) -> bytes:
+        """
+        Redirect (301) a directory's URL to the same URL with a slash.
+        """
+        path, question, query = request.uri.partition(b"?")  # type: ignore[attr-defined]
+        body: bytes = redirectTo(path + b"/" + question + query, request)
+        request.setResponseCode(http.MOVED_PERMANENTLY)
+        return body

@@ -1,0 +1,232 @@
+# -*- test-case-name: tests.test_web -*-
+"""
+The web service: one twisted.web site over this resource tree::
+
+    /          Hello World (text/html;charset=UTF-8)
+    /static/   the files of [web] static_dir (mount point: static_mount)
+    /status    JSON: version, uptime, every service with its addresses,
+               counters and (discovery) peers
+    /health    200 when every enabled service is listening, else 503
+    /metrics   Prometheus text format
+
+served by a L{services.httplimits.LimitedSite} (header deadline, body
+limit, connection caps, access log).  Build it with L{makeWebService};
+L{buildResource} gives the resource tree alone, for another site.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.application.service import MultiService
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+
+from services import __version__
+from services.config import WebConfig
+from services.httplimits import HTTPLimits, LimitedSite
+from services.listen import (
+    ListenerService,
+    SocketOptions,
+    describeAddress,
+    endpointFor,
+    isListening,
+    listeningPorts,
+)
+from services.metrics import makeRegistry, metricsResource
+from services.static import StaticFile
+from services.stats import WebStats
+from services.webpages import Hello, JSONResource, notFound
+
+__all__ = [
+    "Branch",
+    "WebService",
+    "buildResource",
+    "healthDocument",
+    "limitsFor",
+    "makeWebService",
+    "statusDocument",
+]
+
+
+class Branch(Resource):
+    """
+    An inner node of the tree: only its children are served; itself and
+    unknown children are 404s.
+    """
+
+    def getChild(self, path: bytes, request: IRequest) -> IResource:
+        """
+        No such child: 404.
+        """
+        return notFound()
+
+    def render(self, request: IRequest) -> Any:
+        """
+        Nothing is served here: 404.
+        """
+        return notFound().render(request)
+
+
+def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
+    """
+    What C{/status} shows: the version, the uptime in seconds and, for each
+    service of C{root}, whether it listens, its addresses, its counters and,
+    for discovery, the peers it knows.
+    """
+    services: dict[str, Any] = {}
+    for service in list(root):
+        entry: dict[str, Any] = {
+            "listening": isListening(service),
+            "addresses": [describeAddress(p.getHost()) for p in listeningPorts(service)],
+        }
+        counters = root.stats.get(service.name)
+        if counters is not None:
+            entry["counters"] = counters.snapshot()
+        peerSnapshot = getattr(service, "peerSnapshot", None)
+        if peerSnapshot is not None:
+            entry["peers"] = peerSnapshot()
+        services[service.name] = entry
+    return {
+        "name": "netservices",
+        "version": __version__,
+        "uptime": round(uptime, 3),
+        "services": services,
+    }
+
+
+def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
+    """
+    What C{/health} answers: 200 and C{"ok"} when every service of C{root}
+    is listening, else 503 and C{"unavailable"}; each service's state.
+    """
+    states = {service.name: isListening(service) for service in list(root)}
+    healthy = all(states.values())
+    document = {
+        "status": "ok" if healthy else "unavailable",
+        "services": {
+            name: "listening" if listening else "not listening"
+            for name, listening in states.items()
+        },
+    }
+    return (200 if healthy else 503), document
+
+
+def _mount(tree: Resource, mount: str, resource: IResource) -> None:
+    segments = [s.encode("utf-8") for s in mount.strip("/").split("/")]
+    node = tree
+    for segment in segments[:-1]:
+        child = node.children.get(segment)
+        if child is None:
+            child = Branch()
+            node.putChild(segment, child)
+        node = child  # type: ignore[assignment]
+    node.putChild(segments[-1], resource)
+
+
+def buildResource(
+    config: WebConfig,
+    root: Any,
+    uptime: Callable[[], float],
+    reactor: Any = None,
+) -> IResource:
+    """
+    The resource tree of the web service.
+
+    @param config: the C{[web]} section (static files).
+    @param root: the service tree that C{/status}, C{/health} and
+        C{/metrics} report on: it iterates over its services and has a
+        C{stats} dict of counters by service name.
+    @param uptime: returns the seconds since the service started.
+    @param reactor: the reactor whose threads render C{/metrics}; L{None}
+        for the global one.
+    """
+    tree = Branch()
+    tree.putChild(b"", Hello())
+    tree.putChild(b"status", JSONResource(lambda: (200, statusDocument(root, uptime()))))
+    tree.putChild(b"health", JSONResource(lambda: healthDocument(root)))
+    registry = makeRegistry(root, uptime, reactor)
+    tree.putChild(b"metrics", metricsResource(registry, reactor))
+    if config.static_dir:
+        static = StaticFile(
+            config.static_dir, listing=config.listing, followSymlinks=config.follow_symlinks
+        )
+        _mount(tree, config.static_mount, static)
+    return tree
+
+
+def limitsFor(config: WebConfig) -> HTTPLimits:
+    """
+    The L{HTTPLimits} that C{[web]} sets.
+    """
+    return HTTPLimits(
+        headerTimeout=config.header_timeout,
+        idleTimeout=config.idle_timeout,
+        maxBody=config.max_body,
+        maxConnections=config.max_connections,
+        maxConnectionsPerPeer=config.max_connections_per_peer,
+    )
+
+
+class WebService(MultiService):
+    """
+    The web service: one listener per endpoint, all serving one site.
+
+    @ivar site: the L{LimitedSite}.
+    @ivar clock: the time source of the uptime.
+    @ivar startedAt: when the service started, by C{clock}.
+    """
+
+    startedAt: float | None = None
+
+    def __init__(self, clock: IReactorTime) -> None:
+        MultiService.__init__(self)
+        self.setName("web")
+        self.clock = clock
+        self.site: LimitedSite | None = None
+
+    def startService(self) -> None:
+        """
+        Note the start time and start the listeners.
+        """
+        self.startedAt = self.clock.seconds()
+        MultiService.startService(self)
+
+    def uptime(self) -> float:
+        """
+        Seconds since the service started (0 before).
+        """
+        if self.startedAt is None:
+            return 0.0
+        return self.clock.seconds() - self.startedAt
+
+
+def makeWebService(
+    config: WebConfig,
+    root: Any,
+    reactor: Any = None,
+    stats: WebStats | None = None,
+) -> WebService:
+    """
+    Build the web service: a L{LimitedSite} over L{buildResource}, on one
+    listener per endpoint of C{config.listen}.
+
+    @param config: the C{[web]} section.
+    @param root: the service tree that C{/status}, C{/health} and
+        C{/metrics} report on (see L{buildResource}).
+    @param reactor: the reactor to listen with; the global one if L{None}.
+    @param stats: counters to update; a new L{WebStats} if L{None}.
+    """
+    clock = reactor
+    if clock is None:
+        from twisted.internet import reactor as clock
+    service = WebService(clock)
+    resource = buildResource(config, root, service.uptime, reactor)
+    site = LimitedSite(resource, limitsFor(config), stats, config.access_log, clock)
+    service.site = site
+    options = SocketOptions(backlog=config.backlog)
+    for description in config.listen:
+        endpoint = endpointFor(clock, description, options)
+        ListenerService("web", description, endpoint, site, options).setServiceParent(service)
+    return service

@@ -1,0 +1,337 @@
+"""
+Tests for L{services.web} and L{services.webpages}: every route of the
+resource tree through L{treq.testing.StubTreq}, and the service builder.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from treq.testing import StubTreq
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from services.config import WebConfig
+from services.httplimits import LimitedSite
+from services.listen import ListenerService
+from services.stats import ConnectionStats, WebStats
+from services.web import WebService, buildResource, limitsFor, makeWebService
+
+from .webfakes import (
+    FakeRoot,
+    StubTestCase,
+    SynchronousThreads,
+    fullRoot,
+    header,
+    temporaryDirectory,
+)
+
+OTHER_METHODS = ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW")
+
+
+class StubMixin(StubTestCase):
+    """
+    Requests through StubTreq against the web service's resource tree.
+    """
+
+    def stub(
+        self, config: WebConfig | None = None, root: Any = None, uptime: float = 12.5
+    ) -> StubTreq:
+        config = WebConfig() if config is None else config
+        root = fullRoot() if root is None else root
+        return StubTreq(buildResource(config, root, lambda: uptime, SynchronousThreads()))
+
+
+class HelloTests(StubMixin):
+    """
+    C{/} says Hello World like the classic BaseHTTPServer example.
+    """
+
+    def test_get(self) -> None:
+        """
+        GET / answers 200, "Hello World", text/html;charset=UTF-8 and the
+        body's exact length.
+        """
+        response, body = self.fetch(self.stub(), "GET", "http://web/")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(body, b"Hello World")
+        self.assertEqual(header(response, "content-type"), "text/html;charset=UTF-8")
+        self.assertEqual(response.length, 11)
+
+    def test_head(self) -> None:
+        """
+        HEAD / has the headers of GET, Content-Length included, and no body.
+        """
+        response, body = self.fetch(self.stub(), "HEAD", "http://web/")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(body, b"")
+        self.assertEqual(header(response, "content-type"), "text/html;charset=UTF-8")
+        self.assertEqual(header(response, "content-length"), "11")
+
+    def test_otherMethods(self) -> None:
+        """
+        Every other method, known to twisted.web or not, gets 405 with
+        C{Allow: GET, HEAD} (twisted.web alone would answer 501 to most).
+        """
+        stub = self.stub()
+        for method in OTHER_METHODS:
+            response, _ = self.fetch(stub, method, "http://web/", data=b"x")
+            self.assertEqual(response.code, 405, method)
+            self.assertEqual(header(response, "allow"), "GET, HEAD", method)
+
+    def test_unknownPaths(self) -> None:
+        """
+        Paths nothing serves are 404s, for every method, including paths
+        below the JSON documents and doubled slashes.
+        """
+        stub = self.stub()
+        for url in ("/nope", "/nope/deeper", "//x", "/status/x", "/health/", "/static/x"):
+            for method in ("GET", "POST"):
+                response, _ = self.fetch(stub, method, "http://web" + url)
+                self.assertEqual(response.code, 404, (method, url))
+
+
+class StatusTests(StubMixin):
+    """
+    C{/status} describes the daemon and every service in JSON.
+    """
+
+    def status(self, root: Any) -> dict[str, Any]:
+        response, body = self.fetch(self.stub(root=root), "GET", "http://web/status")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(header(response, "content-type"), "application/json")
+        self.assertEqual(header(response, "cache-control"), "no-store")
+        self.assertEqual(response.length, len(body))
+        document: dict[str, Any] = json.loads(body)
+        return document
+
+    def test_document(self) -> None:
+        """
+        The document has the version, the uptime, and for each service its
+        listening state, addresses (TCP, IPv6, UNIX, UDP) and counters, and
+        discovery's peers.
+        """
+        from services import __version__
+
+        peers = [{"id": "abc", "name": "other", "address": "127.0.0.2", "services": {"echo": 8007}}]
+        document = self.status(fullRoot(peers))
+        self.assertEqual(document["name"], "netservices")
+        self.assertEqual(document["version"], __version__)
+        self.assertEqual(document["uptime"], 12.5)
+        services = document["services"]
+        self.assertEqual(set(services), {"echo", "discovery", "web"})
+        echo = services["echo"]
+        self.assertTrue(echo["listening"])
+        self.assertEqual(
+            echo["addresses"], ["127.0.0.1:8007", "[::1]:8007", "unix:/tmp/echo.sock"]
+        )
+        self.assertEqual(echo["counters"], ConnectionStats(2, 5, 0, 0, 100, 100).snapshot())
+        self.assertEqual(services["discovery"]["peers"], peers)
+        self.assertEqual(services["discovery"]["addresses"], ["127.0.0.1:8009"])
+        self.assertEqual(services["web"]["counters"], WebStats(requests=3).snapshot())
+        self.assertNotIn("peers", echo)
+
+    def test_withoutDiscovery(self) -> None:
+        """
+        Without discovery there are no peers, and a service that does not
+        listen shows no addresses.
+        """
+        root = FakeRoot()
+        root.addListeners("echo", None, stats=ConnectionStats())
+        document = self.status(root)
+        self.assertEqual(
+            document["services"],
+            {
+                "echo": {
+                    "listening": False,
+                    "addresses": [],
+                    "counters": ConnectionStats().snapshot(),
+                }
+            },
+        )
+
+    def test_head(self) -> None:
+        """
+        HEAD /status gives the headers with the length of the document.
+        """
+        response, body = self.fetch(self.stub(), "HEAD", "http://web/status")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(body, b"")
+        self.assertGreater(int(header(response, "content-length") or 0), 100)
+
+    def test_otherMethods(self) -> None:
+        """
+        Other methods on /status and /health get 405 with Allow.
+        """
+        stub = self.stub()
+        for path in ("/status", "/health"):
+            for method in OTHER_METHODS:
+                response, _ = self.fetch(stub, method, "http://web" + path)
+                self.assertEqual(response.code, 405, (method, path))
+                self.assertEqual(header(response, "allow"), "GET, HEAD")
+
+
+class HealthTests(StubMixin):
+    """
+    C{/health} is 200 when every enabled service listens, else 503.
+    """
+
+    def test_healthy(self) -> None:
+        """
+        Every listener listening: 200 with status ok.
+        """
+        response, body = self.fetch(self.stub(), "GET", "http://web/health")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(header(response, "content-type"), "application/json")
+        self.assertEqual(
+            json.loads(body),
+            {
+                "status": "ok",
+                "services": {"echo": "listening", "discovery": "listening", "web": "listening"},
+            },
+        )
+
+    def test_oneListenerDown(self) -> None:
+        """
+        One listener of one service not listening: 503, naming it.
+        """
+        root = FakeRoot()
+        root.addListeners("echo", IPv4Address("TCP", "127.0.0.1", 8007), None)
+        root.addListeners("web", IPv4Address("TCP", "127.0.0.1", 8080))
+        response, body = self.fetch(self.stub(root=root), "GET", "http://web/health")
+        self.assertEqual(response.code, 503)
+        self.assertEqual(
+            json.loads(body),
+            {"status": "unavailable", "services": {"echo": "not listening", "web": "listening"}},
+        )
+
+    def test_serviceWithoutListeners(self) -> None:
+        """
+        A service with no listener at all is not healthy.
+        """
+        root = FakeRoot()
+        root.addListeners("echo")
+        response, _ = self.fetch(self.stub(root=root), "GET", "http://web/health")
+        self.assertEqual(response.code, 503)
+
+
+class StaticMountTests(StubMixin):
+    """
+    Static files are mounted where configured, and only when configured.
+    """
+
+    def directory(self) -> str:
+        path = temporaryDirectory(self)
+        (path / "hello.txt").write_text("hello\n")
+        return str(path.absolute())
+
+    def test_noStaticDir(self) -> None:
+        """
+        Without static_dir nothing is mounted: /static/ is a 404.
+        """
+        stub = self.stub(WebConfig())
+        for url in ("/static", "/static/", "/static/hello.txt"):
+            response, _ = self.fetch(stub, "GET", "http://web" + url)
+            self.assertEqual(response.code, 404, url)
+
+    def test_defaultMount(self) -> None:
+        """
+        With static_dir, its files are under /static/.
+        """
+        stub = self.stub(WebConfig(static_dir=self.directory()))
+        response, body = self.fetch(stub, "GET", "http://web/static/hello.txt")
+        self.assertEqual((response.code, body), (200, b"hello\n"))
+
+    def test_deepMount(self) -> None:
+        """
+        A mount of several segments serves files there; the segments above
+        are 404s and /static/ is not mounted.
+        """
+        stub = self.stub(WebConfig(static_dir=self.directory(), static_mount="/files/pub/"))
+        response, body = self.fetch(stub, "GET", "http://web/files/pub/hello.txt")
+        self.assertEqual((response.code, body), (200, b"hello\n"))
+        for url in ("/files", "/files/", "/files/other", "/static/hello.txt"):
+            response, _ = self.fetch(stub, "GET", "http://web" + url)
+            self.assertEqual(response.code, 404, url)
+        response, _ = self.fetch(stub, "GET", "http://web/files/pub", allow_redirects=False)
+        self.assertEqual(response.code, 301)
+        self.assertEqual(header(response, "location"), "/files/pub/")
+
+
+class WebServiceTests(SynchronousTestCase):
+    """
+    L{makeWebService} listens on every endpoint with one limited site.
+    """
+
+    def test_listeners(self) -> None:
+        """
+        One listener per endpoint, all serving the same L{LimitedSite} with
+        the configured limits, backlog and counters; tracebacks are off.
+        """
+        reactor = MemoryReactorClock()
+        config = WebConfig(
+            listen=("tcp:8080:interface=127.0.0.1", "tcp:8081:interface=127.0.0.1"),
+            header_timeout=3,
+            idle_timeout=7,
+            max_body=100,
+            max_connections=5,
+            max_connections_per_peer=2,
+            backlog=17,
+        )
+        stats = WebStats()
+        service = makeWebService(config, FakeRoot(), reactor, stats)
+        self.assertEqual(service.name, "web")
+        listeners = list(service)
+        self.assertEqual(len(listeners), 2)
+        self.assertTrue(all(isinstance(s, ListenerService) for s in listeners))
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertEqual([(s[0], s[2], s[3]) for s in reactor.tcpServers], [
+            (8080, 17, "127.0.0.1"), (8081, 17, "127.0.0.1"),
+        ])
+        site = reactor.tcpServers[0][1]
+        self.assertIsInstance(site, LimitedSite)
+        self.assertIs(reactor.tcpServers[1][1], site)
+        self.assertIs(service.site, site)
+        self.assertIs(site.stats, stats)
+        self.assertEqual(site.limits, limitsFor(config))
+        self.assertEqual(site.timeOut, 7)
+        self.assertFalse(site.displayTracebacks)
+        self.assertIsNone(site.accessLog)
+
+    def test_uptime(self) -> None:
+        """
+        The uptime counts from the service's start, on its clock.
+        """
+        clock = Clock()
+        clock.advance(1000)
+        service = WebService(clock)
+        self.assertEqual(service.uptime(), 0.0)
+        service.startService()
+        clock.advance(42.5)
+        self.assertEqual(service.uptime(), 42.5)
+
+    def test_statusReportsUptime(self) -> None:
+        """
+        /status of a built service reports the service's own uptime.
+        """
+        reactor = MemoryReactorClock()
+        root = FakeRoot()
+        service = makeWebService(WebConfig(listen=("tcp:8080",)), root, reactor)
+        service.setServiceParent(root)
+        root.stats["web"] = service.site.stats  # type: ignore[union-attr]
+        root.privilegedStartService()
+        root.startService()
+        self.addCleanup(root.stopService)
+        reactor.advance(30)
+        stub = StubTreq(service.site.resource)  # type: ignore[union-attr]
+        d = stub.get("http://web/status")
+        stub.flush()
+        response = self.successResultOf(d)
+        document = json.loads(self.successResultOf(stub.content(response)))
+        self.assertEqual(document["uptime"], 30)
+        self.assertEqual(document["services"]["web"]["addresses"], ["0.0.0.0:8080"])
