@@ -11,6 +11,7 @@ protocols.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -20,11 +21,14 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from services.config import SECTIONS
+
 from .reliability import LimitedDaemon
 from .support import freePort, twistdCommand, waitUntil
 
 _TAC = '''\
 from twisted.application.service import Application
+from twisted.web.resource import Resource
 
 import dataclasses
 
@@ -42,12 +46,25 @@ class FaultyEcho(Echo):
         Echo.dataReceived(self, data)
 
 
+class FaultyPage(Resource):
+    """A web page with a bug: raises while rendering."""
+
+    isLeaf = True
+
+    def render_GET(self, request):
+        raise RuntimeError("a bug in one request's handler")
+
+
 config = replaceSection(Config(), "echo", listen=("tcp:{faulty}:interface=127.0.0.1",))
-for section, cls in SECTIONS.items():  # only echo: the other services take fixed ports
+for section, cls in SECTIONS.items():  # the other services take fixed ports: off
     if section != "echo" and "enabled" in {{f.name for f in dataclasses.fields(cls)}}:
         config = replaceSection(config, section, enabled=False)
+if "web" in SECTIONS:
+    config = replaceSection(config, "web", enabled=True, listen=("tcp:{web}:interface=127.0.0.1",))
 root = buildService(config, handleSignals=True)
 root.getServiceNamed("echo").factory.protocol = FaultyEcho
+if "web" in SECTIONS:
+    root.getServiceNamed("web").site.resource.putChild(b"faulty", FaultyPage())
 other = makeEchoService(EchoConfig(listen=("tcp:{other}:interface=127.0.0.1",)))
 other.setName("other-echo")
 other.setServiceParent(root)
@@ -79,6 +96,30 @@ class TacDaemon(LimitedDaemon):
         self.psutil = psutil.Process(self.process.pid)
 
 
+def httpStatus(sock: socket.socket, path: bytes = b"/", close: bool = False) -> int:
+    """
+    Send one GET on C{sock} (kept alive unless C{close}) and read its
+    response; its status code.
+    """
+    sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 + (b"Connection: close\r\n" if close else b"") + b"\r\n")
+    received = b""
+    while b"\r\n\r\n" not in received:
+        data = sock.recv(65536)
+        if not data:
+            break
+        received += data
+    head, _, body = received.partition(b"\r\n\r\n")
+    match = re.search(rb"\r\ncontent-length: *(\d+)", head, re.IGNORECASE)
+    length = int(match.group(1)) if match else 0
+    while len(body) < length:
+        data = sock.recv(65536)
+        if not data:
+            break
+        body += data
+    return int(head[9:12]) if head.startswith(b"HTTP/1.1 ") else 0
+
+
 def echoes(sock: socket.socket, payload: bytes) -> bool:
     """
     Whether C{sock} echoes C{payload} back now.
@@ -101,16 +142,24 @@ class HandlerExceptionTests(SynchronousTestCase):
     def test_exceptionInOneConnection(self) -> None:
         """
         Item 12: when one connection's handler raises, only that connection
-        is closed; the other open connections of the same listener, the
-        other services' connections and new connections all keep echoing,
+        is closed (and when a web page's handler raises, only that request
+        gets a 500, without the error's text); the other open connections of
+        the same listener, the other services' connections (a second echo
+        service, the web service) and new connections all keep working,
         the daemon keeps running, and it later stops at once on SIGTERM (the
         failed connections left nothing behind to drain).
         """
-        faulty, other = freePort(), freePort()
-        daemon = TacDaemon(_TAC.format(faulty=faulty, other=other))
+        faulty, other, web = freePort(), freePort(), freePort()
+        daemon = TacDaemon(_TAC.format(faulty=faulty, other=other, web=web))
         self.addCleanup(daemon.stop)
         daemon.waitForTCP(faulty)
         daemon.waitForTCP(other)
+        hasWeb = "web" in SECTIONS
+        if hasWeb:
+            daemon.waitForTCP(web)
+            page = socket.create_connection(("127.0.0.1", web), timeout=5)
+            self.addCleanup(page.close)
+            self.assertEqual(httpStatus(page), 200)
         same = socket.create_connection(("127.0.0.1", faulty), timeout=5)
         self.addCleanup(same.close)
         neighbour = socket.create_connection(("127.0.0.1", other), timeout=5)
@@ -127,6 +176,15 @@ class HandlerExceptionTests(SynchronousTestCase):
                     pass  # the reactor may reset rather than close it
         waitUntil(lambda: daemon.log().count("a bug in one connection's handler") >= 20, 10,
                   "the daemon to log the 20 failures")
+        if hasWeb:
+            for _ in range(20):
+                with socket.create_connection(("127.0.0.1", web), timeout=5) as victim:
+                    self.assertEqual(httpStatus(victim, b"/faulty", close=True), 500)
+                    self.assertNotIn(b"a bug", victim.recv(65536))
+            # The kept-alive connection opened before still works, as do new ones.
+            self.assertEqual(httpStatus(page), 200)
+            with socket.create_connection(("127.0.0.1", web), timeout=5) as fresh:
+                self.assertEqual(httpStatus(fresh), 200)
 
         self.assertTrue(echoes(same, b"after" * 1000))
         self.assertTrue(echoes(neighbour, b"after" * 1000))
@@ -139,11 +197,13 @@ class HandlerExceptionTests(SynchronousTestCase):
         # rather than after the 10 s grace period.
         same.close()
         neighbour.close()
+        if hasWeb:
+            page.close()
         started = time.monotonic()
         daemon.signal(signal.SIGTERM)
         status = daemon.process.wait(15)
         stopped = time.monotonic() - started
         self.assertIn(status, (0, -signal.SIGTERM))
         self.assertLess(stopped, 5)
-        print(f"\nitem 12: 20 connections raised in their handler; 2 other connections and "
-              f"a new one kept echoing; SIGTERM then exited in {stopped:.2f} s")
+        print(f"\nitem 12: 20 echo connections and 20 web requests raised in their handler; "
+              f"the other connections and new ones kept working; SIGTERM then exited in {stopped:.2f} s")
