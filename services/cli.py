@@ -21,7 +21,11 @@ from services import __version__
 __all__ = ["main", "buildParser", "COMMANDS"]
 
 #: The modules that provide subcommands, in the order --help lists them.
-COMMANDS: Sequence[str] = ()
+COMMANDS: Sequence[str] = (
+    "services.commands.fetch",
+    "services.commands.echo",
+    "services.commands.resolve",
+)
 
 
 def buildParser() -> argparse.ArgumentParser:
@@ -39,17 +43,23 @@ def buildParser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netservices {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    examples = []
     for name in COMMANDS:
-        importlib.import_module(name).register(subparsers)
+        module = importlib.import_module(name)
+        module.register(subparsers)
+        examples += [f"  {line}" for line in getattr(module, "EXAMPLES", ())]
+    parser.epilog = (
+        "examples:\n" + "\n".join(examples) + "\n\n" if examples else ""
+    ) + "`netservices COMMAND --help` shows each command's options, examples and exit statuses."
     return parser
 
 
-def _exitWith(status: int | None) -> None:
+def _exitWith(status: object) -> None:
     """
     Turn a command's non-zero status into the process's exit status (react
     exits 0 on success).
     """
-    if status:
+    if isinstance(status, int) and status:
         raise SystemExit(status)
 
 
@@ -74,3 +84,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         return d.addCallback(_exitWith)
 
     react(_main)
+

@@ -1,0 +1,1 @@
+"""The subcommands of the C{netservices} command line, one module each."""
