@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
@@ -36,6 +36,7 @@ from services.config import (
     parseSeconds,
     parseSize,
     parseText,
+    parseValue,
 )
 from services.tap import Options
 
@@ -51,7 +52,8 @@ plausibleValues = st.sampled_from([
     "yes", "no", "0", "1", "10", "0.5", "64K", "1MiB", "debug", "info", "",
     "tcp:0:interface=127.0.0.1", "unix:/tmp/x.sock", "udp:0:interface=127.0.0.1",
     "127.0.0.1", "127.255.255.255", "<broadcast>", "http://127.0.0.1:1/",
-    "-1", "1e999", "nan", "inf", "99999999999999999999", "\t", "x" * 300,
+    "-1", "1e999", "nan", "inf", "99999999999999999999", "\t", "x" * 300, "/tmp/" + "x" * 300,
+    "a\x00b", "/tmp", ".", "\udcff", "tcp:0:interface=\x00",
 ])
 
 configValues = st.one_of(plausibleValues, st.text(max_size=30))
@@ -135,15 +137,18 @@ class ConfigPropertyTests(SynchronousTestCase):
     def test_everyValueParser(self, data: st.DataObject) -> None:
         """
         Item 8: every key's value parser, in every section, returns a value
-        or raises C{ValueError} with a one-line message.
+        or raises L{ConfigError} with a one-line message naming the source,
+        section and key (never another exception, which would be a
+        traceback at startup).
         """
         for section, keys in _sectionsAndKeys():
             for key in keys:
                 text = data.draw(configValues, label=f"[{section}] {key}")
                 try:
-                    parseText(section, key, text)
-                except ValueError as e:
+                    parseValue("fuzz.conf", section, key, text)
+                except ConfigError as e:
                     _assertOneLine(self, str(e))
+                    self.assertTrue(str(e).startswith(f"fuzz.conf: [{section}] {key} = "))
 
     @_SETTINGS
     @given(
@@ -286,3 +291,77 @@ def _consistent(config: Config) -> bool:
             if isinstance(value, float) and not math.isfinite(value):
                 return False
     return True
+
+
+#: Values for the netservices command's options: plausible, hostile, and
+#: arbitrary.
+cliValues = st.one_of(st.sampled_from([
+    "http://127.0.0.1:1/", "https://127.0.0.1/x?y=1", "127.0.0.1:8080", "ftp://x/", "http://",
+    "http://[::1]:80/", "http://a b/", "http://127.0.0.1:99999/", "Name: value", "Bad Name: v",
+    "a=b", "=b", "a", "{}", '{"a": [1, 2]}', "[" * 5000, "{" * 100000, "1e999", "-1", "0", "10",
+    "1.5", "nan", "inf", "64K", "user:pass", "http://proxy:3128", "socks5://x", "\r\nX: y",
+]), argvText)
+
+
+@st.composite
+def netservicesCommandLines(draw: st.DrawFn) -> list[str]:
+    """
+    Command lines of the C{netservices} command: a known or unknown
+    command, then its options with plausible or arbitrary values.
+    """
+    from services.cli import buildParser
+
+    parser = buildParser()
+    commands = {name: sub for action in parser._actions
+                if isinstance(action, __import__("argparse")._SubParsersAction)
+                for name, sub in action.choices.items()}
+    name = draw(st.sampled_from(sorted(commands) + ["nope"]))
+    argv = [name]
+    sub = commands.get(name)
+    flags = [s for a in (sub._actions if sub else []) for s in a.option_strings
+             if s not in ("-h", "--help")]
+    for _ in range(draw(st.integers(0, 5))):
+        if flags and draw(st.booleans()):
+            argv.append(draw(st.sampled_from(flags)))
+        argv.append(draw(cliValues))
+    return argv
+
+
+class NetservicesCommandPropertyTests(SynchronousTestCase):
+    """
+    Item 8: the C{netservices} command line never fails in an undocumented
+    way before it runs.
+    """
+
+    @_SETTINGS
+    @given(netservicesCommandLines())
+    @example(["fetch", "http://127.0.0.1/", "--json", "[" * 100_000])
+    @example(["fetch", "http://127.0.0.1/", "-H", "X: a\r\nInjected: b", "-q", "=x"])
+    def test_anyCommandLine(self, argv: list[str]) -> None:
+        """
+        Item 8: any command line either parses, or exits with argparse's
+        usage status 2; a parsed C{fetch} command line then becomes a plan
+        or a one-line usage error, never another exception.
+        """
+        import contextlib
+        import io
+
+        from services.cli import buildParser
+
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+                args = buildParser().parse_args(argv)
+        except SystemExit as e:
+            self.assertIn(e.code, (0, 2), stderr.getvalue())
+            self.assertNotIn("Traceback", stderr.getvalue())
+            return
+        if argv[0] == "fetch":
+            from services.commands import fetch
+
+            try:
+                plan = fetch.Plan.fromArgs(args, {})
+            except fetch._Usage as e:
+                _assertOneLine(self, str(e))
+            else:
+                self.assertIn(plan.url.split("://")[0], ("http", "https"))
