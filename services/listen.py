@@ -10,6 +10,13 @@ author reaches for and that Twisted's endpoint strings do not offer.
     connection.
   - C{SO_REUSEPORT}: must be set before C{bind()}, so a TCP endpoint is
     listened on with a binding from L{twisted.internet.tcp.makeBinding}.
+
+When the process runs out of file descriptors, Twisted's accept loop
+accepts and closes each new connection at once (it keeps a reserve
+descriptor for that, so it never spins), and logs three lines at info level
+for each: under a connection flood, a log line per attempt.
+L{AcceptErrorLog} passes those on at debug level and warns once a minute
+with a count instead.
 """
 
 from __future__ import annotations
@@ -33,12 +40,13 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.tcp import makeBinding
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger, LogLevel, globalLogPublisher
 from zope.interface import implementer
 
 from services import logs
 
 __all__ = [
+    "AcceptErrorLog",
     "ListenError",
     "ListenerService",
     "SocketOptions",
@@ -175,6 +183,81 @@ def applyBufferSizes(port: IListeningPort, options: SocketOptions) -> None:
         skt.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, options.rcvbuf)
 
 
+#: How Twisted's accept loop starts the events it logs for every connection
+#: it cannot keep (twisted.internet.tcp._accept).
+_ACCEPT_EVENTS = ("EMFILE", "Re-reserving EMFILE", "Could not accept new connection")
+
+
+@implementer(ILogObserver)
+class AcceptErrorLog:
+    """
+    The log observer of one listening port: its events about connections
+    closed at once for lack of file descriptors go on at debug level, and a
+    warning with their count at most every C{every} seconds; its other
+    events go on unchanged.
+
+    @ivar closed: connections closed at once so far.
+    """
+
+    _log = Logger(observer=logs.observer)
+
+    def __init__(self, serviceName: str, clock: Any, every: float = 60.0) -> None:
+        self.serviceName = serviceName
+        self.clock = clock
+        self.every = every
+        self.closed = 0
+        self._warnedAt: float | None = None
+        self._warnedCount = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """
+        Pass C{event} on, demoted if it is about one refused connection.
+        """
+        text = event.get("log_format") or ""
+        if not text.startswith(_ACCEPT_EVENTS):
+            globalLogPublisher(event)
+            return
+        logs.observer(dict(event, log_level=LogLevel.debug))
+        exhausted = text.startswith("EMFILE") or event.get("acceptError") in ("EMFILE", "ENFILE")
+        if not exhausted:
+            return
+        if text.startswith(("EMFILE recovery", "Could not accept")):
+            self.closed += 1
+        now = self.clock.seconds()
+        if self._warnedAt is None:
+            self._log.warn(
+                "{service}: out of file descriptors: closing new connections at once "
+                "until some are free",
+                service=self.serviceName,
+            )
+        elif now - self._warnedAt >= self.every:
+            self._log.warn(
+                "{service}: out of file descriptors: {count} new connections closed at once "
+                "in the last {seconds:.0f} s",
+                service=self.serviceName,
+                count=self.closed - self._warnedCount,
+                seconds=now - self._warnedAt,
+            )
+        else:
+            return
+        self._warnedAt = now
+        self._warnedCount = self.closed
+
+
+def quietAcceptErrors(port: Any, serviceName: str) -> None:
+    """
+    Route the log events of a listening port through an L{AcceptErrorLog}
+    (ports without their own logger, or without a reactor, are left as
+    they are).
+    """
+    logger = getattr(port, "_logger", None)
+    clock = getattr(port, "reactor", None)
+    if isinstance(logger, Logger) and clock is not None:
+        port._logger = Logger(
+            namespace=logger.namespace, source=port, observer=AcceptErrorLog(serviceName, clock)
+        )
+
+
 class ListenerService(StreamServerEndpointService):
     """
     Listens on one endpoint for the life of the service.
@@ -219,6 +302,7 @@ class ListenerService(StreamServerEndpointService):
         if port is None:  # a late failure, already logged by our base class
             return None
         applyBufferSizes(port, self.options)
+        quietAcceptErrors(port, self.serviceName)
         self.port = port
         self._log.info(
             "{service} listening on {endpoint} ({address})",

@@ -196,7 +196,8 @@ class DescriptorExhaustionTests(SynchronousTestCase):
         Item 4: with the daemon limited to 128 descriptors, 300 clients
         connect and hold on: the daemon does not spin (its own CPU use stays
         under 10% while the clients hold on), does not crash, and serves a
-        new client within 1 s after they leave.
+        new client within 1 s after they leave; the log says so in one
+        warning instead of lines for every refused connection.
         """
         port = freePort()
         daemon = LimitedDaemon([], nofile=128, config=onlyConfig(
@@ -237,4 +238,8 @@ class DescriptorExhaustionTests(SynchronousTestCase):
         self.assertLess(recovered, 1.0)
         daemon.assertAlive()
         assertNoTraceback(daemon)
+        # One warning, not three log lines per refused connection.
+        log = daemon.log()
+        self.assertEqual(log.count("echo: out of file descriptors"), 1, log[-3000:])
+        self.assertNotIn("EMFILE recovery", log)
 

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
@@ -43,7 +42,7 @@ def request(port: int, data: bytes, timeout: float = 5.0) -> bytes:
                 if not chunk:
                     break
                 received += chunk
-        except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        except (TimeoutError, ConnectionResetError, BrokenPipeError):
             pass
     return received
 
