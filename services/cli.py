@@ -25,6 +25,7 @@ COMMANDS: Sequence[str] = (
     "services.commands.fetch",
     "services.commands.echo",
     "services.commands.resolve",
+    "services.commands.discover",
 )
 
 

@@ -254,9 +254,179 @@ class EchoConfig:
     )
 
 
-# [discovery] section: DiscoveryConfig (and UdpEchoConfig) go here.
 
-# [web] section: WebConfig goes here.
+
+def _isIPv4(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parseIPv4(text: str) -> str:
+    """
+    Parse an IPv4 address in dotted form; C{0.0.0.0} means every address.
+    """
+    value = text.strip()
+    if not _isIPv4(value):
+        raise _Invalid("expected an IPv4 address such as 127.0.0.1 (0.0.0.0: all)")
+    return value
+
+
+def parseBroadcast(text: str) -> str:
+    """
+    Parse where broadcasts go: an IPv4 address (C{127.255.255.255}, a
+    subnet's broadcast address) or C{<broadcast>} (255.255.255.255).
+    """
+    value = text.strip()
+    if value != "<broadcast>" and not _isIPv4(value):
+        raise _Invalid(
+            "expected an IPv4 broadcast address such as 127.255.255.255 or "
+            "192.168.1.255, or <broadcast>"
+        )
+    return value
+
+
+def parseOptionalName(text: str) -> str:
+    """
+    Parse a short name, or nothing (the empty string).
+    """
+    return parseName(text) if text.strip() else ""
+
+
+def parseRate(text: str) -> float:
+    """
+    Parse a rate per second greater than zero.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise _Invalid("expected a number per second > 0, e.g. 10 or 0.5") from None
+    if not (0 < value < float("inf")):
+        raise _Invalid("expected a finite number per second > 0")
+    return value
+
+
+def parseUdpEndpoints(text: str) -> tuple[str, ...]:
+    """
+    Parse one or more UDP endpoint descriptions (C{udp:8007:interface=127.0.0.1},
+    C{udp6:8007:interface=\\:\\:1}, or a bare port on 127.0.0.1), separated
+    by whitespace or newlines, into their canonical text.
+    """
+    from services.datagram import parseUdpEndpoint
+
+    parts = text.split()
+    values = []
+    for part in parts:
+        try:
+            values.append(str(parseUdpEndpoint(part)))
+        except ValueError as e:
+            raise _Invalid(f"{part!r}: {e}" if len(parts) > 1 else str(e)) from None
+    if not values:
+        raise _Invalid("expected at least one endpoint, e.g. udp:8007:interface=127.0.0.1")
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """
+    C{[discovery]}: announce this instance over UDP broadcast, answer
+    queries, and keep a table of the other instances heard.
+    """
+
+    enabled: bool = _setting(True, parseBool, "yes or no", "Run the discovery service.")
+    port: int = _setting(
+        8009,
+        _intRange(1, 65535),
+        "a UDP port from 1 to 65535",
+        "The UDP port every instance shares (SO_REUSEADDR), announces to and answers on.",
+    )
+    interface: str = _setting(
+        "127.0.0.1",
+        parseIPv4,
+        "an IPv4 address (0.0.0.0: all)",
+        "The local address to bind and send from.",
+    )
+    broadcast: str = _setting(
+        "127.255.255.255",
+        parseBroadcast,
+        "an IPv4 broadcast address, or <broadcast>",
+        "Where announces go (and which broadcasts are received).",
+    )
+    interval: float = _setting(
+        5.0,
+        parsePositiveSeconds,
+        "seconds > 0",
+        "Announce this often.",
+    )
+    ttl: int = _setting(
+        15,
+        _intRange(1, 3600),
+        "whole seconds from 1 to 3600, more than interval",
+        "Peers forget this instance after this long without hearing it.",
+    )
+    name: str = _setting(
+        "",
+        parseOptionalName,
+        "1 to 64 printable characters, or empty",
+        "The name announced; empty: the host name.",
+    )
+    source_rate: float = _setting(
+        1.0,
+        parseRate,
+        "a number per second > 0",
+        "Replies per second to one source address, on average.",
+    )
+    source_burst: int = _setting(
+        5,
+        _intRange(1, 1_000_000),
+        "a whole number >= 1",
+        "Replies one source address may get at once.",
+    )
+    global_rate: float = _setting(
+        50.0,
+        parseRate,
+        "a number per second > 0",
+        "Replies per second to all sources together.",
+    )
+
+
+@dataclass(frozen=True)
+class UdpEchoConfig:
+    """
+    C{[udp-echo]}: the RFC 862 echo service over UDP.
+    """
+
+    enabled: bool = _setting(False, parseBool, "yes or no", "Run the UDP echo service.")
+    listen: tuple[str, ...] = _setting(
+        ("udp:8007:interface=127.0.0.1",),
+        parseUdpEndpoints,
+        "one or more udp:PORT[:interface=ADDRESS] (udp6: for IPv6)",
+        "Where to listen: UDP endpoints separated by spaces or newlines.",
+    )
+    source_rate: float = _setting(
+        100.0,
+        parseRate,
+        "a number per second > 0",
+        "Datagrams per second echoed to one source address, on average.",
+    )
+    source_burst: int = _setting(
+        200,
+        _intRange(1, 1_000_000),
+        "a whole number >= 1",
+        "Datagrams one source address may get echoed at once.",
+    )
+    global_rate: float = _setting(
+        2000.0,
+        parseRate,
+        "a number per second > 0",
+        "Datagrams per second echoed to all sources together.",
+    )
+
+
 
 #: First path segments the web service uses itself, so a static mount may not.
 _WEB_RESERVED = frozenset({"status", "health", "metrics"})
@@ -381,7 +551,6 @@ class WebConfig:
     )
 
 
-# [client] section: ClientConfig goes here.
 
 
 @dataclass(frozen=True)
@@ -415,9 +584,9 @@ class NetservicesConfig:
 #: Section name to its dataclass, in the order tap.conf documents them.
 SECTIONS: Mapping[str, type] = {
     "echo": EchoConfig,
-    # discovery sections here
     "web": WebConfig,
-    # client section here
+    "discovery": DiscoveryConfig,
+    "udp-echo": UdpEchoConfig,
     "log": LogConfig,
     "netservices": NetservicesConfig,
 }
@@ -432,9 +601,9 @@ class Config:
     """
 
     echo: EchoConfig = EchoConfig()
-    # discovery attributes here
     web: WebConfig = WebConfig()
-    # client attribute here
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    udp_echo: UdpEchoConfig = UdpEchoConfig()
     log: LogConfig = LogConfig()
     netservices: NetservicesConfig = NetservicesConfig()
     source: str = "<defaults>"

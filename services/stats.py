@@ -9,12 +9,31 @@ per event; readers take a L{snapshot}.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
-__all__ = ["ConnectionStats", "WebStats"]
+__all__ = ["ConnectionStats", "Counters", "DiscoveryStats", "UdpEchoStats", "WebStats"]
+
+
+class Counters:
+    """
+    Base of the counters classes: a snapshot of every field, and which
+    fields are current values (gauges) rather than running totals.
+    """
+
+    __slots__ = ()
+
+    #: The names of the fields that are current values, not totals.
+    gauges: ClassVar[frozenset[str]] = frozenset({"current"})
+
+    def snapshot(self) -> dict[str, int]:
+        """
+        A copy of every counter, by name.
+        """
+        return asdict(self)  # type: ignore[call-overload]
 
 
 @dataclass(slots=True)
-class ConnectionStats:
+class ConnectionStats(Counters):
     """
     Counters of a stream service.
 
@@ -33,15 +52,9 @@ class ConnectionStats:
     bytesIn: int = 0
     bytesOut: int = 0
 
-    def snapshot(self) -> dict[str, int]:
-        """
-        A copy of every counter, by name.
-        """
-        return asdict(self)
-
 
 @dataclass(slots=True)
-class WebStats:
+class WebStats(Counters):
     """
     Counters of the web service.
 
@@ -78,8 +91,82 @@ class WebStats:
     bytesIn: int = 0
     bytesOut: int = 0
 
-    def snapshot(self) -> dict[str, int]:
-        """
-        A copy of every counter, by name.
-        """
-        return asdict(self)
+
+@dataclass(slots=True)
+class DiscoveryStats(Counters):
+    """
+    Counters of the discovery service.
+
+    @ivar received: datagrams received.
+    @ivar oversize: datagrams dropped for being larger than the protocol's
+        1200-byte limit.
+    @ivar foreign: datagrams dropped for not being ours (not our JSON, or
+        another version).
+    @ivar malformed: datagrams of our protocol with a missing or bad field.
+    @ivar own: our own datagrams, heard back and ignored.
+    @ivar announcesSent: announces broadcast.
+    @ivar announcesHeard: announces from other instances.
+    @ivar queriesHeard: queries received.
+    @ivar repliesSent: replies sent to queries.
+    @ivar repliesHeard: replies to our own queries.
+    @ivar unsolicited: replies that answer no query of ours, dropped.
+    @ivar loopGuarded: queries not answered because of their source port
+        (below 1024, or one of our service ports).
+    @ivar rateLimited: queries not answered because of the rate limits.
+    @ivar smallQueries: queries not answered because the reply would have
+        been larger than the query.
+    @ivar sendErrors: datagrams the system refused to send.
+    @ivar errors: datagrams whose handling failed unexpectedly.
+    @ivar peers: peers known now.
+    @ivar peersExpired: peers forgotten after their ttl.
+    @ivar peersRefused: new peers not recorded because the table was full.
+    """
+
+    received: int = 0
+    oversize: int = 0
+    foreign: int = 0
+    malformed: int = 0
+    own: int = 0
+    announcesSent: int = 0
+    announcesHeard: int = 0
+    queriesHeard: int = 0
+    repliesSent: int = 0
+    repliesHeard: int = 0
+    unsolicited: int = 0
+    loopGuarded: int = 0
+    rateLimited: int = 0
+    smallQueries: int = 0
+    sendErrors: int = 0
+    errors: int = 0
+    peers: int = 0
+    peersExpired: int = 0
+    peersRefused: int = 0
+
+    gauges: ClassVar[frozenset[str]] = frozenset({"peers"})
+
+
+@dataclass(slots=True)
+class UdpEchoStats(Counters):
+    """
+    Counters of the UDP echo service.
+
+    @ivar received: datagrams received.
+    @ivar echoed: datagrams sent back.
+    @ivar bytesIn: bytes received.
+    @ivar bytesOut: bytes sent back.
+    @ivar oversize: datagrams that filled the receive buffer (possibly cut
+        short), dropped.
+    @ivar loopGuarded: datagrams not echoed because of their source port
+        (below 1024, or one of our service ports).
+    @ivar rateLimited: datagrams not echoed because of the rate limits.
+    @ivar sendErrors: echoes the system refused to send.
+    """
+
+    received: int = 0
+    echoed: int = 0
+    bytesIn: int = 0
+    bytesOut: int = 0
+    oversize: int = 0
+    loopGuarded: int = 0
+    rateLimited: int = 0
+    sendErrors: int = 0

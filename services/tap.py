@@ -22,11 +22,14 @@ from services.config import (
     parseText,
     replaceSection,
 )
+from services.discovery import makeDiscoveryService
 from services.echo import makeEchoService
 from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenError
 from services.stats import ConnectionStats, WebStats
 from services.web import makeWebService
+from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats
+from services.udpecho import makeUdpEchoService
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -63,16 +66,23 @@ class Options(usage.Options):
             "Serve the files under this directory at [web] static_mount "
             "(overrides [web] static_dir).",
         ],
+        [
+            "discovery-port",
+            None,
+            None,
+            "Announce to and answer on this UDP port (overrides [discovery] port; "
+            "instances share it).",
+        ],
     ]
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
-        # discovery flags here
         ["no-web", None, "Do not run the web service."],
+        ["no-discovery", None, "Do not run the discovery service."],
+        ["no-udp-echo", None, "Do not run the UDP echo service."],
     ]
 
     def __init__(self) -> None:
         usage.Options.__init__(self)
-        self["echo"] = []
         self.settings = Config()
 
     def opt_version(self) -> None:
@@ -86,13 +96,19 @@ class Options(usage.Options):
         """
         Listen for echo on this endpoint (repeatable; replaces [echo] listen).
         """
-        self["echo"].append(description)
+        self.setdefault("echo", []).append(description)
 
     def opt_web(self, description: str) -> None:
         """
         Listen for HTTP on this endpoint (repeatable; replaces [web] listen).
         """
         self.setdefault("web", []).append(description)
+
+    def opt_udp_echo(self, description: str) -> None:
+        """
+        Echo datagrams on udp:PORT[:interface=ADDR], or PORT on 127.0.0.1 (repeatable).
+        """
+        self.setdefault("udp-echo", []).append(description)
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """
@@ -113,29 +129,51 @@ class Options(usage.Options):
         @raise usage.UsageError: when flags contradict each other.
         """
         config = loadConfig(self["config"]) if self["config"] else Config()
-        if self["echo"] and self["no-echo"]:
-            raise usage.UsageError("--echo and --no-echo contradict each other")
-        if self["echo"]:
-            listen = sum((self._value("--echo", "echo", "listen", d) for d in self["echo"]), ())
-            config = replaceSection(config, "echo", enabled=True, listen=listen)
-        if self["no-echo"]:
-            config = replaceSection(config, "echo", enabled=False)
-        # discovery overrides here
-        web = self.get("web", [])
-        if web and self["no-web"]:
-            raise usage.UsageError("--web and --no-web contradict each other")
-        if web:
-            listen = sum((self._value("--web", "web", "listen", d) for d in web), ())
-            config = replaceSection(config, "web", enabled=True, listen=listen)
-        if self["no-web"]:
-            config = replaceSection(config, "web", enabled=False)
+        for section in ("echo", "web", "udp-echo"):
+            config = self._listenFlags(config, section)
         if self["static"] is not None:
             directory = self._value("--static", "web", "static_dir", self["static"])
             config = replaceSection(config, "web", static_dir=directory)
+        config = self._discoveryFlags(config)
         if self["log-level"] is not None:
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
         self.settings = config
+
+    def _listenFlags(self, config: Config, section: str) -> Config:
+        """
+        Apply C{--SECTION ENDPOINT} (repeatable: replaces C{listen} and
+        enables the service) and C{--no-SECTION}.
+        """
+        given, disabled = self.get(section, []), self[f"no-{section}"]
+        if given and disabled:
+            raise usage.UsageError(f"--{section} and --no-{section} contradict each other")
+        if given:
+            listen = sum((self._value(f"--{section}", section, "listen", d) for d in given), ())
+            config = replaceSection(config, section, enabled=True, listen=listen)
+        if disabled:
+            config = replaceSection(config, section, enabled=False)
+        return config
+
+    def _discoveryFlags(self, config: Config) -> Config:
+        """
+        Apply C{--discovery-port} and C{--no-discovery}, and check that
+        peers outlive the announce interval.
+        """
+        if self["discovery-port"] is not None and self["no-discovery"]:
+            raise usage.UsageError("--discovery-port and --no-discovery contradict each other")
+        if self["discovery-port"] is not None:
+            port = self._value("--discovery-port", "discovery", "port", self["discovery-port"])
+            config = replaceSection(config, "discovery", enabled=True, port=port)
+        if self["no-discovery"]:
+            config = replaceSection(config, "discovery", enabled=False)
+        discovery = config.discovery
+        if discovery.enabled and discovery.ttl <= discovery.interval:
+            raise ConfigError(
+                f"{config.source}: [discovery] ttl = {discovery.ttl!r}: expected more than "
+                f"interval ({discovery.interval:g} s), or peers forget each other between announces"
+            )
+        return config
 
     @staticmethod
     def _value(flag: str, section: str, key: str, text: str) -> Any:
@@ -231,8 +269,13 @@ def buildService(
         stats = root.stats["echo"] = ConnectionStats()
         grace = config.netservices.shutdown_grace
         makeEchoService(config.echo, reactor, stats, grace).setServiceParent(root)
-    # discovery services here
-    # web service here (last: it reads the whole tree)
+    if config.discovery.enabled:
+        discoveryStats = root.stats["discovery"] = DiscoveryStats()
+        makeDiscoveryService(config.discovery, reactor, discoveryStats).setServiceParent(root)
+    if config.udp_echo.enabled:
+        udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
+        makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
+    # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
         webStats = root.stats["web"] = WebStats()
         makeWebService(config.web, root, reactor, webStats).setServiceParent(root)

@@ -79,7 +79,7 @@ def canConnect(host: str, port: int) -> bool:
 
 #: Sections that every isolated configuration turns off unless a test
 #: configures them, so that test daemons never take the default ports.
-_OTHER_SERVICES: tuple[str, ...] = ("echo", "web")
+_OTHER_SERVICES: tuple[str, ...] = ("echo", "web", "discovery", "udp-echo")
 
 
 def isolatedConfig(**sections: str) -> str:

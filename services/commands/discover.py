@@ -1,0 +1,150 @@
+# -*- test-case-name: tests.test_discover_command -*-
+"""
+C{netservices discover}: list the netservices instances that answer a
+broadcast query or announce themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence, TextIO
+
+from services.config import parseBroadcast, parsePositiveSeconds, parseText
+
+__all__ = ["formatTable", "register", "run"]
+
+EPILOG = """\
+examples:
+  netservices discover                        # instances on this host (127.255.255.255:8009)
+  netservices discover --json --timeout 5     # one JSON object per instance and line
+  netservices discover --broadcast 192.168.1.255 --port 8009   # instances on a LAN
+
+exit status: 0 if at least one instance was found, 1 if none was.
+"""
+
+
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        """
+        Parse an option's value, as an argparse type.
+        """
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _discoveryPort(text: str) -> int:
+    port: int = parseText("discovery", "port", text)
+    return port
+
+
+def register(subparsers: Any) -> None:
+    """
+    Add the C{discover} subcommand.
+    """
+    parser = subparsers.add_parser(
+        "discover",
+        help="find netservices instances by UDP broadcast",
+        description=(
+            "Send a discovery query (padded to 1200 bytes, so instances may answer it) to a "
+            "broadcast address, listen for replies and announces until the timeout, and list "
+            "every instance heard: its name, address, services with their ports, and how long "
+            "ago it was heard."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_argument(parsePositiveSeconds),
+        default=2.0,
+        metavar="S",
+        help="seconds to listen for replies and announces (default: 2)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per instance and line instead of a table",
+    )
+    parser.add_argument(
+        "--broadcast",
+        type=_argument(parseBroadcast),
+        default="127.255.255.255",
+        metavar="ADDR",
+        help=(
+            "where to send the query: a broadcast address, <broadcast> (255.255.255.255) "
+            "or a single host (default: 127.255.255.255, this host only)"
+        ),
+    )
+    parser.add_argument(
+        "--port",
+        type=_argument(_discoveryPort),
+        default=8009,
+        metavar="P",
+        help="the discovery port of the instances (default: 8009)",
+    )
+    parser.set_defaults(run=_runAndExit)
+
+
+async def _runAndExit(reactor: Any, args: argparse.Namespace) -> int:
+    # twisted.internet.task.react exits 0 whatever the value main's Deferred
+    # fires with; only a SystemExit carries another status out of it.
+    status = await run(reactor, args)
+    if status:
+        raise SystemExit(status)
+    return status
+
+
+def _services(services: dict[str, list[int]]) -> str:
+    return " ".join(f"{name}:{','.join(map(str, ports))}" for name, ports in services.items())
+
+
+def formatTable(peers: Sequence[dict[str, Any]]) -> str:
+    """
+    The instances as a table with a header: name, address, services with
+    their ports, and age.
+    """
+    rows = [("NAME", "ADDRESS", "SERVICES", "AGE")]
+    for peer in peers:
+        services = _services(peer["services"]) or "-"
+        rows.append((peer["name"], peer["address"], services, f"{peer['age']:.1f}s"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3]
+        for row in rows
+    )
+
+
+async def run(reactor: Any, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """
+    Discover, print, and return the exit status: 0 if an instance was
+    found, 1 if none was (or the query could not be sent).
+    """
+    from services.discovery import discover
+
+    out = out or sys.stdout
+    where = f"{args.broadcast}:{args.port}"
+    try:
+        peers = await discover(reactor, (args.broadcast, args.port), args.timeout)
+    except OSError as e:
+        reason = e.strerror or e
+        print(f"netservices discover: error: cannot query {where}: {reason}", file=sys.stderr)
+        return 1
+    if not peers:
+        print(
+            f"netservices discover: no instance answered on {where} within {args.timeout:g} s",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        for peer in peers:
+            print(json.dumps(peer), file=out)
+    else:
+        print(formatTable(peers), file=out)
+    return 0

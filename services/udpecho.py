@@ -1,0 +1,215 @@
+# -*- test-case-name: tests.test_udpecho -*-
+"""
+The echo service (RFC 862) over UDP: one datagram in, the same datagram
+out, whole.
+
+A UDP echo is the textbook reflector, so L{UdpEcho} answers nobody who
+could answer back or who did not ask:
+
+  - no echo to a source port below 1024 (echo, chargen, daytime, DNS...)
+    or to one of our own service ports, which two echo services would
+    bounce between forever (CERT CA-1996-01, CVE-2024-2169);
+  - a token bucket per source address and one for all sources;
+  - the receive buffer holds the largest possible datagram, so nothing is
+    truncated; a datagram that fills it is dropped, not echoed in part.
+
+Bind it to a specific address (the default is 127.0.0.1): a socket bound to
+every address also receives broadcasts, and would echo them.
+
+Use it in your own application::
+
+    from twisted.internet import reactor
+    from services.datagram import MAX_UDP_PAYLOAD, SourceLimiter
+    from services.udpecho import UdpEcho
+
+    echo = UdpEcho(SourceLimiter(reactor, 100, 200, 2000))
+    reactor.listenUDP(7007, echo, interface="127.0.0.1",
+                      maxPacketSize=MAX_UDP_PAYLOAD + 1)
+    reactor.run()
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Collection
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred
+from twisted.internet.error import InvalidAddressError, MessageLengthError
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger, LogLevel
+
+from services import logs
+from services.config import UdpEchoConfig
+from services.datagram import (
+    MAX_UDP_PAYLOAD,
+    OwnPorts,
+    SourceLimiter,
+    listenDatagram,
+    parseUdpEndpoint,
+    unsafeSource,
+)
+from services.listen import ListenError, describeAddress
+from services.stats import UdpEchoStats
+
+__all__ = ["UdpEcho", "UdpEchoListener", "makeUdpEchoService"]
+
+_SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
+
+
+class UdpEcho(DatagramProtocol):
+    """
+    Send every datagram back to where it came from, within the safety rules
+    of the module docstring.
+
+    @ivar limiter: the rate limits.
+    @ivar ownPorts: called for the ports that get no echo.
+    @ivar stats: the counters it updates.
+    @ivar maxPacketSize: the receive buffer size of the port it runs on;
+        a datagram this long may have been cut short.
+    """
+
+    _log = Logger(observer=logs.observer)
+    noisy = False
+
+    def logPrefix(self) -> str:
+        """
+        How Twisted's own log lines name this protocol's port.
+        """
+        return "udp-echo"
+
+    def __init__(
+        self,
+        limiter: SourceLimiter,
+        ownPorts: Callable[[], Collection[int]] = frozenset,
+        stats: UdpEchoStats | None = None,
+        maxPacketSize: int = MAX_UDP_PAYLOAD + 1,
+    ) -> None:
+        self.limiter = limiter
+        self.ownPorts = ownPorts
+        self.stats = stats if stats is not None else UdpEchoStats()
+        self.maxPacketSize = maxPacketSize
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        """
+        Echo C{datagram} to C{addr}, unless a safety rule says no.
+        """
+        stats = self.stats
+        n = len(datagram)
+        stats.received += 1
+        stats.bytesIn += n
+        if n >= self.maxPacketSize:
+            stats.oversize += 1
+            return self._drop(addr, n, "it filled the receive buffer")
+        unsafe = unsafeSource(addr[1], self.ownPorts())
+        if unsafe is not None:
+            stats.loopGuarded += 1
+            return self._drop(addr, n, unsafe)
+        if not self.limiter.allow(addr[0]):
+            stats.rateLimited += 1
+            return self._drop(addr, n, "rate limit")
+        try:
+            self.transport.write(datagram, addr)  # type: ignore[union-attr]
+        except _SEND_ERRORS as e:
+            stats.sendErrors += 1
+            return self._drop(addr, n, f"cannot send: {e}")
+        stats.echoed += 1
+        stats.bytesOut += n
+        return None
+
+    def _drop(self, addr: Any, size: int, reason: Any) -> None:
+        if logs.isEnabledFor(LogLevel.debug):
+            self._log.debug(
+                "udp-echo: not echoing {size} bytes to {source}: {reason}",
+                size=size,
+                source=f"{addr[0]}:{addr[1]}",
+                reason=reason,
+            )
+
+
+class UdpEchoListener(Service):
+    """
+    One UDP echo port for the life of the service.
+
+    @ivar port: the listening UDP port once listening, else L{None}.
+    @ivar description: the endpoint, as configured.
+    """
+
+    _log = Logger(observer=logs.observer)
+
+    def __init__(self, description: str, protocol: UdpEcho, reactor: Any) -> None:
+        self.description = description
+        self.endpoint = parseUdpEndpoint(description)
+        self.protocol = protocol
+        self.reactor = reactor
+        self.port: IListeningPort | None = None
+
+    def privilegedStartService(self) -> None:
+        """
+        Bind now (the port may be privileged).
+
+        @raise ListenError: if it cannot be bound.
+        """
+        Service.privilegedStartService(self)
+        self._listen()
+
+    def startService(self) -> None:
+        """
+        Start the service, binding if not done yet.
+        """
+        Service.startService(self)
+        if self.port is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        endpoint = self.endpoint
+        try:
+            self.port = listenDatagram(
+                self.reactor,
+                self.protocol,
+                endpoint.interface,
+                endpoint.port,
+                endpoint.family,
+                maxPacketSize=self.protocol.maxPacketSize,
+            )
+        except OSError as e:
+            raise ListenError("udp-echo", self.description, e) from e
+        self._log.info(
+            "udp-echo listening on {endpoint} ({address})",
+            endpoint=self.description,
+            address=describeAddress(self.port.getHost()),
+        )
+
+    def stopService(self) -> Deferred[None] | None:
+        """
+        Close the port.
+        """
+        Service.stopService(self)
+        port, self.port = self.port, None
+        return port.stopListening() if port is not None else None
+
+
+def makeUdpEchoService(
+    config: UdpEchoConfig, reactor: Any = None, stats: UdpEchoStats | None = None
+) -> MultiService:
+    """
+    Build the UDP echo service: one L{UdpEchoListener} per endpoint of
+    C{config.listen}, sharing the rate limits and the counters.
+
+    @param config: the C{[udp-echo]} section.
+    @param reactor: the reactor to listen with; the global one if L{None}.
+    @param stats: counters to update; new L{UdpEchoStats} if L{None}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    stats = stats if stats is not None else UdpEchoStats()
+    limiter = SourceLimiter(reactor, config.source_rate, config.source_burst, config.global_rate)
+    service = MultiService()
+    service.setName("udp-echo")
+    service.stats = stats  # type: ignore[attr-defined]
+    fixed = [parseUdpEndpoint(d).port for d in config.listen]
+    ownPorts = OwnPorts(service, reactor, fixed=fixed)
+    for description in config.listen:
+        protocol = UdpEcho(limiter, ownPorts, stats)
+        UdpEchoListener(description, protocol, reactor).setServiceParent(service)
+    return service

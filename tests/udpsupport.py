@@ -1,0 +1,123 @@
+"""
+Fakes for testing datagram protocols without the network: a memory UDP
+transport and a memory reactor whose C{adoptDatagramPort} connects the
+protocol to one.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IListeningPort, IUDPTransport
+from twisted.internet.protocol import AbstractDatagramProtocol
+from twisted.internet.testing import MemoryReactorClock
+from zope.interface import implementer
+
+
+@implementer(IUDPTransport, IListeningPort)
+class MemoryDatagramTransport:
+    """
+    A UDP port in memory: records what is written, and raises C{error}
+    from C{write} when it is set.
+
+    @ivar written: C{(datagram, address)} for every write.
+    @ivar broadcastAllowed: what C{setBroadcastAllowed} was last told.
+    @ivar listening: whether C{stopListening} has not been called.
+    """
+
+    def __init__(
+        self,
+        protocol: AbstractDatagramProtocol | None = None,
+        host: tuple[str, int] = ("127.0.0.1", 8009),
+        family: int = socket.AF_INET,
+    ) -> None:
+        self.protocol = protocol
+        self.host = host
+        self.family = family
+        self.written: list[tuple[bytes, Any]] = []
+        self.broadcastAllowed = False
+        self.listening = True
+        self.error: BaseException | None = None
+
+    def write(self, packet: bytes, addr: Any = None) -> None:
+        """
+        Record C{packet} for C{addr}, or raise C{error} if set.
+        """
+        if self.error is not None:
+            raise self.error
+        self.written.append((packet, addr))
+
+    def connect(self, host: str, port: int) -> None:
+        """
+        Connected mode is not supported.
+        """
+        raise NotImplementedError("connected mode is not used")
+
+    def getHost(self) -> IPv4Address | IPv6Address:
+        """
+        The address the port stands for.
+        """
+        if self.family == socket.AF_INET6:
+            return IPv6Address("UDP", *self.host[:2])
+        return IPv4Address("UDP", *self.host)
+
+    def startListening(self) -> None:
+        """
+        Listen (again).
+        """
+        self.listening = True
+
+    def stopListening(self) -> Deferred[None]:
+        """
+        Stop listening, stopping the protocol once.
+        """
+        if self.listening and self.protocol is not None:
+            self.listening = False
+            self.protocol.doStop()
+        return succeed(None)
+
+    def setBroadcastAllowed(self, enabled: bool) -> None:
+        """
+        Record whether broadcasting is allowed.
+        """
+        self.broadcastAllowed = enabled
+
+    def getBroadcastAllowed(self) -> bool:
+        """
+        Whether broadcasting is allowed.
+        """
+        return self.broadcastAllowed
+
+
+class UdpMemoryReactor(MemoryReactorClock):
+    """
+    A L{MemoryReactorClock} whose C{adoptDatagramPort} connects the protocol
+    to a L{MemoryDatagramTransport} standing for the adopted socket (with
+    its address), as a real reactor would.
+
+    @ivar datagramPorts: the transports, in adoption order.
+    @ivar writeError: if set, what the new transports raise from C{write}.
+    """
+
+    def __init__(self) -> None:
+        MemoryReactorClock.__init__(self)
+        self.datagramPorts: list[MemoryDatagramTransport] = []
+        self.writeError: BaseException | None = None
+
+    def adoptDatagramPort(
+        self, fileno: int, addressFamily: int, protocol: Any, maxPacketSize: int = 8192
+    ) -> MemoryDatagramTransport:
+        """
+        Record the adoption and connect C{protocol} to a memory port with the socket's address.
+        """
+        MemoryReactorClock.adoptDatagramPort(self, fileno, addressFamily, protocol, maxPacketSize)
+        with socket.fromfd(fileno, addressFamily, socket.SOCK_DGRAM) as skt:
+            host = skt.getsockname()
+        transport = MemoryDatagramTransport(protocol, host, addressFamily)
+        transport.error = self.writeError
+        self.datagramPorts.append(transport)
+        protocol.makeConnection(transport)
+        return transport
