@@ -40,6 +40,8 @@ from services.config import (
 )
 from services.tap import Options
 
+from .reliability import requireServices
+
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 #: Text as a command line or a file can carry it: any bytes but NUL,
@@ -365,3 +367,103 @@ class NetservicesCommandPropertyTests(SynchronousTestCase):
                 _assertOneLine(self, str(e))
             else:
                 self.assertIn(plan.url.split("://")[0], ("http", "https"))
+
+
+_HEX = "0123456789abcdef"
+
+
+@st.composite
+def wireMessages(draw: st.DrawFn) -> Any:
+    """
+    Valid announces and replies of the discovery wire format.
+    """
+    from services.discovery_wire import ANNOUNCE, REPLY, Message
+
+    kind = draw(st.sampled_from([ANNOUNCE, REPLY]))
+    names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,31}", fullmatch=True)
+    services = draw(st.dictionaries(names, st.lists(st.integers(1, 65535), max_size=3),
+                                    max_size=3))
+    return Message(
+        kind,
+        id=draw(st.text(_HEX, min_size=32, max_size=32)),
+        name=draw(st.text(st.characters(codec="utf-8").filter(str.isprintable),
+                          min_size=1, max_size=20)),
+        ttl=draw(st.integers(1, 3600)),
+        services={k: tuple(v) for k, v in services.items()},
+        nonce=draw(st.text(_HEX, min_size=16, max_size=64)) if kind == REPLY else "",
+    )
+
+
+class DiscoveryPropertyTests(SynchronousTestCase):
+    """
+    Item 8: the discovery wire format and UDP endpoint strings (arbitrary
+    bytes and objects are covered by tests.test_discovery_wire).
+    """
+
+    def setUp(self) -> None:
+        requireServices("discovery")
+
+    @_SETTINGS
+    @given(wireMessages())
+    def test_messageRoundTrip(self, message: Any) -> None:
+        """
+        Item 8: every valid announce or reply decodes to itself, within the
+        size limit.
+        """
+        from services.discovery_wire import MAX_DATAGRAM, decode, encode
+
+        data = encode(message)
+        self.assertLessEqual(len(data), MAX_DATAGRAM)
+        self.assertEqual(decode(data), message)
+
+    @_SETTINGS
+    @given(st.text(_HEX, min_size=16, max_size=64), st.integers(0, 2000))
+    def test_querySize(self, nonce: str, size: int) -> None:
+        """
+        Item 8: a query padded to any size is that size (or as small as it
+        can be, and never over the limit) and decodes to its nonce.
+        """
+        from services.discovery_wire import MAX_DATAGRAM, QUERY, decode, query
+
+        data = query(nonce, size)
+        bare = query(nonce, 0)
+        if min(size, MAX_DATAGRAM) >= len(bare) + len(',"pad":""'):
+            self.assertEqual(len(data), min(size, MAX_DATAGRAM))
+        else:  # no room for a pad member
+            self.assertEqual(data, bare)
+        decoded = decode(data)
+        self.assertEqual((decoded.type, decoded.nonce), (QUERY, nonce))
+
+    @_SETTINGS
+    @given(st.one_of(
+        st.integers(0, 65535).map(str),
+        st.builds(lambda p, i: f"udp:{p}:interface={i}", st.integers(0, 65535),
+                  st.ip_addresses(v=4).map(str)),
+        st.builds(lambda p, i: f"udp6:{p}:interface={i.replace(':', chr(92) + ':')}",
+                  st.integers(0, 65535), st.ip_addresses(v=6).map(str)),
+        st.builds(lambda p: f"udp:{p}", st.integers(0, 65535)),
+    ))
+    def test_udpEndpointRoundTrip(self, text: str) -> None:
+        """
+        Item 8: a valid UDP endpoint string parses, and its canonical text
+        parses to the same endpoint.
+        """
+        from services.datagram import parseUdpEndpoint
+
+        endpoint = parseUdpEndpoint(text)
+        self.assertEqual(parseUdpEndpoint(str(endpoint)), endpoint)
+
+    @_SETTINGS
+    @given(st.one_of(argvText, plausibleValues,
+                     st.builds(lambda a, b: f"udp:{a}:{b}", argvText, argvText)))
+    def test_udpEndpointAnyText(self, text: str) -> None:
+        """
+        Item 8: any text either parses as a UDP endpoint or raises
+        C{ValueError} with a one-line message.
+        """
+        from services.datagram import parseUdpEndpoint
+
+        try:
+            parseUdpEndpoint(text)
+        except ValueError as e:
+            _assertOneLine(self, str(e))

@@ -439,3 +439,37 @@ def malformedDatagrams(rng: random.Random) -> Any:
                                              os.urandom(rng.randint(1, 1500))]))
             data = bytes(data)
         yield data
+
+
+class PeerPortsTests(SynchronousTestCase):
+    """
+    Item 11: the loop guard covers the service ports other instances
+    announced, wherever the discovery service sits in the tree.
+    """
+
+    def test_peerPortsGuarded(self) -> None:
+        """
+        Item 11: under twistd the tree is application > netservices >
+        services: L{OwnPorts} of the UDP echo finds the discovery service's
+        peers there, so no echo goes to another instance's service port.
+        """
+        requireServices("udp-echo", "discovery")
+        from twisted.application.service import MultiService, Service
+        from twisted.internet.task import Clock
+
+        from services.datagram import OwnPorts, unsafeSource
+
+        class Discovery(Service):
+            def peerSnapshot(self) -> list[dict[str, Any]]:
+                return [{"services": {"udp-echo": [40001], "web": [40002]}},
+                        {"services": {"echo": [40003]}}]
+
+        application, root, echo = MultiService(), MultiService(), MultiService()
+        root.setServiceParent(application)
+        Discovery().setServiceParent(root)
+        echo.setServiceParent(root)
+        clock = Clock()
+        ownPorts = OwnPorts(echo, clock, fixed=(7007,))
+        self.assertEqual(ownPorts(), frozenset({7007, 40001, 40002, 40003}))
+        self.assertIsNotNone(unsafeSource(40001, ownPorts()))
+        self.assertIsNone(unsafeSource(40004, ownPorts()))
