@@ -23,12 +23,15 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from services.config import SECTIONS
 
@@ -110,10 +113,13 @@ def main() -> int:
     every = float(os.environ.get("SOAK_SAMPLE", "10"))
     echoPort, webPort, udpPort = freePort(), freePort(), freePort(socket.SOCK_DGRAM)
     sections = {"echo": f"listen = tcp:{echoPort}:interface=127.0.0.1\n"}
+    static = Path(tempfile.mkdtemp(prefix="netservices-soak-"))
+    (static / "index.html").write_text("<h1>soak</h1>\n")
     if "web" in SECTIONS:
-        sections["web"] = f"listen = tcp:{webPort}:interface=127.0.0.1\n"
+        sections["web"] = f"listen = tcp:{webPort}:interface=127.0.0.1\nstatic_dir = {static}\n"
     if "udp-echo" in SECTIONS:
-        sections["udp_echo"] = f"enabled = yes\nlisten = udp:{udpPort}:interface=127.0.0.1\n"
+        sections["udp_echo"] = (f"enabled = yes\nlisten = udp:{udpPort}:interface=127.0.0.1\n"
+                                "source_rate = 5000\nsource_burst = 5000\nglobal_rate = 5000\n")
     if "discovery" in SECTIONS:
         sections["discovery"] = f"port = {freePort(socket.SOCK_DGRAM)}\ninterval = 1\nttl = 3\n"
     daemon = LimitedDaemon([], config=onlyConfig(**sections))
@@ -124,6 +130,7 @@ def main() -> int:
         return soak(daemon, seconds, every, echoPort, webPort if "web" in sections else None,
                     udpPort if "udp_echo" in sections else None)
     finally:
+        shutil.rmtree(static, ignore_errors=True)
         status = daemon.stop()
         print(f"daemon stopped with status {status}")
 
