@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit integration install clean lint typecheck system-deps
+.PHONY: run test unit integration install clean lint typecheck system-deps bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/trial tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+## bench: benchmarks against peers (about 10 minutes; not part of `make test`).
+## Writes bench/results/<date>.md and .png and updates README's Performance section.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/run.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check services tests

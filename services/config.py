@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from twisted.internet.endpoints import serverFromString
+from services.listen import checkEndpoint
 
 __all__ = [
     "Config",
@@ -28,6 +28,7 @@ __all__ = [
     "EchoConfig",
     "LogConfig",
     "NetservicesConfig",
+    "TLSConfig",
     "SECTIONS",
     "loadConfig",
     "parseConfig",
@@ -157,21 +158,16 @@ def _choice(*choices: str) -> Parser:
     return parse
 
 
-class _ParseOnlyReactor:
-    """
-    Stands in for a reactor while endpoint strings are checked: parsing an
-    endpoint description only stores the reactor, it never calls it.
-    """
-
-
 def parseEndpoint(text: str) -> str:
     """
     Check one server endpoint description (C{tcp:8007}, C{unix:/run/x.sock},
-    C{ssl:443:privateKey=key.pem}...) with Twisted's own parser.
+    C{ssl:8443}, C{systemd:index=0}, C{haproxy:tcp:8007}...) with Twisted's
+    own parsers, without binding or reading certificate files (that happens
+    when listening starts).
     """
     description = text.strip()
     try:
-        serverFromString(_ParseOnlyReactor(), description)
+        checkEndpoint(description)
     except Exception as e:  # parsers raise ValueError, TypeError, KeyError, OSError...
         reason = str(e) or e.__class__.__name__
         raise _Invalid(
@@ -276,16 +272,22 @@ def parseIPv4(text: str) -> str:
     return value
 
 
+#: The keyword for the limited broadcast address, every host on the local
+#: network segment (C{255.255.255.255}).
+LIMITED_BROADCAST = "<broadcast>"
+LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
+
+
 def parseBroadcast(text: str) -> str:
     """
     Parse where broadcasts go: an IPv4 address (C{127.255.255.255}, a
     subnet's broadcast address) or C{<broadcast>} (255.255.255.255).
     """
     value = text.strip()
-    if value != "<broadcast>" and not _isIPv4(value):
+    if value != LIMITED_BROADCAST and not _isIPv4(value):
         raise _Invalid(
             "expected an IPv4 broadcast address such as 127.255.255.255 or "
-            "192.168.1.255, or <broadcast>"
+            f"192.168.1.255, or {LIMITED_BROADCAST}"
         )
     return value
 
@@ -580,6 +582,41 @@ class NetservicesConfig:
         "On SIGTERM, how long open connections may take to finish before they are aborted.",
     )
 
+    workers: int = _setting(
+        1,
+        _intRange(1, 256),
+        "a whole number from 1 to 256",
+        "Worker processes sharing every stream listener; above 1, a parent binds "
+        "the listeners, supervises the workers and restarts any that dies.",
+    )
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """
+    C{[tls]}: the certificate of C{ssl:} listeners.
+    """
+
+    certificate: str = _setting(
+        "",
+        parseOptionalPath,
+        "a path to a PEM file, or empty",
+        "Server certificate, followed by its intermediate certificates "
+        "(and the private key when key is empty).",
+    )
+    key: str = _setting(
+        "",
+        parseOptionalPath,
+        "a path to a PEM file, or empty (the key is in the certificate file)",
+        "Private key of the certificate.",
+    )
+    minimum_version: str = _setting(
+        "1.2",
+        _choice("1.2", "1.3"),
+        "1.2 or 1.3",
+        "Oldest TLS version accepted.",
+    )
+
 
 #: Section name to its dataclass, in the order tap.conf documents them.
 SECTIONS: Mapping[str, type] = {
@@ -589,6 +626,7 @@ SECTIONS: Mapping[str, type] = {
     "udp-echo": UdpEchoConfig,
     "log": LogConfig,
     "netservices": NetservicesConfig,
+    "tls": TLSConfig,
 }
 
 
@@ -606,6 +644,7 @@ class Config:
     udp_echo: UdpEchoConfig = UdpEchoConfig()
     log: LogConfig = LogConfig()
     netservices: NetservicesConfig = NetservicesConfig()
+    tls: TLSConfig = TLSConfig()
     source: str = "<defaults>"
 
 

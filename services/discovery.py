@@ -50,7 +50,7 @@ from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
 from services import logs
-from services.config import DiscoveryConfig
+from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
 from services.datagram import (
     MAX_UDP_PAYLOAD,
     OwnPorts,
@@ -549,7 +549,7 @@ def receiverAddress(interface: str, broadcast: str) -> str | None:
     """
     if interface in ("", "0.0.0.0"):
         return None
-    address = "255.255.255.255" if broadcast == "<broadcast>" else broadcast
+    address = LIMITED_BROADCAST_ADDRESS if broadcast == LIMITED_BROADCAST else broadcast
     return None if address == interface else address
 
 
@@ -699,8 +699,8 @@ def announceListenAddress(broadcast: str) -> str | None:
     C{<broadcast>}, C{255.255.255.255} and those ending in C{.255}
     (C{127.255.255.255}, C{192.168.1.255}...).
     """
-    if broadcast in ("<broadcast>", "255.255.255.255"):
-        return "255.255.255.255"
+    if broadcast in (LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS):
+        return LIMITED_BROADCAST_ADDRESS
     return broadcast if broadcast.endswith(".255") else None
 
 

@@ -11,6 +11,18 @@ author reaches for and that Twisted's endpoint strings do not offer.
   - C{SO_REUSEPORT}: must be set before C{bind()}, so a TCP endpoint is
     listened on with a binding from L{twisted.internet.tcp.makeBinding}.
 
+A description is read as layers over one listening socket (L{parseListen}):
+
+  - C{haproxy:DESCRIPTION}: connections start with a PROXY header
+    (L{services.proxyprotocol}, which fixes Twisted's own wrapper);
+  - C{ssl:PORT:...}: TLS over C{tcp:PORT:...}, with the certificate and key of
+    C{[tls]} (or the description's C{privateKey=}/C{certKey=}) and a minimum
+    protocol version (L{services.tls});
+  - C{systemd:index=N}, C{systemd:name=NAME}: a socket passed by systemd socket
+    activation, resolved when listening starts, of any address family;
+  - any socket may instead be one a parent process bound and handed down
+    (C{--workers}): L{ListenContext.inherited}.
+
 When the process runs out of file descriptors, Twisted's accept loop
 accepts and closes each new connection at once (it keeps a reserve
 descriptor for that, so it never spins), and logs three lines at info level
@@ -21,15 +33,19 @@ with a count instead.
 
 from __future__ import annotations
 
+import os
 import socket
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Sequence
 
 from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import fdesc, tcp, unix
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
+    quoteStringArgument,
     serverFromString,
 )
 from twisted.internet.error import CannotListenError
@@ -41,19 +57,28 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.tcp import makeBinding
 from twisted.logger import ILogObserver, Logger, LogLevel, globalLogPublisher
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs
+from services.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
 
 __all__ = [
     "AcceptErrorLog",
+    "AdoptedEndpoint",
+    "ListenContext",
     "ListenError",
+    "ListenSpec",
     "ListenerService",
     "SocketOptions",
+    "SystemdEndpoint",
+    "checkEndpoint",
     "describeAddress",
     "endpointFor",
     "isListening",
     "listeningPorts",
+    "parseListen",
+    "socketEndpoint",
 ]
 
 _BACKLOG_TYPES = frozenset({"tcp", "tcp6", "unix", "ssl"})
@@ -153,18 +178,359 @@ def withBacklog(description: str, backlog: int) -> str:
     return description
 
 
-def endpointFor(reactor: Any, description: str, options: SocketOptions) -> IStreamServerEndpoint:
+@dataclass(frozen=True)
+class ListenContext:
     """
-    Build the server endpoint for C{description} with C{options} applied
-    (all but the buffer sizes, which need a bound socket).
+    What every listener of one process shares, beyond its service's
+    L{SocketOptions}.
+
+    @ivar tls: the C{[tls]} certificate, key and minimum version for
+        C{ssl:} descriptions that name no files of their own.
+    @ivar systemd: the sockets systemd passed (C{LISTEN_FDS}), as
+        C{(name, file descriptor)} in order.
+    @ivar inherited: sockets bound by a parent process, as
+        C{(description, file descriptor)}: a listener whose description is
+        here adopts that socket instead of binding its own.
     """
-    endpoint = serverFromString(reactor, withBacklog(description, options.backlog))
+
+    tls: TLSFiles = TLSFiles("")
+    systemd: tuple[tuple[str, int], ...] = ()
+    inherited: tuple[tuple[str, int], ...] = field(default=())
+
+    def inheritedFor(self, description: str) -> int | None:
+        """
+        The file descriptor handed down for C{description}, if any.
+        """
+        for known, fileno in self.inherited:
+            if known == description:
+                return fileno
+        return None
+
+
+@dataclass(frozen=True)
+class ListenSpec:
+    """
+    One endpoint description, read as layers over one listening socket.
+
+    @ivar description: the description as written.
+    @ivar socket: the description of the listening socket alone
+        (C{tcp:}, C{tcp6:}, C{unix:}, C{systemd:}...).
+    @ivar proxy: whether connections start with a PROXY header.
+    @ivar tls: for C{ssl:}, the file arguments of the description
+        (C{privateKey}, C{certKey}, C{extraCertChain}, C{dhParameters}) as
+        sorted pairs; L{None} without TLS.
+    """
+
+    description: str
+    socket: str
+    proxy: bool = False
+    tls: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def kind(self) -> str:
+        """
+        The type of the listening socket's description: C{tcp}, C{unix},
+        C{systemd}...
+        """
+        return self.socket.partition(":")[0].lower()
+
+
+_SSL_FILES = frozenset({"privateKey", "certKey", "extraCertChain", "dhParameters"})
+_SSL_SOCKET = ("interface", "backlog")
+
+
+def splitArguments(text: str) -> tuple[list[str], dict[str, str]]:
+    """
+    Split the arguments of an endpoint description like Twisted does:
+    C{:} separates them, C{key=value} are keyword arguments, a backslash
+    escapes the next character.
+    """
+    args: list[str] = []
+    kwargs: dict[str, str] = {}
+    current: list[str] = []
+    key: str | None = None
+    chars = iter(text)
+
+    def flush() -> None:
+        value = "".join(current)
+        if key is None:
+            args.append(value)
+        else:
+            kwargs[key] = value
+
+    for c in chars:
+        if c == "\\":
+            current.append(next(chars, ""))
+        elif c == ":":
+            flush()
+            current, key = [], None
+        elif c == "=" and key is None:
+            key, current = "".join(current), []
+        else:
+            current.append(c)
+    if text:
+        flush()
+    return args, kwargs
+
+
+def parseListen(description: str) -> ListenSpec:
+    """
+    Read an endpoint description as its layers.
+
+    @raise ValueError: for a C{haproxy:} or C{ssl:} description that is not
+        well formed.
+    """
+    kind, _, rest = description.partition(":")
+    kind = kind.lower()
+    if kind == "haproxy":
+        inner = parseListen(rest)
+        if inner.proxy:
+            raise ValueError("haproxy: appears twice")
+        return replace(inner, description=description, proxy=True)
+    if kind != "ssl":
+        return ListenSpec(description, description)
+    args, kwargs = splitArguments(rest)
+    if len(args) != 1 or not args[0].isdigit() or int(args[0]) > 65535:
+        raise ValueError("ssl: takes one port number, e.g. ssl:8443:interface=127.0.0.1")
+    unknown = sorted(set(kwargs) - _SSL_FILES - set(_SSL_SOCKET))
+    if unknown:
+        raise ValueError(
+            f"ssl: does not take {unknown[0]}= (the minimum TLS version is "
+            "[tls] minimum_version)"
+        )
+    interface = kwargs.get("interface", "")
+    parts = ["tcp6" if ":" in interface else "tcp", args[0]]
+    parts += [f"{k}={quoteStringArgument(kwargs[k])}" for k in _SSL_SOCKET if k in kwargs]
+    files = tuple(sorted((k, v) for k, v in kwargs.items() if k in _SSL_FILES))
+    return ListenSpec(description, ":".join(parts), tls=files)
+
+
+def _systemdArguments(description: str) -> tuple[str | None, int | None, str | None]:
+    """
+    The domain, index and name of a C{systemd:} description.
+    """
+    args, kwargs = splitArguments(description.partition(":")[2])
+    unknown = sorted(set(kwargs) - {"domain", "index", "name"})
+    if args or unknown:
+        raise ValueError("systemd: takes index=N or name=NAME, and optionally domain=INET")
+    domain, index, name = kwargs.get("domain"), kwargs.get("index"), kwargs.get("name")
+    if (index is None) == (name is None):
+        raise ValueError("systemd: takes exactly one of index= and name=")
+    if index is not None and not index.isdigit():
+        raise ValueError("systemd: index= must be a whole number >= 0")
+    if domain is not None and domain.upper() not in ("INET", "INET6", "UNIX"):
+        raise ValueError("systemd: domain= must be INET, INET6 or UNIX")
+    return domain, None if index is None else int(index), name
+
+
+class _CheckOnly:
+    """
+    Stands in for a reactor while a description is checked: parsing only
+    stores the reactor.
+    """
+
+
+def checkEndpoint(description: str) -> None:
+    """
+    Check the syntax of a server endpoint description without binding,
+    reading certificate files or looking for systemd's sockets.
+
+    @raise ValueError: (or another exception from Twisted's parsers) with a
+        message saying what is wrong.
+    """
+    spec = parseListen(description)
+    if spec.kind == "systemd":
+        _systemdArguments(spec.socket)
+    else:
+        serverFromString(_CheckOnly(), spec.socket)
+
+
+class _UNIXPortKeepingFile(unix.Port):  # type: ignore[misc]
+    """
+    A UNIX listening port whose socket file belongs to someone else
+    (systemd, a parent process): stopping it leaves the file in place, where
+    Twisted's own port would remove it.
+    """
+
+    def connectionLost(self, reason: Failure) -> None:
+        tcp.Port.connectionLost(self, reason)
+
+
+def socketFamily(fileno: int) -> int:
+    """
+    The address family of the listening stream socket C{fileno}.
+
+    @raise ValueError: if C{fileno} is not a listening stream socket.
+    """
+    try:
+        with socket.socket(fileno=os.dup(fileno)) as s:
+            listening = s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            family, kind = s.family, s.type
+    except OSError:
+        raise ValueError(f"file descriptor {fileno} is not a socket") from None
+    if kind != socket.SOCK_STREAM or not listening:
+        raise ValueError(f"file descriptor {fileno} is not a listening stream socket")
+    return int(family)
+
+
+@implementer(IStreamServerEndpoint)
+class AdoptedEndpoint:
+    """
+    Listens on a socket that is already bound and listening (from systemd,
+    or from a parent process), whatever its address family.  The original
+    file descriptor is closed once adopted.
+    """
+
+    def __init__(self, reactor: Any, fileno: int) -> None:
+        self._reactor = reactor
+        self.fileno = fileno
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        """
+        Adopt the socket and accept connections on it.
+        """
+        try:
+            family = socketFamily(self.fileno)
+            fdesc.setNonBlocking(self.fileno)
+            if family == socket.AF_UNIX:
+                port = _UNIXPortKeepingFile._fromListeningDescriptor(
+                    self._reactor, self.fileno, protocolFactory
+                )
+                port.startListening()
+            else:
+                port = self._reactor.adoptStreamPort(self.fileno, family, protocolFactory)
+            os.close(self.fileno)
+        except Exception:
+            return fail()
+        return succeed(port)
+
+
+@implementer(IStreamServerEndpoint)
+class SystemdEndpoint:
+    """
+    Listens on a socket passed by systemd socket activation, chosen by
+    C{index=} or C{name=} (C{FileDescriptorName=}) when listening starts.
+    """
+
+    def __init__(self, reactor: Any, description: str, sockets: Sequence[tuple[str, int]]) -> None:
+        self._reactor = reactor
+        self._domain, self._index, self._name = _systemdArguments(description)
+        self._sockets = tuple(sockets)
+
+    def fileno(self) -> int:
+        """
+        The file descriptor this description names.
+
+        @raise ValueError: when systemd passed no such socket.
+        """
+        passed = f"systemd passed {len(self._sockets)} socket(s)"
+        if self._name is not None:
+            for name, fileno in self._sockets:
+                if name == self._name:
+                    return fileno
+            names = ", ".join(sorted({n for n, _ in self._sockets})) or "none"
+            raise ValueError(f"no socket named {self._name!r} from systemd ({passed}, named {names})")
+        assert self._index is not None
+        if self._index >= len(self._sockets):
+            raise ValueError(
+                f"no socket at index {self._index} from systemd ({passed}; "
+                "start netservices through its .socket unit)"
+            )
+        return self._sockets[self._index][1]
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        """
+        Find the socket, check its family against C{domain=}, adopt it.
+        """
+        try:
+            fileno = self.fileno()
+            if self._domain is not None:
+                expected = getattr(socket, "AF_" + self._domain.upper())
+                if socketFamily(fileno) != expected:
+                    raise ValueError(f"the socket from systemd is not domain={self._domain}")
+        except Exception:
+            return fail()
+        return AdoptedEndpoint(self._reactor, fileno).listen(protocolFactory)
+
+
+def socketEndpoint(
+    reactor: Any, spec: ListenSpec, options: SocketOptions, context: ListenContext
+) -> IStreamServerEndpoint:
+    """
+    The endpoint of the listening socket alone of C{spec}: handed down by a
+    parent, passed by systemd, or bound here with C{options} applied (all
+    but the buffer sizes, which need a bound socket).
+    """
+    fileno = context.inheritedFor(spec.description)
+    if fileno is not None:
+        return AdoptedEndpoint(reactor, fileno)
+    if spec.kind == "systemd":
+        return SystemdEndpoint(reactor, spec.socket, context.systemd)
+    endpoint = serverFromString(reactor, withBacklog(spec.socket, options.backlog))
     if options.reuseport and isinstance(endpoint, (TCP4ServerEndpoint, TCP6ServerEndpoint)):
         # Twisted's TCP endpoints keep their arguments in these attributes
         # and offer no other way to pass a binding to listenTCP.
         endpoint = ReusePortEndpoint(
             reactor, endpoint._port, endpoint._backlog, endpoint._interface
         )
+    return endpoint
+
+
+def tlsFiles(spec: ListenSpec, context: ListenContext) -> TLSFiles:
+    """
+    The certificate and key of an C{ssl:} listener: the description's own
+    C{privateKey=}/C{certKey=} (as in Twisted, C{certKey} defaults to
+    C{privateKey}), else those of C{[tls]}.
+
+    @raise TLSError: when neither names a certificate.
+    """
+    files = dict(spec.tls or ())
+    defaults = context.tls
+    if "privateKey" in files or "certKey" in files:
+        key = files.get("privateKey", "")
+        certificate = files.get("certKey", key)
+        chain = files.get("extraCertChain", "")
+    elif defaults.certificate:
+        certificate, key, chain = defaults.certificate, defaults.key, defaults.chain
+    else:
+        raise TLSError(
+            "no certificate: set [tls] certificate and key in tap.conf, "
+            "or privateKey= and certKey= in the endpoint"
+        )
+    return TLSFiles(
+        certificate=certificate,
+        key=key if key != certificate else "",
+        chain=chain,
+        minimumVersion=defaults.minimumVersion,
+        dhParameters=files.get("dhParameters", defaults.dhParameters),
+    )
+
+
+def endpointFor(
+    reactor: Any,
+    description: str,
+    options: SocketOptions,
+    context: ListenContext = ListenContext(),
+    stats: Any = None,
+) -> IStreamServerEndpoint:
+    """
+    Build the server endpoint for C{description} with C{options} applied
+    (all but the buffer sizes, which need a bound socket).
+
+    @param context: the TLS files and inherited sockets of this process.
+    @param stats: where a C{haproxy:} listener counts malformed and missing
+        PROXY headers (C{proxyMalformed}, C{proxyTimedOut}).
+    """
+    spec = parseListen(description)
+    endpoint = socketEndpoint(reactor, spec, options, context)
+    if spec.proxy:
+        from services.proxyprotocol import ProxyHeaderEndpoint
+
+        endpoint = ProxyHeaderEndpoint(endpoint, reactor, stats)
+    if spec.tls is not None:
+        # Outside the PROXY layer: the header comes before the TLS handshake.
+        files = partial(tlsFiles, spec, context)
+        endpoint = TLSServerEndpoint(endpoint, lambda: certificateOptions(files()))
     return endpoint
 
 

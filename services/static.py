@@ -38,6 +38,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.util import redirectTo
 
+from services.sendfile import SendfileProducer, canSendfile
 from services.webpages import methodNotAllowed, notFound
 
 with warnings.catch_warnings():
@@ -231,6 +232,19 @@ class StaticFile(File):
         return File.render_GET(self, request)
 
     render_HEAD = render_GET
+
+    def makeProducer(self, request: IRequest, fileForReading: Any) -> Any:
+        """
+        A whole file on a plain TCP or UNIX connection is sent with
+        C{os.sendfile} (see L{services.sendfile}); ranges, and TLS or PROXY
+        connections, get Twisted's producers.
+        """
+        if request.getHeader(b"range") is None and canSendfile(request):
+            size = self.getFileSize()
+            self._setContentHeaders(request, size)
+            request.setResponseCode(http.OK)
+            return SendfileProducer(request, fileForReading, size)
+        return File.makeProducer(self, request, fileForReading)
 
     def _checkIfRange(self, request: IRequest, etag: bytes, mtime: float) -> None:
         """

@@ -43,6 +43,10 @@ class ConnectionStats(Counters):
     @ivar timedOut: connections closed by the idle timeout.
     @ivar bytesIn: bytes received.
     @ivar bytesOut: bytes written back.
+    @ivar proxyMalformed: connections closed for a malformed PROXY header
+        (C{haproxy:} listeners).
+    @ivar proxyTimedOut: connections closed for sending no PROXY header in
+        time (C{haproxy:} listeners).
     """
 
     current: int = 0
@@ -51,6 +55,8 @@ class ConnectionStats(Counters):
     timedOut: int = 0
     bytesIn: int = 0
     bytesOut: int = 0
+    proxyMalformed: int = 0
+    proxyTimedOut: int = 0
 
 
 @dataclass(slots=True)
@@ -75,6 +81,10 @@ class WebStats(Counters):
     @ivar idleTimeouts: connections closed after C{idle_timeout} of silence.
     @ivar bytesIn: bytes received.
     @ivar bytesOut: bytes of response bodies sent.
+    @ivar proxyMalformed: connections closed for a malformed PROXY header
+        (C{haproxy:} listeners).
+    @ivar proxyTimedOut: connections closed for sending no PROXY header in
+        time (C{haproxy:} listeners).
     """
 
     current: int = 0
@@ -90,6 +100,8 @@ class WebStats(Counters):
     idleTimeouts: int = 0
     bytesIn: int = 0
     bytesOut: int = 0
+    proxyMalformed: int = 0
+    proxyTimedOut: int = 0
 
 
 @dataclass(slots=True)

@@ -8,7 +8,8 @@ top, and asks each service module to build its service.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import os
+from typing import Any, Mapping, Sequence
 
 from twisted.application.service import IServiceCollection, MultiService
 from twisted.logger import Logger
@@ -25,11 +26,13 @@ from services.config import (
 from services.discovery import makeDiscoveryService
 from services.echo import makeEchoService
 from services.lifecycle import installHangupHandler, reopenLogFiles
-from services.listen import ListenError
+from services.listen import ListenContext, ListenError
 from services.stats import ConnectionStats, WebStats
+from services.tls import TLSFiles
 from services.web import makeWebService
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats
 from services.udpecho import makeUdpEchoService
+from services.workers import WorkerSpec, WorkerSupervisor, systemdSockets, workerProcess
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -73,6 +76,19 @@ class Options(usage.Options):
             "Announce to and answer on this UDP port (overrides [discovery] port; "
             "instances share it).",
         ],
+        [
+            "workers",
+            None,
+            None,
+            "Run this many worker processes sharing every stream listener, under a "
+            "supervising parent (overrides [netservices] workers).",
+        ],
+        [
+            "worker",
+            None,
+            None,
+            "Internal: set by the parent of --workers on each worker process.",
+        ],
     ]
     optFlags = [
         ["no-echo", None, "Do not run the echo service."],
@@ -84,6 +100,7 @@ class Options(usage.Options):
     def __init__(self) -> None:
         usage.Options.__init__(self)
         self.settings = Config()
+        self.worker: WorkerSpec | None = None
 
     def opt_version(self) -> None:
         """
@@ -135,6 +152,14 @@ class Options(usage.Options):
             directory = self._value("--static", "web", "static_dir", self["static"])
             config = replaceSection(config, "web", static_dir=directory)
         config = self._discoveryFlags(config)
+        if self["workers"] is not None:
+            workers = self._value("--workers", "netservices", "workers", self["workers"])
+            config = replaceSection(config, "netservices", workers=workers)
+        if self["worker"] is not None:
+            try:
+                self.worker = WorkerSpec.fromArgument(self["worker"])
+            except ValueError as e:
+                raise usage.UsageError(f"--worker: {e}") from None
         if self["log-level"] is not None:
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
@@ -193,6 +218,9 @@ class NetservicesService(MultiService):
         SIGHUP reopens along with twistd's own log file.
     @ivar startedAt: when the service started (the reactor's clock), or
         L{None} before.
+    @ivar worker: in a worker process of C{--workers}, what its parent told
+        it (L{WorkerSpec.runtime} holds every worker's counters); else
+        L{None}.
     """
 
     _log = Logger(observer=logs.observer)
@@ -206,13 +234,18 @@ class NetservicesService(MultiService):
         self._reactor = reactor
         self._handleSignals = handleSignals
         self._restoreSignals: Any = None
+        self.worker: WorkerSpec | None = None
 
     def privilegedStartService(self) -> None:
         """
-        Apply the log level and start listening.  If a listener cannot
-        start, end the process with one line that names it.
+        Apply the log level, handle SIGHUP (before listening, so that a
+        client that can connect can also rotate the logs) and start
+        listening.  If a listener cannot start, end the process with one
+        line that names it.
         """
         logs.setLevel(self.config.log.level)
+        if self._handleSignals and self._restoreSignals is None:
+            self._restoreSignals = installHangupHandler(self._clock(), self.reopenLogs)
         self._log.info(
             "netservices {version} starting with {source} ({services})",
             version=__version__,
@@ -226,15 +259,17 @@ class NetservicesService(MultiService):
 
     def startService(self) -> None:
         """
-        Start every service; under twistd, reopen log files on SIGHUP.
+        Start every service.
         """
-        reactor = self._reactor
-        if reactor is None:
-            from twisted.internet import reactor
-        self.startedAt = reactor.seconds()
-        if self._handleSignals:
-            self._restoreSignals = installHangupHandler(reactor, self.reopenLogs)
+        self.startedAt = self._clock().seconds()
         MultiService.startService(self)
+
+    def _clock(self) -> Any:
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            return reactor
+        return self._reactor
 
     def stopService(self) -> Any:
         """
@@ -256,29 +291,70 @@ class NetservicesService(MultiService):
         return reopenLogFiles(self.reopenables)
 
 
+def listenContext(
+    config: Config, worker: WorkerSpec | None, environ: Mapping[str, str]
+) -> ListenContext:
+    """
+    What every listener of this process shares: the C{[tls]} files, the
+    sockets systemd passed, or those a parent handed down to a worker.
+    """
+    tls = TLSFiles(
+        certificate=config.tls.certificate,
+        key=config.tls.key,
+        minimumVersion=config.tls.minimum_version,
+    )
+    if worker is not None:
+        return ListenContext(tls=tls, inherited=worker.inherited)
+    return ListenContext(tls=tls, systemd=systemdSockets(environ))
+
+
 def buildService(
-    config: Config, reactor: Any = None, handleSignals: bool = False
+    config: Config,
+    reactor: Any = None,
+    handleSignals: bool = False,
+    worker: WorkerSpec | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> NetservicesService:
     """
     Build the whole service tree for C{config}, listening with C{reactor}
     (the global reactor if L{None}).  With C{handleSignals}, SIGHUP reopens
     the log files while the tree runs.
+
+    With C{[netservices] workers} above 1 the tree is a supervisor of worker
+    processes; C{worker} is set in each of those.
+
+    @param environ: the process environment, for systemd's C{LISTEN_FDS}
+        and the workers' environment.
     """
+    environ = {} if environ is None else environ
     root = NetservicesService(config, reactor, handleSignals)
-    if config.echo.enabled:
+    root.worker = worker
+    context = listenContext(config, worker, environ)
+    supervising = worker is None and config.netservices.workers > 1
+    if supervising:
+        if reactor is None:
+            from twisted.internet import reactor
+        supervisor = WorkerSupervisor(config, reactor, context, environ)
+        supervisor.setServiceParent(root)
+        root.reopenables.append(supervisor)  # SIGHUP goes on to the workers
+    elif config.echo.enabled:
         stats = root.stats["echo"] = ConnectionStats()
         grace = config.netservices.shutdown_grace
-        makeEchoService(config.echo, reactor, stats, grace).setServiceParent(root)
-    if config.discovery.enabled:
+        makeEchoService(config.echo, reactor, stats, grace, context).setServiceParent(root)
+    # Datagram services run once per instance: in the parent when there are
+    # workers, so that one instance answers one query once.
+    if worker is None and config.discovery.enabled:
         discoveryStats = root.stats["discovery"] = DiscoveryStats()
         makeDiscoveryService(config.discovery, reactor, discoveryStats).setServiceParent(root)
-    if config.udp_echo.enabled:
+    if worker is None and config.udp_echo.enabled:
         udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
         makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
+    if supervising:
+        return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
         webStats = root.stats["web"] = WebStats()
-        makeWebService(config.web, root, reactor, webStats).setServiceParent(root)
+        makeWebService(config.web, root, reactor, webStats, context).setServiceParent(root)
     return root
 
 
@@ -286,4 +362,14 @@ def makeService(options: Options) -> IServiceCollection:
     """
     The twistd entry point: the service tree for parsed C{options}.
     """
-    return buildService(options.settings, handleSignals=True)
+    root = buildService(
+        options.settings, handleSignals=True, worker=options.worker, environ=os.environ
+    )
+    if options.worker is None:
+        return root
+    # Signals for the parent's process group (Ctrl-C in a terminal) are the
+    # parent's to handle: it stops its workers in order.
+    os.setpgid(0, 0)
+    from twisted.internet import reactor
+
+    return workerProcess(root, options.worker, reactor)

@@ -27,6 +27,7 @@ from services import __version__
 from services.config import WebConfig
 from services.httplimits import HTTPLimits, LimitedSite
 from services.listen import (
+    ListenContext,
     ListenerService,
     SocketOptions,
     describeAddress,
@@ -47,6 +48,7 @@ __all__ = [
     "limitsFor",
     "makeWebService",
     "statusDocument",
+    "statusFor",
 ]
 
 
@@ -73,7 +75,8 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
     """
     What C{/status} shows: the version, the uptime in seconds and, for each
     service of C{root}, whether it listens, its addresses, its counters and,
-    for discovery, the peers it knows.
+    for discovery, the peers it knows.  In a worker process (C{workers} above
+    1), also every worker's counters and their totals.
     """
     services: dict[str, Any] = {}
     for service in list(root):
@@ -88,12 +91,29 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
         if peerSnapshot is not None:
             entry["peers"] = peerSnapshot()
         services[service.name] = entry
-    return {
+    document = {
         "name": "netservices",
         "version": __version__,
         "uptime": round(uptime, 3),
         "services": services,
     }
+    worker = getattr(root, "worker", None)
+    if worker is not None:
+        from services.workers import workersDocument
+
+        document["workers"] = workersDocument(worker)
+    return document
+
+
+def statusFor(request: IRequest, root: Any, uptime: float) -> dict[str, Any]:
+    """
+    L{statusDocument}, plus C{"client"}: the address of the client that
+    asked, as the server sees it (behind a load balancer that sends the
+    PROXY protocol to a C{haproxy:} listener, the real client's).
+    """
+    document = statusDocument(root, uptime)
+    document["client"] = describeAddress(request.getClientAddress())
+    return document
 
 
 def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
@@ -144,8 +164,10 @@ def buildResource(
     """
     tree = Branch()
     tree.putChild(b"", Hello())
-    tree.putChild(b"status", JSONResource(lambda: (200, statusDocument(root, uptime()))))
-    tree.putChild(b"health", JSONResource(lambda: healthDocument(root)))
+    tree.putChild(
+        b"status", JSONResource(lambda request: (200, statusFor(request, root, uptime())))
+    )
+    tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
     registry = makeRegistry(root, uptime, reactor)
     tree.putChild(b"metrics", metricsResource(registry, reactor))
     if config.static_dir:
@@ -207,6 +229,7 @@ def makeWebService(
     root: Any,
     reactor: Any = None,
     stats: WebStats | None = None,
+    context: ListenContext | None = None,
 ) -> WebService:
     """
     Build the web service: a L{LimitedSite} over L{buildResource}, on one
@@ -217,6 +240,7 @@ def makeWebService(
         C{/metrics} report on (see L{buildResource}).
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; a new L{WebStats} if L{None}.
+    @param context: the process's TLS files and inherited sockets.
     """
     clock = reactor
     if clock is None:
@@ -227,6 +251,8 @@ def makeWebService(
     service.site = site
     options = SocketOptions(backlog=config.backlog)
     for description in config.listen:
-        endpoint = endpointFor(clock, description, options)
+        endpoint = endpointFor(
+            clock, description, options, context or ListenContext(), site.stats
+        )
         ListenerService("web", description, endpoint, site, options).setServiceParent(service)
     return service

@@ -96,11 +96,12 @@ class Hello(GetResource):
 
 class JSONResource(GetResource):
     """
-    A JSON document computed on each request by C{document}, which returns
-    the HTTP status code and a JSON-serializable value.
+    A JSON document computed on each request by C{document}, which is given
+    the request and returns the HTTP status code and a JSON-serializable
+    value.
     """
 
-    def __init__(self, document: Callable[[], tuple[int, Any]]) -> None:
+    def __init__(self, document: Callable[[IRequest], tuple[int, Any]]) -> None:
         Resource.__init__(self)
         self.document = document
 
@@ -108,7 +109,7 @@ class JSONResource(GetResource):
         """
         Send the document, never cached.
         """
-        code, value = self.document()
+        code, value = self.document(request)
         body = json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
         request.setResponseCode(code)
         request.setHeader(b"content-type", b"application/json")

@@ -16,6 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.cli import buildParser
 from services.commands.discover import formatTable, run
+from services.config import LIMITED_BROADCAST
 from services.discovery import discover
 from services.discovery_wire import ANNOUNCE, REPLY, Message, decode, encode, query
 from tests.support import freePort
@@ -165,9 +166,11 @@ class CommandTests(SynchronousTestCase):
             (args.timeout, args.json, args.broadcast, args.port),
             (2.0, False, "127.255.255.255", 8009),
         )
-        args = self.parse("--timeout", "0.5", "--json", "--broadcast", "<broadcast>", "--port", "9")
+        args = self.parse(
+            "--timeout", "0.5", "--json", "--broadcast", LIMITED_BROADCAST, "--port", "9"
+        )
         self.assertEqual(
-            (args.timeout, args.json, args.broadcast, args.port), (0.5, True, "<broadcast>", 9)
+            (args.timeout, args.json, args.broadcast, args.port), (0.5, True, LIMITED_BROADCAST, 9)
         )
         parser = buildParser()
         subparsers = next(a for a in parser._actions if a.dest == "command")

@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from services import logs
-from services.config import DiscoveryConfig
+from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
 from services.datagram import SourceLimiter
 from services.discovery import (
     NONCE_LIFETIME,
@@ -594,7 +594,9 @@ class ReceiverAddressTests(SynchronousTestCase):
         broadcast address; one bound to all addresses does not.
         """
         self.assertEqual(receiverAddress("127.0.0.1", "127.255.255.255"), "127.255.255.255")
-        self.assertEqual(receiverAddress("192.0.2.7", "<broadcast>"), "255.255.255.255")
+        self.assertEqual(
+            receiverAddress("192.0.2.7", LIMITED_BROADCAST), LIMITED_BROADCAST_ADDRESS
+        )
         self.assertIsNone(receiverAddress("0.0.0.0", "127.255.255.255"))
         self.assertIsNone(receiverAddress("127.0.0.1", "127.0.0.1"))
 
@@ -604,8 +606,9 @@ class ReceiverAddressTests(SynchronousTestCase):
         a single host's address.
         """
         self.assertEqual(announceListenAddress("127.255.255.255"), "127.255.255.255")
-        self.assertEqual(announceListenAddress("<broadcast>"), "255.255.255.255")
-        self.assertEqual(announceListenAddress("192.168.1.255"), "192.168.1.255")
+        self.assertEqual(announceListenAddress(LIMITED_BROADCAST), LIMITED_BROADCAST_ADDRESS)
+        # 192.0.2.0/24 is reserved for documentation (RFC 5737).
+        self.assertEqual(announceListenAddress("192.0.2.255"), "192.0.2.255")
         self.assertIsNone(announceListenAddress("127.0.0.1"))
 
 

@@ -16,6 +16,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import (
+    LIMITED_BROADCAST,
     SECTIONS,
     Config,
     ConfigError,
@@ -93,14 +94,16 @@ class SectionTests(SynchronousTestCase):
         """
         config = parseConfig(
             "[discovery]\nenabled = no\nport = 9100\ninterface = 0.0.0.0\n"
-            "broadcast = <broadcast>\ninterval = 0.5\nttl = 2\nname = lab box\n"
+            f"broadcast = {LIMITED_BROADCAST}\ninterval = 0.5\nttl = 2\nname = lab box\n"
             "source_rate = 0.5\nsource_burst = 1\nglobal_rate = 10\n"
             "[udp-echo]\nenabled = yes\nlisten = 7007\n  udp6:7007:interface=\\:\\:1\n"
             "source_rate = 5\nsource_burst = 10\nglobal_rate = 20\n"
         )
         self.assertEqual(
             config.discovery,
-            DiscoveryConfig(False, 9100, "0.0.0.0", "<broadcast>", 0.5, 2, "lab box", 0.5, 1, 10.0),
+            DiscoveryConfig(
+                False, 9100, "0.0.0.0", LIMITED_BROADCAST, 0.5, 2, "lab box", 0.5, 1, 10.0
+            ),
         )
         self.assertEqual(
             config.udp_echo,
@@ -125,7 +128,7 @@ class SectionTests(SynchronousTestCase):
             ),
             ("discovery", "broadcast", "example.com"): (
                 "expected an IPv4 broadcast address such as 127.255.255.255 or 192.168.1.255, "
-                "or <broadcast>"
+                f"or {LIMITED_BROADCAST}"
             ),
             ("discovery", "interval", "0"): "expected a number of seconds > 0",
             ("discovery", "ttl", "7200"): "expected a whole number from 1 to 3600",

@@ -70,7 +70,7 @@ class PluginTests(SynchronousTestCase):
 
 class WheelTests(SynchronousTestCase):
     """
-    The wheel ships the package and the one dropin file, and works when
+    The wheel ships the package and the two dropin files, and works when
     installed into a fresh virtual environment.
     """
 
@@ -88,15 +88,17 @@ class WheelTests(SynchronousTestCase):
 
     def test_wheelInstallsAndIsListed(self) -> None:
         """
-        The wheel holds services/ (with py.typed) and
-        twisted/plugins/netservices.py and nothing of Twisted's own; once
-        installed in a fresh venv, `twistd --help` run from another
-        directory lists netservices and `twistd netservices --version`
-        prints our version.
+        The wheel holds services/ (with py.typed) and the two dropins
+        (twisted/plugins/netservices.py and netservices_reactor.py) and
+        nothing of Twisted's own; once installed in a fresh venv, `twistd
+        --help` run from another directory lists netservices, `twistd
+        netservices --version` prints our version and `twistd
+        --help-reactors` lists nsepoll.
         """
         wheel = self.buildWheel()
         names = zipfile.ZipFile(wheel).namelist()
         self.assertIn("twisted/plugins/netservices.py", names)
+        self.assertIn("twisted/plugins/netservices_reactor.py", names)
         self.assertIn("services/py.typed", names)
         self.assertIn("services/tap.py", names)
         self.assertNotIn("twisted/__init__.py", names)
@@ -123,3 +125,8 @@ class WheelTests(SynchronousTestCase):
             capture_output=True, text=True, cwd=elsewhere, env=environ,
         )
         self.assertEqual(version.stdout.strip(), f"netservices {__version__}", version.stderr)
+        reactors = subprocess.run(
+            [str(env_dir / "bin" / "twistd"), "--help-reactors"],
+            capture_output=True, text=True, cwd=elsewhere, env=environ,
+        )
+        self.assertIn("nsepoll", reactors.stdout)
