@@ -47,3 +47,9 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) _trial_temp build dist *.egg-info
+
+## soak: 30 minutes of mixed load on a real daemon (SOAK_SECONDS=120 for a short one); not in CI.
+.PHONY: soak
+soak: $(STAMP) system-deps
+	NETSERVICES_WRK_SECONDS=30 $(BIN)/trial tests.test_reliability_web.WrkTests
+	$(BIN)/python -m tests.soak

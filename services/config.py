@@ -462,7 +462,11 @@ def parseDirectory(text: str) -> str:
     path = text.strip()
     if not path:
         return ""
-    if not Path(path).is_dir():
+    try:
+        isDirectory = Path(path).is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL byte...
+        isDirectory = False
+    if not isDirectory:
         raise _Invalid("expected the path of an existing directory (or nothing, for none)")
     return str(Path(path).absolute())
 

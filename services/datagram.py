@@ -287,11 +287,30 @@ def portsByService(root: Any, exclude: Collection[str] = ()) -> dict[str, list[i
     return found
 
 
+def peerPorts(root: Any) -> list[int]:
+    """
+    The service ports that other instances announced, as the discovery
+    services in C{root}'s tree (any service with a C{peerSnapshot()}) have
+    heard them.
+    """
+    found: set[int] = set()
+    snapshot = getattr(root, "peerSnapshot", None)
+    if callable(snapshot):
+        for peer in snapshot():
+            for numbers in peer.get("services", {}).values():
+                found.update(n for n in numbers if isinstance(n, int))
+    for child in getattr(root, "services", ()):
+        found.update(peerPorts(child))
+    return sorted(found)
+
+
 class OwnPorts:
     """
     The set of port numbers the whole service tree of a service listens
-    on, looked up at most once a second (the data path asks for every
-    datagram).
+    on, and those that the other instances it heard of (through discovery)
+    announced, looked up at most once a second (the data path asks for
+    every datagram).  Two UDP services that answer each other would loop
+    for ever on one forged datagram: no answer goes to these ports.
 
     @ivar fixed: ports to include whatever the tree says (the configured
         ones, known before listening).
@@ -314,7 +333,9 @@ class OwnPorts:
         now = self.clock.seconds()
         if self._checked is None or now - self._checked >= self.every:
             root = rootService(self.service)
-            self._ports = self.fixed | frozenset(_numbers(listeningPorts(root)))
+            self._ports = (
+                self.fixed | frozenset(_numbers(listeningPorts(root))) | frozenset(peerPorts(root))
+            )
             self._checked = now
         return self._ports
 

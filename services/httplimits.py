@@ -164,7 +164,7 @@ def errorResponse(code: int, reason: bytes) -> bytes:
 
 class RejectedRequest:
     """
-    A request that the channel answered itself (408, 413), as the access
+    A request that the channel answered itself (400, 408, 413), as the access
     log formatter sees it: what was received of its request line and
     headers, and the answer.
     """
@@ -226,13 +226,16 @@ class LimitedChannel(HTTPChannel):
     @ivar peerHost: the peer's IP address, which per-peer caps count by, or
         L{None}.
     @cvar lingerTimeout: seconds to keep discarding what a client sends
-        after it was answered 413, so that it reads the answer instead of a
-        connection reset.
+        after it was answered 400 or 413, so that it reads the answer instead
+        of a connection reset.
+    @cvar maxHeaders: headers allowed in one request; one more gets 400
+        (twisted.web's own default is 500).
     """
 
     _log = Logger(observer=logs.observer)
     factory: LimitedSite
     lingerTimeout = 2.0
+    maxHeaders = 100
     peer = "?"
     peerHost: str | None = None
     _headerCall: IDelayedCall | None = None
@@ -262,6 +265,22 @@ class LimitedChannel(HTTPChannel):
             self._startHeaderClock()
         HTTPChannel.dataReceived(self, data)
         self._checkPartialRequest()
+
+    def lineReceived(self, line: bytes) -> None:
+        """
+        Parse a request line or header line, unless the request was
+        rejected: nothing after a rejected request is ever parsed.
+        """
+        if not self._rejected:
+            HTTPChannel.lineReceived(self, line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        A request line or header line is longer than C{MAX_LENGTH} (16 KiB):
+        answer 400, where L{twisted.protocols.basic.LineReceiver} would only
+        close the connection.
+        """
+        self._respondToBadRequestAndDisconnect()
 
     def rawDataReceived(self, data: bytes) -> None:
         """
@@ -316,6 +335,27 @@ class LimitedChannel(HTTPChannel):
             limit=self.factory.limits.maxBody,
         )
         self._reject(413, b"Content Too Large")
+        self._abortLater(self.lingerTimeout)
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """
+        Answer 400 to a malformed request, or one over the header size or
+        count limits.  twisted.web writes its 400 and closes at once: when
+        the client is still sending (headers over the limit), the close
+        with unread bytes is a reset that destroys the answer.  So, as for
+        413: shut down writing (the client reads the answer, then the end),
+        discard what still comes, and drop the connection after
+        C{lingerTimeout}.
+        """
+        if self._rejected:
+            return
+        self._log.debug("web: {peer} sent a malformed request: 400", peer=self.peer)
+        self._reject(400, b"Bad Request")
+        loseWriteConnection = getattr(self.transport, "loseWriteConnection", None)
+        if loseWriteConnection is not None:
+            loseWriteConnection()
+        else:
+            self.loseConnection()
         self._abortLater(self.lingerTimeout)
 
     def timeoutConnection(self) -> None:
@@ -500,7 +540,7 @@ class LimitedSite(Site):
 
     def logRejected(self, request: RejectedRequest) -> None:
         """
-        Count and log a request that a channel answered itself (408, 413).
+        Count and log a request that a channel answered itself (400, 408, 413).
         """
         self._count(request)
         if self.accessLog is not None and self._logFile is not None:

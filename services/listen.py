@@ -22,6 +22,13 @@ A description is read as layers over one listening socket (L{parseListen}):
     activation, resolved when listening starts, of any address family;
   - any socket may instead be one a parent process bound and handed down
     (C{--workers}): L{ListenContext.inherited}.
+
+When the process runs out of file descriptors, Twisted's accept loop
+accepts and closes each new connection at once (it keeps a reserve
+descriptor for that, so it never spins), and logs three lines at info level
+for each: under a connection flood, a log line per attempt.
+L{AcceptErrorLog} passes those on at debug level and warns once a minute
+with a count instead.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.tcp import makeBinding
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger, LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -57,6 +64,7 @@ from services import logs
 from services.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
 
 __all__ = [
+    "AcceptErrorLog",
     "AdoptedEndpoint",
     "ListenContext",
     "ListenError",
@@ -541,6 +549,81 @@ def applyBufferSizes(port: IListeningPort, options: SocketOptions) -> None:
         skt.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, options.rcvbuf)
 
 
+#: How Twisted's accept loop starts the events it logs for every connection
+#: it cannot keep (twisted.internet.tcp._accept).
+_ACCEPT_EVENTS = ("EMFILE", "Re-reserving EMFILE", "Could not accept new connection")
+
+
+@implementer(ILogObserver)
+class AcceptErrorLog:
+    """
+    The log observer of one listening port: its events about connections
+    closed at once for lack of file descriptors go on at debug level, and a
+    warning with their count at most every C{every} seconds; its other
+    events go on unchanged.
+
+    @ivar closed: connections closed at once so far.
+    """
+
+    _log = Logger(observer=logs.observer)
+
+    def __init__(self, serviceName: str, clock: Any, every: float = 60.0) -> None:
+        self.serviceName = serviceName
+        self.clock = clock
+        self.every = every
+        self.closed = 0
+        self._warnedAt: float | None = None
+        self._warnedCount = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """
+        Pass C{event} on, demoted if it is about one refused connection.
+        """
+        text = event.get("log_format") or ""
+        if not text.startswith(_ACCEPT_EVENTS):
+            globalLogPublisher(event)
+            return
+        logs.observer(dict(event, log_level=LogLevel.debug))
+        exhausted = text.startswith("EMFILE") or event.get("acceptError") in ("EMFILE", "ENFILE")
+        if not exhausted:
+            return
+        if text.startswith(("EMFILE recovery", "Could not accept")):
+            self.closed += 1
+        now = self.clock.seconds()
+        if self._warnedAt is None:
+            self._log.warn(
+                "{service}: out of file descriptors: closing new connections at once "
+                "until some are free",
+                service=self.serviceName,
+            )
+        elif now - self._warnedAt >= self.every:
+            self._log.warn(
+                "{service}: out of file descriptors: {count} new connections closed at once "
+                "in the last {seconds:.0f} s",
+                service=self.serviceName,
+                count=self.closed - self._warnedCount,
+                seconds=now - self._warnedAt,
+            )
+        else:
+            return
+        self._warnedAt = now
+        self._warnedCount = self.closed
+
+
+def quietAcceptErrors(port: Any, serviceName: str) -> None:
+    """
+    Route the log events of a listening port through an L{AcceptErrorLog}
+    (ports without their own logger, or without a reactor, are left as
+    they are).
+    """
+    logger = getattr(port, "_logger", None)
+    clock = getattr(port, "reactor", None)
+    if isinstance(logger, Logger) and clock is not None:
+        port._logger = Logger(
+            namespace=logger.namespace, source=port, observer=AcceptErrorLog(serviceName, clock)
+        )
+
+
 class ListenerService(StreamServerEndpointService):
     """
     Listens on one endpoint for the life of the service.
@@ -585,6 +668,7 @@ class ListenerService(StreamServerEndpointService):
         if port is None:  # a late failure, already logged by our base class
             return None
         applyBufferSizes(port, self.options)
+        quietAcceptErrors(port, self.serviceName)
         self.port = port
         self._log.info(
             "{service} listening on {endpoint} ({address})",

@@ -228,6 +228,7 @@ class StaticFile(File):
             # RFC 9110 13.1.3: If-None-Match takes precedence.
             request.requestHeaders.removeHeader(b"if-modified-since")
         self._checkIfRange(request, etag, mtime)
+        self._checkRange(request)
         return File.render_GET(self, request)
 
     render_HEAD = render_GET
@@ -258,6 +259,23 @@ class StaticFile(File):
         else:
             current = ifRange == http.datetimeToString(math.ceil(mtime))
         if not current:
+            request.requestHeaders.removeHeader(b"range")  # type: ignore[attr-defined]
+
+    def _checkRange(self, request: IRequest) -> None:
+        """
+        Ignore (RFC 9110 14.2 allows it) a Range header that is not a
+        usable byte range: C{File} logs a malformed one at info level and
+        fails with a 500 on one that is not ASCII, and answers C{bytes=}
+        (no range at all) with a 500.
+        """
+        byteRange = request.getHeader(b"range")
+        if byteRange is None:
+            return
+        try:
+            usable = byteRange.isascii() and bool(self._parseRangeHeader(byteRange))
+        except ValueError:
+            usable = False
+        if not usable:
             request.requestHeaders.removeHeader(b"range")  # type: ignore[attr-defined]
 
     def redirect(self, request: IRequest) -> bytes:

@@ -144,7 +144,7 @@ class DaemonLifecycleTests(SynchronousTestCase):
 
     def test_sigtermDrains(self) -> None:
         """
-        On SIGTERM the listener closes at once, an open connection keeps
+        Item 12: on SIGTERM the listener closes at once, an open connection keeps
         echoing until its client closes it, and then the daemon exits
         cleanly with no traceback.
         """
@@ -173,7 +173,8 @@ class DaemonLifecycleTests(SynchronousTestCase):
 
     def test_graceOver(self) -> None:
         """
-        A client that never closes is aborted when the grace period ends.
+        Item 12: a client that never closes is aborted when the grace period
+        ends.
         """
         port = freePort()
         daemon = Daemon([], config=isolatedConfig(
@@ -198,7 +199,7 @@ class DaemonLifecycleTests(SynchronousTestCase):
 
     def test_sighupReopensLog(self) -> None:
         """
-        After logrotate moves twistd's log file away, SIGHUP makes the
+        Item 12: after logrotate moves twistd's log file away, SIGHUP makes the
         daemon write to a new file at the same path.
         """
         port = freePort()

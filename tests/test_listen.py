@@ -7,12 +7,17 @@ from __future__ import annotations
 import socket
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet import tcp
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import Logger, LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import TestCase, SynchronousTestCase
 
+from services import logs
 from services.listen import (
+    AcceptErrorLog,
     ListenerService,
     ReusePortEndpoint,
     SocketOptions,
@@ -20,6 +25,7 @@ from services.listen import (
     endpointFor,
     isListening,
     listeningPorts,
+    quietAcceptErrors,
     withBacklog,
 )
 
@@ -141,3 +147,72 @@ class RealSocketTests(TestCase):
         with self.assertRaises(Exception) as cm:
             self.listen(description, SocketOptions(reuseport=False))
         self.assertIn(f"cannot listen on {description}", str(cm.exception))
+
+
+class AcceptErrorLogTests(SynchronousTestCase):
+    """
+    L{AcceptErrorLog}: Twisted's per-connection events at EMFILE become
+    debug events and a warning at most once a minute.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.observer = AcceptErrorLog("echo", self.clock)
+        self.logger = Logger(namespace="twisted.internet.tcp.Port", observer=self.observer)
+        logs.setLevel("debug")
+        self.addCleanup(logs.setLevel, "info")
+
+    def exhaust(self, connections: int) -> None:
+        """
+        Log what Twisted's accept loop logs at EMFILE for C{connections}
+        new connections.
+        """
+        for i in range(connections):
+            self.logger.info("EMFILE encountered; releasing reserved file descriptor.")
+            self.logger.info("EMFILE recovery: Closed socket from {address}", address=("h", i))
+            self.logger.info("Re-reserving EMFILE recovery file descriptor.")
+
+    def test_demotedAndCounted(self) -> None:
+        """
+        Per-connection events go on at debug level; one warning says the
+        process is out of descriptors; a minute later, the next event brings
+        one more, which says how many connections were closed meanwhile.
+        """
+        with capturedLogs() as events:
+            self.exhaust(100)
+            self.clock.advance(30)
+            self.exhaust(10)
+            self.clock.advance(31)
+            self.exhaust(1)
+        warnings = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(
+            [formatEvent(e) for e in warnings],
+            [
+                "echo: out of file descriptors: closing new connections at once until some are free",
+                "echo: out of file descriptors: 110 new connections closed at once in the last 61 s",
+            ],
+        )
+        demoted = [e for e in events if e["log_level"] == LogLevel.debug]
+        self.assertEqual(len(demoted), 3 * 111)
+        self.assertEqual(self.observer.closed, 111)
+
+    def test_otherEventsUnchanged(self) -> None:
+        """
+        The port's other events reach the log as they were; accept errors
+        that are not about descriptors are demoted without a warning.
+        """
+        with capturedLogs() as events:
+            self.logger.info("{factory} starting on {port}", factory="F", port=1)
+            self.logger.info("Could not accept new connection ({acceptError})",
+                             acceptError="ECONNABORTED")
+        self.assertEqual([e["log_level"] for e in events], [LogLevel.info, LogLevel.debug])
+
+    def test_installedOnListeningPorts(self) -> None:
+        """
+        A L{ListenerService} routes its port's events through an
+        L{AcceptErrorLog}.
+        """
+        port = tcp.Port(0, Factory(), reactor=MemoryReactorClock())  # built, never listening
+        quietAcceptErrors(port, "echo")
+        self.assertIsInstance(port._logger.observer, AcceptErrorLog)
+        self.assertEqual(port._logger.namespace, "twisted.internet.tcp.Port")

@@ -248,7 +248,7 @@ class Plan:
                 raise _Usage("-d and --json cannot be combined")
             try:
                 body = json.loads(args.json)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:  # nesting too deep: RecursionError
                 raise _Usage(f"--json: not valid JSON: {e}") from None
         auth = None
         if args.user is not None:
