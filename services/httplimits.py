@@ -247,6 +247,7 @@ class LimitedChannel(HTTPChannel):
     # timer and created one per request.
     _idleCall: IDelayedCall | None = None
     _idleDeadline: float | None = None
+    _host: IAddress | None = None
     _headerTimeout = 0.0
     _seconds: Callable[[], float]
     _stats: WebStats
@@ -350,6 +351,17 @@ class LimitedChannel(HTTPChannel):
         )
         self._abortLater(self.abortTimeout)
         self.loseConnection()
+
+    def getHost(self) -> IAddress:
+        """
+        The local address of the connection, asked of the transport once:
+        twisted.web asks for it on every request, and each time cost a
+        C{getsockname()} system call.
+        """
+        host = self._host
+        if host is None:
+            host = self._host = HTTPChannel.getHost(self)
+        return host
 
     def setTimeout(self, period: float | None) -> float | None:
         """

@@ -332,6 +332,21 @@ class TimerTests(LimitsTestCase):
         self.assertEqual(transport.value().count(b"HTTP/1.1 200 OK"), 101)
         self.assertEqual(self.clock.getDelayedCalls(), calls)
 
+    def test_hostAskedOnce(self) -> None:
+        """
+        The connection's local address is asked of the transport once, not
+        once per request, and requests still see it.
+        """
+        channel, transport = self.connect()
+        asked = []
+        getHost = transport.getHost
+        transport.getHost = lambda: asked.append(1) or getHost()  # type: ignore[method-assign]
+        for _ in range(3):
+            channel.dataReceived(GET)
+        self.assertEqual(asked, [1])
+        self.assertEqual(channel.requests, [])
+        self.assertEqual(channel.getHost(), getHost())
+
     def test_headerDeadlineAfterEarlierRequest(self) -> None:
         """
         When the timer armed for an earlier request's deadline fires during
