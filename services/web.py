@@ -35,7 +35,7 @@ from services.listen import (
     isListening,
     listeningPorts,
 )
-from services.metrics import makeRegistry, metricsResource
+from services.metrics import LazyMetricsResource
 from services.static import StaticFile
 from services.stats import WebStats
 from services.webpages import Hello, JSONResource, notFound
@@ -168,8 +168,7 @@ def buildResource(
         b"status", JSONResource(lambda request: (200, statusFor(request, root, uptime())))
     )
     tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
-    registry = makeRegistry(root, uptime, reactor)
-    tree.putChild(b"metrics", metricsResource(registry, reactor))
+    tree.putChild(b"metrics", LazyMetricsResource(root, uptime, reactor))
     if config.static_dir:
         static = StaticFile(
             config.static_dir, listing=config.listing, followSymlinks=config.follow_symlinks
