@@ -212,7 +212,8 @@ class LazyImportTests(StubTestCase):
     def test_startupDoesNotImportPrometheus(self) -> None:
         """
         Importing the plugin's modules and building the web service's
-        resource tree leaves prometheus_client unimported.
+        resource tree leaves prometheus_client unimported, and
+        twisted.web.static too when no static directory is served.
         """
         import os
         import subprocess
@@ -225,7 +226,7 @@ class LazyImportTests(StubTestCase):
             "from twisted.internet.task import Clock\n"
             "from tests.webfakes import fullRoot\n"
             "services.web.buildResource(WebConfig(), fullRoot(), lambda: 0.0, Clock())\n"
-            "print('prometheus_client' in sys.modules)\n"
+            "print('prometheus_client' in sys.modules, 'twisted.web.static' in sys.modules)\n"
         )
         result = subprocess.run(
             [sys.executable, "-c", code],
@@ -235,7 +236,7 @@ class LazyImportTests(StubTestCase):
             check=True,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
-        self.assertEqual(result.stdout.strip(), "False", result.stderr)
+        self.assertEqual(result.stdout.strip(), "False False", result.stderr)
 
     def test_builtOnce(self) -> None:
         """
