@@ -88,6 +88,20 @@ def ensureTools() -> None:
         raise SystemExit("bench: gcc is needed to build bench/loadgen.c")
 
 
+def compileBytecode() -> None:
+    """
+    Write the bytecode of netservices' own modules, as installing a package
+    does: with an editable install under C{PYTHONDONTWRITEBYTECODE} every
+    start would compile them from source again (about 25 ms of start-up),
+    while Twisted's installed modules start from their bytecode.
+    """
+    import compileall
+
+    for directory in (ROOT / "services", ROOT / "twisted"):
+        if directory.is_dir():
+            compileall.compile_dir(str(directory), quiet=1)
+
+
 def buildLoadgen() -> Path:
     """
     Compile C{bench/loadgen.c} into C{bench/build/loadgen} when it is
@@ -977,6 +991,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.reps, args.duration = 1, 1.0
     ensureTools()
+    compileBytecode()
     buildLoadgen()
     raiseFileLimit(IDLE_CONNECTIONS * 2 + 1000)
     sys.path.insert(0, str(ROOT))

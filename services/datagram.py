@@ -208,22 +208,40 @@ class SourceLimiter:
         self._global = [self.globalBurst, clock.seconds()]
         self._swept: float | None = None
 
-    def allow(self, source: str) -> bool:
+    def allow(self, source: str, now: float | None = None) -> bool:
         """
         Whether C{source} may be answered now; if so, spend its tokens.
+
+        @param now: the time by C{clock}, if the caller has read it already.
         """
-        now = self.clock.seconds()
+        # Called for every datagram: both buckets are refilled and checked
+        # inline, with one reading of the clock (as _available does).
+        if now is None:
+            now = self.clock.seconds()
         bucket = self._buckets.get(source)
         if bucket is None:
             if len(self._buckets) >= self.maxSources and not self._forgetFull(now):
                 return False
             bucket = self._buckets[source] = [self.sourceBurst, now]
-        if not _available(bucket, now, self.sourceRate, self.sourceBurst):
+        tokens, stamp = bucket
+        if now > stamp:
+            tokens += (now - stamp) * self.sourceRate
+            if tokens > self.sourceBurst:
+                tokens = self.sourceBurst
+            bucket[0], bucket[1] = tokens, now
+        if tokens < 1:
             return False
-        if not _available(self._global, now, self.globalRate, self.globalBurst):
+        shared = self._global
+        total, stamp = shared
+        if now > stamp:
+            total += (now - stamp) * self.globalRate
+            if total > self.globalBurst:
+                total = self.globalBurst
+            shared[0], shared[1] = total, now
+        if total < 1:
             return False
-        bucket[0] -= 1
-        self._global[0] -= 1
+        bucket[0] = tokens - 1
+        shared[0] = total - 1
         return True
 
     def _forgetFull(self, now: float) -> bool:
@@ -324,18 +342,21 @@ class OwnPorts:
         self.fixed = frozenset(p for p in fixed if p)
         self.every = every
         self._ports: frozenset[int] = self.fixed
-        self._checked: float | None = None
+        self._expires = float("-inf")
 
-    def __call__(self) -> frozenset[int]:
+    def __call__(self, now: float | None = None) -> frozenset[int]:
         """
         The port numbers, at most C{every} seconds old.
+
+        @param now: the time by C{clock}, if the caller has read it already.
         """
-        now = self.clock.seconds()
-        if self._checked is None or now - self._checked >= self.every:
+        if now is None:
+            now = self.clock.seconds()
+        if now >= self._expires:
             root = rootService(self.service)
             self._ports = (
                 self.fixed | frozenset(_numbers(listeningPorts(root))) | frozenset(peerPorts(root))
             )
-            self._checked = now
+            self._expires = now + self.every
         return self._ports
 

@@ -42,7 +42,7 @@ Each limit is off when set to 0.  Use it like a L{Site}::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import connectionDone
@@ -238,7 +238,22 @@ class LimitedChannel(HTTPChannel):
     maxHeaders = 100
     peer = "?"
     peerHost: str | None = None
+    # The header deadline is a time, not a timer: a request only sets and
+    # clears _headerDeadline, and the connection's one timer (_headerCall),
+    # when it fires, re-arms itself for the deadline in force, if any.  A
+    # timer created and cancelled per request cost a heap insertion and a
+    # cancellation on every keep-alive request.
     _headerCall: IDelayedCall | None = None
+    _headerDeadline: float | None = None
+    # Twisted's idle timeout (TimeoutMixin) is kept the same way: HTTPChannel
+    # turns it off for each request and back on after it, which cancelled a
+    # timer and created one per request.
+    _idleCall: IDelayedCall | None = None
+    _idleDeadline: float | None = None
+    _host: IAddress | None = None
+    _headerTimeout = 0.0
+    _seconds: Callable[[], float]
+    _stats: WebStats
     _awaitingRequest = False
     _replaying = False
     _rejected = False
@@ -248,8 +263,12 @@ class LimitedChannel(HTTPChannel):
         Count the connection and start the deadline of its first request's
         headers.
         """
+        factory = self.factory
+        self._headerTimeout = factory.limits.headerTimeout
+        self._seconds = factory.reactor.seconds
+        self._stats = factory.stats
         HTTPChannel.connectionMade(self)
-        self.factory.connectionOpened(self)
+        factory.connectionOpened(self)
         self._startHeaderClock()
 
     def dataReceived(self, data: bytes) -> None:
@@ -260,11 +279,12 @@ class LimitedChannel(HTTPChannel):
         if self._rejected:
             return
         if not self._replaying:
-            self.factory.stats.bytesIn += len(data)
+            self._stats.bytesIn += len(data)
         if self._awaitingRequest:
             self._startHeaderClock()
         HTTPChannel.dataReceived(self, data)
-        self._checkPartialRequest()
+        if self._awaitingRequest and self._buffer and not self._rejected:
+            self._startHeaderClock()
 
     def lineReceived(self, line: bytes) -> None:
         """
@@ -294,7 +314,7 @@ class LimitedChannel(HTTPChannel):
         The headers are complete: stop their deadline, and answer 413 at
         once if the declared body is over the limit.
         """
-        self._stopHeaderClock()
+        self._headerDeadline = None
         limit = self.factory.limits.maxBody
         if limit and self.length is not None and self.length > limit:
             self.bodyTooLarge()
@@ -372,12 +392,65 @@ class LimitedChannel(HTTPChannel):
         self._abortLater(self.abortTimeout)
         self.loseConnection()
 
+    def getHost(self) -> IAddress:
+        """
+        The local address of the connection, asked of the transport once:
+        twisted.web asks for it on every request, and each time cost a
+        C{getsockname()} system call.
+        """
+        host = self._host
+        if host is None:
+            host = self._host = HTTPChannel.getHost(self)
+        return host
+
+    def setTimeout(self, period: float | None) -> float | None:
+        """
+        Set the idle timeout to C{period} seconds from now, or turn it off
+        with L{None}, as L{TimeoutMixin.setTimeout} does, without a new timer
+        each time.
+
+        @return: the previous period.
+        """
+        previous = self.timeOut
+        self.timeOut = period  # type: ignore[assignment]  # Twisted's stub says int
+        if period is None:
+            self._idleDeadline = None
+        else:
+            self._idleDeadline = self._seconds() + period
+            if self._idleCall is None:
+                self._idleCall = self.callLater(period, self._idleClockFired)
+        return previous
+
+    def resetTimeout(self) -> None:
+        """
+        Restart the idle timeout, if it is on.
+        """
+        if self._idleDeadline is not None and self.timeOut is not None:
+            self._idleDeadline = self._seconds() + self.timeOut
+
+    def _idleClockFired(self) -> None:
+        self._idleCall = None
+        deadline = self._idleDeadline
+        if deadline is None:
+            return
+        remaining = deadline - self._seconds()
+        if remaining > 1e-6:
+            self._idleCall = self.callLater(remaining, self._idleClockFired)
+            return
+        self._idleDeadline = None
+        self.timeoutConnection()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """
         Stop every timer and uncount the connection.
         """
-        self._stopHeaderClock()
+        self._cancelHeaderClock()
         HTTPChannel.connectionLost(self, reason)
+        self._idleDeadline = None
+        if self._idleCall is not None:
+            if self._idleCall.active():
+                self._idleCall.cancel()
+            self._idleCall = None
         self.factory.connectionClosed(self)
 
     def _checkPartialRequest(self) -> None:
@@ -388,18 +461,34 @@ class LimitedChannel(HTTPChannel):
 
     def _startHeaderClock(self) -> None:
         self._awaitingRequest = False
-        timeout = self.factory.limits.headerTimeout
-        if timeout and self._headerCall is None:
-            self._headerCall = self.callLater(timeout, self._headerTimedOut)
+        timeout = self._headerTimeout
+        if timeout and self._headerDeadline is None:
+            self._headerDeadline = self._seconds() + timeout
+            if self._headerCall is None:
+                self._headerCall = self.callLater(timeout, self._headerClockFired)
 
-    def _stopHeaderClock(self) -> None:
+    def _cancelHeaderClock(self) -> None:
+        self._headerDeadline = None
         if self._headerCall is not None:
             if self._headerCall.active():
                 self._headerCall.cancel()
             self._headerCall = None
 
-    def _headerTimedOut(self) -> None:
+    def _headerClockFired(self) -> None:
+        # The timer was armed for an earlier deadline: stop if the headers
+        # it timed are complete, wait for the current deadline if later.
         self._headerCall = None
+        deadline = self._headerDeadline
+        if deadline is None:
+            return
+        remaining = deadline - self._seconds()
+        if remaining > 1e-6:
+            self._headerCall = self.callLater(remaining, self._headerClockFired)
+            return
+        self._headerTimedOut()
+
+    def _headerTimedOut(self) -> None:
+        self._headerDeadline = None
         self.factory.stats.headerTimeouts += 1
         self._log.debug(
             "web: closing {peer}: request headers incomplete after {timeout} seconds: 408",
@@ -412,7 +501,7 @@ class LimitedChannel(HTTPChannel):
 
     def _reject(self, code: int, reason: bytes) -> None:
         self._rejected = True
-        self._stopHeaderClock()
+        self._cancelHeaderClock()
         self.setTimeout(None)
         self.transport.write(errorResponse(code, reason))  # type: ignore[union-attr]
         sent = len(errorBody(code, reason))

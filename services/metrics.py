@@ -14,6 +14,10 @@ process, platform and garbage-collector metrics.
 prometheus_client serves them through its Twisted resource, a WSGI resource
 that renders in the reactor's thread pool; L{StatsCollector} reads the
 services' values on the reactor thread, which owns them.
+
+prometheus_client is imported when first needed, not with this module: the
+web service mounts a L{LazyMetricsResource}, which builds the registry on
+the first scrape, so that start-up does not pay for the import.
 """
 
 from __future__ import annotations
@@ -21,25 +25,22 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    InfoMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import make_wsgi_app
-from prometheus_client.registry import Collector, CollectorRegistry
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python.threadable import isInIOThread
-from twisted.web.resource import IResource
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import CollectorRegistry
 
 from services import __version__
 from services.listen import isListening
 
 __all__ = [
+    "LazyMetricsResource",
     "Readings",
     "StatsCollector",
     "makeRegistry",
@@ -107,7 +108,7 @@ def _onReactorThread(reactor: Any, f: Callable[[], Readings]) -> Readings:
     return readings
 
 
-class StatsCollector(Collector):
+class StatsCollector:
     """
     Collects the counters of every service of a netservices tree.
 
@@ -133,6 +134,12 @@ class StatsCollector(Collector):
         One metric family per counter, plus version, uptime and listening
         state.
         """
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            InfoMetricFamily,
+        )
+
         readings = _onReactorThread(self.reactor, lambda: readTree(self.root, self.uptime))
         info = InfoMetricFamily("netservices", "The netservices version.")
         info.add_metric([], {"version": __version__})
@@ -161,6 +168,15 @@ class StatsCollector(Collector):
                     yield CounterMetricFamily(name, doc, value=value)
 
 
+    def describe(self) -> list[Metric]:
+        """
+        Nothing: the metrics depend on the tree, so the registry does not
+        check their names in advance (as for any collector without
+        C{describe}).
+        """
+        return []
+
+
 def makeRegistry(root: Any, uptime: Callable[[], float], reactor: Any = None) -> CollectorRegistry:
     """
     A registry of its own (not prometheus_client's global one) with a
@@ -170,6 +186,9 @@ def makeRegistry(root: Any, uptime: Callable[[], float], reactor: Any = None) ->
     @param reactor: the reactor whose thread owns C{root}; L{None} for the
         global one.
     """
+    from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+    from prometheus_client.registry import CollectorRegistry
+
     registry = CollectorRegistry()
     registry.register(StatsCollector(root, uptime, reactor))
     ProcessCollector(registry=registry)
@@ -208,7 +227,33 @@ def metricsResource(registry: CollectorRegistry, reactor: Any = None) -> IResour
 
         resource: IResource = MetricsResource(registry)
         return resource
+    from prometheus_client.exposition import make_wsgi_app
     from twisted.web.wsgi import WSGIResource
 
     threads = _ReactorThreadPool(reactor)
     return WSGIResource(reactor, threads, make_wsgi_app(registry))  # type: ignore[arg-type]
+
+
+class LazyMetricsResource(Resource):
+    """
+    C{/metrics}: the L{metricsResource} of a L{makeRegistry}, both built
+    (and prometheus_client imported) on the first request.
+
+    @ivar resource: the resource requests go to once built, else L{None}.
+    """
+
+    isLeaf = True
+
+    def __init__(self, root: Any, uptime: Callable[[], float], reactor: Any = None) -> None:
+        Resource.__init__(self)
+        self._make = lambda: metricsResource(makeRegistry(root, uptime, reactor), reactor)
+        self.resource: IResource | None = None
+
+    def render(self, request: IRequest) -> Any:
+        """
+        Render with the metrics resource, built now if this is the first
+        request.
+        """
+        if self.resource is None:
+            self.resource = self._make()
+        return self.resource.render(request)

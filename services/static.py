@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import warnings
 from typing import Any, Sequence
 
@@ -120,17 +121,33 @@ class StaticFile(File):
         root: str | None = None,
         listing: bool = False,
         followSymlinks: bool = False,
+        _realRoot: str | None = None,
     ) -> None:
         File.__init__(self, path, defaultType, ignoredExts, registry)
-        self.root = os.path.realpath(path if root is None else root)
+        if _realRoot is not None:  # from _similar: resolved already
+            self.root = _realRoot
+        else:
+            self.root = os.path.realpath(path if root is None else root)
         self.listing = listing
         self.followSymlinks = followSymlinks
+        # The real path of self.path once it is known to be inside root:
+        # the root itself, or a child that getChild resolved this request.
+        self._real: str | None = self.root if root is None else None
+        self._fresh = False
 
     def createSimilarFile(self, path: str) -> StaticFile:
         """
         A L{StaticFile} for C{path} with the same root and settings.
         """
-        return self.__class__(
+        return self._similar(path)
+
+    def _similar(
+        self, path: str, real: str | None = None, info: os.stat_result | None = None
+    ) -> StaticFile:
+        # Like createSimilarFile, without resolving the root again: it is
+        # self.root, already real.  real and info come from getChild's
+        # lstat() of a child that is no link (see _resolve).
+        similar = self.__class__(
             path,
             self.defaultType,
             self.ignoredExts,
@@ -138,7 +155,13 @@ class StaticFile(File):
             root=self.root,
             listing=self.listing,
             followSymlinks=self.followSymlinks,
+            _realRoot=self.root,
         )
+        similar._real = real
+        if info is not None:
+            similar._statinfo = info
+            similar._fresh = True
+        return similar
 
     def isAllowed(self, path: str) -> bool:
         """
@@ -174,9 +197,32 @@ class StaticFile(File):
             if index is None:
                 return self.directoryListing()
             child = index
-        if not child.exists() or not self.isAllowed(child.path):
+        return self._resolve(child.path)
+
+    def _resolve(self, path: str) -> IResource:
+        """
+        The resource for C{path}, an entry of this directory, or 404 if it
+        does not exist or leads outside the root.
+
+        An entry that is not a symbolic link, in a directory whose real path
+        is known to be inside the root, is inside the root too: one
+        C{lstat()} says so, and gives the entry's real path for the next
+        segment and its status for C{render_GET}.  Links, and directories
+        reached through one, take the full path resolution.
+        """
+        try:
+            info = os.lstat(path)
+        except (OSError, ValueError):
             return self.childNotFound
-        return self.createSimilarFile(child.path)
+        if (
+            self._real is not None
+            and not stat.S_ISLNK(info.st_mode)
+            and os.path.dirname(path) == self.path
+        ):
+            return self._similar(path, os.path.join(self._real, os.path.basename(path)), info)
+        if not os.path.exists(path) or not self.isAllowed(path):
+            return self.childNotFound
+        return self._similar(path)
 
     def listNames(self) -> list[str]:
         """
@@ -211,8 +257,15 @@ class StaticFile(File):
         Send the file (or the requested ranges of it), or C{304 Not
         Modified}, or redirect a directory to its URL with a slash.
         """
-        self.restat(reraise=False)
-        if not (self.isfile() or self.isdir()) or not self.isAllowed(self.path):
+        if self._fresh:
+            # getChild stat'ed it during this request; File.render_GET
+            # stats it again before opening.
+            self._fresh = False
+        else:
+            self.restat(reraise=False)
+        if not (self.isfile() or self.isdir()):
+            return self.childNotFound.render(request)
+        if self._real is None and not self.isAllowed(self.path):
             return self.childNotFound.render(request)
         if self.isdir():
             return self.redirect(request)

@@ -35,8 +35,7 @@ from services.listen import (
     isListening,
     listeningPorts,
 )
-from services.metrics import makeRegistry, metricsResource
-from services.static import StaticFile
+from services.metrics import LazyMetricsResource
 from services.stats import WebStats
 from services.webpages import Hello, JSONResource, notFound
 
@@ -168,9 +167,12 @@ def buildResource(
         b"status", JSONResource(lambda request: (200, statusFor(request, root, uptime())))
     )
     tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
-    registry = makeRegistry(root, uptime, reactor)
-    tree.putChild(b"metrics", metricsResource(registry, reactor))
+    tree.putChild(b"metrics", LazyMetricsResource(root, uptime, reactor))
     if config.static_dir:
+        # Imported only when serving files: twisted.web.static reads the
+        # system's MIME types when imported (about 20 ms of start-up).
+        from services.static import StaticFile
+
         static = StaticFile(
             config.static_dir, listing=config.listing, followSymlinks=config.follow_symlinks
         )

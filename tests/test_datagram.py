@@ -248,6 +248,18 @@ class SourceLimiterTests(SynchronousTestCase):
         self.assertLessEqual(len(limiter), 3)
 
 
+    def test_givenTime(self) -> None:
+        """
+        A caller that read the clock already passes the time; the buckets
+        refill by it exactly as by the clock.
+        """
+        clock = Clock()
+        limiter = SourceLimiter(clock, sourceRate=2.0, sourceBurst=2, globalRate=1000.0)
+        self.assertEqual([limiter.allow("a", 0.0) for _ in range(3)], [True, True, False])
+        self.assertEqual([limiter.allow("a", 0.5) for _ in range(2)], [True, False])
+        self.assertEqual([limiter.allow("a", 100.0) for _ in range(3)], [True, True, False])
+
+
 class _Port:
     def __init__(self, port: int) -> None:
         self.port = port
@@ -305,3 +317,6 @@ class TreePortsTests(SynchronousTestCase):
         self.assertEqual(own(), {8007, 9009})
         clock.advance(1)
         self.assertEqual(own(), {8007, 8080, 9009})
+        _service("udp", 7070).setServiceParent(root)
+        self.assertEqual(own(clock.seconds() + 0.5), {8007, 8080, 9009})
+        self.assertEqual(own(clock.seconds() + 1), {7070, 8007, 8080, 9009})

@@ -312,6 +312,89 @@ class HeaderTimeoutTests(LimitsTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
+class TimerTests(LimitsTestCase):
+    """
+    A connection keeps one header timer and one idle timer for its life,
+    however many requests it carries, and they still fire on time.
+    """
+
+    def test_noTimerPerRequest(self) -> None:
+        """
+        Many keep-alive requests leave the same two timers pending: no timer
+        is created or cancelled per request.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(GET)
+        calls = list(self.clock.getDelayedCalls())
+        self.assertEqual(len(calls), 2)
+        for _ in range(100):
+            channel.dataReceived(GET)
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 OK"), 101)
+        self.assertEqual(self.clock.getDelayedCalls(), calls)
+
+    def test_hostAskedOnce(self) -> None:
+        """
+        The connection's local address is asked of the transport once, not
+        once per request, and requests still see it.
+        """
+        channel, transport = self.connect()
+        asked = []
+        getHost = transport.getHost
+        transport.getHost = lambda: asked.append(1) or getHost()  # type: ignore[method-assign]
+        for _ in range(3):
+            channel.dataReceived(GET)
+        self.assertEqual(asked, [1])
+        self.assertEqual(channel.requests, [])
+        self.assertEqual(channel.getHost(), getHost())
+
+    def test_headerDeadlineAfterEarlierRequest(self) -> None:
+        """
+        When the timer armed for an earlier request's deadline fires during
+        a later request, the later request still gets its full
+        headerTimeout, and its 408 comes exactly at its deadline.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(GET)
+        self.clock.advance(5)
+        channel.dataReceived(b"GET / HT")
+        self.clock.advance(9.99)
+        self.assertNotIn(b"408", transport.value())
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.01)
+        self.assertIn(b"HTTP/1.1 408 ", transport.value())
+        self.assertTrue(transport.disconnecting)
+
+    def test_idleDeadlineMovesWithTraffic(self) -> None:
+        """
+        The idle timeout counts from the end of the last response, though
+        its timer was armed for the first one.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(GET)
+        self.clock.advance(30)
+        channel.dataReceived(GET)
+        self.clock.advance(59.99)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.01)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.stats.idleTimeouts, 1)
+
+    def test_idleOffWhileHandling(self) -> None:
+        """
+        A slow response is not cut by the idle timeout, and the idle timeout
+        starts again once it is sent.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /slow HTTP/1.1\r\n\r\n")
+        self.clock.advance(200)
+        self.assertFalse(transport.disconnecting)
+        self.slow.waiting[0].finish()
+        self.clock.advance(59.99)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(0.01)
+        self.assertTrue(transport.disconnecting)
+
+
 class BodyLimitTests(LimitsTestCase):
     """
     Bodies larger than maxBody are refused with 413 without being read.

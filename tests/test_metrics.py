@@ -14,7 +14,7 @@ from prometheus_client.registry import CollectorRegistry
 from treq.testing import StubTreq
 from twisted.web.wsgi import WSGIResource
 
-from services import __version__
+from services import __version__, metrics
 from services.config import WebConfig
 from services.metrics import StatsCollector, makeRegistry, metricName, metricsResource
 from services.web import buildResource
@@ -202,3 +202,61 @@ class CollectorTests(StubTestCase):
         self.assertIs(metricsResource(registry), sentinel)
         self.assertEqual(made, [registry])
         self.assertIsInstance(metricsResource(registry, SynchronousThreads()), WSGIResource)
+
+
+class LazyImportTests(StubTestCase):
+    """
+    prometheus_client is imported on the first scrape, not at start-up.
+    """
+
+    def test_startupDoesNotImportPrometheus(self) -> None:
+        """
+        Importing the plugin's modules and building the web service's
+        resource tree leaves prometheus_client unimported, and
+        twisted.web.static too when no static directory is served.
+        """
+        import os
+        import subprocess
+        import sys
+
+        code = (
+            "import sys\n"
+            "import services.tap, services.web\n"
+            "from services.config import WebConfig\n"
+            "from twisted.internet.task import Clock\n"
+            "from tests.webfakes import fullRoot\n"
+            "services.web.buildResource(WebConfig(), fullRoot(), lambda: 0.0, Clock())\n"
+            "print('prometheus_client' in sys.modules, 'twisted.web.static' in sys.modules)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        self.assertEqual(result.stdout.strip(), "False False", result.stderr)
+
+    def test_builtOnce(self) -> None:
+        """
+        L{LazyMetricsResource} builds its registry and resource on the first
+        request and reuses them.
+        """
+        built: list[object] = []
+        real = metrics.makeRegistry
+
+        def counting(*args: Any) -> Any:
+            registry = real(*args)
+            built.append(registry)
+            return registry
+
+        self.patch(metrics, "makeRegistry", counting)
+        resource = metrics.LazyMetricsResource(fullRoot(), lambda: 5.0, SynchronousThreads())
+        self.assertEqual(built, [])
+        stub = StubTreq(resource)
+        for _ in range(2):
+            response, body = self.fetch(stub, "GET", "http://web/")
+            self.assertEqual(response.code, 200)
+            self.assertEqual(value(families(body.decode())["netservices_uptime_seconds"]), 5.0)
+        self.assertEqual(len(built), 1)

@@ -474,6 +474,27 @@ class ContainmentTests(StaticTestCase):
         response, body = self.get("inside", stub)
         self.assertEqual((response.code, body), (200, b"a\n"))
 
+    def test_plainPathsResolvedOnce(self) -> None:
+        """
+        A file reached through plain directories is checked with one
+        C{lstat()} per segment, without resolving its whole path again
+        (the root's real path is known); a link to a directory inside the
+        root is followed, and what is below it is checked in full.
+        """
+        os.symlink("sub", self.www / "sublink")
+        stub = self.stub()
+        resolved: list[str] = []
+        realpath = os.path.realpath
+        self.patch(os.path, "realpath", lambda p: resolved.append(p) or realpath(p))
+        response, body = self.get("sub/a.txt", stub)
+        self.assertEqual((response.code, body), (200, b"a\n"))
+        self.assertEqual(resolved, [])
+        response, body = self.get("sublink/a.txt", stub)
+        self.assertEqual((response.code, body), (200, b"a\n"))
+        self.assertNotEqual(resolved, [])
+        for path in ("escapedir/secret.txt", "sublink/../../outside/secret.txt"):
+            self.assertRefused(stub, path)
+
     def test_followSymlinks(self) -> None:
         """
         With follow_symlinks, links may lead outside the root.

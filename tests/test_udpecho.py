@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import socket
 
+from twisted.application.service import MultiService, Service
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
 from services.config import UdpEchoConfig
-from services.datagram import SourceLimiter
+from services.datagram import OwnPorts, SourceLimiter
 from services.listen import ListenError, isListening, listeningPorts
 from services.stats import UdpEchoStats
 from services.udpecho import UdpEcho, UdpEchoListener, makeUdpEchoService
@@ -118,6 +120,84 @@ class UdpEchoTests(SynchronousTestCase):
             protocol.datagramReceived(b"x", CLIENT)
         self.assertEqual(protocol.stats.sendErrors, 1)
         self.assertEqual([e["log_level"] for e in events], [LogLevel.debug])
+
+
+class _CountingClock(Clock):
+    """
+    A L{Clock} that counts how often it is read.
+    """
+
+    reads = 0
+
+    def seconds(self) -> float:
+        """
+        The time, counted.
+        """
+        self.reads += 1
+        return Clock.seconds(self)
+
+
+class SharedClockTests(SynchronousTestCase):
+    """
+    With an L{OwnPorts} on the limiter's clock, L{UdpEcho} reads the clock
+    once per datagram and keeps every rule.
+    """
+
+    def build(self) -> tuple[UdpEcho, MemoryDatagramTransport, _CountingClock, MultiService]:
+        clock = _CountingClock()
+        root = MultiService()
+        protocol = UdpEcho(
+            SourceLimiter(clock, 1.0, 2, 1000.0), OwnPorts(root, clock, fixed=[7007])
+        )
+        transport = MemoryDatagramTransport(protocol, ("127.0.0.1", 7007))
+        protocol.makeConnection(transport)
+        return protocol, transport, clock, root
+
+    def test_oneClockReading(self) -> None:
+        """
+        Each datagram costs one reading of the clock, for the own-ports
+        lookup and both token buckets.
+        """
+        protocol, transport, clock, _root = self.build()
+        before = clock.reads
+        for _ in range(4):
+            protocol.datagramReceived(b"x", CLIENT)
+        self.assertEqual(clock.reads - before, 4)
+        self.assertEqual(len(transport.written), 2)
+        self.assertEqual(protocol.stats.rateLimited, 2)
+        clock.advance(1)
+        protocol.datagramReceived(b"x", CLIENT)
+        self.assertEqual(len(transport.written), 3)
+
+    def test_loopGuard(self) -> None:
+        """
+        Privileged source ports, the fixed ports and ports the service tree
+        starts listening on later (seen within a second) get no echo.
+        """
+        protocol, transport, clock, root = self.build()
+        for port in (7, 1023, 7007):
+            protocol.datagramReceived(b"ping", ("127.0.0.1", port))
+        self.assertEqual(transport.written, [])
+        child = Service()
+        child.port = _Port(40001)  # type: ignore[attr-defined]
+        child.setServiceParent(root)
+        clock.advance(1)
+        protocol.datagramReceived(b"ping", ("127.0.0.1", 40001))
+        self.assertEqual(transport.written, [])
+        self.assertEqual(protocol.stats.loopGuarded, 4)
+        protocol.datagramReceived(b"ping", CLIENT)
+        self.assertEqual(transport.written, [(b"ping", CLIENT)])
+
+
+class _Port:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def getHost(self) -> IPv4Address:
+        """
+        The UDP address of this fake port.
+        """
+        return IPv4Address("UDP", "127.0.0.1", self.port)
 
 
 class ServiceTests(SynchronousTestCase):
