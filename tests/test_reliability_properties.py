@@ -26,6 +26,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import (
+    LIMITED_BROADCAST,
     SECTIONS,
     Config,
     ConfigError,
@@ -53,7 +54,7 @@ argvText = st.binary(max_size=40).map(lambda b: os.fsdecode(b.replace(b"\0", b""
 plausibleValues = st.sampled_from([
     "yes", "no", "0", "1", "10", "0.5", "64K", "1MiB", "debug", "info", "",
     "tcp:0:interface=127.0.0.1", "unix:/tmp/x.sock", "udp:0:interface=127.0.0.1",
-    "127.0.0.1", "127.255.255.255", "<broadcast>", "http://127.0.0.1:1/",
+    "127.0.0.1", "127.255.255.255", LIMITED_BROADCAST, "http://127.0.0.1:1/",
     "-1", "1e999", "nan", "inf", "99999999999999999999", "\t", "x" * 300, "/tmp/" + "x" * 300,
     "a\x00b", "/tmp", ".", "\udcff", "tcp:0:interface=\x00",
 ])
