@@ -9,42 +9,23 @@ test runs share the CPUs.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import resource
 import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import psutil
 from twisted.trial.unittest import SkipTest
 
 from services.config import SECTIONS
 
-from .support import Daemon, twistdCommand
+from .support import Daemon, isolatedConfig
 
 MB = 1024 * 1024
 
 
-def onlyConfig(**sections: str) -> str:
-    """
-    A tap.conf with the given sections (name to body text; underscores
-    stand for dashes) and every other service that has an C{enabled} key
-    turned off, whatever services this version of netservices has.
-    """
-    text = []
-    for name, cls in SECTIONS.items():
-        body = sections.pop(name.replace("-", "_"), None)
-        if body is not None:
-            text.append(f"[{name}]\n{body}\n")
-        elif "enabled" in {f.name for f in dataclasses.fields(cls)}:
-            text.append(f"[{name}]\nenabled = no\n")
-    if sections:
-        raise ValueError(f"no such sections: {', '.join(sections)}")
-    return "\n".join(text)
+#: A tap.conf with only the given services on (see L{isolatedConfig}).
+onlyConfig = isolatedConfig
 
 
 def requireServices(*names: str) -> None:
@@ -72,26 +53,12 @@ class LimitedDaemon(Daemon):
         nofile: int | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="netservices-reliability-"))
-        self.logPath = self.directory / "twistd.log"
-        command = twistdCommand() + ["--pidfile=", "--logfile", str(self.logPath), "-n", "netservices"]
-        if config is not None:
-            path = self.directory / "tap.conf"
-            path.write_text(config)
-            command += ["--config", str(path)]
-        command += list(args)
-        environment = dict(os.environ)
-        environment.pop("NETSERVICES_CONFIG", None)
-        environment.update(env or {})
-        self._output = open(self.directory / "output", "wb")
-        self.process = subprocess.Popen(
-            command,
-            cwd=self.directory,
-            stdin=subprocess.DEVNULL,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-            env=environment,
-            preexec_fn=None if nofile is None else _limitDescriptors(nofile),
+        Daemon.__init__(
+            self,
+            args,
+            config,
+            env=env,
+            preexec=None if nofile is None else _limitDescriptors(nofile),
         )
         self.psutil = psutil.Process(self.process.pid)
 

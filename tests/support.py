@@ -8,6 +8,7 @@ and fail loudly when it passes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -77,22 +78,23 @@ def canConnect(host: str, port: int) -> bool:
         return False
 
 
-#: Sections that every isolated configuration turns off unless a test
-#: configures them, so that test daemons never take the default ports.
-_OTHER_SERVICES: tuple[str, ...] = ("echo", "web", "discovery", "udp-echo")
-
-
 def isolatedConfig(**sections: str) -> str:
     """
-    A tap.conf with the given sections (name to body text) and every other
-    service turned off.  Underscores in names stand for dashes.
+    A tap.conf with the given sections (name to body text; underscores
+    stand for dashes) and every other service that has an C{enabled} key
+    turned off, so that test daemons never take the default ports.
     """
+    from services.config import SECTIONS
+
     text = []
-    for name, body in sections.items():
-        text.append(f"[{name.replace('_', '-')}]\n{body}\n")
-    for name in _OTHER_SERVICES:
-        if name.replace("-", "_") not in sections:
+    for name, cls in SECTIONS.items():
+        body = sections.pop(name.replace("-", "_"), None)
+        if body is not None:
+            text.append(f"[{name}]\n{body}\n")
+        elif "enabled" in {f.name for f in dataclasses.fields(cls)}:
             text.append(f"[{name}]\nenabled = no\n")
+    if sections:
+        raise ValueError(f"no such sections: {', '.join(sections)}")
     return "\n".join(text)
 
 
@@ -117,7 +119,13 @@ class Daemon:
     @ivar process: the running process.
     """
 
-    def __init__(self, args: Sequence[str], config: str | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        config: str | None = None,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
         self.logPath = self.directory / "twistd.log"
         command = twistdCommand() + [
@@ -132,8 +140,9 @@ class Daemon:
             path.write_text(config)
             command += ["--config", str(path)]
         command += list(args)
-        env = dict(os.environ)
-        env.pop("NETSERVICES_CONFIG", None)
+        environment = dict(os.environ)
+        environment.pop("NETSERVICES_CONFIG", None)
+        environment.update(env or {})
         self._output = open(self.directory / "output", "wb")
         self.process = subprocess.Popen(
             command,
@@ -141,7 +150,8 @@ class Daemon:
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=environment,
+            preexec_fn=preexec,
         )
 
     def log(self) -> str:
