@@ -589,6 +589,14 @@ class NetservicesConfig:
         "Worker processes sharing every stream listener; above 1, a parent binds "
         "the listeners, supervises the workers and restarts any that dies.",
     )
+    reactor: str = _setting(
+        "nsepoll",
+        _choice("nsepoll", "twisted"),
+        "nsepoll or twisted",
+        "The event loop when twistd is not given --reactor: nsepoll (Twisted's epoll "
+        "reactor with a leaner data path, services/reactor.py) or twisted (Twisted's "
+        "default for the platform).  Where epoll is missing, twisted is used.",
+    )
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,8 @@ class Options(usage.Options):
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
         self.settings = config
+        if getattr(self, "parent", None) is not None:
+            installConfiguredReactor(config.netservices.reactor)
 
     def _listenFlags(self, config: Config, section: str) -> Config:
         """
@@ -204,6 +206,32 @@ class Options(usage.Options):
             raise ConfigError(f"command line: {flag} {text!r}: {e}") from None
 
 
+def installConfiguredReactor(name: str) -> bool:
+    """
+    Install the C{[netservices] reactor} as the global reactor, unless one
+    is installed already.
+
+    Under twistd, C{--reactor NAME} installs its reactor while twistd's own
+    options are parsed, before netservices' options: it wins.  Otherwise
+    nothing has imported C{twisted.internet.reactor} yet and C{nsepoll} is
+    installed here; C{twisted} leaves the choice to Twisted.  Where epoll is
+    missing, Twisted's default is used.
+
+    @param name: C{"nsepoll"} or C{"twisted"}.
+    @return: whether this installed a reactor.
+    """
+    import sys
+
+    if name != "nsepoll" or "twisted.internet.reactor" in sys.modules:
+        return False
+    try:
+        from services import reactor as nsepoll
+    except ImportError:  # pragma: no cover (no epoll on this platform)
+        return False
+    nsepoll.install()
+    return True
+
+
 class NetservicesService(MultiService):
     """
     The root of the netservices tree: one child per enabled service.
@@ -243,8 +271,9 @@ class NetservicesService(MultiService):
         if self._handleSignals and self._restoreSignals is None:
             self._restoreSignals = installHangupHandler(self._clock(), self.reopenLogs)
         self._log.info(
-            "netservices {version} starting with {source} ({services})",
+            "netservices {version} starting with {source} ({services}) on {reactor}",
             version=__version__,
+            reactor=type(self._clock()).__name__,
             source=self.config.source,
             services=", ".join(s.name for s in self) or "no services enabled",
         )

@@ -125,6 +125,7 @@ class Daemon:
         config: str | None = None,
         env: dict[str, str] | None = None,
         preexec: Callable[[], None] | None = None,
+        twistdArgs: Sequence[str] = (),
     ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
         self.logPath = self.directory / "twistd.log"
@@ -132,6 +133,7 @@ class Daemon:
             "--pidfile=",
             "--logfile",
             str(self.logPath),
+            *twistdArgs,
             "-n",
             "netservices",
         ]

@@ -1,8 +1,9 @@
 """
 Integration tests of the fast data paths: a real C{twistd -n netservices}
-on the default reactor and on C{--reactor nsepoll}, with plain TCP, UNIX,
-TLS and PROXY-protocol echo listeners at once, and static files over plain
-TCP (sendfile) and TLS, driven by plain sockets and urllib.
+on Twisted's epoll reactor (C{--reactor epoll}) and on nsepoll (the
+default), with plain TCP, UNIX, TLS and PROXY-protocol echo listeners at
+once, and static files over plain TCP (sendfile) and TLS, driven by plain
+sockets and urllib.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import select
 import shutil
 import socket
 import ssl
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -26,30 +26,15 @@ import psutil
 from twisted.trial.unittest import SynchronousTestCase
 
 from .echoload import echoLoad
-from .support import Daemon, freePort, isolatedConfig, twistdCommand
+from .support import Daemon, freePort, isolatedConfig
 
 
-class ReactorDaemon(Daemon):
+def ReactorDaemon(reactor: str, config: str) -> Daemon:
     """
     A L{Daemon} run with C{twistd --reactor REACTOR} (twistd's own options
     come before the subcommand).
     """
-
-    def __init__(self, reactor: str, config: str) -> None:
-        self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
-        self.logPath = self.directory / "twistd.log"
-        path = self.directory / "tap.conf"
-        path.write_text(config)
-        command = twistdCommand() + ["--pidfile=", "--logfile", str(self.logPath)]
-        if reactor != "default":
-            command.append(f"--reactor={reactor}")
-        command += ["-n", "netservices", "--config", str(path)]
-        env = {k: v for k, v in os.environ.items() if k != "NETSERVICES_CONFIG"}
-        self._output = open(self.directory / "output", "wb")
-        self.process = subprocess.Popen(
-            command, cwd=self.directory, stdin=subprocess.DEVNULL, stdout=self._output,
-            stderr=subprocess.STDOUT, env=env,
-        )
+    return Daemon([], config, twistdArgs=[f"--reactor={reactor}"])
 
 
 def selfSignedCertificate(directory: Path) -> tuple[Path, Path]:
@@ -117,7 +102,7 @@ class FastPathDaemonMixin:
     byte in order, and a client that does not read is held back.
     """
 
-    reactor = "default"
+    reactor = "epoll"
 
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="netservices-fastpath-"))
@@ -230,10 +215,10 @@ class FastPathDaemonMixin:
 
 class DefaultReactorTests(FastPathDaemonMixin, SynchronousTestCase):
     """
-    The echo's own write-through, on twistd's default reactor.
+    The echo's own write-through, on Twisted's epoll reactor.
     """
 
-    reactor = "default"
+    reactor = "epoll"
 
 
 class NsepollReactorTests(FastPathDaemonMixin, SynchronousTestCase):
@@ -251,7 +236,7 @@ class StaticSendfileMixin:
     client that does not read holding the server back.
     """
 
-    reactor = "default"
+    reactor = "epoll"
 
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="netservices-sendfile-"))
@@ -338,10 +323,10 @@ class StaticSendfileMixin:
 
 class StaticDefaultReactorTests(StaticSendfileMixin, SynchronousTestCase):
     """
-    Static files with sendfile on twistd's default reactor.
+    Static files with sendfile on Twisted's epoll reactor.
     """
 
-    reactor = "default"
+    reactor = "epoll"
 
 
 class StaticNsepollReactorTests(StaticSendfileMixin, SynchronousTestCase):

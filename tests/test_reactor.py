@@ -433,3 +433,91 @@ class DatagramPortTests(SynchronousTestCase):
         for i in range(10):
             port.write(b"x", (f"127.0.0.{i + 1}", peer.getsockname()[1]))
         self.assertLessEqual(len(port._checkedHosts), 3)
+
+
+class ReactorChoiceTests(SynchronousTestCase):
+    """
+    C{twistd netservices} runs on nsepoll unless C{[netservices] reactor}
+    says C{twisted} or twistd is given C{--reactor}.
+    """
+
+    def run_python(self, code: str) -> str:
+        """
+        Run C{code} in a fresh interpreter (no reactor installed yet) and
+        return what it printed.
+        """
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, check=True)
+        return out.stdout.strip()
+
+    def test_installsNsepollFirst(self) -> None:
+        """
+        In a process with no reactor yet, C{nsepoll} installs
+        L{nsreactor.NetservicesReactor} as the global reactor.
+        """
+        code = (
+            "from services.tap import installConfiguredReactor\n"
+            "print(installConfiguredReactor('nsepoll'))\n"
+            "from twisted.internet import reactor\n"
+            "print(type(reactor).__name__)\n"
+        )
+        self.assertEqual(self.run_python(code).split(), ["True", "NetservicesReactor"])
+
+    def test_leavesAnInstalledReactor(self) -> None:
+        """
+        A reactor installed before (here, the tests' own) stays: nothing
+        is installed and no error is raised.  C{twisted} never installs.
+        """
+        from services.tap import installConfiguredReactor
+        from twisted.internet import reactor
+
+        self.assertFalse(installConfiguredReactor("nsepoll"))
+        self.assertFalse(installConfiguredReactor("twisted"))
+        from twisted.internet import reactor as after
+
+        self.assertIs(after, reactor)
+
+    def test_libraryParsingInstallsNothing(self) -> None:
+        """
+        Parsing L{services.tap.Options} outside twistd (a program of its
+        own, or a test) leaves the choice of reactor to that program.
+        """
+        code = (
+            "import sys\n"
+            "from services.tap import Options\n"
+            "Options().parseOptions(['--no-echo'])\n"
+            "print('twisted.internet.reactor' in sys.modules)\n"
+        )
+        self.assertEqual(self.run_python(code), "False")
+
+    def assertRunsOn(self, name: str, args: list[str], netservices: str) -> None:
+        """
+        A real C{twistd} with twistd options C{args} and the
+        C{[netservices]} section C{netservices} logs that it runs on the
+        reactor class C{name}.
+        """
+        from .support import Daemon, isolatedConfig
+
+        daemon = Daemon([], isolatedConfig(netservices=netservices), twistdArgs=args)
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog(f") on {name}")
+
+    def test_twistdDefault(self) -> None:
+        """
+        With neither the key nor C{--reactor}, twistd netservices runs on
+        nsepoll.
+        """
+        self.assertRunsOn("NetservicesReactor", [], "")
+
+    def test_configTwisted(self) -> None:
+        """
+        C{[netservices] reactor = twisted} runs on Twisted's own reactor
+        (epoll on Linux).
+        """
+        self.assertRunsOn("EPollReactor", [], "reactor = twisted")
+
+    def test_flagWins(self) -> None:
+        """
+        twistd's C{--reactor} wins over C{[netservices] reactor}.
+        """
+        self.assertRunsOn("PollReactor", ["--reactor=poll"], "reactor = nsepoll")
