@@ -48,9 +48,10 @@ from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel
-from twisted.web.resource import IResource
+from twisted.web.http import HTTPChannel, datetimeToString, unquote
+from twisted.web.resource import IResource, _IEncodingResource
 from twisted.web.server import Request, Site
+from twisted.web.server import version as serverVersion
 
 from services import logs
 from services.listen import describeAddress
@@ -199,11 +200,36 @@ class RejectedRequest:
 class LimitedRequest(Request):
     """
     A request that stops taking a chunked body once it exceeds the
-    channel's C{maxBody}.
+    channel's C{maxBody}, and takes its C{Date} header from the site's
+    per-second cache.
     """
 
     channel: LimitedChannel
     _bodyReceived = 0
+
+    def process(self) -> None:
+        """
+        Find the resource and render it, as L{Request.process} does, with
+        the C{Date} header formatted once a second by the site instead of
+        once per request.
+        """
+        self.site = site = self.channel.site
+        self.setHeader(b"Server", serverVersion)
+        self.setHeader(b"Date", site.httpDate())
+        self.prepath = []
+        self.postpath = list(map(unquote, self.path[1:].split(b"/")))
+        if self.path == b"*":
+            self._handleStar()
+            return
+        try:
+            resource = site.getResourceFor(self)
+            if _IEncodingResource.providedBy(resource):
+                encoder = resource.getEncoder(self)
+                if encoder is not None:
+                    self._encoder = encoder
+            self.render(resource)
+        except BaseException:
+            self.processingFailed(Failure())
 
     def handleContentChunk(self, data: bytes) -> None:
         """
@@ -554,6 +580,20 @@ class LimitedSite(Site):
         self.accessLog = accessLog or None
         self._perPeer: dict[str, int] = {}
         self._refusing = False
+        self._dateSecond = -1
+        self._date = b""
+
+    def httpDate(self) -> bytes:
+        """
+        The current time as an HTTP C{Date} header value, formatted at most
+        once a second (of this site's reactor's clock).
+        """
+        now = self.reactor.seconds()
+        second = int(now)
+        if second != self._dateSecond:
+            self._dateSecond = second
+            self._date = datetimeToString(now)
+        return self._date
 
     def buildProtocol(self, addr: IAddress | None) -> Any:
         """

@@ -87,10 +87,11 @@ class Hello(GetResource):
 
     def render_GET(self, request: IRequest) -> bytes:
         """
-        Send the greeting (HEAD: only its headers).
+        Send the greeting (HEAD: only its headers).  twisted.web sets the
+        C{Content-Length} of a GET response from the body it is given;
+        L{GetResource.render} sets it for HEAD.
         """
         request.setHeader(b"content-type", b"text/html;charset=UTF-8")
-        request.setHeader(b"content-length", b"%d" % (len(HELLO),))
         return HELLO
 
 

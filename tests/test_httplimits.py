@@ -641,6 +641,71 @@ class MalformedRequestTests(LimitsTestCase):
         self.assertNotIn(b" 500 ", transport.value())
 
 
+class RequestProcessingTests(LimitsTestCase):
+    """
+    L{services.httplimits.LimitedRequest.process} finds and renders the
+    resource as twisted.web's does, with a C{Date} header formatted once a
+    second.
+    """
+
+    def responses(self, transport: StringTransport) -> list[dict[bytes, bytes]]:
+        """
+        The headers of each response in C{transport}, by lower-case name.
+        """
+        found = []
+        for head in re.findall(rb"HTTP/1.1 \d+ [^\r]*\r\n(.*?)\r\n\r\n", transport.value(), re.S):
+            found.append(dict((name.lower(), value) for name, value in
+                              (line.split(b": ", 1) for line in head.split(b"\r\n"))))
+        return found
+
+    def test_headers(self) -> None:
+        """
+        A response carries twisted.web's C{Server} header, the C{Date} of the
+        site's clock in HTTP format, and a C{Content-Length} set once.
+        """
+        self.makeSite()
+        self.clock.advance(1_800_000_000.25)
+        channel, transport = self.connect()
+        channel.dataReceived(GET)
+        (headers,) = self.responses(transport)
+        self.assertEqual(headers[b"date"], b"Fri, 15 Jan 2027 08:00:00 GMT")
+        self.assertTrue(headers[b"server"].startswith(b"TwistedWeb/"))
+        self.assertEqual(headers[b"content-length"], b"11")
+        self.assertEqual(transport.value().lower().count(b"content-length"), 1)
+        self.assertTrue(transport.value().endswith(b"\r\n\r\nHello World"))
+
+    def test_dateFollowsTheClock(self) -> None:
+        """
+        Requests within one second share its C{Date}; the next second's
+        requests get the next.
+        """
+        self.makeSite()
+        self.clock.advance(1_800_000_000.25)
+        channel, transport = self.connect()
+        channel.dataReceived(GET)
+        self.clock.advance(0.5)
+        channel.dataReceived(GET)
+        self.clock.advance(0.5)
+        channel.dataReceived(GET)
+        dates = [headers[b"date"] for headers in self.responses(transport)]
+        self.assertEqual(dates, [b"Fri, 15 Jan 2027 08:00:00 GMT"] * 2
+                         + [b"Fri, 15 Jan 2027 08:00:01 GMT"])
+
+    def test_starAndErrors(self) -> None:
+        """
+        C{OPTIONS *} is answered as twisted.web does, and a resource that
+        raises gives a 500 without a traceback in the page.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(b"OPTIONS * HTTP/1.1\r\nHost: web\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK"), transport.value())
+        transport.clear()
+        channel.dataReceived(b"GET /boom HTTP/1.1\r\nHost: web\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 500"), transport.value())
+        self.assertNotIn(b"Traceback", transport.value())
+        self.flushLoggedErrors()
+
+
 class AccessLogTests(LimitsTestCase):
     """
     The access log is in Combined Log Format, and only when configured.
