@@ -49,6 +49,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, datetimeToString, unquote
+from twisted.web.http_headers import Headers
 from twisted.web.resource import IResource, _IEncodingResource
 from twisted.web.server import Request, Site
 from twisted.web.server import version as serverVersion
@@ -417,6 +418,24 @@ class LimitedChannel(HTTPChannel):
         )
         self._abortLater(self.abortTimeout)
         self.loseConnection()
+
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
+        """
+        Write the status line and headers as one C{bytes}: twisted.web hands
+        the transport a sequence of about twenty pieces, which the transport
+        checks and counts one by one in Python.  The headers were sanitized
+        when they were set (L{Headers}); anything else takes twisted.web's
+        path, which sanitizes it.
+        """
+        if not isinstance(headers, Headers):
+            HTTPChannel.writeHeaders(self, version, code, reason, headers)
+            return
+        parts = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                parts += (name, b": ", value, b"\r\n")
+        parts.append(b"\r\n")
+        self.transport.write(b"".join(parts))  # type: ignore[union-attr]
 
     def getHost(self) -> IAddress:
         """

@@ -15,6 +15,8 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.http import HTTPChannel
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
@@ -673,6 +675,44 @@ class RequestProcessingTests(LimitsTestCase):
         self.assertEqual(headers[b"content-length"], b"11")
         self.assertEqual(transport.value().lower().count(b"content-length"), 1)
         self.assertTrue(transport.value().endswith(b"\r\n\r\nHello World"))
+
+    def test_headersInOneWrite(self) -> None:
+        """
+        The status line and headers reach the transport as one write,
+        followed by the body.
+        """
+        channel, transport = self.connect()
+        writes: list[bytes] = []
+        transport.write = writes.append  # type: ignore[method-assign]
+        transport.writeSequence = lambda seq: self.fail(seq)  # type: ignore[method-assign]
+        channel.dataReceived(GET)
+        self.assertEqual(len(writes), 2, writes)
+        head, body = writes
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\nServer: TwistedWeb/"), head)
+        self.assertTrue(head.endswith(b"\r\nContent-Length: 11\r\n\r\n"), head)
+        self.assertEqual(body, b"Hello World")
+
+    def test_headersAsTwistedWebWritesThem(self) -> None:
+        """
+        The bytes are those twisted.web's own C{writeHeaders} writes,
+        repeated headers included.
+        """
+        headers = Headers({b"content-type": [b"text/plain"], b"set-cookie": [b"a=1", b"b=2"]})
+        ours, oursTransport = self.connect()
+        theirs, theirsTransport = self.connect(IPv4Address("TCP", "127.0.0.1", 40001))
+        ours.writeHeaders(b"HTTP/1.1", b"404", b"Not Found", headers)
+        HTTPChannel.writeHeaders(theirs, b"HTTP/1.1", b"404", b"Not Found", headers)
+        self.assertEqual(oursTransport.value(), theirsTransport.value())
+        self.assertIn(b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n", oursTransport.value())
+
+    def test_otherHeaderIterables(self) -> None:
+        """
+        Headers given as pairs (twisted.web's older interface) take
+        twisted.web's path, which sanitizes them.
+        """
+        channel, transport = self.connect()
+        channel.writeHeaders(b"HTTP/1.1", b"200", b"OK", [(b"X-A", b"1\r\nInjected: yes")])
+        self.assertEqual(transport.value(), b"HTTP/1.1 200 OK\r\nX-A: 1 Injected: yes\r\n\r\n")
 
     def test_dateFollowsTheClock(self) -> None:
         """
