@@ -278,6 +278,7 @@ class LimitedChannel(HTTPChannel):
     _idleCall: IDelayedCall | None = None
     _idleDeadline: float | None = None
     _host: IAddress | None = None
+    _peerAddress: IAddress | None = None
     _headerTimeout = 0.0
     _seconds: Callable[[], float]
     _stats: WebStats
@@ -447,6 +448,18 @@ class LimitedChannel(HTTPChannel):
         if host is None:
             host = self._host = HTTPChannel.getHost(self)
         return host
+
+    def getPeer(self) -> IAddress:
+        """
+        The address of the client, asked of the transport once: twisted.web
+        asks for it on every request, and each time the transport built a
+        new address object.  (Behind a PROXY-protocol listener the transport
+        knows the real client before the first request is parsed.)
+        """
+        peer = self._peerAddress
+        if peer is None:
+            peer = self._peerAddress = HTTPChannel.getPeer(self)
+        return peer
 
     def setTimeout(self, period: float | None) -> float | None:
         """

@@ -349,6 +349,25 @@ class TimerTests(LimitsTestCase):
         self.assertEqual(channel.requests, [])
         self.assertEqual(channel.getHost(), getHost())
 
+    def test_peerAskedOnce(self) -> None:
+        """
+        The client's address is asked of the transport once, not once per
+        request, and requests still see it.
+        """
+        channel, transport = self.connect()
+        asked = []
+        getPeer = transport.getPeer
+        transport.getPeer = lambda: asked.append(1) or getPeer()  # type: ignore[method-assign]
+        seen = []
+        self.site.resource.putChild(b"who", type("Who", (Resource,), {  # type: ignore[attr-defined]
+            "isLeaf": True,
+            "render_GET": lambda self, request: seen.append(request.getClientAddress()) or b"",
+        })())
+        for _ in range(3):
+            channel.dataReceived(b"GET /who HTTP/1.1\r\nHost: web\r\n\r\n")
+        self.assertEqual(asked, [1])
+        self.assertEqual(seen, [getPeer()] * 3)
+
     def test_headerDeadlineAfterEarlierRequest(self) -> None:
         """
         When the timer armed for an earlier request's deadline fires during
