@@ -401,8 +401,8 @@ def peer(label: str, script: str, *args: str, udp: bool = False, path: str = "/"
 
 def echoServers(workdir: Path, echoKeys: dict[str, str] | None = None) -> list[Server]:
     """
-    The TCP echo servers compared: netservices (default reactor, and its own
-    reactor when installed), minimal Twisted, asyncio and uvloop.
+    The TCP echo servers compared: netservices (on nsepoll, its default, and
+    on Twisted's epoll reactor), minimal Twisted, asyncio and uvloop.
     """
     servers = netservices(workdir, lambda port: {"echo": {
         "listen": f"tcp:{port}:interface={HOST}", "max_connections": "0", **(echoKeys or {})}})
