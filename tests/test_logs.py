@@ -61,22 +61,31 @@ class JSONLogTests(SynchronousTestCase):
         import signal
         import subprocess
 
-        from .support import freePort, twistdCommand, waitUntil
+        from .support import freePort, isolatedConfig, twistdCommand, waitUntil
+
+        config = self.mktemp()
+        with open(config, "w") as f:
+            f.write(isolatedConfig())
 
         port = freePort()
-        out = open(self.mktemp(), "w+")
-        self.addCleanup(out.close)
-        process = subprocess.Popen(
-            twistdCommand() + ["--pidfile=", "-n", "--logger", "services.logs.jsonLogObserver",
-                               "netservices", "--echo", f"tcp:{port}:interface=127.0.0.1"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
+        path = self.mktemp()
+        # The daemon writes through its own open file: reading through the
+        # same one would move the offset it writes at.
+        with open(path, "wb") as out:
+            process = subprocess.Popen(
+                twistdCommand() + ["--pidfile=", "-n", "--logger", "services.logs.jsonLogObserver",
+                                   "netservices", "--config", config,
+                                   "--echo", f"tcp:{port}:interface=127.0.0.1"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
         self.addCleanup(process.wait)
         self.addCleanup(process.send_signal, signal.SIGTERM)
 
         def listening() -> dict | None:
-            out.seek(0)
-            for line in out.read().splitlines():
+            with open(path) as log:
+                text = log.read()
+            # Only whole lines: the last one may still be being written.
+            for line in text.split("\n")[:-1]:
                 event = json.loads(line)
                 if event.get("endpoint") == f"tcp:{port}:interface=127.0.0.1":
                     return event
