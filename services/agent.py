@@ -24,7 +24,12 @@ from OpenSSL import SSL
 from twisted.internet._sslverify import IOpenSSLTrustRoot
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IProtocol,
+    IProtocolFactory,
+    IStreamClientEndpoint,
+)
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.logger import Logger
 from twisted.web.client import URI, Agent, HTTPConnectionPool, ProxyAgent
@@ -42,7 +47,12 @@ from zope.interface import implementer
 from services import logs
 from services.proxy import Proxy, ProxySettings, TunnelEndpoint
 
-__all__ = ["TLSPolicy", "makeAgent", "makePool"]
+__all__ = ["READ_SIZE", "TLSPolicy", "makeAgent", "makePool"]
+
+#: The most bytes read from a connection at once: four times Twisted's
+#: 64 KiB, so that a large body takes a quarter of the reads, of the turns
+#: of the event loop and of the writes to its file.
+READ_SIZE = 256 * 1024
 
 
 @implementer(IOpenSSLTrustRoot)
@@ -109,6 +119,35 @@ class TLSPolicy:
         return creator if self.verify else _Unverified(creator)
 
 
+@implementer(IStreamClientEndpoint)
+class _LargeReads:
+    """
+    Connects through another endpoint, then lets the connection read up to
+    L{READ_SIZE} bytes at once (a transport without that setting, in
+    memory for tests, is left as it is).
+    """
+
+    def __init__(self, wrapped: IStreamClientEndpoint) -> None:
+        self._wrapped = wrapped
+
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
+        """
+        Connect with C{protocolFactory}; fires with its protocol.
+        """
+        return self._wrapped.connect(protocolFactory).addCallback(_readLarge)
+
+
+def _readLarge(protocol: IProtocol) -> IProtocol:
+    transport = getattr(protocol, "transport", None)
+    if getattr(transport, "bufferSize", READ_SIZE) < READ_SIZE:
+        transport.bufferSize = READ_SIZE  # type: ignore[union-attr]
+    return protocol
+
+
+def _hostnameEndpoint(reactor: Any, host: str, port: int, timeout: float) -> IStreamClientEndpoint:
+    return _LargeReads(HostnameEndpoint(reactor, host, port, timeout=timeout))
+
+
 @implementer(IAgentEndpointFactory)
 class _EndpointFactory:
     """
@@ -132,7 +171,7 @@ class _EndpointFactory:
         self._userAgent = userAgent
 
     def _connect(self, host: str, port: int) -> IStreamClientEndpoint:
-        return HostnameEndpoint(self._reactor, host, port, timeout=self._connectTimeout)
+        return _hostnameEndpoint(self._reactor, host, port, self._connectTimeout)
 
     def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
         """
@@ -185,7 +224,7 @@ class _ProxyingAgent:
     def _proxyAgent(self, proxy: Proxy) -> IAgent:
         agent = self._proxyAgents.get(proxy)
         if agent is None:
-            endpoint = HostnameEndpoint(self._reactor, proxy.host, proxy.port, timeout=self._connectTimeout)
+            endpoint = _hostnameEndpoint(self._reactor, proxy.host, proxy.port, self._connectTimeout)
             agent = self._proxyAgents[proxy] = ProxyAgent(endpoint, self._reactor, self._pool)
         return agent
 

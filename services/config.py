@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from services.listen import checkEndpoint
-
 __all__ = [
     "Config",
     "ConfigError",
@@ -165,6 +163,10 @@ def parseEndpoint(text: str) -> str:
     own parsers, without binding or reading certificate files (that happens
     when listening starts).
     """
+    # Imported here: the command-line clients read this module for its
+    # parsers and have no use for the listeners (nor their imports).
+    from services.listen import checkEndpoint
+
     description = text.strip()
     try:
         checkEndpoint(description)

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Sequence
 
-from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import Service
 from twisted.internet import fdesc, tcp, unix
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
@@ -624,19 +624,26 @@ def quietAcceptErrors(port: Any, serviceName: str) -> None:
         )
 
 
-class ListenerService(StreamServerEndpointService):
+class ListenerService(Service):
     """
     Listens on one endpoint for the life of the service.
 
     A failure to listen at start-up (a port in use, a permission denied)
     raises L{ListenError} from C{privilegedStartService}, naming the
-    endpoint, instead of being logged and forgotten.
+    endpoint, instead of being logged and forgotten.  A failure that comes
+    later (an endpoint that listens asynchronously) is logged.
 
+    This is L{twisted.application.internet.StreamServerEndpointService}
+    with synchronous errors; it is not a subclass because importing
+    C{twisted.application.internet} also imports its client service's state
+    machine library, a twentieth of the daemon's start-up.
+
+    @ivar endpoint: the endpoint to listen on.
+    @ivar factory: the factory of the connections.
     @ivar port: the listening port once listening, else L{None}.
     """
 
     _log = Logger(observer=logs.observer)
-    _raiseSynchronously = True
 
     def __init__(
         self,
@@ -646,27 +653,50 @@ class ListenerService(StreamServerEndpointService):
         factory: IProtocolFactory,
         options: SocketOptions = SocketOptions(),
     ) -> None:
-        StreamServerEndpointService.__init__(self, endpoint, factory)
         self.serviceName = serviceName
         self.description = description
+        self.endpoint = endpoint
+        self.factory = factory
         self.options = options
         self.port: IListeningPort | None = None
+        self._waitingForPort: Deferred[IListeningPort | None] | None = None
 
     def privilegedStartService(self) -> None:
         """
         Listen now, and raise L{ListenError} if that fails at once.
         """
+        Service.privilegedStartService(self)
+        failed: list[Failure] = []
         try:
-            StreamServerEndpointService.privilegedStartService(self)
+            waiting = self.endpoint.listen(self.factory)
         except Exception as e:
-            self._waitingForPort = None
             raise ListenError(self.serviceName, self.description, e) from e
-        assert self._waitingForPort is not None
-        self._waitingForPort.addCallback(self._listening)
+        waiting.addErrback(failed.append)
+        if failed:
+            e = failed[0].value
+            raise ListenError(self.serviceName, self.description, e) from e
+        waiting.addCallback(self._listening)
+        self._waitingForPort = waiting
+        waiting.addErrback(self._lateFailure)
 
-    def _listening(self, port: IListeningPort | None) -> IListeningPort | None:
-        if port is None:  # a late failure, already logged by our base class
-            return None
+    def _lateFailure(self, reason: Failure) -> None:
+        if not reason.check(CancelledError):
+            self._log.failure(
+                "{service}: cannot listen on {endpoint}",
+                reason,
+                service=self.serviceName,
+                endpoint=self.description,
+            )
+
+    def startService(self) -> None:
+        """
+        Start listening, unless C{privilegedStartService} did already.
+        """
+        Service.startService(self)
+        if self._waitingForPort is None:
+            self.privilegedStartService()
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
         applyBufferSizes(port, self.options)
         quietAcceptErrors(port, self.serviceName)
         self.port = port
@@ -680,13 +710,19 @@ class ListenerService(StreamServerEndpointService):
 
     def stopService(self) -> Deferred[None] | None:
         """
-        Stop listening.
+        Stop listening (or stop trying to).
         """
+        Service.stopService(self)
         self.port = None
-        if self._waitingForPort is None:
-            self.running = 0
+        waiting, self._waitingForPort = self._waitingForPort, None
+        if waiting is None:
             return None
-        return StreamServerEndpointService.stopService(self)
+        waiting.cancel()
+
+        def stop(port: IListeningPort | None) -> Deferred[None] | None:
+            return None if port is None else port.stopListening()
+
+        return waiting.addCallback(stop)
 
 
 def listeningPorts(service: Any) -> list[Any]:

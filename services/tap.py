@@ -10,7 +10,7 @@ imported only when their service is enabled, which keeps start-up short.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from twisted.application.service import IServiceCollection, MultiService
 from twisted.logger import Logger
@@ -18,6 +18,7 @@ from twisted.python import usage
 
 from services import __version__, logs
 from services.config import (
+    SECTIONS,
     Config,
     ConfigError,
     loadConfig,
@@ -25,10 +26,12 @@ from services.config import (
     replaceSection,
 )
 from services.lifecycle import installHangupHandler, reopenLogFiles
-from services.listen import ListenContext, ListenError
+from services.listen import ListenContext, ListenError, parseListen
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.tls import TLSFiles
-from services.workers import WorkerSpec, WorkerSupervisor, systemdSockets, workerProcess
+
+if TYPE_CHECKING:
+    from services.workers import WorkerSpec
 
 __all__ = ["NetservicesService", "Options", "makeService"]
 
@@ -152,6 +155,8 @@ class Options(usage.Options):
             workers = self._value("--workers", "netservices", "workers", self["workers"])
             config = replaceSection(config, "netservices", workers=workers)
         if self["worker"] is not None:
+            from services.workers import WorkerSpec
+
             try:
                 self.worker = WorkerSpec.fromArgument(self["worker"])
             except ValueError as e:
@@ -330,7 +335,31 @@ def listenContext(
     )
     if worker is not None:
         return ListenContext(tls=tls, inherited=worker.inherited)
+    if not usesSystemd(config):
+        # Asking Twisted for systemd's sockets loads every endpoint parser
+        # plugin; without a systemd: listener they would go unused.
+        return ListenContext(tls=tls)
+    from services.workers import systemdSockets
+
     return ListenContext(tls=tls, systemd=systemdSockets(environ))
+
+
+def usesSystemd(config: Config) -> bool:
+    """
+    Whether an enabled service listens on a socket passed by systemd
+    (a C{systemd:} description, under any C{haproxy:} layer).
+    """
+    for name in SECTIONS:
+        section = getattr(config, name.replace("-", "_"))
+        if not getattr(section, "enabled", False):
+            continue
+        for description in getattr(section, "listen", ()):
+            try:
+                if parseListen(description).kind == "systemd":
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 def buildService(
@@ -357,6 +386,8 @@ def buildService(
     context = listenContext(config, worker, environ)
     supervising = worker is None and config.netservices.workers > 1
     if supervising:
+        from services.workers import WorkerSupervisor
+
         if reactor is None:
             from twisted.internet import reactor
         supervisor = WorkerSupervisor(config, reactor, context, environ)
@@ -404,5 +435,7 @@ def makeService(options: Options) -> IServiceCollection:
     # parent's to handle: it stops its workers in order.
     os.setpgid(0, 0)
     from twisted.internet import reactor
+
+    from services.workers import workerProcess
 
     return workerProcess(root, options.worker, reactor)

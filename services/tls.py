@@ -19,10 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from OpenSSL import SSL
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -91,6 +87,12 @@ def certificateOptions(files: TLSFiles) -> CertificateOptions:
 
     @raise TLSError: when a file cannot be read or used.
     """
+    # Imported here: only a process with a TLS listener needs them.
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from OpenSSL import SSL
+
     certificatePEM = _read(files.certificate, "certificate")
     keyPEM = _read(files.key, "key") if files.key else certificatePEM
     blocks = _PEM_CERTIFICATE.findall(certificatePEM)

@@ -11,7 +11,6 @@ import json
 import sys
 from typing import Any, Callable, Sequence, TextIO
 
-from services.config import parseBroadcast, parsePositiveSeconds, parseText
 
 __all__ = ["formatTable", "register", "run"]
 
@@ -25,21 +24,38 @@ exit status: 0 if at least one instance was found, 1 if none was.
 """
 
 
-def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+def _argument(parse: str | Callable[[str], Any]) -> Callable[[str], Any]:
+    """
+    An argparse type that parses with C{parse}: a function, or the name of
+    a parser of L{services.config} (imported only when the option is given,
+    so that the other commands start without it).
+    """
+
     def convert(text: str) -> Any:
         """
         Parse an option's value, as an argparse type.
         """
+        if isinstance(parse, str):
+            from services import config
+
+            function = getattr(config, parse)
+        else:
+            function = parse
         try:
-            return parse(text)
+            return function(text)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 
-    convert.__name__ = parse.__name__
+    convert.__name__ = parse if isinstance(parse, str) else parse.__name__
     return convert
 
 
 def _discoveryPort(text: str) -> int:
+    """
+    Parse a port as C{[discovery] port} does.
+    """
+    from services.config import parseText
+
     port: int = parseText("discovery", "port", text)
     return port
 
@@ -62,7 +78,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_argument(parsePositiveSeconds),
+        type=_argument("parsePositiveSeconds"),
         default=2.0,
         metavar="S",
         help="seconds to listen for replies and announces (default: 2)",
@@ -74,7 +90,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--broadcast",
-        type=_argument(parseBroadcast),
+        type=_argument("parseBroadcast"),
         default="127.255.255.255",
         metavar="ADDR",
         help=(

@@ -29,7 +29,6 @@ from services.client import (
     request,
 )
 from services.commands import exits
-from services.config import parseSize
 from services.proxy import ProxyError, ProxySettings
 
 __all__ = ["EXAMPLES", "register", "run"]
@@ -179,6 +178,8 @@ def _seconds(text: str) -> float:
 
 
 def _size(text: str) -> int:
+    from services.config import parseSize
+
     try:
         return parseSize(text)
     except ValueError as e:
