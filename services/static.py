@@ -425,12 +425,19 @@ class RegularFile:
         """
         raise NotImplementedError("a file has no children")
 
-    def full(self) -> StaticFile:
+    def full(self, changed: bool = False) -> StaticFile:
         """
         The L{StaticFile} for this file, which serves every kind of request.
+        It stats the file again.
+
+        @param changed: whether the file is no longer what C{getChild}
+            found (a regular file, no link): then its whole real path is
+            checked against the root again.
         """
+        if changed:
+            return self.parent._similar(self.path)
         return self.parent._similar(
-            self.path, os.path.join(self.parent._real or "", os.path.basename(self.path)), self.info
+            self.path, os.path.join(self.parent._real or "", os.path.basename(self.path))
         )
 
     def render(self, request: IRequest) -> Any:
@@ -446,12 +453,14 @@ class RegularFile:
         try:
             fd = os.open(self.path, _OPEN_FLAGS)
         except OSError:
-            return self.full().render(request)  # it says 403 or 404
+            # Gone, unreadable (403), or a link swapped in since getChild
+            # (ELOOP from O_NOFOLLOW): the full path decides.
+            return self.full(changed=True).render(request)
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 os.close(fd)
-                return self.full().render(request)
+                return self.full(changed=True).render(request)
             parent = self.parent
             contentType, encoding = _typeAndEncoding(
                 os.path.basename(self.path),
