@@ -458,9 +458,12 @@ class RegularFile:
             return self.full(changed=True).render(request)
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                os.close(fd)
-                return self.full(changed=True).render(request)
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            return self.full(changed=True).render(request)
+        try:
             parent = self.parent
             contentType, encoding = _typeAndEncoding(
                 os.path.basename(self.path),
