@@ -21,9 +21,15 @@ into the socket instead, whenever that cannot change what the client sees:
     usual (backpressure) and no other bytes are ever in flight out of order;
   - it sends exactly the promised C{Content-Length}: a file that shrank
     meanwhile aborts the connection instead of sending a short body;
-  - the socket is corked (C{TCP_CORK}) from the headers to the end of the
-    body, so that the headers share a packet with the body, as nginx's
-    C{tcp_nopush} does; it is uncorked when the body is done or stopped.
+  - the status line and headers share a packet with the start of the body:
+    when nothing else is queued, the producer sends them itself with
+    C{MSG_MORE}, so that the kernel holds them for the C{sendfile} that
+    follows (what nginx's C{tcp_nopush} gets with C{TCP_CORK}); C{sendfile}
+    is asked for the whole rest of the file, and the kernel sends what the
+    socket takes in one call.  No C{TCP_CORK}: besides two C{setsockopt}
+    calls per response, uncorking had the server push the whole body at
+    once, which measured about twice the server CPU per 1 MiB response on
+    loopback (430 instead of 230 us).
 
 The producer speaks Twisted's L{twisted.web.static.StaticProducer} protocol
 (C{start}, C{stopProducing}), so a C{File.makeProducer} can return it.
@@ -47,6 +53,10 @@ except ImportError:  # pragma: no cover (platforms without AF_UNIX)
     _SOCKETS: tuple[type, ...] = (tcp.Server,)
 else:
     _SOCKETS = (tcp.Server, unix.Server)
+
+
+#: Linux's flag for "more bytes follow": hold a partial packet for them.
+_MSG_MORE = getattr(socket, "MSG_MORE", 0)
 
 
 def canSendfile(request: IRequest) -> bool:
@@ -78,34 +88,77 @@ class SendfileProducer:
     C{os.sendfile} whenever the connection is idle.
 
     @ivar request: the request being answered; L{None} once stopped.
+    @ivar fileObject: the open file (a file object or a descriptor), which
+        the producer closes when it stops; L{None} once stopped.
     @ivar offset: how many bytes of the file were sent so far.
     @ivar size: the length of the body (the C{Content-Length} sent).
     """
 
-    #: Bytes per call to C{os.sendfile}.
-    chunkSize = 1 << 20
-
-    def __init__(self, request: IRequest, fileObject: IO[bytes], size: int) -> None:
+    def __init__(self, request: IRequest, fileObject: IO[bytes] | int, size: int) -> None:
         self.request: Any = request
-        self.fileObject: IO[bytes] | None = fileObject
+        self.fileObject: IO[bytes] | int | None = fileObject
+        self._fd = fileObject if isinstance(fileObject, int) else fileObject.fileno()
         self.offset = 0
         self.size = size
         self._paused = False
         self._direct = True
-        self._socket: Any = None
 
     def start(self) -> None:
         """
         Send the status line and headers, then as much of the body as the
         socket takes now.
         """
-        self.request.registerProducer(self, True)
-        self._socket = getattr(self.request.channel.transport, "socket", None)
-        self._cork(True)
-        self.request.write(b"")
-        if self.request is not None and getattr(self.request, "chunked", False):
+        request = self.request
+        request.registerProducer(self, True)
+        transport = request.channel.transport
+        idle = not _queued(transport)
+        request.write(b"")
+        if getattr(request, "chunked", False):
             self._direct = False  # the framing is Twisted's: let it write every piece
+        elif idle and self.size and self.request is not None:
+            self._sendHeaders(transport)
         self.resumeProducing()
+
+    def _sendHeaders(self, transport: Any) -> None:
+        """
+        Send what the transport queued (the status line and headers, written
+        on an idle connection) with C{MSG_MORE}, so that the kernel sends it
+        with the first bytes of the body; whatever the kernel does not take
+        stays queued in the transport, which sends it as usual.
+        """
+        if (
+            transport.dataBuffer
+            or not transport._tempDataLen
+            or not transport.connected
+            or transport.disconnecting
+            or transport._writeDisconnecting
+        ):
+            return
+        queued = transport._tempDataBuffer
+        data = queued[0] if len(queued) == 1 else b"".join(queued)
+        try:
+            sent = transport.socket.send(data, self._more(transport))
+        except OSError:
+            return  # still queued: the transport's own send reports the error
+        transport._tempDataBuffer = []
+        transport._tempDataLen = 0
+        if sent < len(data):
+            # The rest goes out from the transport's buffer; the transport is
+            # registered for writability since the headers were written.
+            transport.dataBuffer = data
+            transport.offset = sent
+        else:
+            transport.stopWriting()
+
+    @staticmethod
+    def _more(transport: Any) -> int:
+        """
+        The flags for a send that more bytes follow at once: C{MSG_MORE} on
+        a TCP socket where the system has it, else none.
+        """
+        if getattr(transport.socket, "family", None) in (socket.AF_INET, socket.AF_INET6):
+            return _MSG_MORE
+        return 0
 
     def resumeProducing(self) -> None:
         """
@@ -119,20 +172,17 @@ class SendfileProducer:
                 self.stopProducing()
                 return
             if self._direct and _queued(transport) and not transport.disconnecting:
-                # Usually just the status line and headers: hand them to the
-                # kernel now, as the reactor would on the next writability
-                # event (errors stay for the transport to report).
+                # Bytes written before the body (headers the kernel did not
+                # all take): hand them to the kernel now, as the reactor
+                # would on the next writability event (errors stay for the
+                # transport to report).
                 transport.doWrite()
             if not self._direct or _queued(transport):
                 self._writePiece(transport)
                 continue
+            remaining = self.size - self.offset
             try:
-                sent = os.sendfile(
-                    transport.socket.fileno(),
-                    self.fileObject.fileno(),  # type: ignore[union-attr]
-                    self.offset,
-                    min(self.chunkSize, self.size - self.offset),
-                )
+                sent = os.sendfile(transport.socket.fileno(), self._fd, self.offset, remaining)
             except (BlockingIOError, InterruptedError):
                 self._writePiece(transport)
                 continue
@@ -147,22 +197,15 @@ class SendfileProducer:
                 return
             self.offset += sent
             self.request.sentLength += sent
+            if sent < remaining and self.request is not None:
+                # The socket is full: the next piece goes through the
+                # transport, which pauses us until the client has read.
+                self._writePiece(transport)
         if self.request is not None and self.offset >= self.size:
             request = self.request
             request.unregisterProducer()
             request.finish()
             self.stopProducing()
-
-    def _cork(self, on: bool) -> None:
-        """
-        Set or clear C{TCP_CORK} (Linux; a no-op where it is missing).
-        """
-        if self._socket is None:
-            return
-        try:
-            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
-        except (OSError, AttributeError):  # closed socket, or no TCP_CORK here
-            pass
 
     def _writePiece(self, transport: Any) -> None:
         """
@@ -170,7 +213,7 @@ class SendfileProducer:
         buffer, so that it pauses us until the client reads.
         """
         length = min(transport.bufferSize + 1, self.size - self.offset)
-        data = os.pread(self.fileObject.fileno(), length, self.offset)  # type: ignore[union-attr]
+        data = os.pread(self._fd, length, self.offset)
         if not data:
             self._fileShrank(transport)
             return
@@ -195,8 +238,9 @@ class SendfileProducer:
         """
         Stop for good and close the file.
         """
-        if self.fileObject is not None:
-            self.fileObject.close()
-            self._cork(False)
-        self.fileObject = None
+        fileObject, self.fileObject = self.fileObject, None
         self.request = None
+        if isinstance(fileObject, int):
+            os.close(fileObject)
+        elif fileObject is not None:
+            fileObject.close()

@@ -147,8 +147,8 @@ class SendfileTests(SynchronousTestCase):
         """
         A GET of a 3 MiB file gets the headers then every byte, in order,
         with the body sent by sendfile, and the request's sentLength counts
-        it (the access log reports it); the socket, corked while headers and
-        body are sent (so they share packets), is uncorked at the end.
+        it (the access log reports it); the socket is never left corked
+        (the headers go out with C{MSG_MORE} instead of C{TCP_CORK}).
         """
         connection = Connection(self, self.root)
         requests = []
