@@ -250,6 +250,13 @@ class EchoConfig:
         "yes or no",
         "Set SO_REUSEPORT on TCP listeners, so several processes share a port.",
     )
+    nodelay: bool = _setting(
+        True,
+        parseBool,
+        "yes or no",
+        "Set TCP_NODELAY on TCP connections: each echo leaves at once instead of its "
+        "last partial packet waiting for the peer's acknowledgement (Nagle's algorithm).",
+    )
 
 
 

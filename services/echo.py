@@ -51,7 +51,22 @@ from services.listen import (
 )
 from services.stats import ConnectionStats
 
-__all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService"]
+__all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService", "setNoDelay"]
+
+
+def setNoDelay(transport: Any) -> None:
+    """
+    Set C{TCP_NODELAY} on C{transport} if it is a TCP connection (TLS and
+    PROXY-protocol wrappers pass the call on to theirs); UNIX sockets and
+    in-memory transports are left alone.
+    """
+    setTcpNoDelay = getattr(transport, "setTcpNoDelay", None)
+    if setTcpNoDelay is None:
+        return
+    try:
+        setTcpNoDelay(True)
+    except OSError:
+        pass  # a UNIX socket (its transport is a tcp.Server too), or a closed one
 
 
 @implementer(IPushProducer, IHalfCloseableProtocol)
@@ -95,6 +110,8 @@ class Echo(Protocol, TimeoutMixin):
         self._direct = canWriteDirectly(self.transport)
         if self._direct:
             self.transport.bufferSize = self.readSize  # type: ignore[union-attr]
+        if factory.noDelay:
+            setNoDelay(self.transport)
         factory.stats.current += 1
         factory.stats.accepted += 1
         factory.tracker.add(self)
@@ -199,6 +216,7 @@ class EchoFactory(Factory[Echo]):
     @ivar clock: the time source for timeouts and durations.
     @ivar stats: the counters this factory's connections update.
     @ivar tracker: the open connections, for a graceful shutdown.
+    @ivar noDelay: whether TCP connections get C{TCP_NODELAY}.
     """
 
     protocol = Echo
@@ -211,6 +229,7 @@ class EchoFactory(Factory[Echo]):
         maxConnections: int | None = None,
         clock: IReactorTime | None = None,
         stats: ConnectionStats | None = None,
+        noDelay: bool = True,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
@@ -219,6 +238,7 @@ class EchoFactory(Factory[Echo]):
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.stats = stats if stats is not None else ConnectionStats()
         self.tracker = ConnectionTracker("echo")
+        self.noDelay = noDelay
         self._refusing = False
 
     @property
@@ -296,6 +316,7 @@ def makeEchoService(
         maxConnections=config.max_connections,
         clock=reactor,
         stats=stats,
+        noDelay=config.nodelay,
     )
     options = SocketOptions(
         backlog=config.backlog,

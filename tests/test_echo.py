@@ -5,6 +5,8 @@ factory's limits, and the service builder over MemoryReactor.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -326,3 +328,93 @@ class ServiceTests(SynchronousTestCase):
         endpoints = [s.endpoint for s in service]
         self.assertIsInstance(endpoints[0], ReusePortEndpoint)
         self.assertNotIsInstance(endpoints[1], ReusePortEndpoint)
+
+
+class RecordingNoDelayTransport(AbortableStringTransport):
+    """
+    A transport with C{setTcpNoDelay}, which records its calls or, with
+    C{error}, raises it as a UNIX socket's does.
+    """
+
+    def __init__(self, error: OSError | None = None) -> None:
+        AbortableStringTransport.__init__(self, peerAddress=PEER)
+        self.calls: list[bool] = []
+        self.error = error
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.calls.append(enabled)
+        if self.error is not None:
+            raise self.error
+
+
+class NoDelayTests(SynchronousTestCase):
+    """
+    Echo connections get C{TCP_NODELAY} unless C{[echo] nodelay = no}.
+    """
+
+    def connectWith(self, transport: StringTransport, **kwargs: Any) -> Echo:
+        factory = EchoFactory(clock=MemoryReactorClock(), **kwargs)
+        protocol = factory.buildProtocol(PEER)
+        assert isinstance(protocol, Echo)
+        protocol.makeConnection(transport)
+        return protocol
+
+    def test_setOnTCP(self) -> None:
+        """
+        A TCP transport is asked for C{TCP_NODELAY} once, when the
+        connection is made.
+        """
+        transport = RecordingNoDelayTransport()
+        self.connectWith(transport)
+        self.assertEqual(transport.calls, [True])
+
+    def test_off(self) -> None:
+        """
+        With C{noDelay=False} (C{nodelay = no}) the transport is left as it
+        is.
+        """
+        transport = RecordingNoDelayTransport()
+        self.connectWith(transport, noDelay=False)
+        self.assertEqual(transport.calls, [])
+
+    def test_unixSocketRefusal(self) -> None:
+        """
+        A socket that refuses the option (a UNIX socket, whose Twisted
+        transport is a TCP one too) keeps echoing.
+        """
+        import errno
+
+        transport = RecordingNoDelayTransport(OSError(errno.EOPNOTSUPP, "not TCP"))
+        protocol = self.connectWith(transport)
+        protocol.dataReceived(b"still here")
+        self.assertEqual(transport.value(), b"still here")
+
+    def test_transportWithout(self) -> None:
+        """
+        Transports without the method (in-memory ones) are left alone.
+        """
+        transport = AbortableStringTransport(peerAddress=PEER)
+        self.connectWith(transport).dataReceived(b"x")
+        self.assertEqual(transport.value(), b"x")
+
+    def test_realSocket(self) -> None:
+        """
+        On a real accepted TCP socket the option is what C{[echo] nodelay}
+        says.
+        """
+        import select
+        import socket
+
+        from .test_reactor import buildReactor
+
+        for nodelay in (True, False):
+            reactor = buildReactor(self)
+            factory = EchoFactory(clock=reactor, noDelay=EchoConfig(nodelay=nodelay).nodelay)
+            port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+            client = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5)
+            self.addCleanup(client.close)
+            select.select([port.socket], [], [], 5)
+            port.doRead()
+            (connection,) = [s for s in reactor.getReaders() if isinstance(getattr(s, "protocol", None), Echo)]
+            value = connection.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            self.assertEqual(bool(value), nodelay)
