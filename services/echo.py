@@ -21,6 +21,7 @@ Use it in your own application::
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from twisted.application.service import MultiService
@@ -57,16 +58,16 @@ __all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService", "setNoDelay"
 def setNoDelay(transport: Any) -> None:
     """
     Set C{TCP_NODELAY} on C{transport} if it is a TCP connection (TLS and
-    PROXY-protocol wrappers pass the call on to theirs); UNIX sockets and
-    in-memory transports are left alone.
+    PROXY-protocol wrappers pass the call on to theirs).  UNIX sockets (whose
+    Twisted transport is a TCP one too, and would log an error for each
+    connection) and in-memory transports are left alone.
     """
     setTcpNoDelay = getattr(transport, "setTcpNoDelay", None)
-    if setTcpNoDelay is None:
+    getHandle = getattr(transport, "getHandle", None)
+    if setTcpNoDelay is None or getHandle is None:
         return
-    try:
+    if getattr(getHandle(), "family", None) in (socket.AF_INET, socket.AF_INET6):
         setTcpNoDelay(True)
-    except OSError:
-        pass  # a UNIX socket (its transport is a tcp.Server too), or a closed one
 
 
 @implementer(IPushProducer, IHalfCloseableProtocol)
