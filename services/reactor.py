@@ -2,9 +2,11 @@
 """
 C{nsepoll}: Twisted's epoll reactor with a leaner data path.
 
-Select it with C{twistd --reactor nsepoll -n netservices} (the plugin is
-C{twisted/plugins/netservices_reactor.py}), or install it in a program of
-your own before anything imports C{twisted.internet.reactor}::
+C{twistd -n netservices} runs on it unless twistd is given C{--reactor} or
+C{[netservices] reactor = twisted} (see L{services.tap.installConfiguredReactor});
+any twistd application can select it with C{twistd --reactor nsepoll} (the
+plugin is C{twisted/plugins/netservices_reactor.py}), and a program of your
+own can install it before anything imports C{twisted.internet.reactor}::
 
     from services import reactor as nsepoll
     nsepoll.install()
