@@ -197,6 +197,22 @@ class ReactorTests(SynchronousTestCase):
         self.assertIs(port.transport, nsreactor.UNIXServer)
         self.assertTrue(issubclass(nsreactor.UNIXServer, nsreactor.FlushMixin))
 
+    def fakeEvents(self, reactor: nsreactor.NetservicesReactor,
+                   events: list[tuple[int, int]], selectables: dict[int, Any]) -> None:
+        """
+        Make C{reactor}'s next poll return C{events} for C{selectables}.
+        """
+
+        class FakePoller:
+            def poll(self, timeout: float, maxEvents: int) -> list[tuple[int, int]]:
+                return events
+
+        reactor._poller.close()
+        reactor._poller = FakePoller()  # type: ignore[assignment]
+        reactor._selectables.update(selectables)
+        self.addCleanup(lambda: [reactor._selectables.pop(fd) for fd in selectables])
+        self.addCleanup(lambda: setattr(reactor, "_poller", select.epoll()))
+
     def test_handlerErrorsAreLogged(self) -> None:
         """
         An exception escaping from the handling of one event is logged and
@@ -210,16 +226,10 @@ class ReactorTests(SynchronousTestCase):
             if fd == 1001:
                 raise RuntimeError("broken selectable")
 
-        class FakePoller:
-            def poll(self, timeout: float, maxEvents: int) -> list[tuple[int, int]]:
-                return [(1001, select.EPOLLIN), (999, select.EPOLLIN), (1002, select.EPOLLIN)]
-
-        reactor._poller.close()
-        reactor._poller = FakePoller()  # type: ignore[assignment]
-        reactor._selectables[1001] = reactor._selectables[1002] = object()  # type: ignore[assignment]
+        writable = select.EPOLLOUT
+        self.fakeEvents(reactor, [(1001, writable), (999, writable), (1002, writable)],
+                        {1001: object(), 1002: object()})
         reactor._doReadOrWrite = handle  # type: ignore[method-assign]
-        self.addCleanup(lambda: [reactor._selectables.pop(fd) for fd in (1001, 1002)])
-        self.addCleanup(lambda: setattr(reactor, "_poller", select.epoll()))
         with capturedLogs() as events:
             reactor.doPoll(0)
         self.assertEqual(handled, [1001, 1002])
@@ -228,6 +238,51 @@ class ReactorTests(SynchronousTestCase):
         self.assertEqual(failures[0]["log_level"], LogLevel.critical)
         self.assertIsInstance(failures[0]["log_failure"].value, RuntimeError)
         self.flushLoggedErrors(RuntimeError)
+
+    def test_readErrorsDisconnect(self) -> None:
+        """
+        On the read-only fast path, as in Twisted's own handling: an
+        exception from C{doRead} is logged and disconnects that selectable
+        with it, a true return value disconnects it cleanly, a selectable
+        whose descriptor went away is disconnected without a read, and the
+        loop goes on with the next event.
+        """
+        reactor = buildReactor(self)
+
+        class Selectable:
+            def __init__(self, fd: int, result: Any, raises: bool = False) -> None:
+                self.fd, self.result, self.raises = fd, result, raises
+                self.reads = 0
+                self.lost: list[Any] = []
+
+            def fileno(self) -> int:
+                return self.fd
+
+            def doRead(self) -> Any:
+                self.reads += 1
+                if self.raises:
+                    raise self.result
+                return self.result
+
+            def connectionLost(self, reason: Failure) -> None:
+                self.lost.append(reason.value)
+
+        boom = RuntimeError("broken protocol")
+        broken = Selectable(1001, boom, raises=True)
+        done = Selectable(1002, error.ConnectionDone())
+        gone = Selectable(-1, None)
+        fine = Selectable(1004, None)
+        readable = select.EPOLLIN
+        self.fakeEvents(reactor, [(1001, readable), (1002, readable), (1003, readable),
+                                  (1004, readable)],
+                        {1001: broken, 1002: done, 1003: gone, 1004: fine})
+        reactor.doPoll(0)
+        self.assertEqual([broken.reads, done.reads, gone.reads, fine.reads], [1, 1, 0, 1])
+        self.assertEqual(broken.lost, [boom])
+        self.assertIsInstance(done.lost[0], error.ConnectionDone)
+        self.assertIsInstance(gone.lost[0], error.ConnectionFdescWentAway)
+        self.assertEqual(fine.lost, [])
+        self.assertEqual([f.value for f in self.flushLoggedErrors()], [boom])
 
 
 def accepted(test: SynchronousTestCase, reactor: nsreactor.NetservicesReactor,
