@@ -94,6 +94,9 @@ class UdpEcho(DatagramProtocol):
         self._ownPortsAt = (
             ownPorts if isinstance(ownPorts, OwnPorts) and ownPorts.clock is limiter.clock else None
         )
+        # Looked up once, not for every datagram.
+        self._seconds = limiter.clock.seconds
+        self._allow = limiter.allow
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         """
@@ -106,12 +109,13 @@ class UdpEcho(DatagramProtocol):
         if n >= self.maxPacketSize:
             stats.oversize += 1
             return self._drop(addr, n, "it filled the receive buffer")
-        limiter = self.limiter
         ownPortsAt = self._ownPortsAt
         ports: Collection[int]
         if ownPortsAt is not None:
-            now = limiter.clock.seconds()
-            ports = ownPortsAt(now)
+            now = self._seconds()
+            # OwnPorts' own test of its expiry, without the call while the
+            # set is fresh (nearly always: it is renewed once a second).
+            ports = ownPortsAt._ports if now < ownPortsAt._expires else ownPortsAt(now)
         else:
             now = None
             ports = self.ownPorts()
@@ -119,7 +123,7 @@ class UdpEcho(DatagramProtocol):
         if port < 1024 or port in ports:
             stats.loopGuarded += 1
             return self._drop(addr, n, unsafeSource(port, ports))
-        if not limiter.allow(addr[0], now):
+        if not self._allow(addr[0], now):
             stats.rateLimited += 1
             return self._drop(addr, n, "rate limit")
         try:

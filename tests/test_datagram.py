@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 
+from hypothesis import given, settings, strategies as st
 from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import DatagramProtocol
@@ -258,6 +259,61 @@ class SourceLimiterTests(SynchronousTestCase):
         self.assertEqual([limiter.allow("a", 0.0) for _ in range(3)], [True, True, False])
         self.assertEqual([limiter.allow("a", 0.5) for _ in range(2)], [True, False])
         self.assertEqual([limiter.allow("a", 100.0) for _ in range(3)], [True, True, False])
+
+
+class ReferenceBuckets:
+    """
+    The token buckets of L{SourceLimiter}, written the textbook way
+    (tokens refilled from the elapsed time, capped at the burst), to check
+    its decisions against.
+    """
+
+    def __init__(self, sourceRate: float, sourceBurst: int, globalRate: float) -> None:
+        self.rates = (sourceRate, globalRate)
+        self.bursts = (float(sourceBurst), max(1.0, globalRate))
+        self.sources: dict[str, list[float]] = {}
+        self.shared = [self.bursts[1], 0.0]
+
+    def allow(self, source: str, now: float) -> bool:
+        own = self.sources.setdefault(source, [self.bursts[0], now])
+        for bucket, rate, burst in ((own, self.rates[0], self.bursts[0]),
+                                    (self.shared, self.rates[1], self.bursts[1])):
+            bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
+            bucket[1] = now
+        if own[0] < 1 or self.shared[0] < 1:
+            return False
+        own[0] -= 1
+        self.shared[0] -= 1
+        return True
+
+
+class SourceLimiterModelTests(SynchronousTestCase):
+    """
+    L{SourceLimiter} keeps each bucket as the time it is full again; its
+    decisions are those of textbook token buckets.
+    """
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        sourceRate=st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0, 8.0]),
+        sourceBurst=st.integers(1, 6),
+        globalRate=st.sampled_from([1.0, 2.0, 4.0, 16.0, 1024.0]),
+        steps=st.lists(st.tuples(st.integers(0, 24), st.sampled_from("abc")), max_size=80),
+    )
+    def test_sameDecisions(self, sourceRate: float, sourceBurst: int, globalRate: float,
+                           steps: list[tuple[int, str]]) -> None:
+        """
+        For any sequence of datagrams (times in sixteenths of a second, so
+        that both computations are exact), every answer is the same.
+        """
+        clock = Clock()
+        limiter = SourceLimiter(clock, sourceRate, sourceBurst, globalRate)
+        reference = ReferenceBuckets(sourceRate, sourceBurst, globalRate)
+        now = 0.0
+        for sixteenths, source in steps:
+            now += sixteenths / 16
+            self.assertEqual(limiter.allow(source, now), reference.allow(source, now),
+                             (source, now))
 
 
 class _Port:
