@@ -44,11 +44,14 @@ class Options(usage.Options):
 
     synopsis = "[options]"
     longdesc = (
-        "Run the netservices daemon: an RFC 862 echo service over TCP, IPv6 or "
-        "UNIX sockets, with more services to come, all on one reactor.  "
+        "Run the netservices daemon, all on one reactor: an RFC 862 echo service "
+        "over TCP, IPv6, UNIX or TLS sockets, UDP discovery (and UDP echo), and "
+        "an HTTP service (hello, static files, /status, /health, /metrics).  "
         "Without --config it runs on the built-in defaults, which listen on "
-        "127.0.0.1 only (echo on tcp:8007).  Flags override the file.  "
-        "Example: twistd -n netservices --config tap.conf "
+        "127.0.0.1 only (echo tcp:8007, web tcp:8080, discovery udp:8009).  "
+        "Flags override the file.  The reactor is nsepoll unless twistd is given "
+        "--reactor NAME (before 'netservices') or the file says [netservices] "
+        "reactor = twisted.  Example: twistd -n netservices --config tap.conf "
         "--echo tcp:7007:interface=127.0.0.1 --echo unix:/tmp/echo.sock"
     )
 
