@@ -232,8 +232,9 @@ class NsepollReactorTests(FastPathDaemonMixin, SynchronousTestCase):
 class StaticSendfileMixin:
     """
     Static files from a real daemon: whole files by sendfile on plain TCP,
-    Twisted's producers for ranges and TLS, with every byte intact and a
-    client that does not read holding the server back.
+    Twisted's producers for ranges and TLS, with every byte intact.  (A
+    client that does not read holding the server back is in
+    L{tests.test_static_lean_integration}.)
     """
 
     reactor = "epoll"
@@ -246,9 +247,6 @@ class StaticSendfileMixin:
         static.mkdir()
         self.content = os.urandom(3 * 1024 * 1024 + 5)
         (static / "file.bin").write_bytes(self.content)
-        self.bigSize = 64 * 1024 * 1024
-        with open(static / "big.bin", "wb") as f:
-            f.truncate(self.bigSize)
         self.http, self.https = freePort(), freePort()
         listen = (f"tcp:{self.http}:interface=127.0.0.1 "
                   f"ssl:{self.https}:interface=127.0.0.1:privateKey={keyPath}:certKey={self.certPath}")
@@ -287,38 +285,6 @@ class StaticSendfileMixin:
         context = ssl.create_default_context(cafile=str(self.certPath))
         with self.get(f"https://127.0.0.1:{self.https}/static/file.bin", context=context) as response:
             self.assertEqual(response.read(), self.content)  # type: ignore[attr-defined]
-
-    def test_clientThatDoesNotReadHoldsServerBack(self) -> None:
-        """
-        A client that asks for 64 MiB and reads nothing for a second does
-        not make the server buffer the file (RSS grows by less than 20 MB);
-        then it reads every byte.
-        """
-        server = psutil.Process(self.daemon.process.pid)
-        baseline = server.memory_info().rss
-        sock = socket.create_connection(("127.0.0.1", self.http), timeout=30)
-        self.addCleanup(sock.close)  # type: ignore[attr-defined]
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-        deadline = time.monotonic() + 1.0
-        peak = baseline
-        while time.monotonic() < deadline:
-            peak = max(peak, server.memory_info().rss)
-            select.select([], [], [], 0.1)
-        received = 0
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += sock.recv(1)
-        while received < self.bigSize:
-            data = sock.recv(1 << 20)
-            if not data:
-                break
-            if data.strip(b"\0"):
-                self.fail("the body differs from the file")  # type: ignore[attr-defined]
-            received += len(data)
-        self.assertEqual(received, self.bigSize)  # type: ignore[attr-defined]
-        peak = max(peak, server.memory_info().rss)
-        self.assertLess(peak - baseline, 20 * 1024 * 1024)  # type: ignore[attr-defined]
 
 
 class StaticDefaultReactorTests(StaticSendfileMixin, SynchronousTestCase):

@@ -1,8 +1,8 @@
 """
 Integration tests of the lean static path (L{services.static.RegularFile}
 and L{services.sendfile.SendfileProducer}): a real C{twistd -n netservices}
-on the default reactor and on C{--reactor nsepoll}, driven by plain sockets
-and http.client on loopback.
+on Twisted's epoll reactor (C{--reactor epoll}) and on nsepoll (the
+default), driven by plain sockets and http.client on loopback.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class LeanStaticMixin:
     sparse file from its static root.
     """
 
-    reactor = "default"
+    reactor = "epoll"
 
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="netservices-lean-"))
@@ -127,10 +127,10 @@ class LeanStaticMixin:
 
 class LeanStaticDefaultReactorTests(LeanStaticMixin, SynchronousTestCase):
     """
-    The lean static path on twistd's default reactor.
+    The lean static path on Twisted's epoll reactor.
     """
 
-    reactor = "default"
+    reactor = "epoll"
 
 
 class LeanStaticNsepollReactorTests(LeanStaticMixin, SynchronousTestCase):
