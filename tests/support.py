@@ -98,6 +98,23 @@ def isolatedConfig(**sections: str) -> str:
     return "\n".join(text)
 
 
+def servicesImportedBy(dropin: str) -> list[str]:
+    """
+    The modules of the C{services} package that loading the twistd dropin
+    C{twisted/plugins/DROPIN} imports, in a fresh interpreter (plugin scans
+    load every dropin, so they should import none).
+    """
+    path = ROOT / "twisted" / "plugins" / dropin
+    code = (
+        "import sys, importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('d', {str(path)!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "print(' '.join(sorted(m for m in sys.modules if m == 'services' or m.startswith('services.'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
 def twistdCommand() -> list[str]:
     """
     The C{twistd} of the interpreter running the tests.

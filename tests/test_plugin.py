@@ -20,7 +20,7 @@ from zope.interface.verify import verifyObject
 
 from services import __version__
 
-from .support import ROOT, twistdCommand
+from .support import ROOT, servicesImportedBy, twistdCommand
 
 
 class PluginTests(SynchronousTestCase):
@@ -47,14 +47,7 @@ class PluginTests(SynchronousTestCase):
         Importing the dropin does not import the services package (plugin
         scans import every dropin).
         """
-        code = (
-            "import sys, importlib.util\n"
-            f"spec = importlib.util.spec_from_file_location('d', {str(ROOT / 'twisted/plugins/netservices.py')!r})\n"
-            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-            "print(sorted(m for m in sys.modules if m == 'services' or m.startswith('services.')))\n"
-        )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        self.assertEqual(out.stdout.strip(), "[]")
+        self.assertEqual(servicesImportedBy("netservices.py"), [])
 
     def test_editableInstallListedFromElsewhere(self) -> None:
         """

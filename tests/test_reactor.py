@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services import reactor as nsreactor
 
-from .support import ROOT
+from .support import servicesImportedBy
 
 
 def buildReactor(test: SynchronousTestCase) -> nsreactor.NetservicesReactor:
@@ -80,15 +80,7 @@ class PluginTests(SynchronousTestCase):
         """
         Importing the dropin does not import the services package.
         """
-        path = ROOT / "twisted" / "plugins" / "netservices_reactor.py"
-        code = (
-            "import sys, importlib.util\n"
-            f"spec = importlib.util.spec_from_file_location('d', {str(path)!r})\n"
-            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-            "print(sorted(m for m in sys.modules if m == 'services' or m.startswith('services.')))\n"
-        )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        self.assertEqual(out.stdout.strip(), "[]")
+        self.assertEqual(servicesImportedBy("netservices_reactor.py"), [])
         self.assertIsNotNone(importlib.util.find_spec("services.reactor"))
 
     def test_listedByTwistd(self) -> None:
