@@ -1,0 +1,582 @@
+# -*- test-case-name: tests.test_readme -*-
+"""
+The fenced examples of README.md, as tests/test_readme.py runs them.
+
+Every fenced block of the README is one of:
+
+  - C{ini}: a tap.conf snippet, loaded by L{services.config.parseConfig};
+  - C{python}: a program, run in a child interpreter;
+  - C{sh}: shell commands, run one by one (a C{$ } prompt marks a
+    transcript, whose other lines are the expected output);
+  - anything else, or any block that needs what a test cannot have (another
+    host, a LAN, the internet, systemd, root...): marked in the README by an
+    HTML comment on the line before the fence, C{<!-- not run: REASON -->},
+    and only checked to carry that mark.
+
+Examples use the daemon's default ports and paths under /etc, /srv, /run,
+/var/log and /tmp; a test never takes those.  L{Sandbox} rewrites them in
+the text of a block, visibly and in one place: every port of L{EXAMPLE_PORTS}
+(as a whole number) becomes a free loopback port, and every path under
+L{REBASED} moves into the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support import ROOT, waitUntil
+
+README = ROOT / "README.md"
+
+#: The ports examples use: the daemon's defaults (echo 8007, web 8080,
+#: discovery 8009) and those of the examples that start their own servers.
+EXAMPLE_PORTS = (8007, 8080, 8009, 7007, 7008)
+
+#: Absolute paths that examples use, moved under the test's directory.
+REBASED = ("/etc/netservices", "/srv", "/run/netservices", "/var/log/netservices", "/tmp")
+
+#: The kinds of block the test runs.
+RUN_KINDS = ("ini", "python", "sh")
+
+_FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[\w-]*)\s*$")
+_MARK = re.compile(r"^\s*<!--\s*not run:\s*(?P<reason>.*?)\s*-->\s*$")
+_HEADING = re.compile(r"^(#{2,4}) (?P<title>.+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """
+    One fenced block of the README.
+
+    @ivar line: the line number of its opening fence (1-based).
+    @ivar kind: its info string (C{ini}, C{python}, C{sh}, C{json}...), or
+        C{""}.
+    @ivar text: its content, without the fences and the list indentation.
+    @ivar heading: the title of the section it is in.
+    @ivar notRun: the reason of its C{<!-- not run: ... -->} mark, C{""} for
+        a mark without a reason, or L{None} when it has no mark.
+    """
+
+    line: int
+    kind: str
+    text: str
+    heading: str
+    notRun: str | None
+
+    @property
+    def name(self) -> str:
+        """
+        How failures name the block: C{README.md line N (sh)}.
+        """
+        return f"README.md line {self.line} ({self.kind or 'no language'})"
+
+
+def readmeBlocks(path: Path = README) -> list[Block]:
+    """
+    Every fenced block of the README, in order.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks = []
+    heading = ""
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        match = _HEADING.match(line)
+        if match:
+            heading = match.group("title")
+        fence = _FENCE.match(line)
+        if fence is None:
+            index += 1
+            continue
+        indent = len(fence.group("indent"))
+        body = []
+        index += 1
+        while index < len(lines) and lines[index].strip() != "```":
+            body.append(lines[index][indent:])
+            index += 1
+        start = index - len(body)
+        blocks.append(
+            Block(start, fence.group("info"), "\n".join(body) + "\n", heading, _markBefore(lines, start - 1))
+        )
+        index += 1
+    return blocks
+
+
+def _markBefore(lines: list[str], fence: int) -> str | None:
+    """
+    The reason of the C{not run} mark on the last non-blank line before the
+    fence at index C{fence}, if there is one.
+    """
+    for line in reversed(lines[:fence]):
+        if line.strip():
+            match = _MARK.match(line)
+            return match.group("reason") if match else None
+    return None
+
+
+# What a runnable block may reach: loopback only.
+
+_URL_HOST = re.compile(r"\b[a-z][a-z0-9+.-]*://(?:[^@/\s'\"]*@)?(\[[^\]]*\]|[^/:\s'\"]+)")
+_QUOTED_IPV4 = re.compile(r"""["'](\d+\.\d+\.\d+\.\d+)["']""")
+_SH_ADDRESS = re.compile(r"(?<![\w.:/])(\d+\.\d+\.\d+\.\d+)(?![\w.])")
+
+#: Commands a shell example may run; anything else needs a mark.
+SHELL_COMMANDS = frozenset(
+    {"twistd", "netservices", "curl", "printf", "mkdir", "head", "cat", "make run"}
+)
+
+
+def _loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback
+
+
+def unsafeReasons(block: Block) -> list[str]:
+    """
+    Why running C{block} could reach beyond loopback or this test (an
+    address or URL that is not loopback, a command the test does not know),
+    in words; empty when it is safe to run.
+    """
+    reasons = []
+    for match in _URL_HOST.finditer(block.text):
+        if not _loopback(match.group(1)):
+            reasons.append(f"the URL host {match.group(1)!r} is not loopback")
+    pattern = _SH_ADDRESS if block.kind == "sh" else _QUOTED_IPV4
+    for match in pattern.finditer(block.text):
+        address = ipaddress.ip_address(match.group(1))
+        if not address.is_loopback and not address.is_unspecified:
+            reasons.append(f"the address {match.group(1)} is not loopback")
+    if block.kind == "sh":
+        for command in shellCommands(block):
+            program = commandName(command.text)
+            if program not in SHELL_COMMANDS:
+                reasons.append(f"the test does not run {program!r}")
+    return reasons
+
+
+# Shell blocks.
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """
+    One command of a shell block.
+
+    @ivar text: the command line (continuations joined), without a C{$ }
+        prompt.
+    @ivar output: the output a transcript shows after it, or L{None}.
+    """
+
+    text: str
+    output: str | None = None
+
+    @property
+    def prints(self) -> str | None:
+        """
+        What a C{# prints: TEXT} comment says the command prints.
+        """
+        match = re.search(r"#\s*prints:\s*(.*?)\s*$", self.text)
+        return match.group(1) if match else None
+
+    @property
+    def exitStatus(self) -> int:
+        """
+        The exit status a C{# exit N} comment documents, else 0.
+        """
+        match = re.search(r"#.*\bexit (\d+)\b", self.text)
+        return int(match.group(1)) if match else 0
+
+
+def shellCommands(block: Block) -> list[Command]:
+    """
+    The commands of a shell block, with a transcript's expected output.
+    """
+    joined: list[str] = []
+    for line in block.text.splitlines():
+        if joined and joined[-1].endswith("\\"):
+            joined[-1] = joined[-1][:-1] + line.strip()
+        else:
+            joined.append(line)
+    transcript = any(line.startswith("$ ") for line in joined)
+    commands: list[Command] = []
+    if not transcript:
+        return [Command(line.strip()) for line in joined if line.strip()]
+    for line in joined:
+        if line.startswith("$ "):
+            commands.append(Command(line[2:].strip(), ""))
+        elif commands:
+            last = commands[-1]
+            commands[-1] = dataclasses.replace(last, output=(last.output or "") + line + "\n")
+    return commands
+
+
+def commandName(text: str) -> str:
+    """
+    The program a command line runs (after variable assignments and a
+    C{.venv/bin/} prefix), or C{make run}.
+    """
+    words = [w for w in text.split() if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w)]
+    if not words:
+        return ""
+    program = words[0].removeprefix(".venv/bin/")
+    if program == "make" and words[1:2] == ["run"]:
+        return "make run"
+    return program
+
+
+def isDaemon(text: str) -> bool:
+    """
+    Whether a command line starts the daemon (C{twistd ... netservices} or
+    C{make run}).
+    """
+    return commandName(text) in ("twistd", "make run")
+
+
+def outputMatches(expected: str, actual: str) -> bool:
+    """
+    Whether C{actual} is the C{expected} output of a transcript: the same
+    words, whatever the runs of spaces between them, where C{...} stands for
+    any text (as doctest's C{ELLIPSIS}).
+    """
+    pieces = [r"\s+".join(map(re.escape, part.split())) for part in expected.split("...")]
+    pattern = "".join(
+        piece if i == 0 else (r"(?:.|\n)*?" + piece) for i, piece in enumerate(pieces)
+    )
+    return re.fullmatch(r"\s*" + pattern + r"\s*", actual) is not None
+
+
+# Ports and paths.
+
+
+def _freeOnBoth() -> int:
+    """
+    A loopback port free for TCP and for UDP right now.
+    """
+    while True:
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(port)
+
+
+class Sandbox:
+    """
+    A temporary directory and a free port for each of L{EXAMPLE_PORTS}, and
+    the rewriting of example text to use them.
+
+    @ivar directory: the temporary directory (the examples' working
+        directory).
+    @ivar ports: example port to the free port that replaces it.
+    """
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="netservices-readme-"))
+        self.ports = {port: _freeOnBoth() for port in EXAMPLE_PORTS}
+        for prefix in REBASED:
+            (self.directory / prefix.lstrip("/")).mkdir(parents=True, exist_ok=True)
+
+    def rewrite(self, text: str) -> str:
+        """
+        C{text} with every example port replaced by its free port and every
+        path under L{REBASED} moved into the directory.
+        """
+        ports = "|".join(map(str, self.ports))
+        text = re.sub(
+            rf"(?<![\w.])({ports})(?![\w.])", lambda m: str(self.ports[int(m.group(1))]), text
+        )
+        prefixes = "|".join(map(re.escape, REBASED))
+        return re.sub(
+            rf"(?<![\w.~/-])({prefixes})(?=/|\b)",
+            lambda m: str(self.directory) + m.group(1),
+            text,
+        )
+
+    def tapConf(self) -> Path:
+        """
+        Write the repository's tap.conf, rewritten, with an access log (to
+        find requests that got a 404), as C{tap.conf} of the directory and
+        as its C{/etc/netservices/tap.conf}; return the first.
+        """
+        text = self.rewrite((ROOT / "tap.conf").read_text())
+        # Absolute: make run's daemon runs in the repository.
+        text = re.sub(r"(?m)^access_log =.*$", f"access_log = {self.directory / 'access.log'}", text)
+        path = self.directory / "tap.conf"
+        path.write_text(text)
+        shutil.copy(path, self.directory / "etc" / "netservices" / "tap.conf")
+        return path
+
+    def notFound(self) -> list[str]:
+        """
+        The access log's lines of requests that got a 404.
+        """
+        log = self.directory / "access.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [line for line in lines if re.search(r'" 404 ', line)]
+
+    def remove(self) -> None:
+        """
+        Remove the directory.
+        """
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def blocksOf(kind: str) -> Iterator[Block]:
+    """
+    The unmarked blocks of one kind, which the test runs.
+    """
+    return (b for b in readmeBlocks() if b.kind == kind and b.notRun is None)
+
+
+# Running examples.
+
+#: How long one command or program of an example may take.
+TIME_BOUND = 30.0
+
+#: Printed by the wrapper of a Python example once its reactor runs.
+RUNNING = "--- the example's reactor is running ---"
+
+_PYTHON_WRAPPER = f"""
+import sys
+from twisted.internet import reactor
+reactor.callWhenRunning(lambda: print({RUNNING!r}, flush=True))
+source = open(sys.argv[1], encoding="utf-8").read()
+exec(compile(source, sys.argv[2], "exec"), {{"__name__": "__main__"}})
+"""
+
+
+def binDirectory() -> Path:
+    """
+    The directory of the test interpreter's scripts (C{twistd},
+    C{netservices}): what the README calls C{.venv/bin}.
+    """
+    return Path(sys.executable).parent
+
+
+def environment() -> dict[str, str]:
+    """
+    The environment of an example: ours, without proxy variables, with
+    L{binDirectory} first on C{PATH} and the repository on C{PYTHONPATH}.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PATH"] = str(binDirectory()) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def pythonCommand(block: Block, sandbox: Sandbox) -> list[str]:
+    """
+    The command that runs a Python example, rewritten, from a file of the
+    sandbox; it prints L{RUNNING} when its reactor runs.
+    """
+    path = sandbox.directory / f"example-{block.line}.py"
+    path.write_text(sandbox.rewrite(block.text), encoding="utf-8")
+    return [sys.executable, "-c", _PYTHON_WRAPPER, str(path), f"README.md line {block.line}"]
+
+
+def startsReactor(block: Block) -> bool:
+    """
+    Whether a Python example runs its reactor for ever (a server), rather
+    than to the end of its work (C{react(main)}, or no reactor at all).
+    """
+    return re.search(r"^reactor\.run\(\)", block.text, re.MULTILINE) is not None
+
+
+def startsDaemon(block: Block) -> bool:
+    """
+    Whether a shell example starts a daemon of its own.
+    """
+    return block.kind == "sh" and any(isDaemon(c.text) for c in shellCommands(block))
+
+
+def daemonCommand(text: str, sandbox: Sandbox) -> tuple[str, bool]:
+    """
+    A daemon command line as the test runs it, and whether it stays in the
+    foreground.  The rewritten command gets C{--config} with the sandbox's
+    tap.conf when it has none (the built-in defaults are that file, bar the
+    ports); C{make run} runs the Makefile's recipe with the test's
+    interpreter, without installing anything; a comment and a trailing
+    C{&} are dropped (the test runs every daemon in the background).
+    """
+    text = re.sub(r"\s+#.*$", "", sandbox.rewrite(text)).strip().removesuffix("&").strip()
+    config = sandbox.tapConf()
+    if commandName(text) == "make run":
+        quoted = shlex.quote(f"--config {config}")
+        return f"make -C {shlex.quote(str(ROOT))} run STAMP= BIN={binDirectory()} ARGS={quoted}", True
+    words = text.split()
+    words[0] = words[0].removeprefix(".venv/bin/")
+    where = words.index("netservices")
+    foreground = "-n" in words[:where] or "--nodaemon" in words[:where]
+    if not {"-c", "--config"} & {w.split("=")[0] for w in words[where:]}:
+        words.insert(where + 1, f"--config {config}")
+    return " ".join(words), foreground
+
+
+def shellLine(text: str, sandbox: Sandbox) -> str:
+    """
+    A client command line as the test runs it: C{netservices discover}
+    given the default C{--port 8009} when it relies on it, then rewritten,
+    and C{.venv/bin/} found next to the test interpreter.
+    """
+    if re.search(r"\bnetservices discover\b", text) and "--port" not in text:
+        text = re.sub(r"\bnetservices discover\b", "netservices discover --port 8009", text)
+    return re.sub(r"(?<![\w/])\.venv/bin/", f"{binDirectory()}/", sandbox.rewrite(text))
+
+
+#: Opens loopback URLs without the proxies of the environment.
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class Running:
+    """
+    A daemon an example started, in its own process group, with its output
+    in a file of the sandbox.
+
+    @ivar process: the command (twistd, or make running twistd).
+    @ivar pid: the daemon's process id (a daemonized twistd's, from its
+        pidfile), or L{None} while it is not known.
+    """
+
+    def __init__(self, command: str, sandbox: Sandbox, foreground: bool) -> None:
+        self.command = command
+        self.sandbox = sandbox
+        self.foreground = foreground
+        self.outputPath = sandbox.directory / f"daemon-{time.monotonic_ns()}.out"
+        # Open as long as the daemon runs; closed by stop().
+        self._output = open(self.outputPath, "wb")  # noqa: SIM115
+        # exec: the signals the test sends go to the daemon, not to a shell.
+        self.process = subprocess.Popen(
+            "exec " + command,
+            shell=True,
+            cwd=sandbox.directory,
+            env=environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid: int | None = self.process.pid if foreground else None
+
+    def output(self) -> str:
+        """
+        What the command and (when daemonized) twistd.log say so far.
+        """
+        text = self.outputPath.read_text(errors="replace")
+        log = self.sandbox.directory / "twistd.log"
+        if not self.foreground and log.exists():
+            text += log.read_text(errors="replace")
+        return text
+
+    def waitUntilServing(self) -> None:
+        """
+        Wait until the daemon's C{/health} says every service listens (each
+        daemon example runs the web service on the sandbox's web port).
+        """
+        if not self.foreground:
+            status = self.process.wait(TIME_BOUND)
+            if status != 0:
+                raise AssertionError(f"{self.command!r} exited with {status}:\n{self.output()}")
+            pidfile = self.sandbox.directory / "twistd.pid"
+            written = waitUntil(
+                lambda: pidfile.exists() and pidfile.read_text().strip(), TIME_BOUND, "twistd.pid"
+            )
+            self.pid = int(str(written))
+        url = f"http://127.0.0.1:{self.sandbox.ports[8080]}/health"
+
+        def healthy() -> bool:
+            if self.foreground and self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.command!r} exited with {self.process.returncode}:\n{self.output()}"
+                )
+            try:
+                with _direct.open(url, timeout=5) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        waitUntil(healthy, TIME_BOUND, f"{url} to answer 200 for {self.command!r}")
+
+    def stop(self) -> int | None:
+        """
+        SIGTERM the daemon and wait until it and its process group are gone;
+        return the command's exit status (L{None} for a daemonized twistd,
+        which is not our child).  Only the command itself gets the signal:
+        make passes it on to the twistd it runs.
+        """
+        try:
+            if self.pid is not None:
+                os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            if self.foreground:
+                status = self.process.wait(TIME_BOUND)
+                waitUntil(lambda: not _groupAlive(self.process.pid), TIME_BOUND, "the daemon to exit")
+                return status
+            if self.pid is not None:
+                waitUntil(lambda: not _alive(self.pid), TIME_BOUND, f"twistd {self.pid} to exit")
+            return None
+        finally:
+            if self.process.poll() is None or _groupAlive(self.process.pid):
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            self._output.close()
+
+
+def _groupAlive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run(command: str | list[str], sandbox: Sandbox, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """
+    Run a client command (a shell line, or an argument list) in the sandbox
+    to completion, within L{TIME_BOUND}.
+    """
+    return subprocess.run(
+        command,
+        shell=isinstance(command, str),
+        cwd=sandbox.directory,
+        env=environment(),
+        input=stdin.decode(),
+        capture_output=True,
+        text=True,
+        timeout=TIME_BOUND,
+        check=False,
+    )

@@ -1,0 +1,426 @@
+"""
+README.md's examples work as written.
+
+Each fenced block of the README becomes a test here, found by parsing the
+README (see L{tests.readmeblocks} for the rules): tap.conf snippets load,
+Python programs run, shell commands exit as documented, against real
+daemons on free loopback ports in a temporary directory.  A block the test
+cannot run carries a C{<!-- not run: REASON -->} mark, and the tests check
+the marks.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+from twisted.trial.unittest import TestCase
+
+from services.config import SECTIONS, ConfigError, parseConfig, parseDirectory
+from tests import readmeblocks as rb
+from tests.support import waitUntil
+
+
+class ReadmeParsingTests(TestCase):
+    """
+    The parsing and rewriting that the generated tests rely on.
+    """
+
+    def test_blocksAndMarks(self) -> None:
+        """
+        Blocks are found with their line, kind, section and mark, indented
+        ones (in a list item) included; a mark is the last non-blank line
+        before the fence.
+        """
+        path = Path(self.mktemp())
+        path.write_text(
+            "## One\n\n```sh\nnetservices --help\n```\n"
+            "### Two\n<!-- not run: needs a LAN -->\n\n```ini\n[echo]\n```\n"
+            "- item:\n\n  ```\n  indented\n  ```\n<!-- not run: -->\n```json\n{}\n```\n"
+        )
+        blocks = rb.readmeBlocks(path)
+        self.assertEqual(
+            [(b.line, b.kind, b.text, b.heading, b.notRun) for b in blocks],
+            [
+                (3, "sh", "netservices --help\n", "One", None),
+                (9, "ini", "[echo]\n", "Two", "needs a LAN"),
+                (14, "", "indented\n", "Two", None),
+                (18, "json", "{}\n", "Two", ""),
+            ],
+        )
+
+    def test_commands(self) -> None:
+        """
+        A shell block is one command a line (continuations joined); with a
+        C{$ } prompt it is a transcript and the other lines are output;
+        C{# prints:} and C{# exit N} comments document what a command does.
+        """
+        block = rb.Block(1, "sh", "a \\\n  b   # prints: x y\nc  # exit 22\n", "", None)
+        commands = rb.shellCommands(block)
+        self.assertEqual([c.text for c in commands], ["a b   # prints: x y", "c  # exit 22"])
+        self.assertEqual([(c.prints, c.exitStatus) for c in commands], [("x y", 0), (None, 22)])
+        transcript = rb.Block(1, "sh", "$ one\nout 1\nout 2\n$ two\n", "", None)
+        self.assertEqual(
+            rb.shellCommands(transcript), [rb.Command("one", "out 1\nout 2\n"), rb.Command("two", "")]
+        )
+
+    def test_outputMatches(self) -> None:
+        """
+        A transcript's output matches word for word, whatever the spacing,
+        with C{...} standing for any text, several lines included.
+        """
+        self.assertTrue(rb.outputMatches("NAME  AGE\n...  1.0s\n", "NAME AGE\nvm    1.0s"))
+        self.assertTrue(rb.outputMatches('{"a": "..."}\n...\n', '{"a": "b"}\nmore\nlines\n'))
+        self.assertFalse(rb.outputMatches("NAME AGE\n", "NAME AGE\nextra\n"))
+        self.assertFalse(rb.outputMatches("a ... c\n", "a b d\n"))
+
+    def test_rewrite(self) -> None:
+        """
+        The sandbox replaces each example port, as a whole number only, by
+        its free port, and moves paths under /etc/netservices, /srv, /run,
+        /var/log/netservices and /tmp into its directory.
+        """
+        sandbox = rb.Sandbox()
+        self.addCleanup(sandbox.remove)
+        ports = sandbox.ports
+        self.assertTrue(set(ports.values()).isdisjoint(rb.EXAMPLE_PORTS))
+        text = "tcp:8007:interface=127.0.0.1 http://127.0.0.1:8080/ 18080 8080.5 (7007, 8009)"
+        self.assertEqual(
+            sandbox.rewrite(text),
+            f"tcp:{ports[8007]}:interface=127.0.0.1 http://127.0.0.1:{ports[8080]}/ 18080 8080.5 "
+            f"({ports[7007]}, {ports[8009]})",
+        )
+        here = sandbox.directory
+        self.assertEqual(
+            sandbox.rewrite('unix:/tmp/echo.sock "/srv/www" /etc/netservices/tap.conf ./srv /tmpx'),
+            f'unix:{here}/tmp/echo.sock "{here}/srv/www" {here}/etc/netservices/tap.conf ./srv /tmpx',
+        )
+
+    def test_unsafe(self) -> None:
+        """
+        A block that names a host or address beyond loopback, or a command
+        the test does not know, is not safe to run.
+        """
+
+        def reasons(kind: str, text: str) -> list[str]:
+            return rb.unsafeReasons(rb.Block(1, kind, text, "", None))
+
+        self.assertEqual(reasons("sh", "netservices fetch http://127.0.0.1:8080/\ncurl -s http://[::1]/\n"), [])
+        self.assertEqual(reasons("python", 'x = "0.0.0.0"; y = "127.255.255.255"\n'), [])
+        self.assertEqual(
+            reasons("sh", "netservices fetch https://example.com/\nnetservices discover --broadcast 192.168.1.255\n"),
+            ["the URL host 'example.com' is not loopback", "the address 192.168.1.255 is not loopback"],
+        )
+        self.assertEqual(reasons("sh", "systemctl restart x\n"), ["the test does not run 'systemctl'"])
+
+    def test_daemonCommand(self) -> None:
+        """
+        A daemon command gets the sandbox's tap.conf unless it names one;
+        C{-n} keeps it in the foreground; C{make run} runs the Makefile's
+        recipe without installing.
+        """
+        sandbox = rb.Sandbox()
+        self.addCleanup(sandbox.remove)
+        config = sandbox.directory / "tap.conf"
+        self.assertEqual(
+            rb.daemonCommand("twistd -n --logger x netservices --no-echo &", sandbox),
+            (f"twistd -n --logger x netservices --config {config} --no-echo", True),
+        )
+        self.assertEqual(
+            rb.daemonCommand("twistd netservices --config tap.conf", sandbox),
+            ("twistd netservices --config tap.conf", False),
+        )
+        command, foreground = rb.daemonCommand("make run", sandbox)
+        self.assertTrue(foreground)
+        self.assertIn(" run STAMP= BIN=", command)
+        self.assertIn(f"ARGS='--config {config}'", command)
+        self.assertIn(f"port = {sandbox.ports[8009]}\n", config.read_text())
+
+
+class ReadmeMarksTests(TestCase):
+    """
+    Every block of the README runs, or says why it cannot.
+    """
+
+    def test_blocksFound(self) -> None:
+        """
+        The README has blocks of every kind the tests run, so the generated
+        tests below are not vacuous.
+        """
+        kinds = [b.kind for b in rb.readmeBlocks() if b.notRun is None]
+        for kind in rb.RUN_KINDS:
+            self.assertGreaterEqual(kinds.count(kind), 3, kind)
+
+    def test_everyBlockRunsOrIsMarked(self) -> None:
+        """
+        A block that is not C{ini}, C{python} or C{sh} carries a C{not run}
+        mark, and every mark gives a reason.
+        """
+        for block in rb.readmeBlocks():
+            if block.notRun is None:
+                self.assertIn(block.kind, rb.RUN_KINDS, f"{block.name}: mark it <!-- not run: REASON -->")
+            else:
+                self.assertTrue(block.notRun, f"{block.name}: its not-run mark gives no reason")
+
+    def test_runnableBlocksStayOnLoopback(self) -> None:
+        """
+        Every block that runs reaches only loopback and runs only commands
+        the test knows; one that needs more (another host, a LAN, the
+        internet, systemd, HAProxy, root) is marked.
+        """
+        for block in rb.readmeBlocks():
+            if block.notRun is None and block.kind in ("python", "sh"):
+                self.assertEqual(rb.unsafeReasons(block), [], f"{block.name}: mark it <!-- not run: REASON -->")
+
+
+class IniExamples(TestCase):
+    """
+    Each C{ini} block of the README is a valid tap.conf (a test per block,
+    generated below).
+    """
+
+    def check(self, block: rb.Block) -> None:
+        """
+        Load the block with the config loader: its paths moved into a
+        sandbox (where the directories it names exist), and completed with
+        the section header of its README section when it is a fragment.
+        """
+        sandbox = rb.Sandbox()
+        self.addCleanup(sandbox.remove)
+        text = sandbox.rewrite(block.text)
+        if not re.search(r"(?m)^\[", text):
+            match = re.search(r"`\[([\w-]+)\]`", block.heading)
+            self.assertIsNotNone(match, f"{block.name}: a fragment outside a [section] heading")
+            assert match is not None
+            text = f"[{match.group(1)}]\n{text}"
+        self.makeDirectories(text)
+        try:
+            parseConfig(text, block.name)
+        except ConfigError as e:
+            self.fail(str(e))
+
+    def makeDirectories(self, text: str) -> None:
+        """
+        Create the directories the snippet's directory keys name (they must
+        exist), all inside the sandbox after rewriting.
+        """
+        parser = configparser.RawConfigParser(inline_comment_prefixes=("#", ";"))
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        try:
+            parser.read_string(text)
+        except configparser.Error:
+            return  # parseConfig says what is wrong
+        for section in parser.sections():
+            fields = getattr(SECTIONS.get(section), "__dataclass_fields__", {})
+            for key, value in parser.items(section):
+                if key in fields and fields[key].metadata["parse"] is parseDirectory and value:
+                    self.assertTrue(value.startswith("/tmp/"), f"{value}: not in the sandbox")
+                    Path(value).mkdir(parents=True, exist_ok=True)
+
+
+class Examples(TestCase):
+    """
+    Each C{python} and C{sh} block of the README runs as documented (a test
+    per block, generated below), in a sandbox of its own.
+
+    A block that starts a server (a Python program that runs its reactor,
+    a shell block with a C{twistd} or C{make run} command) gets it on the
+    sandbox's ports; any other block that uses an example port runs against
+    the daemon of C{make run} (the repository's tap.conf) on those ports.
+    Either way the daemon writes an access log, and no request of an
+    example may get a 404: an example that does points at nothing.
+    """
+
+    def sandbox(self, block: rb.Block) -> rb.Sandbox:
+        """
+        A sandbox for C{block}, and the daemon it runs against when it
+        starts none itself.
+        """
+        self.assertEqual(rb.unsafeReasons(block), [], f"{block.name}: not safe to run")
+        sandbox = rb.Sandbox()
+        self.addCleanup(sandbox.remove)
+        if rb.startsDaemon(block) or (block.kind == "python" and rb.startsReactor(block)):
+            return sandbox
+        if re.search(r"\b({})\b".format("|".join(map(str, rb.EXAMPLE_PORTS))), block.text):
+            self.daemon("twistd -n netservices", sandbox)
+        return sandbox
+
+    def daemon(self, command: str, sandbox: rb.Sandbox) -> rb.Running:
+        """
+        Start a daemon command of an example and wait until it serves; it is
+        stopped (and must exit cleanly) when the test ends, unless the test
+        stops it first.
+        """
+        text, foreground = rb.daemonCommand(command, sandbox)
+        running = rb.Running(text, sandbox, foreground)
+        self.addCleanup(self.stop, running)
+        running.waitUntilServing()
+        return running
+
+    def stop(self, running: rb.Running) -> None:
+        """
+        Stop a daemon: a twistd ends on SIGTERM with no traceback in what
+        it logged, by the signal itself (twistd re-raises the signal it
+        stopped on, so that its parent sees it).
+        """
+        if running.process.returncode is not None and running.foreground:
+            return
+        status = running.stop()
+        if status is not None and not running.command.startswith("make "):
+            self.assertIn(status, (0, -signal.SIGTERM), f"{running.command!r}:\n{running.output()}")
+        self.assertNotIn("Traceback", running.output(), running.command)
+
+    def assertNoNotFound(self, block: rb.Block, sandbox: rb.Sandbox) -> None:
+        """
+        No request of the example got a 404.
+        """
+        self.assertEqual(sandbox.notFound(), [], f"{block.name}: requests for nothing")
+
+    def checkShell(self, block: rb.Block) -> None:
+        """
+        Run each command of a shell block in order: a daemon command starts
+        a daemon (which replaces the block's previous one); any other exits
+        with its documented status (C{# exit N}, else 0) and prints what
+        C{# prints:} shows (the whole output, but for a final newline) or
+        what the transcript shows.
+        """
+        sandbox = self.sandbox(block)
+        running: rb.Running | None = None
+        for command in rb.shellCommands(block):
+            if rb.isDaemon(command.text):
+                if running is not None:
+                    self.stop(running)
+                running = self.daemon(command.text, sandbox)
+                continue
+            line = rb.shellLine(command.text, sandbox)
+            result = rb.run(line, sandbox)
+            where = f"{block.name}: {line!r}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+            self.assertEqual(result.returncode, command.exitStatus, where)
+            self.assertNotIn("Traceback", result.stderr, where)
+            if command.prints is not None:
+                self.assertEqual(result.stdout.removesuffix("\n"), sandbox.rewrite(command.prints), where)
+            if command.output is not None:
+                expected = sandbox.rewrite(command.output)
+                self.assertTrue(rb.outputMatches(expected, result.stdout), f"expected:\n{expected}\n{where}")
+        if running is not None:
+            self.stop(running)
+        self.assertNoNotFound(block, sandbox)
+
+    def checkPython(self, block: rb.Block) -> None:
+        """
+        Run a Python block, rewritten, in a child interpreter: a server
+        (it runs its reactor) must listen on the block's ports and answer
+        there, then stop cleanly on SIGINT (Ctrl-C); any other program exits
+        0 by itself.  Either prints, in order, what its C{# prints:}
+        comments show, and no traceback.
+        """
+        sandbox = self.sandbox(block)
+        command = rb.pythonCommand(block, sandbox)
+        if rb.startsReactor(block):
+            out, err, status = self.runServer(command, sandbox, self.serving(block, sandbox))
+        else:
+            result = rb.run(command, sandbox)
+            out, err, status = result.stdout, result.stderr, result.returncode
+        where = f"{block.name}\nstdout: {out}\nstderr: {err}"
+        self.assertEqual(status, 0, where)
+        self.assertNotIn("Traceback", err, where)
+        self.assertNotIn("Unhandled", err + out, where)
+        printed = [line.strip() for line in out.splitlines() if line != rb.RUNNING]
+        expected = [sandbox.rewrite(c.prints or "") for c in _pythonPrints(block)]
+        self.assertTrue(_inOrder(expected, printed), f"expected, in order: {expected}\n{where}")
+        self.assertNoNotFound(block, sandbox)
+
+    def serving(self, block: rb.Block, sandbox: rb.Sandbox) -> Callable[[int], None]:
+        """
+        The check of a running server: it is bound to one of the block's
+        ports at least, and each TCP listener among them answers a line
+        (an echo echoes it, a web server answers 400).
+        """
+        ports = {new for old, new in sandbox.ports.items() if re.search(rf"\b{old}\b", block.text)}
+
+        def check(pid: int) -> None:
+            bound = {c.laddr.port: c for c in psutil.Process(pid).net_connections("inet")}
+            self.assertTrue(ports & set(bound), f"{block.name}: listens on none of {ports}: {bound}")
+            for port in ports & set(bound):
+                if bound[port].type == socket.SOCK_STREAM:
+                    with socket.create_connection(("127.0.0.1", port), timeout=rb.TIME_BOUND) as s:
+                        # An echo sends it back; a web server answers 400, and
+                        # the access log shows no 404 for the example.
+                        s.sendall(b"hello\r\n\r\n")
+                        self.assertTrue(s.recv(1024), f"{block.name}: port {port} does not answer")
+
+        return check
+
+    def runServer(
+        self, command: list[str], sandbox: rb.Sandbox, check: Callable[[int], None]
+    ) -> tuple[str, str, int]:
+        """
+        Start a server program, wait until its reactor runs, C{check} it,
+        then stop it with SIGINT; return its output and status.
+        """
+        out, err = sandbox.directory / "server.out", sandbox.directory / "server.err"
+        with open(out, "wb") as stdout, open(err, "wb") as stderr:
+            process = subprocess.Popen(
+                command, cwd=sandbox.directory, env=rb.environment(), stdout=stdout, stderr=stderr
+            )
+        self.addCleanup(_kill, process)
+
+        def running() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"exited with {process.returncode}: {err.read_text()}")
+            return rb.RUNNING in out.read_text()
+
+        waitUntil(running, rb.TIME_BOUND, "the example's reactor to run")
+        check(process.pid)
+        process.send_signal(signal.SIGINT)
+        status = process.wait(rb.TIME_BOUND)
+        return out.read_text(), err.read_text(), status
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _pythonPrints(block: rb.Block) -> list[rb.Command]:
+    return [c for c in map(rb.Command, block.text.splitlines()) if c.prints is not None]
+
+
+def _inOrder(expected: list[str], lines: list[str]) -> bool:
+    """
+    Whether each expected line is among C{lines}, in order (C{...} standing
+    for any text).
+    """
+    remaining = iter(lines)
+    return all(any(rb.outputMatches(want, line) for line in remaining) for want in expected)
+
+
+def _generate() -> None:
+    """
+    Add a test method for each runnable block of the README.
+    """
+    checks: dict[str, tuple[type, str]] = {
+        "ini": (IniExamples, "loads as tap.conf"),
+        "python": (Examples, "runs"),
+        "sh": (Examples, "runs as documented"),
+    }
+    for kind, (cls, does) in checks.items():
+        for block in rb.blocksOf(kind):
+
+            def test(self: TestCase, block: rb.Block = block) -> None:
+                method = {"ini": "check", "python": "checkPython", "sh": "checkShell"}[block.kind]
+                getattr(self, method)(block)
+
+            test.__name__ = f"test_{kind}_line{block.line}"
+            test.__doc__ = f"The {kind} block at README.md line {block.line} ({block.heading}) {does}."
+            setattr(cls, test.__name__, test)
+
+
+_generate()
