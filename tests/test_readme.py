@@ -102,6 +102,21 @@ class ReadmeParsingTests(TestCase):
             f'unix:{here}/tmp/echo.sock "{here}/srv/www" {here}/etc/netservices/tap.conf ./srv /tmpx',
         )
 
+    def test_notFound(self) -> None:
+        """
+        The sandbox finds the access log's requests that got a 404, and
+        only those.
+        """
+        sandbox = rb.Sandbox()
+        self.addCleanup(sandbox.remove)
+        self.assertEqual(sandbox.notFound(), [])
+        lines = [
+            '127.0.0.1 - - [03/Dec/2026:10:30:54 +0000] "GET /form HTTP/1.1" 404 167 "-" "netservices/0.1.0"',
+            '127.0.0.1 - - [03/Dec/2026:10:30:54 +0000] "GET /404 HTTP/1.1" 200 11 "-" "curl/8"',
+        ]
+        (sandbox.directory / "access.log").write_text("\n".join(lines) + "\n")
+        self.assertEqual(sandbox.notFound(), lines[:1])
+
     def test_unsafe(self) -> None:
         """
         A block that names a host or address beyond loopback, or a command
