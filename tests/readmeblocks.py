@@ -168,10 +168,33 @@ def unsafeReasons(block: Block) -> list[str]:
             reasons.append(f"the address {match.group(1)} is not loopback")
     if block.kind == "sh":
         for command in shellCommands(block):
-            program = commandName(command.text)
-            if program not in SHELL_COMMANDS:
-                reasons.append(f"the test does not run {program!r}")
+            for program in programs(command.text):
+                if program not in SHELL_COMMANDS:
+                    reasons.append(f"the test does not run {program!r}")
     return reasons
+
+
+def programs(text: str) -> list[str]:
+    """
+    The program of each simple command of a command line (its pipelines
+    and lists included), as L{commandName} names them.
+    """
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    try:
+        tokens = list(lexer)
+    except ValueError:  # an unbalanced quote: no telling what it runs
+        return [text]
+    names, words = [], []
+    for token in tokens + [";"]:
+        if token in ("|", "||", "&&", ";", "&"):
+            if words:
+                names.append(commandName(" ".join(words)))
+            words = []
+        elif not (words and words[-1] in (">", ">>", "<")):
+            words.append(token)
+        else:
+            words[-1:] = []  # a redirection and its file
+    return names
 
 
 # Shell blocks.

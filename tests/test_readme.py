@@ -133,6 +133,10 @@ class ReadmeParsingTests(TestCase):
             ["the URL host 'example.com' is not loopback", "the address 192.168.1.255 is not loopback"],
         )
         self.assertEqual(reasons("sh", "systemctl restart x\n"), ["the test does not run 'systemctl'"])
+        self.assertEqual(
+            reasons("sh", "mkdir -p d && head -c 1 /dev/zero > d/f; printf 'a|b' | rm -rf d  # x | cp\n"),
+            ["the test does not run 'rm'"],
+        )
 
     def test_daemonCommand(self) -> None:
         """
@@ -214,16 +218,16 @@ class IniExamples(TestCase):
             self.assertIsNotNone(match, f"{block.name}: a fragment outside a [section] heading")
             assert match is not None
             text = f"[{match.group(1)}]\n{text}"
-        self.makeDirectories(text)
+        self.makeDirectories(text, sandbox)
         try:
             parseConfig(text, block.name)
         except ConfigError as e:
             self.fail(str(e))
 
-    def makeDirectories(self, text: str) -> None:
+    def makeDirectories(self, text: str, sandbox: rb.Sandbox) -> None:
         """
         Create the directories the snippet's directory keys name (they must
-        exist), all inside the sandbox after rewriting.
+        exist), which are absolute paths inside the sandbox once rewritten.
         """
         parser = configparser.RawConfigParser(inline_comment_prefixes=("#", ";"))
         parser.optionxform = str  # type: ignore[assignment,method-assign]
@@ -235,8 +239,9 @@ class IniExamples(TestCase):
             fields = getattr(SECTIONS.get(section), "__dataclass_fields__", {})
             for key, value in parser.items(section):
                 if key in fields and fields[key].metadata["parse"] is parseDirectory and value:
-                    self.assertTrue(value.startswith("/tmp/"), f"{value}: not in the sandbox")
-                    Path(value).mkdir(parents=True, exist_ok=True)
+                    path = Path(value)
+                    self.assertTrue(path.is_relative_to(sandbox.directory), f"{value}: not in the sandbox")
+                    path.mkdir(parents=True, exist_ok=True)
 
 
 class Examples(TestCase):
