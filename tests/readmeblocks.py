@@ -184,7 +184,8 @@ def programs(text: str) -> list[str]:
         tokens = list(lexer)
     except ValueError:  # an unbalanced quote: no telling what it runs
         return [text]
-    names, words = [], []
+    names: list[str] = []
+    words: list[str] = []
     for token in tokens + [";"]:
         if token in ("|", "||", "&&", ";", "&"):
             if words:
