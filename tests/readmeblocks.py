@@ -38,13 +38,18 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from tests.support import ROOT, waitUntil
 
 README = ROOT / "README.md"
 
 #: The ports examples use: the daemon's defaults (echo 8007, web 8080,
 #: discovery 8009) and those of the examples that start their own servers.
-EXAMPLE_PORTS = (8007, 8080, 8009, 7007, 7008)
+EXAMPLE_PORTS = (8007, 8080, 8009, 7007, 7008, 8443)
+
+#: The daemon's default ports, which no daemon of an example may take.
+DEFAULT_PORTS = (8007, 8080, 8009)
 
 #: Absolute paths that examples use, moved under the test's directory.
 REBASED = ("/etc/netservices", "/srv", "/run/netservices", "/var/log/netservices", "/tmp")
@@ -136,7 +141,7 @@ _SH_ADDRESS = re.compile(r"(?<![\w.:/])(\d+\.\d+\.\d+\.\d+)(?![\w.])")
 
 #: Commands a shell example may run; anything else needs a mark.
 SHELL_COMMANDS = frozenset(
-    {"twistd", "netservices", "curl", "printf", "mkdir", "head", "cat", "make run"}
+    {"twistd", "netservices", "curl", "printf", "mkdir", "head", "cat", "make run", "openssl req"}
 )
 
 
@@ -257,14 +262,15 @@ def shellCommands(block: Block) -> list[Command]:
 def commandName(text: str) -> str:
     """
     The program a command line runs (after variable assignments and a
-    C{.venv/bin/} prefix), or C{make run}.
+    C{.venv/bin/} prefix), or C{make run} and C{openssl req}, the only uses
+    of those programs that examples may run.
     """
     words = [w for w in text.split() if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w)]
     if not words:
         return ""
     program = words[0].removeprefix(".venv/bin/")
-    if program == "make" and words[1:2] == ["run"]:
-        return "make run"
+    if (program, words[1:2]) in (("make", ["run"]), ("openssl", ["req"])):
+        return f"{program} {words[1]}"
     return program
 
 
@@ -542,6 +548,22 @@ class Running:
                 return False
 
         waitUntil(healthy, TIME_BOUND, f"{url} to answer 200 for {self.command!r}")
+        taken = self.defaultPortsTaken()
+        if taken:
+            raise AssertionError(f"{self.command!r} listens on the default ports {taken}")
+
+    def defaultPortsTaken(self) -> list[int]:
+        """
+        The default ports that the daemon (or a process it started) has
+        bound: an example must name every port it uses, so that the test
+        can give it free ones.
+        """
+        assert self.pid is not None
+        top = psutil.Process(self.pid)
+        ports = set()
+        for process in [top, *top.children(recursive=True)]:
+            ports |= {c.laddr.port for c in process.net_connections("inet") if c.laddr}
+        return sorted(ports & set(DEFAULT_PORTS))
 
     def stop(self) -> int | None:
         """

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import configparser
 import re
+import shlex
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,6 +103,25 @@ class ReadmeParsingTests(TestCase):
             sandbox.rewrite('unix:/tmp/echo.sock "/srv/www" /etc/netservices/tap.conf ./srv /tmpx'),
             f'unix:{here}/tmp/echo.sock "{here}/srv/www" {here}/etc/netservices/tap.conf ./srv /tmpx',
         )
+
+    def test_defaultPortsTaken(self) -> None:
+        """
+        A daemon of an example that binds a default port is found out (here
+        with a free port standing for a default one, which tests never
+        take).
+        """
+        sandbox = rb.Sandbox()
+        self.addCleanup(sandbox.remove)
+        port = sandbox.ports[8007]
+        self.patch(rb, "DEFAULT_PORTS", (port,))
+        listen = (
+            "import socket, time; s = socket.socket(); "
+            f"s.bind(('127.0.0.1', {port})); s.listen(); print('ok', flush=True); time.sleep(60)"
+        )
+        running = rb.Running(f"{sys.executable} -c {shlex.quote(listen)}", sandbox, True)
+        self.addCleanup(running.stop)
+        waitUntil(lambda: "ok" in running.output(), rb.TIME_BOUND, "the listener")
+        self.assertEqual(running.defaultPortsTaken(), [port])
 
     def test_notFound(self) -> None:
         """
