@@ -509,6 +509,7 @@ class Running:
             start_new_session=True,
         )
         self.pid: int | None = self.process.pid if foreground else None
+        self.stopped = False
 
     def output(self) -> str:
         """
@@ -570,8 +571,11 @@ class Running:
         SIGTERM the daemon and wait until it and its process group are gone;
         return the command's exit status (L{None} for a daemonized twistd,
         which is not our child).  Only the command itself gets the signal:
-        make passes it on to the twistd it runs.
+        make passes it on to the twistd it runs.  Once stopped, it stays so.
         """
+        if self.stopped:
+            return self.process.returncode if self.foreground else None
+        self.stopped = True
         try:
             if self.pid is not None:
                 os.kill(self.pid, signal.SIGTERM)

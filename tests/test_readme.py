@@ -310,7 +310,7 @@ class Examples(TestCase):
         it logged, by the signal itself (twistd re-raises the signal it
         stopped on, so that its parent sees it).
         """
-        if running.process.returncode is not None and running.foreground:
+        if running.stopped:
             return
         status = running.stop()
         if status is not None and not running.command.startswith("make "):
