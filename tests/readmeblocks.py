@@ -173,28 +173,45 @@ def unsafeReasons(block: Block) -> list[str]:
             reasons.append(f"the address {match.group(1)} is not loopback")
     if block.kind == "sh":
         for command in shellCommands(block):
-            for program in programs(command.text):
+            for program, words in programs(command.text):
                 if program not in SHELL_COMMANDS:
                     reasons.append(f"the test does not run {program!r}")
+                host = _hostArgument(program, words)
+                if host is not None and not _loopback(host):
+                    reasons.append(f"the host {host!r} is not loopback")
     return reasons
 
 
-def programs(text: str) -> list[str]:
+def _hostArgument(program: str, words: list[str]) -> str | None:
     """
-    The program of each simple command of a command line (its pipelines
-    and lists included), as L{commandName} names them.
+    The host a command names without a URL: C{netservices echo HOST} and
+    C{netservices resolve NAME} (URLs are checked on their own).
+    """
+    arguments = [w for w in words[1:] if not w.startswith("-")]
+    if program == "netservices" and arguments[:1] in (["echo"], ["resolve"]) and len(arguments) > 1:
+        return arguments[1]
+    return None
+
+
+def programs(text: str) -> list[tuple[str, list[str]]]:
+    """
+    Each simple command of a command line (its pipelines and lists
+    included): its program, as L{commandName} names it, and its words
+    (redirections left out).
     """
     lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    # Words are everything but the shell's operators, quotes and spaces.
+    lexer.wordchars = "".join(c for c in map(chr, range(33, 127)) if c not in "();<>|&'\"\\#")
     try:
         tokens = list(lexer)
     except ValueError:  # an unbalanced quote: no telling what it runs
-        return [text]
-    names: list[str] = []
+        return [(text, [])]
+    names: list[tuple[str, list[str]]] = []
     words: list[str] = []
     for token in tokens + [";"]:
         if token in ("|", "||", "&&", ";", "&"):
             if words:
-                names.append(commandName(" ".join(words)))
+                names.append((commandName(" ".join(words)), words))
             words = []
         elif not (words and words[-1] in (">", ">>", "<")):
             words.append(token)

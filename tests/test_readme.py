@@ -158,6 +158,10 @@ class ReadmeParsingTests(TestCase):
             reasons("sh", "mkdir -p d && head -c 1 /dev/zero > d/f; printf 'a|b' | rm -rf d  # x | cp\n"),
             ["the test does not run 'rm'"],
         )
+        self.assertEqual(
+            reasons("sh", "netservices echo example.com 7 --udp\nnetservices resolve localhost\n"),
+            ["the host 'example.com' is not loopback"],
+        )
 
     def test_daemonCommand(self) -> None:
         """
