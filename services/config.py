@@ -220,6 +220,12 @@ class EchoConfig:
         "seconds >= 0 (0 disables)",
         "Close a connection that has sent nothing for this long.",
     )
+    send_timeout: float = _setting(
+        60.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Drop a connection whose peer reads none of its echo for this long.",
+    )
     max_connections: int = _setting(
         10000,
         _intRange(0, 10_000_000),
@@ -529,6 +535,12 @@ class WebConfig:
         parseSeconds,
         "seconds >= 0 (0 disables)",
         "Close a connection that sends nothing for this long (keep-alive included).",
+    )
+    send_timeout: float = _setting(
+        60.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Abort a response whose client reads none of it for this long.",
     )
     max_body: int = _setting(
         1024**2,

@@ -22,6 +22,13 @@ L{LimitedSite} adds:
     answer, then the connection is dropped;
   - connection caps, in total and per peer IP address: connections beyond
     them are closed as soon as they are accepted;
+  - backpressure on pipelining: while the transport's send buffer is full,
+    nothing more is read from the client and no further pipelined request
+    is parsed (as nginx does), so a client that sends requests without
+    reading the responses holds at most one buffer of them;
+  - a send timeout (nginx's C{send_timeout}): a response whose client
+    takes none of it for C{sendTimeout} seconds is aborted
+    (L{services.sendtimeout});
   - no tracebacks in responses (C{displayTracebacks} is off) and no parsing
     of form uploads into memory.
 
@@ -56,6 +63,7 @@ from twisted.web.server import version as serverVersion
 
 from services import logs
 from services.listen import describeAddress
+from services.sendtimeout import SendTimer
 from services.stats import WebStats
 
 __all__ = [
@@ -82,6 +90,8 @@ class HTTPLimits:
     @ivar maxBody: the largest request body accepted, in bytes.
     @ivar maxConnections: connections open at once.
     @ivar maxConnectionsPerPeer: connections open at once from one IP address.
+    @ivar sendTimeout: seconds a response may make no progress (its client
+        reads none of it) before the connection is aborted.
     """
 
     headerTimeout: float = 10.0
@@ -89,6 +99,7 @@ class HTTPLimits:
     maxBody: int = 1024**2
     maxConnections: int = 1024
     maxConnectionsPerPeer: int = 256
+    sendTimeout: float = 60.0
 
 
 def peerKey(address: IAddress | None) -> str | None:
@@ -288,6 +299,7 @@ class LimitedChannel(HTTPChannel):
     _headerTimeout = 0.0
     _seconds: Callable[[], float]
     _stats: WebStats
+    _sendTimer: SendTimer
     _awaitingRequest = False
     _replaying = False
     _rejected = False
@@ -302,6 +314,9 @@ class LimitedChannel(HTTPChannel):
         self._seconds = factory.reactor.seconds
         self._stats = factory.stats
         HTTPChannel.connectionMade(self)
+        self._sendTimer = SendTimer(
+            factory.reactor, factory.limits.sendTimeout, self.transport, self._sendTimedOut
+        )
         factory.connectionOpened(self)
         self._startHeaderClock()
 
@@ -314,10 +329,10 @@ class LimitedChannel(HTTPChannel):
             return
         if not self._replaying:
             self._stats.bytesIn += len(data)
-        if self._awaitingRequest:
+        if self._awaitingRequest and not self.paused:
             self._startHeaderClock()
         HTTPChannel.dataReceived(self, data)
-        if self._awaitingRequest and self._buffer and not self._rejected:
+        if self._awaitingRequest and self._buffer and not self._rejected and not self.paused:
             self._startHeaderClock()
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -353,6 +368,17 @@ class LimitedChannel(HTTPChannel):
         starts the next header deadline.
         """
         self._awaitingRequest = bool(self.persistent)
+        # Twisted private: whether the transport paused this channel (its
+        # send buffer is full); verified on Twisted 26.10.
+        if self._waitingForTransport:
+            # Twisted parses the next pipelined request at once, and a
+            # response that fits in one write (any small file, /status)
+            # finishes at once too: a client that never reads had every
+            # request it sent answered into our memory.  Parse no more until
+            # the transport has sent what it holds (resumeProducing).
+            # LineReceiver's loop stops at its "paused" flag, keeping the
+            # rest in its buffer.
+            self.paused = True
         self._replaying = True
         try:
             HTTPChannel.requestDone(self, request)
@@ -396,6 +422,53 @@ class LimitedChannel(HTTPChannel):
         else:
             self.loseConnection()
         self._abortLater(self.lingerTimeout)
+
+    def pauseProducing(self) -> None:
+        """
+        The transport's send buffer is full: pause the response's producer
+        (as twisted.web does), stop reading from the client, and start the
+        send timeout.
+        """
+        HTTPChannel.pauseProducing(self)
+        # Twisted private: the transport as a producer, and whether a request
+        # is being answered; verified on Twisted 26.10.  HTTPChannel only
+        # stops reading between requests: while one is answered it goes on
+        # reading and (as it believes the transport paused already) buffers
+        # every pipelined byte without limit.
+        if self._handlingRequest:
+            self._networkProducer.pauseProducing()
+        self._sendTimer.paused()
+
+    def resumeProducing(self) -> None:
+        """
+        The transport's send buffer drained: stop the send timeout, resume
+        the response's producer and reading, and parse the pipelined
+        requests held back meanwhile.
+        """
+        self._sendTimer.resumed()
+        HTTPChannel.resumeProducing(self)
+        # Twisted private: see pauseProducing; _dataBuffer holds what was read
+        # while a request is answered, and HTTPChannel stops reading beyond
+        # _optimisticEagerReadSize of it; verified on Twisted 26.10.
+        if (
+            self._handlingRequest
+            and not self._waitingForTransport
+            and sum(map(len, self._dataBuffer)) <= self._optimisticEagerReadSize
+        ):
+            self._networkProducer.resumeProducing()
+        if self.paused and not self._waitingForTransport:
+            self.paused = False
+            if self._buffer and not self._rejected:
+                self.dataReceived(b"")
+
+    def _sendTimedOut(self) -> None:
+        self.factory.stats.sendTimeouts += 1
+        self._log.debug(
+            "web: aborting {peer}: it read nothing of its response for {timeout} seconds",
+            peer=self.peer,
+            timeout=self._sendTimer.timeout,
+        )
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def timeoutConnection(self) -> None:
         """
@@ -494,6 +567,7 @@ class LimitedChannel(HTTPChannel):
         Stop every timer and uncount the connection.
         """
         self._cancelHeaderClock()
+        self._sendTimer.stop()
         HTTPChannel.connectionLost(self, reason)
         self._idleDeadline = None
         if self._idleCall is not None:
@@ -505,7 +579,7 @@ class LimitedChannel(HTTPChannel):
     def _checkPartialRequest(self) -> None:
         # A response that finished while the client's bytes were being
         # parsed can leave the start of the next request in the line buffer.
-        if self._awaitingRequest and self._buffer and not self._rejected:
+        if self._awaitingRequest and self._buffer and not self._rejected and not self.paused:
             self._startHeaderClock()
 
     def _startHeaderClock(self) -> None:

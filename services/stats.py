@@ -47,6 +47,8 @@ class ConnectionStats(Counters):
         (C{haproxy:} listeners).
     @ivar proxyTimedOut: connections closed for sending no PROXY header in
         time (C{haproxy:} listeners).
+    @ivar sendTimeouts: connections aborted because the peer read none of
+        its echo for C{send_timeout} (while the echo was paused).
     """
 
     current: int = 0
@@ -57,6 +59,7 @@ class ConnectionStats(Counters):
     bytesOut: int = 0
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
+    sendTimeouts: int = 0
 
 
 @dataclass(slots=True)
@@ -85,6 +88,8 @@ class WebStats(Counters):
         (C{haproxy:} listeners).
     @ivar proxyTimedOut: connections closed for sending no PROXY header in
         time (C{haproxy:} listeners).
+    @ivar sendTimeouts: connections aborted because their client read none
+        of a response for C{send_timeout}.
     """
 
     current: int = 0
@@ -102,6 +107,7 @@ class WebStats(Counters):
     bytesOut: int = 0
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
+    sendTimeouts: int = 0
 
 
 @dataclass(slots=True)

@@ -190,6 +190,7 @@ def limitsFor(config: WebConfig) -> HTTPLimits:
         maxBody=config.max_body,
         maxConnections=config.max_connections,
         maxConnectionsPerPeer=config.max_connections_per_peer,
+        sendTimeout=config.send_timeout,
     )
 
 
