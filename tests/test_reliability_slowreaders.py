@@ -9,6 +9,7 @@ Every test is skipped when this netservices has no web service.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -181,4 +182,53 @@ class SendTimeoutTests(SlowReaderDaemonMixin, SynchronousTestCase):
         self.assertLess(sent, 8 * MB)
         self.assertEqual(counters["sendTimeouts"], 1)
         daemon.assertAlive()
+        assertNoTraceback(daemon)
+
+
+class MultiRangeTests(SlowReaderDaemonMixin, SynchronousTestCase):
+    """
+    Multiple-range requests are answered whole, and ranges cannot amplify
+    a response.
+    """
+
+    def test_partHeaderAcrossBuffer(self) -> None:
+        """
+        C{Range: bytes=0-65340,200000-200099} on a 1 MiB file (a part
+        header crossing the 64 KiB buffer, where Twisted's producer hung the
+        connection) gets both parts whole, and the connection then answers
+        another request.
+        """
+        daemon, port = self.startWeb()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.addCleanup(connection.close)
+        started = time.monotonic()
+        connection.request("GET", "/static/big.bin", headers={"Range": "bytes=0-65340,200000-200099"})
+        response = connection.getresponse()
+        body = response.read()
+        seconds = time.monotonic() - started
+        self.assertEqual(response.status, 206)
+        boundary = response.getheader("content-type").split('boundary="')[1].rstrip('"')
+        parts = body.split(b"\r\n--" + boundary.encode())
+        self.assertEqual(len(parts), 4)  # before the first, two parts, the end
+        self.assertTrue(parts[1].endswith(b"\r\n\r\n" + self.big[0:65341]))
+        self.assertTrue(parts[2].endswith(b"\r\n\r\n" + self.big[200000:200100]))
+        connection.request("GET", "/")
+        self.assertEqual(connection.getresponse().read(), b"Hello World")
+        print(f"\nbytes=0-65340,200000-200099: 206, {len(body)} bytes in {seconds:.2f} s")
+        daemon.assertAlive()
+        assertNoTraceback(daemon)
+
+    def test_amplification(self) -> None:
+        """
+        C{Range: bytes=0-} 200 times (a 1 MiB file) is answered with the
+        file once, 200 OK.
+        """
+        daemon, port = self.startWeb()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.addCleanup(connection.close)
+        connection.request("GET", "/static/big.bin", headers={"Range": "bytes=" + ",".join(["0-"] * 200)})
+        response = connection.getresponse()
+        body = response.read()
+        print(f"\nbytes=0- x 200 on a 1 MiB file: {response.status}, {len(body)} bytes")
+        self.assertEqual((response.status, body == self.big), (200, True))
         assertNoTraceback(daemon)
