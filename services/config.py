@@ -307,6 +307,17 @@ def parseBroadcast(text: str) -> str:
     return value
 
 
+def parseHeaderValue(text: str) -> str:
+    """
+    Parse an HTTP header value: printable ASCII, at most 128 characters, or
+    nothing (no header).
+    """
+    value = text.strip()
+    if len(value) > 128 or not all(" " <= c <= "~" for c in value):
+        raise _Invalid("expected at most 128 printable ASCII characters, or nothing")
+    return value
+
+
 def parseOptionalName(text: str) -> str:
     """
     Parse a short name, or nothing (the empty string).
@@ -571,6 +582,12 @@ class WebConfig:
         parseOptionalPath,
         "a file path, or nothing (no access log)",
         "Append one line per request, in Combined Log Format, to this file.",
+    )
+    server_header: str = _setting(
+        "netservices",
+        parseHeaderValue,
+        "at most 128 printable ASCII characters, or nothing (no Server header)",
+        "The Server header of every response; empty sends none.",
     )
 
 

@@ -30,7 +30,11 @@ L{LimitedSite} adds:
     takes none of it for C{sendTimeout} seconds is aborted
     (L{services.sendtimeout});
   - no tracebacks in responses (C{displayTracebacks} is off) and no parsing
-    of form uploads into memory.
+    of form uploads into memory;
+  - the C{Server} header it is given (not Twisted's name and exact
+    version), or none;
+  - C{400 Bad Request} to an HTTP/1.1 request without a C{Host} header, and
+    to any request with more than one (RFC 9112 3.2), as nginx answers.
 
 The 408 and 413 answers are counted and written to the access log like any
 other, in Apache's Combined Log Format.  Connections speak HTTP/1.1 only (a
@@ -59,7 +63,6 @@ from twisted.web.http import HTTPChannel, datetimeToString, unquote
 from twisted.web.http_headers import Headers
 from twisted.web.resource import IResource, _IEncodingResource
 from twisted.web.server import Request, Site
-from twisted.web.server import version as serverVersion
 
 from services import logs
 from services.listen import describeAddress
@@ -92,6 +95,8 @@ class HTTPLimits:
     @ivar maxConnectionsPerPeer: connections open at once from one IP address.
     @ivar sendTimeout: seconds a response may make no progress (its client
         reads none of it) before the connection is aborted.
+    @ivar serverHeader: the C{Server} header of every response; empty for
+        none.
     """
 
     headerTimeout: float = 10.0
@@ -100,6 +105,7 @@ class HTTPLimits:
     maxConnections: int = 1024
     maxConnectionsPerPeer: int = 256
     sendTimeout: float = 60.0
+    serverHeader: bytes = b"netservices"
 
 
 def peerKey(address: IAddress | None) -> str | None:
@@ -232,7 +238,9 @@ class LimitedRequest(Request):
         once per request.
         """
         self.site = site = self.channel.site
-        self.setHeader(b"Server", serverVersion)
+        server = site.limits.serverHeader
+        if server:
+            self.setHeader(b"Server", server)
         self.setHeader(b"Date", site.httpDate())
         self.prepath = []
         self.postpath = list(map(unquote, self.path[1:].split(b"/")))
@@ -349,6 +357,12 @@ class LimitedChannel(HTTPChannel):
         once if the declared body is over the limit.
         """
         self._headerDeadline = None
+        # RFC 9112 3.2: exactly one Host header in HTTP/1.1, at most one in
+        # earlier versions (twisted.web takes the last of several).
+        hosts = self.requests[-1].requestHeaders.getRawHeaders(b"host")
+        if (len(hosts) > 1) if hosts else self._version == b"HTTP/1.1":
+            self._respondToBadRequestAndDisconnect()
+            return
         limit = self.factory.limits.maxBody
         if limit and self.length is not None and self.length > limit:
             self.bodyTooLarge()

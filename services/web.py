@@ -191,6 +191,7 @@ def limitsFor(config: WebConfig) -> HTTPLimits:
         maxConnections=config.max_connections,
         maxConnectionsPerPeer=config.max_connections_per_peer,
         sendTimeout=config.send_timeout,
+        serverHeader=config.server_header.encode("ascii"),
     )
 
 
