@@ -37,7 +37,9 @@ L{LimitedSite} adds:
     to any request with more than one (RFC 9112 3.2), as nginx answers.
 
 The 408 and 413 answers are counted and written to the access log like any
-other, in Apache's Combined Log Format.  Connections speak HTTP/1.1 only (a
+other, in Apache's Combined Log Format.  An access log that cannot be
+written (a full disk) loses its lines, never a response: each lost line is
+counted, and a warning says so at most once a minute.  Connections speak HTTP/1.1 only (a
 plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS is not offered).
 
 Each limit is off when set to 0.  Use it like a L{Site}::
@@ -671,7 +673,11 @@ class LimitedSite(Site):
     protocol = LimitedChannel  # type: ignore[assignment]
     displayTracebacks = False
     noisy = False
+    #: Seconds between two warnings that the access log cannot be written.
+    logWarningInterval = 60.0
     _log = Logger(observer=logs.observer)
+    _logWarnedAt: float | None = None
+    _logErrorsWarned = 0
 
     def __init__(
         self,
@@ -781,15 +787,54 @@ class LimitedSite(Site):
         """
         self._count(request)
         if self.accessLog is not None:
-            Site.log(self, request)
+            self._writeLog(request)
 
     def logRejected(self, request: RejectedRequest) -> None:
         """
         Count and log a request that a channel answered itself (400, 408, 413).
         """
         self._count(request)
-        if self.accessLog is not None and self._logFile is not None:
-            self._logFile.write(self._logFormatter(self._logDateTime, request) + "\n")
+        if self.accessLog is not None:
+            self._writeLog(request)
+
+    def _writeLog(self, request: Any) -> None:
+        # Site.log lets a failed write (ENOSPC) escape from Request.finish,
+        # which then never completes the response: the client got nothing
+        # and the log two tracebacks per request.
+        logFile = self._logFile
+        if logFile is None:
+            return
+        try:
+            logFile.write(self._logFormatter(self._logDateTime, request) + "\n")
+        except (OSError, ValueError) as e:  # a full disk, an I/O error, a closed file
+            self._logFailed(e)
+
+    def _logFailed(self, error: Exception) -> None:
+        stats = self.stats
+        stats.accessLogErrors += 1
+        now = self.reactor.seconds()
+        warnedAt = self._logWarnedAt
+        if warnedAt is not None and now - warnedAt < self.logWarningInterval:
+            return
+        reason = getattr(error, "strerror", None) or str(error)
+        if warnedAt is None:
+            self._log.warn(
+                "web: cannot write the access log {path} ({reason}): requests are still "
+                "answered, their lines are lost (counted as accessLogErrors)",
+                path=self.accessLog,
+                reason=reason,
+            )
+        else:
+            self._log.warn(
+                "web: cannot write the access log {path} ({reason}): {count} lines lost "
+                "in the last {seconds:.0f} s",
+                path=self.accessLog,
+                reason=reason,
+                count=stats.accessLogErrors - self._logErrorsWarned,
+                seconds=now - warnedAt,
+            )
+        self._logWarnedAt = now
+        self._logErrorsWarned = stats.accessLogErrors
 
     def _count(self, request: Any) -> None:
         stats = self.stats

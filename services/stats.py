@@ -90,6 +90,8 @@ class WebStats(Counters):
         time (C{haproxy:} listeners).
     @ivar sendTimeouts: connections aborted because their client read none
         of a response for C{send_timeout}.
+    @ivar accessLogErrors: access log lines that could not be written (a
+        full disk...); their requests were answered.
     """
 
     current: int = 0
@@ -108,6 +110,7 @@ class WebStats(Counters):
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
     sendTimeouts: int = 0
+    accessLogErrors: int = 0
 
 
 @dataclass(slots=True)

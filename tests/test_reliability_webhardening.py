@@ -1,10 +1,11 @@
 """
-Reliability battery, clients that do not read: pipelined requests whose
-responses are never read, responses that make no progress (C{[web]
-send_timeout}) and multi-range requests, against a real
-C{twistd -n netservices} web service on loopback.
+Reliability battery, web hardening: pipelined requests whose responses are
+never read, responses and echoes that make no progress (C{send_timeout}),
+multiple-range requests, an access log on a full device, and PROXY headers
+from untrusted sources, against real C{twistd -n netservices} daemons on
+loopback.
 
-Every test is skipped when this netservices has no web service.
+Every test is skipped when this netservices lacks the service it attacks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from .reliability import (
     MB,
@@ -231,4 +232,29 @@ class MultiRangeTests(SlowReaderDaemonMixin, SynchronousTestCase):
         body = response.read()
         print(f"\nbytes=0- x 200 on a 1 MiB file: {response.status}, {len(body)} bytes")
         self.assertEqual((response.status, body == self.big), (200, True))
+        assertNoTraceback(daemon)
+
+
+class FullDiskTests(SlowReaderDaemonMixin, SynchronousTestCase):
+    """
+    An access log on a full device loses its lines, never a response.
+    """
+
+    def test_devFull(self) -> None:
+        """
+        With C{access_log = /dev/full}, 20 requests are all answered, the
+        lost lines counted in C{accessLogErrors}, one warning logged and no
+        traceback.
+        """
+        if not os.path.exists("/dev/full"):
+            raise SkipTest("no /dev/full on this system")
+        daemon, port = self.startWeb("access_log = /dev/full\n")
+        bodies = [httpGet(port, "/") for _ in range(20)]
+        counters = webCounters(port)
+        print(f"\naccess_log = /dev/full: {bodies.count(b'Hello World')} of 20 requests answered, "
+              f"accessLogErrors = {counters['accessLogErrors']}")
+        self.assertEqual(bodies, [b"Hello World"] * 20)
+        self.assertGreaterEqual(counters["accessLogErrors"], 20)
+        self.assertEqual(daemon.log().count("cannot write the access log /dev/full"), 1)
+        daemon.assertAlive()
         assertNoTraceback(daemon)
