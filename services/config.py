@@ -198,6 +198,29 @@ def parseOptionalPath(text: str) -> str:
     return text.strip()
 
 
+def parseNetworks(text: str) -> tuple[str, ...]:
+    """
+    Parse one or more IP addresses or CIDR networks (C{127.0.0.0/8 ::1
+    10.0.0.5}), separated by spaces, commas or newlines; each comes back in
+    its network form (C{10.0.0.5/32}).
+    """
+    import ipaddress
+
+    items = text.replace(",", " ").split()
+    try:
+        networks = tuple(str(ipaddress.ip_network(item, strict=False)) for item in items)
+    except ValueError:
+        networks = ()
+    if not networks:
+        raise _Invalid(
+            "expected one or more IP addresses or CIDR networks, e.g. 127.0.0.0/8 ::1 10.0.0.5"
+        )
+    return networks
+
+
+#: The sources trusted to send PROXY protocol headers by default: loopback.
+_LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
 # The sections.  Field order is the order tap.conf documents them in.
 
 
@@ -225,6 +248,12 @@ class EchoConfig:
         parseSeconds,
         "seconds >= 0 (0 disables)",
         "Drop a connection whose peer reads none of its echo for this long.",
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        _LOOPBACK_NETWORKS,
+        parseNetworks,
+        "one or more IP addresses or CIDR networks",
+        "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
     max_connections: int = _setting(
         10000,
@@ -588,6 +617,12 @@ class WebConfig:
         parseHeaderValue,
         "at most 128 printable ASCII characters, or nothing (no Server header)",
         "The Server header of every response; empty sends none.",
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        _LOOPBACK_NETWORKS,
+        parseNetworks,
+        "one or more IP addresses or CIDR networks",
+        "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
 
 

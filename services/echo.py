@@ -363,7 +363,12 @@ def makeEchoService(
     service = EchoService(factory, grace)
     for description in config.listen:
         endpoint = endpointFor(
-            reactor, description, options, context or ListenContext(), factory.stats
+            reactor,
+            description,
+            options,
+            context or ListenContext(),
+            factory.stats,
+            config.trusted_proxies,
         )
         ListenerService("echo", description, endpoint, factory, options).setServiceParent(service)
     return service

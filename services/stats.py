@@ -49,6 +49,8 @@ class ConnectionStats(Counters):
         time (C{haproxy:} listeners).
     @ivar sendTimeouts: connections aborted because the peer read none of
         its echo for C{send_timeout} (while the echo was paused).
+    @ivar proxyUntrusted: connections closed because they came to a
+        C{haproxy:} listener from outside C{trusted_proxies}.
     """
 
     current: int = 0
@@ -60,6 +62,7 @@ class ConnectionStats(Counters):
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
     sendTimeouts: int = 0
+    proxyUntrusted: int = 0
 
 
 @dataclass(slots=True)
@@ -92,6 +95,8 @@ class WebStats(Counters):
         of a response for C{send_timeout}.
     @ivar accessLogErrors: access log lines that could not be written (a
         full disk...); their requests were answered.
+    @ivar proxyUntrusted: connections closed because they came to a
+        C{haproxy:} listener from outside C{trusted_proxies}.
     """
 
     current: int = 0
@@ -111,6 +116,7 @@ class WebStats(Counters):
     proxyTimedOut: int = 0
     sendTimeouts: int = 0
     accessLogErrors: int = 0
+    proxyUntrusted: int = 0
 
 
 @dataclass(slots=True)

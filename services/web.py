@@ -256,7 +256,8 @@ def makeWebService(
     options = SocketOptions(backlog=config.backlog)
     for description in config.listen:
         endpoint = endpointFor(
-            clock, description, options, context or ListenContext(), site.stats
+            clock, description, options, context or ListenContext(), site.stats,
+            config.trusted_proxies,
         )
         ListenerService("web", description, endpoint, site, options).setServiceParent(service)
     return service

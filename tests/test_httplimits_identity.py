@@ -23,11 +23,11 @@ class IdentityTests(SynchronousTestCase):
     The C{Server} header and the C{Host} rules.
     """
 
-    def answer(self, data: bytes, limits: HTTPLimits = HTTPLimits()) -> bytes:
+    def answer(self, data: bytes, limits: HTTPLimits | None = None) -> bytes:
         self.stats = WebStats()
         root = Resource()
         root.putChild(b"", Hello())
-        site = LimitedSite(root, limits, self.stats, reactor=Clock())
+        site = LimitedSite(root, limits or HTTPLimits(), self.stats, reactor=Clock())
         channel = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5000))
         transport = StringTransport()
         channel.makeConnection(transport)

@@ -268,7 +268,7 @@ class ProducerErrorTests(SynchronousTestCase):
         path = temporaryDirectory(self) / "f"
         path.write_bytes(b"x" * 200_000)
         request = FakeRequest()
-        fileObject = open(path, "rb")
+        fileObject = open(path, "rb")  # noqa: SIM115 - the producer closes it
         producer = RangeProducer(request, fileObject, [(b"", 0, 200_000)])  # type: ignore[arg-type]
         producer.start()
         producer.resumeProducing()

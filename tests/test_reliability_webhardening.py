@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import urllib.request
@@ -257,4 +258,47 @@ class FullDiskTests(SlowReaderDaemonMixin, SynchronousTestCase):
         self.assertGreaterEqual(counters["accessLogErrors"], 20)
         self.assertEqual(daemon.log().count("cannot write the access log /dev/full"), 1)
         daemon.assertAlive()
+        assertNoTraceback(daemon)
+
+
+class ProxyTrustTests(SlowReaderDaemonMixin, SynchronousTestCase):
+    """
+    Only C{trusted_proxies} may send a PROXY header.
+    """
+
+    def proxied(self, port: int, source: str) -> bytes:
+        header = b"PROXY TCP4 203.0.113.9 127.0.0.1 56324 %d\r\n" % (port,)
+        with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
+            s.sendall(header + b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            received = b""
+            try:
+                while chunk := s.recv(65536):
+                    received += chunk
+            except ConnectionResetError:
+                pass
+        return received
+
+    def test_untrustedSourceRefused(self) -> None:
+        """
+        With C{trusted_proxies = 127.0.0.2}, a PROXY header claiming
+        203.0.113.9 from 127.0.0.1 gets no answer and is counted in
+        C{proxyUntrusted}; the same from 127.0.0.2 is served as 203.0.113.9.
+        """
+        requireServices("web")
+        port, proxyPort = freePort(), freePort()
+        daemon = LimitedDaemon([], config=onlyConfig(web=(
+            f"listen = tcp:{port}:interface=127.0.0.1 haproxy:tcp:{proxyPort}:interface=127.0.0.1\n"
+            "trusted_proxies = 127.0.0.2\n"
+        )))
+        self.addCleanup(daemon.stop)
+        daemon.waitForTCP(port)
+        refused = self.proxied(proxyPort, "127.0.0.1")
+        served = self.proxied(proxyPort, "127.0.0.2")
+        counters = webCounters(port)
+        print(f"\nPROXY header from 127.0.0.1 (untrusted): {len(refused)} bytes back; from "
+              f"127.0.0.2 (trusted): {served.split(b' ')[1].decode()}; "
+              f"proxyUntrusted = {counters['proxyUntrusted']}")
+        self.assertEqual(refused, b"")
+        self.assertIn(b'"client": "203.0.113.9:56324"', served)
+        self.assertEqual(counters["proxyUntrusted"], 1)
         assertNoTraceback(daemon)
