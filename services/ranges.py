@@ -31,11 +31,10 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from twisted.internet import interfaces
-from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
-from services import logs
+from services.sendfile import abortResponse
 
 __all__ = [
     "MAX_RANGES",
@@ -173,8 +172,6 @@ class RangeProducer:
     @ivar fileObject: the open file, closed when the producer stops.
     """
 
-    _log = Logger(observer=logs.observer)
-
     def __init__(
         self, request: IRequest, fileObject: IO[bytes], parts: Sequence[Part], trailer: bytes = b""
     ) -> None:
@@ -203,7 +200,9 @@ class RangeProducer:
         try:
             data = self._nextChunk()
         except Exception as e:  # noqa: BLE001 - whatever fails, the connection must not hang
-            self._abort(e)
+            request = self.request
+            self.stopProducing()
+            abortResponse(request, e)
             return
         if data:
             self.request.write(data)
@@ -243,22 +242,6 @@ class RangeProducer:
             pieces.append(self._trailer)
             self._trailer = b""
         return b"".join(pieces)
-
-    def _abort(self, error: Exception) -> None:
-        """
-        Producing failed part way through a response whose length was
-        promised: drop the connection (the client sees it end short) and
-        say why, once.
-        """
-        request = self.request
-        self._log.error(
-            "web: cannot send {uri} to {client}: {error}; connection aborted",
-            uri=getattr(request, "uri", b"?").decode("ascii", "replace"),
-            client=getattr(request.getClientAddress(), "host", "?"),
-            error=getattr(error, "strerror", None) or error,
-        )
-        self.stopProducing()
-        request.channel.transport.abortConnection()
 
     def stopProducing(self) -> None:
         """
