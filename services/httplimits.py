@@ -39,8 +39,9 @@ L{LimitedSite} adds:
 The 408 and 413 answers are counted and written to the access log like any
 other, in Apache's Combined Log Format.  An access log that cannot be
 written (a full disk) loses its lines, never a response: each lost line is
-counted, and a warning says so at most once a minute.  Connections speak HTTP/1.1 only (a
-plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS is not offered).
+counted, and a warning says so at most once a minute.  Connections speak
+HTTP/1.1 only (a plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS
+is not offered).
 
 Each limit is off when set to 0.  Use it like a L{Site}::
 
@@ -361,6 +362,8 @@ class LimitedChannel(HTTPChannel):
         self._headerDeadline = None
         # RFC 9112 3.2: exactly one Host header in HTTP/1.1, at most one in
         # earlier versions (twisted.web takes the last of several).
+        # Twisted private: _version, the request line's version until the
+        # request is complete; verified on Twisted 26.10.
         hosts = self.requests[-1].requestHeaders.getRawHeaders(b"host")
         if (len(hosts) > 1) if hosts else self._version == b"HTTP/1.1":
             self._respondToBadRequestAndDisconnect()
@@ -801,6 +804,8 @@ class LimitedSite(Site):
         # Site.log lets a failed write (ENOSPC) escape from Request.finish,
         # which then never completes the response: the client got nothing
         # and the log two tracebacks per request.
+        # Twisted private: Site's open log file, line formatter and cached
+        # time stamp; verified on Twisted 26.10.
         logFile = self._logFile
         if logFile is None:
             return
