@@ -240,3 +240,27 @@ def runTwistd(args: Sequence[str], timeout: float = 30.0, cwd: str | None = None
     return subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, cwd=cwd or tempfile.gettempdir()
     )
+
+
+def isolatedNetwork(command: Sequence[str], pingGroups: bool = False) -> list[str]:
+    """
+    C{command} run in a network namespace of its own (C{unshare -n}) with
+    only its loopback interface, up; the namespace goes away with the
+    command.  With C{pingGroups}, every group there may open unprivileged
+    ICMP sockets (C{net.ipv4.ping_group_range}, which is per namespace).
+    Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN).
+    """
+    setup = "ip link set lo up"
+    if pingGroups:
+        setup += " && echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range"
+    return ["unshare", "-n", "sh", "-c", setup + ' && exec "$@"', "sh", *command]
+
+
+def canIsolateNetwork() -> bool:
+    """
+    Whether L{isolatedNetwork} works here.
+    """
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return False
+    done = subprocess.run(isolatedNetwork(["true"]), capture_output=True)
+    return done.returncode == 0
