@@ -264,3 +264,23 @@ def canIsolateNetwork() -> bool:
         return False
     done = subprocess.run(isolatedNetwork(["true"]), capture_output=True)
     return done.returncode == 0
+
+
+async def turnUntil(
+    reactor: object, condition: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+) -> T:
+    """
+    Let C{reactor} run until C{condition} returns something true, or raise
+    C{AssertionError} after C{timeout} seconds: L{waitUntil} for tests whose
+    sockets the reactor itself serves.
+    """
+    from twisted.internet.task import deferLater
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await deferLater(reactor, 0.01)  # type: ignore[arg-type]
