@@ -132,6 +132,9 @@ class Daemon:
     """
     A real C{twistd -n netservices} in its own temporary directory.
 
+    C{wrapper} is a command line that runs it (C{ip netns exec NS timeout
+    ...}); it must exec the daemon or pass SIGTERM on to it.
+
     @ivar directory: its working directory (pidfile, log, sockets).
     @ivar process: the running process.
     """
@@ -143,10 +146,11 @@ class Daemon:
         env: dict[str, str] | None = None,
         preexec: Callable[[], None] | None = None,
         twistdArgs: Sequence[str] = (),
+        wrapper: Sequence[str] = (),
     ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
         self.logPath = self.directory / "twistd.log"
-        command = twistdCommand() + [
+        command = [*wrapper, *twistdCommand()] + [
             "--pidfile=",
             "--logfile",
             str(self.logPath),
@@ -215,12 +219,18 @@ class Daemon:
 
         waitUntil(check, timeout, f"twistd to listen on {host}:{port}")
 
+    def terminate(self) -> None:
+        """
+        Send the daemon SIGTERM.
+        """
+        self.process.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 15.0) -> int:
         """
         SIGTERM the daemon and wait for it to exit; return its status.
         """
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
