@@ -6,7 +6,7 @@ clients, so that traffic crosses interfaces between hosts instead of
 loopback.
 
     lab = Lab.create(self)                 # skips when namespaces cannot be made
-    lan = lab.segment("lan")               # 198.18.0.0/24 and 2001:db8:0::/64
+    lan = lab.segment("lan")               # 198.18.0.0/24 and 2001:db8::/64
     lan6 = lab.segment("v6", ipv4=False)   # IPv6 only: 2001:db8:1::/64
     a = lab.host("a", lan)                 # a.ipv4(lan) == "198.18.0.1", on eth0
     b = lab.host("b", lan, lan6)           # "198.18.0.2" on eth0, "2001:db8:1::1" on eth1
@@ -14,6 +14,8 @@ loopback.
     daemon.waitForTCP(7007, b.ipv4(lan))
     done = a.run(["netservices", "echo", b.ipv4(lan), "7007"], input=b"hi\\n")
     a.python("import socket; ...")         # a snippet run by the tests' interpreter in a
+    a.call("tests.labclients.udpEchoes", b.ipv4(lan), 7008, [64, 65507])  # JSON in and out
+    a.waitForTCP(address, port); b.waitForUDP(port)  # polls with a bound, no sleeps
 
 Layout: segment number M is the bridge C{brM} in a bridge namespace of
 its own, with the /24 C{198.18.M.0} and the /64 C{2001:db8:M::} (M in hex);
@@ -23,7 +25,11 @@ is usable as soon as it is added) on a veth pair whose host end is C{ethK}
 for the host's Kth segment.  Nothing is linked to the machine's own
 namespace and no host has a default route: only on-link routes exist.
 
-Names: every namespace is C{nslab-<pid>-<name>}; a lab's teardown (an
+Addresses are written as the kernel writes them (C{2001:db8::1} on
+segment 0).
+
+Names: every namespace is C{nslab-<pid>-<lab>-<host>} (and
+C{nslab-<pid>-<lab>-bridges}); a lab's teardown (an
 C{addCleanup} of L{Lab.create}, and an C{atexit} and SIGTERM handler for
 interruptions) stops what runs inside and deletes them.  Creating a lab
 first deletes the namespaces of earlier runs whose process is gone.
@@ -35,6 +41,8 @@ a killed test run leaves nothing running longer than its time limit.
 from __future__ import annotations
 
 import atexit
+import ipaddress
+import json
 import os
 import re
 import shutil
@@ -179,7 +187,8 @@ class Segment:
     @ivar name: the lab's name for it.
     @ivar number: M of C{198.18.M.0/24}, C{2001:db8:M::/64} and C{brM}.
     @ivar ipv4Network: C{"198.18.M.0/24"}, or C{None} on an IPv6-only segment.
-    @ivar ipv6Network: C{"2001:db8:M::/64"}, or C{None} on an IPv4-only one.
+    @ivar ipv6Network: C{"2001:db8:M::/64"} (compressed: C{"2001:db8::/64"}
+        for segment 0), or C{None} on an IPv4-only one.
     """
 
     def __init__(self, name: str, number: int, ipv4: bool, ipv6: bool) -> None:
@@ -187,7 +196,7 @@ class Segment:
         self.number = number
         self.bridge = f"br{number}"
         self.ipv4Network = f"198.18.{number}.0/24" if ipv4 else None
-        self.ipv6Network = f"2001:db8:{number:x}::/64" if ipv6 else None
+        self.ipv6Network = str(ipaddress.IPv6Network(f"2001:db8:{number:x}::/64")) if ipv6 else None
         self.members = 0
 
     @property
@@ -206,7 +215,7 @@ class Host:
     interface on each of its segments.
 
     @ivar name: the lab's name for it.
-    @ivar namespace: its network namespace, C{nslab-<pid>-<name>}.
+    @ivar namespace: its network namespace, C{nslab-<pid>-<lab>-<name>}.
     @ivar directory: a scratch directory for its files (configurations, logs).
     """
 
@@ -308,6 +317,16 @@ class Host:
             )
         return done.stdout.decode()
 
+    def call(self, function: str, *args: Any, timeout: float = CLIENT_LIMIT, **kwargs: Any) -> Any:
+        """
+        Call C{function} (C{"module.name"}, e.g. one of L{tests.labclients})
+        in this host with these JSON-serialisable arguments, in a new
+        interpreter, and return what it returns (a JSON value).
+        """
+        module, name = function.rsplit(".", 1)
+        output = self.python(_CALL, module, name, json.dumps([args, kwargs]), timeout=timeout)
+        return json.loads(output)
+
     def waitForTCP(
         self,
         address: str,
@@ -396,12 +415,29 @@ class Host:
         self._daemons.clear()
 
 
+def escape(address: str) -> str:
+    """
+    C{address} as it goes into a Twisted endpoint string (colons escaped):
+    C{tcp6:7007:interface=} + C{escape("2001:db8::1")}.
+    """
+    return address.replace(":", "\\:")
+
+
 def _program(name: str) -> str:
     if os.sep in name:
         return name
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
 
+
+# Calls a function with JSON arguments and prints its JSON result.
+_CALL = """\
+import importlib, json, sys
+module, name, arguments = sys.argv[1:]
+args, kwargs = json.loads(arguments)
+result = getattr(importlib.import_module(module), name)(*args, **kwargs)
+sys.stdout.write(json.dumps(result))
+"""
 
 # A connection attempt every 50 ms until one succeeds or the bound passes.
 _TCP_PROBE = """\
@@ -616,6 +652,7 @@ class Lab:
             ip("-n", self._bridges, "link", "set", port, "master", segment.bridge, "up")
             v4 = f"198.18.{segment.number}.{number}" if segment.ipv4Network else None
             v6 = f"2001:db8:{segment.number:x}::{number:x}" if segment.ipv6Network else None
+            v6 = v6 and str(ipaddress.IPv6Address(v6))  # as the kernel and logs write it
             if v4 is not None:
                 script.append(f"ip addr add {v4}/24 brd + dev {interface}")
             conf = f"/proc/sys/net/ipv6/conf/{interface}"

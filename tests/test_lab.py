@@ -63,7 +63,7 @@ class TopologyTests(TestCase):
         a = lab.host("a", lan)
         b = lab.host("b", lan, v6)
         self.assertEqual(rootLinks(), before)
-        self.assertEqual((a.ipv4(lan), a.ipv6(lan)), ("198.18.0.1", "2001:db8:0::1"))
+        self.assertEqual((a.ipv4(lan), a.ipv6(lan)), ("198.18.0.1", "2001:db8::1"))
         self.assertEqual((b.ipv4(lan), b.ipv6(v6)), ("198.18.0.2", "2001:db8:1::1"))
         self.assertEqual((b.interface(lan), b.interface(v6)), ("eth0", "eth1"))
         self.assertRaises(ValueError, b.ipv4, v6)
