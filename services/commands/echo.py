@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services.commands import exits
+from services.datagram import MAX_UDP_PAYLOAD
 from services.echoclient import (
     MIN_PROBE_SIZE,
     EchoMismatch,
@@ -277,7 +278,11 @@ async def _unixEcho(
 
 
 def _listenUDP(reactor: Any, protocol: Any, host: str, port: int) -> None:
-    listening = reactor.listenUDP(0, protocol, interface="::" if ":" in host else "0.0.0.0")
+    # Twisted reads at most 8192 bytes of a datagram by default: larger
+    # echoes (--size goes up to 65507) would come back truncated.
+    listening = reactor.listenUDP(
+        0, protocol, interface="::" if ":" in host else "0.0.0.0", maxPacketSize=MAX_UDP_PAYLOAD + 1
+    )
     listening.connect(host, port)
 
 
