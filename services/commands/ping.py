@@ -34,6 +34,7 @@ examples:
   netservices ping -c 3 127.0.0.1
   netservices ping -6 -c 5 -i 0.2 -s 1400 ::1
   netservices ping -c 3 -q --json localhost
+  netservices ping -4 -c 2 -W 1 -t 16 localhost
 
 socket: an unprivileged ICMP datagram socket (net.ipv4.ping_group_range),
 else a raw socket (root or CAP_NET_RAW).
