@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 #: The echo request and reply types of each family.
-ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
-ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
+ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
+ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
 
 #: Type, code, checksum, identifier, sequence number.
 HEADER_SIZE = 8

@@ -374,6 +374,7 @@ class Pinger:
             kernelIdentifier = _configure(self._socket, self.family, self.socketKind, options.ttl)
         except BaseException:
             self._socket.close()
+            self._socket = None
             raise
         if kernelIdentifier is not None:
             self.identifier = kernelIdentifier
@@ -509,6 +510,7 @@ class Pinger:
         try:
             if flags & socket.MSG_TRUNC:
                 raise Malformed("truncated by the receive buffer")
+            ttl: int | None
             if self.family == socket.AF_INET and self.socketKind == "raw":
                 message, ttl = stripIPv4Header(data)
             else:

@@ -42,6 +42,7 @@ from twisted.internet.interfaces import (
     IHalfCloseableProtocol,
     IListeningPort,
     IProtocol,
+    IProducer,
     IProtocolFactory,
     IPushProducer,
     IReadDescriptor,
@@ -160,7 +161,9 @@ class SeqpacketConnection:
             self._writing = False
             self.reactor.removeWriter(self)
 
-    def doRead(self) -> BaseException | None:
+    # Like Twisted's own transports, doRead and doWrite return an exception
+    # (not a Failure) for the reactor to pass to connectionLost.
+    def doRead(self) -> BaseException | None:  # type: ignore[override]
         """
         Deliver the waiting records, one C{dataReceived} each.
 
@@ -196,7 +199,7 @@ class SeqpacketConnection:
             self._stats.oversize += 1
         self._log.debug("seqpacket: dropped a record: {what}", what=what)
 
-    def doWrite(self) -> BaseException | None:
+    def doWrite(self) -> BaseException | None:  # type: ignore[override]
         """
         Send queued records until the socket's buffer is full.
 
@@ -251,10 +254,10 @@ class SeqpacketConnection:
         self._queue.append(bytes(data))
         self._queued += len(data)
         self._startWriting()
-        if self._queued > self.bufferSize and self.producer is not None:
-            if not self._producerPaused:
-                self._producerPaused = True
-                self.producer.pauseProducing()
+        producer = self.producer
+        if self._queued > self.bufferSize and producer is not None and not self._producerPaused:
+            self._producerPaused = True
+            producer.pauseProducing()
 
     def writeSequence(self, data: Any) -> None:
         """
@@ -303,13 +306,13 @@ class SeqpacketConnection:
 
     # IConsumer
 
-    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
         """
         Pause C{producer} (a streaming one) while too much is queued.
         """
         if not streaming:
             raise ValueError("only streaming (push) producers are supported")
-        self.producer = producer
+        self.producer = producer  # type: ignore[assignment]  # streaming: a push producer
         self._producerPaused = False
 
     def unregisterProducer(self) -> None:

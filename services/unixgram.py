@@ -25,8 +25,8 @@ import tempfile
 from typing import Any, Collection
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
 from twisted.internet import error
+from twisted.internet.defer import Deferred
 from twisted.internet.error import InvalidAddressError, MessageLengthError
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import ConnectedDatagramProtocol, DatagramProtocol
@@ -241,7 +241,7 @@ class _Connected(ConnectedDatagramProtocol):
         self.inner.makeConnection(transport)
 
     def datagramReceived(self, datagram: bytes) -> None:  # type: ignore[override]
-        self.inner.datagramReceived(datagram, None)
+        self.inner.datagramReceived(datagram, None)  # type: ignore[arg-type]
 
     def connectionRefused(self) -> None:
         self.inner.connectionRefused()
@@ -276,10 +276,10 @@ class UnixDatagramClient:
         )
         if adapter.failure is not None:
             self.close()
-            reason = adapter.failure.value
-            reason = getattr(reason, "socketError", None) or reason
+            value = adapter.failure.value
+            reason = getattr(value, "socketError", None) or value
             if not isinstance(reason, OSError):
-                raise reason
+                adapter.failure.raiseException()
             number = reason.errno
             text = f"{reason.strerror}: {path}"
             if number in (errno.ECONNREFUSED, errno.ENOENT):

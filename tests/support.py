@@ -277,7 +277,7 @@ def canIsolateNetwork() -> bool:
     """
     if shutil.which("unshare") is None or os.geteuid() != 0:
         return False
-    done = subprocess.run(isolatedNetwork(["true"]), capture_output=True)
+    done = subprocess.run(isolatedNetwork(["true"]), capture_output=True, check=False)
     return done.returncode == 0
 
 

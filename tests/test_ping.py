@@ -7,21 +7,21 @@ from __future__ import annotations
 import errno
 import socket
 
+from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from services.icmp import decodeEcho, encodeEcho
 from services.ping import (
+    Pinger,
     PingOptions,
     PingResult,
     PingUnavailable,
-    Pinger,
     Reply,
     openICMPSocket,
     ping,
 )
-from twisted.internet.interfaces import IReadDescriptor
 from tests.pingfakes import FakeSocketFactory, replyTo, ttlAncillary, withIPv4Header
 
 
@@ -199,7 +199,7 @@ class PingerTests(SynchronousTestCase):
         """
         With no reply at all the loss is 100% and there is no rtt summary.
         """
-        pinger, reactor, results, _ = started(PingOptions(count=1, timeout=2))
+        _, reactor, results, _ = started(PingOptions(count=1, timeout=2))
         reactor.advance(2)
         [result] = results
         self.assertEqual((result.received, result.loss, result.rttSummary()), (0, 100.0, None))
@@ -235,7 +235,7 @@ class PingerTests(SynchronousTestCase):
         Replies for another identifier, from another address, or to a
         sequence never sent are ignored: not malformed, not received.
         """
-        pinger, reactor, results, replies = started(
+        pinger, _reactor, results, replies = started(
             PingOptions(count=1), refuse=(socket.SOCK_DGRAM,)
         )
         skt = pinger._socket
@@ -255,7 +255,7 @@ class PingerTests(SynchronousTestCase):
         payload differs from the request's are counted and dropped; the
         reader carries on.
         """
-        pinger, reactor, results, replies = started(PingOptions(count=1, size=32))
+        pinger, _reactor, results, replies = started(PingOptions(count=1, size=32))
         skt = pinger._socket
         good = replyTo(skt.sent[0][0], socket.AF_INET)
         badSum = good[:2] + bytes([good[2] ^ 1]) + good[3:]
@@ -275,7 +275,7 @@ class PingerTests(SynchronousTestCase):
         On a raw IPv4 socket the TTL comes from the IP header, and only echo
         replies are let through the socket's filter.
         """
-        pinger, _, results, replies = started(PingOptions(count=1), refuse=(socket.SOCK_DGRAM,))
+        pinger, _, _results, replies = started(PingOptions(count=1), refuse=(socket.SOCK_DGRAM,))
         self.assertEqual(pinger.socketKind, "raw")
         self.assertIn(255, [level for level, _, _ in pinger._socket.options])
         answer(pinger, ttl=33)

@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
+from services.config import ConfigError, parseConfig
 from services.echo import EchoFactory
 from services.seqpacket import (
     SeqpacketClientEndpoint,
@@ -82,6 +83,29 @@ class ParseTests(SynchronousTestCase):
         ):
             e = self.assertRaises(ValueError, parseSeqpacketDescription, text)
             self.assertIn(words, str(e))
+
+
+class ConfigTests(SynchronousTestCase):
+    """
+    C{unixseq:} in C{[echo] listen}.
+    """
+
+    def test_accepted(self) -> None:
+        """
+        A C{unixseq:} endpoint is accepted next to the others.
+        """
+        config = parseConfig("[echo]\nlisten = unixseq:/run/e.seq:mode=660 tcp:7007\n")
+        self.assertEqual(config.echo.listen, ("unixseq:/run/e.seq:mode=660", "tcp:7007"))
+
+    def test_error(self) -> None:
+        """
+        A bad one is a one-line error naming the section, the key and what
+        the endpoint takes.
+        """
+        e = self.assertRaises(ConfigError, parseConfig, "[echo]\nlisten = unixseq:/x:mode=9\n")
+        self.assertIn("[echo] listen", str(e))
+        self.assertIn("octal", str(e))
+        self.assertEqual(len(str(e).splitlines()), 1)
 
 
 class SeqpacketEchoTests(TestCase):
