@@ -149,7 +149,8 @@ class PingResult:
         in arrival order.
     @ivar malformed: packets dropped as malformed or truncated.
     @ivar errors: requests that could not be sent, and socket errors.
-    @ivar elapsed: seconds from the first request to the end.
+    @ivar elapsed: seconds from the first request to the last request or
+        reply, whichever came later (what iputils reports as C{time}).
     """
 
     address: str
@@ -318,6 +319,11 @@ class Pinger:
     @ivar errors: send and receive errors so far.
     @ivar ignored: echo replies for someone else (another process's
         identifier, another address, a sequence not sent).
+
+    C{onReply} is called with each L{Reply} as it comes; C{onError} with
+    the sequence number and the error of a request that could not be sent,
+    or L{None} and the error the socket reported when reading (an ICMP
+    error queued for it, such as "no route to host").
     """
 
     _log = Logger(observer=logs.observer)
@@ -329,7 +335,7 @@ class Pinger:
         family: int,
         options: PingOptions = PingOptions(),
         onReply: Callable[[Reply], object] | None = None,
-        onError: Callable[[int, OSError], object] | None = None,
+        onError: Callable[[int | None, OSError], object] | None = None,
         socketFactory: Callable[..., Any] = socket.socket,
     ) -> None:
         self.reactor = reactor
@@ -354,7 +360,7 @@ class Pinger:
         self.socketKind = ""
         self._loop = LoopingCall(self._send)
         self._loop.clock = reactor
-        self._startedAt = 0.0
+        self._startedAt = self._lastActivity = 0.0
         self._done: Deferred[PingResult] = Deferred()
 
     def start(self) -> Deferred[PingResult]:
@@ -379,7 +385,7 @@ class Pinger:
         if kernelIdentifier is not None:
             self.identifier = kernelIdentifier
         self._bufferSize = HEADER_SIZE + options.size + _MAX_IP_HEADER
-        self._startedAt = self.reactor.seconds()
+        self._startedAt = self._lastActivity = self.reactor.seconds()
         self.reactor.addReader(self)
         self._loop.start(options.interval, now=True)
         return self._done
@@ -412,7 +418,7 @@ class Pinger:
             tuple(self.replies),
             self.malformed,
             self.errors,
-            self.reactor.seconds() - self._startedAt,
+            self._lastActivity - self._startedAt,
         )
 
     def payload(self, sequence: int) -> bytes:
@@ -432,6 +438,7 @@ class Pinger:
         sequence = self.transmitted
         packet = encodeEcho(self.family, self.identifier, sequence, self.payload(sequence))
         probe = _Probe(sequence, self.reactor.seconds())
+        self._lastActivity = probe.sentAt
         self._probes[sequence & 0xFFFF] = probe
         try:
             self._socket.sendto(packet, (self.address, 0))
@@ -497,7 +504,7 @@ class Pinger:
                 # An ICMP error queued for the socket (host unreachable...).
                 self.errors += 1
                 if self._onError is not None:
-                    self._onError(0, e)
+                    self._onError(None, e)
                 continue
             self.packetReceived(data, anc, flags, source[0])
 
@@ -550,6 +557,7 @@ class Pinger:
             reordered=not probe.answered and probe.sequence < self._highest,
         )
         probe.answered = True
+        self._lastActivity = probe.sentAt + reply.rtt
         self._highest = max(self._highest, probe.sequence)
         self.replies.append(reply)
         if self._onReply is not None:

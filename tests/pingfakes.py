@@ -105,19 +105,21 @@ class FakeICMPSocket:
 class FakeSocketFactory:
     """
     Opens L{FakeICMPSocket}s, refusing the kinds in C{refuse} with
-    C{EACCES} as Linux does.
+    C{EACCES} as Linux does; their C{sendto} raises C{sendError} if set.
 
     @ivar opened: every socket opened.
     """
 
-    def __init__(self, refuse: tuple[int, ...] = ()) -> None:
+    def __init__(self, refuse: tuple[int, ...] = (), sendError: OSError | None = None) -> None:
         self.refuse = refuse
+        self.sendError = sendError
         self.opened: list[FakeICMPSocket] = []
 
     def __call__(self, family: int, kind: int, proto: int) -> FakeICMPSocket:
         if kind in self.refuse:
             raise PermissionError(errno.EACCES, "Permission denied")
         skt = FakeICMPSocket(family, kind, proto)
+        skt.sendError = self.sendError
         self.opened.append(skt)
         return skt
 

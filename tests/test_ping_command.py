@@ -5,6 +5,7 @@ socket and a Clock: iputils' output and exit statuses.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import socket
@@ -30,6 +31,7 @@ class PingCommandTests(SynchronousTestCase):
         euid: int = 0,
         answer: bool = True,
         seconds: int = 30,
+        sendError: OSError | None = None,
     ) -> Any:
         """
         Run C{netservices ping ARGV}, answering every request at once when
@@ -38,7 +40,7 @@ class PingCommandTests(SynchronousTestCase):
         """
         args = buildParser().parse_args(["ping", *argv])
         reactor = self.reactor = TriggerReactor()
-        factory = FakeSocketFactory(refuse)
+        factory = FakeSocketFactory(refuse, sendError)
         stdout, stderr = io.StringIO(), io.StringIO()
         done: list[int] = []
         ensureDeferred(
@@ -92,6 +94,17 @@ class PingCommandTests(SynchronousTestCase):
         code, out, _ = self.ping("-c", "2", "-W", "1", "127.0.0.1", answer=False)
         self.assertIn("2 packets transmitted, 0 received, 100% packet loss", out)
         self.assertNotIn("rtt", out)
+        self.assertEqual(code, 1)
+
+    def test_sendError(self) -> None:
+        """
+        A request that cannot be sent gets iputils' line and counts as an
+        error; with no reply, the exit status is 1.
+        """
+        unreachable = OSError(errno.ENETUNREACH, "Network is unreachable")
+        code, out, _ = self.ping("-c", "2", "127.0.0.1", sendError=unreachable)
+        self.assertIn("ping: sendmsg: icmp_seq=1: Network is unreachable\n", out)
+        self.assertIn("2 packets transmitted, 0 received, +2 errors, 100% packet loss", out)
         self.assertEqual(code, 1)
 
     def test_json(self) -> None:

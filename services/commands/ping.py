@@ -218,6 +218,13 @@ def asJSON(host: str, result: PingResult) -> dict[str, Any]:
     }
 
 
+def _errorLine(sequence: int | None, error: OSError) -> str:
+    # As iputils words them: the system call, then the error.
+    if sequence is None:
+        return f"ping: recvmsg: {error.strerror}\n"
+    return f"ping: sendmsg: icmp_seq={sequence}: {error.strerror}\n"
+
+
 async def pingCommand(
     reactor: Any,
     args: argparse.Namespace,
@@ -250,7 +257,7 @@ async def pingCommand(
     pinger = Pinger(
         reactor, address, family, options,
         onReply=(lambda r: write(formatReply(r) + "\n")) if printing else None,
-        onError=(lambda seq, e: write(f"ping: icmp_seq={seq}: {e.strerror}\n")) if printing else None,
+        onError=(lambda seq, e: write(_errorLine(seq, e))) if printing else None,
         socketFactory=socketFactory,
     )
     try:
