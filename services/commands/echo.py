@@ -48,7 +48,7 @@ examples:
   netservices echo 127.0.0.1 8007 --count 5 --interval 0.2 --size 1024
   netservices echo localhost 8007 --udp --count 3
   netservices echo --unix /run/netservices/echo.seq --seqpacket --count 3
-  printf 'hello\n' | netservices echo --unix /run/netservices/echo.dgram --dgram
+  printf 'hello\\n' | netservices echo --unix /run/netservices/echo.dgram --dgram
 
 exit status:
 {exits.exitCodesText()}
