@@ -356,6 +356,7 @@ class Pinger:
         self._probes: dict[int, _Probe] = {}
         self._pending: set[int] = set()
         self._highest = 0
+        self._answered = 0
         self._socket: Any = None
         self.socketKind = ""
         self._loop = LoopingCall(self._send)
@@ -461,12 +462,9 @@ class Pinger:
         count = self.options.count
         if count is None or self._done.called:
             return
-        answered = self.transmitted >= count and not self._pending
-        if answered or len(self.replies) - self._duplicates() >= count:
+        waited = self.transmitted >= count and not self._pending
+        if waited or self._answered >= count:
             self.stop()
-
-    def _duplicates(self) -> int:
-        return sum(1 for r in self.replies if r.duplicate)
 
     # IReadDescriptor
 
@@ -556,6 +554,8 @@ class Pinger:
             duplicate=probe.answered,
             reordered=not probe.answered and probe.sequence < self._highest,
         )
+        if not probe.answered:
+            self._answered += 1
         probe.answered = True
         self._lastActivity = probe.sentAt + reply.rtt
         self._highest = max(self._highest, probe.sequence)
