@@ -84,3 +84,34 @@ class UnixEchoDaemonTests(TestCase):
         _, err, code = await self.echo("--unix", self.seq, "--dgram", "--count", "1")
         self.assertEqual(code, exits.CONNECT)
         self.assertIn("EPROTOTYPE", err)
+
+
+class UnixSeqWorkersTests(TestCase):
+    """
+    A C{unixseq:} listener shared by workers.
+    """
+
+    timeout = 120
+
+    async def test_workers(self) -> None:
+        """
+        The parent binds the socket and the workers accept on it; after a
+        clean shutdown its file is gone.
+        """
+        directory = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, directory)
+        path = os.path.join(directory, "echo.seq")
+        config = isolatedConfig(echo=f"listen = unixseq:{path}:mode=600", netservices="workers = 2")
+        daemon = Daemon([], config=config)
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog("[worker-1] echo listening on unixseq:")
+        daemon.waitForLog("[worker-2] echo listening on unixseq:")
+        for _ in range(3):
+            out, err, code = await runCLI(
+                reactor, ["echo", "--unix", path, "--seqpacket", "--count", "1"], env=cliEnvironment()
+            )
+            self.assertEqual(code, exits.OK, err)
+            self.assertIn(b"1 probes sent, 1 echoed", out)
+        daemon.process.send_signal(signal.SIGTERM)
+        daemon.process.wait(60)
+        self.assertEqual(os.listdir(directory), [])
