@@ -307,6 +307,26 @@ class SeqpacketEchoTests(TestCase):
         await port.stopListening()
         self.assertTrue(os.path.exists(self.path))
 
+    async def test_adopted(self) -> None:
+        """
+        A socket bound by a parent process (workers) is adopted, echoes,
+        and its file stays when the adopting port stops: it is the
+        parent's.
+        """
+        parent = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(parent.close)
+        self.addCleanup(os.unlink, self.path)
+        parent.bind(self.path)
+        parent.listen(5)
+        endpoint = SeqpacketServerEndpoint(reactor, self.path, fileno=parent.fileno())
+        port = await endpoint.listen(EchoFactory(clock=reactor))
+        client = await self.connect()
+        client.transport.write(b"adopted")  # type: ignore[union-attr]
+        await turnUntil(reactor, lambda: client.records, what="the echo")
+        self.assertEqual(client.records, [b"adopted"])
+        await port.stopListening()
+        self.assertTrue(os.path.exists(self.path))
+
     async def test_oversize(self) -> None:
         """
         A record larger than the largest read whole is dropped and counted;
