@@ -41,8 +41,8 @@ from twisted.internet.interfaces import (
     IConsumer,
     IHalfCloseableProtocol,
     IListeningPort,
-    IProtocol,
     IProducer,
+    IProtocol,
     IProtocolFactory,
     IPushProducer,
     IReadDescriptor,
@@ -609,7 +609,7 @@ class SeqpacketServerEndpoint:
         )
         try:
             port.startListening()
-        except Exception:
+        except OSError:
             return fail()
         return succeed(port)
 

@@ -22,7 +22,8 @@ import os
 import shutil
 import socket
 import tempfile
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import error

@@ -52,7 +52,7 @@ class Records(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.records.append(data)
 
-    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self.reason = reason
         self.closed.callback(None)
 

@@ -11,12 +11,13 @@ import json
 import os
 import socket
 import sys
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import DNSLookupError
 
-from services.ping import PingOptions, PingResult, PingUnavailable, Pinger, Reply, resolveTarget
+from services.ping import Pinger, PingOptions, PingResult, PingUnavailable, Reply, resolveTarget
 
 __all__ = ["EXAMPLES", "MIN_USER_INTERVAL", "register", "run"]
 
