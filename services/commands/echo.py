@@ -174,8 +174,15 @@ async def echo(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: 
         return code
 
 
+#: The largest datagram the client reads: Twisted's default of 8192 bytes
+#: would cut longer echoes short (--size goes up to 65507).
+MAX_DATAGRAM = 65535
+
+
 def _listenUDP(reactor: Any, protocol: Any, host: str, port: int) -> None:
-    listening = reactor.listenUDP(0, protocol, interface="::" if ":" in host else "0.0.0.0")
+    listening = reactor.listenUDP(
+        0, protocol, interface="::" if ":" in host else "0.0.0.0", maxPacketSize=MAX_DATAGRAM
+    )
     listening.connect(host, port)
 
 
