@@ -47,6 +47,7 @@ import errno
 import json as _json
 import os
 import secrets
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -901,7 +902,8 @@ def download(
     (C{path.<random>.part}, created exclusively: never through an existing
     file or symbolic link), renamed to C{path} once complete (replacing
     C{path} itself, even when it is a symbolic link); on failure it is
-    removed.  An error status (400 or more) is not saved: the call fails
+    removed.  A C{path} that is a character device or a pipe
+    (C{/dev/null}, C{/dev/stdout}) is written to directly.  An error status (400 or more) is not saved: the call fails
     with L{HTTPStatusError} and C{path} is left as it was, unless
     C{keepError}.  Takes the keyword arguments of L{request} (C{progress},
     C{timeout}, C{maxSize}, C{compressed}...), except C{sink}.
@@ -911,8 +913,12 @@ def download(
         error of L{request}.
     """
     target = Path(path)
+    part: Path | None
     try:
-        handle, part = _createPart(target)
+        handle = _openStream(target)
+        part = None
+        if handle is None:
+            handle, part = _createPart(target)
     except OSError as e:
         return fail(_naming(e, target))
 
@@ -931,11 +937,11 @@ def download(
     def done(result: Response | Failure) -> Response | Failure:
         try:
             handle.close()
-            if not isinstance(result, Failure):
+            if part is not None and not isinstance(result, Failure):
                 os.replace(part, target)
         except OSError as e:
             result = Failure(_naming(e, target))
-        if isinstance(result, Failure):
+        if part is not None and isinstance(result, Failure):
             part.unlink(missing_ok=True)
         return result
 
@@ -947,6 +953,30 @@ def download(
 _PART_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 )
+
+
+def _openStream(target: Path) -> Any:
+    """
+    C{target} opened for writing if it is a character device or a pipe
+    (C{/dev/null}, C{/dev/stdout}), which a rename must not replace; else
+    L{None}.  It is opened without creating or truncating anything, and
+    checked after opening, so a link swapped in meanwhile is never written
+    through.
+    """
+    try:
+        if not _isStream(os.stat(target).st_mode):
+            return None
+        descriptor = os.open(target, os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    if not _isStream(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        return None
+    return os.fdopen(descriptor, "wb")
+
+
+def _isStream(mode: int) -> bool:
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 def _createPart(target: Path) -> tuple[Any, Path]:
