@@ -186,7 +186,7 @@ class _HeadLimitProtocol(ProtocolWrapper):
         if not self._counter.inHead and getattr(self.wrappedProtocol, "state", None) == "QUIESCENT":
             self._counter.restart()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         """
         Pass the loss on, with L{HeadTooLarge} as its reason if a limit
         was passed.
@@ -196,12 +196,12 @@ class _HeadLimitProtocol(ProtocolWrapper):
         ProtocolWrapper.connectionLost(self, reason)
 
 
-class _HeadLimitFactory(WrappingFactory):
+class _HeadLimitFactory(WrappingFactory[_HeadLimitProtocol]):
     protocol = _HeadLimitProtocol
     noisy = False
 
     def __init__(self, wrappedFactory: IProtocolFactory, limits: HeadLimits) -> None:
-        WrappingFactory.__init__(self, wrappedFactory)
+        super().__init__(wrappedFactory)
         self.limits = limits
 
 

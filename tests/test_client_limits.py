@@ -127,7 +127,7 @@ class HeadLimitTests(SynchronousTestCase):
         """
         More than 1,000 lines in a head drop the connection too.
         """
-        d, sent, transport = self.endless(HeadLimits(), b"a: b\r\n")
+        d, _sent, transport = self.endless(HeadLimits(), b"a: b\r\n")
         self.assertTrue(transport.aborted)
         failure = self.failureResultOf(d, ResponseFailed)
         self.assertEqual(failure.value.reasons[0].value.detail, "more than 1000 lines")
@@ -355,7 +355,7 @@ class WithoutTreqEncodingTests(SynchronousTestCase):
         made = client.makeClient(reactor)
         request(made, "GET", "http://127.0.0.1:1/")
         self.assertEqual(len(reactor.tcpClients), 1)
-        host, port, factory, _timeout, _bind = reactor.tcpClients[0]
+        _host, _port, factory, _timeout, _bind = reactor.tcpClients[0]
         protocol = factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)

@@ -57,8 +57,13 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (TIMEOUT, "timed out (-m, --timeout, a connection attempt), or echo probes went unanswered"),
     (TLS_HANDSHAKE, "the TLS handshake failed"),
     (REDIRECTS, "more redirects than --max-redirs"),
-    (RECEIVE, "the connection broke while receiving, the response headers were too large "
-     "(over 300 KiB or 1,000 lines), or the proxy refused the tunnel"),
+    (
+        RECEIVE,
+        (
+            "the connection broke while receiving, the response headers were too large "
+            "(over 300 KiB, 1,000 lines or a 16 KiB line), or the proxy refused the tunnel"
+        ),
+    ),
     (TLS_VERIFY, "the server's certificate could not be verified (untrusted, or another host's)"),
     (BAD_CONTENT_ENCODING, "with --compressed, the body could not be decoded"),
     (TOO_LARGE, "the response is larger than --max-size"),
