@@ -459,6 +459,49 @@ def _redacted(name: str, value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _Policy:
+    """
+    How one call of L{request} behaves, apart from what it sends (see
+    L{request} for each field).
+
+    @ivar headers: the request's header fields, C{User-Agent} and
+        C{Accept-Encoding} included.
+    @ivar deadline: when the whole call must be over, on C{clock}.
+    """
+
+    headers: tuple[tuple[str, str], ...]
+    auth: tuple[str, str] | None
+    followRedirects: bool | None
+    maxRedirects: int
+    retries: int
+    backoff: float
+    maxBackoff: float
+    maxSize: int | None
+    sink: Sink | None
+    progress: Progress | None
+    onResponse: Callable[[Response], object] | None
+    clock: IReactorTime | None
+    deadline: float | None
+    compressed: bool
+
+
+def _requestHeaders(
+    headers: HeadersType | None, userAgent: str | None, compressed: bool
+) -> tuple[tuple[str, str], ...]:
+    """
+    C{headers} as pairs, with C{userAgent} first and, when C{compressed},
+    the codings accepted, unless C{headers} has them already.
+    """
+    pairs = _headerPairs(headers)
+    names = {name.lower() for name, _ in pairs}
+    if userAgent and "user-agent" not in names:
+        pairs.insert(0, ("User-Agent", userAgent))
+    if compressed and "accept-encoding" not in names:
+        pairs.append(("Accept-Encoding", ACCEPT_ENCODING))
+    return tuple(pairs)
+
+
 class _Transfer:
     """
     One call of L{request}: the redirect loop around the retry loop around
@@ -475,21 +518,7 @@ class _Transfer:
         params: ParamsType | None,
         data: Any,
         json: Any,
-        headers: HeadersType | None,
-        auth: tuple[str, str] | None,
-        userAgent: str | None,
-        followRedirects: bool | None,
-        maxRedirects: int,
-        retries: int,
-        backoff: float,
-        maxBackoff: float,
-        maxSize: int | None,
-        sink: Sink | None,
-        progress: Progress | None,
-        onResponse: Callable[[Response], object] | None,
-        clock: IReactorTime | None,
-        deadline: float | None,
-        compressed: bool = False,
+        policy: _Policy,
     ) -> None:
         self._client = client
         self._method = method.upper()
@@ -497,26 +526,12 @@ class _Transfer:
         self._params = params
         self._data = data
         self._json = json
-        self._headers = _headerPairs(headers)
-        if userAgent and not any(n.lower() == "user-agent" for n, _ in self._headers):
-            self._headers.insert(0, ("User-Agent", userAgent))
-        self._compressed = compressed
-        if compressed and not any(n.lower() == "accept-encoding" for n, _ in self._headers):
-            self._headers.append(("Accept-Encoding", ACCEPT_ENCODING))
-        self._auth = auth
+        self._p = policy
         self._follow = (
-            followRedirects if followRedirects is not None else self._method in ("GET", "HEAD")
+            policy.followRedirects
+            if policy.followRedirects is not None
+            else self._method in ("GET", "HEAD")
         )
-        self._maxRedirects = maxRedirects
-        self._retries = retries
-        self._backoff = backoff
-        self._maxBackoff = maxBackoff
-        self._maxSize = maxSize
-        self._sink = sink
-        self._progress = progress
-        self._onResponse = onResponse
-        self._clock = clock
-        self._deadline = deadline
         self.stopped = False
 
     async def run(self) -> Response:
@@ -535,8 +550,8 @@ class _Transfer:
                 return await self._finish(response, method, requestURL, redirects, attempts)
             await self._discard(response, requestURL)
             target = EncodedURL.from_text(requestURL).click(_text(location[0]).strip()).to_text()
-            if len(redirects) >= self._maxRedirects:
-                raise TooManyRedirects(self._maxRedirects, target)
+            if len(redirects) >= self._p.maxRedirects:
+                raise TooManyRedirects(self._p.maxRedirects, target)
             self._log.debug(
                 "{status} redirect from {url} to {location}",
                 status=response.code,
@@ -563,13 +578,13 @@ class _Transfer:
             kwargs: dict[str, Any] = {}
             if json is not _NO_JSON:
                 kwargs["json"] = json
-            if sameOrigin and self._auth is not None:
-                kwargs["auth"] = self._auth
+            if sameOrigin and self._p.auth is not None:
+                kwargs["auth"] = self._p.auth
             headers = Headers()
-            for name, value in self._headers:
+            for name, value in self._p.headers:
                 if sameOrigin or name.lower() not in SENSITIVE_HEADERS:
                     headers.addRawHeader(name, value)
-            shown = [(n, _redacted(n, v)) for n, v in self._headers if headers.hasHeader(n)]
+            shown = [(n, _redacted(n, v)) for n, v in self._p.headers if headers.hasHeader(n)]
             if "auth" in kwargs:
                 shown.append(("Authorization", "Basic (hidden)"))
             self._log.debug(
@@ -622,25 +637,25 @@ class _Transfer:
                 url=url,
                 reason=reason,
                 retry=attempt,
-                retries=self._retries,
+                retries=self._p.retries,
                 delay=delay,
             )
-            await deferLater(self._clock, delay)  # type: ignore[arg-type]
+            await deferLater(self._p.clock, delay)  # type: ignore[arg-type]
 
     def _delay(self, attempt: int, retryAfter: float | None) -> float | None:
         """
         How long to wait before attempt C{attempt + 1}, or L{None} when no
         attempt is left (or the wait would pass the deadline).
         """
-        if attempt > self._retries:
+        if attempt > self._p.retries:
             return None
-        delay = min(self._maxBackoff, self._backoff * 2 ** (attempt - 1))
+        delay = min(self._p.maxBackoff, self._p.backoff * 2 ** (attempt - 1))
         if retryAfter is not None:
-            delay = max(delay, min(retryAfter, self._maxBackoff))
+            delay = max(delay, min(retryAfter, self._p.maxBackoff))
         if (
-            self._deadline is not None
-            and self._clock is not None
-            and self._clock.seconds() + delay >= self._deadline
+            self._p.deadline is not None
+            and self._p.clock is not None
+            and self._p.clock.seconds() + delay >= self._p.deadline
         ):
             return None
         return delay
@@ -674,7 +689,7 @@ class _Transfer:
         )
         total = None if method == "HEAD" else _length(response)
         decoder = None
-        if self._compressed:
+        if self._p.compressed:
             try:
                 decoder = decoderFor(result.headerValues("content-encoding"))
             except CodingError as e:
@@ -684,12 +699,12 @@ class _Transfer:
             total = None  # the decoded size is not known before the end
         chunks: list[bytes] = []
         reader = _BodyReader(
-            url, self._maxSize, self._sink or chunks.append, self._progress, total,
+            url, self._p.maxSize, self._p.sink or chunks.append, self._p.progress, total,
             decoder=decoder,
         )
-        if self._onResponse is not None:
+        if self._p.onResponse is not None:
             try:
-                self._onResponse(result)
+                self._p.onResponse(result)
             except BaseException:
                 dropped = _BodyReader(url, 0, None, total=_length(response), discard=True)
                 response.deliverBody(dropped)
@@ -846,11 +861,23 @@ def request(
     if clock is None and (timeout or retries):
         from twisted.internet import reactor as clock  # type: ignore[assignment]
     deadline = clock.seconds() + timeout if (timeout and clock is not None) else None
-    transfer = _Transfer(
-        client, method, url, params, data, json, headers, auth, userAgent,
-        followRedirects, maxRedirects, retries, backoff, maxBackoff, maxSize,
-        sink, progress, onResponse, clock, deadline, compressed,
-    )  # fmt: skip
+    policy = _Policy(
+        headers=_requestHeaders(headers, userAgent, compressed),
+        auth=auth,
+        followRedirects=followRedirects,
+        maxRedirects=maxRedirects,
+        retries=retries,
+        backoff=backoff,
+        maxBackoff=maxBackoff,
+        maxSize=maxSize,
+        sink=sink,
+        progress=progress,
+        onResponse=onResponse,
+        clock=clock,
+        deadline=deadline,
+        compressed=compressed,
+    )
+    transfer = _Transfer(client, method, url, params, data, json, policy)
     expired: list[bool] = []
 
     def cancel(result: Deferred[Response]) -> None:
