@@ -397,10 +397,12 @@ class EndlessHead(Protocol):
             return
         self._started = True
         self.factory.connections.append(self)
-        call = self.factory.reactor.callLater(self.factory.seconds, self.transport.abortConnection)  # type: ignore[union-attr]
-        self.factory.calls.append(call)
-        self.transport.write(b"HTTP/1.1 200 OK\r\n")  # type: ignore[union-attr]
-        self.transport.registerProducer(_HeaderLines(self, self.factory.limit), False)  # type: ignore[union-attr]
+        transport: Any = self.transport
+        self.factory.calls.append(
+            self.factory.reactor.callLater(self.factory.seconds, transport.abortConnection)
+        )
+        transport.write(b"HTTP/1.1 200 OK\r\n")
+        transport.registerProducer(_HeaderLines(self, self.factory.limit), False)
 
 
 class EndlessHeadServer(Factory):

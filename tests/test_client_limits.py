@@ -320,7 +320,9 @@ class _Recording:
     def __init__(self) -> None:
         self.headers: list[Headers] = []
 
-    def request(self, method: bytes, uri: bytes, headers: Headers | None = None, bodyProducer: Any = None) -> Deferred[Any]:
+    def request(
+        self, method: bytes, uri: bytes, headers: Headers | None = None, bodyProducer: Any = None
+    ) -> Deferred[Any]:
         self.headers.append(headers or Headers())
         return Deferred()
 

@@ -68,7 +68,9 @@ class HostileServerTests(TestCase):
             err.strip(), f"netservices fetch: response headers too large (more than 1000 lines): {url}"
         )
         self.assertEqual(len(server.connections), 1)
-        self.assertLess(server.connections[0].sent, 4 * 1024 * 1024)
+        # What the server got to send: what the client read before it gave
+        # up, plus what the kernel's socket buffers took (a few MB at most).
+        self.assertLess(server.connections[0].sent, 8 * 1024 * 1024)
         self.assertLess(rss, BOUNDED_RSS, f"peak RSS {rss} KiB")
         self.assertFalse(target.exists())
 
@@ -226,7 +228,7 @@ class LargeDatagramTests(TestCase):
             out, err, code = await runCLI(
                 reactor,
                 ["echo", "127.0.0.1", str(port), "--udp", "--count", "2", "--interval", "0",
-                 "--size", str(size)],
+                 "--timeout", "10", "--size", str(size)],
             )
             self.assertEqual(code, 0, err)
             self.assertEqual(out.count(f"{size} bytes from 127.0.0.1:{port}: seq=".encode()), 2, out)
