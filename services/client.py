@@ -689,7 +689,7 @@ class _Transfer:
         )
         total = None if method == "HEAD" else _length(response)
         decoder = None
-        if self._p.compressed:
+        if self._p.compressed and method != "HEAD" and response.code not in (204, 304):
             try:
                 decoder = decoderFor(result.headerValues("content-encoding"))
             except CodingError as e:

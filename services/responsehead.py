@@ -22,6 +22,7 @@ head.  Body bytes are passed through without being looked at.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -63,25 +64,19 @@ class HeadTooLarge(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True)
 class HeadLimits:
     """
     The limits a connection's response heads are held to.
+
+    @ivar maxBytes: bytes per head.
+    @ivar maxLines: lines per head.
+    @ivar maxLine: bytes per line (its end of line not counted).
     """
 
-    def __init__(
-        self,
-        maxBytes: int = MAX_HEAD_BYTES,
-        maxLines: int = MAX_HEAD_LINES,
-        maxLine: int = MAX_LINE,
-    ) -> None:
-        """
-        @param maxBytes: bytes per head.
-        @param maxLines: lines per head.
-        @param maxLine: bytes per line (its end of line not counted).
-        """
-        self.maxBytes = maxBytes
-        self.maxLines = maxLines
-        self.maxLine = maxLine
+    maxBytes: int = MAX_HEAD_BYTES
+    maxLines: int = MAX_HEAD_LINES
+    maxLine: int = MAX_LINE
 
 
 class _HeadCounter:

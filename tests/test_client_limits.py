@@ -289,6 +289,14 @@ class DecodingTests(SynchronousTestCase):
         failure = self.failureResultOf(d, BadContentEncoding)
         self.assertIn("'br'", str(failure.value))
 
+    def test_noBodyNoDecoding(self) -> None:
+        """
+        A HEAD answer has no body to decode, whatever its coding says.
+        """
+        d = request(_answer(b"", {b"content-encoding": b"br"}), "HEAD", "http://example.com/",
+                    compressed=True)
+        self.assertEqual(self.successResultOf(d).header("content-encoding"), "br")
+
     def test_corrupt(self) -> None:
         """
         With C{compressed}, a gzip body that is not gzip fails.
