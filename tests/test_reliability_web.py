@@ -19,9 +19,14 @@ from pathlib import Path
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from .httpfuzz import fuzz, statuses
-from .reliability import MB, LimitedDaemon, assertNoTraceback, onlyConfig, requireServices
+from .reliability import (
+    MB,
+    LimitedDaemon,
+    assertNoTraceback,
+    requireServices,
+    staticWebDaemon,
+)
 from .slowloris import slowloris
-from .support import freePort
 
 #: What the file outside the static root contains: it must never be served.
 SECRET = b"netservices-secret-outside-the-root"
@@ -75,13 +80,7 @@ class WebDaemonMixin:
         (base / "outside" / "index.html").write_bytes(SECRET)
         os.symlink(base / "secret.txt", self.root / "link")
         os.symlink(base / "outside", self.root / "linkdir")
-        port = freePort()
-        daemon = LimitedDaemon([], config=onlyConfig(
-            web=f"listen = tcp:{port}:interface=127.0.0.1\nstatic_dir = {self.root}\n{extra}"
-        ))
-        test.addCleanup(daemon.stop)
-        daemon.waitForTCP(port)
-        return daemon, port
+        return staticWebDaemon(test, self.root, extra)
 
 
 class SlowlorisTests(WebDaemonMixin, SynchronousTestCase):
