@@ -20,6 +20,8 @@ A description is read as layers over one listening socket (L{parseListen}):
     protocol version (L{services.tls});
   - C{systemd:index=N}, C{systemd:name=NAME}: a socket passed by systemd socket
     activation, resolved when listening starts, of any address family;
+  - C{unixseq:PATH[:mode=...]}: a UNIX C{SOCK_SEQPACKET} socket
+    (L{services.seqpacket}), records kept whole;
   - any socket may instead be one a parent process bound and handed down
     (C{--workers}): L{ListenContext.inherited}.
 
@@ -341,6 +343,10 @@ def checkEndpoint(description: str) -> None:
     spec = parseListen(description)
     if spec.kind == "systemd":
         _systemdArguments(spec.socket)
+    elif spec.kind == "unixseq":
+        from services.seqpacket import parseSeqpacketDescription
+
+        parseSeqpacketDescription(spec.socket)
     else:
         serverFromString(_CheckOnly(), spec.socket)
 
@@ -462,6 +468,13 @@ def socketEndpoint(
     but the buffer sizes, which need a bound socket).
     """
     fileno = context.inheritedFor(spec.description)
+    if spec.kind == "unixseq":
+        # SOCK_SEQPACKET: Twisted has no such endpoint; ours also adopts.
+        from services.seqpacket import SeqpacketServerEndpoint
+
+        return SeqpacketServerEndpoint.fromDescription(
+            reactor, spec.socket, options.backlog, fileno
+        )
     if fileno is not None:
         return AdoptedEndpoint(reactor, fileno)
     if spec.kind == "systemd":
@@ -512,6 +525,7 @@ def endpointFor(
     options: SocketOptions,
     context: ListenContext = ListenContext(),
     stats: Any = None,
+    trustedProxies: Sequence[str] | None = None,
 ) -> IStreamServerEndpoint:
     """
     Build the server endpoint for C{description} with C{options} applied
@@ -519,14 +533,18 @@ def endpointFor(
 
     @param context: the TLS files and inherited sockets of this process.
     @param stats: where a C{haproxy:} listener counts malformed and missing
-        PROXY headers (C{proxyMalformed}, C{proxyTimedOut}).
+        PROXY headers (C{proxyMalformed}, C{proxyTimedOut}), and connections
+        from untrusted sources (C{proxyUntrusted}).
+    @param trustedProxies: the addresses and networks a C{haproxy:}
+        listener accepts connections from; L{None} for loopback only.
     """
     spec = parseListen(description)
     endpoint = socketEndpoint(reactor, spec, options, context)
     if spec.proxy:
-        from services.proxyprotocol import ProxyHeaderEndpoint
+        from services.proxyprotocol import LOOPBACK, ProxyHeaderEndpoint
 
-        endpoint = ProxyHeaderEndpoint(endpoint, reactor, stats)
+        trusted = LOOPBACK if trustedProxies is None else trustedProxies
+        endpoint = ProxyHeaderEndpoint(endpoint, reactor, stats, trusted=trusted)
     if spec.tls is not None:
         # Outside the PROXY layer: the header comes before the TLS handshake.
         files = partial(tlsFiles, spec, context)

@@ -47,6 +47,12 @@ class ConnectionStats(Counters):
         (C{haproxy:} listeners).
     @ivar proxyTimedOut: connections closed for sending no PROXY header in
         time (C{haproxy:} listeners).
+    @ivar oversize: records dropped for being larger than the largest one
+        echoed whole (C{unixseq:} listeners).
+    @ivar sendTimeouts: connections aborted because the peer read none of
+        its echo for C{send_timeout} (while the echo was paused).
+    @ivar proxyUntrusted: connections closed because they came to a
+        C{haproxy:} listener from outside C{trusted_proxies}.
     """
 
     current: int = 0
@@ -57,6 +63,9 @@ class ConnectionStats(Counters):
     bytesOut: int = 0
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
+    oversize: int = 0
+    sendTimeouts: int = 0
+    proxyUntrusted: int = 0
 
 
 @dataclass(slots=True)
@@ -85,6 +94,12 @@ class WebStats(Counters):
         (C{haproxy:} listeners).
     @ivar proxyTimedOut: connections closed for sending no PROXY header in
         time (C{haproxy:} listeners).
+    @ivar sendTimeouts: connections aborted because their client read none
+        of a response for C{send_timeout}.
+    @ivar accessLogErrors: access log lines that could not be written (a
+        full disk...); their requests were answered.
+    @ivar proxyUntrusted: connections closed because they came to a
+        C{haproxy:} listener from outside C{trusted_proxies}.
     """
 
     current: int = 0
@@ -102,6 +117,9 @@ class WebStats(Counters):
     bytesOut: int = 0
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
+    sendTimeouts: int = 0
+    accessLogErrors: int = 0
+    proxyUntrusted: int = 0
 
 
 @dataclass(slots=True)
@@ -172,6 +190,8 @@ class UdpEchoStats(Counters):
         (below 1024, or one of our service ports).
     @ivar rateLimited: datagrams not echoed because of the rate limits.
     @ivar sendErrors: echoes the system refused to send.
+    @ivar unbound: datagrams from an unbound UNIX socket (no address to
+        echo to), dropped.
     """
 
     received: int = 0
@@ -182,3 +202,4 @@ class UdpEchoStats(Counters):
     loopGuarded: int = 0
     rateLimited: int = 0
     sendErrors: int = 0
+    unbound: int = 0
