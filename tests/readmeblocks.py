@@ -188,7 +188,9 @@ def _hostArgument(program: str, words: list[str]) -> str | None:
     C{netservices resolve NAME} (URLs are checked on their own).
     """
     arguments = [w for w in words[1:] if not w.startswith("-")]
-    if program == "netservices" and arguments[:1] in (["echo"], ["resolve"]) and len(arguments) > 1:
+    if program != "netservices" or "--unix" in words:  # a socket file, no host
+        return None
+    if arguments[:1] in (["echo"], ["resolve"]) and len(arguments) > 1:
         return arguments[1]
     return None
 

@@ -12,6 +12,7 @@ the marks.
 from __future__ import annotations
 
 import configparser
+import errno
 import re
 import shlex
 import signal
@@ -384,23 +385,39 @@ class Examples(TestCase):
     def serving(self, block: rb.Block, sandbox: rb.Sandbox) -> Callable[[int], None]:
         """
         The check of a running server: it is bound to one of the block's
-        ports at least, and each TCP listener among them answers a line
-        (an echo echoes it, a web server answers 400).
+        ports or UNIX socket files at least, and each stream or SEQPACKET
+        listener among them answers a line (an echo echoes it, a web server
+        answers 400).
         """
         ports = {new for old, new in sandbox.ports.items() if re.search(rf"\b{old}\b", block.text)}
+        files = [
+            Path(path)
+            for path in re.findall(rf"{re.escape(str(sandbox.directory))}/[\w./-]+", sandbox.rewrite(block.text))
+        ]
 
         def check(pid: int) -> None:
             bound = {c.laddr.port: c for c in psutil.Process(pid).net_connections("inet")}
-            self.assertTrue(ports & set(bound), f"{block.name}: listens on none of {ports}: {bound}")
+            sockets = [f for f in files if f.is_socket()]
+            where = f"{block.name}: listens on none of {ports} {files}: {bound}"
+            self.assertTrue(ports & set(bound) or sockets, where)
             for port in ports & set(bound):
                 if bound[port].type == socket.SOCK_STREAM:
-                    with socket.create_connection(("127.0.0.1", port), timeout=rb.TIME_BOUND) as s:
-                        # An echo sends it back; a web server answers 400, and
-                        # the access log shows no 404 for the example.
-                        s.sendall(b"hello\r\n\r\n")
-                        self.assertTrue(s.recv(1024), f"{block.name}: port {port} does not answer")
+                    self.assertAnswers(socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", port))
+            for path in sockets:
+                self.assertAnswers(socket.AF_UNIX, _unixType(path), str(path))
 
         return check
+
+    def assertAnswers(self, family: int, kind: int, address: tuple[str, int] | str) -> None:
+        """
+        A listener answers a line (an echo echoes it; a web server answers
+        400, so the access log shows no 404 for the example).
+        """
+        with socket.socket(family, kind) as s:
+            s.settimeout(rb.TIME_BOUND)
+            s.connect(address)
+            s.sendall(b"hello\r\n\r\n")
+            self.assertTrue(s.recv(1024), f"{address} does not answer")
 
     def runServer(
         self, command: list[str], sandbox: rb.Sandbox, check: Callable[[int], None]
@@ -426,6 +443,23 @@ class Examples(TestCase):
         process.send_signal(signal.SIGINT)
         status = process.wait(rb.TIME_BOUND)
         return out.read_text(), err.read_text(), status
+
+
+def _unixType(path: Path) -> int:
+    """
+    The socket type of the UNIX listener at C{path}: stream or SEQPACKET
+    (a connection of the wrong type is refused with C{EPROTOTYPE}).
+    """
+    for kind in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+        with socket.socket(socket.AF_UNIX, kind) as s:
+            try:
+                s.connect(str(path))
+            except OSError as e:
+                if e.errno == errno.EPROTOTYPE:
+                    continue
+                raise
+            return kind
+    raise AssertionError(f"{path}: neither a stream nor a SEQPACKET listener")
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
