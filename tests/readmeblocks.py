@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -317,19 +318,29 @@ def outputMatches(expected: str, actual: str) -> bool:
 # Ports and paths.
 
 
+#: The ports handed to sandboxes so far: examples run side by side, and two
+#: sandboxes must never get the same port.
+_handedOut: set[int] = set()
+_handing = threading.Lock()
+
+
 def _freeOnBoth() -> int:
     """
-    A loopback port free for TCP and for UDP right now.
+    A loopback port free for TCP and for UDP right now, and not given to
+    another sandbox of this process.
     """
     while True:
         with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
+            port = int(tcp.getsockname()[1])
             try:
                 udp.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return int(port)
+        with _handing:
+            if port not in _handedOut:
+                _handedOut.add(port)
+                return port
 
 
 class Sandbox:

@@ -12,21 +12,17 @@ the marks.
 from __future__ import annotations
 
 import configparser
-import errno
 import re
 import shlex
-import signal
-import socket
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 from twisted.trial.unittest import TestCase
 
 from services.config import SECTIONS, ConfigError, parseConfig, parseDirectory
 from tests import readmeblocks as rb
+from tests import readmeruns as runs
 from tests.support import waitUntil
 
 
@@ -273,231 +269,40 @@ class IniExamples(TestCase):
 class Examples(TestCase):
     """
     Each C{python} and C{sh} block of the README runs as documented (a test
-    per block, generated below), in a sandbox of its own.
-
-    A block that starts a server (a Python program that runs its reactor,
-    a shell block with a C{twistd} or C{make run} command) gets it on the
-    sandbox's ports; any other block that uses an example port runs against
-    the daemon of C{make run} (the repository's tap.conf) on those ports.
-    Either way the daemon writes an access log, and no request of an
-    example may get a 404: an example that does points at nothing.
+    per block, generated below; L{tests.readmeruns} says how), in a sandbox
+    of its own.  The next two blocks' runs start while a test waits for its
+    own, so that their waits overlap.
     """
-
-    def sandbox(self, block: rb.Block) -> rb.Sandbox:
-        """
-        A sandbox for C{block}, and the daemon it runs against when it
-        starts none itself.
-        """
-        self.assertEqual(rb.unsafeReasons(block), [], f"{block.name}: not safe to run")
-        sandbox = rb.Sandbox()
-        self.addCleanup(sandbox.remove)
-        if rb.startsDaemon(block) or (block.kind == "python" and rb.startsReactor(block)):
-            return sandbox
-        if re.search(r"\b({})\b".format("|".join(map(str, rb.EXAMPLE_PORTS))), block.text):
-            self.daemon("twistd -n netservices", sandbox)
-        return sandbox
-
-    def daemon(self, command: str, sandbox: rb.Sandbox) -> rb.Running:
-        """
-        Start a daemon command of an example and wait until it serves; it is
-        stopped (and must exit cleanly) when the test ends, unless the test
-        stops it first.
-        """
-        text, foreground = rb.daemonCommand(command, sandbox)
-        running = rb.Running(text, sandbox, foreground)
-        self.addCleanup(self.stop, running)
-        running.waitUntilServing()
-        return running
-
-    def stop(self, running: rb.Running) -> None:
-        """
-        Stop a daemon: a twistd ends on SIGTERM with no traceback in what
-        it logged, by the signal itself (twistd re-raises the signal it
-        stopped on, so that its parent sees it).
-        """
-        if running.stopped:
-            return
-        status = running.stop()
-        if status is not None and not running.command.startswith("make "):
-            self.assertIn(status, (0, -signal.SIGTERM), f"{running.command!r}:\n{running.output()}")
-        self.assertNotIn("Traceback", running.output(), running.command)
-
-    def assertNoNotFound(self, block: rb.Block, sandbox: rb.Sandbox) -> None:
-        """
-        No request of the example got a 404.
-        """
-        self.assertEqual(sandbox.notFound(), [], f"{block.name}: requests for nothing")
-
-    def checkShell(self, block: rb.Block) -> None:
-        """
-        Run each command of a shell block in order: a daemon command starts
-        a daemon (which replaces the block's previous one); any other exits
-        with its documented status (C{# exit N}, else 0) and prints what
-        C{# prints:} shows (the whole output, but for a final newline) or
-        what the transcript shows.
-        """
-        sandbox = self.sandbox(block)
-        running: rb.Running | None = None
-        for command in rb.shellCommands(block):
-            if rb.isDaemon(command.text):
-                if running is not None:
-                    self.stop(running)
-                running = self.daemon(command.text, sandbox)
-                continue
-            line = rb.shellLine(command.text, sandbox)
-            result = rb.run(line, sandbox)
-            where = f"{block.name}: {line!r}\nstdout: {result.stdout}\nstderr: {result.stderr}"
-            self.assertEqual(result.returncode, command.exitStatus, where)
-            self.assertNotIn("Traceback", result.stderr, where)
-            if command.prints is not None:
-                self.assertEqual(result.stdout.removesuffix("\n"), sandbox.rewrite(command.prints), where)
-            if command.output is not None:
-                expected = sandbox.rewrite(command.output)
-                self.assertTrue(rb.outputMatches(expected, result.stdout), f"expected:\n{expected}\n{where}")
-        if running is not None:
-            self.stop(running)
-        self.assertNoNotFound(block, sandbox)
-
-    def checkPython(self, block: rb.Block) -> None:
-        """
-        Run a Python block, rewritten, in a child interpreter: a server
-        (it runs its reactor) must listen on the block's ports and answer
-        there, then stop cleanly on SIGINT (Ctrl-C); any other program exits
-        0 by itself.  Either prints, in order, what its C{# prints:}
-        comments show, and no traceback.
-        """
-        sandbox = self.sandbox(block)
-        command = rb.pythonCommand(block, sandbox)
-        if rb.startsReactor(block):
-            out, err, status = self.runServer(command, sandbox, self.serving(block, sandbox))
-        else:
-            result = rb.run(command, sandbox)
-            out, err, status = result.stdout, result.stderr, result.returncode
-        where = f"{block.name}\nstdout: {out}\nstderr: {err}"
-        self.assertEqual(status, 0, where)
-        self.assertNotIn("Traceback", err, where)
-        self.assertNotIn("Unhandled", err + out, where)
-        printed = [line.strip() for line in out.splitlines() if line != rb.RUNNING]
-        expected = [sandbox.rewrite(c.prints or "") for c in _pythonPrints(block)]
-        self.assertTrue(_inOrder(expected, printed), f"expected, in order: {expected}\n{where}")
-        self.assertNoNotFound(block, sandbox)
-
-    def serving(self, block: rb.Block, sandbox: rb.Sandbox) -> Callable[[int], None]:
-        """
-        The check of a running server: it is bound to one of the block's
-        ports or UNIX socket files at least, and each stream or SEQPACKET
-        listener among them answers a line (an echo echoes it, a web server
-        answers 400).
-        """
-        ports = {new for old, new in sandbox.ports.items() if re.search(rf"\b{old}\b", block.text)}
-        files = [
-            Path(path)
-            for path in re.findall(rf"{re.escape(str(sandbox.directory))}/[\w./-]+", sandbox.rewrite(block.text))
-        ]
-
-        def check(pid: int) -> None:
-            bound = {c.laddr.port: c for c in psutil.Process(pid).net_connections("inet")}
-            sockets = [f for f in files if f.is_socket()]
-            where = f"{block.name}: listens on none of {ports} {files}: {bound}"
-            self.assertTrue(ports & set(bound) or sockets, where)
-            for port in ports & set(bound):
-                if bound[port].type == socket.SOCK_STREAM:
-                    self.assertAnswers(socket.AF_INET, socket.SOCK_STREAM, ("127.0.0.1", port))
-            for path in sockets:
-                self.assertAnswers(socket.AF_UNIX, _unixType(path), str(path))
-
-        return check
-
-    def assertAnswers(self, family: int, kind: int, address: tuple[str, int] | str) -> None:
-        """
-        A listener answers a line (an echo echoes it; a web server answers
-        400, so the access log shows no 404 for the example).
-        """
-        with socket.socket(family, kind) as s:
-            s.settimeout(rb.TIME_BOUND)
-            s.connect(address)
-            s.sendall(b"hello\r\n\r\n")
-            self.assertTrue(s.recv(1024), f"{address} does not answer")
-
-    def runServer(
-        self, command: list[str], sandbox: rb.Sandbox, check: Callable[[int], None]
-    ) -> tuple[str, str, int]:
-        """
-        Start a server program, wait until its reactor runs, C{check} it,
-        then stop it with SIGINT; return its output and status.
-        """
-        out, err = sandbox.directory / "server.out", sandbox.directory / "server.err"
-        with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            process = subprocess.Popen(
-                command, cwd=sandbox.directory, env=rb.environment(), stdout=stdout, stderr=stderr
-            )
-        self.addCleanup(_kill, process)
-
-        def running() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"exited with {process.returncode}: {err.read_text()}")
-            return rb.RUNNING in out.read_text()
-
-        waitUntil(running, rb.TIME_BOUND, "the example's reactor to run")
-        check(process.pid)
-        process.send_signal(signal.SIGINT)
-        status = process.wait(rb.TIME_BOUND)
-        return out.read_text(), err.read_text(), status
-
-
-def _unixType(path: Path) -> int:
-    """
-    The socket type of the UNIX listener at C{path}: stream or SEQPACKET
-    (a connection of the wrong type is refused with C{EPROTOTYPE}).
-    """
-    for kind in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
-        with socket.socket(socket.AF_UNIX, kind) as s:
-            try:
-                s.connect(str(path))
-            except OSError as e:
-                if e.errno == errno.EPROTOTYPE:
-                    continue
-                raise
-            return kind
-    raise AssertionError(f"{path}: neither a stream nor a SEQPACKET listener")
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
-def _pythonPrints(block: rb.Block) -> list[rb.Command]:
-    return [c for c in map(rb.Command, block.text.splitlines()) if c.prints is not None]
-
-
-def _inOrder(expected: list[str], lines: list[str]) -> bool:
-    """
-    Whether each expected line is among C{lines}, in order (C{...} standing
-    for any text).
-    """
-    remaining = iter(lines)
-    return all(any(rb.outputMatches(want, line) for line in remaining) for want in expected)
 
 
 def _generate() -> None:
     """
-    Add a test method for each runnable block of the README.
+    Add a test method for each runnable block of the README, named by its
+    line (zero-padded, so that tests run in the README's order).
     """
-    checks: dict[str, tuple[type, str]] = {
-        "ini": (IniExamples, "loads as tap.conf"),
-        "python": (Examples, "runs"),
-        "sh": (Examples, "runs as documented"),
-    }
-    for kind, (cls, does) in checks.items():
+    examples = [*rb.blocksOf("python"), *rb.blocksOf("sh")]
+    lookahead = runs.Lookahead(examples, runs.runBlock, ahead=2)
+
+    def example(self: TestCase, block: rb.Block) -> None:
+        try:
+            lookahead.result(block, timeout=4 * rb.TIME_BOUND)
+        except AssertionError as e:  # raised in a worker thread: a failure of this test
+            raise self.failureException(str(e)) from e
+
+    def ini(self: IniExamples, block: rb.Block) -> None:
+        self.check(block)
+
+    for kind, cls, does, body in [
+        ("ini", IniExamples, "loads as tap.conf", ini),
+        ("python", Examples, "runs", example),
+        ("sh", Examples, "runs as documented", example),
+    ]:
         for block in rb.blocksOf(kind):
 
-            def test(self: TestCase, block: rb.Block = block) -> None:
-                method = {"ini": "check", "python": "checkPython", "sh": "checkShell"}[block.kind]
-                getattr(self, method)(block)
+            def test(self: TestCase, block: rb.Block = block, body: Callable[..., None] = body) -> None:
+                body(self, block)
 
-            test.__name__ = f"test_{kind}_line{block.line}"
+            test.__name__ = f"test_{kind}_line{block.line:04d}"
             test.__doc__ = f"The {kind} block at README.md line {block.line} ({block.heading}) {does}."
             setattr(cls, test.__name__, test)
 
