@@ -239,18 +239,18 @@ class Host:
         """
         This host's IPv4 address on C{segment}.
         """
-        address = self._addresses[segment.name][0]
-        if address is None:
-            raise ValueError(f"segment {segment.name} has no IPv4")
-        return address
+        return self._address(segment, 0)
 
     def ipv6(self, segment: Segment) -> str:
         """
         This host's IPv6 address on C{segment}.
         """
-        address = self._addresses[segment.name][1]
+        return self._address(segment, 1)
+
+    def _address(self, segment: Segment, family: int) -> str:
+        address = self._addresses[segment.name][family]
         if address is None:
-            raise ValueError(f"segment {segment.name} has no IPv6")
+            raise ValueError(f"segment {segment.name} has no {('IPv4', 'IPv6')[family]}")
         return address
 
     def command(self, argv: Sequence[str], limit: float) -> list[str]:

@@ -33,6 +33,17 @@ print(json.dumps({
 }))
 """
 
+# Connects to a listener of its own on each loopback address.
+_LOOPBACK = """\
+import socket
+for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    with socket.socket(family) as server:
+        server.bind((address, 0))
+        server.listen()
+        socket.create_connection(server.getsockname()[:2], timeout=5).close()
+        print(address)
+"""
+
 
 def namespaces() -> set[str]:
     """
@@ -56,31 +67,36 @@ class TopologyTests(TestCase):
     def test_addresses(self) -> None:
         """
         Each host has one interface per segment, in order, with address N
-        of the segment's 198.18.M.0/24 and 2001:db8:M::/64 (IPv4 only where
-        the segment has it), usable at once (never tentative); loopback is
-        up and nothing is added to the machine's own namespace.
+        of the segment's 198.18.M.0/24 and 2001:db8:M::/64 (only the
+        family the segment has, no IPv6 at all on an IPv4-only one), usable
+        at once (never tentative); loopback is up and nothing is added to
+        the machine's own namespace.
         """
         before = rootLinks()
         lab = Lab.create(self)
         lan = lab.segment("lan")
         v6 = lab.segment("v6", ipv4=False)
+        v4 = lab.segment("v4", ipv6=False)
         a = lab.host("a", lan)
-        b = lab.host("b", lan, v6)
+        b = lab.host("b", lan, v6, v4)
         self.assertEqual(rootLinks(), before)
         self.assertEqual((a.ipv4(lan), a.ipv6(lan)), ("198.18.0.1", "2001:db8::1"))
-        self.assertEqual((b.ipv4(lan), b.ipv6(v6)), ("198.18.0.2", "2001:db8:1::1"))
-        self.assertEqual((b.interface(lan), b.interface(v6)), ("eth0", "eth1"))
+        self.assertEqual(
+            (b.ipv4(lan), b.ipv6(v6), b.ipv4(v4)), ("198.18.0.2", "2001:db8:1::1", "198.18.2.1")
+        )
+        self.assertEqual([b.interface(s) for s in (lan, v6, v4)], ["eth0", "eth1", "eth2"])
         self.assertRaises(ValueError, b.ipv4, v6)
+        self.assertRaises(ValueError, b.ipv6, v4)
+        self.assertEqual((lan.ipv4Network, lan.ipv6Network), ("198.18.0.0/24", "2001:db8::/64"))
         self.assertEqual(lan.ipv4Broadcast, "198.18.0.255")
         seen = json.loads(b.python(_ADDRESSES))
         self.assertIn("198.18.0.2", seen["eth0"])
         self.assertIn("2001:db8::2", seen["eth0"])
         self.assertIn("2001:db8:1::1", seen["eth1"])
         self.assertFalse([x for x in seen["eth1"] if not x.startswith(("2001:db8:1::", "fe80:"))])
+        self.assertEqual(seen["eth2"], ["198.18.2.1"])
         self.assertFalse([x for xs in seen.values() for x in xs if x.endswith("/tentative")])
-        self.assertIn(
-            "127.0.0.1", b.python("import socket; print(socket.gethostbyname('localhost'))")
-        )
+        self.assertEqual(b.python(_LOOPBACK).split(), ["127.0.0.1", "::1"])
 
     def test_noDefaultRoute(self) -> None:
         """
