@@ -56,7 +56,8 @@ from typing import Any
 
 from twisted.trial.unittest import SkipTest
 
-from tests.support import ROOT, Daemon
+from tests.clientservers import cliEnvironment
+from tests.support import Daemon
 
 #: The prefix of every namespace name a lab makes (then the owner's pid).
 PREFIX = "nslab-"
@@ -272,15 +273,16 @@ class Host:
         Run C{argv} in this host to completion within C{timeout} seconds and
         return its result (output as bytes); a bare program name is looked
         up next to the tests' interpreter first (C{netservices}, C{twistd}).
+        The environment is the tests' own with the repository on
+        C{PYTHONPATH} and without proxy variables (nothing in the lab could
+        reach a proxy), plus C{env}.
         """
-        environment = dict(os.environ)
-        environment.update(env or {})
         return subprocess.run(
             self.command([_program(argv[0]), *argv[1:]], timeout),
             check=False,
             input=input,
             capture_output=True,
-            env=environment,
+            env=cliEnvironment(dict(env or {})),
             cwd=cwd or self.directory,
             timeout=timeout + 10,
         )
@@ -293,6 +295,7 @@ class Host:
         caller waits for it (C{Popen} keyword arguments pass through).
         """
         kwargs.setdefault("cwd", self.directory)
+        kwargs.setdefault("env", cliEnvironment())
         return subprocess.Popen(self.command([_program(argv[0]), *argv[1:]], timeout), **kwargs)
 
     def python(
@@ -308,7 +311,6 @@ class Host:
             [sys.executable, "-c", code, *args],
             input=input,
             timeout=timeout,
-            env={"PYTHONPATH": str(ROOT)},
         )
         if done.returncode != 0:
             raise AssertionError(

@@ -123,20 +123,6 @@ class TopologyTests(TestCase):
         )
         self.assertEqual(unreachable.strip(), "101")  # ENETUNREACH
 
-    def test_crossHostTCP(self) -> None:
-        """
-        A daemon in one host serves a client in another, over IPv4 and IPv6.
-        """
-        lab = Lab.create(self)
-        lan = lab.segment("lan")
-        a = lab.host("a", lan)
-        b = lab.host("b", lan)
-        daemon = b.daemon(isolatedConfig(echo="listen = tcp6:7007:interface=\\:\\:"))
-        daemon.waitForTCP(7007, b.ipv4(lan))
-        for address in (b.ipv4(lan), b.ipv6(lan)):
-            done = a.run(["netservices", "echo", address, "7007"], input=b"across\n")
-            self.assertEqual((done.returncode, done.stdout), (0, b"across\n"), done.stderr)
-
     def test_waitForUDP(self) -> None:
         """
         C{waitForUDP} returns once a socket of the host is bound to the
