@@ -49,6 +49,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -177,7 +178,11 @@ def _installHooks() -> None:
     atexit.register(_teardownAll)
     # Only take SIGTERM over when nobody else handles it: a runner that
     # does is expected to unwind, which runs the cleanups and atexit.
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    # Signal handlers can only be set from the main thread.
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, _onSignal)
 
 
@@ -304,8 +309,9 @@ class Host:
         """
         Run the Python snippet C{code} (with C{sys.argv[1:] == args}) by the
         tests' interpreter in this host, with the repository on its path (so
-        it may import C{tests.echoload} and the like); return its standard output, or
-        raise C{AssertionError} with its error output when it fails.
+        that it may import C{tests.echoload} and the like); return its
+        standard output, or raise C{AssertionError} with its error output
+        when it fails.
         """
         done = self.run(
             [sys.executable, "-c", code, *args],
