@@ -189,19 +189,21 @@ class UdpEchoTests(LabTestCase):
     def test_sizes(self) -> None:
         """
         Every size from 64 to 65,507 bytes is echoed whole to another host
-        over IPv4 and IPv6; those over one frame really were fragmented:
-        the server's IP reassembled them.
+        over IPv4 and IPv6; those over one frame really were fragmented
+        both ways: the server's IP reassembled them, then the client's.
         """
-        before = self.server.call("tests.labclients.reassembled")
+        hosts = (self.server, self.client)
+        before = [host.call("tests.labclients.reassembled") for host in hosts]
         for address in (self.v4, self.v6):
             results = self.client.call(
                 "tests.labclients.udpEchoes", address, 7008, list(self.SIZES)
             )
             self.assertEqual(results, {str(size): "ok" for size in self.SIZES})
-        after = self.server.call("tests.labclients.reassembled")
+        after = [host.call("tests.labclients.reassembled") for host in hosts]
         fragmented = len([size for size in self.SIZES if size > 1472])
-        self.assertGreaterEqual(after["ipv4"] - before["ipv4"], fragmented)
-        self.assertGreaterEqual(after["ipv6"] - before["ipv6"], fragmented)
+        for first, then in zip(before, after):
+            self.assertGreaterEqual(then["ipv4"] - first["ipv4"], fragmented)
+            self.assertGreaterEqual(then["ipv6"] - first["ipv6"], fragmented)
 
     def test_cliProbes(self) -> None:
         """
@@ -253,7 +255,9 @@ class TLSTests(LabTestCase):
         another host.
         """
         url = f"https://{self.v4}:8443/"
-        done = self.client.run(["netservices", "fetch", url, "--cacert", str(self.cert), "-m", "20"])
+        done = self.client.run(
+            ["netservices", "fetch", url, "--cacert", str(self.cert), "-m", "20"]
+        )
         self.assertRan(done)
         self.assertIn(b"Hello World", done.stdout)
 
