@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
 from tests.lab import Lab, escape
 from tests.support import isolatedConfig, makeCertificate, waitUntil
@@ -118,18 +117,6 @@ class WebTests(LabTestCase):
         self.assertRan(done)
         return done.stdout
 
-    def curl(self, url: str, *args: str) -> bytes:
-        """
-        C{curl URL ARGS} from the client host (for IPv6 literals, which
-        C{netservices fetch} cannot take yet); its output.
-        """
-        curl = shutil.which("curl")
-        if curl is None:
-            raise SkipTest("curl is not installed (tests/system-deps.sh installs it)")
-        done = self.client.run([curl, "-sSfg", "-m", "20", *args, url])
-        self.assertRan(done)
-        return done.stdout
-
     def test_helloAndStatus(self) -> None:
         """
         C{/} answers Hello World across hosts over IPv4 and IPv6, and
@@ -137,10 +124,10 @@ class WebTests(LabTestCase):
         """
         clientV4, clientV6 = self.client.ipv4(self.lan), self.client.ipv6(self.lan)
         self.assertIn(b"Hello World", self.fetch(f"http://{self.v4}:8080/"))
-        self.assertIn(b"Hello World", self.curl(f"http://[{self.v6}]:8080/"))
+        self.assertIn(b"Hello World", self.fetch(f"http://[{self.v6}]:8080/"))
         status = json.loads(self.fetch(f"http://{self.v4}:8080/status"))
         self.assertEqual(status["client"].rsplit(":", 1)[0], clientV4)
-        status = json.loads(self.curl(f"http://[{self.v6}]:8080/status"))
+        status = json.loads(self.fetch(f"http://[{self.v6}]:8080/status"))
         self.assertEqual(status["client"].rsplit(":", 1)[0], f"[{clientV6}]")
         lines = waitUntil(
             lambda: (
@@ -161,8 +148,10 @@ class WebTests(LabTestCase):
         self.assertEqual(
             hashlib.sha256(out.read_bytes()).digest(), hashlib.sha256(self.blob).digest()
         )
-        self.assertEqual(self.curl(f"http://[{self.v6}]:8080/static/"), b"<p>lab index</p>\n")
-        ranged = self.curl(f"http://[{self.v6}]:8080/static/blob.bin", "-r", "1000-1999")
+        self.assertEqual(self.fetch(f"http://[{self.v6}]:8080/static/"), b"<p>lab index</p>\n")
+        ranged = self.fetch(
+            f"http://[{self.v6}]:8080/static/blob.bin", "-H", "Range: bytes=1000-1999"
+        )
         self.assertEqual(ranged, self.blob[1000:2000])
 
 
