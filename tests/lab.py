@@ -6,6 +6,7 @@ clients, so that traffic crosses interfaces between hosts instead of
 loopback.
 
     lab = Lab.create(self)                 # skips when namespaces cannot be made
+    # or, for a lab built once for the tests of a class: Lab.shared(self, build)
     lan = lab.segment("lan")               # 198.18.0.0/24 and 2001:db8::/64
     lan6 = lab.segment("v6", ipv4=False)   # IPv6 only: 2001:db8:1::/64
     a = lab.host("a", lan)                 # a.ipv4(lan) == "198.18.0.1", on eth0
@@ -49,11 +50,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from twisted.trial.unittest import SkipTest
 
@@ -70,6 +72,11 @@ DAEMON_LIMIT = 120.0
 CLIENT_LIMIT = 30.0
 
 _live: set[Lab] = set()
+
+#: The lab that L{Lab.shared} keeps: [test class, lab, what its build returned].
+_shared: list[Any] = []
+
+T = TypeVar("T")
 
 
 def ip(*args: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess[str]:
@@ -154,6 +161,12 @@ def labUnavailable() -> str | None:
         if shutil.which(tool) is None:
             return f"the network lab needs {tool}"
     return None
+
+
+def _dropShared() -> None:
+    if _shared:
+        _shared[1].teardown()
+        _shared.clear()
 
 
 def _teardownAll() -> None:
@@ -561,6 +574,7 @@ class Lab:
         self.hosts: dict[str, Host] = {}
         self._namespaces: list[str] = []
         self._bridges = self.prefix + "bridges"
+        self._removeDirectory = False
         _installHooks()
         _live.add(self)
         self._addNamespace(self._bridges)
@@ -577,8 +591,11 @@ class Lab:
         """
         A new, empty lab whose teardown is a cleanup of C{testCase} (a trial
         C{TestCase}); skip the test with the reason when this machine cannot
-        build one.  Leftovers of earlier runs are removed first.
+        build one.  Leftovers of earlier runs are removed first, and so is
+        the lab that L{shared} keeps for another class.
         """
+        if _shared and _shared[0] is not type(testCase):
+            _dropShared()
         reason = labUnavailable()
         if reason is not None:
             raise SkipTest(reason)
@@ -586,6 +603,44 @@ class Lab:
         lab = cls(testCase.mktemp())
         testCase.addCleanup(lab.teardown)
         return lab
+
+    @classmethod
+    def shared(cls, testCase: Any, build: Callable[[Lab], T]) -> T:
+        """
+        What C{build(lab)} returned for a lab shared by the tests of
+        C{testCase}'s class: built for the first of them, and again for any
+        later one that finds one of its daemons gone, so that a test that
+        breaks the lab does not decide the outcome of the next.  The shared
+        lab is torn down when a test of another class asks for one, and at
+        exit.  Skip the test with the reason when no lab can be built.
+
+        For tests that only read from the services the lab runs (sharing
+        saves a daemon start per test, seconds on a loaded machine); a test
+        that changes them wants L{create}.
+        """
+        key = type(testCase)
+        if _shared and _shared[0] is key and _shared[1].healthy():
+            return cast(T, _shared[2])
+        _dropShared()
+        reason = labUnavailable()
+        if reason is not None:
+            raise SkipTest(reason)
+        removeLeftovers()
+        lab = cls(tempfile.mkdtemp(prefix=PREFIX))
+        lab._removeDirectory = True
+        try:
+            value = build(lab)
+        except BaseException:
+            lab.teardown()
+            raise
+        _shared[:] = [key, lab, value]
+        return value
+
+    def healthy(self) -> bool:
+        """
+        Whether every daemon started in the lab is still running.
+        """
+        return all(d.process.poll() is None for h in self.hosts.values() for d in h._daemons)
 
     def _addNamespace(self, name: str) -> None:
         ip("netns", "add", name)
@@ -718,3 +773,5 @@ class Lab:
         for namespace in reversed(self._namespaces):
             _deleteNamespace(namespace)
         self._namespaces.clear()
+        if self._removeDirectory:
+            shutil.rmtree(self.directory, ignore_errors=True)

@@ -221,6 +221,41 @@ class LifetimeTests(TestCase):
         self.assertEqual(child.wait(20), -signal.SIGTERM)
         self.assertFalse({n for n in namespaces() if n.startswith(prefix)})
 
+    def test_shared(self) -> None:
+        """
+        L{Lab.shared} builds once for the tests of a class, builds again
+        when a daemon of the lab has gone, and tears the lab down when a
+        test of another class asks for one.
+        """
+        self.addCleanup(labModule._dropShared)
+        built = []
+
+        def build(lab: Lab) -> Lab:
+            host = lab.host("a", lab.segment("lan"))
+            host.daemon(isolatedConfig(echo="listen = tcp:7007")).waitForTCP(7007)
+            built.append(lab)
+            return lab
+
+        class One:
+            pass
+
+        class Other:
+            pass
+
+        first = Lab.shared(One(), build)
+        self.assertIs(Lab.shared(One(), build), first)
+        self.assertEqual(len(built), 1)
+        daemon = first.hosts["a"]._daemons[0]
+        daemon.process.kill()
+        daemon.process.wait()
+        second = Lab.shared(One(), build)
+        self.assertIsNot(second, first)
+        self.assertFalse({n for n in namespaces() if n.startswith(first.prefix)})
+        Lab.shared(Other(), build)
+        self.assertEqual(len(built), 3)
+        self.assertFalse({n for n in namespaces() if n.startswith(second.prefix)})
+        self.assertFalse(second.directory.exists())
+
     def test_leftovers(self) -> None:
         """
         Creating a lab deletes the namespaces of a run whose process is
