@@ -575,6 +575,8 @@ class Lab:
         self._namespaces: list[str] = []
         self._bridges = self.prefix + "bridges"
         self._removeDirectory = False
+        self._watched: list[subprocess.Popen[Any]] = []
+        self._cleanups: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
         _installHooks()
         _live.add(self)
         self._addNamespace(self._bridges)
@@ -638,9 +640,25 @@ class Lab:
 
     def healthy(self) -> bool:
         """
-        Whether every daemon started in the lab is still running.
+        Whether every daemon started in the lab, and every process given to
+        L{watch}, is still running.
         """
-        return all(d.process.poll() is None for h in self.hosts.values() for d in h._daemons)
+        daemons = [d.process for h in self.hosts.values() for d in h._daemons]
+        return all(p.poll() is None for p in daemons + self._watched)
+
+    def watch(self, process: subprocess.Popen[Any]) -> None:
+        """
+        Count C{process} (one started in a host, such as HAProxy) among
+        those that L{healthy} checks.
+        """
+        self._watched.append(process)
+
+    def addCleanup(self, function: Callable[..., object], *args: Any) -> None:
+        """
+        Call C{function(*args)} at teardown, before the daemons stop (the
+        last added first), as C{TestCase.addCleanup} does for a test.
+        """
+        self._cleanups.append((function, args))
 
     def _addNamespace(self, name: str) -> None:
         ip("netns", "add", name)
@@ -768,6 +786,9 @@ class Lab:
         (and so every interface and bridge); safe to call more than once.
         """
         _live.discard(self)
+        while self._cleanups:
+            function, args = self._cleanups.pop()
+            function(*args)
         for host in self.hosts.values():
             host.stopDaemons()
         for namespace in reversed(self._namespaces):

@@ -11,6 +11,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from twisted.trial.unittest import TestCase
 
@@ -26,13 +27,20 @@ class HAProxyTests(TestCase):
 
     def setUp(self) -> None:
         haproxyExecutable()
-        lab = Lab.create(self)
+        vars(self).update(Lab.shared(self, type(self).build))
+
+    @classmethod
+    def build(cls, lab: Lab) -> dict[str, Any]:
+        """
+        The hosts, an instance on each back host (echo and web behind
+        C{haproxy:} endpoints, with an access log) and HAProxy balancing
+        both services over them round robin: the attributes of each test.
+        """
         front, back = lab.segment("front"), lab.segment("back")
-        self.client = lab.host("client", front)
+        client = lab.host("client", front)
         proxy = lab.host("proxy", front, back)
-        self.frontAddress = proxy.ipv4(front)
-        self.clientAddress = self.client.ipv4(front)
-        self.instances = {}
+        frontAddress = proxy.ipv4(front)
+        instances = {}
         servers: dict[int, str] = {7007: "", 8080: ""}
         for name in ("web1", "web2"):
             host = lab.host(name, back)
@@ -45,24 +53,25 @@ class HAProxyTests(TestCase):
                 ),
                 ["--log-level", "debug"],
             )
-            self.instances[name] = (daemon, accessLog)
+            instances[name] = (daemon, accessLog)
             for port in servers:
                 servers[port] += (
                     f"    server {name} {address}:{port} send-proxy-v2 check inter 100ms rise 1 fall 2\n"
                 )
         config = "".join(
-            f"frontend f{port}\n    bind {self.frontAddress}:{port}\n    default_backend b{port}\n"
+            f"frontend f{port}\n    bind {frontAddress}:{port}\n    default_backend b{port}\n"
             f"backend b{port}\n    balance roundrobin\n{lines}"
             for port, lines in servers.items()
         )
-        for daemon, _ in self.instances.values():
+        for daemon, _ in instances.values():
             daemon.waitForLog("echo listening on haproxy:tcp:7007")
             daemon.waitForLog("web listening on haproxy:tcp:8080")
         # A short directory: the admin socket's path must fit in 97 bytes.
         directory = Path(tempfile.mkdtemp(prefix="nslab-haproxy-"))
-        self.addCleanup(shutil.rmtree, directory, True)
-        haproxy = HAProxy(directory, config, wrapper=proxy.command([], 120))
-        self.addCleanup(haproxy.stop)
+        lab.addCleanup(shutil.rmtree, directory, True)
+        haproxy = HAProxy(directory, config, wrapper=proxy.command([], 300))
+        lab.addCleanup(haproxy.stop)
+        lab.watch(haproxy.process)
         waitUntil(
             lambda: (
                 len(haproxy.servers()) == 4
@@ -71,6 +80,12 @@ class HAProxyTests(TestCase):
             15,
             "every server UP in haproxy",
         )
+        return {
+            "client": client,
+            "clientAddress": client.ipv4(front),
+            "frontAddress": frontAddress,
+            "instances": instances,
+        }
 
     def test_echoRealClient(self) -> None:
         """
@@ -98,6 +113,14 @@ class HAProxyTests(TestCase):
         (C{netservices fetch}, then urllib) are answered; C{/status} and
         both instances' access logs show the client's lab address.
         """
+
+        def read() -> dict[str, list[str]]:
+            return {
+                name: log.read_text().splitlines() if log.exists() else []
+                for name, (_, log) in self.instances.items()
+            }
+
+        before = {name: len(lines) for name, lines in read().items()}
         url = f"http://{self.frontAddress}:8080/status"
         done = self.client.run(["netservices", "fetch", url, "-m", "20"])
         self.assertEqual(done.returncode, 0, done.stderr)
@@ -106,14 +129,11 @@ class HAProxyTests(TestCase):
         for body in bodies:
             self.assertEqual(json.loads(body)["client"].rsplit(":", 1)[0], self.clientAddress)
 
-        def lines() -> dict[str, list[str]] | None:
-            found = {
-                name: log.read_text().splitlines() if log.exists() else []
-                for name, (_, log) in self.instances.items()
-            }
+        def added() -> dict[str, list[str]] | None:
+            found = {name: lines[before[name] :] for name, lines in read().items()}
             return found if sum(map(len, found.values())) >= 4 else None
 
-        logged = waitUntil(lines, 15, "four lines in the access logs")
+        logged = waitUntil(added, 15, "four more lines in the access logs")
         self.assertEqual({name: len(v) for name, v in logged.items()}, {"web1": 2, "web2": 2})
         for line in logged["web1"] + logged["web2"]:
             self.assertTrue(line.startswith(f"{self.clientAddress} - - ["), line)
