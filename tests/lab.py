@@ -17,6 +17,7 @@ loopback.
     a.python("import socket; ...")         # a snippet run by the tests' interpreter in a
     a.call("tests.labclients.udpEchoes", b.ipv4(lan), 7008, [64, 65507])  # JSON in and out
     a.waitForTCP(address, port); b.waitForUDP(port)  # polls with a bound, no sleeps
+    lab.addCleanup(f, *args); lab.watch(popen)  # for processes other than daemons
 
 Layout: segment number M is the bridge C{brM} in a bridge namespace of
 its own, with the /24 C{198.18.M.0} and the /64 C{2001:db8:M::} (M in hex);
