@@ -41,7 +41,7 @@ class HAProxyTests(TestCase):
         proxy = lab.host("proxy", front, back)
         frontAddress = proxy.ipv4(front)
         instances = {}
-        servers: dict[int, str] = {7007: "", 8080: ""}
+        servers: dict[int, str] = {7007: "", 7080: ""}
         for name in ("web1", "web2"):
             host = lab.host(name, back)
             address = host.ipv4(back)
@@ -49,7 +49,7 @@ class HAProxyTests(TestCase):
             daemon = host.daemon(
                 isolatedConfig(
                     echo=f"listen = haproxy:tcp:7007:interface={address}",
-                    web=f"listen = haproxy:tcp:8080:interface={address}\naccess_log = {accessLog}",
+                    web=f"listen = haproxy:tcp:7080:interface={address}\naccess_log = {accessLog}",
                 ),
                 ["--log-level", "debug"],
             )
@@ -65,7 +65,7 @@ class HAProxyTests(TestCase):
         )
         for daemon, _ in instances.values():
             daemon.waitForLog("echo listening on haproxy:tcp:7007")
-            daemon.waitForLog("web listening on haproxy:tcp:8080")
+            daemon.waitForLog("web listening on haproxy:tcp:7080")
         # A short directory: the admin socket's path must fit in 97 bytes.
         directory = Path(tempfile.mkdtemp(prefix="nslab-haproxy-"))
         lab.addCleanup(shutil.rmtree, directory, True)
@@ -121,7 +121,7 @@ class HAProxyTests(TestCase):
             }
 
         before = {name: len(lines) for name, lines in read().items()}
-        url = f"http://{self.frontAddress}:8080/status"
+        url = f"http://{self.frontAddress}:7080/status"
         done = self.client.run(["netservices", "fetch", url, "-m", "20"])
         self.assertEqual(done.returncode, 0, done.stderr)
         bodies = [done.stdout.decode()]

@@ -131,13 +131,13 @@ class WebTests(LabTestCase):
         daemon = server.daemon(
             isolatedConfig(
                 web=(
-                    f"listen = tcp:8080\n tcp6:8080:interface={escape(hosts['v6'])}\n"
+                    f"listen = tcp:7080\n tcp6:7080:interface={escape(hosts['v6'])}\n"
                     f"static_dir = {root}\naccess_log = {accessLog}"
                 )
             )
         )
-        daemon.waitForTCP(8080, hosts["v4"])
-        daemon.waitForTCP(8080, hosts["v6"])
+        daemon.waitForTCP(7080, hosts["v4"])
+        daemon.waitForTCP(7080, hosts["v6"])
         return {**hosts, "daemon": daemon, "blob": blob, "accessLog": accessLog}
 
     def fetch(self, url: str, *args: str) -> bytes:
@@ -155,11 +155,11 @@ class WebTests(LabTestCase):
         """
         clientV4, clientV6 = self.client.ipv4(self.lan), self.client.ipv6(self.lan)
         before = len(self.accessLog.read_text().splitlines())
-        self.assertIn(b"Hello World", self.fetch(f"http://{self.v4}:8080/"))
-        self.assertIn(b"Hello World", self.fetch(f"http://[{self.v6}]:8080/"))
-        status = json.loads(self.fetch(f"http://{self.v4}:8080/status"))
+        self.assertIn(b"Hello World", self.fetch(f"http://{self.v4}:7080/"))
+        self.assertIn(b"Hello World", self.fetch(f"http://[{self.v6}]:7080/"))
+        status = json.loads(self.fetch(f"http://{self.v4}:7080/status"))
         self.assertEqual(status["client"].rsplit(":", 1)[0], clientV4)
-        status = json.loads(self.fetch(f"http://[{self.v6}]:8080/status"))
+        status = json.loads(self.fetch(f"http://[{self.v6}]:7080/status"))
         self.assertEqual(status["client"].rsplit(":", 1)[0], f"[{clientV6}]")
         lines = waitUntil(
             lambda: (
@@ -178,13 +178,13 @@ class WebTests(LabTestCase):
         the file (sha256); over IPv6, an index page and a byte range too.
         """
         out = self.client.directory / f"blob-{os.getpid()}-{id(self)}.bin"
-        self.fetch(f"http://{self.v4}:8080/static/blob.bin", "-o", str(out))
+        self.fetch(f"http://{self.v4}:7080/static/blob.bin", "-o", str(out))
         self.assertEqual(
             hashlib.sha256(out.read_bytes()).digest(), hashlib.sha256(self.blob).digest()
         )
-        self.assertEqual(self.fetch(f"http://[{self.v6}]:8080/static/"), b"<p>lab index</p>\n")
+        self.assertEqual(self.fetch(f"http://[{self.v6}]:7080/static/"), b"<p>lab index</p>\n")
         ranged = self.fetch(
-            f"http://[{self.v6}]:8080/static/blob.bin", "-H", "Range: bytes=1000-1999"
+            f"http://[{self.v6}]:7080/static/blob.bin", "-H", "Range: bytes=1000-1999"
         )
         self.assertEqual(ranged, self.blob[1000:2000])
 
@@ -309,7 +309,7 @@ class WorkersTests(LabTestCase):
         """
         hosts = super().build(lab)
         daemon = hosts["server"].daemon(
-            isolatedConfig(echo="listen = tcp:7007", web="listen = tcp:8080"), ["--workers", "2"]
+            isolatedConfig(echo="listen = tcp:7007", web="listen = tcp:7080"), ["--workers", "2"]
         )
         for worker in (1, 2):
             daemon.waitForLog(f"[worker-{worker}] echo listening")
@@ -326,7 +326,7 @@ class WorkersTests(LabTestCase):
         self.assertEqual((result["ok"], result["errors"]), (40, []))
         status = self.client.call(
             "tests.labclients.statusWhen",
-            f"http://{self.v4}:8080/status",
+            f"http://{self.v4}:7080/status",
             ["workers", "totals", "echo", "accepted"],
             40,
         )
