@@ -22,7 +22,8 @@ from tests.support import HAProxy, haproxyExecutable, isolatedConfig, waitUntil
 class HAProxyTests(TestCase):
     """
     C{client} and C{proxy} on a front segment; C{proxy}, C{web1} and
-    C{web2} on a back segment, which the client cannot reach.
+    C{web2} on a back segment, which the client cannot reach.  The
+    instances trust PROXY headers from the proxy's back address only.
     """
 
     def setUp(self) -> None:
@@ -40,7 +41,9 @@ class HAProxyTests(TestCase):
         client = lab.host("client", front)
         proxy = lab.host("proxy", front, back)
         frontAddress = proxy.ipv4(front)
+        trusted = f"trusted_proxies = {proxy.ipv4(back)}"
         instances = {}
+        hosts = {}
         servers: dict[int, str] = {7007: "", 7080: ""}
         for name in ("web1", "web2"):
             host = lab.host(name, back)
@@ -48,12 +51,16 @@ class HAProxyTests(TestCase):
             accessLog = host.directory / "access.log"
             daemon = host.daemon(
                 isolatedConfig(
-                    echo=f"listen = haproxy:tcp:7007:interface={address}",
-                    web=f"listen = haproxy:tcp:7080:interface={address}\naccess_log = {accessLog}",
+                    echo=f"listen = haproxy:tcp:7007:interface={address}\n{trusted}",
+                    web=(
+                        f"listen = haproxy:tcp:7080:interface={address}\n{trusted}\n"
+                        f"access_log = {accessLog}"
+                    ),
                 ),
                 ["--log-level", "debug"],
             )
             instances[name] = (daemon, accessLog)
+            hosts[name] = host
             for port in servers:
                 servers[port] += (
                     f"    server {name} {address}:{port} send-proxy-v2 check inter 100ms rise 1 fall 2\n"
@@ -85,6 +92,8 @@ class HAProxyTests(TestCase):
             "clientAddress": client.ipv4(front),
             "frontAddress": frontAddress,
             "instances": instances,
+            "hosts": hosts,
+            "back": back,
         }
 
     def test_echoRealClient(self) -> None:
@@ -95,7 +104,7 @@ class HAProxyTests(TestCase):
         """
         payloads = [f"through the proxy host {i}" for i in range(4)]
         results = self.client.call("tests.labclients.echoes", self.frontAddress, 7007, payloads)
-        self.assertEqual([r["echo"] for r in results], payloads)
+        self.assertEqual([(r["echo"], r["error"]) for r in results], [(p, None) for p in payloads])
         expected = {f"echo: {self.clientAddress}:{r['port']} connected" for r in results}
 
         def seen() -> dict[str, int] | None:
@@ -137,3 +146,20 @@ class HAProxyTests(TestCase):
         self.assertEqual({name: len(v) for name, v in logged.items()}, {"web1": 2, "web2": 2})
         for line in logged["web1"] + logged["web2"]:
             self.assertTrue(line.startswith(f"{self.clientAddress} - - ["), line)
+
+    def test_untrustedSource(self) -> None:
+        """
+        A host of the back segment other than the proxy (web2) that connects
+        to an instance (web1) itself, with a PROXY header claiming to be the
+        client, is closed before anything is echoed (or reset), and web1
+        logs why with web2's own address.
+        """
+        web1, web2 = self.hosts["web1"], self.hosts["web2"]
+        header = f"PROXY TCP4 {self.clientAddress} {web1.ipv4(self.back)} 40000 7007\r\nspoofed"
+        [result] = web2.call("tests.labclients.echoes", web1.ipv4(self.back), 7007, [header])
+        self.assertEqual(result["echo"], "")
+        daemon = self.instances["web1"][0]
+        daemon.waitForLog(
+            f"PROXY protocol: closing {web2.ipv4(self.back)}:{result['port']}: "
+            "not a trusted PROXY protocol source"
+        )
