@@ -403,6 +403,25 @@ class DiscoveryConfig:
         "a number per second > 0",
         "Replies per second to all sources together.",
     )
+    max_peer_ttl: int = _setting(
+        60,
+        _intRange(1, 3600),
+        "whole seconds from 1 to 3600",
+        "Forget a peer after at most this long (or ttl, if longer) without news, "
+        "whatever ttl it announces.",
+    )
+    max_peers_per_source: int = _setting(
+        16,
+        _intRange(1, 1024),
+        "a whole number from 1 to 1024",
+        "Peers one source (address and port) may place in the table.",
+    )
+    max_ports_per_source: int = _setting(
+        64,
+        _intRange(1, 1024),
+        "a whole number from 1 to 1024",
+        "Distinct ports one source may announce (and so have the loop guards refuse).",
+    )
 
 
 @dataclass(frozen=True)

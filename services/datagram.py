@@ -304,15 +304,13 @@ def portsByService(root: Any, exclude: Collection[str] = ()) -> dict[str, list[i
 def peerPorts(root: Any) -> list[int]:
     """
     The service ports that other instances announced, as the discovery
-    services in C{root}'s tree (any service with a C{peerSnapshot()}) have
-    heard them.
+    services in C{root}'s tree (any service with a C{guardedPorts()}: a
+    bounded set, so that announces never guard every port) have heard them.
     """
     found: set[int] = set()
-    snapshot = getattr(root, "peerSnapshot", None)
-    if callable(snapshot):
-        for peer in snapshot():
-            for numbers in peer.get("services", {}).values():
-                found.update(n for n in numbers if isinstance(n, int))
+    guarded = getattr(root, "guardedPorts", None)
+    if callable(guarded):
+        found.update(guarded())
     for child in getattr(root, "services", ()):
         found.update(peerPorts(child))
     return sorted(found)

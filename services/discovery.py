@@ -59,6 +59,8 @@ from services.datagram import (
     portsByService,
     unsafeSource,
 )
+from services.discovery_peers import STATUS_PEERS, Peer, PeerTable
+from services.discovery_peers import describe as _describe
 from services.discovery_wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
@@ -95,134 +97,12 @@ NONCE_LIFETIME = 60.0
 _SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
 
 
-def _describe(address: tuple[str, int]) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def defaultName() -> str:
     """
     The name an instance announces when none is configured: the host name.
     """
     name = socket.gethostname()[:64]
     return name if name and name.isprintable() else "netservices"
-
-
-@dataclass(frozen=True)
-class Peer:
-    """
-    Another instance, as last heard.
-
-    @ivar id: its instance id.
-    @ivar name: its name.
-    @ivar host: the address its datagram came from.
-    @ivar port: the port its datagram came from.
-    @ivar services: service name to port numbers.
-    @ivar ttl: seconds it may be remembered after C{lastSeen}.
-    @ivar lastSeen: when it was last heard, by the table's clock.
-    """
-
-    id: str
-    name: str
-    host: str
-    port: int
-    services: Mapping[str, Sequence[int]]
-    ttl: int
-    lastSeen: float
-
-    @property
-    def address(self) -> str:
-        """
-        C{host:port} (C{[host]:port} for IPv6).
-        """
-        return _describe((self.host, self.port))
-
-    def asDict(self, now: float) -> dict[str, Any]:
-        """
-        A JSON-serializable description: C{name}, C{id}, C{address},
-        C{services} (name to list of ports), C{age} (seconds since last
-        heard) and C{ttl}.
-        """
-        return {
-            "name": self.name,
-            "id": self.id,
-            "address": self.address,
-            "services": {name: list(ports) for name, ports in self.services.items()},
-            "age": round(max(0.0, now - self.lastSeen), 3),
-            "ttl": self.ttl,
-        }
-
-
-class PeerTable:
-    """
-    The instances heard, by instance id, each forgotten once its ttl has
-    passed without news of it.  At most C{maxPeers} are kept: while the table
-    is full, new instances are not recorded (so forged announces cannot grow
-    it without bound).
-    """
-
-    def __init__(
-        self, clock: IReactorTime, maxPeers: int = 1024, stats: DiscoveryStats | None = None
-    ) -> None:
-        self.clock = clock
-        self.maxPeers = maxPeers
-        self.stats = stats if stats is not None else DiscoveryStats()
-        self._peers: dict[str, Peer] = {}
-
-    def heard(self, message: Message, address: tuple[str, int]) -> Peer | None:
-        """
-        Record an announce or reply from C{address}.
-
-        @return: the new L{Peer} if this instance was not known, else L{None}.
-        """
-        now = self.clock.seconds()
-        known = message.id in self._peers
-        if not known and len(self._peers) >= self.maxPeers:
-            self.expire()
-            if len(self._peers) >= self.maxPeers:
-                self.stats.peersRefused += 1
-                return None
-        peer = self._peers[message.id] = Peer(
-            message.id,
-            message.name,
-            address[0],
-            address[1],
-            message.services,
-            message.ttl,
-            now,
-        )
-        self.stats.peers = len(self._peers)
-        return None if known else peer
-
-    def expire(self) -> list[Peer]:
-        """
-        Forget the peers whose ttl has passed; return them.
-        """
-        now = self.clock.seconds()
-        gone = [p for p in self._peers.values() if now - p.lastSeen >= p.ttl]
-        for peer in gone:
-            del self._peers[peer.id]
-        self.stats.peersExpired += len(gone)
-        self.stats.peers = len(self._peers)
-        return gone
-
-    def peers(self) -> list[Peer]:
-        """
-        The live peers, by name then id.
-        """
-        self.expire()
-        return sorted(self._peers.values(), key=lambda p: (p.name, p.id))
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        """
-        The live peers as JSON-serializable dictionaries (see
-        L{Peer.asDict}).
-        """
-        now = self.clock.seconds()
-        return [peer.asDict(now) for peer in self.peers()]
-
-    def __len__(self) -> int:
-        return len(self._peers)
 
 
 class DiscoveryProtocol(DatagramProtocol):
@@ -286,10 +166,12 @@ class DiscoveryProtocol(DatagramProtocol):
         self.ownPorts = ownPorts
         self.stats = stats if stats is not None else DiscoveryStats()
         self.peers = peers if peers is not None else PeerTable(clock, stats=self.stats)
+        if self.peers.onExpired is None and interval:  # a client keeps quiet
+            self.peers.onExpired = self._forgotten
         self._nonces: dict[str, float] = {}
         self._starting: IDelayedCall | None = None
         self._loop: LoopingCall | None = None
-        self._announceFailing = False
+        self._failing: dict[str, str] = {}
         self._trimming = False
 
     # Starting and stopping.
@@ -332,16 +214,19 @@ class DiscoveryProtocol(DatagramProtocol):
 
     def expire(self) -> None:
         """
-        Forget the peers whose ttl has passed, logging each.
+        Forget the peers whose ttl has passed (the table logs each through
+        L{_forgotten}).
         """
-        for peer in self.peers.expire():
-            self._log.info(
-                "discovery: {name} ({id}) at {address} not heard for {ttl} s, forgotten",
-                name=peer.name,
-                id=peer.id,
-                address=peer.address,
-                ttl=peer.ttl,
-            )
+        self.peers.expire()
+
+    def _forgotten(self, peer: Peer) -> None:
+        self._log.info(
+            "discovery: {name} ({id}) at {address} not heard for {ttl} s, forgotten",
+            name=peer.name,
+            id=peer.id,
+            address=peer.address,
+            ttl=peer.ttl,
+        )
 
     def _advertised(self) -> dict[str, list[int]]:
         # Only what receivers accept: one bad entry would void the datagram.
@@ -367,35 +252,57 @@ class DiscoveryProtocol(DatagramProtocol):
                     )
                 services = dict(list(services.items())[:-1])
 
-    def _send(self, data: bytes, address: tuple[str, int]) -> bool:
+    def _send(self, data: bytes, address: tuple[str, int]) -> str | None:
+        """
+        Send C{data}; L{None} if it went, else why not.
+        """
         try:
             self.transport.write(data, address)  # type: ignore[union-attr]
         except _SEND_ERRORS as e:
             self.stats.sendErrors += 1
+            reason = str(getattr(e, "strerror", None) or e)
             self._log.debug(
                 "discovery: cannot send to {address}: {reason}",
                 address=_describe(address),
-                reason=e,
+                reason=reason,
             )
-            return False
-        return True
+            return reason
+        return None
 
     def announce(self) -> None:
         """
-        Broadcast an announce now.  A failure is logged as a warning once,
-        until an announce goes out again.
+        Broadcast an announce now.
         """
-        data = self._message(ANNOUNCE)
-        if self._send(data, self.broadcast):
+        self._announceTo(self._message(ANNOUNCE), self.broadcast)
+
+    def _announceTo(self, data: bytes, address: tuple[str, int]) -> None:
+        """
+        Send one announce.  A destination that fails is logged as a warning
+        once and listed by L{problems} until an announce goes out to it
+        again.
+        """
+        where = _describe(address)
+        reason = self._send(data, address)
+        if reason is None:
             self.stats.announcesSent += 1
-            self._announceFailing = False
-        elif not self._announceFailing:
-            self._announceFailing = True
+            if self._failing.pop(where, None) is not None:
+                self._log.info("discovery: announces to {address} go out again", address=where)
+            return
+        if where not in self._failing:
             self._log.warn(
-                "discovery: cannot broadcast announces to {address} "
+                "discovery: cannot broadcast announces to {address}: {reason} "
                 "(check [discovery] interface and broadcast)",
-                address=_describe(self.broadcast),
+                address=where,
+                reason=reason,
             )
+        self._failing[where] = f"cannot send announces to {where}: {reason}"
+
+    def problems(self) -> list[str]:
+        """
+        Why this instance cannot do its job now, if it cannot: one line per
+        destination its announces do not reach.
+        """
+        return sorted(self._failing.values())
 
     def query(self, address: tuple[str, int] | None = None, size: int = MAX_DATAGRAM) -> str:
         """
@@ -486,7 +393,7 @@ class DiscoveryProtocol(DatagramProtocol):
         if not self.limiter.allow(addr[0]):
             self.stats.rateLimited += 1
             return self._drop(datagram, addr, "query not answered: rate limit")
-        if self._send(reply, addr):
+        if self._send(reply, addr) is None:
             self.stats.repliesSent += 1
         return None
 
@@ -589,6 +496,14 @@ class DiscoveryService(Service):
             ),
             ownPorts=OwnPorts(self, reactor, fixed=(config.port,)),
             stats=stats,
+            peers=PeerTable(
+                reactor,
+                stats=stats,
+                maxPerSource=config.max_peers_per_source,
+                maxPortsPerSource=config.max_ports_per_source,
+                # Never forget peers configured as we are before their time.
+                maxTtl=max(config.max_peer_ttl, config.ttl),
+            ),
         )
 
     def advertisedPorts(self) -> dict[str, list[int]]:
@@ -606,6 +521,27 @@ class DiscoveryService(Service):
         C{age} and C{ttl} in seconds.
         """
         return self.protocol.peers.snapshot()
+
+    def statusDetails(self) -> dict[str, Any]:
+        """
+        What C{/status} adds for this service: the peers, at most
+        L{STATUS_PEERS} of them listed (see L{PeerTable.summary}).
+        """
+        return self.protocol.peers.summary()
+
+    def healthProblems(self) -> list[str]:
+        """
+        Why this service cannot do its job now (for C{/health}), if it
+        cannot: see L{DiscoveryProtocol.problems}.
+        """
+        return self.protocol.problems()
+
+    def guardedPorts(self) -> frozenset[int]:
+        """
+        The ports peers announced that the loop guards of the tree refuse
+        to answer (a bounded set: L{PeerTable.guardedPorts}).
+        """
+        return self.protocol.peers.guardedPorts()
 
     def privilegedStartService(self) -> None:
         """

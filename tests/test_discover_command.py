@@ -240,7 +240,10 @@ class CommandTests(SynchronousTestCase):
         lines = [json.loads(line) for line in out.getvalue().splitlines()]
         self.assertEqual([p["name"] for p in lines], ["alpha", "beta"])
         self.assertEqual(lines[1]["services"], {"echo": [7007], "web": [8080]})
-        self.assertEqual(set(lines[0]), {"name", "id", "address", "services", "age", "ttl"})
+        self.assertEqual(
+            set(lines[0]),
+            {"name", "id", "address", "services", "endpoints", "via", "age", "ttl"},
+        )
 
     def test_nothingFound(self) -> None:
         """

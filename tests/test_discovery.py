@@ -178,6 +178,27 @@ class AnnounceTests(SynchronousTestCase):
         clock.advance(5)
         self.assertEqual(protocol.stats.announcesSent, 1)
 
+    def test_sendErrorIsAProblem(self) -> None:
+        """
+        While announces cannot be sent, L{DiscoveryProtocol.problems} says
+        where to and why (what C{/health} reports), and the warning names
+        the reason; once an announce goes out, there is no problem left.
+        """
+        protocol, transport, clock = build()
+        transport.error = OSError(101, "Network is unreachable")
+        with capturedLogs() as events:
+            clock.advance(0)
+            clock.advance(5)
+        self.assertEqual(
+            protocol.problems(),
+            ["cannot send announces to 127.255.255.255:9009: Network is unreachable"],
+        )
+        [warning] = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(warning["reason"], "Network is unreachable")
+        transport.error = None
+        clock.advance(5)
+        self.assertEqual(protocol.problems(), [])
+
     def test_onlyValidServices(self) -> None:
         """
         Service names and ports that receivers would reject are left out,
@@ -399,7 +420,9 @@ class PeerTests(SynchronousTestCase):
 
     def test_announceAddsPeer(self) -> None:
         """
-        An announce adds a peer with the datagram's source address.
+        An announce adds a peer with the datagram's source address; an
+        announce without endpoints (an older instance) is reachable at that
+        address on each port it lists.
         """
         protocol, _transport, clock = build()
         clock.advance(2)
@@ -413,6 +436,8 @@ class PeerTests(SynchronousTestCase):
                 "id": PEER,
                 "address": "127.0.0.1:9009",
                 "services": {"echo": [7007]},
+                "endpoints": {"echo": ["127.0.0.1:7007"]},
+                "via": "",
                 "age": 1.5,
                 "ttl": 15,
             },
@@ -439,6 +464,21 @@ class PeerTests(SynchronousTestCase):
         self.assertEqual(protocol.stats.peersExpired, 1)
         self.assertEqual(protocol.stats.peers, 0)
         self.assertTrue(any("forgotten" in e["log_format"] for e in events))
+
+    def test_expiryLoggedWhenRead(self) -> None:
+        """
+        A peer that expires while C{/status} reads the table (before the
+        periodic sweep) is still logged as forgotten, once.
+        """
+        protocol, _transport, clock = build()
+        clock.advance(1)  # the first announce and sweep; the next at 6
+        protocol.datagramReceived(peerAnnounce(ttl=3), ("127.0.0.1", 9009))
+        with capturedLogs() as events:
+            clock.advance(3)
+            self.assertEqual(protocol.peers.snapshot(), [])
+            clock.advance(5)
+        forgotten = [e for e in events if "forgotten" in e["log_format"]]
+        self.assertEqual([e["name"] for e in forgotten], ["beta"])
 
     def test_replyToOurQuery(self) -> None:
         """
@@ -726,6 +766,23 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(main.written, [])
         self.assertEqual(self.service.stats.loopGuarded, 2)
 
+    def test_peerLimits(self) -> None:
+        """
+        The peer table takes the configured limits per source, and caps
+        announced ttls at C{max_peer_ttl}, or our own ttl if that is longer.
+        """
+        config = DiscoveryConfig(
+            port=freePort(socket.SOCK_DGRAM),
+            ttl=90,
+            max_peer_ttl=60,
+            max_peers_per_source=3,
+            max_ports_per_source=7,
+        )
+        table = makeDiscoveryService(config, UdpMemoryReactor()).protocol.peers
+        self.assertEqual(
+            (table.maxPerSource, table.maxPortsPerSource, table.maxTtl), (3, 7, 90)
+        )
+
     def test_peerSnapshot(self) -> None:
         """
         C{peerSnapshot} lists the peers heard, JSON-serializable.
@@ -736,7 +793,9 @@ class ServiceTests(SynchronousTestCase):
         [peer] = self.service.peerSnapshot()
         self.assertEqual(peer["name"], "beta")
         self.assertEqual(peer["services"], {"echo": [7007]})
-        self.assertEqual(set(peer), {"name", "id", "address", "services", "age", "ttl"})
+        self.assertEqual(
+            set(peer), {"name", "id", "address", "services", "endpoints", "via", "age", "ttl"}
+        )
         json.dumps(self.service.peerSnapshot())
 
     def test_stop(self) -> None:
