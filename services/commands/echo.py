@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services.commands import exits
+from services.datagram import MAX_UDP_PAYLOAD
 from services.echoclient import (
     MIN_PROBE_SIZE,
     EchoMismatch,
@@ -175,7 +176,11 @@ async def echo(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: 
 
 
 def _listenUDP(reactor: Any, protocol: Any, host: str, port: int) -> None:
-    listening = reactor.listenUDP(0, protocol, interface="::" if ":" in host else "0.0.0.0")
+    # Twisted reads at most 8192 bytes of a datagram by default: larger
+    # echoes (--size goes up to 65507) would come back truncated.
+    listening = reactor.listenUDP(
+        0, protocol, interface="::" if ":" in host else "0.0.0.0", maxPacketSize=MAX_UDP_PAYLOAD + 1
+    )
     listening.connect(host, port)
 
 
