@@ -287,15 +287,23 @@ LIMITED_BROADCAST = "<broadcast>"
 LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
 
 
+#: The keyword for the broadcast address of each interface, read from the
+#: kernel.
+AUTO_BROADCAST = "auto"
+
+
 def parseBroadcast(text: str) -> str:
     """
-    Parse where broadcasts go: an IPv4 address (C{127.255.255.255}, a
-    subnet's broadcast address) or C{<broadcast>} (255.255.255.255).
+    Parse where broadcasts go: C{auto} (the broadcast address of each
+    interface), an IPv4 address (C{127.255.255.255}, a subnet's broadcast
+    address) or C{<broadcast>} (255.255.255.255).
     """
     value = text.strip()
+    if value.lower() == AUTO_BROADCAST:
+        return AUTO_BROADCAST
     if value != LIMITED_BROADCAST and not _isIPv4(value):
         raise _Invalid(
-            "expected an IPv4 broadcast address such as 127.255.255.255 or "
+            "expected auto, an IPv4 broadcast address such as 127.255.255.255 or "
             f"192.168.1.255, or {LIMITED_BROADCAST}"
         )
     return value
@@ -362,10 +370,18 @@ class DiscoveryConfig:
         "The local address to bind and send from.",
     )
     broadcast: str = _setting(
-        "127.255.255.255",
+        "auto",
         parseBroadcast,
-        "an IPv4 broadcast address, or <broadcast>",
-        "Where announces go (and which broadcasts are received).",
+        "auto, an IPv4 broadcast address, or <broadcast>",
+        "Where announces go: auto, the broadcast address of each interface that "
+        "interface covers (127.255.255.255 for 127.0.0.1).",
+    )
+    ipv6: bool = _setting(
+        False,
+        parseBool,
+        "yes or no",
+        "Also announce and answer over IPv6, by multicast to ff02::114 on each "
+        "IPv6 interface.",
     )
     interval: float = _setting(
         5.0,

@@ -38,7 +38,6 @@ Use it in your own application::
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from twisted.application.service import Service
@@ -61,6 +60,17 @@ from services.datagram import (
 )
 from services.discovery_peers import STATUS_PEERS, Peer, PeerTable
 from services.discovery_peers import describe as _describe
+from services.discovery_net import (
+    AUTO,
+    GROUP6,
+    Target,
+    endpointsOn,
+    ipv4Targets,
+    ipv6Interfaces,
+    listenerAddresses,
+    multicastSocket6,
+)
+from services.interfaces import Interface, holding, listInterfaces, localAddressTowards
 from services.discovery_wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
@@ -82,10 +92,12 @@ from services.listen import ListenError, describeAddress
 from services.stats import DiscoveryStats
 
 __all__ = [
+    "GROUP6",
     "DiscoveryProtocol",
     "DiscoveryService",
     "Peer",
     "PeerTable",
+    "chooseInterface",
     "defaultName",
     "discover",
     "makeDiscoveryService",
@@ -138,6 +150,9 @@ class DiscoveryProtocol(DatagramProtocol):
         ownPorts: Callable[[], Collection[int]] = frozenset,
         stats: DiscoveryStats | None = None,
         peers: PeerTable | None = None,
+        targets: Callable[[], tuple[Sequence[Target], Sequence[str]]] | None = None,
+        replyFor: Callable[[tuple[Any, ...]], Target | None] | None = None,
+        viaFor: Callable[[tuple[Any, ...]], str] | None = None,
     ) -> None:
         """
         @param clock: time for the announces, the ttls and the limits.
@@ -153,6 +168,14 @@ class DiscoveryProtocol(DatagramProtocol):
         @param limiter: the rate limits on replies; one reply a second per
             source (bursts of 5) and 50 a second in all if L{None}.
         @param ownPorts: called for the ports that no reply may go to.
+        @param targets: called at each announce for where announces go, each
+            with what is reachable there, and why some cannot go; if
+            L{None}, one announce of C{services} goes to C{broadcast}.
+        @param replyFor: called with a query's source for what to reply
+            (the L{Target} of the interface it came by); if L{None}, or when
+            it returns L{None}, C{services}.
+        @param viaFor: called with a datagram's source for the local
+            interface it came by.
         """
         self.clock = clock
         self.name = name or defaultName()
@@ -173,6 +196,10 @@ class DiscoveryProtocol(DatagramProtocol):
         self._loop: LoopingCall | None = None
         self._failing: dict[str, str] = {}
         self._trimming = False
+        self.targets = targets
+        self.replyFor = replyFor
+        self.viaFor = viaFor
+        self._targetProblems: list[str] = []
 
     # Starting and stopping.
 
@@ -237,11 +264,24 @@ class DiscoveryProtocol(DatagramProtocol):
                 found[name] = valid[:MAX_PORTS]
         return found
 
-    def _message(self, kind: str, nonce: str = "") -> bytes:
-        services = self._advertised()
+    def _message(
+        self,
+        kind: str,
+        nonce: str = "",
+        target: Target | None = None,
+    ) -> bytes:
+        if target is None:
+            services: dict[str, Any] = self._advertised()
+            endpoints: dict[str, Any] | None = None
+        else:
+            services = dict(target.services)
+            endpoints = dict(target.endpoints)
         while True:
+            message = Message(
+                kind, self.instanceId, self.name, self.ttl, services, nonce, endpoints
+            )
             try:
-                return encode(Message(kind, self.instanceId, self.name, self.ttl, services, nonce))
+                return encode(message)
             except ValueError as e:
                 # Too large: leave services out, last first, rather than go silent.
                 if not self._trimming:
@@ -250,7 +290,10 @@ class DiscoveryProtocol(DatagramProtocol):
                         "discovery: {reason}: leaving services out of announces and replies",
                         reason=e,
                     )
-                services = dict(list(services.items())[:-1])
+                last = list(services)[-1]
+                del services[last]
+                if endpoints is not None:
+                    endpoints.pop(last, None)
 
     def _send(self, data: bytes, address: tuple[str, int]) -> str | None:
         """
@@ -271,38 +314,53 @@ class DiscoveryProtocol(DatagramProtocol):
 
     def announce(self) -> None:
         """
-        Broadcast an announce now.
+        Announce now: to C{broadcast}, or to each of C{targets()}.
         """
-        self._announceTo(self._message(ANNOUNCE), self.broadcast)
+        if self.targets is None:
+            self._announceTo(self._message(ANNOUNCE), self.broadcast)
+            return
+        targets, problems = self.targets()
+        for problem in problems:
+            if problem not in self._targetProblems:
+                self._log.warn("discovery: {problem}", problem=problem)
+        self._targetProblems = list(problems)
+        current = set()
+        for target in targets:
+            current.add(_describe(target.address) + target.via)
+            self._announceTo(self._message(ANNOUNCE, target=target), target.address, target.via)
+        for gone in set(self._failing) - current:
+            del self._failing[gone]
 
-    def _announceTo(self, data: bytes, address: tuple[str, int]) -> None:
+    def _announceTo(self, data: bytes, address: tuple[str, int], via: str = "") -> None:
         """
         Send one announce.  A destination that fails is logged as a warning
         once and listed by L{problems} until an announce goes out to it
         again.
         """
         where = _describe(address)
+        key = where + via
         reason = self._send(data, address)
         if reason is None:
             self.stats.announcesSent += 1
-            if self._failing.pop(where, None) is not None:
+            if self._failing.pop(key, None) is not None:
                 self._log.info("discovery: announces to {address} go out again", address=where)
             return
-        if where not in self._failing:
+        if key not in self._failing:
             self._log.warn(
                 "discovery: cannot broadcast announces to {address}: {reason} "
                 "(check [discovery] interface and broadcast)",
                 address=where,
                 reason=reason,
             )
-        self._failing[where] = f"cannot send announces to {where}: {reason}"
+        on = f" on {via}" if via else ""
+        self._failing[key] = f"cannot send announces to {where}{on}: {reason}"
 
     def problems(self) -> list[str]:
         """
         Why this instance cannot do its job now, if it cannot: one line per
         destination its announces do not reach.
         """
-        return sorted(self._failing.values())
+        return self._targetProblems + sorted(self._failing.values())
 
     def query(self, address: tuple[str, int] | None = None, size: int = MAX_DATAGRAM) -> str:
         """
@@ -384,7 +442,8 @@ class DiscoveryProtocol(DatagramProtocol):
         if reason is not None:
             self.stats.loopGuarded += 1
             return self._drop(datagram, addr, f"query not answered: {reason}")
-        reply = self._message(REPLY, message.nonce)
+        target = self.replyFor(addr) if self.replyFor is not None else None
+        reply = self._message(REPLY, message.nonce, target)
         if len(reply) > len(datagram):
             self.stats.smallQueries += 1
             return self._drop(
@@ -407,7 +466,8 @@ class DiscoveryProtocol(DatagramProtocol):
         self._heard(message, addr)
 
     def _heard(self, message: Message, addr: tuple[str, int]) -> None:
-        peer = self.peers.heard(message, addr)
+        via = self.viaFor(addr) if self.viaFor is not None else ""
+        peer = self.peers.heard(message, addr, message.endpoints, via)
         if peer is not None and self.interval:  # a client, announcing nothing, keeps quiet
             self._log.info(
                 "discovery: found {name} ({id}) at {address}: {services}",
@@ -462,32 +522,51 @@ def receiverAddress(interface: str, broadcast: str) -> str | None:
 
 class DiscoveryService(Service):
     """
-    Runs a L{DiscoveryProtocol} on the configured port, sharing it with
-    other instances (C{SO_REUSEADDR}).
+    Runs discovery on the configured port, sharing it with other instances
+    (C{SO_REUSEADDR}): a L{DiscoveryProtocol} over IPv4 broadcast and, with
+    C{ipv6}, one over IPv6 multicast on each interface, sharing one peer
+    table.
 
-    When C{interface} is a single address, a second socket bound to the
-    broadcast address receives the broadcasts; everything is sent from the
-    first.
+    At each announce the interfaces are read again (L{listInterfaces}), so
+    announces follow interfaces and addresses as they come and go; each
+    announce lists what is reachable on the interface it goes out on (see
+    L{services.discovery_net}).  When C{interface} is a single address,
+    more sockets bound to the broadcast addresses (the interface's subnet
+    broadcast and 255.255.255.255) receive the broadcasts; everything is
+    sent from the first.
 
-    @ivar port: the listening UDP port once listening, else L{None}.
-    @ivar protocol: the L{DiscoveryProtocol}.
-    @ivar stats: its L{DiscoveryStats}.
+    With C{ipv6}, each IPv6 interface that can multicast gets a socket of
+    its own, bound to it (see L{multicastSocket6}), with a protocol of its
+    own; interfaces that come later get theirs at the next announce.
+
+    @ivar port: the listening IPv4 UDP port once listening, else L{None}.
+    @ivar protocol: the IPv4 L{DiscoveryProtocol}.
+    @ivar stats: the L{DiscoveryStats} of every protocol.
     """
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, config: DiscoveryConfig, reactor: Any, stats: DiscoveryStats) -> None:
+    def __init__(
+        self,
+        config: DiscoveryConfig,
+        reactor: Any,
+        stats: DiscoveryStats,
+        interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
+    ) -> None:
         self.setName("discovery")
         self.config = config
         self.reactor = reactor
         self.stats = stats
+        self.interfaces = interfaces
         self.port: IListeningPort | None = None
-        self._receiver: IListeningPort | None = None
+        # IPv6: a socket, its port and its protocol for each interface.
+        self._v6: dict[int, tuple[socket.socket, IListeningPort, DiscoveryProtocol]] = {}
+        self._v6Problems: dict[str, str] = {}
+        self._receivers: list[IListeningPort] = []
+        self._known: list[Interface] = []
         self.description = f"udp:{config.port}:interface={config.interface}"
-        self.protocol = DiscoveryProtocol(
-            reactor,
+        shared: dict[str, Any] = dict(
             name=config.name or None,
-            broadcast=(config.broadcast, config.port),
             interval=config.interval,
             ttl=config.ttl,
             services=self.advertisedPorts,
@@ -505,6 +584,119 @@ class DiscoveryService(Service):
                 maxTtl=max(config.max_peer_ttl, config.ttl),
             ),
         )
+        self._shared = shared
+        broadcast = config.broadcast
+        self.protocol = DiscoveryProtocol(
+            reactor,
+            broadcast=(LIMITED_BROADCAST_ADDRESS if broadcast == LIMITED_BROADCAST else broadcast,
+                       config.port),
+            targets=self._targets4,
+            replyFor=self._replyFor4,
+            viaFor=self._via4,
+            **shared,
+        )
+
+    # What is announced where.
+
+    def _read(self) -> list[Interface]:
+        try:
+            self._known = list(self.interfaces())
+        except OSError as e:
+            self._log.warn("discovery: cannot read the interfaces: {reason}", reason=e)
+        return self._known
+
+    def _listeners(self) -> dict[str, list[tuple[str, int]]]:
+        if self.parent is None:
+            return {}
+        return listenerAddresses(self.parent, exclude=("discovery",))
+
+    def _targets4(self) -> tuple[list[Target], list[str]]:
+        config = self.config
+        interfaces = self._read()
+        if config.ipv6 and self.running:
+            self._sync6(interfaces)
+        return ipv4Targets(
+            interfaces, config.interface, config.broadcast, config.port, self._listeners()
+        )
+
+    def _interfaceFor4(self, addr: tuple[Any, ...]) -> Interface | None:
+        local = localAddressTowards(addr[:2], socket.AF_INET)
+        return holding(self._known, local) if local is not None else None
+
+    def _via4(self, addr: tuple[Any, ...]) -> str:
+        interface = self._interfaceFor4(addr)
+        return interface.name if interface is not None else ""
+
+    def _replyFor4(self, addr: tuple[Any, ...]) -> Target:
+        interface = self._interfaceFor4(addr)
+        return self._targetOn(interface, tuple(addr[:2]))
+
+    def _targetOn(self, interface: Interface | None, address: tuple[str, int]) -> Target:
+        services, endpoints = endpointsOn(interface, self._listeners())
+        name = interface.name if interface is not None else ""
+        index = interface.index if interface is not None else 0
+        return Target(address, name, services, endpoints, index)
+
+    # IPv6: one socket per interface, bound to it.
+
+    def _sync6(self, interfaces: Sequence[Interface]) -> None:
+        """
+        Listen on every IPv6 interface that can multicast and is not
+        listened on yet; stop on those that have gone.
+        """
+        wanted = {i.index: i for i in ipv6Interfaces(interfaces)}
+        for index in set(self._v6) - set(wanted):
+            skt, port, _ = self._v6.pop(index)
+            port.stopListening()
+            skt.close()
+        self._v6Problems = {k: v for k, v in self._v6Problems.items() if k in
+                            {i.name for i in wanted.values()}}
+        for index, interface in wanted.items():
+            if index not in self._v6:
+                self._listen6(interface)
+        if not wanted:
+            self._v6Problems[""] = "ipv6 = yes: no IPv6 interface that can multicast"
+        else:
+            self._v6Problems.pop("", None)
+
+    def _listen6(self, interface: Interface) -> None:
+        name = interface.name
+        protocol = DiscoveryProtocol(
+            self.reactor,
+            broadcast=(GROUP6, self.config.port),
+            instanceId=self.protocol.instanceId,
+            targets=lambda: ([self._targetOn(self._byIndex(interface.index), (GROUP6, self.config.port))], []),
+            replyFor=lambda addr: self._targetOn(self._byIndex(interface.index), tuple(addr[:2])),
+            viaFor=lambda addr: name,
+            **self._shared,
+        )
+        protocol.name = self.protocol.name
+        try:
+            skt = multicastSocket6(self.config.port, interface)
+        except OSError as e:
+            reason = f"cannot listen on [{GROUP6}]:{self.config.port} on {name}: {e.strerror or e}"
+            if self._v6Problems.get(name) != reason:
+                self._log.warn("discovery: {reason}", reason=reason)
+            self._v6Problems[name] = reason
+            return
+        try:
+            port = self.reactor.adoptDatagramPort(
+                skt.fileno(), socket.AF_INET6, protocol, MAX_UDP_PAYLOAD + 1
+            )
+        except BaseException:
+            skt.close()
+            raise
+        self._v6Problems.pop(name, None)
+        self._v6[interface.index] = (skt, port, protocol)
+        self._log.info(
+            "discovery listening on [{group}]:{port} on {interface}",
+            group=GROUP6,
+            port=self.config.port,
+            interface=name,
+        )
+
+    def _byIndex(self, index: int) -> Interface | None:
+        return next((i for i in self._known if i.index == index), None)
 
     def advertisedPorts(self) -> dict[str, list[int]]:
         """
@@ -516,9 +708,8 @@ class DiscoveryService(Service):
 
     def peerSnapshot(self) -> list[dict[str, Any]]:
         """
-        The peers heard and not expired, as JSON-serializable dictionaries:
-        C{name}, C{id}, C{address}, C{services} (name to list of ports),
-        C{age} and C{ttl} in seconds.
+        The peers heard and not expired, as JSON-serializable dictionaries
+        (see L{Peer.asDict}).
         """
         return self.protocol.peers.snapshot()
 
@@ -534,7 +725,10 @@ class DiscoveryService(Service):
         Why this service cannot do its job now (for C{/health}), if it
         cannot: see L{DiscoveryProtocol.problems}.
         """
-        return self.protocol.problems()
+        found = self.protocol.problems()
+        for _, _, protocol in self._v6.values():
+            found += protocol.problems()
+        return found + sorted(self._v6Problems.values())
 
     def guardedPorts(self) -> frozenset[int]:
         """
@@ -542,6 +736,8 @@ class DiscoveryService(Service):
         to answer (a bounded set: L{PeerTable.guardedPorts}).
         """
         return self.protocol.peers.guardedPorts()
+
+    # Listening.
 
     def privilegedStartService(self) -> None:
         """
@@ -573,57 +769,108 @@ class DiscoveryService(Service):
             )
         except OSError as e:
             raise ListenError("discovery", self.description, e) from e
-        receiver = receiverAddress(config.interface, config.broadcast)
-        if receiver is not None:
+        for address in receiverAddresses(config.interface, config.broadcast, self._read()):
             try:
-                self._receiver = listenDatagram(
-                    self.reactor,
-                    _BroadcastReceiver(self.protocol),
-                    receiver,
-                    config.port,
-                    reuse=True,
+                self._receivers.append(
+                    listenDatagram(
+                        self.reactor,
+                        _BroadcastReceiver(self.protocol),
+                        address,
+                        config.port,
+                        reuse=True,
+                    )
                 )
             except OSError as e:
                 self._log.warn(
                     "discovery: cannot receive broadcasts to {address}:{port} ({reason}); "
                     "announcing anyway",
-                    address=receiver,
+                    address=address,
                     port=config.port,
                     reason=e.strerror or e,
                 )
+        if config.ipv6:
+            self._sync6(self._known)
         self._log.info(
             "discovery listening on {endpoint} ({address}), announcing to {broadcast} "
             "every {interval} s as {name} ({id})",
             endpoint=self.description,
             address=describeAddress(self.port.getHost()),
-            broadcast=_describe(self.protocol.broadcast),
+            broadcast=self._where(),
             interval=config.interval,
             name=self.protocol.name,
             id=self.protocol.instanceId,
         )
+
+    def _where(self) -> str:
+        config = self.config
+        where = (
+            "the broadcast address of each interface"
+            if config.broadcast == AUTO
+            else _describe(self.protocol.broadcast)
+        )
+        if config.ipv6:
+            where += f" and [{GROUP6}]:{config.port} on each IPv6 interface"
+        return where
 
     def stopService(self) -> Deferred[Any]:
         """
         Stop announcing and close the sockets.
         """
         Service.stopService(self)
-        ports = [p for p in (self.port, self._receiver) if p is not None]
-        self.port = self._receiver = None
+        ports = [p for p in (self.port, *self._receivers) if p is not None]
+        for skt, port, _ in self._v6.values():
+            ports.append(port)
+            skt.close()  # the reactor holds its own duplicate
+        self._v6.clear()
+        self.port = None
+        self._receivers = []
         return DeferredList([maybeDeferred(p.stopListening) for p in ports])
 
 
+def receiverAddresses(
+    interface: str, broadcast: str, interfaces: Sequence[Interface]
+) -> list[str]:
+    """
+    The addresses more sockets bind so that the broadcasts meant for an
+    instance bound to C{interface} arrive: none for a wildcard
+    C{interface}, which receives them all; else the configured broadcast
+    address, the subnet broadcast addresses of C{interface}, and
+    255.255.255.255.
+    """
+    if interface in ("", "0.0.0.0"):
+        return []
+    found = []
+    if broadcast not in (AUTO, LIMITED_BROADCAST):
+        found.append(broadcast)
+    for each in interfaces:
+        for entry in each.ipv4:
+            if entry.address == interface and entry.broadcast:
+                found.append(entry.broadcast)
+    found.append(LIMITED_BROADCAST_ADDRESS)
+    unique = []
+    for address in found:
+        if address != interface and address not in unique:
+            unique.append(address)
+    return unique
+
+
 def makeDiscoveryService(
-    config: DiscoveryConfig, reactor: Any = None, stats: DiscoveryStats | None = None
+    config: DiscoveryConfig,
+    reactor: Any = None,
+    stats: DiscoveryStats | None = None,
+    interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
 ) -> DiscoveryService:
     """
     Build the discovery service for the C{[discovery]} section.
 
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; new L{DiscoveryStats} if L{None}.
+    @param interfaces: reads the host's interfaces (fakes in tests).
     """
     if reactor is None:
         from twisted.internet import reactor
-    return DiscoveryService(config, reactor, stats if stats is not None else DiscoveryStats())
+    stats = stats if stats is not None else DiscoveryStats()
+    return DiscoveryService(config, reactor, stats, interfaces)
 
 
 def announceListenAddress(broadcast: str) -> str | None:
@@ -640,38 +887,151 @@ def announceListenAddress(broadcast: str) -> str | None:
     return broadcast if broadcast.endswith(".255") else None
 
 
+def chooseInterface(interfaces: Sequence[Interface], wanted: str) -> Interface:
+    """
+    The interface named C{wanted}, or holding the address C{wanted}.
+
+    @raise ValueError: naming the interfaces there are, if none is.
+    """
+    for interface in interfaces:
+        if wanted == interface.name or wanted in interface.addresses():
+            return interface
+    names = ", ".join(i.name for i in interfaces) or "none"
+    raise ValueError(f"no interface is named {wanted} or has that address (there are: {names})")
+
+
+def _queryPlan(
+    broadcast: tuple[str, int],
+    family: str,
+    chosen: Interface | None,
+    interfaces: Sequence[Interface],
+) -> tuple[list[str], str, list[Interface]]:
+    """
+    Where a client's queries go: the IPv4 destinations, the IPv4 address
+    to send from, and the interfaces to multicast to over IPv6.
+    """
+    destinations: list[str] = []
+    bind = ""
+    if family in ("4", "any"):
+        if broadcast[0] == AUTO:
+            for interface in [chosen] if chosen else interfaces:
+                if interface.up:
+                    destinations += [a.broadcast for a in interface.ipv4 if a.broadcast]
+        else:
+            destinations = [broadcast[0]]
+        if chosen is not None:
+            bind = chosen.ipv4[0].address if chosen.ipv4 else ""
+            if not chosen.ipv4:
+                destinations = []
+        elif destinations and all(d.startswith("127.") for d in destinations):
+            bind = "127.0.0.1"
+    over6: list[Interface] = []
+    if family in ("6", "any"):
+        if chosen is not None:
+            over6 = [chosen] if chosen in ipv6Interfaces(interfaces) else []
+        elif broadcast[0] == AUTO:
+            over6 = ipv6Interfaces(interfaces)
+    return list(dict.fromkeys(destinations)), bind, over6
+
+
 async def discover(
     reactor: Any,
     broadcast: tuple[str, int] = ("127.255.255.255", 8009),
     timeout: float = 2.0,
+    family: str = "any",
+    interface: str | None = None,
+    interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
 ) -> list[dict[str, Any]]:
     """
-    Find the instances around: send a padded query to C{broadcast} (again
+    Find the instances around: send a padded query to C{broadcast} over
+    IPv4 and, over IPv6, to L{GROUP6} on each interface chosen (again
     halfway through, in case a datagram was lost), listen for replies and
     for announces until C{timeout} seconds have passed, and return the
     instances heard as L{Peer.asDict} dictionaries, by name.
 
-    @raise OSError: if the query cannot be sent.
+    @param broadcast: the IPv4 destination and the port; C{auto} for the
+        broadcast address of every interface (and then IPv6 multicast on
+        every IPv6 interface too).
+    @param family: C{"4"}, C{"6"} or C{"any"}.
+    @param interface: query only by this interface (a name or one of its
+        addresses), over both families unless C{family} says otherwise.
+    @raise ValueError: if C{interface} is not one of the host's, or there
+        is nothing to query with C{family}.
+    @raise OSError: if no query can be sent.
     """
-    protocol = DiscoveryProtocol(reactor, broadcast=broadcast, interval=None, answer=False)
-    local = "127.0.0.1" if broadcast[0].startswith("127.") else ""
-    ports = [listenDatagram(reactor, protocol, local, 0)]
+    known = list(interfaces()) if interface or broadcast[0] == AUTO else []
+    chosen = chooseInterface(known, interface) if interface else None
+    destinations, bind, over6 = _queryPlan(broadcast, family, chosen, known)
+    if not destinations and not over6:
+        raise ValueError(
+            f"nothing to query over IPv{family}" if family != "any" else "nothing to query"
+        )
+    peers = PeerTable(reactor)
+    protocol = DiscoveryProtocol(
+        reactor, broadcast=broadcast, interval=None, answer=False, peers=peers
+    )
+    ports = []
+    sockets: list[socket.socket] = []
     try:
-        address = announceListenAddress(broadcast[0])
-        if address is not None:
-            try:
-                ports.append(
-                    listenDatagram(
-                        reactor, _BroadcastReceiver(protocol), address, broadcast[1], reuse=True
-                    )
-                )
-            except OSError:
-                pass  # replies are enough; announces are a bonus
-        protocol.query()
-        await deferLater(reactor, timeout / 2)
-        protocol.query()
-        await deferLater(reactor, timeout / 2)
+        if destinations:
+            ports.append(listenDatagram(reactor, protocol, bind, 0))
+            _listenForAnnounces(reactor, protocol, destinations, broadcast[1], ports)
+        protocols6 = []
+        for each in over6:
+            skt = multicastSocket6(0, each)
+            sockets.append(skt)
+            protocol6 = DiscoveryProtocol(
+                reactor, broadcast=(GROUP6, broadcast[1]), interval=None, answer=False, peers=peers
+            )
+            ports.append(reactor.adoptDatagramPort(skt.fileno(), socket.AF_INET6, protocol6))
+            protocols6.append(protocol6)
+        for _ in range(2):
+            _queryAll(protocol, destinations, broadcast[1], protocols6)
+            await deferLater(reactor, timeout / 2)
     finally:
         for port in ports:
             await maybeDeferred(port.stopListening)
-    return protocol.peers.snapshot()
+        for skt in sockets:
+            skt.close()
+    return peers.snapshot()
+
+
+def _listenForAnnounces(
+    reactor: Any, protocol: DiscoveryProtocol, destinations: Sequence[str], port: int, ports: list[Any]
+) -> None:
+    for destination in destinations:
+        address = announceListenAddress(destination)
+        if address is None:
+            continue
+        try:
+            ports.append(
+                listenDatagram(reactor, _BroadcastReceiver(protocol), address, port, reuse=True)
+            )
+        except OSError:
+            pass  # replies are enough; announces are a bonus
+
+
+def _queryAll(
+    protocol: DiscoveryProtocol,
+    destinations: Sequence[str],
+    port: int,
+    protocols6: Sequence[DiscoveryProtocol],
+) -> None:
+    """
+    Send one query to each destination; raise the first error if none went.
+    """
+    sent, errors = 0, []
+    for destination in destinations:
+        try:
+            protocol.query((destination, port))
+            sent += 1
+        except OSError as e:
+            errors.append(e)
+    for protocol6 in protocols6:
+        try:
+            protocol6.query((GROUP6, port))
+            sent += 1
+        except OSError as e:
+            errors.append(e)
+    if not sent and errors:
+        raise errors[0]

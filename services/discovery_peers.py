@@ -126,6 +126,8 @@ class PeerTable:
         self.onExpired = onExpired
         self._peers: dict[str, Peer] = {}
         self._bySource: dict[tuple[str, int], set[str]] = {}
+        # The endpoints of each peer by path (interface, IPv6?), with when heard.
+        self._paths: dict[str, dict[tuple[str, bool], tuple[Mapping[str, Sequence[str]], float]]] = {}
 
     def heard(
         self,
@@ -163,6 +165,7 @@ class PeerTable:
             ttl = self.maxTtl
         if known is not None and known.source != source:
             self._unindex(known)
+        now = self.clock.seconds()
         peer = self._peers[message.id] = Peer(
             message.id,
             message.name,
@@ -170,13 +173,39 @@ class PeerTable:
             source[1],
             services,
             ttl,
-            self.clock.seconds(),
-            {name: tuple(found) for name, found in endpoints.items() if found},
+            now,
+            self._merged(message.id, (via, ":" in source[0]), endpoints, now, ttl),
             via,
         )
         self._bySource.setdefault(source, set()).add(message.id)
         self.stats.peers = len(self._peers)
         return None if known is not None else peer
+
+    def _merged(
+        self,
+        id: str,
+        path: tuple[str, bool],
+        endpoints: Mapping[str, Sequence[str]],
+        now: float,
+        ttl: float,
+    ) -> dict[str, tuple[str, ...]]:
+        """
+        The endpoints heard from C{id} over every path (interface and
+        family) that has been heard within C{ttl}, C{endpoints} (heard now
+        over C{path}) first: an instance heard over IPv4 and IPv6 lists
+        both families' endpoints.
+        """
+        paths = self._paths.setdefault(id, {})
+        paths[path] = (endpoints, now)
+        for key, (_, seen) in list(paths.items()):
+            if now - seen >= ttl:
+                del paths[key]
+        merged: dict[str, list[str]] = {}
+        for found, _ in sorted(paths.values(), key=lambda entry: entry[0] is not endpoints):
+            for name, listed in found.items():
+                into = merged.setdefault(name, [])
+                into.extend(e for e in listed if e not in into)
+        return {name: tuple(found) for name, found in merged.items() if found}
 
     def _room(self, source: tuple[str, int]) -> bool:
         """
@@ -233,6 +262,7 @@ class PeerTable:
         gone = [p for p in self._peers.values() if now - p.lastSeen >= p.ttl]
         for peer in gone:
             del self._peers[peer.id]
+            self._paths.pop(peer.id, None)
             self._unindex(peer)
         self.stats.peersExpired += len(gone)
         self.stats.peers = len(self._peers)

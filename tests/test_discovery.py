@@ -40,12 +40,17 @@ from services.discovery_wire import (
     encode,
     query,
 )
+from services.interfaces import Address4, Interface
 from services.listen import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats
 from tests.support import freePort
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 
 ID = "a" * 32
+#: The loopback interface, as the kernel lists it.
+LO = Interface(
+    "lo", 1, loopback=True, multicast=False, ipv4=(Address4("127.0.0.1", 8, "127.255.255.255"),)
+)
 PEER = "b" * 32
 BROADCAST = ("127.255.255.255", 9009)
 CLIENT = ("127.0.0.1", 40000)
@@ -688,7 +693,7 @@ class ServiceTests(SynchronousTestCase):
         self.config = DiscoveryConfig(port=self.udpPort, name="alpha")
         self.root = MultiService()
         sibling("echo", 7007).setServiceParent(self.root)
-        self.service = makeDiscoveryService(self.config, self.reactor)
+        self.service = makeDiscoveryService(self.config, self.reactor, interfaces=lambda: [LO])
         self.service.setServiceParent(self.root)
 
     def start(self) -> None:
@@ -722,13 +727,15 @@ class ServiceTests(SynchronousTestCase):
 
     def test_sockets(self) -> None:
         """
-        With a single interface, a second socket bound to the broadcast
-        address receives broadcasts; both have room for any datagram.
+        With a single interface, more sockets bound to its broadcast
+        address and to 255.255.255.255 receive broadcasts; all have room for
+        any datagram.
         """
         self.start()
-        first, second = self.reactor.datagramPorts
+        first, second, third = self.reactor.datagramPorts
         self.assertEqual(first.host, ("127.0.0.1", self.udpPort))
         self.assertEqual(second.host, ("127.255.255.255", self.udpPort))
+        self.assertEqual(third.host, ("255.255.255.255", self.udpPort))
         self.assertEqual({size for *_, size in self.reactor.adoptedPorts}, {65536})
 
     def test_announcesSiblingPorts(self) -> None:
@@ -750,7 +757,7 @@ class ServiceTests(SynchronousTestCase):
         A query heard on the broadcast socket is answered from the main one.
         """
         self.start()
-        main, receiver = self.reactor.datagramPorts
+        main, receiver, _ = self.reactor.datagramPorts
         receiver.protocol.datagramReceived(query("1234567890abcdef"), CLIENT)
         self.assertEqual(main.written[-1][1], CLIENT)
 
