@@ -40,6 +40,7 @@ from services.discovery_wire import (
     encode,
     query,
 )
+from services.discovery_net import Target
 from services.interfaces import Address4, Interface
 from services.listen import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats
@@ -255,6 +256,79 @@ class AnnounceTests(SynchronousTestCase):
         self.assertEqual(message.services["service-00"], tuple(range(10000, 10016)))
         self.assertNotIn("service-15", message.services)
         self.assertEqual(len([e for e in events if e["log_level"] == LogLevel.warn]), 1)
+
+
+class TargetsTests(SynchronousTestCase):
+    """
+    Announces per interface, each with what is reachable there, and replies
+    with what is reachable where the query came from.
+    """
+
+    def targets(self) -> tuple[list[Target], list[str]]:
+        return [
+            Target(("198.18.0.255", 9009), "eth0", {"echo": [7]}, {"echo": ["198.18.0.1:7"]}),
+            Target(("198.18.1.255", 9009), "eth1", {}, {}),
+        ], self.problems
+
+    def setUp(self) -> None:
+        self.problems: list[str] = []
+
+    def test_announcePerTarget(self) -> None:
+        """
+        One announce per target, each listing that target's services and
+        endpoints.
+        """
+        protocol, transport, clock = build(targets=self.targets)
+        clock.advance(0)
+        [(first, to0), (second, to1)] = transport.written
+        self.assertEqual((to0, to1), (("198.18.0.255", 9009), ("198.18.1.255", 9009)))
+        self.assertEqual(decode(first).endpoints, {"echo": ("198.18.0.1:7",)})
+        self.assertEqual(decode(first).services, {"echo": (7,)})
+        self.assertEqual(decode(second).endpoints, {})
+        self.assertEqual(protocol.stats.announcesSent, 2)
+
+    def test_targetProblems(self) -> None:
+        """
+        What the targets cannot reach is a problem (for C{/health}), warned
+        about once, and gone when it is solved.
+        """
+        self.problems = ["broadcast = auto: no IPv4 broadcast address on every interface"]
+        protocol, _transport, clock = build(targets=self.targets)
+        with capturedLogs() as events:
+            clock.advance(0)
+            clock.advance(5)
+        self.assertEqual(protocol.problems(), self.problems)
+        self.assertEqual(len([e for e in events if e["log_level"] == LogLevel.warn]), 1)
+        self.problems = []
+        clock.advance(5)
+        self.assertEqual(protocol.problems(), [])
+
+    def test_replyFromInterface(self) -> None:
+        """
+        A query is answered with what C{replyFor} says is reachable from
+        its source, never larger than the query.
+        """
+        reachable = Target(CLIENT, "eth0", {"web": [80]}, {"web": ["198.18.0.1:80"]})
+        protocol, transport, _clock = build(replyFor=lambda addr: reachable)
+        data = query("1234567890abcdef")
+        protocol.datagramReceived(data, CLIENT)
+        [(reply, to)] = transport.written
+        self.assertEqual(to, CLIENT)
+        self.assertEqual(decode(reply).endpoints, {"web": ("198.18.0.1:80",)})
+        self.assertLessEqual(len(reply), len(data))
+
+    def test_heardWithEndpoints(self) -> None:
+        """
+        An announce's endpoints are the peer's, and the interface it came
+        by is recorded.
+        """
+        protocol, _transport, _clock = build(viaFor=lambda addr: "eth1")
+        announce = encode(
+            Message(ANNOUNCE, PEER, "beta", 15, {"echo": (7,)}, endpoints={"echo": ("198.18.1.2:7",)})
+        )
+        protocol.datagramReceived(announce, ("198.18.1.2", 9009))
+        [peer] = protocol.peers.snapshot()
+        self.assertEqual((peer["endpoints"], peer["via"]), ({"echo": ["198.18.1.2:7"]}, "eth1"))
 
 
 class QueryTests(SynchronousTestCase):
