@@ -716,9 +716,14 @@ class DiscoveryService(Service):
     def statusDetails(self) -> dict[str, Any]:
         """
         What C{/status} adds for this service: the peers, at most
-        L{STATUS_PEERS} of them listed (see L{PeerTable.summary}).
+        L{STATUS_PEERS} of them listed (see L{PeerTable.summary}); with
+        C{ipv6}, the interfaces it multicasts on (C{"ipv6"}).
         """
-        return self.protocol.peers.summary()
+        details = self.protocol.peers.summary()
+        if self.config.ipv6:
+            names = {i.index: i.name for i in self._known}
+            details["ipv6"] = sorted(names.get(index, str(index)) for index in self._v6)
+        return details
 
     def healthProblems(self) -> list[str]:
         """
@@ -959,16 +964,22 @@ async def discover(
         is nothing to query with C{family}.
     @raise OSError: if no query can be sent.
     """
-    known = list(interfaces()) if interface or broadcast[0] == AUTO else []
+    known = list(interfaces())
     chosen = chooseInterface(known, interface) if interface else None
     destinations, bind, over6 = _queryPlan(broadcast, family, chosen, known)
     if not destinations and not over6:
-        raise ValueError(
-            f"nothing to query over IPv{family}" if family != "any" else "nothing to query"
-        )
+        over = f" over IPv{family}" if family != "any" else ""
+        hint = "" if interface else ": use --broadcast auto, or --interface NAME"
+        raise ValueError(f"nothing to query{over} by {interface or 'the interfaces chosen'}{hint}")
     peers = PeerTable(reactor)
+
+    def via(addr: tuple[Any, ...]) -> str:
+        local = localAddressTowards(addr[:2], socket.AF_INET)
+        found = holding(known, local) if local is not None else None
+        return found.name if found is not None else ""
+
     protocol = DiscoveryProtocol(
-        reactor, broadcast=broadcast, interval=None, answer=False, peers=peers
+        reactor, broadcast=broadcast, interval=None, answer=False, peers=peers, viaFor=via
     )
     ports = []
     sockets: list[socket.socket] = []
@@ -981,7 +992,12 @@ async def discover(
             skt = multicastSocket6(0, each)
             sockets.append(skt)
             protocol6 = DiscoveryProtocol(
-                reactor, broadcast=(GROUP6, broadcast[1]), interval=None, answer=False, peers=peers
+                reactor,
+                broadcast=(GROUP6, broadcast[1]),
+                interval=None,
+                answer=False,
+                peers=peers,
+                viaFor=lambda addr, name=each.name: name,
             )
             ports.append(reactor.adoptDatagramPort(skt.fileno(), socket.AF_INET6, protocol6))
             protocols6.append(protocol6)

@@ -222,3 +222,58 @@ class ListInterfacesTests(SynchronousTestCase):
         """
         [lo] = [i for i in listInterfaces() if i.loopback]
         self.assertIn(Address4("127.0.0.1", 8, "127.255.255.255"), lo.ipv4)
+
+
+class QueryPlanTests(SynchronousTestCase):
+    """
+    Where C{netservices discover} sends its queries (C{--broadcast},
+    C{--interface}, C{--family}).
+    """
+
+    def plan(self, broadcast: str = "127.255.255.255", family: str = "any", interface: str = ""):
+        from services.discovery import _queryPlan, chooseInterface
+
+        chosen = chooseInterface(ALL, interface) if interface else None
+        destinations, bind, over6 = _queryPlan((broadcast, 9), family, chosen, ALL)
+        return destinations, bind, [i.name for i in over6]
+
+    def test_default(self) -> None:
+        """
+        By default, this host only: IPv4 to 127.255.255.255 from 127.0.0.1,
+        no IPv6.
+        """
+        self.assertEqual(self.plan(), (["127.255.255.255"], "127.0.0.1", []))
+
+    def test_auto(self) -> None:
+        """
+        C{auto}: every interface's broadcast address, and IPv6 multicast on
+        every IPv6 interface; C{--family} keeps one of the two.
+        """
+        everything = ["127.255.255.255", "198.18.0.255", "198.18.5.255", "198.18.1.255"]
+        self.assertEqual(self.plan("auto"), (everything, "", ["eth0", "eth1", "eth3"]))
+        self.assertEqual(self.plan("auto", "4"), (everything, "", []))
+        self.assertEqual(self.plan("auto", "6"), ([], "", ["eth0", "eth1", "eth3"]))
+
+    def test_interface(self) -> None:
+        """
+        C{--interface}, by name or address: IPv4 from its address, IPv6 on
+        it only.
+        """
+        self.assertEqual(
+            self.plan("auto", interface="198.18.1.1"), (["198.18.1.255"], "198.18.1.1", ["eth1"])
+        )
+        self.assertEqual(self.plan(family="6", interface="eth3"), ([], "", ["eth3"]))
+
+    def test_noSuchInterface(self) -> None:
+        """
+        An interface the host does not have is an error that lists those it
+        has.
+        """
+        from services.discovery import chooseInterface
+
+        with self.assertRaises(ValueError) as caught:
+            chooseInterface(ALL, "wlan0")
+        self.assertEqual(
+            str(caught.exception),
+            "no interface is named wlan0 or has that address (there are: lo, eth0, eth1, eth2, eth3)",
+        )
