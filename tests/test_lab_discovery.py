@@ -234,6 +234,27 @@ class LabDiscoveryTests(TestCase):
             f"{delay:.2f} s after the last instance started listening"
         )
 
+    def test_ipv4Only(self) -> None:
+        """
+        On an IPv4-only segment, three hosts each bound to their own address
+        and broadcasting to the segment's broadcast address find each other,
+        with IPv4 endpoints only.
+        """
+        lab = Lab.create(self)
+        lan4 = lab.segment("v4", ipv6=False)
+        hosts = [lab.host(name, lan4) for name in ("a", "b", "c")]
+        for host in hosts:
+            own = f"interface = {host.ipv4(lan4)}\nbroadcast = {lan4.ipv4Broadcast}\n"
+            self.start(host, host.name, discovery=own, echo=f"tcp:{ECHO}")
+        for host in hosts:
+            others = [h for h in hosts if h is not host]
+            found = host.call("tests.test_lab_discovery.peersWhen", WEB, [h.name for h in others])
+            self.assertEqual(sorted(found["peers"]), [h.name for h in others])
+            for other in others:
+                self.assertEqual(
+                    found["peers"][other.name]["endpoints"]["echo"], [f"{other.ipv4(lan4)}:{ECHO}"]
+                )
+
     def test_dualHomed(self) -> None:
         """
         A host on two segments is listed on each with that segment's
