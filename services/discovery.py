@@ -38,7 +38,8 @@ Use it in your own application::
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
@@ -58,8 +59,6 @@ from services.datagram import (
     portsByService,
     unsafeSource,
 )
-from services.discovery_peers import STATUS_PEERS, Peer, PeerTable
-from services.discovery_peers import describe as _describe
 from services.discovery_net import (
     AUTO,
     GROUP6,
@@ -70,7 +69,8 @@ from services.discovery_net import (
     listenerAddresses,
     multicastSocket6,
 )
-from services.interfaces import Interface, holding, listInterfaces, localAddressTowards
+from services.discovery_peers import Peer, PeerTable
+from services.discovery_peers import describe as _describe
 from services.discovery_wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
@@ -88,6 +88,7 @@ from services.discovery_wire import (
     newNonce,
     query,
 )
+from services.interfaces import Interface, holding, listInterfaces, localAddressTowards
 from services.listen import ListenError, describeAddress
 from services.stats import DiscoveryStats
 
@@ -565,17 +566,17 @@ class DiscoveryService(Service):
         self._receivers: list[IListeningPort] = []
         self._known: list[Interface] = []
         self.description = f"udp:{config.port}:interface={config.interface}"
-        shared: dict[str, Any] = dict(
-            name=config.name or None,
-            interval=config.interval,
-            ttl=config.ttl,
-            services=self.advertisedPorts,
-            limiter=SourceLimiter(
+        shared: dict[str, Any] = {
+            "name": config.name or None,
+            "interval": config.interval,
+            "ttl": config.ttl,
+            "services": self.advertisedPorts,
+            "limiter": SourceLimiter(
                 reactor, config.source_rate, config.source_burst, config.global_rate
             ),
-            ownPorts=OwnPorts(self, reactor, fixed=(config.port,)),
-            stats=stats,
-            peers=PeerTable(
+            "ownPorts": OwnPorts(self, reactor, fixed=(config.port,)),
+            "stats": stats,
+            "peers": PeerTable(
                 reactor,
                 stats=stats,
                 maxPerSource=config.max_peers_per_source,
@@ -583,7 +584,7 @@ class DiscoveryService(Service):
                 # Never forget peers configured as we are before their time.
                 maxTtl=max(config.max_peer_ttl, config.ttl),
             ),
-        )
+        }
         self._shared = shared
         broadcast = config.broadcast
         self.protocol = DiscoveryProtocol(
@@ -667,7 +668,7 @@ class DiscoveryService(Service):
             instanceId=self.protocol.instanceId,
             targets=lambda: ([self._targetOn(self._byIndex(interface.index), (GROUP6, self.config.port))], []),
             replyFor=lambda addr: self._targetOn(self._byIndex(interface.index), tuple(addr[:2])),
-            viaFor=lambda addr: name,
+            viaFor=_constant(name),
             **self._shared,
         )
         protocol.name = self.protocol.name
@@ -997,7 +998,7 @@ async def discover(
                 interval=None,
                 answer=False,
                 peers=peers,
-                viaFor=lambda addr, name=each.name: name,
+                viaFor=_constant(each.name),
             )
             ports.append(reactor.adoptDatagramPort(skt.fileno(), socket.AF_INET6, protocol6))
             protocols6.append(protocol6)
@@ -1010,6 +1011,13 @@ async def discover(
         for skt in sockets:
             skt.close()
     return peers.snapshot()
+
+
+def _constant(name: str) -> Callable[[tuple[Any, ...]], str]:
+    """
+    A C{viaFor} for a socket bound to one interface: always its name.
+    """
+    return lambda addr: name
 
 
 def _listenForAnnounces(

@@ -23,8 +23,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from services.discovery_peers import describe
 from services.discovery_wire import MAX_ENDPOINTS, MAX_PORTS, MAX_SERVICES, isServiceName
@@ -158,7 +159,7 @@ def ipv4Targets(
 def _autoTargets(
     interfaces: Sequence[Interface], bind: str, port: int, listeners: Listeners
 ) -> tuple[list[Target], list[str]]:
-    targets = []
+    targets: list[Target] = []
     for interface in interfaces:
         if not interface.up:
             continue

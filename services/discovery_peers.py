@@ -13,8 +13,9 @@ a minute, not the whole table for an hour.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 

@@ -9,8 +9,9 @@ in the parent (discovery, UDP echo) so that every worker can show them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from services.listen import describeAddress, isListening, listeningPorts
 

@@ -285,7 +285,9 @@ class CommandTests(SynchronousTestCase):
                 "NAME         ADDRESS         IPV4                          IPV6" + " " * 38 + "AGE",
                 "a-long-name  127.0.0.1:8009  echo:127.0.0.1:7,127.0.0.1:8  -" + " " * 41 + "0.2s",
                 "b            127.0.0.1:8009  -                             -" + " " * 41 + "12.0s",
-                "dual         127.0.0.1:8009  echo:198.18.0.1:7             "
-                "echo:[2001:db8::1]:7 web:[2001:db8::1]:8  1.0s",
+                (
+                    "dual         127.0.0.1:8009  echo:198.18.0.1:7             "
+                    "echo:[2001:db8::1]:7 web:[2001:db8::1]:8  1.0s"
+                ),
             ],
         )

@@ -31,6 +31,7 @@ from services.discovery import (
     makeDiscoveryService,
     receiverAddress,
 )
+from services.discovery_net import Target
 from services.discovery_wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
@@ -40,7 +41,6 @@ from services.discovery_wire import (
     encode,
     query,
 )
-from services.discovery_net import Target
 from services.interfaces import Address4, Interface
 from services.listen import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats

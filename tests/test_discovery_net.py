@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections import namedtuple
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 from twisted.trial.unittest import SynchronousTestCase
@@ -81,7 +81,7 @@ class TargetTests(SynchronousTestCase):
     L{ipv4Targets} and L{ipv6Targets}: where announces go.
     """
 
-    listeners = {"echo": [("0.0.0.0", 7)]}
+    listeners: ClassVar[dict[str, list[tuple[str, int]]]] = {"echo": [("0.0.0.0", 7)]}
 
     def test_autoEveryInterface(self) -> None:
         """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 from twisted.internet.task import Clock
-from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.discovery_peers import MAX_GUARDED_PORTS, STATUS_PEERS, Peer, PeerTable
