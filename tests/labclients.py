@@ -148,3 +148,16 @@ def statusWhen(url: str, path: list[str], expected: Any, timeout: float = 15.0) 
         if value == expected or time.monotonic() > deadline:
             return document
         time.sleep(0.05)
+
+
+def gets(urls: list[str], timeout: float = 10.0) -> list[dict[str, Any]]:
+    """
+    GET each URL in turn, each on a connection of its own.
+
+    @return: for each, the C{status} and the C{body} as text.
+    """
+    results = []
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            results.append({"status": response.status, "body": response.read().decode()})
+    return results

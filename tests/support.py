@@ -257,6 +257,50 @@ def runTwistd(args: Sequence[str], timeout: float = 30.0, cwd: str | None = None
     )
 
 
+def isolatedNetwork(command: Sequence[str], pingGroups: bool = False) -> list[str]:
+    """
+    C{command} run in a network namespace of its own (C{unshare -n}) with
+    only its loopback interface, up; the namespace goes away with the
+    command.  With C{pingGroups}, every group there may open unprivileged
+    ICMP sockets (C{net.ipv4.ping_group_range}, which is per namespace).
+    Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN).
+    """
+    setup = "ip link set lo up"
+    if pingGroups:
+        setup += " && echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range"
+    return ["unshare", "-n", "sh", "-c", setup + ' && exec "$@"', "sh", *command]
+
+
+def canIsolateNetwork() -> bool:
+    """
+    Whether L{isolatedNetwork} works here.
+    """
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return False
+    done = subprocess.run(isolatedNetwork(["true"]), capture_output=True, check=False)
+    return done.returncode == 0
+
+
+async def turnUntil(
+    reactor: object, condition: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+) -> T:
+    """
+    Let C{reactor} run until C{condition} returns something true, or raise
+    C{AssertionError} after C{timeout} seconds: L{waitUntil} for tests whose
+    sockets the reactor itself serves.
+    """
+    from twisted.internet.task import deferLater
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await deferLater(reactor, 0.01)  # type: ignore[arg-type]
+
+
 def makeCertificate(
     directory: Path, name: str = "server", hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
 ) -> tuple[Path, Path]:

@@ -8,13 +8,17 @@ behind.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
+from tests import lab as labModule
 from tests.lab import PREFIX, Lab, ip, removeLeftovers
-from tests.support import isolatedConfig
+from tests.support import ROOT, isolatedConfig
 
 # Prints the addresses a host has and whether each IPv6 one is tentative.
 _ADDRESSES = """\
@@ -130,6 +134,37 @@ class TopologyTests(TestCase):
         self.assertIn("UDP port 7009", str(error))
 
 
+class UnavailableTests(TestCase):
+    """
+    Where a lab cannot be built, its tests skip and say why.
+    """
+
+    def test_notRoot(self) -> None:
+        """
+        Without root, L{Lab.create} skips the test, saying that the lab
+        needs root, and creates nothing.
+        """
+        before = namespaces()
+        self.patch(os, "geteuid", lambda: 1000)
+        error = self.assertRaises(SkipTest, Lab.create, self)
+        self.assertEqual(str(error), "the network lab needs root (to create network namespaces)")
+        self.assertEqual(namespaces(), before)
+
+    def test_noNamespaces(self) -> None:
+        """
+        Where C{ip netns add} fails (no permission in a container), the
+        reason given is its error.
+        """
+        self.patch(labModule, "ip", lambda *args, check=True: _failed("Operation not permitted"))
+        self.assertEqual(
+            labModule.labUnavailable(), "cannot create a network namespace: Operation not permitted"
+        )
+
+
+def _failed(stderr: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(["ip"], 1, "", stderr + "\n")
+
+
 class LifetimeTests(TestCase):
     """
     What a lab leaves behind: nothing.
@@ -154,6 +189,35 @@ class LifetimeTests(TestCase):
         self.assertIsNotNone(stray.wait(10))
         self.assertFalse({n for n in namespaces() if n.startswith(lab.prefix)})
         lab.teardown()
+
+    def test_terminated(self) -> None:
+        """
+        A process that built a lab and is stopped by SIGTERM deletes the
+        lab's namespaces before it exits.
+        """
+        Lab.create(self)
+        code = (
+            "import sys, time\n"
+            "from tests.lab import Lab\n"
+            "lab = Lab(sys.argv[1])\n"
+            "lab.host('a', lab.segment('lan'))\n"
+            "print(lab.prefix, flush=True)\n"
+            "time.sleep(60)\n"  # until the signal comes
+        )
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, self.mktemp()],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+            text=True,
+        )
+        self.addCleanup(lambda: child.poll() is None and child.kill())
+        assert child.stdout is not None
+        prefix = child.stdout.readline().strip()
+        child.stdout.close()
+        self.assertEqual(len({n for n in namespaces() if n.startswith(prefix)}), 2)
+        child.send_signal(signal.SIGTERM)
+        self.assertEqual(child.wait(20), -signal.SIGTERM)
+        self.assertFalse({n for n in namespaces() if n.startswith(prefix)})
 
     def test_leftovers(self) -> None:
         """

@@ -14,7 +14,7 @@ import shutil
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.lab import Lab, escape
-from tests.support import isolatedConfig, makeCertificate
+from tests.support import isolatedConfig, makeCertificate, waitUntil
 
 MB = 1024 * 1024
 
@@ -142,7 +142,13 @@ class WebTests(LabTestCase):
         self.assertEqual(status["client"].rsplit(":", 1)[0], clientV4)
         status = json.loads(self.curl(f"http://[{self.v6}]:8080/status"))
         self.assertEqual(status["client"].rsplit(":", 1)[0], f"[{clientV6}]")
-        lines = self.accessLog.read_text().splitlines()
+        lines = waitUntil(
+            lambda: (
+                (found := self.accessLog.read_text().splitlines()) and len(found) >= 4 and found
+            ),
+            15,
+            "four lines in the access log",
+        )
         self.assertEqual([line.split(" ", 1)[0] for line in lines], [clientV4, clientV6] * 2)
 
     def test_static(self) -> None:
