@@ -304,7 +304,13 @@ def parseBroadcast(text: str) -> str:
     if value != LIMITED_BROADCAST and not _isIPv4(value):
         raise _Invalid(
             "expected auto, an IPv4 broadcast address such as 127.255.255.255 or "
-            f"192.168.1.255, or {LIMITED_BROADCAST}"
+            f"192.168.1.255, {LIMITED_BROADCAST}, or a multicast group in 239.255.0.0/16"
+        )
+    first = int(value.split(".")[0]) if value != LIMITED_BROADCAST else 0
+    if 224 <= first <= 239 and not value.startswith("239.255."):
+        raise _Invalid(
+            "expected a multicast group in 239.255.0.0/16 (organization-local scope), "
+            "such as 239.255.0.9"
         )
     return value
 
@@ -378,9 +384,9 @@ class DiscoveryConfig:
     broadcast: str = _setting(
         "auto",
         parseBroadcast,
-        "auto, an IPv4 broadcast address, or <broadcast>",
+        "auto, an IPv4 broadcast address, <broadcast>, or a group in 239.255.0.0/16",
         "Where announces go: auto, the broadcast address of each interface that "
-        "interface covers (127.255.255.255 for 127.0.0.1).",
+        "interface covers (127.255.255.255 for 127.0.0.1); a group: multicast on each.",
     )
     ipv6: bool = _setting(
         False,

@@ -37,6 +37,7 @@ Use it in your own application::
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
@@ -64,10 +65,15 @@ from services.discovery_net import (
     GROUP6,
     Target,
     endpointsOn,
+    ipv4GroupInterfaces,
     ipv4Targets,
     ipv6Interfaces,
+    isMulticast,
+    joinGroup4,
     listenerAddresses,
+    multicastOptions4,
     multicastSocket6,
+    sendFrom4,
 )
 from services.discovery_peers import Peer, PeerTable
 from services.discovery_peers import describe as _describe
@@ -154,6 +160,7 @@ class DiscoveryProtocol(DatagramProtocol):
         targets: Callable[[], tuple[Sequence[Target], Sequence[str]]] | None = None,
         replyFor: Callable[[tuple[Any, ...]], Target | None] | None = None,
         viaFor: Callable[[tuple[Any, ...]], str] | None = None,
+        beforeSend: Callable[[Target], None] | None = None,
     ) -> None:
         """
         @param clock: time for the announces, the ttls and the limits.
@@ -177,6 +184,8 @@ class DiscoveryProtocol(DatagramProtocol):
             it returns L{None}, C{services}.
         @param viaFor: called with a datagram's source for the local
             interface it came by.
+        @param beforeSend: called with each target before its announce
+            goes (to choose the interface IPv4 multicast leaves by).
         """
         self.clock = clock
         self.name = name or defaultName()
@@ -200,6 +209,7 @@ class DiscoveryProtocol(DatagramProtocol):
         self.targets = targets
         self.replyFor = replyFor
         self.viaFor = viaFor
+        self.beforeSend = beforeSend
         self._targetProblems: list[str] = []
 
     # Starting and stopping.
@@ -328,6 +338,8 @@ class DiscoveryProtocol(DatagramProtocol):
         current = set()
         for target in targets:
             current.add(_describe(target.address) + target.via)
+            if self.beforeSend is not None:
+                self.beforeSend(target)
             self._announceTo(self._message(ANNOUNCE, target=target), target.address, target.via)
         for gone in set(self._failing) - current:
             del self._failing[gone]
@@ -565,6 +577,10 @@ class DiscoveryService(Service):
         self._v6Problems: dict[str, str] = {}
         self._receivers: list[IListeningPort] = []
         self._known: list[Interface] = []
+        # IPv4 multicast: our handle on the socket that joins the group, and
+        # the interface addresses it has joined on.
+        self._group4: socket.socket | None = None
+        self._joined4: set[str] = set()
         self.description = f"udp:{config.port}:interface={config.interface}"
         shared: dict[str, Any] = {
             "name": config.name or None,
@@ -594,6 +610,7 @@ class DiscoveryService(Service):
             targets=self._targets4,
             replyFor=self._replyFor4,
             viaFor=self._via4,
+            beforeSend=self._beforeSend4,
             **shared,
         )
 
@@ -616,9 +633,40 @@ class DiscoveryService(Service):
         interfaces = self._read()
         if config.ipv6 and self.running:
             self._sync6(interfaces)
-        return ipv4Targets(
+        targets, problems = ipv4Targets(
             interfaces, config.interface, config.broadcast, config.port, self._listeners()
         )
+        return targets, problems + self._join4(interfaces)
+
+    # IPv4 multicast (broadcast = a group).
+
+    def _join4(self, interfaces: Sequence[Interface]) -> list[str]:
+        """
+        Join the group on every IPv4 interface not joined yet; what could
+        not be joined.
+        """
+        if self._group4 is None:
+            return []
+        problems = []
+        group = self.config.broadcast
+        present = {source for _, source in ipv4GroupInterfaces(interfaces, self.config.interface)}
+        self._joined4 &= present
+        for interface, source in ipv4GroupInterfaces(interfaces, self.config.interface):
+            if source in self._joined4:
+                continue
+            try:
+                joinGroup4(self._group4, group, source)
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:  # a member already
+                    problems.append(f"cannot join {group} on {interface.name}: {e.strerror or e}")
+                    continue
+            self._joined4.add(source)
+        return problems
+
+    def _beforeSend4(self, target: Target) -> None:
+        if target.source and self.port is not None:
+            with _socketOf(self.port, socket.AF_INET) as skt:
+                sendFrom4(skt, target.source)
 
     def _interfaceFor4(self, addr: tuple[Any, ...]) -> Interface | None:
         local = localAddressTowards(addr[:2], socket.AF_INET)
@@ -777,15 +825,16 @@ class DiscoveryService(Service):
             raise ListenError("discovery", self.description, e) from e
         for address in receiverAddresses(config.interface, config.broadcast, self._read()):
             try:
-                self._receivers.append(
-                    listenDatagram(
-                        self.reactor,
-                        _BroadcastReceiver(self.protocol),
-                        address,
-                        config.port,
-                        reuse=True,
-                    )
+                receiver = listenDatagram(
+                    self.reactor,
+                    _BroadcastReceiver(self.protocol),
+                    address,
+                    config.port,
+                    reuse=True,
                 )
+                self._receivers.append(receiver)
+                if address == config.broadcast and isMulticast(address):
+                    self._group4 = _socketOf(receiver, socket.AF_INET)
             except OSError as e:
                 self._log.warn(
                     "discovery: cannot receive broadcasts to {address}:{port} ({reason}); "
@@ -794,6 +843,11 @@ class DiscoveryService(Service):
                     port=config.port,
                     reason=e.strerror or e,
                 )
+        if isMulticast(config.broadcast):
+            with _socketOf(self.port, socket.AF_INET) as skt:
+                multicastOptions4(skt)
+            if config.interface in ("", "0.0.0.0"):
+                self._group4 = _socketOf(self.port, socket.AF_INET)
         if config.ipv6:
             self._sync6(self._known)
         self._log.info(
@@ -828,9 +882,22 @@ class DiscoveryService(Service):
             ports.append(port)
             skt.close()  # the reactor holds its own duplicate
         self._v6.clear()
+        if self._group4 is not None:
+            self._group4.close()
+            self._group4 = None
+        self._joined4.clear()
         self.port = None
         self._receivers = []
         return DeferredList([maybeDeferred(p.stopListening) for p in ports])
+
+
+def _socketOf(port: Any, family: int) -> socket.socket:
+    """
+    A socket object for the descriptor of a listening UDP port (a duplicate:
+    closing it leaves the port open), for the socket options Twisted has no
+    method for.
+    """
+    return socket.fromfd(port.fileno(), family, socket.SOCK_DGRAM)
 
 
 def receiverAddresses(
@@ -913,8 +980,9 @@ def _queryPlan(
     interfaces: Sequence[Interface],
 ) -> tuple[list[str], str, list[Interface]]:
     """
-    Where a client's queries go: the IPv4 destinations, the IPv4 address
-    to send from, and the interfaces to multicast to over IPv6.
+    Where a client's queries go: the IPv4 destinations (a multicast group
+    once for each interface it is sent on: see L{_groupSources}), the IPv4
+    address to send from, and the interfaces to multicast to over IPv6.
     """
     destinations: list[str] = []
     bind = ""
@@ -927,6 +995,8 @@ def _queryPlan(
             destinations = [broadcast[0]]
         if chosen is not None:
             bind = chosen.ipv4[0].address if chosen.ipv4 else ""
+            if isMulticast(broadcast[0]):
+                bind = ""  # sent from the interface of IP_MULTICAST_IF
             if not chosen.ipv4:
                 destinations = []
         elif destinations and all(d.startswith("127.") for d in destinations):
@@ -968,6 +1038,9 @@ async def discover(
     known = list(interfaces())
     chosen = chooseInterface(known, interface) if interface else None
     destinations, bind, over6 = _queryPlan(broadcast, family, chosen, known)
+    sources = _groupSources(destinations, chosen, known)
+    if not sources and any(isMulticast(d) for d in destinations):
+        raise ValueError(f"no IPv4 interface that can multicast to {broadcast[0]}")
     if not destinations and not over6:
         over = f" over IPv{family}" if family != "any" else ""
         hint = "" if interface else ": use --broadcast auto, or --interface NAME"
@@ -1003,7 +1076,7 @@ async def discover(
             ports.append(reactor.adoptDatagramPort(skt.fileno(), socket.AF_INET6, protocol6))
             protocols6.append(protocol6)
         for _ in range(2):
-            _queryAll(protocol, destinations, broadcast[1], protocols6)
+            _queryAll(protocol, destinations, broadcast[1], protocols6, sources)
             await deferLater(reactor, timeout / 2)
     finally:
         for port in ports:
@@ -1035,22 +1108,41 @@ def _listenForAnnounces(
             pass  # replies are enough; announces are a bonus
 
 
+def _groupSources(
+    destinations: Sequence[str], chosen: Interface | None, known: Sequence[Interface]
+) -> list[str]:
+    """
+    The interface addresses a query to a multicast group among
+    C{destinations} is sent from: C{chosen}'s, or every interface's that
+    can multicast.
+    """
+    if not any(isMulticast(d) for d in destinations):
+        return []
+    return [source for _, source in ipv4GroupInterfaces([chosen] if chosen else known, "")]
+
+
 def _queryAll(
     protocol: DiscoveryProtocol,
     destinations: Sequence[str],
     port: int,
     protocols6: Sequence[DiscoveryProtocol],
+    sources: Sequence[str] = (),
 ) -> None:
     """
-    Send one query to each destination; raise the first error if none went.
+    Send one query to each destination (to a multicast group, once from
+    each of C{sources}); raise the first error if none went.
     """
     sent, errors = 0, []
     for destination in destinations:
-        try:
-            protocol.query((destination, port))
-            sent += 1
-        except OSError as e:
-            errors.append(e)
+        for source in sources if isMulticast(destination) else [""]:
+            try:
+                if source:
+                    with _socketOf(protocol.transport, socket.AF_INET) as skt:
+                        sendFrom4(skt, source)
+                protocol.query((destination, port))
+                sent += 1
+            except OSError as e:
+                errors.append(e)
     for protocol6 in protocols6:
         try:
             protocol6.query((GROUP6, port))

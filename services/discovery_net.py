@@ -38,10 +38,15 @@ __all__ = [
     "LIMITED_BROADCAST_ADDRESS",
     "Target",
     "endpointsOn",
+    "ipv4GroupInterfaces",
     "ipv4Targets",
     "ipv6Interfaces",
+    "isMulticast",
+    "joinGroup4",
     "listenerAddresses",
+    "multicastOptions4",
     "multicastSocket6",
+    "sendFrom4",
 ]
 
 #: C{broadcast = auto}: every IPv4 interface's own broadcast address.
@@ -64,6 +69,8 @@ class Target:
     @ivar endpoints: service name to the endpoints reachable there.
     @ivar index: the interface index that IPv6 multicast is sent from
         (0: none).
+    @ivar source: the interface address that IPv4 multicast is sent from
+        (C{""}: none).
     """
 
     address: tuple[str, int]
@@ -71,6 +78,7 @@ class Target:
     services: Mapping[str, Sequence[int]] = field(default_factory=dict)
     endpoints: Mapping[str, Sequence[str]] = field(default_factory=dict)
     index: int = 0
+    source: str = ""
 
 
 def listenerAddresses(root: Any, exclude: Iterable[str] = ()) -> dict[str, list[tuple[str, int]]]:
@@ -139,10 +147,13 @@ def ipv4Targets(
 
     @param bind: the configured local address (C{0.0.0.0}: every
         interface).
-    @param broadcast: L{AUTO}, C{<broadcast>}, or an address.
+    @param broadcast: L{AUTO}, C{<broadcast>}, an address, or a multicast
+        group (announced to on every interface C{bind} covers).
     """
     if broadcast == AUTO:
         return _autoTargets(interfaces, bind, port, listeners)
+    if isMulticast(broadcast):
+        return _groupTargets(interfaces, bind, broadcast, port, listeners)
     address = LIMITED_BROADCAST_ADDRESS if broadcast == "<broadcast>" else broadcast
     if bind in ("", "0.0.0.0"):
         local = localAddressTowards((address, port), socket.AF_INET)
@@ -176,6 +187,76 @@ def _autoTargets(
         return targets, []
     where = "every interface" if bind in ("", "0.0.0.0") else bind
     return [], [f"broadcast = auto: no IPv4 broadcast address on {where}"]
+
+
+def ipv4GroupInterfaces(interfaces: Sequence[Interface], bind: str) -> list[tuple[Interface, str]]:
+    """
+    The interfaces (with the address to send from) that IPv4 multicast
+    runs on: up, able to multicast, with an IPv4 address that C{bind}
+    covers.
+    """
+    found = []
+    for interface in interfaces:
+        if not (interface.up and interface.multicast):
+            continue
+        for entry in interface.ipv4:
+            if bind in ("", "0.0.0.0") or entry.address == bind:
+                found.append((interface, entry.address))
+                break
+    return found
+
+
+def _groupTargets(
+    interfaces: Sequence[Interface], bind: str, group: str, port: int, listeners: Listeners
+) -> tuple[list[Target], list[str]]:
+    targets = []
+    for interface, source in ipv4GroupInterfaces(interfaces, bind):
+        services, endpoints = endpointsOn(interface, listeners)
+        targets.append(
+            Target((group, port), interface.name, services, endpoints, interface.index, source)
+        )
+    if targets:
+        return targets, []
+    where = "any interface" if bind in ("", "0.0.0.0") else bind
+    return [], [f"broadcast = {group}: no IPv4 interface that can multicast on {where}"]
+
+
+def isMulticast(address: str) -> bool:
+    """
+    Whether C{address} is an IPv4 multicast group.
+    """
+    try:
+        return ipaddress.IPv4Address(address).is_multicast
+    except ValueError:
+        return False
+
+
+def joinGroup4(skt: socket.socket, group: str, source: str) -> None:
+    """
+    Join the IPv4 C{group} on the interface of address C{source}.
+
+    @raise OSError: when the kernel refuses (C{EADDRINUSE}: a member
+        already).
+    """
+    request = socket.inet_aton(group) + socket.inet_aton(source)
+    skt.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, request)
+
+
+def multicastOptions4(skt: socket.socket) -> None:
+    """
+    IPv4 multicast of C{skt}: TTL 1 (never past a router), loopback on
+    (instances of this host hear each other).
+    """
+    skt.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    skt.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+
+
+def sendFrom4(skt: socket.socket, source: str) -> None:
+    """
+    Send the next IPv4 multicast datagrams of C{skt} from the interface of
+    address C{source}.
+    """
+    skt.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source))
 
 
 def ipv6Interfaces(interfaces: Sequence[Interface]) -> list[Interface]:

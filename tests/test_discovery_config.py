@@ -137,7 +137,11 @@ class SectionTests(SynchronousTestCase):
             ),
             ("discovery", "broadcast", "example.com"): (
                 "expected auto, an IPv4 broadcast address such as 127.255.255.255 or 192.168.1.255, "
-                f"or {LIMITED_BROADCAST}"
+                f"{LIMITED_BROADCAST}, or a multicast group in 239.255.0.0/16"
+            ),
+            ("discovery", "broadcast", "224.0.0.1"): (
+                "expected a multicast group in 239.255.0.0/16 (organization-local scope), "
+                "such as 239.255.0.9"
             ),
             ("discovery", "interval", "0"): "expected a number of seconds > 0",
             ("discovery", "ttl", "7200"): "expected a whole number from 1 to 3600",

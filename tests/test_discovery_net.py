@@ -129,6 +129,25 @@ class TargetTests(SynchronousTestCase):
         self.assertEqual((target.address, target.via), (("255.255.255.255", 9), "eth1"))
         self.assertEqual(target.endpoints, {"echo": ["198.18.1.1:7"]})
 
+    def test_group(self) -> None:
+        """
+        A multicast group: one announce to it on every IPv4 interface that
+        is up and can multicast (not loopback), each sent from that
+        interface's first address (or from the bound address alone).
+        """
+        targets, problems = ipv4Targets(ALL, "0.0.0.0", "239.255.0.9", 9, self.listeners)
+        self.assertEqual(problems, [])
+        self.assertEqual(
+            [(t.address, t.via, t.source) for t in targets],
+            [(("239.255.0.9", 9), "eth0", "198.18.0.1"), (("239.255.0.9", 9), "eth1", "198.18.1.1")],
+        )
+        targets, _ = ipv4Targets(ALL, "198.18.5.1", "239.255.0.9", 9, self.listeners)
+        self.assertEqual([t.source for t in targets], ["198.18.5.1"])
+        _, problems = ipv4Targets([LO], "0.0.0.0", "239.255.0.9", 9, self.listeners)
+        self.assertEqual(
+            problems, ["broadcast = 239.255.0.9: no IPv4 interface that can multicast on any interface"]
+        )
+
     def test_ipv6(self) -> None:
         """
         IPv6 announces go to the group on every interface that is up, can

@@ -255,6 +255,28 @@ class LabDiscoveryTests(TestCase):
                     found["peers"][other.name]["endpoints"]["echo"], [f"{other.ipv4(lan4)}:{ECHO}"]
                 )
 
+    def test_ipv4Multicast(self) -> None:
+        """
+        With C{broadcast} a group of 239.255.0.0/16, three hosts (two bound
+        to every address, one to its own) find each other by IPv4
+        multicast, and C{discover --broadcast GROUP} from a fourth host
+        lists them.
+        """
+        lab = Lab.create(self)
+        lan4 = lab.segment("v4", ipv6=False)
+        hosts = [lab.host(name, lan4) for name in ("a", "b", "c")]
+        outsider = lab.host("d", lan4)
+        group = "broadcast = 239.255.0.9\n"
+        self.start(hosts[0], "a", discovery=group)
+        self.start(hosts[1], "b", discovery=group)
+        self.start(hosts[2], "c", discovery=group + f"interface = {hosts[2].ipv4(lan4)}\n")
+        for host in hosts:
+            others = [h.name for h in hosts if h is not host]
+            found = host.call("tests.test_lab_discovery.peersWhen", WEB, others)
+            self.assertEqual(sorted(found["peers"]), others)
+        listed = self.discover(outsider, "--broadcast", "239.255.0.9")
+        self.assertEqual(sorted(listed), ["a", "b", "c"])
+
     def test_dualHomed(self) -> None:
         """
         A host on two segments is listed on each with that segment's

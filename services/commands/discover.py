@@ -97,7 +97,8 @@ def register(subparsers: Any) -> None:
         metavar="ADDR",
         help=(
             "where to send the IPv4 query: a broadcast address, <broadcast> (255.255.255.255), "
-            "a single host, or auto: the broadcast address of every interface, and IPv6 "
+            "a single host, a multicast group of 239.255.0.0/16 (sent on every interface that "
+            "can multicast), or auto: the broadcast address of every interface, and IPv6 "
             "multicast (ff02::114) on every IPv6 interface too (default: 127.255.255.255, "
             "this host only)"
         ),
