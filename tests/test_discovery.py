@@ -12,14 +12,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.application.service import MultiService, Service
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IUDPTransport
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from services import logs
+from services import discovery, logs
 from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
 from services.datagram import SourceLimiter
 from services.discovery import (
@@ -31,7 +31,7 @@ from services.discovery import (
     makeDiscoveryService,
     receiverAddress,
 )
-from services.discovery_net import Target
+from services.discovery_net import GROUP6, Target
 from services.discovery_wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
@@ -44,7 +44,7 @@ from services.discovery_wire import (
 from services.interfaces import Address4, Interface
 from services.listen import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats
-from tests.support import freePort
+from tests.support import freePort, hasIPv6Loopback
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 
 ID = "a" * 32
@@ -742,6 +742,24 @@ class _FakePort:
         return IPv4Address("TCP", "127.0.0.1", self.port)
 
 
+class _FakePort6(_FakePort):
+    def getHost(self) -> IPv6Address:  # type: ignore[override]
+        """
+        The TCP address of this fake port: every IPv6 address.
+        """
+        return IPv6Address("TCP", "::", self.port)
+
+
+def sibling6(name: str, port: int) -> Service:
+    """
+    A service named C{name} listening on TCP C{[::]:port}.
+    """
+    service = Service()
+    service.setName(name)
+    service.port = _FakePort6(port)  # type: ignore[attr-defined]
+    return service
+
+
 def sibling(name: str, port: int) -> Service:
     """
     A service named C{name} listening on TCP C{port}.
@@ -846,6 +864,61 @@ class ServiceTests(SynchronousTestCase):
             main.protocol.datagramReceived(query("1234567890abcdef"), ("127.0.0.1", port))
         self.assertEqual(main.written, [])
         self.assertEqual(self.service.stats.loopGuarded, 2)
+
+    def test_ipv6PerInterface(self) -> None:
+        """
+        With C{ipv6}, each IPv6 interface that can multicast gets a socket
+        and a protocol of its own, which announces that interface's
+        endpoints to the group, names the interface of what it hears, and
+        shares the IPv4 protocol's instance id, peer table, rate limits and
+        loop guard; an interface that cannot be listened on is a problem
+        (for C{/health}), warned about once.
+        """
+        eth0 = Interface("eth0", 2, ipv6=("2001:db8::1",))
+        eth1 = Interface("eth1", 3, ipv6=("2001:db8:1::1",))
+        broken = {"eth1"}
+
+        def fakeSocket(port: int, interface: Interface) -> socket.socket:
+            if interface.name in broken:
+                raise OSError(19, "No such device")
+            skt = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            skt.bind(("::1", 0))
+            return skt
+
+        self.patch(discovery, "multicastSocket6", fakeSocket)
+        if not hasIPv6Loopback():
+            raise SkipTest("no IPv6 loopback")
+        config = DiscoveryConfig(port=self.udpPort, name="alpha", ipv6=True)
+        service = makeDiscoveryService(config, self.reactor, interfaces=lambda: [LO, eth0, eth1])
+        root = MultiService()
+        sibling6("echo", 7007).setServiceParent(root)
+        service.setServiceParent(root)
+        with capturedLogs() as events:
+            root.privilegedStartService()
+            root.startService()
+            self.addCleanup(root.stopService)
+            self.reactor.advance(0)
+            self.reactor.advance(5)
+        [v6] = [p for p in self.reactor.datagramPorts if p.family == socket.AF_INET6]
+        announces = [decode(d) for d, to in v6.written if to == (GROUP6, self.udpPort)]
+        self.assertEqual(len(announces), 2)
+        self.assertEqual(announces[0].endpoints, {"echo": ("[2001:db8::1]:7007",)})
+        self.assertEqual(announces[0].id, service.protocol.instanceId)
+        protocol6 = v6.protocol
+        self.assertIs(protocol6.peers, service.protocol.peers)
+        self.assertIs(protocol6.limiter, service.protocol.limiter)
+        protocol6.datagramReceived(query("1234567890abcdef"), ("fe80::2", self.udpPort))
+        self.assertEqual(service.stats.loopGuarded, 1)
+        protocol6.datagramReceived(peerAnnounce(), ("fe80::2", 9009))
+        [peer] = service.peerSnapshot()
+        self.assertEqual(peer["via"], "eth0")
+        self.assertEqual(
+            service.healthProblems(),
+            [f"cannot listen on [{GROUP6}]:{self.udpPort} on eth1: No such device"],
+        )
+        warned = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(warned), 1)
+        self.assertEqual(service.statusDetails()["ipv6"], ["eth0"])
 
     def test_peerLimits(self) -> None:
         """
