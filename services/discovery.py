@@ -581,6 +581,7 @@ class DiscoveryService(Service):
         # the interface addresses it has joined on.
         self._group4: socket.socket | None = None
         self._joined4: set[str] = set()
+        self._receiveProblems: list[str] = []
         self.description = f"udp:{config.port}:interface={config.interface}"
         shared: dict[str, Any] = {
             "name": config.name or None,
@@ -782,7 +783,7 @@ class DiscoveryService(Service):
         found = self.protocol.problems()
         for _, _, protocol in self._v6.values():
             found += protocol.problems()
-        return found + sorted(self._v6Problems.values())
+        return found + self._receiveProblems + sorted(self._v6Problems.values())
 
     def guardedPorts(self) -> frozenset[int]:
         """
@@ -843,6 +844,9 @@ class DiscoveryService(Service):
                     port=config.port,
                     reason=e.strerror or e,
                 )
+                self._receiveProblems.append(
+                    f"cannot receive broadcasts to {address}:{config.port}: {e.strerror or e}"
+                )
         if isMulticast(config.broadcast):
             with _socketOf(self.port, socket.AF_INET) as skt:
                 multicastOptions4(skt)
@@ -888,6 +892,7 @@ class DiscoveryService(Service):
         self._joined4.clear()
         self.port = None
         self._receivers = []
+        self._receiveProblems = []
         return DeferredList([maybeDeferred(p.stopListening) for p in ports])
 
 

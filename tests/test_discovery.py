@@ -991,6 +991,22 @@ class ServiceTests(SynchronousTestCase):
         )
         self.assertIsNone(self.service.port)
 
+    def test_receiverInUse(self) -> None:
+        """
+        A broadcast address that cannot be bound (held without
+        C{SO_REUSEADDR}) leaves the service listening and announcing, and
+        is a problem that C{/health} reports.
+        """
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(holder.close)
+        holder.bind(("127.255.255.255", self.udpPort))
+        self.start()
+        self.assertIsNotNone(self.service.port)
+        self.assertEqual(
+            self.service.healthProblems(),
+            [f"cannot receive broadcasts to 127.255.255.255:{self.udpPort}: Address already in use"],
+        )
+
     def test_startServiceListens(self) -> None:
         """
         Started without C{privilegedStartService}, the service still binds.
