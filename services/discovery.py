@@ -582,6 +582,7 @@ class DiscoveryService(Service):
         self._group4: socket.socket | None = None
         self._joined4: set[str] = set()
         self._receiveProblems: list[str] = []
+        self._routes: dict[str, Interface | None] = {}
         self.description = f"udp:{config.port}:interface={config.interface}"
         shared: dict[str, Any] = {
             "name": config.name or None,
@@ -618,6 +619,7 @@ class DiscoveryService(Service):
     # What is announced where.
 
     def _read(self) -> list[Interface]:
+        self._routes.clear()
         try:
             self._known = list(self.interfaces())
         except OSError as e:
@@ -670,8 +672,20 @@ class DiscoveryService(Service):
                 sendFrom4(skt, target.source)
 
     def _interfaceFor4(self, addr: tuple[Any, ...]) -> Interface | None:
-        local = localAddressTowards(addr[:2], socket.AF_INET)
-        return holding(self._known, local) if local is not None else None
+        """
+        The interface the kernel would answer C{addr} by; remembered (for
+        at most 1024 sources, until the interfaces are read again), since
+        every announce and query asks.
+        """
+        host = str(addr[0])
+        if host in self._routes:
+            return self._routes[host]
+        local = localAddressTowards((host, int(addr[1])), socket.AF_INET)
+        found = holding(self._known, local) if local is not None else None
+        if len(self._routes) >= 1024:
+            self._routes.clear()
+        self._routes[host] = found
+        return found
 
     def _via4(self, addr: tuple[Any, ...]) -> str:
         interface = self._interfaceFor4(addr)
