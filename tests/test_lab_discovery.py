@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from twisted.trial.unittest import TestCase
@@ -105,13 +106,15 @@ class LabDiscoveryTests(TestCase):
 
     timeout = 120
 
-    def start(self, host: Host, name: str, **kwargs: str) -> LabDaemon:
+    def start(self, *daemons: tuple[Host, str, dict[str, str]]) -> list[LabDaemon]:
         """
-        Start a daemon in C{host} and wait until its web service answers.
+        Start a daemon in each C{(host, name, discoveryConfig keywords)} at
+        once, and wait until every web service answers.
         """
-        daemon = host.daemon(discoveryConfig(name, **kwargs))
-        daemon.waitForTCP(WEB, "127.0.0.1")
-        return daemon
+        started = [host.daemon(discoveryConfig(name, **kwargs)) for host, name, kwargs in daemons]
+        for daemon in started:
+            daemon.waitForTCP(WEB, "127.0.0.1")
+        return started
 
     def startWatched(
         self, hosts: list[Host], discovery: str
@@ -122,33 +125,56 @@ class LabDiscoveryTests(TestCase):
         every other instance (L{peersWhen}), and how long after the last
         daemon logged that it listens the last table was complete.
         """
-        daemons = [self.start(host, host.name, discovery=discovery) for host in hosts[:-1]]
-        watchers = []
-        for host in hosts:
-            others = [h.name for h in hosts if h is not host]
-            arguments = json.dumps([WEB, others])
-            watchers.append(
-                host.popen(
-                    [sys.executable, "-c", _WATCH, arguments],
-                    stdout=subprocess.PIPE,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)},
-                )
-            )
+        daemons = self.start(*[(host, host.name, {"discovery": discovery}) for host in hosts[:-1]])
+        watchers = self.watch({host: [h.name for h in hosts if h is not host] for host in hosts})
         last = hosts[-1].daemon(discoveryConfig(hosts[-1].name, discovery))
         last.waitForLog("discovery listening on")
         listening = time.monotonic()
         daemons.append(last)
-        results = []
-        for watcher in watchers:
-            output, _ = watcher.communicate(timeout=60)
-            results.append(json.loads(output))
+        results = list(watchers().values())
         return daemons, results, max(0.0, max(r["at"] for r in results) - listening)
+
+    def watch(self, expected: dict[Host, list[str]]) -> Callable[[], dict[Host, dict[str, Any]]]:
+        """
+        Start watching each host's table until it lists the names expected
+        for it (L{peersWhen}, in every host at once); the function returned
+        waits for the results, by host.
+        """
+        watchers = {
+            host: host.popen(
+                [sys.executable, "-c", _WATCH, json.dumps([WEB, names])],
+                stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            for host, names in expected.items()
+        }
+
+        def results() -> dict[Host, dict[str, Any]]:
+            found = {}
+            for host, watcher in watchers.items():
+                output, _ = watcher.communicate(timeout=60)
+                found[host] = json.loads(output)
+            return found
+
+        return results
+
+    def tables(self, expected: dict[Host, list[str]]) -> dict[Host, dict[str, Any]]:
+        """
+        Each host's peers once its table lists exactly the names expected
+        for it (watched in every host at once), by host then name.
+        """
+        found = self.watch(expected)()
+        for host, names in expected.items():
+            self.assertEqual(sorted(found[host]["peers"]), sorted(names), host.name)
+        return {host: result["peers"] for host, result in found.items()}
 
     def discover(self, host: Host, *args: str) -> dict[str, Any]:
         """
         C{netservices discover --json} in C{host}: the instances by name.
         """
-        done = host.run(["netservices", "discover", "--json", "--port", str(DISCOVERY), *args])
+        done = host.run(
+            ["netservices", "discover", "--json", "--timeout", "1", "--port", str(DISCOVERY), *args]
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         peers = [json.loads(line) for line in done.stdout.decode().splitlines()]
         return {peer["name"]: peer for peer in peers}
@@ -167,6 +193,7 @@ class LabDiscoveryTests(TestCase):
         hosts = [lab.host(name, lan) for name in ("a", "b", "c")]
         outsider = lab.host("d", lan)
         daemons, results, delay = self.startWatched(hosts, "ipv6 = yes\n")
+        listed: set[str] = set()
         for host, found in zip(hosts, results):
             others = [h.name for h in hosts if h is not host]
             self.assertEqual(sorted(found["peers"]), others)
@@ -177,8 +204,10 @@ class LabDiscoveryTests(TestCase):
                 expected = {f"{other.ipv4(lan)}:{ECHO}", f"[{other.ipv6(lan)}]:{ECHO}"}
                 self.assertEqual(set(entry["endpoints"]["echo"]), expected)
                 self.assertEqual(entry["via"], host.interface(lan))
-                answered = host.call("tests.test_lab_discovery.echoes", sorted(expected))
-                self.assertEqual(answered, {e: True for e in expected})
+                listed.update(expected)
+        # Every endpoint listed answers from the segment.
+        answered = outsider.call("tests.test_lab_discovery.echoes", sorted(listed))
+        self.assertEqual(answered, {e: True for e in listed})
 
         for family, args in (("4", ["--family", "4"]), ("6", ["--family", "6"])):
             listed = self.discover(outsider, "--broadcast", "auto", *args)
@@ -200,7 +229,7 @@ class LabDiscoveryTests(TestCase):
         for host in hosts[:2]:
             gone = host.call("tests.test_lab_discovery.peersWhen", WEB, ["c"], present=False)
             self.assertNotIn("c", gone["peers"])
-            expiry.append(time.monotonic() - stopped)
+            expiry.append(gone["at"] - stopped)
         for daemon in daemons[:2]:
             daemon.waitForLog("discovery: c (")
             self.assertIn("not heard for", daemon.log())
@@ -243,17 +272,22 @@ class LabDiscoveryTests(TestCase):
         lab = Lab.create(self)
         lan4 = lab.segment("v4", ipv6=False)
         hosts = [lab.host(name, lan4) for name in ("a", "b", "c")]
-        for host in hosts:
-            own = f"interface = {host.ipv4(lan4)}\nbroadcast = {lan4.ipv4Broadcast}\n"
-            self.start(host, host.name, discovery=own, echo=f"tcp:{ECHO}")
-        for host in hosts:
-            others = [h for h in hosts if h is not host]
-            found = host.call("tests.test_lab_discovery.peersWhen", WEB, [h.name for h in others])
-            self.assertEqual(sorted(found["peers"]), [h.name for h in others])
-            for other in others:
-                self.assertEqual(
-                    found["peers"][other.name]["endpoints"]["echo"], [f"{other.ipv4(lan4)}:{ECHO}"]
-                )
+        self.start(
+            *[
+                (host, host.name, {
+                    "discovery": f"interface = {host.ipv4(lan4)}\nbroadcast = {lan4.ipv4Broadcast}\n",
+                    "echo": f"tcp:{ECHO}",
+                })
+                for host in hosts
+            ]
+        )  # fmt: skip
+        tables = self.tables({host: [h.name for h in hosts if h is not host] for host in hosts})
+        for host, peers in tables.items():
+            for other in hosts:
+                if other is not host:
+                    self.assertEqual(
+                        peers[other.name]["endpoints"]["echo"], [f"{other.ipv4(lan4)}:{ECHO}"]
+                    )
 
     def test_ipv4Multicast(self) -> None:
         """
@@ -267,13 +301,12 @@ class LabDiscoveryTests(TestCase):
         hosts = [lab.host(name, lan4) for name in ("a", "b", "c")]
         outsider = lab.host("d", lan4)
         group = "broadcast = 239.255.0.9\n"
-        self.start(hosts[0], "a", discovery=group)
-        self.start(hosts[1], "b", discovery=group)
-        self.start(hosts[2], "c", discovery=group + f"interface = {hosts[2].ipv4(lan4)}\n")
-        for host in hosts:
-            others = [h.name for h in hosts if h is not host]
-            found = host.call("tests.test_lab_discovery.peersWhen", WEB, others)
-            self.assertEqual(sorted(found["peers"]), others)
+        self.start(
+            (hosts[0], "a", {"discovery": group}),
+            (hosts[1], "b", {"discovery": group}),
+            (hosts[2], "c", {"discovery": group + f"interface = {hosts[2].ipv4(lan4)}\n"}),
+        )
+        self.tables({host: [h.name for h in hosts if h is not host] for host in hosts})
         listed = self.discover(outsider, "--broadcast", "239.255.0.9")
         self.assertEqual(sorted(listed), ["a", "b", "c"])
 
@@ -289,19 +322,19 @@ class LabDiscoveryTests(TestCase):
         one, two = lab.segment("one"), lab.segment("two")
         middle = lab.host("m", one, two)
         left, right = lab.host("l", one), lab.host("r", two)
-        self.start(middle, "m", echo=f"tcp:{ECHO}:interface={middle.ipv4(one)}")
-        self.start(left, "l")
-        self.start(right, "r")
-        fromLeft = left.call("tests.test_lab_discovery.peersWhen", WEB, ["m"])["peers"]["m"]
-        fromRight = right.call("tests.test_lab_discovery.peersWhen", WEB, ["m"])["peers"]["m"]
+        self.start(
+            (middle, "m", {"echo": f"tcp:{ECHO}:interface={middle.ipv4(one)}"}),
+            (left, "l", {}),
+            (right, "r", {}),
+        )
+        tables = self.tables({left: ["m"], right: ["m"], middle: ["l", "r"]})
+        fromLeft, fromRight, both = tables[left]["m"], tables[right]["m"], tables[middle]
         self.assertEqual(fromLeft["endpoints"]["echo"], [f"{middle.ipv4(one)}:{ECHO}"])
         self.assertEqual(fromLeft["endpoints"]["web"], [f"{middle.ipv4(one)}:{WEB}"])
         self.assertNotIn("echo", fromRight["endpoints"])
         self.assertEqual(fromRight["endpoints"]["web"], [f"{middle.ipv4(two)}:{WEB}"])
         answered = left.call("tests.test_lab_discovery.echoes", fromLeft["endpoints"]["echo"])
         self.assertEqual(list(answered.values()), [True])
-        both = middle.call("tests.test_lab_discovery.peersWhen", WEB, ["l", "r"])["peers"]
-        self.assertEqual(sorted(both), ["l", "r"])
         self.assertEqual(both["l"]["via"], middle.interface(one))
         self.assertEqual(both["r"]["via"], middle.interface(two))
 
@@ -319,11 +352,9 @@ class LabDiscoveryTests(TestCase):
         lan = lab.segment("lan")
         unrouted, bound = lab.host("u", lan), lab.host("b", lan)
         client = lab.host("c", lan)
-        daemon = self.start(unrouted, "u", discovery="broadcast = <broadcast>\n")
-        self.start(
-            bound,
-            "b",
-            discovery=f"interface = {bound.ipv4(lan)}\nbroadcast = <broadcast>\n",
+        daemon, _ = self.start(
+            (unrouted, "u", {"discovery": "broadcast = <broadcast>\n"}),
+            (bound, "b", {"discovery": f"interface = {bound.ipv4(lan)}\nbroadcast = <broadcast>\n"}),
         )
         status, body = unrouted.python(_HEALTH, str(WEB)).split(" ", 1)
         document = json.loads(body)
