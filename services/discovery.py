@@ -519,20 +519,6 @@ class _BroadcastReceiver(DatagramProtocol):
         self.target.datagramReceived(datagram, addr)
 
 
-def receiverAddress(interface: str, broadcast: str) -> str | None:
-    """
-    The address a second socket binds to so that broadcasts to
-    C{broadcast} arrive, or L{None} when the socket bound to C{interface}
-    receives them already.  (A socket bound to a unicast address, such as
-    127.0.0.1, receives no broadcasts; one bound to the broadcast address
-    receives only those.)
-    """
-    if interface in ("", "0.0.0.0"):
-        return None
-    address = LIMITED_BROADCAST_ADDRESS if broadcast == LIMITED_BROADCAST else broadcast
-    return None if address == interface else address
-
-
 class DiscoveryService(Service):
     """
     Runs discovery on the configured port, sharing it with other instances

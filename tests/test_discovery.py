@@ -29,7 +29,7 @@ from services.discovery import (
     PeerTable,
     announceListenAddress,
     makeDiscoveryService,
-    receiverAddress,
+    receiverAddresses,
 )
 from services.discovery_net import GROUP6, Target
 from services.discovery_wire import (
@@ -707,17 +707,27 @@ class ReceiverAddressTests(SynchronousTestCase):
     Which address receives the broadcasts.
     """
 
-    def test_receiverAddress(self) -> None:
+    def test_receiverAddresses(self) -> None:
         """
-        A service bound to a single address needs a second socket on the
-        broadcast address; one bound to all addresses does not.
+        A service bound to a single address needs more sockets: on the
+        configured broadcast address, its subnet's and 255.255.255.255 (so
+        that a query to either arrives); one bound to all addresses needs
+        none.
         """
-        self.assertEqual(receiverAddress("127.0.0.1", "127.255.255.255"), "127.255.255.255")
+        eth0 = Interface("eth0", 2, ipv4=(Address4("198.18.0.7", 24, "198.18.0.255"),))
         self.assertEqual(
-            receiverAddress("192.0.2.7", LIMITED_BROADCAST), LIMITED_BROADCAST_ADDRESS
+            receiverAddresses("127.0.0.1", "auto", [LO, eth0]),
+            ["127.255.255.255", LIMITED_BROADCAST_ADDRESS],
         )
-        self.assertIsNone(receiverAddress("0.0.0.0", "127.255.255.255"))
-        self.assertIsNone(receiverAddress("127.0.0.1", "127.0.0.1"))
+        self.assertEqual(
+            receiverAddresses("198.18.0.7", LIMITED_BROADCAST, [LO, eth0]),
+            ["198.18.0.255", LIMITED_BROADCAST_ADDRESS],
+        )
+        self.assertEqual(
+            receiverAddresses("198.18.0.7", "239.255.0.9", [eth0]),
+            ["239.255.0.9", "198.18.0.255", LIMITED_BROADCAST_ADDRESS],
+        )
+        self.assertEqual(receiverAddresses("0.0.0.0", "auto", [LO, eth0]), [])
 
     def test_announceListenAddress(self) -> None:
         """
