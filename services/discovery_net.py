@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "LIMITED_BROADCAST_ADDRESS",
     "Target",
     "endpointsOn",
+    "interfaceNamed",
     "ipv4GroupInterfaces",
     "ipv4Targets",
     "ipv6Interfaces",
@@ -47,6 +48,7 @@ __all__ = [
     "multicastOptions4",
     "multicastSocket6",
     "sendFrom4",
+    "socketOf",
 ]
 
 #: C{broadcast = auto}: every IPv4 interface's own broadcast address.
@@ -320,3 +322,18 @@ def isWildcard(address: str) -> bool:
     except ValueError:
         return address == ""
 
+
+def socketOf(port: Any, family: int) -> socket.socket:
+    """
+    A socket object for the descriptor of a listening UDP port (a duplicate:
+    closing it leaves the port open), for the socket options Twisted has no
+    method for.
+    """
+    return socket.fromfd(port.fileno(), family, socket.SOCK_DGRAM)
+
+
+def interfaceNamed(name: str) -> Callable[[tuple[Any, ...]], str]:
+    """
+    A C{viaFor} for a socket bound to one interface: always its name.
+    """
+    return lambda addr: name

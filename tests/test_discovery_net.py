@@ -250,7 +250,7 @@ class QueryPlanTests(SynchronousTestCase):
     """
 
     def plan(self, broadcast: str = "127.255.255.255", family: str = "any", interface: str = ""):
-        from services.discovery import _queryPlan, chooseInterface
+        from services.discovery_client import _queryPlan, chooseInterface
 
         chosen = chooseInterface(ALL, interface) if interface else None
         destinations, bind, over6 = _queryPlan((broadcast, 9), family, chosen, ALL)
