@@ -13,17 +13,8 @@ answers queries with what is reachable where they came from; and forgets
 a peer not heard for its ttl.  It is careful not to become a loop or an
 amplifier, on every transport (see L{services.discovery_protocol}).
 
-Use it in your own application::
-
-    from twisted.internet import reactor
-    from services.datagram import listenDatagram
-    from services.discovery import DiscoveryProtocol
-
-    protocol = DiscoveryProtocol(reactor, name="builder-1",
-                                 broadcast=("127.255.255.255", 8009),
-                                 services=lambda: {"web": [8080]})
-    listenDatagram(reactor, protocol, "", 8009, reuse=True)
-    reactor.run()       # protocol.peers.snapshot() lists who was heard
+To use the protocol in your own application, see
+L{services.discovery_protocol}.
 """
 
 from __future__ import annotations
