@@ -137,6 +137,12 @@ class Reply:
     reordered: bool = False
 
 
+#: At most this many replies are kept for L{PingResult.replies}; the counts
+#: and round-trip statistics cover every reply, so a run without a count (or
+#: a flood of duplicate replies) keeps its memory bounded.
+MAX_KEPT_REPLIES = 4096
+
+
 @dataclass(frozen=True)
 class PingResult:
     """
@@ -146,12 +152,16 @@ class PingResult:
     @ivar family: C{AF_INET} or C{AF_INET6}.
     @ivar socketKind: C{"dgram"} or C{"raw"}.
     @ivar transmitted: requests sent.
-    @ivar replies: every reply matched to a request, duplicates included,
-        in arrival order.
+    @ivar replies: the first L{MAX_KEPT_REPLIES} replies matched to a
+        request, duplicates included, in arrival order.
     @ivar malformed: packets dropped as malformed or truncated.
     @ivar errors: requests that could not be sent, and socket errors.
     @ivar elapsed: seconds from the first request to the last request or
         reply, whichever came later (what iputils reports as C{time}).
+    @ivar received: requests answered (duplicates not counted).
+    @ivar duplicates: replies to requests answered before.
+    @ivar reordered: replies that came after the reply to a later request.
+    @ivar rtts: the round-trip statistics of every reply (L{RoundTrips}).
     """
 
     address: str
@@ -162,27 +172,10 @@ class PingResult:
     malformed: int = 0
     errors: int = 0
     elapsed: float = 0.0
-
-    @property
-    def received(self) -> int:
-        """
-        Requests answered (duplicates not counted).
-        """
-        return sum(1 for r in self.replies if not r.duplicate)
-
-    @property
-    def duplicates(self) -> int:
-        """
-        Replies to requests answered before.
-        """
-        return sum(1 for r in self.replies if r.duplicate)
-
-    @property
-    def reordered(self) -> int:
-        """
-        Replies that came after the reply to a later request.
-        """
-        return sum(1 for r in self.replies if r.reordered)
+    received: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    rtts: "RoundTrips | None" = None
 
     @property
     def loss(self) -> float:
@@ -199,12 +192,48 @@ class PingResult:
         iputils computes it) of the round-trip times in seconds, over every
         reply; L{None} without replies.
         """
-        rtts = [r.rtt for r in self.replies]
-        if not rtts:
-            return None
-        mean = sum(rtts) / len(rtts)
-        square = sum(t * t for t in rtts) / len(rtts)
-        return min(rtts), mean, max(rtts), math.sqrt(max(0.0, square - mean * mean))
+        return None if self.rtts is None else self.rtts.summary()
+
+
+@dataclass(frozen=True)
+class RoundTrips:
+    """
+    Running round-trip statistics, as iputils keeps them: a count, the
+    extremes, the sum and the sum of squares (for C{mdev}).
+    """
+
+    count: int
+    minimum: float
+    maximum: float
+    total: float
+    squares: float
+
+    @classmethod
+    def of(cls, rtt: float) -> "RoundTrips":
+        """
+        The statistics of one round trip.
+        """
+        return cls(1, rtt, rtt, rtt, rtt * rtt)
+
+    def add(self, rtt: float) -> "RoundTrips":
+        """
+        These statistics and one more round trip.
+        """
+        return RoundTrips(
+            self.count + 1,
+            min(self.minimum, rtt),
+            max(self.maximum, rtt),
+            self.total + rtt,
+            self.squares + rtt * rtt,
+        )
+
+    def summary(self) -> tuple[float, float, float, float]:
+        """
+        The minimum, average, maximum and mean deviation in seconds.
+        """
+        mean = self.total / self.count
+        square = self.squares / self.count
+        return self.minimum, mean, self.maximum, math.sqrt(max(0.0, square - mean * mean))
 
 
 def _rawProtocol(family: int) -> int:
@@ -348,6 +377,9 @@ class Pinger:
         self._socketFactory = socketFactory
         self.transmitted = 0
         self.replies: list[Reply] = []
+        self._duplicates = 0
+        self._reordered = 0
+        self._rtts: RoundTrips | None = None
         self.malformed = 0
         self.errors = 0
         self.ignored = 0
@@ -421,6 +453,10 @@ class Pinger:
             self.malformed,
             self.errors,
             self._lastActivity - self._startedAt,
+            self._answered,
+            self._duplicates,
+            self._reordered,
+            self._rtts,
         )
 
     def payload(self, sequence: int) -> bytes:
@@ -557,10 +593,14 @@ class Pinger:
         )
         if not probe.answered:
             self._answered += 1
+        self._duplicates += reply.duplicate
+        self._reordered += reply.reordered
+        self._rtts = RoundTrips.of(reply.rtt) if self._rtts is None else self._rtts.add(reply.rtt)
         probe.answered = True
         self._lastActivity = probe.sentAt + reply.rtt
         self._highest = max(self._highest, probe.sequence)
-        self.replies.append(reply)
+        if len(self.replies) < MAX_KEPT_REPLIES:
+            self.replies.append(reply)
         if self._onReply is not None:
             self._onReply(reply)
         self._check()

@@ -14,6 +14,7 @@ from zope.interface.verify import verifyObject
 
 from services.icmp import decodeEcho, encodeEcho
 from services.ping import (
+    MAX_KEPT_REPLIES,
     Pinger,
     PingOptions,
     PingResult,
@@ -220,6 +221,22 @@ class PingerTests(SynchronousTestCase):
         answer(pinger)
         [result] = results
         self.assertEqual((result.received, result.duplicates), (2, 1))
+
+    def test_keptRepliesBounded(self) -> None:
+        """
+        A flood of duplicate replies keeps at most L{MAX_KEPT_REPLIES} of
+        them, while the counts and round-trip statistics cover them all.
+        """
+        pinger, reactor, results, replies = started(PingOptions(count=None, interval=1))
+        flood = MAX_KEPT_REPLIES + 10
+        for _ in range(flood):
+            answer(pinger)
+        pinger.stop()
+        [result] = results
+        self.assertEqual(len(result.replies), MAX_KEPT_REPLIES)
+        self.assertEqual((result.received, result.duplicates), (1, flood - 1))
+        self.assertEqual(result.rtts.count, flood)
+        self.assertEqual(len(replies), flood)
 
     def test_reordered(self) -> None:
         """
