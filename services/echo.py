@@ -218,6 +218,7 @@ class EchoFactory(Factory[Echo]):
     @ivar stats: the counters this factory's connections update.
     @ivar tracker: the open connections, for a graceful shutdown.
     @ivar noDelay: whether TCP connections get C{TCP_NODELAY}.
+    @ivar name: the service's name, in the log and the shutdown drain.
     """
 
     protocol = Echo
@@ -231,6 +232,7 @@ class EchoFactory(Factory[Echo]):
         clock: IReactorTime | None = None,
         stats: ConnectionStats | None = None,
         noDelay: bool = True,
+        name: str = "echo",
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
@@ -238,7 +240,8 @@ class EchoFactory(Factory[Echo]):
         self.maxConnections = maxConnections or None
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.stats = stats if stats is not None else ConnectionStats()
-        self.tracker = ConnectionTracker("echo")
+        self.name = name
+        self.tracker = ConnectionTracker(name)
         self.noDelay = noDelay
         self._refusing = False
 
@@ -260,8 +263,9 @@ class EchoFactory(Factory[Echo]):
             if not self._refusing:
                 self._refusing = True
                 self._log.warn(
-                    "echo: {limit} connections open, the max_connections limit: "
+                    "{service}: {limit} connections open, the max_connections limit: "
                     "closing new connections until some close",
+                    service=self.name,
                     limit=limit,
                 )
             return None
@@ -278,7 +282,7 @@ class EchoService(MultiService):
 
     def __init__(self, factory: EchoFactory, grace: float) -> None:
         MultiService.__init__(self)
-        self.setName("echo")
+        self.setName(factory.name)
         self.factory = factory
         self.grace = grace
 

@@ -19,6 +19,7 @@ from twisted.python import usage
 from services import __version__, logs
 from services.config import (
     SECTIONS,
+    SMALL_SERVICES,
     Config,
     ConfigError,
     loadConfig,
@@ -27,6 +28,7 @@ from services.config import (
 )
 from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenContext, ListenError, parseListen
+from services.smalldaemon import SmallServiceOptions, addSmallServices
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.tls import TLSFiles
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["NetservicesService", "Options", "makeService"]
 
 
-class Options(usage.Options):
+class Options(SmallServiceOptions, usage.Options):
     """
     Options of C{twistd netservices}.  Values come from the built-in
     defaults, then the C{--config} file, then the flags.
@@ -148,7 +150,7 @@ class Options(usage.Options):
         @raise usage.UsageError: when flags contradict each other.
         """
         config = loadConfig(self["config"]) if self["config"] else Config()
-        for section in ("echo", "web", "udp-echo"):
+        for section in ("echo", "web", "udp-echo", *SMALL_SERVICES):
             config = self._listenFlags(config, section)
         if self["static"] is not None:
             directory = self._value("--static", "web", "static_dir", self["static"])
@@ -414,6 +416,7 @@ def buildService(
 
         udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
         makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
+    addSmallServices(root, config, reactor, context, not supervising, worker is None)
     if supervising:
         return root
     # The web service comes last: its pages read the whole tree.
