@@ -315,10 +315,12 @@ class Chargen(_SmallProtocol):
         # does not lose its share of the rate.
         self._tokens = min(2.0 * quantum, self._tokens + (now - self._filledAt) * rate)
         self._filledAt = now
-        if self._tokens >= quantum:
-            self._tokens -= quantum
+        # The slack keeps float rounding from asking for a wait too short
+        # for the clock to tell apart from now.
+        if self._tokens + 1e-6 >= quantum:
+            self._tokens = max(0.0, self._tokens - quantum)
             return 0.0
-        return (quantum - self._tokens) / rate
+        return max(0.001, (quantum - self._tokens) / rate)
 
     def _cancel(self) -> None:
         if self._delayed is not None and self._delayed.active():
