@@ -27,6 +27,7 @@ COMMANDS: Sequence[str] = (
     "services.commands.resolve",
     "services.commands.discover",
     "services.commands.serve",
+    "services.commands.throughput",
 )
 
 
