@@ -325,7 +325,7 @@ async def _latency(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> i
         rows.append(row)
         window.clear()
         if not args.json:
-            stdout.write(f"[  ID] {row['start']:6.2f}-{row['end']:<6.2f} sec  {_rttText(row)}\n")
+            stdout.write(f"[ RTT] {row['start']:6.2f}-{row['end']:<6.2f} sec  {_rttText(row)}\n")
 
     ticker = LoopingCall(report)
     ticker.clock = reactor
@@ -338,7 +338,8 @@ async def _latency(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> i
             ticker.stop()
         for prober in probers:
             prober.transport.loseConnection()
-    if args.interval and window:
+    lastEnd = rows[-1]["end"] if rows else 0.0
+    if args.interval and window and reactor.seconds() - startedAt - lastEnd > 0.005:
         report()
     total = _stats(rtts)
     if args.json:
