@@ -77,7 +77,8 @@ def addSmallServices(
         if streams:
             stats = root.stats[name] = ConnectionStats()
             makeSmallService(name, section, reactor, stats, grace, context).setServiceParent(root)
-        if datagrams and getattr(section, "udp", ()):
+        udp: tuple[str, ...] = getattr(section, "udp", ())
+        if datagrams and udp:
             from services.smalludp import makeSmallUdpService
 
             answer = protocolFor(name, section)[1].get("answer")

@@ -23,7 +23,8 @@ flood each other (CERT CA-1996-01).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.error import InvalidAddressError, MessageLengthError

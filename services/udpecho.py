@@ -152,6 +152,8 @@ class UdpEchoListener(Service):
     @ivar port: the listening UDP port once listening, else L{None}.
     @ivar description: the endpoint, as configured.
     @ivar serviceName: the service's name, in the log and in errors.
+    @ivar protocol: a datagram protocol with a C{maxPacketSize} (its receive
+        buffer).
     """
 
     _log = Logger(observer=logs.observer)
@@ -159,7 +161,7 @@ class UdpEchoListener(Service):
     def __init__(
         self,
         description: str,
-        protocol: DatagramProtocol,
+        protocol: Any,
         reactor: Any,
         serviceName: str = "udp-echo",
     ) -> None:

@@ -22,6 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from services.cli import buildParser
 from services.commands import exits
 from services.commands.serve import serve
+
 from .clientservers import cliCommand, cliEnvironment
 from .support import freePort, waitUntil
 
@@ -126,7 +127,9 @@ class ServeTests(SynchronousTestCase):
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=cliEnvironment())
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=cliEnvironment(), check=False
+    )
 
 
 class RealServeTests(SynchronousTestCase):

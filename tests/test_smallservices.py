@@ -46,10 +46,11 @@ class PausingTransport(StringTransport):
 
     def write(self, data: bytes) -> None:
         StringTransport.write(self, data)
-        if self.producer is not None and self.streaming and len(self.value()) > self.bufferSize:
-            if self.producerState == "producing":
-                self.producerState = "paused"
-                self.producer.pauseProducing()
+        full = len(self.value()) > self.bufferSize
+        producing = self.producer is not None and self.producerState == "producing"
+        if self.streaming and full and producing:
+            self.producerState = "paused"
+            self.producer.pauseProducing()
 
     def drain(self) -> int:
         sent = len(self.value())
@@ -188,7 +189,7 @@ class ChargenTests(SynchronousTestCase):
         buffered bytes stay below two chunks past the transport's limit.
         """
         factory = self.factory()
-        protocol, transport = connect(factory)
+        _, transport = connect(factory)
         held = len(transport.value())
         self.assertGreater(held, transport.bufferSize)
         self.assertLessEqual(held, transport.bufferSize + CHUNK)
@@ -203,7 +204,7 @@ class ChargenTests(SynchronousTestCase):
         Each time the transport drains it, chargen writes on where it
         stopped: what the client reads is one unbroken pattern.
         """
-        protocol, transport = connect(self.factory())
+        _, transport = connect(self.factory())
         received = b""
         for _ in range(5):
             received += transport.value()
@@ -217,7 +218,7 @@ class ChargenTests(SynchronousTestCase):
         one that the client reads from is not.
         """
         factory = self.factory(timeout=60)
-        protocol, transport = connect(factory)
+        _, transport = connect(factory)
         self.clock.advance(59)
         transport.drain()
         self.clock.advance(59)
@@ -233,7 +234,7 @@ class ChargenTests(SynchronousTestCase):
         rate's worth (plus the first piece).
         """
         factory = self.factory(rate=10_000)
-        protocol, transport = connect(factory)
+        _, transport = connect(factory)
         self.assertEqual(len(transport.value()), 1000)
         sent = transport.drain()
         for _ in range(100):
@@ -426,10 +427,10 @@ class MakeSmallServiceTests(SynchronousTestCase):
             ("qotd", QotdConfig(), BUILTIN_QUOTE.encode() + b"\r\n"),
         ]:
             service = makeSmallService(name, section, reactor)
-            factory = list(service)[0].factory
+            factory = next(iter(service)).factory
             self.assertEqual(factory.answer(0), expected, name)
         path = self.mktemp()
         with open(path, "w") as f:
             f.write("first\n\nsecond\n")
         service = makeSmallService("qotd", QotdConfig(quotes=path), reactor)
-        self.assertEqual(list(service)[0].factory.answer(86400), b"second\r\n")
+        self.assertEqual(next(iter(service)).factory.answer(86400), b"second\r\n")

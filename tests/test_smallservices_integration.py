@@ -19,6 +19,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.smallservices import EPOCH_1900, chargenPattern
+
 from .support import Daemon, freePort, isolatedConfig, waitUntil
 
 

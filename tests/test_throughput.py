@@ -19,6 +19,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from services.commands.throughput import formatBits, formatBytes, jitter
 from services.throughput import CHUNK, Download, Intervals, Upload
+
 from .clientservers import cliCommand, cliEnvironment
 from .support import Daemon, freePort, isolatedConfig, waitUntil
 
@@ -184,7 +185,7 @@ class FormatTests(SynchronousTestCase):
 def _command(*argv: str) -> dict[str, Any]:
     done = subprocess.run(
         cliCommand() + ["throughput", *argv, "--json"],
-        capture_output=True, text=True, timeout=120, env=cliEnvironment(),
+        capture_output=True, text=True, timeout=120, env=cliEnvironment(), check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
@@ -211,7 +212,7 @@ class RealThroughputTests(SynchronousTestCase):
         iperf3 = shutil.which("iperf3")
         if iperf3 is None:
             raise SkipTest("iperf3 is not installed (tests/system-deps.sh installs it)")
-        web, discard, chargen, echo = freePort(), freePort(), freePort(), freePort()
+        web, discard, chargen = freePort(), freePort(), freePort()
         udp = freePort(socket.SOCK_DGRAM)
         daemon = Daemon([], config=isolatedConfig(
             web=f"listen = tcp:{web}:interface=127.0.0.1",
@@ -253,7 +254,7 @@ class RealThroughputTests(SynchronousTestCase):
         waitUntil(lambda: "Server listening" in serverLog.read_text(), 15, "the iperf3 server")
         client = subprocess.run(
             [iperf3, "-c", "127.0.0.1", "-p", str(iperfPort), "-t", "1", "-P", "2", "--json"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         server.wait(30)
         theirs = json.loads(client.stdout)["end"]["sum_received"]["bits_per_second"]

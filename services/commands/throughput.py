@@ -11,9 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import pairwise
 from typing import IO, Any
 
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, gatherResults
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    ensureDeferred,
+    gatherResults,
+)
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.task import LoopingCall, deferLater
 
@@ -228,7 +235,7 @@ async def _streams(reactor: Any, args: argparse.Namespace, stdout: IO[str], stde
     timer = reactor.callLater(args.close_timeout, waiting.cancel)
     try:
         results: list[StreamResult] = await waiting
-    except Exception:
+    except CancelledError:
         stderr.write(
             f"netservices throughput: the server did not close {args.close_timeout:g} s after the "
             "upload's half-close: is it a discard server?\n"
@@ -309,7 +316,7 @@ async def _latency(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> i
     endAt = startedAt + args.time
     rtts: list[float] = []
     window: list[float] = []
-    rows = []
+    rows: list[dict[str, Any]] = []
 
     async def loop(prober: TCPProber) -> None:
         seq = 0
@@ -337,7 +344,7 @@ async def _latency(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> i
         if ticker.running:
             ticker.stop()
         for prober in probers:
-            prober.transport.loseConnection()
+            prober.transport.loseConnection()  # type: ignore[union-attr]
     lastEnd = rows[-1]["end"] if rows else 0.0
     if args.interval and window and reactor.seconds() - startedAt - lastEnd > 0.005:
         report()
@@ -355,7 +362,7 @@ def jitter(rtts: list[float]) -> float:
     smoothed mean of their differences, in seconds.
     """
     j = 0.0
-    for previous, current in zip(rtts, rtts[1:]):
+    for previous, current in pairwise(rtts):
         j += (abs(current - previous) - j) / 16
     return j
 
@@ -402,7 +409,7 @@ async def _udp(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> int:
         await DeferredList(waiting, consumeErrors=False, fireOnOneErrback=True)
     finally:
         await prober.close()
-    rtts = [results[s] for s in sorted(results) if results[s] is not None]
+    rtts = [rtt for _, rtt in sorted(results.items()) if rtt is not None]
     received = len(rtts)
     end = dict(_stats(rtts), sent=sent, received=received, lost=sent - received,  # type: ignore[arg-type]
                lost_percent=100.0 * (sent - received) / sent, jitter_ms=jitter(rtts) * 1e3)  # fmt: skip
