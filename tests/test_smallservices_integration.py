@@ -1,6 +1,6 @@
 """
 Integration test: one real C{twistd -n netservices} running every small
-service over TCP, a UNIX socket, a PROXY-protocol listener and UDP, driven
+service over TCP, TLS, a UNIX socket, a PROXY-protocol listener and UDP, driven
 by plain sockets and read back through C{/status}.
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
+import subprocess
 import socket
 import struct
 import tempfile
@@ -52,17 +54,27 @@ class SmallServicesDaemonTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="ns-"))
-        self.ports = {name: freePort() for name in ("discard", "chargen", "daytime", "time", "web")}
+        self.ports = {
+            name: freePort() for name in ("discard", "chargen", "chargen-tls", "daytime", "time", "web")
+        }
         self.udp = {name: freePort(socket.SOCK_DGRAM) for name in ("discard", "daytime", "time", "qotd")}
         self.qotdPath = self.directory / "qotd.sock"
         quotes = self.directory / "quotes.txt"
         quotes.write_text("The same all day.\n")
+        self.certificate = self.directory / "server.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=localhost", "-keyout", str(self.certificate), "-out", str(self.certificate)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
         p, u = self.ports, self.udp
         config = isolatedConfig(
+            tls=f"certificate = {self.certificate}",
             web=f"listen = tcp:{p['web']}:interface=127.0.0.1",
             discard=f"enabled = yes\nlisten = tcp:{p['discard']}:interface=127.0.0.1\n"
             f"udp = udp:{u['discard']}:interface=127.0.0.1",
-            chargen=f"enabled = yes\nlisten = tcp:{p['chargen']}:interface=127.0.0.1",
+            chargen=f"enabled = yes\nlisten = tcp:{p['chargen']}:interface=127.0.0.1 "
+            f"ssl:{p['chargen-tls']}:interface=127.0.0.1",
             daytime=f"enabled = yes\nlisten = haproxy:tcp:{p['daytime']}:interface=127.0.0.1\n"
             f"udp = udp:{u['daytime']}:interface=127.0.0.1",
             time=f"enabled = yes\nlisten = tcp:{p['time']}:interface=127.0.0.1\n"
@@ -113,13 +125,21 @@ class SmallServicesDaemonTests(SynchronousTestCase):
 
     def checkChargen(self) -> None:
         """
-        Chargen streams the RFC 864 pattern without a break.
+        Chargen streams the RFC 864 pattern without a break, over TCP and
+        over TLS.
         """
-        sock = self.connect("chargen")
-        data = b""
-        while len(data) < 1_000_000:
-            data += sock.recv(65536)
-        self.assertEqual(data[:1_000_000], b"".join(chargenPattern(i, 50_000) for i in range(0, 1_000_000, 50_000)))
+        expected = b"".join(chargenPattern(i, 50_000) for i in range(0, 1_000_000, 50_000))
+        context = ssl.create_default_context(cafile=str(self.certificate))
+        context.check_hostname = False
+        for name in ("chargen", "chargen-tls"):
+            sock = self.connect(name)
+            if name == "chargen-tls":
+                sock = context.wrap_socket(sock)
+                self.addCleanup(sock.close)
+            data = b""
+            while len(data) < 1_000_000:
+                data += sock.recv(65536)
+            self.assertEqual(data[:1_000_000], expected, name)
 
     def checkDaytimeThroughProxyHeader(self) -> None:
         """
