@@ -391,7 +391,15 @@ class SmallServiceFactory(EchoFactory):
         rate: int = 0,
         answer: Callable[[float], bytes] | None = None,
     ) -> None:
-        EchoFactory.__init__(self, timeout, maxConnections, clock, stats, False, name)
+        EchoFactory.__init__(
+            self,
+            idleTimeout=timeout,
+            maxConnections=maxConnections,
+            clock=clock,
+            stats=stats,
+            noDelay=False,
+            name=name,
+        )
         self.protocol = protocol  # type: ignore[assignment]
         self.timeout = timeout or None
         self.rate = rate
