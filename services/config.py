@@ -540,6 +540,15 @@ class ChargenConfig(SmallServiceConfig):
     )
 
 
+#: Keys that a section leaves out on purpose, and why.
+_REFUSED_KEYS = {
+    ("chargen", "udp"): (
+        "chargen is not offered over UDP: one forged datagram makes it flood its "
+        "victim (CERT CA-1996-01); use chargen over TCP, or [udp-echo]"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class _AnswerConfig(SmallServiceConfig):
     """
@@ -972,6 +981,8 @@ def parseConfig(text: str, source: str = "<string>") -> Config:
         fields = _fields(cls)
         values = {}
         for key, raw in parser.items(name):
+            if (name, key) in _REFUSED_KEYS:
+                raise ConfigError(f"{source}: [{name}] {key}: {_REFUSED_KEYS[name, key]}")
             if key not in fields:
                 known = ", ".join(fields)
                 raise ConfigError(f"{source}: [{name}] unknown key {key!r}; known keys: {known}")

@@ -134,3 +134,23 @@ class TreeTests(SynchronousTestCase):
         names = {s.name for s in root}
         self.assertTrue(set(SMALL_SERVICES) <= names)
         self.assertFalse({n for n in names if n.startswith("udp-")})
+
+
+class ChargenUdpTests(SynchronousTestCase):
+    """
+    UDP chargen is refused with the reason, not as an unknown key.
+    """
+
+    def test_udpKeyRefused(self) -> None:
+        """
+        C{[chargen] udp} is an error that names the file, the section, the
+        key and why, on one line.
+        """
+        from services.config import ConfigError, parseConfig
+
+        with self.assertRaises(ConfigError) as caught:
+            parseConfig("[chargen]\nudp = udp:10019\n", "/etc/tap.conf")
+        message = str(caught.exception)
+        self.assertTrue(message.startswith("/etc/tap.conf: [chargen] udp: "), message)
+        self.assertIn("CERT CA-1996-01", message)
+        self.assertNotIn("\n", message)
