@@ -226,7 +226,8 @@ class RealThroughputTests(SynchronousTestCase):
 
         upload = _command("127.0.0.1", "-t", "1", "-P", "2", *ports)
         download = _command("127.0.0.1", "-t", "1", "-R", *ports)
-        udpRun = _command("127.0.0.1", "--udp", "-t", "1", "--rate", "40", "--echo-port", str(udp))
+        udpRun = _command("127.0.0.1", "--udp", "-t", "1", "--rate", "40", "--wait", "20",
+                          "--echo-port", str(udp))  # fmt: skip
 
         import urllib.request
 

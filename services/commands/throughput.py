@@ -84,6 +84,8 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--udp", action="store_true", help="UDP round trips to UDP echo")
     p.add_argument("--rate", type=_positive(float), default=50.0, metavar="N",
                    help="--udp: datagrams per second (default: 50, within UDP echo's limits)")
+    p.add_argument("--wait", type=_positive(float), default=2.0, metavar="SECONDS",
+                   help="--udp: a datagram not back within this long is lost (default: 2)")
     p.add_argument("-l", "--length", type=_positive(int), default=64, metavar="BYTES",
                    help="--latency, --udp: bytes per probe (default: 64)")
     p.add_argument("--discard-port", type=_port, default=10009, metavar="PORT",
@@ -370,9 +372,9 @@ def jitter(rtts: list[float]) -> float:
 async def _udp(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> int:
     """
     Numbered datagrams to UDP echo at C{args.rate} a second; those not
-    back within 2 s are lost.
+    back within C{args.wait} seconds are lost.
     """
-    prober = UDPProber(reactor, args.length, timeout=2.0)
+    prober = UDPProber(reactor, args.length, timeout=args.wait)
     # A connected port: replies come only from the server, and a refusal shows.
     listening = reactor.listenUDP(0, prober, interface="::" if ":" in args.host else "0.0.0.0")
     listening.connect(args.host, args.echo_port)
