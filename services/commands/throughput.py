@@ -38,11 +38,14 @@ examples:
   netservices throughput 127.0.0.1                 upload to discard for 10 s
   netservices throughput 127.0.0.1 -R -t 5 -P 4    download from chargen, 4 streams
   netservices throughput 127.0.0.1 --bidir --json
-  netservices throughput 127.0.0.1 --latency -t 3
-  netservices throughput 127.0.0.1 --udp --rate 50
+  netservices throughput 127.0.0.1 -i 0 --close-timeout 60 --discard-port 9
+  netservices throughput 127.0.0.1 -R --chargen-port 19
+  netservices throughput 127.0.0.1 --latency -l 1024 --echo-port 7
+  netservices throughput 127.0.0.1 --udp --rate 50 --wait 5
 
-The daemon's services for it: twistd -n netservices --discard tcp:10009 --chargen tcp:10019
-(and [udp-echo] enabled = yes for --udp).
+The daemon's services for it (and [udp-echo] enabled = yes for --udp):
+  twistd -n netservices --discard tcp:10009:interface=127.0.0.1 \\
+      --chargen tcp:10019:interface=127.0.0.1
 
 exit status:
 {exits.exitCodesText()}
