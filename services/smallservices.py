@@ -25,7 +25,7 @@ Use them in your own application::
     from services.smallservices import Chargen, SmallServiceFactory
 
     factory = SmallServiceFactory("chargen", Chargen, timeout=60, rate=1024**2)
-    endpoints.serverFromString(reactor, "tcp:10019").listen(factory)
+    endpoints.serverFromString(reactor, "tcp:10019:interface=127.0.0.1").listen(factory)
     reactor.run()
 """
 

@@ -48,7 +48,9 @@ class Options(SmallServiceOptions, usage.Options):
     longdesc = (
         "Run the netservices daemon, all on one reactor: an RFC 862 echo service "
         "over TCP, IPv6, UNIX or TLS sockets, UDP discovery (and UDP echo), and "
-        "an HTTP service (hello, static files, /status, /health, /metrics).  "
+        "an HTTP service (hello, static files, /status, /health, /metrics); off "
+        "until asked for, the RFC small services discard, chargen, daytime, time "
+        "and qotd (--discard ENDPOINT...).  "
         "Without --config it runs on the built-in defaults, which listen on "
         "127.0.0.1 only (echo tcp:8007, web tcp:8080, discovery udp:8009).  "
         "Flags override the file.  The reactor is nsepoll unless twistd is given "
