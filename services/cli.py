@@ -26,6 +26,7 @@ COMMANDS: Sequence[str] = (
     "services.commands.echo",
     "services.commands.resolve",
     "services.commands.discover",
+    "services.commands.ping",
     "services.commands.serve",
     "services.commands.throughput",
 )

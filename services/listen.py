@@ -20,6 +20,8 @@ A description is read as layers over one listening socket (L{parseListen}):
     protocol version (L{services.tls});
   - C{systemd:index=N}, C{systemd:name=NAME}: a socket passed by systemd socket
     activation, resolved when listening starts, of any address family;
+  - C{unixseq:PATH[:mode=...]}: a UNIX C{SOCK_SEQPACKET} socket
+    (L{services.seqpacket}), records kept whole;
   - any socket may instead be one a parent process bound and handed down
     (C{--workers}): L{ListenContext.inherited}.
 
@@ -341,6 +343,10 @@ def checkEndpoint(description: str) -> None:
     spec = parseListen(description)
     if spec.kind == "systemd":
         _systemdArguments(spec.socket)
+    elif spec.kind == "unixseq":
+        from services.seqpacket import parseSeqpacketDescription
+
+        parseSeqpacketDescription(spec.socket)
     else:
         serverFromString(_CheckOnly(), spec.socket)
 
@@ -462,6 +468,13 @@ def socketEndpoint(
     but the buffer sizes, which need a bound socket).
     """
     fileno = context.inheritedFor(spec.description)
+    if spec.kind == "unixseq":
+        # SOCK_SEQPACKET: Twisted has no such endpoint; ours also adopts.
+        from services.seqpacket import SeqpacketServerEndpoint
+
+        return SeqpacketServerEndpoint.fromDescription(
+            reactor, spec.socket, options.backlog, fileno
+        )
     if fileno is not None:
         return AdoptedEndpoint(reactor, fileno)
     if spec.kind == "systemd":

@@ -54,6 +54,8 @@ class ConnectionStats(Counters):
         (C{haproxy:} listeners).
     @ivar proxyTimedOut: connections closed for sending no PROXY header in
         time (C{haproxy:} listeners).
+    @ivar oversize: records dropped for being larger than the largest one
+        echoed whole (C{unixseq:} listeners).
     """
 
     current: int = 0
@@ -64,6 +66,7 @@ class ConnectionStats(Counters):
     bytesOut: int = 0
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
+    oversize: int = 0
 
 
 @dataclass(slots=True)
@@ -179,6 +182,8 @@ class UdpEchoStats(Counters):
         (below 1024, or one of our service ports).
     @ivar rateLimited: datagrams not echoed because of the rate limits.
     @ivar sendErrors: echoes the system refused to send.
+    @ivar unbound: datagrams from an unbound UNIX socket (no address to
+        echo to), dropped.
     """
 
     received: int = 0
@@ -189,6 +194,7 @@ class UdpEchoStats(Counters):
     loopGuarded: int = 0
     rateLimited: int = 0
     sendErrors: int = 0
+    unbound: int = 0
 
 
 @dataclass(slots=True)
