@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import ssl
-import subprocess
 import socket
 import struct
 import tempfile
@@ -22,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.smallservices import EPOCH_1900, chargenPattern
 
-from .support import Daemon, freePort, isolatedConfig, waitUntil
+from .support import Daemon, freePort, isolatedConfig, makeCertificate, waitUntil
 
 
 def readAll(sock: socket.socket) -> bytes:
@@ -61,15 +60,10 @@ class SmallServicesDaemonTests(SynchronousTestCase):
         self.qotdPath = self.directory / "qotd.sock"
         quotes = self.directory / "quotes.txt"
         quotes.write_text("The same all day.\n")
-        self.certificate = self.directory / "server.pem"
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=localhost", "-keyout", str(self.certificate), "-out", str(self.certificate)],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+        self.certificate, key = makeCertificate(self.directory)
         p, u = self.ports, self.udp
         config = isolatedConfig(
-            tls=f"certificate = {self.certificate}",
+            tls=f"certificate = {self.certificate}\nkey = {key}",
             web=f"listen = tcp:{p['web']}:interface=127.0.0.1",
             discard=f"enabled = yes\nlisten = tcp:{p['discard']}:interface=127.0.0.1\n"
             f"udp = udp:{u['discard']}:interface=127.0.0.1",
