@@ -21,7 +21,6 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services.commands import exits
-from services.datagram import MAX_UDP_PAYLOAD
 from services.echoclient import (
     MIN_PROBE_SIZE,
     EchoMismatch,
@@ -278,11 +277,14 @@ async def _unixEcho(
         return code
 
 
+#: The largest datagram the client reads: Twisted's default of 8192 bytes
+#: would cut longer echoes short (--size goes up to 65507).
+MAX_DATAGRAM = 65535
+
+
 def _listenUDP(reactor: Any, protocol: Any, host: str, port: int) -> None:
-    # Twisted reads at most 8192 bytes of a datagram by default: larger
-    # echoes (--size goes up to 65507) would come back truncated.
     listening = reactor.listenUDP(
-        0, protocol, interface="::" if ":" in host else "0.0.0.0", maxPacketSize=MAX_UDP_PAYLOAD + 1
+        0, protocol, interface="::" if ":" in host else "0.0.0.0", maxPacketSize=MAX_DATAGRAM
     )
     listening.connect(host, port)
 
