@@ -20,8 +20,6 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 
 from services.commands import exits
-from services.httplimits import HTTPLimits, LimitedSite
-from services.listen import describeAddress
 
 __all__ = ["EXAMPLES", "register", "run"]
 
@@ -88,44 +86,6 @@ def _address(text: str) -> str:
         ) from None
 
 
-class _StdoutSite(LimitedSite):
-    """
-    A L{LimitedSite} whose access log is standard output, a line at a time.
-    """
-
-    def __init__(self, resource: Any, out: IO[str], reactor: Any) -> None:
-        LimitedSite.__init__(self, resource, HTTPLimits(), accessLog="-", reactor=reactor)
-        self._out = out
-
-    def _openLogFile(self, path: Any) -> Any:
-        # Twisted private: HTTPFactory's hook that opens logPath at
-        # startFactory, the only way to give it an open stream; verified on
-        # Twisted 26.10.
-        return _LineWriter(self._out)
-
-
-class _LineWriter:
-    """
-    Writes each access log line through at once (standard output may be a
-    pipe, which would hold lines back).
-    """
-
-    def __init__(self, out: IO[str]) -> None:
-        self._out = out
-
-    def write(self, text: str) -> None:
-        """
-        Write and flush.
-        """
-        self._out.write(text)
-        self._out.flush()
-
-    def close(self) -> None:
-        """
-        Leave standard output open.
-        """
-
-
 def _reach(bind: str) -> str:
     """
     Who can connect, for the start-up line.
@@ -156,9 +116,13 @@ def serve(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[st
     if not os.path.isdir(directory):
         stderr.write(f"netservices serve: {args.directory}: not a directory\n")
         return exits.USAGE
+    # Imported here: building the command line imports every command, and
+    # the other commands have no use for a web server.
+    from services.commands.servesite import StdoutSite
+    from services.listen import describeAddress
     from services.static import StaticFile
 
-    site = _StdoutSite(StaticFile(directory, listing=True, followSymlinks=False), stdout, reactor)
+    site = StdoutSite(StaticFile(directory, listing=True, followSymlinks=False), stdout, reactor)
     kind = TCP6ServerEndpoint if ":" in args.bind else TCP4ServerEndpoint
     endpoint = kind(reactor, args.port, interface=args.bind)
     listening = endpoint.listen(site)
