@@ -323,16 +323,30 @@ LIMITED_BROADCAST = "<broadcast>"
 LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
 
 
+#: The keyword for the broadcast address of each interface, read from the
+#: kernel.
+AUTO_BROADCAST = "auto"
+
+
 def parseBroadcast(text: str) -> str:
     """
-    Parse where broadcasts go: an IPv4 address (C{127.255.255.255}, a
-    subnet's broadcast address) or C{<broadcast>} (255.255.255.255).
+    Parse where broadcasts go: C{auto} (the broadcast address of each
+    interface), an IPv4 address (C{127.255.255.255}, a subnet's broadcast
+    address) or C{<broadcast>} (255.255.255.255).
     """
     value = text.strip()
+    if value.lower() == AUTO_BROADCAST:
+        return AUTO_BROADCAST
     if value != LIMITED_BROADCAST and not _isIPv4(value):
         raise _Invalid(
-            "expected an IPv4 broadcast address such as 127.255.255.255 or "
-            f"192.168.1.255, or {LIMITED_BROADCAST}"
+            "expected auto, an IPv4 broadcast address such as 127.255.255.255 or "
+            f"192.168.1.255, {LIMITED_BROADCAST}, or a multicast group in 239.255.0.0/16"
+        )
+    first = int(value.split(".")[0]) if value != LIMITED_BROADCAST else 0
+    if 224 <= first <= 239 and not value.startswith("239.255."):
+        raise _Invalid(
+            "expected a multicast group in 239.255.0.0/16 (organization-local scope), "
+            "such as 239.255.0.9"
         )
     return value
 
@@ -415,10 +429,18 @@ class DiscoveryConfig:
         "The local address to bind and send from.",
     )
     broadcast: str = _setting(
-        "127.255.255.255",
+        "auto",
         parseBroadcast,
-        "an IPv4 broadcast address, or <broadcast>",
-        "Where announces go (and which broadcasts are received).",
+        "auto, an IPv4 broadcast address, <broadcast>, or a group in 239.255.0.0/16",
+        "Where announces go: auto, the broadcast address of each interface that "
+        "interface covers (127.255.255.255 for 127.0.0.1); a group: multicast on each.",
+    )
+    ipv6: bool = _setting(
+        False,
+        parseBool,
+        "yes or no",
+        "Also announce and answer over IPv6, by multicast to ff02::114 on each "
+        "IPv6 interface.",
     )
     interval: float = _setting(
         5.0,
@@ -455,6 +477,25 @@ class DiscoveryConfig:
         parseRate,
         "a number per second > 0",
         "Replies per second to all sources together.",
+    )
+    max_peer_ttl: int = _setting(
+        60,
+        _intRange(1, 3600),
+        "whole seconds from 1 to 3600",
+        "Forget a peer after at most this long (or ttl, if longer) without news, "
+        "whatever ttl it announces.",
+    )
+    max_peers_per_source: int = _setting(
+        16,
+        _intRange(1, 1024),
+        "a whole number from 1 to 1024",
+        "Peers one source (address and port) may place in the table.",
+    )
+    max_ports_per_source: int = _setting(
+        64,
+        _intRange(1, 1024),
+        "a whole number from 1 to 1024",
+        "Distinct ports one source may announce (and so have the loop guards refuse).",
     )
 
 

@@ -156,7 +156,11 @@ class DiscoveryStats(Counters):
     @ivar errors: datagrams whose handling failed unexpectedly.
     @ivar peers: peers known now.
     @ivar peersExpired: peers forgotten after their ttl.
-    @ivar peersRefused: new peers not recorded because the table was full.
+    @ivar peersRefused: new peers not recorded because the table was full,
+        or held as many peers from their source as it may.
+    @ivar portsRefused: announced ports left out of a peer's entry because
+        its source had announced as many ports as it may.
+    @ivar ttlCapped: announces and replies whose ttl was cut to our limit.
     """
 
     received: int = 0
@@ -178,6 +182,8 @@ class DiscoveryStats(Counters):
     peers: int = 0
     peersExpired: int = 0
     peersRefused: int = 0
+    portsRefused: int = 0
+    ttlCapped: int = 0
 
     gauges: ClassVar[frozenset[str]] = frozenset({"peers"})
 

@@ -214,6 +214,13 @@ class UdpEchoListener(Service):
             endpoint=self.description,
             address=describeAddress(self.port.getHost()),
         )
+        if endpoint.interface in ("", "0.0.0.0", "::"):
+            self._log.warn(
+                "udp-echo on {endpoint} is bound to every address: it also receives, and "
+                "echoes, broadcasts (and multicasts) sent to its port; bind it to one "
+                "address unless that is what you want",
+                endpoint=self.description,
+            )
 
     def stopService(self) -> Deferred[None] | None:
         """
