@@ -54,7 +54,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs
-from services.config import SECTIONS, Config
+from services.config import SECTIONS, SMALL_SERVICES, Config
 from services.listen import (
     ListenContext,
     ListenError,
@@ -86,7 +86,7 @@ __all__ = [
 
 #: The sections whose C{listen} endpoints are stream listeners the workers
 #: share.
-STREAM_SERVICES = ("echo", "web")
+STREAM_SERVICES = ("echo", "web", *SMALL_SERVICES)
 
 #: The first file descriptor number of the sockets a worker inherits.
 FIRST_INHERITED_FD = 3

@@ -47,7 +47,7 @@ README = ROOT / "README.md"
 
 #: The ports examples use: the daemon's defaults (echo 8007, web 8080,
 #: discovery 8009) and those of the examples that start their own servers.
-EXAMPLE_PORTS = (8007, 8080, 8009, 7007, 7008, 8443)
+EXAMPLE_PORTS = (8007, 8080, 8009, 7007, 7008, 8443, 8000, 10009, 10013, 10017, 10019, 10037)
 
 #: The daemon's default ports, which no daemon of an example may take.
 DEFAULT_PORTS = (8007, 8080, 8009)
@@ -55,8 +55,11 @@ DEFAULT_PORTS = (8007, 8080, 8009)
 #: Absolute paths that examples use, moved under the test's directory.
 REBASED = ("/etc/netservices", "/srv", "/run/netservices", "/var/log/netservices", "/tmp")
 
+#: The kinds of block that hold shell commands.
+SHELL_KINDS = ("sh", "console")
+
 #: The kinds of block the test runs.
-RUN_KINDS = ("ini", "python", "sh")
+RUN_KINDS = ("ini", "python", *SHELL_KINDS)
 
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[\w-]*)\s*$")
 _MARK = re.compile(r"^\s*<!--\s*not run:\s*(?P<reason>.*?)\s*-->\s*$")
@@ -142,7 +145,7 @@ _SH_ADDRESS = re.compile(r"(?<![\w.:/])(\d+\.\d+\.\d+\.\d+)(?![\w.])")
 
 #: Commands a shell example may run; anything else needs a mark.
 SHELL_COMMANDS = frozenset(
-    {"twistd", "netservices", "curl", "printf", "mkdir", "head", "cat", "make run", "openssl req"}
+    {"twistd", "netservices", "curl", "printf", "mkdir", "head", "cat", "python3", "make run", "openssl req"}
 )
 
 
@@ -167,12 +170,12 @@ def unsafeReasons(block: Block) -> list[str]:
     for match in _URL_HOST.finditer(block.text):
         if not _loopback(match.group(1)):
             reasons.append(f"the URL host {match.group(1)!r} is not loopback")
-    pattern = _SH_ADDRESS if block.kind == "sh" else _QUOTED_IPV4
+    pattern = _SH_ADDRESS if block.kind in SHELL_KINDS else _QUOTED_IPV4
     for match in pattern.finditer(block.text):
         address = ipaddress.ip_address(match.group(1))
         if not address.is_loopback and not address.is_unspecified:
             reasons.append(f"the address {match.group(1)} is not loopback")
-    if block.kind == "sh":
+    if block.kind in SHELL_KINDS:
         for command in shellCommands(block):
             for program, words in programs(command.text):
                 if program not in SHELL_COMMANDS:
@@ -260,13 +263,17 @@ def shellCommands(block: Block) -> list[Command]:
     """
     The commands of a shell block, with a transcript's expected output.
     """
+    lines = block.text.splitlines()
+    transcript = any(line.startswith("$ ") for line in lines)
     joined: list[str] = []
-    for line in block.text.splitlines():
-        if joined and joined[-1].endswith("\\"):
+    for line in lines:
+        command = bool(joined) and (joined[-1].startswith("$ ") or not transcript)
+        if command and joined[-1].endswith("\\"):
             joined[-1] = joined[-1][:-1] + line.strip()
+        elif command and not _quotesClosed(joined[-1]):
+            joined[-1] += "\n" + line
         else:
             joined.append(line)
-    transcript = any(line.startswith("$ ") for line in joined)
     commands: list[Command] = []
     if not transcript:
         return [Command(line.strip()) for line in joined if line.strip()]
@@ -277,6 +284,18 @@ def shellCommands(block: Block) -> list[Command]:
             last = commands[-1]
             commands[-1] = dataclasses.replace(last, output=(last.output or "") + line + "\n")
     return commands
+
+
+def _quotesClosed(text: str) -> bool:
+    """
+    Whether every quote of a command line is closed (else its next line
+    belongs to it, as in the shell).
+    """
+    try:
+        shlex.split(text.removeprefix("$ "), comments=True)
+    except ValueError:
+        return False
+    return True
 
 
 def commandName(text: str) -> str:
@@ -296,10 +315,18 @@ def commandName(text: str) -> str:
 
 def isDaemon(text: str) -> bool:
     """
-    Whether a command line starts the daemon (C{twistd ... netservices} or
-    C{make run}).
+    Whether a command line starts a server that runs until it is stopped:
+    the daemon (C{twistd ... netservices}, C{make run}) or C{netservices
+    serve}.
     """
-    return commandName(text) in ("twistd", "make run")
+    return commandName(text) in ("twistd", "make run") or isServe(text)
+
+
+def isServe(text: str) -> bool:
+    """
+    Whether a command line is C{netservices serve}.
+    """
+    return re.match(r"^(\.venv/bin/)?netservices serve\b", text.strip()) is not None
 
 
 def outputMatches(expected: str, actual: str) -> bool:
@@ -469,7 +496,7 @@ def startsDaemon(block: Block) -> bool:
     """
     Whether a shell example starts a daemon of its own.
     """
-    return block.kind == "sh" and any(isDaemon(c.text) for c in shellCommands(block))
+    return block.kind in SHELL_KINDS and any(isDaemon(c.text) for c in shellCommands(block))
 
 
 def daemonCommand(text: str, sandbox: Sandbox) -> tuple[str, bool]:
@@ -478,10 +505,13 @@ def daemonCommand(text: str, sandbox: Sandbox) -> tuple[str, bool]:
     foreground.  The rewritten command gets C{--config} with the sandbox's
     tap.conf when it has none (the built-in defaults are that file, bar the
     ports); C{make run} runs the Makefile's recipe with the test's
-    interpreter, without installing anything; a comment and a trailing
-    C{&} are dropped (the test runs every daemon in the background).
+    interpreter, without installing anything; C{netservices serve} runs as
+    written; a comment and a trailing C{&} are dropped (the test runs every
+    daemon in the background).
     """
     text = re.sub(r"\s+#.*$", "", sandbox.rewrite(text)).strip().removesuffix("&").strip()
+    if isServe(text):
+        return text.removeprefix(".venv/bin/"), True
     config = sandbox.tapConf()
     if commandName(text) == "make run":
         quoted = shlex.quote(f"--config {config}")
@@ -553,8 +583,9 @@ class Running:
 
     def waitUntilServing(self) -> None:
         """
-        Wait until the daemon's C{/health} says every service listens (each
-        daemon example runs the web service on the sandbox's web port).
+        Wait until the daemon serves: its C{/health} says every service
+        listens, or, with C{--no-web}, it listens on every port its command
+        names.
         """
         if not self.foreground:
             status = self.process.wait(TIME_BOUND)
@@ -565,13 +596,43 @@ class Running:
                 lambda: pidfile.exists() and pidfile.read_text().strip(), TIME_BOUND, "twistd.pid"
             )
             self.pid = int(str(written))
+        if "--no-web" in self.command.split() or isServe(self.command):
+            self.waitUntilListening()
+        else:
+            self.waitUntilHealthy()
+        taken = self.defaultPortsTaken()
+        if taken:
+            raise AssertionError(f"{self.command!r} listens on the default ports {taken}")
+
+    def waitUntilListening(self) -> None:
+        """
+        Wait until the daemon listens on every sandbox port its command
+        names.
+        """
+        named = {port for port in self.sandbox.ports.values() if re.search(rf"\b{port}\b", self.command)}
+
+        def listening() -> bool:
+            self.checkAlive()
+            return named <= self.boundPorts()
+
+        waitUntil(listening, TIME_BOUND, f"{self.command!r} to listen on {sorted(named)}")
+
+    def checkAlive(self) -> None:
+        """
+        Fail if the daemon (in the foreground) has exited.
+        """
+        if self.foreground and self.process.poll() is not None:
+            raise AssertionError(f"{self.command!r} exited with {self.process.returncode}:\n{self.output()}")
+
+    def waitUntilHealthy(self) -> None:
+        """
+        Wait until the daemon's C{/health} on the sandbox's web port answers
+        200: every service listens.
+        """
         url = f"http://127.0.0.1:{self.sandbox.ports[8080]}/health"
 
         def healthy() -> bool:
-            if self.foreground and self.process.poll() is not None:
-                raise AssertionError(
-                    f"{self.command!r} exited with {self.process.returncode}:\n{self.output()}"
-                )
+            self.checkAlive()
             try:
                 with _direct.open(url, timeout=5) as response:
                     return bool(response.status == 200)
@@ -579,9 +640,17 @@ class Running:
                 return False
 
         waitUntil(healthy, TIME_BOUND, f"{url} to answer 200 for {self.command!r}")
-        taken = self.defaultPortsTaken()
-        if taken:
-            raise AssertionError(f"{self.command!r} listens on the default ports {taken}")
+
+    def boundPorts(self) -> set[int]:
+        """
+        The ports that the daemon (or a process it started) has bound.
+        """
+        assert self.pid is not None
+        top = psutil.Process(self.pid)
+        ports = set()
+        for process in [top, *top.children(recursive=True)]:
+            ports |= {c.laddr.port for c in process.net_connections("inet") if c.laddr}
+        return ports
 
     def defaultPortsTaken(self) -> list[int]:
         """
@@ -589,12 +658,7 @@ class Running:
         bound: an example must name every port it uses, so that the test
         can give it free ones.
         """
-        assert self.pid is not None
-        top = psutil.Process(self.pid)
-        ports = set()
-        for process in [top, *top.children(recursive=True)]:
-            ports |= {c.laddr.port for c in process.net_connections("inet") if c.laddr}
-        return sorted(ports & set(DEFAULT_PORTS))
+        return sorted(self.boundPorts() & set(DEFAULT_PORTS))
 
     def stop(self) -> int | None:
         """

@@ -195,13 +195,13 @@ class ReadmeMarksTests(TestCase):
         tests below are not vacuous.
         """
         kinds = [b.kind for b in rb.readmeBlocks() if b.notRun is None]
-        for kind in rb.RUN_KINDS:
+        for kind in ("ini", "python", "sh"):
             self.assertGreaterEqual(kinds.count(kind), 3, kind)
 
     def test_everyBlockRunsOrIsMarked(self) -> None:
         """
-        A block that is not C{ini}, C{python} or C{sh} carries a C{not run}
-        mark, and every mark gives a reason.
+        A block that is not C{ini}, C{python}, C{sh} or C{console} carries a
+        C{not run} mark, and every mark gives a reason.
         """
         for block in rb.readmeBlocks():
             if block.notRun is None:
@@ -216,7 +216,7 @@ class ReadmeMarksTests(TestCase):
         internet, systemd, HAProxy, root) is marked.
         """
         for block in rb.readmeBlocks():
-            if block.notRun is None and block.kind in ("python", "sh"):
+            if block.notRun is None and block.kind in ("python", *rb.SHELL_KINDS):
                 self.assertEqual(rb.unsafeReasons(block), [], f"{block.name}: mark it <!-- not run: REASON -->")
 
 
@@ -280,7 +280,8 @@ def _generate() -> None:
     Add a test method for each runnable block of the README, named by its
     line (zero-padded, so that tests run in the README's order).
     """
-    examples = [*rb.blocksOf("python"), *rb.blocksOf("sh")]
+    shell = sorted((b for kind in rb.SHELL_KINDS for b in rb.blocksOf(kind)), key=lambda b: b.line)
+    examples = [*rb.blocksOf("python"), *shell]
     lookahead = runs.Lookahead(examples, runs.runBlock, ahead=2)
 
     def example(self: TestCase, block: rb.Block) -> None:
@@ -292,12 +293,12 @@ def _generate() -> None:
     def ini(self: IniExamples, block: rb.Block) -> None:
         self.check(block)
 
-    for kind, cls, does, body in [
-        ("ini", IniExamples, "loads as tap.conf", ini),
-        ("python", Examples, "runs", example),
-        ("sh", Examples, "runs as documented", example),
+    for kind, cls, does, body, blocks in [
+        ("ini", IniExamples, "loads as tap.conf", ini, list(rb.blocksOf("ini"))),
+        ("python", Examples, "runs", example, list(rb.blocksOf("python"))),
+        ("sh", Examples, "runs as documented", example, shell),
     ]:
-        for block in rb.blocksOf(kind):
+        for block in blocks:
 
             def test(self: TestCase, block: rb.Block = block, body: Callable[..., None] = body) -> None:
                 body(self, block)

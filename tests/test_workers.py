@@ -431,15 +431,18 @@ class WorkersDaemonTests(TestCase):
         runtime = Path(re.search(r"runtime directory (\S+)\)", log).group(1))
         return daemon, port, runtime
 
-    def workerStats(self, runtime: Path, accepted: int) -> dict[int, dict[str, Any]]:
+    def workerStats(
+        self, runtime: Path, accepted: int, workers: int = 2
+    ) -> dict[int, dict[str, Any]]:
         """
-        Wait until the workers' counters add up to C{accepted} connections.
+        Wait until C{workers} workers have written their counters and these
+        add up to C{accepted} connections.
         """
 
         def check() -> dict[int, dict[str, Any]] | None:
             found = {w["worker"]: w for w in readWorkerStats(runtime)}
             total = sum(w["services"]["echo"]["accepted"] for w in found.values())
-            return found if total >= accepted else None
+            return found if total >= accepted and len(found) >= workers else None
 
         return waitUntil(check, 10, f"{accepted} connections in the workers' counters")
 
