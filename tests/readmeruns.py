@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_readme -*-
 """
-Running the C{python} and C{sh} examples of README.md (see
-L{tests.readmeblocks} for how blocks are found and rewritten).
+Running the C{python} and shell examples of README.md and checking what
+they do (L{tests.readmeblocks} finds and rewrites the blocks,
+L{tests.readmeprocesses} starts their processes).
 
 Each run raises C{AssertionError} with a message that names the block and
 what it did, or returns when the example behaved as documented.  Runs are
@@ -26,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from tests import readmeblocks as rb
+from tests import readmeprocesses as proc
 from tests.support import waitUntil
 
 
@@ -56,24 +58,24 @@ class BlockRun:
         self.cleanups = cleanups
         self.sandbox = rb.Sandbox()
         cleanups.callback(self.sandbox.remove)
-        if rb.startsDaemon(block) or (block.kind == "python" and rb.startsReactor(block)):
+        if proc.startsDaemon(block) or (block.kind == "python" and proc.startsReactor(block)):
             return
         if re.search(r"\b({})\b".format("|".join(map(str, rb.EXAMPLE_PORTS))), block.text):
             self.daemon("twistd -n netservices")
 
-    def daemon(self, command: str) -> rb.Running:
+    def daemon(self, command: str) -> proc.Running:
         """
         Start a daemon command of the example and wait until it serves; it
         is stopped (and must end cleanly) when the run ends, unless the run
         stops it first.
         """
-        text, foreground = rb.daemonCommand(command, self.sandbox)
-        running = rb.Running(text, self.sandbox, foreground)
+        text, foreground = proc.daemonCommand(command, self.sandbox)
+        running = proc.Running(text, self.sandbox, foreground)
         self.cleanups.callback(self.stop, running)
         running.waitUntilServing()
         return running
 
-    def stop(self, running: rb.Running) -> None:
+    def stop(self, running: proc.Running) -> None:
         """
         Stop a daemon: a twistd ends on SIGTERM with no traceback in what it
         logged, by the signal itself (twistd re-raises the signal it stopped
@@ -101,15 +103,15 @@ class BlockRun:
         C{# prints:} shows (the whole output, but for a final newline) or
         what the transcript shows.
         """
-        running: rb.Running | None = None
+        running: proc.Running | None = None
         for command in rb.shellCommands(self.block):
             if rb.isDaemon(command.text):
                 if running is not None:
                     self.stop(running)
                 running = self.daemon(command.text)
                 continue
-            line = rb.shellLine(command.text, self.sandbox)
-            result = rb.run(line, self.sandbox)
+            line = proc.shellLine(command.text, self.sandbox)
+            result = proc.run(line, self.sandbox)
             where = f"{self.block.name}: {line!r}\nstdout: {result.stdout}\nstderr: {result.stderr}"
             check(result.returncode == command.exitStatus, f"exit status {result.returncode}, not "
                   f"{command.exitStatus}: {where}")
@@ -132,16 +134,16 @@ class BlockRun:
         program exits 0 by itself.  Either prints, in order, what its
         C{# prints:} comments show, and no traceback.
         """
-        command = rb.pythonCommand(self.block, self.sandbox)
-        if rb.startsReactor(self.block):
+        command = proc.pythonCommand(self.block, self.sandbox)
+        if proc.startsReactor(self.block):
             out, err, status = self.server(command)
         else:
-            result = rb.run(command, self.sandbox)
+            result = proc.run(command, self.sandbox)
             out, err, status = result.stdout, result.stderr, result.returncode
         where = f"{self.block.name}\nstdout: {out}\nstderr: {err}"
         check(status == 0, f"exit status {status}: {where}")
         check("Traceback" not in err and "Unhandled" not in err + out, where)
-        printed = [line.strip() for line in out.splitlines() if line != rb.RUNNING]
+        printed = [line.strip() for line in out.splitlines() if line != proc.RUNNING]
         expected = [self.sandbox.rewrite(c.prints or "") for c in pythonPrints(self.block)]
         check(inOrder(expected, printed), f"expected, in order: {expected}\n{where}")
         self.checkNotFound()
@@ -154,19 +156,19 @@ class BlockRun:
         out, err = self.sandbox.directory / "server.out", self.sandbox.directory / "server.err"
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             process = subprocess.Popen(
-                command, cwd=self.sandbox.directory, env=rb.environment(), stdout=stdout, stderr=stderr
+                command, cwd=self.sandbox.directory, env=proc.environment(), stdout=stdout, stderr=stderr
             )
         self.cleanups.callback(_kill, process)
 
         def running() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"{self.block.name}: exited with {process.returncode}: {err.read_text()}")
-            return rb.RUNNING in out.read_text()
+            return proc.RUNNING in out.read_text()
 
-        waitUntil(running, rb.TIME_BOUND, "the example's reactor to run")
+        waitUntil(running, proc.TIME_BOUND, "the example's reactor to run")
         self.serving(process.pid)
         process.send_signal(signal.SIGINT)
-        status = process.wait(rb.TIME_BOUND)
+        status = process.wait(proc.TIME_BOUND)
         return out.read_text(), err.read_text(), status
 
     def serving(self, pid: int) -> None:
@@ -206,7 +208,7 @@ def answers(family: int, kind: int, address: tuple[str, int] | str) -> None:
     so the access log shows no 404 for the example).
     """
     with socket.socket(family, kind) as s:
-        s.settimeout(rb.TIME_BOUND)
+        s.settimeout(proc.TIME_BOUND)
         s.connect(address)
         s.sendall(b"hello\r\n\r\n")
         check(s.recv(1024), f"{address} does not answer")

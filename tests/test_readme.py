@@ -22,6 +22,7 @@ from twisted.trial.unittest import TestCase
 
 from services.config import SECTIONS, ConfigError, parseConfig, parseDirectory
 from tests import readmeblocks as rb
+from tests import readmeprocesses as proc
 from tests import readmeruns as runs
 from tests.support import waitUntil
 
@@ -110,14 +111,14 @@ class ReadmeParsingTests(TestCase):
         sandbox = rb.Sandbox()
         self.addCleanup(sandbox.remove)
         port = sandbox.ports[8007]
-        self.patch(rb, "DEFAULT_PORTS", (port,))
+        self.patch(proc, "DEFAULT_PORTS", (port,))
         listen = (
             "import socket, time; s = socket.socket(); "
             f"s.bind(('127.0.0.1', {port})); s.listen(); print('ok', flush=True); time.sleep(60)"
         )
-        running = rb.Running(f"{sys.executable} -c {shlex.quote(listen)}", sandbox, True)
+        running = proc.Running(f"{sys.executable} -c {shlex.quote(listen)}", sandbox, True)
         self.addCleanup(running.stop)
-        waitUntil(lambda: "ok" in running.output(), rb.TIME_BOUND, "the listener")
+        waitUntil(lambda: "ok" in running.output(), proc.TIME_BOUND, "the listener")
         self.assertEqual(running.defaultPortsTaken(), [port])
 
     def test_notFound(self) -> None:
@@ -170,14 +171,14 @@ class ReadmeParsingTests(TestCase):
         self.addCleanup(sandbox.remove)
         config = sandbox.directory / "tap.conf"
         self.assertEqual(
-            rb.daemonCommand("twistd -n --logger x netservices --no-echo &", sandbox),
+            proc.daemonCommand("twistd -n --logger x netservices --no-echo &", sandbox),
             (f"twistd -n --logger x netservices --config {config} --no-echo", True),
         )
         self.assertEqual(
-            rb.daemonCommand("twistd netservices --config tap.conf", sandbox),
+            proc.daemonCommand("twistd netservices --config tap.conf", sandbox),
             ("twistd netservices --config tap.conf", False),
         )
-        command, foreground = rb.daemonCommand("make run", sandbox)
+        command, foreground = proc.daemonCommand("make run", sandbox)
         self.assertTrue(foreground)
         self.assertIn(" run STAMP= BIN=", command)
         self.assertIn(f"ARGS='--config {config}'", command)
@@ -286,7 +287,7 @@ def _generate() -> None:
 
     def example(self: TestCase, block: rb.Block) -> None:
         try:
-            lookahead.result(block, timeout=4 * rb.TIME_BOUND)
+            lookahead.result(block, timeout=4 * proc.TIME_BOUND)
         except AssertionError as e:  # raised in a worker thread: a failure of this test
             raise self.failureException(str(e)) from e
 
