@@ -55,6 +55,7 @@ from twisted.web.server import Request, Site
 from twisted.web.server import version as serverVersion
 
 from services import logs
+from services.accesslog import AccessLogFile
 from services.listen import describeAddress
 from services.stats import WebStats
 
@@ -718,7 +719,8 @@ class LimitedSite(Site):
             stats.responses5xx += 1
 
     def _openLogFile(self, path: Any) -> Any:
+        # Not Site's LogFile: several worker processes append to one file.
         try:
-            return Site._openLogFile(self, path)
+            return AccessLogFile(path)
         except OSError as e:
             raise ValueError(f"cannot open the access log {path}: {e.strerror or e}") from None

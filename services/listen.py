@@ -48,7 +48,7 @@ from twisted.internet.endpoints import (
     quoteStringArgument,
     serverFromString,
 )
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -73,6 +73,7 @@ __all__ = [
     "SocketOptions",
     "SystemdEndpoint",
     "checkEndpoint",
+    "closeAtOnce",
     "describeAddress",
     "endpointFor",
     "isListening",
@@ -723,6 +724,24 @@ class ListenerService(Service):
             return None if port is None else port.stopListening()
 
         return waiting.addCallback(stop)
+
+
+def closeAtOnce(port: Any) -> None:
+    """
+    Close a listening port now, before the reactor runs (a start-up that
+    failed half-way): C{stopListening} would only close the socket on the
+    reactor's next turn, which never comes, and a UNIX socket's file and
+    its lock would stay behind.  Ports that are not file descriptors (in
+    memory, for tests) are asked to C{stopListening}.
+    """
+    stopReading = getattr(port, "stopReading", None)
+    connectionLost = getattr(port, "connectionLost", None)
+    if stopReading is None or connectionLost is None or not getattr(port, "connected", False):
+        port.stopListening()
+        return
+    # What stopListening schedules for the next turn, done at once.
+    stopReading()
+    connectionLost(Failure(ConnectionDone("start-up failed")))
 
 
 def listeningPorts(service: Any) -> list[Any]:

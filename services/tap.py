@@ -26,7 +26,13 @@ from services.config import (
     replaceSection,
 )
 from services.lifecycle import installHangupHandler, reopenLogFiles
-from services.listen import ListenContext, ListenError, parseListen
+from services.listen import (
+    ListenContext,
+    ListenError,
+    closeAtOnce,
+    listeningPorts,
+    parseListen,
+)
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.tls import TLSFiles
 
@@ -267,14 +273,22 @@ class NetservicesService(MultiService):
         self._handleSignals = handleSignals
         self._restoreSignals: Any = None
         self.worker: WorkerSpec | None = None
+        self._bound = False
 
     def privilegedStartService(self) -> None:
         """
         Apply the log level, handle SIGHUP (before listening, so that a
-        client that can connect can also rotate the logs) and start
-        listening.  If a listener cannot start, end the process with one
-        line that names it.
+        client that can connect can also rotate the logs) and bind every
+        listener of the tree, once: L{makeService} does it before twistd
+        writes its pidfile and daemonizes, and twistd's own call is then
+        a no-op.  Nothing talks yet: the reactor is not running.
+
+        @raise ListenError: naming the listener that cannot start, after
+            every listener bound so far was closed (a UNIX socket's file
+            and lock removed with it).
         """
+        if self._bound:
+            return
         logs.setLevel(self.config.log.level)
         if self._handleSignals and self._restoreSignals is None:
             self._restoreSignals = installHangupHandler(self._clock(), self.reopenLogs)
@@ -287,8 +301,25 @@ class NetservicesService(MultiService):
         )
         try:
             MultiService.privilegedStartService(self)
-        except ListenError as e:
-            raise SystemExit(f"netservices: error: {e}") from None
+        except BaseException:
+            self._closeListeners()
+            raise
+        self._bound = True
+
+    def _closeListeners(self) -> None:
+        """
+        Undo a start-up that failed half-way, before the reactor runs:
+        close every listener bound so far, stop handling SIGHUP.
+        """
+        for service in self:
+            closeListeners = getattr(service, "closeListeners", None)
+            if closeListeners is not None:
+                closeListeners()
+            for port in listeningPorts(service):
+                closeAtOnce(port)
+        if self._restoreSignals is not None:
+            self._restoreSignals()
+            self._restoreSignals = None
 
     def startService(self) -> None:
         """
@@ -421,22 +452,36 @@ def buildService(
         from services.web import makeWebService
 
         webStats = root.stats["web"] = WebStats()
-        makeWebService(config.web, root, reactor, webStats, context).setServiceParent(root)
+        web = makeWebService(config.web, root, reactor, webStats, context)
+        web.setServiceParent(root)
+        root.reopenables.append(web)  # its access log
     return root
 
 
 def makeService(options: Options) -> IServiceCollection:
     """
-    The twistd entry point: the service tree for parsed C{options}.
+    The twistd entry point: the service tree for parsed C{options}, with
+    every listener bound.
+
+    Binding here, before twistd writes its pidfile and daemonizes, means a
+    listener that cannot start is reported by the process the user (or an
+    init script) started: one line on standard error and exit status 1,
+    with nothing left behind.  Once daemonized, twistd's parent would wait
+    for ever for a child that failed this way.
     """
     root = buildService(
         options.settings, handleSignals=True, worker=options.worker, environ=os.environ
     )
+    if options.worker is not None:
+        # Signals for the parent's process group (Ctrl-C in a terminal) are
+        # the parent's to handle: it stops its workers in order.
+        os.setpgid(0, 0)
+    try:
+        root.privilegedStartService()
+    except ListenError as e:
+        raise SystemExit(f"netservices: error: {e}") from None
     if options.worker is None:
         return root
-    # Signals for the parent's process group (Ctrl-C in a terminal) are the
-    # parent's to handle: it stops its workers in order.
-    os.setpgid(0, 0)
     from twisted.internet import reactor
 
     from services.workers import workerProcess

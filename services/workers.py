@@ -61,6 +61,7 @@ from services.listen import (
     SocketOptions,
     SystemdEndpoint,
     applyBufferSizes,
+    closeAtOnce,
     parseListen,
     socketEndpoint,
     socketFamily,
@@ -547,7 +548,7 @@ class WorkerSupervisor(Service):
             try:
                 self.sockets.append((description, self._bind(description, options)))
             except Exception as e:
-                self._closePorts()
+                self.closeListeners()
                 raise ListenError(service, description, e) from e
             self._log.info(
                 "{service} listening on {endpoint} (shared by {count} workers)",
@@ -697,13 +698,17 @@ class WorkerSupervisor(Service):
 
         return done.addCallback(finished)
 
-    def reopen(self) -> None:
+    def reopen(self) -> int:
         """
         Pass SIGHUP on to every worker, so that each reopens its log files
         (for C{logrotate}); the parent's own log is reopened by its caller.
+
+        @return: 0, the files reopened in this process (each worker logs
+            its own).
         """
         for transport in list(self.workers.values()):
             self._signal(transport, signal.SIGHUP)
+        return 0
 
     def _killAll(self) -> None:
         for index, transport in list(self.workers.items()):
@@ -716,6 +721,16 @@ class WorkerSupervisor(Service):
             transport.signalProcess(number)
         except Exception:  # already gone
             pass
+
+    def closeListeners(self) -> None:
+        """
+        Close the listeners bound so far at once, before the reactor runs
+        (a start-up that failed).
+        """
+        ports, self._ports = self._ports, []
+        self.sockets = []
+        for port in ports:
+            closeAtOnce(port)
 
     def _closePorts(self) -> Deferred[Any]:
         """

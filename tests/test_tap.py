@@ -5,17 +5,20 @@ tree built on a memory reactor.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 from twisted.application.service import IServiceCollection
 from twisted.internet.error import CannotListenError
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import logs
 from services.config import Config
 from services.echo import EchoFactory
+from services.listen import ListenError, listeningPorts
 from services.tap import NetservicesService, Options, buildService, makeService
 
 
@@ -131,9 +134,9 @@ class ServiceTreeTests(SynchronousTestCase):
 
     def test_makeService(self) -> None:
         """
-        makeService returns the root service collection with an echo child.
+        The tree is the root service collection with an echo child.
         """
-        root = makeService(parse())
+        root = buildService(parse().settings, MemoryReactorClock())
         self.assertTrue(IServiceCollection.providedBy(root))
         self.assertIsInstance(root, NetservicesService)
         self.assertIsNotNone(root.getServiceNamed("echo"))
@@ -163,22 +166,73 @@ class ServiceTreeTests(SynchronousTestCase):
         self.assertIs(factory.stats, root.stats["echo"])
         self.assertEqual(logs.getLevel().name, "warn")
 
-    def test_listenFailureExitsWithOneLine(self) -> None:
+    def test_listenFailureRaises(self) -> None:
         """
-        When a listener cannot start, the process ends with one line naming
-        the service and the endpoint.
+        When a listener cannot start, starting the tree raises
+        L{ListenError} naming the service and the endpoint (the entry point
+        turns it into one line), after closing the listeners bound before.
         """
 
         class BusyReactor(MemoryReactorClock):
             def listenTCP(self, port, factory, backlog=50, interface=""):  # type: ignore[no-untyped-def]
-                raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+                if port == 7008:
+                    raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+                return MemoryReactorClock.listenTCP(self, port, factory, backlog, interface)
 
         self.addCleanup(logs.setLevel, logs.getLevel())
-        root = buildService(parse("--echo", "tcp:7007:interface=127.0.0.1").settings, BusyReactor())
-        with self.assertRaises(SystemExit) as cm:
+        reactor = BusyReactor()
+        settings = parse("--echo", "tcp:7007", "--echo", "tcp:7008:interface=127.0.0.1").settings
+        root = buildService(settings, reactor)
+        with self.assertRaises(ListenError) as cm:
             root.privilegedStartService()
         self.assertEqual(
-            cm.exception.code,
-            "netservices: error: echo: cannot listen on tcp:7007:interface=127.0.0.1: "
-            "address already in use",
+            str(cm.exception),
+            "echo: cannot listen on tcp:7008:interface=127.0.0.1: address already in use",
         )
+        [bound] = reactor.tcpServers
+        self.assertEqual(bound[0], 7007)
+        self.assertFalse(reactor.getDelayedCalls())
+
+
+class MakeServiceTests(TestCase):
+    """
+    The twistd entry point binds every listener before it returns, that is
+    before twistd writes its pidfile and daemonizes.
+    """
+
+    def test_boundBeforeTwistdStarts(self) -> None:
+        """
+        The tree makeService returns is listening already; twistd's own
+        privilegedStartService then binds nothing more.
+        """
+        root = makeService(
+            parse("--echo", "tcp:0:interface=127.0.0.1", "--no-web", "--no-discovery")
+        )
+        self.addCleanup(root.stopService)
+        [port] = listeningPorts(root)
+        root.privilegedStartService()
+        self.assertEqual(listeningPorts(root), [port])
+
+    def test_listenFailureExitsWithOneLine(self) -> None:
+        """
+        When a listener cannot start, makeService ends the process with one
+        line naming the service and the endpoint, and a UNIX listener bound
+        before it is gone with its socket file and lock.
+        """
+        self.addCleanup(logs.setLevel, logs.getLevel())
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        endpoint = f"tcp:{busy.getsockname()[1]}:interface=127.0.0.1"
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        path = os.path.relpath(directory / "e.sock")
+        options = parse("--echo", f"unix:{path}", "--echo", endpoint, "--no-web", "--no-discovery")
+        with self.assertRaises(SystemExit) as cm:
+            makeService(options)
+        self.assertEqual(
+            cm.exception.code,
+            f"netservices: error: echo: cannot listen on {endpoint}: address already in use",
+        )
+        self.assertEqual(os.listdir(directory), [])
