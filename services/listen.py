@@ -41,6 +41,7 @@ from typing import Any, Sequence
 
 from twisted.application.service import Service
 from twisted.internet import fdesc, tcp, unix
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
@@ -342,8 +343,31 @@ def checkEndpoint(description: str) -> None:
     spec = parseListen(description)
     if spec.kind == "systemd":
         _systemdArguments(spec.socket)
-    else:
-        serverFromString(_CheckOnly(), spec.socket)
+        return
+    if spec.kind in ("tcp", "tcp6", "unix"):
+        _checkSocketArguments(spec.kind, spec.socket)
+    serverFromString(_CheckOnly(), spec.socket)
+
+
+def _checkSocketArguments(kind: str, description: str) -> None:
+    """
+    Check the values Twisted's C{tcp:}, C{tcp6:} and C{unix:} parsers take
+    as they are, so that a mistake is reported in words (Twisted's own
+    messages are C{int()}'s, or come from C{bind()} at start-up).
+
+    @raise ValueError: naming the value and what is allowed.
+    """
+    args, kwargs = splitArguments(description.partition(":")[2])
+    if kind == "unix":
+        if not (args[:1] or [kwargs.get("address", "")])[0]:
+            raise ValueError("unix: needs a path, e.g. unix:/run/netservices/echo.sock")
+        return
+    port = args[0] if args else kwargs.get("port", "")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{kind}: port {port!r} is not a whole number from 0 to 65535")
+    interface = kwargs.get("interface")
+    if interface and not (isIPAddress(interface) or isIPv6Address(interface)):
+        raise ValueError(f"{kind}: interface={interface} is not an IP address")
 
 
 class _UNIXPortKeepingFile(unix.Port):  # type: ignore[misc]

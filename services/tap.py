@@ -9,7 +9,9 @@ imported only when their service is enabled, which keeps start-up short.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from twisted.application.service import IServiceCollection, MultiService
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
     from services.workers import WorkerSpec
 
 __all__ = ["NetservicesService", "Options", "makeService"]
+
+#: Options set by the netservices parent on its workers' command lines,
+#: left out of --help and of suggestions.
+HIDDEN = frozenset({"worker"})
 
 
 class Options(usage.Options):
@@ -95,7 +101,7 @@ class Options(usage.Options):
             "worker",
             None,
             None,
-            "Internal: set by the parent of --workers on each worker process.",
+            "Internal: set by the parent of --workers on each worker process (not in --help).",
         ],
     ]
     optFlags = [
@@ -145,6 +151,48 @@ class Options(usage.Options):
             usage.Options.parseOptions(self, options)
         except ConfigError as e:
             raise SystemExit(f"netservices: error: {e}") from None
+        except usage.UsageError as e:
+            raise SystemExit(
+                f"netservices: error: {self._explain(str(e))}; see twistd netservices --help"
+            ) from None
+
+    def _explain(self, message: str) -> str:
+        """
+        Say what is wrong with the command line in our words: getopt's
+        C{option --ehco not recognized} becomes C{unknown option --ehco (did
+        you mean --echo?)}.
+        """
+        match = re.fullmatch(
+            r"option (-[^ ]+) (not recognized|requires argument|not a unique prefix"
+            r"|must not have an argument)",
+            message,
+        )
+        if match is None:
+            return message
+        flag, problem = match.groups()
+        if problem == "requires argument":
+            return f"{flag} needs a value"
+        if problem == "must not have an argument":
+            return f"{flag} takes no value"
+        known = [f"--{name.rstrip('=')}" for name in self.longOpt if name.rstrip("=") not in HIDDEN]
+        if problem == "not a unique prefix":
+            candidates = ", ".join(name for name in known if name.startswith(flag))
+            return f"ambiguous option {flag}: {candidates}"
+        close = difflib.get_close_matches(flag.partition("=")[0], known, n=1)
+        suggestion = f" (did you mean {close[0]}?)" if close else ""
+        return f"unknown option {flag}{suggestion}"
+
+    def getUsage(self, width: int | None = None) -> str:
+        """
+        The usage text, without the options a parent process sets
+        internally (C{--worker}).
+        """
+        everything = self.longOpt
+        self.longOpt = [name for name in everything if name.rstrip("=") not in HIDDEN]
+        try:
+            return usage.Options.getUsage(self, width)
+        finally:
+            self.longOpt = everything
 
     def postOptions(self) -> None:
         """

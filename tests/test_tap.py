@@ -12,7 +12,6 @@ from pathlib import Path
 from twisted.application.service import IServiceCollection
 from twisted.internet.error import CannotListenError
 from twisted.internet.testing import MemoryReactorClock
-from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import logs
@@ -20,6 +19,8 @@ from services.config import Config
 from services.echo import EchoFactory
 from services.listen import ListenError, listeningPorts
 from services.tap import NetservicesService, Options, buildService, makeService
+
+from .support import runTwistd
 
 
 def parse(*argv: str) -> Options:
@@ -71,9 +72,15 @@ class OptionsTests(SynchronousTestCase):
 
     def test_contradiction(self) -> None:
         """
-        --echo with --no-echo is a usage error.
+        --echo with --no-echo ends the process with one line.
         """
-        self.assertRaises(usage.UsageError, parse, "--echo", "tcp:1", "--no-echo")
+        with self.assertRaises(SystemExit) as cm:
+            parse("--echo", "tcp:1", "--no-echo")
+        self.assertEqual(
+            cm.exception.code,
+            "netservices: error: --echo and --no-echo contradict each other; "
+            "see twistd netservices --help",
+        )
 
     def test_logLevel(self) -> None:
         """
@@ -236,3 +243,128 @@ class MakeServiceTests(TestCase):
             f"netservices: error: echo: cannot listen on {endpoint}: address already in use",
         )
         self.assertEqual(os.listdir(directory), [])
+
+
+#: What every option of C{twistd netservices} says about a bad input: the
+#: arguments, then the whole message (one line, exit status 1).
+ENDPOINT_EXAMPLES = (
+    "expected e.g. tcp:8007:interface=127.0.0.1, tcp6:8007:interface=\\:\\:1 "
+    "or unix:/run/netservices.sock:mode=660"
+)
+SEE_HELP = "; see twistd netservices --help"
+BAD_COMMAND_LINES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("--config", "/nonexistent/tap.conf"),
+        "/nonexistent/tap.conf: cannot read the configuration file: No such file or directory",
+    ),
+    (("-c",), "-c needs a value" + SEE_HELP),
+    (
+        ("--echo", "tcp:notaport"),
+        "command line: --echo 'tcp:notaport': not a server endpoint (tcp: port 'notaport' is "
+        "not a whole number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--echo",), "--echo needs a value" + SEE_HELP),
+    (("--no-echo=yes",), "--no-echo takes no value" + SEE_HELP),
+    (("--echo", "tcp:1", "--no-echo"), "--echo and --no-echo contradict each other" + SEE_HELP),
+    (
+        ("--log-level", "loud"),
+        "command line: --log-level 'loud': expected one of debug, info, warn, error, critical",
+    ),
+    (
+        ("--static", "/nonexistent"),
+        "command line: --static '/nonexistent': expected the path of an existing directory "
+        "(or nothing, for none)",
+    ),
+    (
+        ("--discovery-port", "0"),
+        "command line: --discovery-port '0': expected a whole number from 1 to 65535",
+    ),
+    (("--workers", "300"), "command line: --workers '300': expected a whole number from 1 to 256"),
+    (
+        ("--web", "tcp:80:interface=nope"),
+        "command line: --web 'tcp:80:interface=nope': not a server endpoint (tcp: interface=nope "
+        "is not an IP address); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--web", "tcp:1", "--no-web"), "--web and --no-web contradict each other" + SEE_HELP),
+    (
+        ("--no-discovery", "--discovery-port", "9"),
+        "--discovery-port and --no-discovery contradict each other" + SEE_HELP,
+    ),
+    (
+        ("--udp-echo", "udp:x"),
+        "command line: --udp-echo 'udp:x': port 'x' is not a whole number from 0 to 65535",
+    ),
+    (
+        ("--udp-echo", "7", "--no-udp-echo"),
+        "--udp-echo and --no-udp-echo contradict each other" + SEE_HELP,
+    ),
+    (("--version=2",), "--version takes no value" + SEE_HELP),
+    (
+        ("--worker", "nonsense"),
+        "--worker: not a worker specification from a netservices parent" + SEE_HELP,
+    ),
+    (("--ehco", "tcp:1"), "unknown option --ehco (did you mean --echo?)" + SEE_HELP),
+    (("--bogus",), "unknown option --bogus" + SEE_HELP),
+    (
+        ("--no",),
+        "ambiguous option --no: --no-echo, --no-web, --no-discovery, --no-udp-echo" + SEE_HELP,
+    ),
+)
+
+
+class BadCommandLineTests(SynchronousTestCase):
+    """
+    Every option of C{twistd netservices} answers a bad input with one line
+    that says what to fix, never with the usage text.
+    """
+
+    def test_table(self) -> None:
+        """
+        Each bad command line of L{BAD_COMMAND_LINES} ends the process with
+        exactly its message.
+        """
+        for args, message in BAD_COMMAND_LINES:
+            with self.assertRaises(SystemExit, msg=args) as cm:
+                parse(*args)
+            self.assertEqual(cm.exception.code, f"netservices: error: {message}", args)
+
+    def test_everyOptionCovered(self) -> None:
+        """
+        The table has a bad input for every option --help lists, and for
+        the hidden --worker.
+        """
+        options = Options()
+        named = {
+            arg.partition("=")[0].lstrip("-")
+            for args, _ in BAD_COMMAND_LINES
+            for arg in args
+            if arg.startswith("-")
+        }
+        named |= {options.synonyms[name] for name in set(named) if name in options.synonyms}
+        everything = {name.rstrip("=") for name in options.longOpt} - {"help"}
+        self.assertEqual(everything - named, set())
+
+    def test_helpHidesInternalOptions(self) -> None:
+        """
+        --help does not list --worker, which only a netservices parent sets.
+        """
+        text = str(Options())
+        self.assertNotIn("--worker=", text)
+        self.assertIn("--workers=", text)
+
+
+class UnknownFlagTests(SynchronousTestCase):
+    """
+    An unknown flag given to a real twistd gets one line, not the usage.
+    """
+
+    def test_oneLine(self) -> None:
+        """
+        C{twistd -n netservices --ehco} prints one line naming the flag,
+        suggesting C{--echo} and pointing at --help, and exits 1.
+        """
+        result = runTwistd(["--ehco", "tcp:1"])
+        self.assertEqual(
+            (result.returncode, result.stdout, result.stderr),
+            (1, "", "netservices: error: unknown option --ehco (did you mean --echo?)" + SEE_HELP + "\n"),
+        )

@@ -22,7 +22,6 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, capturedLogs, eventAsJSON
 from twisted.python.failure import Failure
-from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import Config, parseConfig, replaceSection
@@ -123,7 +122,7 @@ class WorkerSpecTests(SynchronousTestCase):
         for text in ["", "{}", "[1]", '{"index": "x", "count": 1, "inherited": [], "runtime": ""}']:
             self.assertRaises(ValueError, WorkerSpec.fromArgument, text)
         options = Options()
-        self.assertRaises(UsageError, options.parseOptions, ["--worker", "nonsense"])
+        self.assertRaises(SystemExit, options.parseOptions, ["--worker", "nonsense"])
 
 
 class OptionsTests(SynchronousTestCase):
