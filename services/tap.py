@@ -178,8 +178,9 @@ class Options(usage.Options):
         if problem == "not a unique prefix":
             candidates = ", ".join(name for name in known if name.startswith(flag))
             return f"ambiguous option {flag}: {candidates}"
-        close = difflib.get_close_matches(flag.partition("=")[0], known, n=1)
-        suggestion = f" (did you mean {close[0]}?)" if close else ""
+        names = {name.lstrip("-"): name for name in known}
+        close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)
+        suggestion = f" (did you mean {names[close[0]]}?)" if close else ""
         return f"unknown option {flag}{suggestion}"
 
     def getUsage(self, width: int | None = None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterable, Mapping
 
 from OpenSSL import SSL
 from twisted.internet import error
@@ -55,11 +56,24 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 )
 
 
-def exitCodesText() -> str:
+#: The statuses each command can exit with, for its --help.
+ECHO_CODES = (OK, FAILURE, USAGE, DNS, CONNECT, TIMEOUT, RECEIVE)
+RESOLVE_CODES = (OK, FAILURE, USAGE, DNS)
+
+
+def exitCodesText(codes: Iterable[int] | None = None, meanings: Mapping[int, str] = {}) -> str:
     """
     The exit statuses as an indented table, for an epilog.
+
+    @param codes: the statuses of one command (default: all of them).
+    @param meanings: that command's own words for some of them.
     """
-    return "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
+    wanted = set(codes) if codes is not None else {code for code, _ in EXIT_CODES}
+    return "\n".join(
+        f"  {code:>3}  {meanings.get(code, meaning)}"
+        for code, meaning in EXIT_CODES
+        if code in wanted
+    )
 
 
 class HTTPError(Exception):
@@ -144,7 +158,8 @@ def describe(exception: BaseException | Failure, where: str = "") -> tuple[int, 
     ):
         return RECEIVE, f"the connection to{at} broke while receiving"
     if isinstance(e, OSError):
-        return WRITE_ERROR, f"cannot write: {e.strerror or e}"
+        path = f" {e.filename}" if e.filename else ""
+        return WRITE_ERROR, f"cannot write{path}: {(e.strerror or str(e)).lower()}"
     return FAILURE, str(e) or e.__class__.__name__
 
 

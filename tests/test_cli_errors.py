@@ -1,0 +1,183 @@
+# -*- test-case-name: tests.test_cli_errors -*-
+"""
+Tests for what the C{netservices} commands say about a bad command line:
+one line naming the command and what to fix, for every option of every
+command, and each command's own exit statuses in its --help.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import sys
+from pathlib import Path
+
+from twisted.internet.defer import ensureDeferred
+from twisted.trial.unittest import TestCase
+
+from services import cli
+from services.commands import fetch
+
+SEE = "; see netservices {} --help"
+
+#: A bad command line, its exit status and the whole line on stderr
+#: (C{{see}} stands for "; see netservices COMMAND --help").
+BAD: tuple[tuple[str, int, str], ...] = (
+    ("fetch", 2, "the following arguments are required: URL{see}"),
+    ("fetch ftp://x/", 2, "unsupported URL 'ftp://x/': expected http://HOST/... or https://HOST/..."),
+    ("fetch http://h/ -X", 2, "argument -X/--request: needs a value{see}"),
+    ("fetch http://h/ -q novalue", 2, "-q 'novalue': expected NAME=VALUE"),
+    ("fetch http://h/ -d novalue", 2, "-d 'novalue': expected NAME=VALUE"),
+    ("fetch http://h/ --json '[1'", 2, "--json: not valid JSON: Expecting ',' delimiter: line 1 column 3 (char 2)"),
+    ("fetch http://h/ --json 1 -d a=b", 2, "-d and --json cannot be combined"),
+    ("fetch http://h/ -H nocolon", 2, "-H 'nocolon': expected 'Name: value'"),
+    ("fetch http://h/ -A", 2, "argument -A/--user-agent: needs a value{see}"),
+    ("fetch http://h/ -u", 2, "argument -u/--user: needs a value{see}"),
+    ("fetch http://h/ -x ftp://p", 2, "unsupported proxy URL 'ftp://p': only http:// proxies are supported"),
+    ("fetch http://h/ --cacert missing.pem", 2, "--cacert missing.pem: cannot read it: no such file or directory"),
+    (
+        "fetch http://h/ --cacert junk.pem",
+        2,
+        "--cacert junk.pem: not a PEM file of CA certificates (no -----BEGIN CERTIFICATE----- line)",
+    ),
+    ("fetch http://h/ -k=1", 2, "argument -k/--insecure: takes no value (got '1'){see}"),
+    ("fetch http://h/ --location=1", 2, "argument -L/--location: takes no value (got '1'){see}"),
+    ("fetch http://h/ --max-redirs x", 2, "argument --max-redirs: 'x' is not a whole number >= 0{see}"),
+    ("fetch http://h/ -m 0", 2, "argument -m/--max-time: '0' is not a number of seconds > 0{see}"),
+    ("fetch http://h/ --retry -1", 2, "argument --retry: '-1' is not a whole number >= 0{see}"),
+    (
+        "fetch http://h/ --max-size lots",
+        2,
+        "argument --max-size: 'lots': expected a size in bytes such as 65536, 64K or 1MiB{see}",
+    ),
+    (
+        "fetch http://h/ -o /nonexistent/dir/file",
+        23,
+        "-o /nonexistent/dir/file: cannot write: the directory /nonexistent/dir does not exist",
+    ),
+    ("fetch http://h/ --include=1", 2, "argument -i/--include: takes no value (got '1'){see}"),
+    ("fetch http://h/ --fail=1", 2, "argument -f/--fail: takes no value (got '1'){see}"),
+    ("fetch http://h/ --verbose=1", 2, "argument -v/--verbose: takes no value (got '1'){see}"),
+    ("fetch http://h/ --bogus", 2, "unknown option --bogus{see}"),
+    ("fetch http://h/ --locatoin", 2, "unknown option --locatoin (did you mean --location?){see}"),
+    ("echo", 2, "the following arguments are required: HOST, PORT{see}"),
+    ("echo h notaport", 2, "argument PORT: 'notaport' is not a port from 1 to 65535{see}"),
+    ("echo h 7 --udp=1", 2, "argument --udp: takes no value (got '1'){see}"),
+    ("echo h 7 --count 0", 2, "argument --count: '0' is not a whole number >= 1{see}"),
+    ("echo h 7 --interval x", 2, "argument --interval: 'x' is not a number of seconds >= 0{see}"),
+    ("echo h 7 --size 70000", 2, "argument --size: '70000' is not a probe size in bytes from 8 to 65507{see}"),
+    ("echo h 7 --timeout 0", 2, "argument --timeout: '0' is not a number of seconds > 0{see}"),
+    ("echo h 7 --udpp", 2, "unknown option --udpp (did you mean --udp?){see}"),
+    ("resolve", 2, "the following arguments are required: NAME{see}"),
+    ("resolve h --service", 2, "argument --service: needs a value{see}"),
+    ("resolve h --proto sctp", 2, "argument --proto: invalid choice: 'sctp' (choose from 'tcp', 'udp'){see}"),
+    ("resolve h --bogus", 2, "unknown option --bogus{see}"),
+    ("discover --timeout 0", 2, "argument --timeout: expected a number of seconds > 0{see}"),
+    ("discover --json=1", 2, "argument --json: takes no value (got '1'){see}"),
+    (
+        "discover --broadcast nope",
+        2,
+        "argument --broadcast: expected an IPv4 broadcast address such as 127.255.255.255 or "
+        "192.168.1.255, or <broadcast>{see}",
+    ),
+    ("discover --port 0", 2, "argument --port: expected a whole number from 1 to 65535{see}"),
+    ("discover --bogus", 2, "unknown option --bogus{see}"),
+)
+
+
+class BadCommandLineTests(TestCase):
+    """
+    Every option of every command answers a bad value with one line on
+    stderr, and the exit status of a bad command line.
+    """
+
+    def run_(self, line: str) -> tuple[int, str]:
+        """
+        The exit status and stderr of C{netservices LINE}, up to the point
+        where a request would be sent.
+        """
+        argv = shlex.split(line)
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        try:
+            args, extra = cli.buildParser().parse_known_args(argv)
+            if extra:
+                cli.buildParser().commands[args.command].error(
+                    "unrecognized arguments: " + " ".join(extra)
+                )
+        except SystemExit as e:
+            return int(e.code or 0), stderr.getvalue()
+        self.assertEqual(argv[0], "fetch", f"{line!r} was accepted")
+        done = ensureDeferred(fetch.fetch(None, args, {}, io.BytesIO(), stderr))
+        return self.successResultOf(done), stderr.getvalue()
+
+    def test_table(self) -> None:
+        """
+        Each line of L{BAD} exits with its status and exactly its message.
+        """
+        Path("junk.pem").write_text("not a certificate\n")
+        for line, status, message in BAD:
+            command = shlex.split(line)[0]
+            expected = f"netservices {command}: " + message.format(see=SEE.format(command)) + "\n"
+            self.assertEqual(self.run_(line), (status, expected), line)
+
+    def test_everyOptionCovered(self) -> None:
+        """
+        L{BAD} has a bad input for every option of every command.
+        """
+        parser = cli.buildParser()
+        for name, command in parser.commands.items():
+            lines = [shlex.split(line)[1:] for line, _, _ in BAD if line.split()[0] == name]
+            given = {arg.partition("=")[0] for args in lines for arg in args if arg.startswith("-")}
+            for action in command._actions:
+                if action.option_strings and "--help" not in action.option_strings:
+                    self.assertTrue(set(action.option_strings) & given, (name, action.option_strings))
+
+    def test_unknownOptionAfterArguments(self) -> None:
+        """
+        An unknown option after a command's arguments is the command's
+        error, not the top-level usage (argparse blames the top level).
+        """
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        with self.assertRaises(SystemExit) as caught:
+            cli.main(["fetch", "http://127.0.0.1:1/", "--bogus"])
+        self.assertEqual(caught.exception.code, 2)
+        self.assertEqual(
+            stderr.getvalue(), "netservices fetch: unknown option --bogus" + SEE.format("fetch") + "\n"
+        )
+
+
+class ExitStatusHelpTests(TestCase):
+    """
+    Each command's --help lists its own exit statuses.
+    """
+
+    def epilog(self, name: str) -> str:
+        return cli.buildParser().commands[name].epilog or ""
+
+    def test_echo(self) -> None:
+        """
+        echo lists what an echo can end with, not fetch's HTTP and TLS
+        statuses.
+        """
+        text = self.epilog("echo")
+        for status in ("  1  ", "  2  ", "  6  ", "  7  ", " 28  ", " 56  "):
+            self.assertIn(status, text)
+        for status in (" 22  ", " 23  ", " 35  ", " 47  ", " 60  ", " 63  "):
+            self.assertNotIn(status, text)
+
+    def test_resolve(self) -> None:
+        """
+        resolve lists 0, 1, 2 and 6 only.
+        """
+        statuses = [line.split()[0] for line in self.epilog("resolve").split("exit status:")[1].splitlines() if line.strip()]
+        self.assertEqual(statuses, ["0", "1", "2", "6"])
+
+    def test_fetch(self) -> None:
+        """
+        fetch lists every status.
+        """
+        text = self.epilog("fetch")
+        for status in (" 22  ", " 23  ", " 35  ", " 47  ", " 60  ", " 63  "):
+            self.assertIn(status, text)
