@@ -321,6 +321,7 @@ class NetservicesService(MultiService):
         self._reactor = reactor
         self._handleSignals = handleSignals
         self._restoreSignals: Any = None
+        self._restoreLog: Any = None
         self.worker: WorkerSpec | None = None
         self._bound = False
 
@@ -348,11 +349,15 @@ class NetservicesService(MultiService):
             source=self.config.source,
             services=", ".join(s.name for s in self) or "no services enabled",
         )
+        quiet = logs.quietPortChatter() if self._handleSignals else None
         try:
             MultiService.privilegedStartService(self)
         except BaseException:
             self._closeListeners()
             raise
+        finally:
+            if quiet is not None:
+                quiet()
         self._bound = True
 
     def _closeListeners(self) -> None:
@@ -375,6 +380,8 @@ class NetservicesService(MultiService):
         Start every service.
         """
         self.startedAt = self._clock().seconds()
+        if self._handleSignals and self._restoreLog is None:
+            self._restoreLog = logs.quietPortChatter()
         MultiService.startService(self)
 
     def _clock(self) -> Any:
@@ -395,7 +402,12 @@ class NetservicesService(MultiService):
         if self._restoreSignals is not None:
             self._restoreSignals()
             self._restoreSignals = None
-        return MultiService.stopService(self)
+        stopped = MultiService.stopService(self)
+        restoreLog, self._restoreLog = self._restoreLog, None
+        if restoreLog is not None:
+            # Once the ports have closed (and said so).
+            stopped.addBoth(lambda result: (restoreLog(), result)[1])
+        return stopped
 
     def reopenLogs(self) -> int:
         """
@@ -454,8 +466,10 @@ def buildService(
 ) -> NetservicesService:
     """
     Build the whole service tree for C{config}, listening with C{reactor}
-    (the global reactor if L{None}).  With C{handleSignals}, SIGHUP reopens
-    the log files while the tree runs.
+    (the global reactor if L{None}).  With C{handleSignals} (the tree is
+    the process's, under twistd), SIGHUP reopens the log files while the
+    tree runs, and Twisted's own lines about ports starting and closing
+    are left out of the log (L{logs.quietPortChatter}).
 
     With C{[netservices] workers} above 1 the tree is a supervisor of worker
     processes; C{worker} is set in each of those.
