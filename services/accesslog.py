@@ -32,7 +32,7 @@ class AccessLogFile:
     """
     An access log opened for appending, one C{write()} per line.
 
-    @ivar path: the file's path.
+    @ivar path: the file's absolute path.
     """
 
     _log = Logger(observer=logs.observer)
@@ -43,7 +43,9 @@ class AccessLogFile:
 
         @raise OSError: when it cannot be opened.
         """
-        self.path = path
+        # Absolute, so that reopening finds the same file after twistd
+        # changed directory (--rundir).
+        self.path = os.path.abspath(path)
         self._fd: int | None = os.open(path, _FLAGS, 0o666)
         self._failing = False
 
