@@ -65,7 +65,9 @@ from services.listen import (
     parseListen,
     socketEndpoint,
     socketFamily,
+    tlsFiles,
 )
+from services.tls import certificateOptions
 
 __all__ = [
     "STREAM_SERVICES",
@@ -546,6 +548,7 @@ class WorkerSupervisor(Service):
         Service.privilegedStartService(self)
         for service, description, options in streamListeners(self.config):
             try:
+                self._checkForWorkers(description)
                 self.sockets.append((description, self._bind(description, options)))
             except Exception as e:
                 self.closeListeners()
@@ -556,6 +559,29 @@ class WorkerSupervisor(Service):
                 endpoint=description,
                 count=self.count,
             )
+
+    def _checkForWorkers(self, description: str) -> None:
+        """
+        Check now what each worker will need to serve C{description}, so
+        that a mistake stops the parent at start-up, with one line, instead
+        of every worker, over and over: its certificate and key (C{ssl:}),
+        and the access log of the web service.
+
+        @raise Exception: a L{TLSError} or L{OSError} saying what is wrong.
+        """
+        spec = parseListen(description)
+        if spec.tls is not None:
+            certificateOptions(tlsFiles(spec, self._context))
+        web = self.config.web
+        if web.enabled and web.access_log and description in web.listen:
+            from services.accesslog import AccessLogFile
+
+            try:
+                AccessLogFile(web.access_log).close()
+            except OSError as e:
+                raise ValueError(
+                    f"cannot open the access log {web.access_log}: {(e.strerror or str(e)).lower()}"
+                ) from None
 
     def _bind(self, description: str, options: SocketOptions) -> int:
         spec = parseListen(description)

@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import Config, parseConfig, replaceSection
-from services.listen import ListenContext, SocketOptions
+from services.listen import ListenContext, ListenError, SocketOptions
 from services.stats import ConnectionStats
 from services.tap import Options, buildService
 from services.workers import (
@@ -546,3 +546,44 @@ class ReactorNameTests(SynchronousTestCase):
             reactorName(epollreactor.EPollReactor.__new__(epollreactor.EPollReactor)), "epoll"
         )
         self.assertIsNone(reactorName(object()))
+
+
+class ParentChecksTests(SynchronousTestCase):
+    """
+    The parent checks, before it starts any worker, what the workers will
+    need and that it does not bind itself.
+    """
+
+    def bind(self, **web: Any) -> None:
+        config = replaceSection(Config(), "netservices", workers=2)
+        config = replaceSection(config, "echo", enabled=False)
+        config = replaceSection(config, "web", **web)
+        supervisor = WorkerSupervisor(config, MemoryReactorClock(), ListenContext(), {}, "python")
+        supervisor.privilegedStartService()
+
+    def test_certificate(self) -> None:
+        """
+        An C{ssl:} listener whose certificate is not PEM: one error naming
+        the listener and the file.
+        """
+        path = Path(self.mktemp())
+        path.write_text("not a certificate\n")
+        description = f"ssl:8443:interface=127.0.0.1:privateKey={path}"
+        with self.assertRaises(ListenError) as caught:
+            self.bind(listen=(description,))
+        self.assertEqual(
+            str(caught.exception), f"web: cannot listen on {description}: no PEM certificate in {path}"
+        )
+
+    def test_accessLog(self) -> None:
+        """
+        An access log that cannot be opened: one error naming it.
+        """
+        missing = os.path.join(self.mktemp(), "access.log")
+        with self.assertRaises(ListenError) as caught:
+            self.bind(listen=("tcp:8080:interface=127.0.0.1",), access_log=missing)
+        self.assertEqual(
+            str(caught.exception),
+            f"web: cannot listen on tcp:8080:interface=127.0.0.1: cannot open the access log "
+            f"{missing}: no such file or directory",
+        )
