@@ -21,26 +21,28 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 from twisted.logger import (
     FilteringLogObserver,
+    ILogFilterPredicate,
     ILogObserver,
-    jsonFileLogObserver,
     LogLevel,
     LogLevelFilterPredicate,
     PredicateResult,
     globalLogPublisher,
+    jsonFileLogObserver,
 )
 
 __all__ = [
-    "observer",
-    "setLevel",
     "getLevel",
     "isEnabledFor",
     "isPortChatter",
     "jsonLogObserver",
+    "observer",
     "quietPortChatter",
+    "setLevel",
 ]
 
 _predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
@@ -113,7 +115,8 @@ def quietPortChatter(publisher: Any = globalLogPublisher) -> Callable[[], None]:
     # Twisted private: LogPublisher._observers, the observers to put a
     # filter in front of; verified on Twisted 26.10
     observers = list(getattr(publisher, "_observers", ()))
-    filters = [FilteringLogObserver(o, [_dropPortChatter]) for o in observers]
+    predicate = cast(ILogFilterPredicate, _dropPortChatter)  # a callable is one
+    filters = [FilteringLogObserver(o, [predicate]) for o in observers]
     for original, filtering in zip(observers, filters):
         publisher.removeObserver(original)
         publisher.addObserver(filtering)

@@ -127,7 +127,7 @@ class ReopenOnHangupTests(TestCase):
         self.addCleanup(daemon.stop)
         daemon.waitForTCP(port)
         access = daemon.directory / "access.log"
-        self.assertEqual(getEach(port, paths(range(0, 3))), [])
+        self.assertEqual(getEach(port, paths(range(3))), [])
         oldLog, oldAccess = self.rotate(daemon.logPath, access)
         daemon.process.send_signal(signal.SIGHUP)
         waitUntil(
@@ -157,14 +157,14 @@ class ReopenOnHangupTests(TestCase):
         daemon.waitForLog("[worker-1] web listening on")
         daemon.waitForLog("[worker-2] web listening on")
         access = daemon.directory / "access.log"
-        self.assertEqual(getEach(port, paths(range(0, 20))), [])
-        oldLog, oldAccess = self.rotate(daemon.logPath, access)
+        self.assertEqual(getEach(port, paths(range(20))), [])
+        _oldLog, oldAccess = self.rotate(daemon.logPath, access)
         os.kill(daemon.pid, signal.SIGHUP)
         for worker in (1, 2):
             daemon.waitForLog(f"[worker-{worker}] SIGHUP: reopened 1 log files")
         self.assertIn("SIGHUP: reopened 1 log files", daemon.log())  # twistd.log
         self.assertEqual(getEach(port, paths(range(20, 40))), [])
-        self.assertEqual(sorted(requested(oldAccess)), list(range(0, 20)))
+        self.assertEqual(sorted(requested(oldAccess)), list(range(20)))
         self.assertEqual(sorted(requested(access)), list(range(20, 40)))
 
     def test_everyRequestOnceWithWorkers(self) -> None:
@@ -184,11 +184,11 @@ class ReopenOnHangupTests(TestCase):
         for worker in range(1, 5):
             daemon.waitForLog(f"[worker-{worker}] web listening on")
         access = daemon.directory / "access.log"
-        self.assertEqual(getEach(port, paths(range(0, 1000))), [])
+        self.assertEqual(getEach(port, paths(range(1000))), [])
         [rotated] = self.rotate(access)
         daemon.process.send_signal(signal.SIGHUP)
         for worker in range(1, 5):
             daemon.waitForLog(f"[worker-{worker}] SIGHUP: reopened 1 log files")
         self.assertEqual(getEach(port, paths(range(1000, 2000))), [])
-        self.assertEqual(sorted(requested(rotated)), list(range(0, 1000)))
+        self.assertEqual(sorted(requested(rotated)), list(range(1000)))
         self.assertEqual(sorted(requested(access)), list(range(1000, 2000)))

@@ -77,8 +77,10 @@ BAD: tuple[tuple[str, int, str], ...] = (
     (
         "discover --broadcast nope",
         2,
-        "argument --broadcast: expected an IPv4 broadcast address such as 127.255.255.255 or "
-        "192.168.1.255, or <broadcast>{see}",
+        (
+            "argument --broadcast: expected an IPv4 broadcast address such as 127.255.255.255 or "
+            "192.168.1.255, or <broadcast>{see}"
+        ),
     ),
     ("discover --port 0", 2, "argument --port: expected a whole number from 1 to 65535{see}"),
     ("discover --bogus", 2, "unknown option --bogus{see}"),

@@ -36,7 +36,9 @@ class StartFailureTests(TestCase):
         path.mkdir()
         return path
 
-    def assertFailsCleanly(self, config: str, expected: str, files: dict[str, str] = {}) -> None:
+    def assertFailsCleanly(
+        self, config: str, expected: str, files: dict[str, str] | None = None
+    ) -> None:
         """
         Run twistd in the foreground, then daemonized, on C{config} (in a
         fresh directory holding C{files}) and check how each fails.
@@ -44,7 +46,7 @@ class StartFailureTests(TestCase):
         for mode in ("foreground", "daemonized"):
             directory = self.directory()
             (directory / "tap.conf").write_text(config.replace("@DIR@", str(directory)))
-            for name, text in files.items():
+            for name, text in (files or {}).items():
                 (directory / name).write_text(text)
             before = sorted(os.listdir(directory))
             twistdArgs = [f"--pidfile={directory / 'twistd.pid'}"]

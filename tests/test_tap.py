@@ -272,8 +272,10 @@ BAD_COMMAND_LINES: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("--static", "/nonexistent"),
-        "command line: --static '/nonexistent': expected the path of an existing directory "
-        "(or nothing, for none)",
+        (
+            "command line: --static '/nonexistent': expected the path of an existing directory "
+            "(or nothing, for none)"
+        ),
     ),
     (
         ("--discovery-port", "0"),

@@ -12,7 +12,8 @@ import difflib
 import math
 import re
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
 
 __all__ = ["CommandParser", "convert", "number", "suggestion", "wholeNumber"]
 
@@ -26,7 +27,9 @@ class CommandParser(argparse.ArgumentParser):
     @ivar commands: the parsers of the subcommands, by name.
     """
 
-    commands: dict[str, argparse.ArgumentParser] = {}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        argparse.ArgumentParser.__init__(self, *args, **kwargs)
+        self.commands: Mapping[str, argparse.ArgumentParser] = {}
 
     def error(self, message: str) -> NoReturn:
         """
@@ -40,9 +43,9 @@ class CommandParser(argparse.ArgumentParser):
         argparse's message in our words: C{unrecognized arguments: --ehco}
         becomes C{unknown option --ehco (did you mean --echo?)}.
         """
-        flag = re.fullmatch(r"(argument \S+): ignored explicit argument (.*)", message)
-        if flag is not None:
-            return f"{flag.group(1)}: takes no value (got {flag.group(2)})"
+        explicit = re.fullmatch(r"(argument \S+): ignored explicit argument (.*)", message)
+        if explicit is not None:
+            return f"{explicit.group(1)}: takes no value (got {explicit.group(2)})"
         if message.endswith(": expected one argument"):
             return message.replace(": expected one argument", ": needs a value")
         match = re.fullmatch(r"unrecognized arguments: (.*)", message)
