@@ -133,7 +133,7 @@ class ReopenOnHangupTests(TestCase):
         waitUntil(
             lambda: daemon.logPath.exists()
             and "SIGHUP: reopened 2 log files" in daemon.logPath.read_text(),
-            15,
+            60,
             "the reopened log",
         )
         self.assertEqual(getEach(port, paths(range(3, 5))), [])
@@ -154,14 +154,14 @@ class ReopenOnHangupTests(TestCase):
             )
         )
         self.addCleanup(daemon.stop)
-        daemon.waitForLog("[worker-1] web listening on")
-        daemon.waitForLog("[worker-2] web listening on")
+        daemon.waitForLog("[worker-1] web listening on", timeout=60)
+        daemon.waitForLog("[worker-2] web listening on", timeout=60)
         access = daemon.directory / "access.log"
         self.assertEqual(getEach(port, paths(range(20))), [])
         _oldLog, oldAccess = self.rotate(daemon.logPath, access)
         os.kill(daemon.pid, signal.SIGHUP)
         for worker in (1, 2):
-            daemon.waitForLog(f"[worker-{worker}] SIGHUP: reopened 1 log files")
+            daemon.waitForLog(f"[worker-{worker}] SIGHUP: reopened 1 log files", timeout=60)
         self.assertIn("SIGHUP: reopened 1 log files", daemon.log())  # twistd.log
         self.assertEqual(getEach(port, paths(range(20, 40))), [])
         self.assertEqual(sorted(requested(oldAccess)), list(range(20)))
@@ -182,13 +182,13 @@ class ReopenOnHangupTests(TestCase):
         )
         self.addCleanup(daemon.stop)
         for worker in range(1, 5):
-            daemon.waitForLog(f"[worker-{worker}] web listening on")
+            daemon.waitForLog(f"[worker-{worker}] web listening on", timeout=60)
         access = daemon.directory / "access.log"
         self.assertEqual(getEach(port, paths(range(1000))), [])
         [rotated] = self.rotate(access)
         daemon.process.send_signal(signal.SIGHUP)
         for worker in range(1, 5):
-            daemon.waitForLog(f"[worker-{worker}] SIGHUP: reopened 1 log files")
+            daemon.waitForLog(f"[worker-{worker}] SIGHUP: reopened 1 log files", timeout=60)
         self.assertEqual(getEach(port, paths(range(1000, 2000))), [])
         self.assertEqual(sorted(requested(rotated)), list(range(1000)))
         self.assertEqual(sorted(requested(access)), list(range(1000, 2000)))
