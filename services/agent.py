@@ -13,7 +13,9 @@ L{makeAgent} returns an agent that sends each request the right way:
     tunnel (L{services.proxy.TunnelEndpoint}).
 
 All three share one L{HTTPConnectionPool}, so connections (tunnels too)
-are reused across requests.
+are reused across requests, and every connection holds the heads of its
+responses to L{services.responsehead.HeadLimits} (300 KiB by default, as
+curl).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from zope.interface import implementer
 
 from services import logs
 from services.proxy import Proxy, ProxySettings, TunnelEndpoint
+from services.responsehead import HeadLimitEndpoint, HeadLimits
 
 __all__ = ["READ_SIZE", "TLSPolicy", "makeAgent", "makePool"]
 
@@ -163,20 +166,25 @@ class _EndpointFactory:
         tls: IPolicyForHTTPS,
         connectTimeout: float,
         userAgent: bytes | None,
+        headLimits: HeadLimits | None = None,
     ) -> None:
         self._reactor = reactor
         self._proxies = proxies
         self._tls = tls
         self._connectTimeout = connectTimeout
         self._userAgent = userAgent
+        self._headLimits = headLimits or HeadLimits()
 
     def _connect(self, host: str, port: int) -> IStreamClientEndpoint:
         return _hostnameEndpoint(self._reactor, host, port, self._connectTimeout)
 
     def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
         """
-        The endpoint for C{uri}'s origin.
+        The endpoint for C{uri}'s origin, with bounded response heads.
         """
+        return HeadLimitEndpoint(self._originEndpoint(uri), self._headLimits)
+
+    def _originEndpoint(self, uri: URI) -> IStreamClientEndpoint:
         host = uri.host.decode("ascii")
         if uri.scheme == b"http":
             return self._connect(host, uri.port)
@@ -213,18 +221,30 @@ class _ProxyingAgent:
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, agent: IAgent, proxies: ProxySettings, reactor: Any, pool: HTTPConnectionPool, connectTimeout: float) -> None:
+    def __init__(
+        self,
+        agent: IAgent,
+        proxies: ProxySettings,
+        reactor: Any,
+        pool: HTTPConnectionPool,
+        connectTimeout: float,
+        headLimits: HeadLimits,
+    ) -> None:
         self._agent = agent
         self._proxies = proxies
         self._reactor = reactor
         self._pool = pool
         self._connectTimeout = connectTimeout
+        self._headLimits = headLimits
         self._proxyAgents: dict[Proxy, IAgent] = {}
 
     def _proxyAgent(self, proxy: Proxy) -> IAgent:
         agent = self._proxyAgents.get(proxy)
         if agent is None:
-            endpoint = _hostnameEndpoint(self._reactor, proxy.host, proxy.port, self._connectTimeout)
+            endpoint = HeadLimitEndpoint(
+                _hostnameEndpoint(self._reactor, proxy.host, proxy.port, self._connectTimeout),
+                self._headLimits,
+            )
             agent = self._proxyAgents[proxy] = ProxyAgent(endpoint, self._reactor, self._pool)
         return agent
 
@@ -279,6 +299,7 @@ def makeAgent(
     tls: IPolicyForHTTPS | None = None,
     connectTimeout: float = 30.0,
     userAgent: bytes | None = None,
+    headLimits: HeadLimits | None = None,
 ) -> IAgent:
     """
     The agent the client sends requests with.
@@ -291,13 +312,19 @@ def makeAgent(
         trust, hostname verification) by default.
     @param connectTimeout: seconds to wait for a TCP connection.
     @param userAgent: the C{User-Agent} to send to proxies with C{CONNECT}.
+    @param headLimits: the bounds on each response's head (L{HeadLimits}'s
+        defaults if L{None}); past them the request fails with
+        L{services.responsehead.HeadTooLarge} among its reasons.
     """
     if reactor is None:
         from twisted.internet import reactor
     if pool is None:
         pool = makePool(reactor)
-    factory = _EndpointFactory(reactor, proxies, tls or TLSPolicy(), connectTimeout, userAgent)
+    limits = headLimits or HeadLimits()
+    factory = _EndpointFactory(
+        reactor, proxies, tls or TLSPolicy(), connectTimeout, userAgent, limits
+    )
     agent = Agent.usingEndpointFactory(reactor, factory, pool)
     if proxies.http is None:
         return agent
-    return _ProxyingAgent(agent, proxies, reactor, pool, connectTimeout)
+    return _ProxyingAgent(agent, proxies, reactor, pool, connectTimeout, limits)

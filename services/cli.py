@@ -27,6 +27,7 @@ COMMANDS: Sequence[str] = (
     "services.commands.echo",
     "services.commands.resolve",
     "services.commands.discover",
+    "services.commands.ping",
 )
 
 

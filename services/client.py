@@ -17,7 +17,13 @@ L{treq.testing.StubTreq}, and adds:
     body included (treq's own C{timeout} stops at the response headers: a
     server that trickles its body would keep the caller waiting);
   - a C{maxSize} for the body, and streaming of the body to a C{sink} with a
-    C{progress} callback, so memory stays bounded (L{download}).
+    C{progress} callback, so memory stays bounded (L{download});
+  - bounded response heads (L{ResponseHeadersTooLarge}, as curl: 300 KiB);
+  - bodies passed on as they came, still compressed, unless C{compressed}
+    asks for gzip or deflate; then they are decoded in bounded steps and
+    C{maxSize} counts the decoded bytes (L{services.contentcoding});
+  - IPv6 address literals in URLs (C{http://[::1]:8080/}), which treq's
+    hyperlink would refuse.
 
 Example::
 
@@ -37,8 +43,11 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import json as _json
 import os
+import secrets
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,15 +72,27 @@ from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS, IResponse
 
 from services import __version__, logs
 from services.agent import makeAgent
+from services.contentcoding import (
+    ACCEPT_ENCODING,
+    CodingError,
+    Decoder,
+    WithoutTreqEncoding,
+    decoderFor,
+    rawResponse,
+)
 from services.proxy import ProxySettings
+from services.responsehead import MAX_HEAD_BYTES, MAX_HEAD_LINES, HeadLimits, HeadTooLarge
 
 __all__ = [
     "DEFAULT_USER_AGENT",
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
+    "BadContentEncoding",
     "ClientError",
+    "HTTPStatusError",
     "RequestTimeout",
     "Response",
+    "ResponseHeadersTooLarge",
     "ResponseTooLarge",
     "TooManyRedirects",
     "download",
@@ -140,6 +161,51 @@ class ResponseTooLarge(ClientError):
         ClientError.__init__(self, f"response larger than {limit} bytes{said}: {url}")
         self.limit = limit
         self.url = url
+
+
+class ResponseHeadersTooLarge(ClientError):
+    """
+    The response's status line and headers went over a limit (by default
+    curl's 300 KiB, or 1,000 lines, or a line over 16 KiB); the connection
+    was dropped as soon as they did.
+
+    @ivar detail: which limit, in words.
+    """
+
+    def __init__(self, detail: str, url: str) -> None:
+        ClientError.__init__(self, f"response headers too large ({detail}): {url}")
+        self.detail = detail
+        self.url = url
+
+
+class BadContentEncoding(ClientError):
+    """
+    With C{compressed}, the body cannot be decoded (an unknown or stacked
+    coding, or corrupt data).
+    """
+
+    def __init__(self, reason: str, url: str) -> None:
+        ClientError.__init__(self, f"{reason}: {url}")
+        self.url = url
+
+
+class HTTPStatusError(ClientError):
+    """
+    The server answered with an error status (400 or more): raised by
+    L{download} (unless C{keepError}), whose file is then not written.
+
+    @ivar status: the HTTP status.
+    @ivar phrase: its reason phrase.
+    @ivar path: the file that was not written, or L{None}.
+    """
+
+    def __init__(self, status: int, phrase: str, url: str, path: str | None = None) -> None:
+        said = f" (not saved to {path})" if path is not None else ""
+        ClientError.__init__(self, f"HTTP error {status} {phrase}: {url}{said}")
+        self.status = status
+        self.phrase = phrase
+        self.url = url
+        self.path = path
 
 
 class TooManyRedirects(ClientError):
@@ -230,7 +296,9 @@ def _text(value: bytes | str) -> str:
 
 class _BodyReader(Protocol):
     """
-    Reads a response body into a sink, counting bytes against a limit.
+    Reads a response body into a sink, counting bytes against a limit;
+    with a L{Decoder}, decodes it first, in bounded steps, and counts the
+    decoded bytes.
 
     @ivar finished: fires with the number of bytes received when the body is
         complete; fails with L{ResponseTooLarge}, the sink's exception, or
@@ -245,6 +313,7 @@ class _BodyReader(Protocol):
         progress: Progress | None = None,
         total: int | None = None,
         discard: bool = False,
+        decoder: Decoder | None = None,
     ) -> None:
         self._url = url
         self._limit = limit
@@ -252,6 +321,7 @@ class _BodyReader(Protocol):
         self._progress = progress
         self._total = total
         self._discard = discard
+        self._decoder = decoder
         self.received = 0
         self.finished: Deferred[int] = Deferred(self._cancel)
 
@@ -267,10 +337,25 @@ class _BodyReader(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         """
-        Count C{data}, check the limit, pass it to the sink.
+        Decode C{data} (with a decoder) and deliver it.
         """
         if self.finished.called:
             return
+        if self._decoder is None:
+            self._deliver(data)
+            return
+        try:
+            for piece in self._decoder.decode(data):
+                self._deliver(piece)
+                if self.finished.called:
+                    return
+        except CodingError as e:
+            self._stop(Failure(BadContentEncoding(str(e), self._url)))
+
+    def _deliver(self, data: bytes) -> None:
+        """
+        Count C{data}, check the limit, pass it to the sink.
+        """
         self.received += len(data)
         if self._limit is not None and self.received > self._limit:
             if self._discard:
@@ -293,6 +378,10 @@ class _BodyReader(Protocol):
         if self.finished.called:
             return
         if reason.check(ResponseDone, PotentialDataLoss):
+            if self._decoder is not None:
+                self.dataReceived(b"")
+                if self.finished.called:
+                    return
             self.finished.callback(self.received)
         else:
             self.finished.errback(reason)
@@ -370,6 +459,49 @@ def _redacted(name: str, value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _Policy:
+    """
+    How one call of L{request} behaves, apart from what it sends (see
+    L{request} for each field).
+
+    @ivar headers: the request's header fields, C{User-Agent} and
+        C{Accept-Encoding} included.
+    @ivar deadline: when the whole call must be over, on C{clock}.
+    """
+
+    headers: tuple[tuple[str, str], ...]
+    auth: tuple[str, str] | None
+    followRedirects: bool | None
+    maxRedirects: int
+    retries: int
+    backoff: float
+    maxBackoff: float
+    maxSize: int | None
+    sink: Sink | None
+    progress: Progress | None
+    onResponse: Callable[[Response], object] | None
+    clock: IReactorTime | None
+    deadline: float | None
+    compressed: bool
+
+
+def _requestHeaders(
+    headers: HeadersType | None, userAgent: str | None, compressed: bool
+) -> tuple[tuple[str, str], ...]:
+    """
+    C{headers} as pairs, with C{userAgent} first and, when C{compressed},
+    the codings accepted, unless C{headers} has them already.
+    """
+    pairs = _headerPairs(headers)
+    names = {name.lower() for name, _ in pairs}
+    if userAgent and "user-agent" not in names:
+        pairs.insert(0, ("User-Agent", userAgent))
+    if compressed and "accept-encoding" not in names:
+        pairs.append(("Accept-Encoding", ACCEPT_ENCODING))
+    return tuple(pairs)
+
+
 class _Transfer:
     """
     One call of L{request}: the redirect loop around the retry loop around
@@ -386,20 +518,7 @@ class _Transfer:
         params: ParamsType | None,
         data: Any,
         json: Any,
-        headers: HeadersType | None,
-        auth: tuple[str, str] | None,
-        userAgent: str | None,
-        followRedirects: bool | None,
-        maxRedirects: int,
-        retries: int,
-        backoff: float,
-        maxBackoff: float,
-        maxSize: int | None,
-        sink: Sink | None,
-        progress: Progress | None,
-        onResponse: Callable[[Response], object] | None,
-        clock: IReactorTime | None,
-        deadline: float | None,
+        policy: _Policy,
     ) -> None:
         self._client = client
         self._method = method.upper()
@@ -407,23 +526,12 @@ class _Transfer:
         self._params = params
         self._data = data
         self._json = json
-        self._headers = _headerPairs(headers)
-        if userAgent and not any(n.lower() == "user-agent" for n, _ in self._headers):
-            self._headers.insert(0, ("User-Agent", userAgent))
-        self._auth = auth
+        self._p = policy
         self._follow = (
-            followRedirects if followRedirects is not None else self._method in ("GET", "HEAD")
+            policy.followRedirects
+            if policy.followRedirects is not None
+            else self._method in ("GET", "HEAD")
         )
-        self._maxRedirects = maxRedirects
-        self._retries = retries
-        self._backoff = backoff
-        self._maxBackoff = maxBackoff
-        self._maxSize = maxSize
-        self._sink = sink
-        self._progress = progress
-        self._onResponse = onResponse
-        self._clock = clock
-        self._deadline = deadline
         self.stopped = False
 
     async def run(self) -> Response:
@@ -442,8 +550,8 @@ class _Transfer:
                 return await self._finish(response, method, requestURL, redirects, attempts)
             await self._discard(response, requestURL)
             target = EncodedURL.from_text(requestURL).click(_text(location[0]).strip()).to_text()
-            if len(redirects) >= self._maxRedirects:
-                raise TooManyRedirects(self._maxRedirects, target)
+            if len(redirects) >= self._p.maxRedirects:
+                raise TooManyRedirects(self._p.maxRedirects, target)
             self._log.debug(
                 "{status} redirect from {url} to {location}",
                 status=response.code,
@@ -470,13 +578,13 @@ class _Transfer:
             kwargs: dict[str, Any] = {}
             if json is not _NO_JSON:
                 kwargs["json"] = json
-            if sameOrigin and self._auth is not None:
-                kwargs["auth"] = self._auth
+            if sameOrigin and self._p.auth is not None:
+                kwargs["auth"] = self._p.auth
             headers = Headers()
-            for name, value in self._headers:
+            for name, value in self._p.headers:
                 if sameOrigin or name.lower() not in SENSITIVE_HEADERS:
                     headers.addRawHeader(name, value)
-            shown = [(n, _redacted(n, v)) for n, v in self._headers if headers.hasHeader(n)]
+            shown = [(n, _redacted(n, v)) for n, v in self._p.headers if headers.hasHeader(n)]
             if "auth" in kwargs:
                 shown.append(("Authorization", "Basic (hidden)"))
             self._log.debug(
@@ -489,7 +597,7 @@ class _Transfer:
             try:
                 response = await self._client.request(
                     method,
-                    url,
+                    _forTreq(url),
                     params=params,
                     data=data,
                     headers=headers,
@@ -498,6 +606,9 @@ class _Transfer:
                     **kwargs,
                 )
             except Exception as e:
+                tooLarge = _headTooLarge(e)
+                if tooLarge is not None:
+                    raise ResponseHeadersTooLarge(tooLarge.detail, _withQuery(url, params)) from None
                 if self.stopped or not _isRetryable(e, method):
                     raise
                 delay = self._delay(attempt, None)
@@ -505,6 +616,7 @@ class _Transfer:
                     raise
                 reason = str(e) or e.__class__.__name__
             else:
+                response = rawResponse(response)
                 self._log.debug(
                     "{version} {status} {phrase}",
                     version=_version(response),
@@ -525,25 +637,25 @@ class _Transfer:
                 url=url,
                 reason=reason,
                 retry=attempt,
-                retries=self._retries,
+                retries=self._p.retries,
                 delay=delay,
             )
-            await deferLater(self._clock, delay)  # type: ignore[arg-type]
+            await deferLater(self._p.clock, delay)  # type: ignore[arg-type]
 
     def _delay(self, attempt: int, retryAfter: float | None) -> float | None:
         """
         How long to wait before attempt C{attempt + 1}, or L{None} when no
         attempt is left (or the wait would pass the deadline).
         """
-        if attempt > self._retries:
+        if attempt > self._p.retries:
             return None
-        delay = min(self._maxBackoff, self._backoff * 2 ** (attempt - 1))
+        delay = min(self._p.maxBackoff, self._p.backoff * 2 ** (attempt - 1))
         if retryAfter is not None:
-            delay = max(delay, min(retryAfter, self._maxBackoff))
+            delay = max(delay, min(retryAfter, self._p.maxBackoff))
         if (
-            self._deadline is not None
-            and self._clock is not None
-            and self._clock.seconds() + delay >= self._deadline
+            self._p.deadline is not None
+            and self._p.clock is not None
+            and self._p.clock.seconds() + delay >= self._p.deadline
         ):
             return None
         return delay
@@ -576,13 +688,23 @@ class _Transfer:
             attempts=attempts,
         )
         total = None if method == "HEAD" else _length(response)
+        decoder = None
+        if self._p.compressed and method != "HEAD" and response.code not in (204, 304):
+            try:
+                decoder = decoderFor(result.headerValues("content-encoding"))
+            except CodingError as e:
+                await self._discard(response, url)
+                raise BadContentEncoding(str(e), url) from None
+        if decoder is not None:
+            total = None  # the decoded size is not known before the end
         chunks: list[bytes] = []
         reader = _BodyReader(
-            url, self._maxSize, self._sink or chunks.append, self._progress, total
+            url, self._p.maxSize, self._p.sink or chunks.append, self._p.progress, total,
+            decoder=decoder,
         )
-        if self._onResponse is not None:
+        if self._p.onResponse is not None:
             try:
-                self._onResponse(result)
+                self._p.onResponse(result)
             except BaseException:
                 dropped = _BodyReader(url, 0, None, total=_length(response), discard=True)
                 response.deliverBody(dropped)
@@ -591,6 +713,45 @@ class _Transfer:
         response.deliverBody(reader)
         received = await reader.finished
         return replace(result, body=b"".join(chunks), received=received)
+
+
+class _LiteralHostURL(EncodedURL):
+    """
+    A URL whose host is an IP address literal.  hyperlink's C{to_uri()},
+    which treq calls on every URL, runs IDNA over the host, and IDNA refuses
+    the colons of an IPv6 address (C{Codepoint U+003A ... not allowed});
+    an address needs no IDNA: this converts the rest and keeps the host.
+    """
+
+    def to_uri(self) -> EncodedURL:
+        """
+        The URL with its path, query and fragment percent-encoded, and its
+        host as it is.
+        """
+        converted: EncodedURL = EncodedURL.to_uri(self.replace(host=""))
+        return converted.replace(host=self.host)
+
+
+def _forTreq(url: str) -> str | EncodedURL:
+    """
+    C{url} as treq can send it: an IPv6 literal host as a L{_LiteralHostURL}.
+    """
+    if "[" not in url:
+        return url
+    parsed = _LiteralHostURL.from_text(url)
+    return parsed if ":" in parsed.host else url
+
+
+def _headTooLarge(error: BaseException) -> HeadTooLarge | None:
+    """
+    The L{HeadTooLarge} that made a request fail, if that is why.
+    """
+    if isinstance(error, HeadTooLarge):
+        return error
+    for reason in getattr(error, "reasons", None) or ():
+        if isinstance(reason, Failure) and isinstance(reason.value, HeadTooLarge):
+            return reason.value
+    return None
 
 
 def _responseHeaders(response: IResponse) -> tuple[tuple[str, str], ...]:
@@ -638,6 +799,7 @@ def request(
     progress: Progress | None = None,
     onResponse: Callable[[Response], object] | None = None,
     clock: IReactorTime | None = None,
+    compressed: bool = False,
 ) -> Deferred[Response]:
     """
     Send one HTTP request and read its response.
@@ -670,8 +832,9 @@ def request(
     @param timeout: seconds for the whole call, body, redirects and
         retries included; L{RequestTimeout} when it passes.  L{None}: no
         limit.
-    @param maxSize: the most body bytes accepted; L{ResponseTooLarge}
-        beyond (checked against Content-Length first).
+    @param maxSize: the most body bytes accepted (decoded bytes, with
+        C{compressed}, counted as they are produced); L{ResponseTooLarge}
+        beyond (checked against Content-Length first, when not decoding).
     @param sink: called with each chunk of the final body instead of
         keeping it in memory (the L{Response}'s C{body} is then empty).
     @param progress: called with (bytes received, total or L{None}) after
@@ -681,9 +844,15 @@ def request(
         the call fails with that exception.
     @param clock: the time source for C{timeout} and backoff; the global
         reactor if L{None} and one of them is needed.
+    @param compressed: ask for C{gzip, deflate} (unless C{headers} has an
+        C{Accept-Encoding}) and decode a gzip or deflate body; other codings
+        fail with L{BadContentEncoding}.  Without it (as curl without
+        C{--compressed}) no C{Accept-Encoding} is sent and a body is passed
+        on as it came, whatever its C{Content-Encoding}.
 
     @return: fires with the L{Response}; fails with L{RequestTimeout},
-        L{ResponseTooLarge}, L{TooManyRedirects}, or Twisted's errors
+        L{ResponseTooLarge}, L{ResponseHeadersTooLarge},
+        L{BadContentEncoding}, L{TooManyRedirects}, or Twisted's errors
         (L{twisted.internet.error.DNSLookupError},
         L{twisted.internet.error.ConnectionRefusedError},
         L{twisted.web._newclient.ResponseFailed} ...).  Cancelling it stops
@@ -692,11 +861,23 @@ def request(
     if clock is None and (timeout or retries):
         from twisted.internet import reactor as clock  # type: ignore[assignment]
     deadline = clock.seconds() + timeout if (timeout and clock is not None) else None
-    transfer = _Transfer(
-        client, method, url, params, data, json, headers, auth, userAgent,
-        followRedirects, maxRedirects, retries, backoff, maxBackoff, maxSize,
-        sink, progress, onResponse, clock, deadline,
-    )  # fmt: skip
+    policy = _Policy(
+        headers=_requestHeaders(headers, userAgent, compressed),
+        auth=auth,
+        followRedirects=followRedirects,
+        maxRedirects=maxRedirects,
+        retries=retries,
+        backoff=backoff,
+        maxBackoff=maxBackoff,
+        maxSize=maxSize,
+        sink=sink,
+        progress=progress,
+        onResponse=onResponse,
+        clock=clock,
+        deadline=deadline,
+        compressed=compressed,
+    )
+    transfer = _Transfer(client, method, url, params, data, json, policy)
     expired: list[bool] = []
 
     def cancel(result: Deferred[Response]) -> None:
@@ -737,34 +918,117 @@ def download(
     path: str | os.PathLike[str],
     *,
     method: str = "GET",
+    keepError: bool = False,
+    onResponse: Callable[[Response], object] | None = None,
     **kwargs: Any,
 ) -> Deferred[Response]:
     """
     Stream a response body to a file, with bounded memory.
 
-    The body is written to C{path + ".part"} as it arrives, and renamed to
-    C{path} once complete; on failure the partial file is removed.  Takes
-    the keyword arguments of L{request} (C{progress}, C{timeout},
-    C{maxSize}...), except C{sink}.
+    The body is written to a new file of a random name beside C{path}
+    (C{path.<random>.part}, created exclusively: never through an existing
+    file or symbolic link), renamed to C{path} once complete (replacing
+    C{path} itself, even when it is a symbolic link); on failure it is
+    removed.  A C{path} that is a character device or a pipe
+    (C{/dev/null}, C{/dev/stdout}) is written to directly.  An error status (400 or more) is not saved: the call fails
+    with L{HTTPStatusError} and C{path} is left as it was, unless
+    C{keepError}.  Takes the keyword arguments of L{request} (C{progress},
+    C{timeout}, C{maxSize}, C{compressed}...), except C{sink}.
 
-    @return: fires with the L{Response} (its C{received} is the file size).
+    @return: fires with the L{Response} (its C{received} is the file size);
+        fails with L{HTTPStatusError}, an L{OSError} naming C{path}, or an
+        error of L{request}.
     """
     target = Path(path)
-    part = target.with_name(target.name + ".part")
+    part: Path | None
     try:
-        handle = open(part, "wb")
+        handle = _openStream(target)
+        part = None
+        if handle is None:
+            handle, part = _createPart(target)
     except OSError as e:
-        return fail(e)
+        return fail(_naming(e, target))
+
+    def checked(response: Response) -> None:
+        if onResponse is not None:
+            onResponse(response)
+        if response.status >= 400 and not keepError:
+            raise HTTPStatusError(response.status, response.phrase, response.url, str(target))
+
+    def write(data: bytes) -> None:
+        try:
+            handle.write(data)
+        except OSError as e:
+            raise _naming(e, target) from None
 
     def done(result: Response | Failure) -> Response | Failure:
-        handle.close()
-        if isinstance(result, Failure):
+        try:
+            handle.close()
+            if part is not None and not isinstance(result, Failure):
+                os.replace(part, target)
+        except OSError as e:
+            result = Failure(_naming(e, target))
+        if part is not None and isinstance(result, Failure):
             part.unlink(missing_ok=True)
-        else:
-            os.replace(part, target)
         return result
 
-    return request(client, method, url, sink=handle.write, **kwargs).addBoth(done)
+    return request(client, method, url, sink=write, onResponse=checked, **kwargs).addBoth(done)
+
+
+#: How the temporary file of L{download} is opened: created, and only if
+#: nothing (not even a dangling symbolic link) has its name.
+_PART_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _openStream(target: Path) -> Any:
+    """
+    C{target} opened for writing if it is a character device or a pipe
+    (C{/dev/null}, C{/dev/stdout}), which a rename must not replace; else
+    L{None}.  It is opened without creating or truncating anything, and
+    checked after opening, so a link swapped in meanwhile is never written
+    through.
+    """
+    try:
+        if not _isStream(os.stat(target).st_mode):
+            return None
+        descriptor = os.open(target, os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    if not _isStream(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        return None
+    return os.fdopen(descriptor, "wb")
+
+
+def _isStream(mode: int) -> bool:
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _createPart(target: Path) -> tuple[Any, Path]:
+    """
+    Create the temporary file of a download beside C{target}: a random
+    name, opened with C{O_EXCL | O_NOFOLLOW}, so that nothing planted there
+    is ever written through.  (L{tempfile.mkstemp} would do, but makes the
+    file 0600 and the download keeps the mode of the temporary file;
+    C{0o666} here is narrowed by the umask, as for any new file.)
+    """
+    for _ in range(16):
+        part = target.with_name(f"{target.name}.{secrets.token_hex(4)}.part")
+        try:
+            descriptor = os.open(part, _PART_FLAGS, 0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(descriptor, "wb"), part
+    raise FileExistsError(errno.EEXIST, "no free name for a temporary file", str(target))
+
+
+def _naming(error: OSError, target: Path) -> OSError:
+    """
+    C{error} as raised for C{target} (not its temporary file).
+    """
+    return OSError(error.errno, error.strerror or str(error), str(target))
 
 
 def makeClient(
@@ -775,6 +1039,8 @@ def makeClient(
     tls: IPolicyForHTTPS | None = None,
     connectTimeout: float = 30.0,
     userAgent: str = DEFAULT_USER_AGENT,
+    maxHeaderBytes: int = MAX_HEAD_BYTES,
+    maxHeaderLines: int = MAX_HEAD_LINES,
 ) -> HTTPClient:
     """
     A treq client over a persistent connection pool.
@@ -790,6 +1056,10 @@ def makeClient(
         verification by default).
     @param connectTimeout: seconds to wait for each TCP connection.
     @param userAgent: the C{User-Agent} sent to proxies with C{CONNECT}.
+    @param maxHeaderBytes: the most bytes of a response's status line and
+        headers (curl's 300 KiB by default); L{ResponseHeadersTooLarge}
+        beyond.
+    @param maxHeaderLines: the most lines of a response's head.
     """
     agent = makeAgent(
         reactor,
@@ -798,6 +1068,9 @@ def makeClient(
         tls=tls,
         connectTimeout=connectTimeout,
         userAgent=userAgent.encode("ascii", "replace"),
+        headLimits=HeadLimits(maxHeaderBytes, maxHeaderLines),
     )
-    return HTTPClient(agent)
+    # treq's HTTPClient asks for gzip and decodes it itself, unboundedly:
+    # undone here and in _Transfer (services.contentcoding).
+    return HTTPClient(WithoutTreqEncoding(agent))
 

@@ -324,15 +324,21 @@ def parseRate(text: str) -> float:
 def parseUdpEndpoints(text: str) -> tuple[str, ...]:
     """
     Parse one or more UDP endpoint descriptions (C{udp:8007:interface=127.0.0.1},
-    C{udp6:8007:interface=\\:\\:1}, or a bare port on 127.0.0.1), separated
-    by whitespace or newlines, into their canonical text.
+    C{udp6:8007:interface=\\:\\:1}, a bare port on 127.0.0.1, or
+    C{unixgram:PATH[:mode=OCTAL]}), separated by whitespace or newlines, into
+    their canonical text.
     """
     from services.datagram import parseUdpEndpoint
+    from services.unixgram import isUnixDatagram, parseUnixDatagram
 
     parts = text.split()
     values = []
     for part in parts:
         try:
+            if isUnixDatagram(part):
+                parseUnixDatagram(part)
+                values.append(part)
+                continue
             values.append(str(parseUdpEndpoint(part)))
         except ValueError as e:
             raise _Invalid(f"{part!r}: {e}" if len(parts) > 1 else str(e)) from None
@@ -415,7 +421,7 @@ class UdpEchoConfig:
     listen: tuple[str, ...] = _setting(
         ("udp:8007:interface=127.0.0.1",),
         parseUdpEndpoints,
-        "one or more udp:PORT[:interface=ADDRESS] (udp6: for IPv6)",
+        "one or more udp:PORT[:interface=ADDRESS] (udp6: for IPv6) or unixgram:PATH[:mode=OCTAL]",
         "Where to listen: UDP endpoints separated by spaces or newlines.",
     )
     source_rate: float = _setting(

@@ -20,6 +20,8 @@ A description is read as layers over one listening socket (L{parseListen}):
     protocol version (L{services.tls});
   - C{systemd:index=N}, C{systemd:name=NAME}: a socket passed by systemd socket
     activation, resolved when listening starts, of any address family;
+  - C{unixseq:PATH[:mode=...]}: a UNIX C{SOCK_SEQPACKET} socket
+    (L{services.seqpacket}), records kept whole;
   - any socket may instead be one a parent process bound and handed down
     (C{--workers}): L{ListenContext.inherited}.
 
@@ -344,6 +346,11 @@ def checkEndpoint(description: str) -> None:
     if spec.kind == "systemd":
         _systemdArguments(spec.socket)
         return
+    if spec.kind == "unixseq":
+        from services.seqpacket import parseSeqpacketDescription
+
+        parseSeqpacketDescription(spec.socket)
+        return
     if spec.kind in ("tcp", "tcp6", "unix"):
         _checkSocketArguments(spec.kind, spec.socket)
     serverFromString(_CheckOnly(), spec.socket)
@@ -487,6 +494,13 @@ def socketEndpoint(
     but the buffer sizes, which need a bound socket).
     """
     fileno = context.inheritedFor(spec.description)
+    if spec.kind == "unixseq":
+        # SOCK_SEQPACKET: Twisted has no such endpoint; ours also adopts.
+        from services.seqpacket import SeqpacketServerEndpoint
+
+        return SeqpacketServerEndpoint.fromDescription(
+            reactor, spec.socket, options.backlog, fileno
+        )
     if fileno is not None:
         return AdoptedEndpoint(reactor, fileno)
     if spec.kind == "systemd":
@@ -763,9 +777,17 @@ def closeAtOnce(port: Any) -> None:
     if stopReading is None or connectionLost is None or not getattr(port, "connected", False):
         port.stopListening()
         return
+    # Twisted's UNIX stream ports remove their file; its datagram ports
+    # leave it to their owner, which here gives up before it ever runs.
+    path = port.port if isinstance(port, unix.DatagramPort) else None
     # What stopListening schedules for the next turn, done at once.
     stopReading()
     connectionLost(Failure(ConnectionDone("start-up failed")))
+    if isinstance(path, (str, bytes)) and path and path[:1] not in ("\0", b"\0"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def listeningPorts(service: Any) -> list[Any]:

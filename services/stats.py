@@ -47,6 +47,8 @@ class ConnectionStats(Counters):
         (C{haproxy:} listeners).
     @ivar proxyTimedOut: connections closed for sending no PROXY header in
         time (C{haproxy:} listeners).
+    @ivar oversize: records dropped for being larger than the largest one
+        echoed whole (C{unixseq:} listeners).
     """
 
     current: int = 0
@@ -57,6 +59,7 @@ class ConnectionStats(Counters):
     bytesOut: int = 0
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
+    oversize: int = 0
 
 
 @dataclass(slots=True)
@@ -172,6 +175,8 @@ class UdpEchoStats(Counters):
         (below 1024, or one of our service ports).
     @ivar rateLimited: datagrams not echoed because of the rate limits.
     @ivar sendErrors: echoes the system refused to send.
+    @ivar unbound: datagrams from an unbound UNIX socket (no address to
+        echo to), dropped.
     """
 
     received: int = 0
@@ -182,3 +187,4 @@ class UdpEchoStats(Counters):
     loopGuarded: int = 0
     rateLimited: int = 0
     sendErrors: int = 0
+    unbound: int = 0

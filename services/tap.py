@@ -137,7 +137,7 @@ class Options(usage.Options):
 
     def opt_udp_echo(self, description: str) -> None:
         """
-        Echo datagrams on udp:PORT[:interface=ADDR], or PORT on 127.0.0.1 (repeatable).
+        Echo datagrams on udp:PORT[:interface=ADDR], PORT (127.0.0.1) or unixgram:PATH (repeatable).
         """
         self.setdefault("udp-echo", []).append(description)
 

@@ -51,6 +51,12 @@ from services.datagram import (
 )
 from services.listen import ListenError, describeAddress
 from services.stats import UdpEchoStats
+from services.unixgram import (
+    UnixDatagramEcho,
+    UnixDatagramEchoListener,
+    isUnixDatagram,
+    parseUnixDatagram,
+)
 
 __all__ = ["UdpEcho", "UdpEchoListener", "makeUdpEchoService"]
 
@@ -212,7 +218,8 @@ def makeUdpEchoService(
 ) -> MultiService:
     """
     Build the UDP echo service: one L{UdpEchoListener} per endpoint of
-    C{config.listen}, sharing the rate limits and the counters.
+    C{config.listen} (a L{UnixDatagramEchoListener} for C{unixgram:} ones),
+    sharing the rate limits and the counters.
 
     @param config: the C{[udp-echo]} section.
     @param reactor: the reactor to listen with; the global one if L{None}.
@@ -225,9 +232,15 @@ def makeUdpEchoService(
     service = MultiService()
     service.setName("udp-echo")
     service.stats = stats  # type: ignore[attr-defined]
-    fixed = [parseUdpEndpoint(d).port for d in config.listen]
+    unix = [d for d in config.listen if isUnixDatagram(d)]
+    fixed = [parseUdpEndpoint(d).port for d in config.listen if d not in unix]
     ownPorts = OwnPorts(service, reactor, fixed=fixed)
+    ownPaths = [parseUnixDatagram(d)[0] for d in unix]
     for description in config.listen:
+        if description in unix:
+            unixEcho = UnixDatagramEcho(limiter, ownPaths, stats)
+            UnixDatagramEchoListener(description, unixEcho, reactor).setServiceParent(service)
+            continue
         protocol = UdpEcho(limiter, ownPorts, stats)
         UdpEchoListener(description, protocol, reactor).setServiceParent(service)
     return service

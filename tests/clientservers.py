@@ -10,6 +10,7 @@ Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import ipaddress
 import json
@@ -20,14 +21,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IOpenSSLContextFactory, IPullProducer
-from twisted.internet.protocol import DatagramProtocol, ProcessProtocol
+from twisted.internet.protocol import DatagramProtocol, Factory, ProcessProtocol, Protocol
 from twisted.python.failure import Failure
+from twisted.trial.unittest import SkipTest
 from twisted.web import resource, server
 from zope.interface import implementer
 
@@ -172,6 +175,38 @@ class Big(resource.Resource):
         return server.NOT_DONE_YET
 
 
+@functools.lru_cache(maxsize=1)
+def gzipBomb() -> bytes:
+    """
+    256 MiB of zeros, gzip-compressed (about 1.2 MB), made once.
+    """
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    zeros = bytes(1024 * 1024)
+    return b"".join([compressor.compress(zeros) for _ in range(256)] + [compressor.flush()])
+
+
+class GzipBomb(resource.Resource):
+    """
+    C{/gzip-bomb}: L{gzipBomb} with C{Content-Encoding: gzip}, whatever the
+    request accepts; remembers each request's C{Accept-Encoding}.
+    """
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        resource.Resource.__init__(self)
+        self.acceptEncodings: list[list[bytes] | None] = []
+
+    def render_GET(self, request: server.Request) -> bytes:
+        """
+        Send the bomb.
+        """
+        self.acceptEncodings.append(request.requestHeaders.getRawHeaders(b"accept-encoding"))
+        request.setHeader(b"content-encoding", b"gzip")
+        request.setHeader(b"content-type", b"application/octet-stream")
+        return gzipBomb()
+
+
 class Redirect(resource.Resource):
     """
     C{/redirect?to=URL&code=302}: a redirect to URL.
@@ -304,12 +339,102 @@ def startWebServer(reactor: Any, tls: Any = None) -> WebServer:
     root.putChild(b"redirect", Redirect())
     root.putChild(b"flaky", Flaky())
     root.putChild(b"status", Status())
+    root.putChild(b"gzip-bomb", GzipBomb())
     site = TrackingSite(root, reactor)
     if tls is None:
         listening = reactor.listenTCP(0, site, interface="127.0.0.1")
     else:
         listening = reactor.listenSSL(0, site, tls, interface="127.0.0.1")
     return WebServer(listening.getHost().port, listening, site, calls)
+
+
+@implementer(IPullProducer)
+class _HeaderLines:
+    """
+    Writes header lines, 64 KiB at a time as the client reads them, until
+    C{limit} bytes are sent.
+    """
+
+    def __init__(self, protocol: EndlessHead, limit: int) -> None:
+        self._protocol = protocol
+        self._limit = limit
+        self._number = 0
+
+    def resumeProducing(self) -> None:
+        protocol = self._protocol
+        if protocol.sent >= self._limit:
+            protocol.transport.unregisterProducer()  # type: ignore[union-attr]
+            protocol.transport.loseConnection()  # type: ignore[union-attr]
+            return
+        lines = [b"X-Header-%d: never the last\r\n" % (self._number + i) for i in range(2048)]
+        self._number += len(lines)
+        chunk = b"".join(lines)
+        protocol.sent += len(chunk)
+        protocol.transport.write(chunk)  # type: ignore[union-attr]
+
+    def stopProducing(self) -> None:
+        self._limit = 0
+
+
+class EndlessHead(Protocol):
+    """
+    Answers a request with a status line and then header lines that never
+    end: up to C{factory.limit} bytes of them, for at most
+    C{factory.seconds}, as fast as the client reads.
+
+    @ivar sent: the header bytes sent so far.
+    """
+
+    factory: EndlessHeadServer
+    sent = 0
+    _started = False
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Start answering at the first bytes of the request.
+        """
+        if self._started:
+            return
+        self._started = True
+        self.factory.connections.append(self)
+        transport: Any = self.transport
+        self.factory.calls.append(
+            self.factory.reactor.callLater(self.factory.seconds, transport.abortConnection)
+        )
+        transport.write(b"HTTP/1.1 200 OK\r\n")
+        transport.registerProducer(_HeaderLines(self, self.factory.limit), False)
+
+
+class EndlessHeadServer(Factory):
+    """
+    A server of L{EndlessHead} answers on 127.0.0.1.
+
+    @ivar connections: the connections it answered.
+    """
+
+    protocol = EndlessHead
+    noisy = False
+
+    def __init__(self, reactor: Any, limit: int, seconds: float) -> None:
+        self.reactor = reactor
+        self.limit = limit
+        self.seconds = seconds
+        self.connections: list[EndlessHead] = []
+        self.calls: list[Any] = []
+        self.listening = reactor.listenTCP(0, self, interface="127.0.0.1")
+        self.port = self.listening.getHost().port
+
+    async def stop(self) -> None:
+        """
+        Stop listening; cancel the time bounds.
+        """
+        for call in self.calls:
+            if call.active():
+                call.cancel()
+        for connection in self.connections:
+            if connection.transport.connected:  # type: ignore[union-attr]
+                connection.transport.abortConnection()  # type: ignore[union-attr]
+        await self.listening.stopListening()
 
 
 class UDPEcho(DatagramProtocol):
@@ -412,6 +537,14 @@ def makeCertificates(directory: Path, names: tuple[str, ...] = ("localhost",),
         )
     )
     return Certificates(caPath, serverPath)
+
+
+def requireTinyproxy() -> None:
+    """
+    Skip unless tinyproxy is installed.
+    """
+    if shutil.which("tinyproxy") is None:
+        raise SkipTest("tinyproxy is not installed: run tests/system-deps.sh")
 
 
 class TinyProxy:

@@ -1,6 +1,6 @@
 """
-Helpers for integration tests: free loopback ports and real
-C{twistd -n netservices} processes.
+Helpers for integration tests: free loopback ports, real
+C{twistd -n netservices} and C{haproxy} processes, and certificates.
 
 Nothing here sleeps for correctness: waits poll a condition until a deadline
 and fail loudly when it passes.
@@ -8,7 +8,10 @@ and fail loudly when it passes.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import datetime
+import io
 import os
 import shutil
 import signal
@@ -19,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
+
+from twisted.trial.unittest import SkipTest
 
 T = TypeVar("T")
 
@@ -132,6 +137,9 @@ class Daemon:
     """
     A real C{twistd -n netservices} in its own temporary directory.
 
+    C{wrapper} is a command line that runs it (C{ip netns exec NS timeout
+    ...}); it must exec the daemon or pass SIGTERM on to it.
+
     @ivar directory: its working directory (pidfile, log, sockets).
     @ivar process: the running process.
     """
@@ -143,10 +151,11 @@ class Daemon:
         env: dict[str, str] | None = None,
         preexec: Callable[[], None] | None = None,
         twistdArgs: Sequence[str] = (),
+        wrapper: Sequence[str] = (),
     ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
         self.logPath = self.directory / "twistd.log"
-        command = twistdCommand() + [
+        command = [*wrapper, *twistdCommand()] + [
             "--pidfile=",
             "--logfile",
             str(self.logPath),
@@ -215,12 +224,18 @@ class Daemon:
 
         waitUntil(check, timeout, f"twistd to listen on {host}:{port}")
 
+    def terminate(self) -> None:
+        """
+        Send the daemon SIGTERM.
+        """
+        self.process.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 15.0) -> int:
         """
         SIGTERM the daemon and wait for it to exit; return its status.
         """
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -358,3 +373,180 @@ def getEach(port: int, paths: Sequence[str], threads: int = 8) -> list[object]:
     for thread in running:
         thread.join(120)
     return failures
+
+
+def isolatedNetwork(command: Sequence[str], pingGroups: bool = False) -> list[str]:
+    """
+    C{command} run in a network namespace of its own (C{unshare -n}) with
+    only its loopback interface, up; the namespace goes away with the
+    command.  With C{pingGroups}, every group there may open unprivileged
+    ICMP sockets (C{net.ipv4.ping_group_range}, which is per namespace).
+    Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN).
+    """
+    setup = "ip link set lo up"
+    if pingGroups:
+        setup += " && echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range"
+    return ["unshare", "-n", "sh", "-c", setup + ' && exec "$@"', "sh", *command]
+
+
+def canIsolateNetwork() -> bool:
+    """
+    Whether L{isolatedNetwork} works here.
+    """
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return False
+    done = subprocess.run(isolatedNetwork(["true"]), capture_output=True, check=False)
+    return done.returncode == 0
+
+
+async def turnUntil(
+    reactor: object, condition: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+) -> T:
+    """
+    Let C{reactor} run until C{condition} returns something true, or raise
+    C{AssertionError} after C{timeout} seconds: L{waitUntil} for tests whose
+    sockets the reactor itself serves.
+    """
+    from twisted.internet.task import deferLater
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await deferLater(reactor, 0.01)  # type: ignore[arg-type]
+
+
+def makeCertificate(
+    directory: Path, name: str = "server", hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+) -> tuple[Path, Path]:
+    """
+    Write a self-signed certificate for C{hosts} (IP addresses and DNS
+    names) and its key as PEM files in C{directory}.
+
+    @return: the certificate and key paths.
+    """
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certPath = directory / f"{name}.crt"
+    keyPath = directory / f"{name}.key"
+    certPath.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    keyPath.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certPath, keyPath
+
+
+def haproxyExecutable() -> str:
+    """
+    The haproxy program, which Debian installs in /usr/sbin.
+    """
+    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise SkipTest("haproxy is not installed (tests/system-deps.sh installs it)")
+    return found
+
+
+class HAProxy:
+    """
+    A foreground C{haproxy} with its own configuration and an admin socket,
+    run by the command line C{wrapper} when given (C{ip netns exec ...}).
+    """
+
+    def __init__(self, directory: Path, config: str, wrapper: Sequence[str] = ()) -> None:
+        self.directory = directory
+        self.admin = directory / "admin.sock"
+        path = directory / "haproxy.cfg"
+        path.write_text(
+            "global\n"
+            f"    stats socket {self.admin} mode 600 level admin\n"
+            "    maxconn 512\n"
+            "defaults\n"
+            "    mode tcp\n"
+            "    timeout connect 2s\n"
+            "    timeout client 10s\n"
+            "    timeout server 10s\n"
+            "    retries 3\n"
+            "    option redispatch\n" + config
+        )
+        executable = haproxyExecutable()
+        check = subprocess.run([executable, "-c", "-q", "-f", str(path)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self._output = open(directory / "haproxy.out", "wb")
+        self.process = subprocess.Popen(
+            [*wrapper, executable, "-db", "-f", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+        )
+        waitUntil(self.admin.exists, 10, "haproxy's admin socket")
+
+    def command(self, text: str) -> str:
+        """
+        Run one command on the admin socket and return its answer.
+        """
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(self.admin))
+            s.sendall(text.encode() + b"\n")
+            answer = b""
+            while data := s.recv(65536):
+                answer += data
+        return answer.decode()
+
+    def servers(self) -> dict[str, dict[str, str]]:
+        """
+        C{show stat} for servers, as C{"backend/server"} to its fields.
+        """
+        text = self.command("show stat").lstrip("# ")
+        rows = csv.DictReader(io.StringIO(text))
+        return {
+            f"{row['pxname']}/{row['svname']}": row
+            for row in rows
+            if row["svname"] not in ("FRONTEND", "BACKEND")
+        }
+
+    def stop(self) -> None:
+        """
+        Stop haproxy and wait for it.
+        """
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._output.close()

@@ -16,7 +16,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import TestCase
 
 from services import cli
-from services.commands import fetch
+from services.commands import echo, fetch
 
 SEE = "; see netservices {} --help"
 
@@ -55,17 +55,24 @@ BAD: tuple[tuple[str, int, str], ...] = (
         23,
         "-o /nonexistent/dir/file: cannot write: the directory /nonexistent/dir does not exist",
     ),
+    ("fetch http://h/ --compressed=1", 2, "argument --compressed: takes no value (got '1'){see}"),
+    ("fetch http://h/ --keep-error=1", 2, "argument --keep-error: takes no value (got '1'){see}"),
     ("fetch http://h/ --include=1", 2, "argument -i/--include: takes no value (got '1'){see}"),
     ("fetch http://h/ --fail=1", 2, "argument -f/--fail: takes no value (got '1'){see}"),
     ("fetch http://h/ --verbose=1", 2, "argument -v/--verbose: takes no value (got '1'){see}"),
     ("fetch http://h/ --bogus", 2, "unknown option --bogus{see}"),
     ("fetch http://h/ --locatoin", 2, "unknown option --locatoin (did you mean --location?){see}"),
-    ("echo", 2, "the following arguments are required: HOST, PORT{see}"),
+    ("echo", 2, "expected HOST PORT, or --unix PATH"),
+    ("echo --unix", 2, "argument --unix: needs a value{see}"),
+    ("echo --unix p h 7", 2, "--unix PATH takes no HOST PORT and no --udp"),
+    ("echo h 7 --dgram", 2, "--dgram and --seqpacket go with --unix PATH"),
+    ("echo --unix p --dgram --seqpacket", 2, "argument --seqpacket: not allowed with argument --dgram{see}"),
+    ("echo h 7 --udp --size 70000", 2, "--size: at most 65507 bytes in a datagram"),
     ("echo h notaport", 2, "argument PORT: 'notaport' is not a port from 1 to 65535{see}"),
     ("echo h 7 --udp=1", 2, "argument --udp: takes no value (got '1'){see}"),
     ("echo h 7 --count 0", 2, "argument --count: '0' is not a whole number >= 1{see}"),
     ("echo h 7 --interval x", 2, "argument --interval: 'x' is not a number of seconds >= 0{see}"),
-    ("echo h 7 --size 70000", 2, "argument --size: '70000' is not a probe size in bytes from 8 to 65507{see}"),
+    ("echo h 7 --size 300000", 2, "argument --size: '300000' is not a probe size in bytes from 8 to 204800{see}"),
     ("echo h 7 --timeout 0", 2, "argument --timeout: '0' is not a number of seconds > 0{see}"),
     ("echo h 7 --udpp", 2, "unknown option --udpp (did you mean --udp?){see}"),
     ("resolve", 2, "the following arguments are required: NAME{see}"),
@@ -84,6 +91,16 @@ BAD: tuple[tuple[str, int, str], ...] = (
     ),
     ("discover --port 0", 2, "argument --port: expected a whole number from 1 to 65535{see}"),
     ("discover --bogus", 2, "unknown option --bogus{see}"),
+    ("ping", 2, "the following arguments are required: HOST{see}"),
+    ("ping h -c 0", 2, "argument -c: '0' is not a whole number >= 1{see}"),
+    ("ping h -i x", 2, "argument -i: 'x' is not a number of seconds >= 0{see}"),
+    ("ping h -W 0", 2, "argument -W: '0' is not a number of seconds > 0{see}"),
+    ("ping h -s 70000", 2, "argument -s: '70000' is not a payload size in bytes from 0 to 65507{see}"),
+    ("ping h -t 0", 2, "argument -t: '0' is not a TTL from 1 to 255{see}"),
+    ("ping h -4 -6", 2, "argument -6: not allowed with argument -4{see}"),
+    ("ping h -q=1", 2, "argument -q: takes no value (got '1'){see}"),
+    ("ping h --json=1", 2, "argument --json: takes no value (got '1'){see}"),
+    ("ping h --bogus", 2, "unknown option --bogus{see}"),
 )
 
 
@@ -109,8 +126,11 @@ class BadCommandLineTests(TestCase):
                 )
         except SystemExit as e:
             return int(e.code or 0), stderr.getvalue()
-        self.assertEqual(argv[0], "fetch", f"{line!r} was accepted")
-        done = ensureDeferred(fetch.fetch(None, args, {}, io.BytesIO(), stderr))
+        if argv[0] == "echo":
+            done = ensureDeferred(echo.echo(None, args, io.StringIO(), stderr))
+        else:
+            self.assertEqual(argv[0], "fetch", f"{line!r} was accepted")
+            done = ensureDeferred(fetch.fetch(None, args, {}, io.BytesIO(), stderr))
         return self.successResultOf(done), stderr.getvalue()
 
     def test_table(self) -> None:

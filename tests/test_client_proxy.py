@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +17,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.iweb import IAgent, IPolicyForHTTPS
 from zope.interface.verify import verifyObject
 
@@ -29,6 +28,7 @@ from tests.clientservers import (
     TinyProxy,
     cliEnvironment,
     makeCertificates,
+    requireTinyproxy,
     runCLI,
     startWebServer,
     temporaryDirectory,
@@ -386,14 +386,6 @@ class _FakeTLS:
 
     def failVerification(self, reason: Any) -> None:
         pass
-
-
-def requireTinyproxy() -> None:
-    """
-    Skip unless tinyproxy is installed.
-    """
-    if shutil.which("tinyproxy") is None:
-        raise SkipTest("tinyproxy is not installed: run tests/system-deps.sh")
 
 
 class TinyproxyTests(TestCase):

@@ -8,9 +8,7 @@ rolling restart with no failed request.
 
 from __future__ import annotations
 
-import csv
 import http.client
-import io
 import json
 import re
 import shutil
@@ -24,89 +22,15 @@ from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from tests.support import ROOT, Daemon, freePort, isolatedConfig, waitUntil
-
-
-def haproxyExecutable() -> str:
-    """
-    The haproxy program, which Debian installs in /usr/sbin.
-    """
-    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
-    if found is None:
-        raise SkipTest("haproxy is not installed (tests/system-deps.sh installs it)")
-    return found
-
-
-class HAProxy:
-    """
-    A foreground C{haproxy} with its own configuration and an admin socket.
-    """
-
-    def __init__(self, directory: Path, config: str) -> None:
-        self.directory = directory
-        self.admin = directory / "admin.sock"
-        path = directory / "haproxy.cfg"
-        path.write_text(
-            "global\n"
-            f"    stats socket {self.admin} mode 600 level admin\n"
-            "    maxconn 512\n"
-            "defaults\n"
-            "    mode tcp\n"
-            "    timeout connect 2s\n"
-            "    timeout client 10s\n"
-            "    timeout server 10s\n"
-            "    retries 3\n"
-            "    option redispatch\n" + config
-        )
-        executable = haproxyExecutable()
-        check = subprocess.run([executable, "-c", "-q", "-f", str(path)], capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
-        self._output = open(directory / "haproxy.out", "wb")
-        self.process = subprocess.Popen(
-            [executable, "-db", "-f", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._output,
-            stderr=subprocess.STDOUT,
-        )
-        waitUntil(self.admin.exists, 10, "haproxy's admin socket")
-
-    def command(self, text: str) -> str:
-        """
-        Run one command on the admin socket and return its answer.
-        """
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(str(self.admin))
-            s.sendall(text.encode() + b"\n")
-            answer = b""
-            while data := s.recv(65536):
-                answer += data
-        return answer.decode()
-
-    def servers(self) -> dict[str, dict[str, str]]:
-        """
-        C{show stat} for servers, as C{"backend/server"} to its fields.
-        """
-        text = self.command("show stat").lstrip("# ")
-        rows = csv.DictReader(io.StringIO(text))
-        return {
-            f"{row['pxname']}/{row['svname']}": row
-            for row in rows
-            if row["svname"] not in ("FRONTEND", "BACKEND")
-        }
-
-    def stop(self) -> None:
-        """
-        Stop haproxy and wait for it.
-        """
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._output.close()
+from tests.support import (
+    ROOT,
+    Daemon,
+    HAProxy,
+    freePort,
+    haproxyExecutable,
+    isolatedConfig,
+    waitUntil,
+)
 
 
 def echoFrom(source: str, port: int, payload: bytes) -> tuple[bytes, int]:

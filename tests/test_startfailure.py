@@ -84,9 +84,10 @@ class StartFailureTests(TestCase):
 
     def test_portInUse(self) -> None:
         """
-        A port in use, after a UNIX listener and the discovery port were
-        bound: the socket file and its lock are removed, and discovery has
-        announced nothing.
+        A port in use, after UNIX stream, SEQPACKET and datagram listeners
+        and the discovery port were bound: their socket files (and the
+        stream socket's lock) are removed, and discovery has announced
+        nothing.
         """
         busy = socket.socket()
         self.addCleanup(busy.close)
@@ -98,8 +99,9 @@ class StartFailureTests(TestCase):
         announces.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         announces.bind(("127.255.255.255", 0))
         config = isolatedConfig(
-            echo="listen = unix:echo.sock",
+            echo="listen = unix:echo.sock unixseq:echo.seq",
             discovery=f"port = {announces.getsockname()[1]}",
+            udp_echo="enabled = yes\nlisten = unixgram:echo.dgram",
             web=f"listen = tcp:{port}:interface=127.0.0.1",
         )
         self.assertFailsCleanly(

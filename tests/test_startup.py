@@ -186,4 +186,5 @@ class LargeReadsTests(SynchronousTestCase):
             MemoryReactorClock(), agent.ProxySettings(), agent.TLSPolicy(), 30.0, None
         )
         endpoint = factory.endpointForURI(URI.fromBytes(b"http://127.0.0.1:8080/"))
-        self.assertIsInstance(endpoint, agent._LargeReads)
+        self.assertIsInstance(endpoint, agent.HeadLimitEndpoint)
+        self.assertIsInstance(endpoint._wrapped, agent._LargeReads)

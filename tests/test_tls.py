@@ -7,7 +7,6 @@ and C{openssl s_client}.
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import socket
 import ssl
@@ -25,57 +24,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 from services.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
-from tests.support import Daemon, freePort, isolatedConfig
-
-
-def makeCertificate(
-    directory: Path, name: str = "server", hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
-) -> tuple[Path, Path]:
-    """
-    Write a self-signed certificate for C{hosts} (IP addresses and DNS
-    names) and its key as PEM files in C{directory}.
-
-    @return: the certificate and key paths.
-    """
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certPath = directory / f"{name}.crt"
-    keyPath = directory / f"{name}.key"
-    certPath.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    keyPath.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return certPath, keyPath
+from tests.support import Daemon, freePort, isolatedConfig, makeCertificate
 
 
 class CertificateOptionsTests(SynchronousTestCase):

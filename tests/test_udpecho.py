@@ -68,6 +68,7 @@ class UdpEchoTests(SynchronousTestCase):
                 "loopGuarded": 0,
                 "rateLimited": 0,
                 "sendErrors": 0,
+                "unbound": 0,
             },
         )
 

@@ -19,7 +19,14 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed
 from twisted.web.error import SchemeNotSupported
 
-from services.client import RequestTimeout, ResponseTooLarge, TooManyRedirects
+from services.client import (
+    BadContentEncoding,
+    HTTPStatusError,
+    RequestTimeout,
+    ResponseHeadersTooLarge,
+    ResponseTooLarge,
+    TooManyRedirects,
+)
 from services.proxy import ProxyError
 
 __all__ = ["EXIT_CODES", "HTTPError", "describe", "errnoText", "exitCodesText", "sslText"]
@@ -36,6 +43,7 @@ TLS_HANDSHAKE = 35
 REDIRECTS = 47
 RECEIVE = 56
 TLS_VERIFY = 60
+BAD_CONTENT_ENCODING = 61
 TOO_LARGE = 63
 
 #: Every exit status and what it means, for --help and the README.
@@ -45,13 +53,20 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (USAGE, "bad command line (an unknown option, a malformed value, a bad URL)"),
     (DNS, "the host name could not be resolved"),
     (CONNECT, "the connection was refused (or could not be made)"),
-    (HTTP_ERROR, "HTTP status 400 or more, with fetch -f"),
+    (HTTP_ERROR, "HTTP status 400 or more, with fetch -f, or with -o (nothing saved) unless --keep-error"),
     (WRITE_ERROR, "the output file could not be written"),
     (TIMEOUT, "timed out (-m, --timeout, a connection attempt), or echo probes went unanswered"),
     (TLS_HANDSHAKE, "the TLS handshake failed"),
     (REDIRECTS, "more redirects than --max-redirs"),
-    (RECEIVE, "the connection broke while receiving, or the proxy refused the tunnel"),
+    (
+        RECEIVE,
+        (
+            "the connection broke while receiving, the response headers were too large "
+            "(over 300 KiB, 1,000 lines or a 16 KiB line), or the proxy refused the tunnel"
+        ),
+    ),
     (TLS_VERIFY, "the server's certificate could not be verified (untrusted, or another host's)"),
+    (BAD_CONTENT_ENCODING, "with --compressed, the body could not be decoded"),
     (TOO_LARGE, "the response is larger than --max-size"),
 )
 
@@ -76,14 +91,8 @@ def exitCodesText(codes: Iterable[int] | None = None, meanings: Mapping[int, str
     )
 
 
-class HTTPError(Exception):
-    """
-    The server answered with an error status (raised for C{fetch -f}).
-    """
-
-    def __init__(self, status: int, phrase: str, url: str) -> None:
-        Exception.__init__(self, f"HTTP error {status} {phrase}: {url}")
-        self.status = status
+#: The server answered with an error status (raised for C{fetch -f}).
+HTTPError = HTTPStatusError
 
 
 def errnoText(number: int | None) -> str:
@@ -143,8 +152,12 @@ def describe(exception: BaseException | Failure, where: str = "") -> tuple[int, 
         return TOO_LARGE, str(e)
     if isinstance(e, TooManyRedirects):
         return REDIRECTS, str(e)
-    if isinstance(e, HTTPError):
+    if isinstance(e, HTTPStatusError):
         return HTTP_ERROR, str(e)
+    if isinstance(e, ResponseHeadersTooLarge):
+        return RECEIVE, str(e)
+    if isinstance(e, BadContentEncoding):
+        return BAD_CONTENT_ENCODING, str(e)
     if isinstance(e, ProxyError):
         return RECEIVE, str(e)
     if isinstance(e, SSL.Error) or e.__class__.__name__ == "VerificationError":
@@ -158,8 +171,8 @@ def describe(exception: BaseException | Failure, where: str = "") -> tuple[int, 
     ):
         return RECEIVE, f"the connection to{at} broke while receiving"
     if isinstance(e, OSError):
-        path = f" {e.filename}" if e.filename else ""
-        return WRITE_ERROR, f"cannot write{path}: {(e.strerror or str(e)).lower()}"
+        named = f" {e.filename}" if e.filename else ""
+        return WRITE_ERROR, f"cannot write{named}: {e.strerror or e}"
     return FAILURE, str(e) or e.__class__.__name__
 
 

@@ -23,6 +23,7 @@ from services import logs
 from services.agent import TLSPolicy, makePool
 from services.client import (
     DEFAULT_USER_AGENT,
+    HTTPStatusError,
     Response,
     download,
     makeClient,
@@ -42,24 +43,30 @@ for GET and HEAD (-L: for every method), up to --max-redirs; Authorization
 and Cookie go only to the first URL's origin.  https verifies the server's
 certificate and host name.  Proxies come from -x, else from http_proxy,
 https_proxy and no_proxy (or HTTP_PROXY...); https goes through a proxy in a
-CONNECT tunnel.  Errors are one line on stderr, with the exit statuses below.
+CONNECT tunnel.  The body is printed as it came (still compressed, if the
+server compressed it) unless --compressed asks for gzip or deflate and decodes
+it.  -o does not save an error status (400 or more) as the file: it exits with
+22 and leaves the file as it was, unless --keep-error.  Errors are one line on
+stderr, with the exit statuses below.
 """
 
 #: Examples for `netservices --help`.
 EXAMPLES = (
     "netservices fetch http://127.0.0.1:8080/ -i",
-    "netservices fetch https://example.com/ -q q=twisted -m 10 -o page.html",
+    "netservices fetch http://127.0.0.1:8080/metrics --compressed -m 10 -o metrics.txt",
 )
 
 EPILOG = f"""\
 examples:
   netservices fetch http://127.0.0.1:8080/ -i
-  netservices fetch 'https://example.com/search' -q q=twisted -q page=2
-  netservices fetch http://127.0.0.1:8080/form -d name=Ada -d lang=python
-  netservices fetch http://127.0.0.1:8080/api -X PUT --json '{{"n": 1}}' -H 'X-Trace: 1'
-  netservices fetch https://127.0.0.1:8443/ --cacert ca.pem -u admin:secret -f
-  netservices fetch http://127.0.0.1:8080/big -o big.bin -m 60 --retry 3 --max-size 1G
-  netservices fetch https://127.0.0.1:8443/login -d user=ada -L --max-redirs 3 -k -A probe/1.0
+  netservices fetch http://127.0.0.1:8080/status -q verbose=1 -H 'X-Trace: 1' -A probe/1.0 -v
+  netservices fetch http://127.0.0.1:8080/metrics --compressed -o metrics.txt -m 60 --retry 3 --max-size 1G
+  netservices fetch 'http://[::1]:8080/health' -f
+  netservices fetch http://127.0.0.1:8080/ -d name=Ada -f                       # / takes no POST: 405, exit 22
+  netservices fetch http://127.0.0.1:8080/ -X PUT --json '{{"n": 1}}' -o out.json  # 405 not saved: exit 22
+  netservices fetch http://127.0.0.1:8080/ -X DELETE -o answer.html --keep-error  # saved anyway: exit 0
+  netservices fetch https://127.0.0.1:8443/ --cacert ca.pem -u admin:secret -L --max-redirs 3
+  netservices fetch https://127.0.0.1:8443/ -k
   https_proxy=http://127.0.0.1:3128 netservices fetch https://example.com/ -v
   netservices fetch http://example.com/ -x http://127.0.0.1:3128
 
@@ -142,12 +149,23 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--max-size", type=_size, metavar="BYTES",
-        help="fail if the body is larger (suffixes K, M, G), e.g. --max-size 10M",
+        help="fail if the body is larger (decoded bytes, with --compressed) "
+        "(suffixes K, M, G), e.g. --max-size 10M",
+    )
+    p.add_argument(
+        "--compressed", action="store_true",
+        help="ask for a gzip or deflate body and decode it (without it the body is "
+        "written as it came, and no Accept-Encoding is sent)",
     )
     p.add_argument(
         "-o", "--output", metavar="FILE",
-        help="write the body to FILE (via FILE.part) instead of stdout, with a progress "
-        "bar when stderr is a terminal, e.g. -o page.html",
+        help="write the body to FILE (through a new FILE.<random>.part, renamed when "
+        "complete) instead of stdout, with a progress bar when stderr is a terminal; "
+        "an error status is not saved (exit 22) unless --keep-error, e.g. -o page.html",
+    )
+    p.add_argument(
+        "--keep-error", action="store_true",
+        help="with -o, save the body of an error status (400 or more) too, and exit 0",
     )
     p.add_argument(
         "-i", "--include", action="store_true",
@@ -408,6 +426,7 @@ async def fetch(
         "maxSize": args.max_size,
         "onResponse": onResponse,
         "clock": reactor,
+        "compressed": args.compressed,
     }
     if plan.json is not _MISSING:
         options["json"] = plan.json
@@ -416,13 +435,18 @@ async def fetch(
         if args.output:
             if stderr.isatty():
                 bar = _ProgressBar(os.path.basename(args.output), stderr)
-            await download(client, plan.url, args.output, method=plan.method, progress=bar, **options)
+            await download(
+                client, plan.url, args.output, method=plan.method, progress=bar,
+                keepError=args.keep_error, **options,
+            )
         else:
             await request(client, plan.method, plan.url, sink=_writer(stdout), **options)
     except Exception as e:
         if bar is not None:
             bar.close()
         code, message = exits.describe(e, plan.where())
+        if isinstance(e, HTTPStatusError) and e.path is not None:
+            message += "; --keep-error saves it"
         return fail(code, message)
     finally:
         await pool.closeCachedConnections()

@@ -1,0 +1,295 @@
+# -*- test-case-name: tests.test_lab_services -*-
+"""
+The services across hosts of the network lab (L{tests.lab}): a daemon in
+one host, real clients in another, over IPv4 and IPv6 on a bridged segment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+from twisted.trial.unittest import SkipTest, TestCase
+
+from tests.lab import Lab, escape
+from tests.support import isolatedConfig, makeCertificate, waitUntil
+
+MB = 1024 * 1024
+
+
+class LabTestCase(TestCase):
+    """
+    A lab of one segment with a C{server} host (address 1) and a
+    C{client} host (address 2).
+    """
+
+    def setUp(self) -> None:
+        self.lab = Lab.create(self)
+        self.lan = self.lab.segment("lan")
+        self.server = self.lab.host("server", self.lan)
+        self.client = self.lab.host("client", self.lan)
+        self.v4 = self.server.ipv4(self.lan)
+        self.v6 = self.server.ipv6(self.lan)
+
+    def assertRan(self, done: object, stdout: bytes | None = None) -> None:
+        """
+        Assert that a C{CompletedProcess} exited 0 (and printed C{stdout}).
+        """
+        self.assertEqual(done.returncode, 0, done.stderr)  # type: ignore[attr-defined]
+        if stdout is not None:
+            self.assertEqual(done.stdout, stdout)  # type: ignore[attr-defined]
+
+
+class EchoTests(LabTestCase):
+    """
+    TCP echo across hosts.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.daemon = self.server.daemon(
+            isolatedConfig(echo=f"listen = tcp:7007\n tcp6:7007:interface={escape(self.v6)}"),
+            ["--log-level", "debug"],
+        )
+        self.daemon.waitForTCP(7007, self.v4)
+        self.daemon.waitForTCP(7007, self.v6)
+
+    def test_tenMegabytes(self) -> None:
+        """
+        10 MB of random bytes sent by C{netservices echo} from another host
+        come back whole (same sha256), over IPv4 and over IPv6; the server
+        logs the client's own lab address.
+        """
+        payload = os.urandom(10 * MB)
+        for address, clientAddress in (
+            (self.v4, self.client.ipv4(self.lan)),
+            (self.v6, f"[{self.client.ipv6(self.lan)}]"),
+        ):
+            done = self.client.run(
+                ["netservices", "echo", address, "7007", "--timeout", "20"], input=payload
+            )
+            self.assertRan(done)
+            self.assertEqual(len(done.stdout), len(payload))
+            self.assertEqual(
+                hashlib.sha256(done.stdout).hexdigest(), hashlib.sha256(payload).hexdigest()
+            )
+            self.daemon.waitForLog(f"echo: {clientAddress}:")
+
+    def test_concurrent(self) -> None:
+        """
+        20 connections at once from another host, 256 KiB each in random
+        chunks, all echoed byte for byte.
+        """
+        result = self.client.call("tests.labclients.load", self.v4, 7007, 20, 256 * 1024, 30)
+        self.assertEqual((result["ok"], result["errors"]), (20, []))
+
+
+class WebTests(LabTestCase):
+    """
+    The web service and static files across hosts.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.root = self.server.directory / "www"
+        self.root.mkdir()
+        (self.root / "index.html").write_text("<p>lab index</p>\n")
+        self.blob = os.urandom(2 * MB)
+        (self.root / "blob.bin").write_bytes(self.blob)
+        self.accessLog = self.server.directory / "access.log"
+        self.daemon = self.server.daemon(
+            isolatedConfig(
+                web=(
+                    f"listen = tcp:8080\n tcp6:8080:interface={escape(self.v6)}\n"
+                    f"static_dir = {self.root}\naccess_log = {self.accessLog}"
+                )
+            )
+        )
+        self.daemon.waitForTCP(8080, self.v4)
+        self.daemon.waitForTCP(8080, self.v6)
+
+    def fetch(self, url: str, *args: str) -> bytes:
+        """
+        C{netservices fetch URL ARGS} from the client host; its output.
+        """
+        done = self.client.run(["netservices", "fetch", url, "-m", "20", *args])
+        self.assertRan(done)
+        return done.stdout
+
+    def curl(self, url: str, *args: str) -> bytes:
+        """
+        C{curl URL ARGS} from the client host (for IPv6 literals, which
+        C{netservices fetch} cannot take yet); its output.
+        """
+        curl = shutil.which("curl")
+        if curl is None:
+            raise SkipTest("curl is not installed (tests/system-deps.sh installs it)")
+        done = self.client.run([curl, "-sSfg", "-m", "20", *args, url])
+        self.assertRan(done)
+        return done.stdout
+
+    def test_helloAndStatus(self) -> None:
+        """
+        C{/} answers Hello World across hosts over IPv4 and IPv6, and
+        C{/status} reports the client's lab address, as the access log does.
+        """
+        clientV4, clientV6 = self.client.ipv4(self.lan), self.client.ipv6(self.lan)
+        self.assertIn(b"Hello World", self.fetch(f"http://{self.v4}:8080/"))
+        self.assertIn(b"Hello World", self.curl(f"http://[{self.v6}]:8080/"))
+        status = json.loads(self.fetch(f"http://{self.v4}:8080/status"))
+        self.assertEqual(status["client"].rsplit(":", 1)[0], clientV4)
+        status = json.loads(self.curl(f"http://[{self.v6}]:8080/status"))
+        self.assertEqual(status["client"].rsplit(":", 1)[0], f"[{clientV6}]")
+        lines = waitUntil(
+            lambda: (
+                (found := self.accessLog.read_text().splitlines()) and len(found) >= 4 and found
+            ),
+            15,
+            "four lines in the access log",
+        )
+        self.assertEqual([line.split(" ", 1)[0] for line in lines], [clientV4, clientV6] * 2)
+
+    def test_static(self) -> None:
+        """
+        A 2 MiB static file downloaded from another host (C{fetch -o}) is
+        the file (sha256); over IPv6, an index page and a byte range too.
+        """
+        out = self.client.directory / "blob.bin"
+        self.fetch(f"http://{self.v4}:8080/static/blob.bin", "-o", str(out))
+        self.assertEqual(
+            hashlib.sha256(out.read_bytes()).digest(), hashlib.sha256(self.blob).digest()
+        )
+        self.assertEqual(self.curl(f"http://[{self.v6}]:8080/static/"), b"<p>lab index</p>\n")
+        ranged = self.curl(f"http://[{self.v6}]:8080/static/blob.bin", "-r", "1000-1999")
+        self.assertEqual(ranged, self.blob[1000:2000])
+
+
+class UdpEchoTests(LabTestCase):
+    """
+    UDP echo across hosts, with datagrams up to the largest, fragmented.
+    """
+
+    #: From the smallest probe to the largest UDP payload over IPv4: 1472
+    #: bytes fill one 1500-byte Ethernet frame, larger ones are fragmented.
+    SIZES = (64, 1472, 1473, 8192, 32768, 65507)
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.daemon = self.server.daemon(
+            isolatedConfig(
+                udp_echo=f"enabled = yes\nlisten = udp:7008:interface={self.v4}\n"
+                f" udp6:7008:interface={escape(self.v6)}"
+            )
+        )
+        self.daemon.waitForLog("udp-echo listening on udp6:")
+        self.daemon.waitForUDP(7008)
+
+    def test_sizes(self) -> None:
+        """
+        Every size from 64 to 65,507 bytes is echoed whole to another host
+        over IPv4 and IPv6; those over one frame really were fragmented:
+        the server's IP reassembled them.
+        """
+        before = self.server.call("tests.labclients.reassembled")
+        for address in (self.v4, self.v6):
+            results = self.client.call(
+                "tests.labclients.udpEchoes", address, 7008, list(self.SIZES)
+            )
+            self.assertEqual(results, {str(size): "ok" for size in self.SIZES})
+        after = self.server.call("tests.labclients.reassembled")
+        fragmented = len([size for size in self.SIZES if size > 1472])
+        self.assertGreaterEqual(after["ipv4"] - before["ipv4"], fragmented)
+        self.assertGreaterEqual(after["ipv6"] - before["ipv6"], fragmented)
+
+    def test_cliProbes(self) -> None:
+        """
+        C{netservices echo --udp} probes of 65,507 bytes from another host
+        all come back.
+        """
+        done = self.client.run(
+            ["netservices", "echo", self.v4, "7008", "--udp", "--count", "3", "--interval", "0.1",
+             "--size", "65507", "--timeout", "5"]
+        )  # fmt: skip
+        self.assertRan(done)
+        self.assertIn(b"3 probes sent, 3 echoed, 0% lost", done.stdout)
+
+
+class TLSTests(LabTestCase):
+    """
+    TLS echo and HTTPS across hosts, with a certificate for the server's
+    IPv4 lab address only.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.cert, key = makeCertificate(self.server.directory, hosts=(self.v4,))
+        self.daemon = self.server.daemon(
+            isolatedConfig(
+                echo=f"listen = ssl:7443\n ssl:7443:interface={escape(self.v6)}",
+                web="listen = ssl:8443",
+                tls=f"certificate = {self.cert}\nkey = {key}",
+            )
+        )
+        self.daemon.waitForTCP(7443, self.v4)
+        self.daemon.waitForTCP(7443, self.v6)
+        self.daemon.waitForTCP(8443, self.v4)
+
+    def test_echo(self) -> None:
+        """
+        TLS echo from another host verifies the server's certificate for its
+        address and echoes 64 KiB whole over TLS 1.3; at the IPv6 address,
+        which the certificate does not name, verification fails.
+        """
+        result = self.client.call("tests.labclients.tlsEcho", self.v4, 7443, str(self.cert), 65536)
+        self.assertEqual(result, {"same": True, "received": 65536, "version": "TLSv1.3"})
+        result = self.client.call("tests.labclients.tlsEcho", self.v6, 7443, str(self.cert), 16)
+        self.assertIn("CERTIFICATE_VERIFY_FAILED", result.get("error", ""))
+
+    def test_https(self) -> None:
+        """
+        C{netservices fetch --cacert} gets Hello World over HTTPS from
+        another host; without the certificate, verification fails (exit
+        status 60).
+        """
+        url = f"https://{self.v4}:8443/"
+        done = self.client.run(
+            ["netservices", "fetch", url, "--cacert", str(self.cert), "-m", "20"]
+        )
+        self.assertRan(done)
+        self.assertIn(b"Hello World", done.stdout)
+        done = self.client.run(["netservices", "fetch", url, "-m", "20"])
+        self.assertEqual(done.returncode, 60, done.stderr)
+
+
+class WorkersTests(LabTestCase):
+    """
+    Worker processes serving another host.
+    """
+
+    def test_sharedListeners(self) -> None:
+        """
+        With two workers, 40 connections at once from another host are all
+        echoed, and C{/status} from that host counts them in both workers'
+        totals.
+        """
+        daemon = self.server.daemon(
+            isolatedConfig(echo="listen = tcp:7007", web="listen = tcp:8080"), ["--workers", "2"]
+        )
+        daemon.waitForLog("[worker-1] echo listening")
+        daemon.waitForLog("[worker-2] echo listening")
+        daemon.waitForLog("[worker-2] web listening")
+        daemon.waitForLog("[worker-1] web listening")
+        result = self.client.call("tests.labclients.load", self.v4, 7007, 40, 64 * 1024, 30)
+        self.assertEqual((result["ok"], result["errors"]), (40, []))
+        status = self.client.call(
+            "tests.labclients.statusWhen",
+            f"http://{self.v4}:8080/status",
+            ["workers", "totals", "echo", "accepted"],
+            40,
+        )
+        workers = status["workers"]
+        self.assertEqual(workers["count"], 2)
+        self.assertEqual(workers["totals"]["echo"]["accepted"], 40)
+        self.assertEqual(sum(w["services"]["echo"]["accepted"] for w in workers["workers"]), 40)
