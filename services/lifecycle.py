@@ -23,7 +23,7 @@ from twisted.logger import Logger, globalLogPublisher
 
 from services import logs
 
-__all__ = ["ConnectionTracker", "installHangupHandler", "reopenLogFiles"]
+__all__ = ["ConnectionTracker", "installHangupHandler", "reopenLogFiles", "stopOnEarlyTerm"]
 
 
 class _Abortable(TypingProtocol):
@@ -146,5 +146,31 @@ def installHangupHandler(reactor: Any, reopen: Callable[[], object]) -> Callable
 
     def restore() -> None:
         signal.signal(signal.SIGHUP, previous)
+
+    return restore
+
+
+def stopOnEarlyTerm(reactor: Any) -> Callable[[], None]:
+    """
+    Make a SIGTERM that comes before the reactor runs stop the daemon in
+    order once it does, instead of killing it at once (leaving its pidfile
+    and UNIX socket files behind): the listeners accept connections from
+    the moment they are bound, before twistd has daemonized and run the
+    reactor, which then installs its own SIGTERM handler in place of this
+    one.
+
+    @return: a function that restores the previous handler, unless the
+        reactor has replaced this one.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def onTerm(signum: int, frame: object) -> None:
+        reactor.callFromThread(reactor.stop)
+
+    signal.signal(signal.SIGTERM, onTerm)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is onTerm:  # not the reactor's yet
+            signal.signal(signal.SIGTERM, previous)
 
     return restore

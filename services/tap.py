@@ -27,7 +27,7 @@ from services.config import (
     parseText,
     replaceSection,
 )
-from services.lifecycle import installHangupHandler, reopenLogFiles
+from services.lifecycle import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
 from services.listen import (
     ListenContext,
     ListenError,
@@ -341,7 +341,9 @@ class NetservicesService(MultiService):
             return
         logs.setLevel(self.config.log.level)
         if self._handleSignals and self._restoreSignals is None:
-            self._restoreSignals = installHangupHandler(self._clock(), self.reopenLogs)
+            restoreHangup = installHangupHandler(self._clock(), self.reopenLogs)
+            restoreTerm = stopOnEarlyTerm(self._clock())
+            self._restoreSignals = lambda: (restoreTerm(), restoreHangup())
         self._log.info(
             "netservices {version} starting with {source} ({services}) on {reactor}",
             version=__version__,
