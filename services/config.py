@@ -198,6 +198,29 @@ def parseOptionalPath(text: str) -> str:
     return text.strip()
 
 
+def parseNetworks(text: str) -> tuple[str, ...]:
+    """
+    Parse one or more IP addresses or CIDR networks (C{127.0.0.0/8 ::1
+    10.0.0.5}), separated by spaces, commas or newlines; each comes back in
+    its network form (C{10.0.0.5/32}).
+    """
+    import ipaddress
+
+    items = text.replace(",", " ").split()
+    try:
+        networks = tuple(str(ipaddress.ip_network(item, strict=False)) for item in items)
+    except ValueError:
+        networks = ()
+    if not networks:
+        raise _Invalid(
+            "expected one or more IP addresses or CIDR networks, e.g. 127.0.0.0/8 ::1 10.0.0.5"
+        )
+    return networks
+
+
+#: The sources trusted to send PROXY protocol headers by default: loopback.
+_LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
 # The sections.  Field order is the order tap.conf documents them in.
 
 
@@ -219,6 +242,18 @@ class EchoConfig:
         parseSeconds,
         "seconds >= 0 (0 disables)",
         "Close a connection that has sent nothing for this long.",
+    )
+    send_timeout: float = _setting(
+        60.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Drop a connection whose peer reads none of its echo for this long.",
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        _LOOPBACK_NETWORKS,
+        parseNetworks,
+        "one or more IP addresses or CIDR networks",
+        "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
     max_connections: int = _setting(
         10000,
@@ -298,6 +333,17 @@ def parseBroadcast(text: str) -> str:
             "expected an IPv4 broadcast address such as 127.255.255.255 or "
             f"192.168.1.255, or {LIMITED_BROADCAST}"
         )
+    return value
+
+
+def parseHeaderValue(text: str) -> str:
+    """
+    Parse an HTTP header value: printable ASCII, at most 128 characters, or
+    nothing (no header).
+    """
+    value = text.strip()
+    if len(value) > 128 or not all(" " <= c <= "~" for c in value):
+        raise _Invalid("expected at most 128 printable ASCII characters, or nothing")
     return value
 
 
@@ -536,6 +582,12 @@ class WebConfig:
         "seconds >= 0 (0 disables)",
         "Close a connection that sends nothing for this long (keep-alive included).",
     )
+    send_timeout: float = _setting(
+        60.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Abort a response whose client reads none of it for this long.",
+    )
     max_body: int = _setting(
         1024**2,
         parseSize,
@@ -565,6 +617,18 @@ class WebConfig:
         parseOptionalPath,
         "a file path, or nothing (no access log)",
         "Append one line per request, in Combined Log Format, to this file.",
+    )
+    server_header: str = _setting(
+        "netservices",
+        parseHeaderValue,
+        "at most 128 printable ASCII characters, or nothing (no Server header)",
+        "The Server header of every response; empty sends none.",
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        _LOOPBACK_NETWORKS,
+        parseNetworks,
+        "one or more IP addresses or CIDR networks",
+        "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
 
 

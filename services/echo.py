@@ -7,14 +7,17 @@ L{twisted.protocols.wire.Echo} it does not let a peer that sends without
 reading grow the server's memory: the protocol registers itself as the
 transport's streaming producer, so when the transport's send buffer fills the
 transport pauses the protocol, which stops reading from the peer until the
-buffer drains.  TCP flow control then holds the peer back.
+buffer drains.  TCP flow control then holds the peer back.  A peer that
+sends but never reads would hold its connection for ever that way: while
+paused, the echo has a send timeout (L{services.sendtimeout}), and a peer
+that takes none of its echo for that long is dropped.
 
 Use it in your own application::
 
     from twisted.internet import endpoints, reactor
     from services.echo import EchoFactory
 
-    factory = EchoFactory(idleTimeout=60, maxConnections=1000)
+    factory = EchoFactory(idleTimeout=60, maxConnections=1000, sendTimeout=60)
     endpoints.serverFromString(reactor, "tcp:7007").listen(factory)
     reactor.run()
 """
@@ -50,6 +53,7 @@ from services.listen import (
     describeAddress,
     endpointFor,
 )
+from services.sendtimeout import SendTimer
 from services.stats import ConnectionStats
 
 __all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService", "setNoDelay"]
@@ -92,6 +96,7 @@ class Echo(Protocol, TimeoutMixin):
     connectedAt = 0.0
     _peer = "?"
     _direct = False
+    _sendTimer: SendTimer | None = None
     readSize = 256 * 1024
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
@@ -120,6 +125,10 @@ class Echo(Protocol, TimeoutMixin):
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         if factory.idleTimeout:
             self.setTimeout(factory.idleTimeout)
+        if factory.sendTimeout:
+            self._sendTimer = SendTimer(
+                factory.clock, factory.sendTimeout, self.transport, self._sendTimedOut
+            )
         if factory.logConnections:
             self._peer = describeAddress(self.transport.getPeer())  # type: ignore[union-attr]
             self._log.debug("echo: {peer} connected", peer=self._peer)
@@ -166,11 +175,26 @@ class Echo(Protocol, TimeoutMixin):
         )
         self.transport.abortConnection()  # type: ignore[union-attr]
 
+    def _sendTimedOut(self) -> None:
+        """
+        The peer read none of its echo for C{sendTimeout} seconds: drop the
+        connection and what is queued for it.
+        """
+        self.factory.stats.sendTimeouts += 1
+        self._log.debug(
+            "echo: aborting {peer}: it read none of its echo for {timeout} seconds",
+            peer=self._peer,
+            timeout=self.factory.sendTimeout,
+        )
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
         """
-        Stop the timer, uncount the connection and log its totals.
+        Stop the timers, uncount the connection and log its totals.
         """
         self.setTimeout(None)
+        if self._sendTimer is not None:
+            self._sendTimer.stop()
         factory = self.factory
         factory.stats.current -= 1
         factory.tracker.remove(self)
@@ -189,14 +213,20 @@ class Echo(Protocol, TimeoutMixin):
 
     def pauseProducing(self) -> None:
         """
-        The send buffer is full: stop reading from the peer.
+        The send buffer is full: stop reading from the peer, and start the
+        send timeout.
         """
         self.transport.pauseProducing()  # type: ignore[union-attr]
+        if self._sendTimer is not None:
+            self._sendTimer.paused()
 
     def resumeProducing(self) -> None:
         """
-        The send buffer drained: read from the peer again.
+        The send buffer drained: stop the send timeout and read from the
+        peer again.
         """
+        if self._sendTimer is not None:
+            self._sendTimer.resumed()
         self.transport.resumeProducing()  # type: ignore[union-attr]
 
     def stopProducing(self) -> None:
@@ -218,6 +248,8 @@ class EchoFactory(Factory[Echo]):
     @ivar stats: the counters this factory's connections update.
     @ivar tracker: the open connections, for a graceful shutdown.
     @ivar noDelay: whether TCP connections get C{TCP_NODELAY}.
+    @ivar sendTimeout: seconds a paused echo may wait for its peer to read
+        some of it before the connection is dropped; C{None} or 0 for never.
     """
 
     protocol = Echo
@@ -231,6 +263,7 @@ class EchoFactory(Factory[Echo]):
         clock: IReactorTime | None = None,
         stats: ConnectionStats | None = None,
         noDelay: bool = True,
+        sendTimeout: float | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
@@ -240,6 +273,7 @@ class EchoFactory(Factory[Echo]):
         self.stats = stats if stats is not None else ConnectionStats()
         self.tracker = ConnectionTracker("echo")
         self.noDelay = noDelay
+        self.sendTimeout = sendTimeout or None
         self._refusing = False
 
     @property
@@ -318,6 +352,7 @@ def makeEchoService(
         clock=reactor,
         stats=stats,
         noDelay=config.nodelay,
+        sendTimeout=config.send_timeout,
     )
     options = SocketOptions(
         backlog=config.backlog,
@@ -328,7 +363,12 @@ def makeEchoService(
     service = EchoService(factory, grace)
     for description in config.listen:
         endpoint = endpointFor(
-            reactor, description, options, context or ListenContext(), factory.stats
+            reactor,
+            description,
+            options,
+            context or ListenContext(),
+            factory.stats,
+            config.trusted_proxies,
         )
         ListenerService("echo", description, endpoint, factory, options).setServiceParent(service)
     return service

@@ -22,12 +22,26 @@ L{LimitedSite} adds:
     answer, then the connection is dropped;
   - connection caps, in total and per peer IP address: connections beyond
     them are closed as soon as they are accepted;
+  - backpressure on pipelining: while the transport's send buffer is full,
+    nothing more is read from the client and no further pipelined request
+    is parsed (as nginx does), so a client that sends requests without
+    reading the responses holds at most one buffer of them;
+  - a send timeout (nginx's C{send_timeout}): a response whose client
+    takes none of it for C{sendTimeout} seconds is aborted
+    (L{services.sendtimeout});
   - no tracebacks in responses (C{displayTracebacks} is off) and no parsing
-    of form uploads into memory.
+    of form uploads into memory;
+  - the C{Server} header it is given (not Twisted's name and exact
+    version), or none;
+  - C{400 Bad Request} to an HTTP/1.1 request without a C{Host} header, and
+    to any request with more than one (RFC 9112 3.2), as nginx answers.
 
 The 408 and 413 answers are counted and written to the access log like any
-other, in Apache's Combined Log Format.  Connections speak HTTP/1.1 only (a
-plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS is not offered).
+other, in Apache's Combined Log Format.  An access log that cannot be
+written (a full disk) loses its lines, never a response: each lost line is
+counted, and a warning says so at most once a minute.  Connections speak
+HTTP/1.1 only (a plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS
+is not offered).
 
 Each limit is off when set to 0.  Use it like a L{Site}::
 
@@ -52,11 +66,11 @@ from twisted.web.http import HTTPChannel, datetimeToString, unquote
 from twisted.web.http_headers import Headers
 from twisted.web.resource import IResource, _IEncodingResource
 from twisted.web.server import Request, Site
-from twisted.web.server import version as serverVersion
 
 from services import logs
 from services.accesslog import AccessLogFile
 from services.listen import describeAddress
+from services.sendtimeout import SendTimer
 from services.stats import WebStats
 
 __all__ = [
@@ -83,6 +97,10 @@ class HTTPLimits:
     @ivar maxBody: the largest request body accepted, in bytes.
     @ivar maxConnections: connections open at once.
     @ivar maxConnectionsPerPeer: connections open at once from one IP address.
+    @ivar sendTimeout: seconds a response may make no progress (its client
+        reads none of it) before the connection is aborted.
+    @ivar serverHeader: the C{Server} header of every response; empty for
+        none.
     """
 
     headerTimeout: float = 10.0
@@ -90,6 +108,8 @@ class HTTPLimits:
     maxBody: int = 1024**2
     maxConnections: int = 1024
     maxConnectionsPerPeer: int = 256
+    sendTimeout: float = 60.0
+    serverHeader: bytes = b"netservices"
 
 
 def peerKey(address: IAddress | None) -> str | None:
@@ -222,7 +242,9 @@ class LimitedRequest(Request):
         once per request.
         """
         self.site = site = self.channel.site
-        self.setHeader(b"Server", serverVersion)
+        server = site.limits.serverHeader
+        if server:
+            self.setHeader(b"Server", server)
         self.setHeader(b"Date", site.httpDate())
         self.prepath = []
         self.postpath = list(map(unquote, self.path[1:].split(b"/")))
@@ -289,6 +311,7 @@ class LimitedChannel(HTTPChannel):
     _headerTimeout = 0.0
     _seconds: Callable[[], float]
     _stats: WebStats
+    _sendTimer: SendTimer
     _awaitingRequest = False
     _replaying = False
     _rejected = False
@@ -303,6 +326,9 @@ class LimitedChannel(HTTPChannel):
         self._seconds = factory.reactor.seconds
         self._stats = factory.stats
         HTTPChannel.connectionMade(self)
+        self._sendTimer = SendTimer(
+            factory.reactor, factory.limits.sendTimeout, self.transport, self._sendTimedOut
+        )
         factory.connectionOpened(self)
         self._startHeaderClock()
 
@@ -315,10 +341,10 @@ class LimitedChannel(HTTPChannel):
             return
         if not self._replaying:
             self._stats.bytesIn += len(data)
-        if self._awaitingRequest:
+        if self._awaitingRequest and not self.paused:
             self._startHeaderClock()
         HTTPChannel.dataReceived(self, data)
-        if self._awaitingRequest and self._buffer and not self._rejected:
+        if self._awaitingRequest and self._buffer and not self._rejected and not self.paused:
             self._startHeaderClock()
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -335,6 +361,14 @@ class LimitedChannel(HTTPChannel):
         once if the declared body is over the limit.
         """
         self._headerDeadline = None
+        # RFC 9112 3.2: exactly one Host header in HTTP/1.1, at most one in
+        # earlier versions (twisted.web takes the last of several).
+        # Twisted private: _version, the request line's version until the
+        # request is complete; verified on Twisted 26.10.
+        hosts = self.requests[-1].requestHeaders.getRawHeaders(b"host")
+        if (len(hosts) > 1) if hosts else self._version == b"HTTP/1.1":
+            self._respondToBadRequestAndDisconnect()
+            return
         limit = self.factory.limits.maxBody
         if limit and self.length is not None and self.length > limit:
             self.bodyTooLarge()
@@ -354,6 +388,17 @@ class LimitedChannel(HTTPChannel):
         starts the next header deadline.
         """
         self._awaitingRequest = bool(self.persistent)
+        # Twisted private: whether the transport paused this channel (its
+        # send buffer is full); verified on Twisted 26.10.
+        if self._waitingForTransport:
+            # Twisted parses the next pipelined request at once, and a
+            # response that fits in one write (any small file, /status)
+            # finishes at once too: a client that never reads had every
+            # request it sent answered into our memory.  Parse no more until
+            # the transport has sent what it holds (resumeProducing).
+            # LineReceiver's loop stops at its "paused" flag, keeping the
+            # rest in its buffer.
+            self.paused = True
         self._replaying = True
         try:
             HTTPChannel.requestDone(self, request)
@@ -397,6 +442,53 @@ class LimitedChannel(HTTPChannel):
         else:
             self.loseConnection()
         self._abortLater(self.lingerTimeout)
+
+    def pauseProducing(self) -> None:
+        """
+        The transport's send buffer is full: pause the response's producer
+        (as twisted.web does), stop reading from the client, and start the
+        send timeout.
+        """
+        HTTPChannel.pauseProducing(self)
+        # Twisted private: the transport as a producer, and whether a request
+        # is being answered; verified on Twisted 26.10.  HTTPChannel only
+        # stops reading between requests: while one is answered it goes on
+        # reading and (as it believes the transport paused already) buffers
+        # every pipelined byte without limit.
+        if self._handlingRequest:
+            self._networkProducer.pauseProducing()
+        self._sendTimer.paused()
+
+    def resumeProducing(self) -> None:
+        """
+        The transport's send buffer drained: stop the send timeout, resume
+        the response's producer and reading, and parse the pipelined
+        requests held back meanwhile.
+        """
+        self._sendTimer.resumed()
+        HTTPChannel.resumeProducing(self)
+        # Twisted private: see pauseProducing; _dataBuffer holds what was read
+        # while a request is answered, and HTTPChannel stops reading beyond
+        # _optimisticEagerReadSize of it; verified on Twisted 26.10.
+        if (
+            self._handlingRequest
+            and not self._waitingForTransport
+            and sum(map(len, self._dataBuffer)) <= self._optimisticEagerReadSize
+        ):
+            self._networkProducer.resumeProducing()
+        if self.paused and not self._waitingForTransport:
+            self.paused = False
+            if self._buffer and not self._rejected:
+                self.dataReceived(b"")
+
+    def _sendTimedOut(self) -> None:
+        self.factory.stats.sendTimeouts += 1
+        self._log.debug(
+            "web: aborting {peer}: it read nothing of its response for {timeout} seconds",
+            peer=self.peer,
+            timeout=self._sendTimer.timeout,
+        )
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def timeoutConnection(self) -> None:
         """
@@ -495,6 +587,7 @@ class LimitedChannel(HTTPChannel):
         Stop every timer and uncount the connection.
         """
         self._cancelHeaderClock()
+        self._sendTimer.stop()
         HTTPChannel.connectionLost(self, reason)
         self._idleDeadline = None
         if self._idleCall is not None:
@@ -506,7 +599,7 @@ class LimitedChannel(HTTPChannel):
     def _checkPartialRequest(self) -> None:
         # A response that finished while the client's bytes were being
         # parsed can leave the start of the next request in the line buffer.
-        if self._awaitingRequest and self._buffer and not self._rejected:
+        if self._awaitingRequest and self._buffer and not self._rejected and not self.paused:
             self._startHeaderClock()
 
     def _startHeaderClock(self) -> None:
@@ -584,7 +677,11 @@ class LimitedSite(Site):
     protocol = LimitedChannel  # type: ignore[assignment]
     displayTracebacks = False
     noisy = False
+    #: Seconds between two warnings that the access log cannot be written.
+    logWarningInterval = 60.0
     _log = Logger(observer=logs.observer)
+    _logWarnedAt: float | None = None
+    _logErrorsWarned = 0
 
     def __init__(
         self,
@@ -694,15 +791,56 @@ class LimitedSite(Site):
         """
         self._count(request)
         if self.accessLog is not None:
-            Site.log(self, request)
+            self._writeLog(request)
 
     def logRejected(self, request: RejectedRequest) -> None:
         """
         Count and log a request that a channel answered itself (400, 408, 413).
         """
         self._count(request)
-        if self.accessLog is not None and self._logFile is not None:
-            self._logFile.write(self._logFormatter(self._logDateTime, request) + "\n")
+        if self.accessLog is not None:
+            self._writeLog(request)
+
+    def _writeLog(self, request: Any) -> None:
+        # Site.log lets a failed write (ENOSPC) escape from Request.finish,
+        # which then never completes the response: the client got nothing
+        # and the log two tracebacks per request.
+        # Twisted private: Site's open log file, line formatter and cached
+        # time stamp; verified on Twisted 26.10.
+        logFile = self._logFile
+        if logFile is None:
+            return
+        try:
+            logFile.write(self._logFormatter(self._logDateTime, request) + "\n")
+        except (OSError, ValueError) as e:  # a full disk, an I/O error, a closed file
+            self._logFailed(e)
+
+    def _logFailed(self, error: Exception) -> None:
+        stats = self.stats
+        stats.accessLogErrors += 1
+        now = self.reactor.seconds()
+        warnedAt = self._logWarnedAt
+        if warnedAt is not None and now - warnedAt < self.logWarningInterval:
+            return
+        reason = getattr(error, "strerror", None) or str(error)
+        if warnedAt is None:
+            self._log.warn(
+                "web: cannot write the access log {path} ({reason}): requests are still "
+                "answered, their lines are lost (counted as accessLogErrors)",
+                path=self.accessLog,
+                reason=reason,
+            )
+        else:
+            self._log.warn(
+                "web: cannot write the access log {path} ({reason}): {count} lines lost "
+                "in the last {seconds:.0f} s",
+                path=self.accessLog,
+                reason=reason,
+                count=stats.accessLogErrors - self._logErrorsWarned,
+                seconds=now - warnedAt,
+            )
+        self._logWarnedAt = now
+        self._logErrorsWarned = stats.accessLogErrors
 
     def _count(self, request: Any) -> None:
         stats = self.stats

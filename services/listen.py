@@ -551,6 +551,7 @@ def endpointFor(
     options: SocketOptions,
     context: ListenContext = ListenContext(),
     stats: Any = None,
+    trustedProxies: Sequence[str] | None = None,
 ) -> IStreamServerEndpoint:
     """
     Build the server endpoint for C{description} with C{options} applied
@@ -558,14 +559,18 @@ def endpointFor(
 
     @param context: the TLS files and inherited sockets of this process.
     @param stats: where a C{haproxy:} listener counts malformed and missing
-        PROXY headers (C{proxyMalformed}, C{proxyTimedOut}).
+        PROXY headers (C{proxyMalformed}, C{proxyTimedOut}), and connections
+        from untrusted sources (C{proxyUntrusted}).
+    @param trustedProxies: the addresses and networks a C{haproxy:}
+        listener accepts connections from; L{None} for loopback only.
     """
     spec = parseListen(description)
     endpoint = socketEndpoint(reactor, spec, options, context)
     if spec.proxy:
-        from services.proxyprotocol import ProxyHeaderEndpoint
+        from services.proxyprotocol import LOOPBACK, ProxyHeaderEndpoint
 
-        endpoint = ProxyHeaderEndpoint(endpoint, reactor, stats)
+        trusted = LOOPBACK if trustedProxies is None else trustedProxies
+        endpoint = ProxyHeaderEndpoint(endpoint, reactor, stats, trusted=trusted)
     if spec.tls is not None:
         # Outside the PROXY layer: the header comes before the TLS handshake.
         files = partial(tlsFiles, spec, context)

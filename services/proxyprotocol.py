@@ -10,7 +10,7 @@ address, and its transport's C{getPeer()} and C{getHost()} return the
 addresses from the header from C{connectionMade} on.
 
 It differs from L{twisted.protocols.haproxy.HAProxyWrappingFactory}, whose
-parsers it reuses, in four ways:
+parsers it reuses, in five ways:
 
   - the wrapped protocol is built and connected after the header, not
     before (there, C{connectionMade} sees the balancer's address);
@@ -18,18 +18,26 @@ parsers it reuses, in four ways:
   - a malformed header closes the connection quietly (a debug event and a
     count), with no traceback;
   - a connection that sends no complete header within C{headerTimeout}
-    seconds (3 by default) is closed and counted.
+    seconds (3 by default) is closed and counted;
+  - only trusted sources may send a header (C{trusted}: addresses and
+    networks, loopback by default; a UNIX socket peer is local and
+    trusted): a header names any client address it likes, so a connection
+    from anywhere else is closed before anything is read, and counted
+    (C{proxyUntrusted}).  Twisted's wrapper believes every header.
 
 Use it in your own application::
 
     from services.proxyprotocol import ProxyHeaderEndpoint
-    endpoint = ProxyHeaderEndpoint(serverFromString(reactor, "tcp:8007"), reactor)
+    endpoint = ProxyHeaderEndpoint(
+        serverFromString(reactor, "tcp:8007"), reactor, trusted=["10.0.0.5", "127.0.0.1"]
+    )
     endpoint.listen(EchoFactory())
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -59,12 +67,15 @@ from services.listen import describeAddress
 
 __all__ = [
     "HEADER_TIMEOUT",
+    "LOOPBACK",
     "MalformedHeader",
     "ProxyHeaderEndpoint",
     "ProxyHeaderFactory",
     "ProxyHeaderProtocol",
     "ProxyInfo",
+    "isTrusted",
     "parseHeader",
+    "trustedNetworks",
 ]
 
 #: Seconds a connection may take to send its whole PROXY header.
@@ -74,6 +85,45 @@ _V1_PREFIX = b"PROXY "
 _V1_MAX = 107  # the longest version 1 header, CRLF included
 _V2_SIGNATURE = V2Parser.PREFIX
 _V2_FIXED = 16  # signature, version/command, family/protocol, length
+
+#: The sources trusted to send PROXY headers unless told otherwise.
+LOOPBACK = ("127.0.0.0/8", "::1")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trustedNetworks(sources: Iterable[str | Network]) -> tuple[Network, ...]:
+    """
+    Networks from addresses and CIDR networks (C{"10.0.0.5"},
+    C{"192.0.2.0/24"}, C{"::1"}), host bits allowed.
+
+    @raise ValueError: for one that is neither.
+    """
+    return tuple(
+        s if isinstance(s, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+        else ipaddress.ip_network(s, strict=False)
+        for s in sources
+    )
+
+
+def isTrusted(address: IAddress | None, networks: Iterable[Network]) -> bool:
+    """
+    Whether a connection from C{address} may send a PROXY header: its IP
+    address (an IPv4-mapped IPv6 one as IPv4) is in one of C{networks}.
+    A peer without an IP address (a UNIX socket) is on this host, and
+    trusted.
+    """
+    host = getattr(address, "host", None)
+    if not isinstance(host, str):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    return any(ip in network for network in networks)
 
 
 class MalformedHeader(ValueError):
@@ -90,6 +140,7 @@ class ProxyStats(TypingProtocol):
 
     proxyMalformed: int
     proxyTimedOut: int
+    proxyUntrusted: int
 
 
 def _checkAddress(address: IAddress | None, family: type) -> None:
@@ -179,9 +230,14 @@ class ProxyHeaderProtocol(ProtocolWrapper):
 
     def connectionMade(self) -> None:
         """
-        Start the header timer.
+        Close a connection from an untrusted source at once; otherwise
+        start the header timer.
         """
         factory = self.factory
+        if not isTrusted(self.transport.getPeer(), factory.trusted):  # type: ignore[union-attr]
+            factory.stats.proxyUntrusted += 1
+            self._close("not a trusted PROXY protocol source (trusted_proxies)")
+            return
         self._timer = factory.clock.callLater(factory.headerTimeout, self._headerTimedOut)
 
     def dataReceived(self, data: bytes) -> None:
@@ -292,6 +348,8 @@ class ProxyHeaderFactory(WrappingFactory):
     @ivar stats: where malformed headers (C{proxyMalformed}) and header
         timeouts (C{proxyTimedOut}) are counted.
     @ivar headerTimeout: seconds allowed for the whole header.
+    @ivar trusted: the networks whose connections may send a header; the
+        others are closed and counted (C{proxyUntrusted}).
     """
 
     protocol = ProxyHeaderProtocol  # type: ignore[assignment]
@@ -303,8 +361,10 @@ class ProxyHeaderFactory(WrappingFactory):
         clock: IReactorTime | None = None,
         stats: ProxyStats | None = None,
         headerTimeout: float = HEADER_TIMEOUT,
+        trusted: Iterable[str | Network] = LOOPBACK,
     ) -> None:
         WrappingFactory.__init__(self, wrappedFactory)  # type: ignore[arg-type]
+        self.trusted = trustedNetworks(trusted)
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         if stats is None:
@@ -335,7 +395,8 @@ class ProxyHeaderFactory(WrappingFactory):
 class ProxyHeaderEndpoint:
     """
     A server endpoint whose connections start with a PROXY header: listens
-    on C{wrapped} with every factory wrapped in a L{ProxyHeaderFactory}.
+    on C{wrapped} with every factory wrapped in a L{ProxyHeaderFactory}
+    that trusts C{trusted} (see there).
     """
 
     def __init__(
@@ -344,8 +405,10 @@ class ProxyHeaderEndpoint:
         clock: IReactorTime | None = None,
         stats: ProxyStats | None = None,
         headerTimeout: float = HEADER_TIMEOUT,
+        trusted: Iterable[str | Network] = LOOPBACK,
     ) -> None:
         self.wrapped = wrapped
+        self.trusted = trustedNetworks(trusted)
         self._clock = clock
         self._stats = stats
         self._headerTimeout = headerTimeout
@@ -354,5 +417,7 @@ class ProxyHeaderEndpoint:
         """
         Listen on the wrapped endpoint.
         """
-        factory = ProxyHeaderFactory(protocolFactory, self._clock, self._stats, self._headerTimeout)
+        factory = ProxyHeaderFactory(
+            protocolFactory, self._clock, self._stats, self._headerTimeout, self.trusted
+        )
         return self.wrapped.listen(factory)

@@ -20,7 +20,9 @@ into the socket instead, whenever that cannot change what the client sees:
     when the client has read, so a slow client holds back the server as
     usual (backpressure) and no other bytes are ever in flight out of order;
   - it sends exactly the promised C{Content-Length}: a file that shrank
-    meanwhile aborts the connection instead of sending a short body;
+    meanwhile aborts the connection instead of sending a short body, and so
+    does any other error while producing (a read that fails), with one log
+    line: the client never waits for bytes that will not come;
   - the status line and headers share a packet with the start of the body:
     when nothing else is queued, the producer sends them itself with
     C{MSG_MORE}, so that the kernel holds them for the C{sendfile} that
@@ -42,10 +44,15 @@ import socket
 from typing import IO, Any
 
 from twisted.internet import interfaces, tcp
+from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
-__all__ = ["SendfileProducer", "canSendfile"]
+from services import logs
+
+__all__ = ["SendfileProducer", "abortResponse", "canSendfile"]
+
+_log = Logger(observer=logs.observer)
 
 try:
     from twisted.internet import unix
@@ -72,6 +79,21 @@ def canSendfile(request: IRequest) -> bool:
         and isinstance(transport, _SOCKETS)
         and not getattr(transport, "TLS", False)
     )
+
+
+def abortResponse(request: Any, error: BaseException) -> None:
+    """
+    A body could not be produced to the end (a failed read, a file that
+    shrank): say so in one log line and abort the connection, so that the
+    client sees it end instead of waiting for the promised bytes.
+    """
+    _log.error(
+        "web: cannot send {uri} to {client}: {error}; connection aborted",
+        uri=getattr(request, "uri", b"?").decode("ascii", "replace"),
+        client=getattr(request.getClientAddress(), "host", "?"),
+        error=getattr(error, "strerror", None) or error,
+    )
+    request.channel.transport.abortConnection()
 
 
 def _queued(transport: Any) -> bool:
@@ -163,8 +185,19 @@ class SendfileProducer:
     def resumeProducing(self) -> None:
         """
         Send more of the body: with C{os.sendfile} while the connection is
-        idle, else one piece through C{request.write}.
+        idle, else one piece through C{request.write}.  Any error aborts
+        the connection.
         """
+        try:
+            self._produce()
+        except Exception as e:  # whatever fails, the connection must not hang
+            request = self.request
+            if request is None:
+                raise
+            self.stopProducing()
+            abortResponse(request, e)
+
+    def _produce(self) -> None:
         self._paused = False
         while self.request is not None and not self._paused and self.offset < self.size:
             transport = self.request.channel.transport

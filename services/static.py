@@ -15,7 +15,11 @@ large files) and adds:
   - directory listings only when asked for (otherwise 403), C{index.html} as
     the default page, C{/dir} redirected to C{/dir/} with C{301};
   - 405 with C{Allow: GET, HEAD} for other methods;
-  - C{application/octet-stream} for unknown types (C{File} says text/html).
+  - C{application/octet-stream} for unknown types (C{File} says text/html);
+  - byte ranges as nginx and Apache answer them, by L{services.ranges}:
+    overlapping and adjacent ranges merged, at most 200 ranges, and ranges
+    that add up to more than the file get the whole file once (200);
+    C{File}'s own multiple-range producer can hang the connection.
 
 Use it in your own site::
 
@@ -40,6 +44,7 @@ from twisted.web.resource import IResource
 from twisted.web.util import redirectTo
 from zope.interface import implementer
 
+from services.ranges import RangeProducer, multipartBody, parseRangeHeader, selectRanges
 from services.sendfile import SendfileProducer, canSendfile
 from services.webpages import methodNotAllowed, notFound
 
@@ -333,16 +338,43 @@ class StaticFile(File):
 
     def makeProducer(self, request: IRequest, fileForReading: Any) -> Any:
         """
-        A whole file on a plain TCP or UNIX connection is sent with
+        Set the status and content headers, and return the producer of the
+        body: a whole file on a plain TCP or UNIX connection is sent with
         C{os.sendfile} (see L{services.sendfile}); ranges, and TLS or PROXY
-        connections, get Twisted's producers.
+        connections, get a L{RangeProducer}.
         """
-        if request.getHeader(b"range") is None and canSendfile(request):
-            size = self.getFileSize()
+        size = self.getFileSize()
+        byteRange = request.getHeader(b"range")
+        ranges = None
+        if byteRange is not None:
+            ranges = selectRanges(parseRangeHeader(byteRange), size)  # _checkRange parsed it
+        if ranges is None:
             self._setContentHeaders(request, size)
             request.setResponseCode(http.OK)
-            return SendfileProducer(request, fileForReading, size)
-        return File.makeProducer(self, request, fileForReading)
+            if canSendfile(request):
+                return SendfileProducer(request, fileForReading, size)
+            return RangeProducer(request, fileForReading, [(b"", 0, size)])
+        if not ranges:
+            request.setResponseCode(http.REQUESTED_RANGE_NOT_SATISFIABLE)
+            request.setHeader(b"content-range", b"bytes */%d" % (size,))
+            request.setHeader(b"content-length", b"0")
+            return RangeProducer(request, fileForReading, [])
+        request.setResponseCode(http.PARTIAL_CONTENT)
+        if len(ranges) == 1:
+            offset, length = ranges[0]
+            self._setContentHeaders(request, length)
+            request.setHeader(
+                b"content-range", b"bytes %d-%d/%d" % (offset, offset + length - 1, size)
+            )
+            return RangeProducer(request, fileForReading, [(b"", offset, length)])
+        contentType = (self.type or "application/octet-stream").encode("ascii")
+        boundary = os.urandom(12).hex().encode("ascii")
+        parts, trailer, length = multipartBody(ranges, size, contentType, boundary)
+        request.setHeader(b"content-type", b'multipart/byteranges; boundary="%s"' % (boundary,))
+        request.setHeader(b"content-length", b"%d" % (length,))
+        if self.encoding:
+            request.setHeader(b"content-encoding", self.encoding.encode("ascii"))
+        return RangeProducer(request, fileForReading, parts, trailer)
 
     def _checkIfRange(self, request: IRequest, etag: bytes, mtime: float) -> None:
         """
@@ -370,7 +402,7 @@ class StaticFile(File):
         if byteRange is None:
             return
         try:
-            usable = byteRange.isascii() and bool(self._parseRangeHeader(byteRange))
+            usable = byteRange.isascii() and bool(parseRangeHeader(byteRange))
         except ValueError:
             usable = False
         if not usable:

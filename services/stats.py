@@ -49,6 +49,10 @@ class ConnectionStats(Counters):
         time (C{haproxy:} listeners).
     @ivar oversize: records dropped for being larger than the largest one
         echoed whole (C{unixseq:} listeners).
+    @ivar sendTimeouts: connections aborted because the peer read none of
+        its echo for C{send_timeout} (while the echo was paused).
+    @ivar proxyUntrusted: connections closed because they came to a
+        C{haproxy:} listener from outside C{trusted_proxies}.
     """
 
     current: int = 0
@@ -60,6 +64,8 @@ class ConnectionStats(Counters):
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
     oversize: int = 0
+    sendTimeouts: int = 0
+    proxyUntrusted: int = 0
 
 
 @dataclass(slots=True)
@@ -88,6 +94,12 @@ class WebStats(Counters):
         (C{haproxy:} listeners).
     @ivar proxyTimedOut: connections closed for sending no PROXY header in
         time (C{haproxy:} listeners).
+    @ivar sendTimeouts: connections aborted because their client read none
+        of a response for C{send_timeout}.
+    @ivar accessLogErrors: access log lines that could not be written (a
+        full disk...); their requests were answered.
+    @ivar proxyUntrusted: connections closed because they came to a
+        C{haproxy:} listener from outside C{trusted_proxies}.
     """
 
     current: int = 0
@@ -105,6 +117,9 @@ class WebStats(Counters):
     bytesOut: int = 0
     proxyMalformed: int = 0
     proxyTimedOut: int = 0
+    sendTimeouts: int = 0
+    accessLogErrors: int = 0
+    proxyUntrusted: int = 0
 
 
 @dataclass(slots=True)

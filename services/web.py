@@ -190,6 +190,8 @@ def limitsFor(config: WebConfig) -> HTTPLimits:
         maxBody=config.max_body,
         maxConnections=config.max_connections,
         maxConnectionsPerPeer=config.max_connections_per_peer,
+        sendTimeout=config.send_timeout,
+        serverHeader=config.server_header.encode("ascii"),
     )
 
 
@@ -268,7 +270,8 @@ def makeWebService(
     options = SocketOptions(backlog=config.backlog)
     for description in config.listen:
         endpoint = endpointFor(
-            clock, description, options, context or ListenContext(), site.stats
+            clock, description, options, context or ListenContext(), site.stats,
+            config.trusted_proxies,
         )
         ListenerService("web", description, endpoint, site, options).setServiceParent(service)
     return service

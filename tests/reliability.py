@@ -10,16 +10,21 @@ test runs share the CPUs.
 from __future__ import annotations
 
 import resource
+import select
 import signal
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import psutil
 from twisted.trial.unittest import SkipTest
 
 from services.config import SECTIONS
 
-from .support import Daemon, isolatedConfig
+from .support import Daemon, freePort, isolatedConfig
 
 MB = 1024 * 1024
 
@@ -92,6 +97,20 @@ class LimitedDaemon(Daemon):
         times = self.psutil.cpu_times()
         return float(times.user + times.system)
 
+    def waitIdle(self, quiet: float = 0.3, timeout: float = 30.0) -> None:
+        """
+        Wait until the daemon used no CPU for C{quiet} seconds (it finished
+        what it was doing), or C{timeout} seconds passed.
+        """
+        deadline = time.monotonic() + timeout
+        used = self.cpuSeconds()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)  # a measurement window, not a wait for a condition
+            now = self.cpuSeconds()
+            if now - used < 0.01:
+                return
+            used = now
+
     def assertAlive(self) -> None:
         """
         Fail with the log if the daemon has exited.
@@ -148,3 +167,86 @@ def assertNoTraceback(daemon: Daemon) -> None:
     for marker in ("Traceback", "Unhandled Error", "Unhandled error"):
         if marker in log:
             raise AssertionError(f"{marker!r} in the twistd log:\n{log[-5000:]}")
+
+
+def unreadPipeline(
+    port: int, data: bytes, stalled: float = 1.0, limit: float = 60.0
+) -> tuple[socket.socket, int]:
+    """
+    Open a connection with a small receive buffer, send C{data} (many
+    pipelined requests) and read nothing: send until everything is sent or
+    the server has taken nothing for C{stalled} seconds (it stopped
+    reading), within C{limit} seconds in all.
+
+    @return: the open connection (the caller reads or closes it) and the
+        bytes sent.
+    """
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + limit
+    view = memoryview(data)
+    while sent < len(data) and time.monotonic() < deadline:
+        _, writable, _ = select.select([], [s], [], stalled)
+        if not writable:
+            break  # the server reads nothing more
+        try:
+            sent += s.send(view[sent : sent + 65536])
+        except BlockingIOError:
+            continue
+    return s, sent
+
+
+def readResponses(
+    s: socket.socket, expected: int, rest: bytes = b"", timeout: float = 60.0
+) -> tuple[int, int]:
+    """
+    Send C{rest} (from a thread) while reading from C{s} until C{expected}
+    C{200} status lines arrived, the server closed, or C{timeout}; return
+    the status lines and the bytes read.
+    """
+    s.setblocking(True)
+    s.settimeout(timeout)
+    sender = threading.Thread(target=_sendQuietly, args=(s, rest), daemon=True)
+    sender.start()
+    seen = total = 0
+    tail = b""
+    marker = b"HTTP/1.1 200 OK\r\n"
+    try:
+        while seen < expected:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            window = tail + chunk
+            seen += window.count(marker) - tail.count(marker)
+            tail = window[-(len(marker) - 1) :]
+    except (TimeoutError, ConnectionResetError):
+        pass
+    sender.join(timeout)
+    return seen, total
+
+
+def _sendQuietly(s: socket.socket, data: bytes) -> None:
+    try:
+        s.sendall(data)
+    except OSError:
+        pass
+
+
+def staticWebDaemon(test: Any, root: Path, extra: str = "") -> tuple[LimitedDaemon, int]:
+    """
+    Start a daemon (stopped when C{test} ends) running only the web
+    service on a free loopback port, serving C{root} as its static files,
+    with the extra C{[web]} lines C{extra}.
+    """
+    requireServices("web")
+    port = freePort()
+    daemon = LimitedDaemon([], config=onlyConfig(
+        web=f"listen = tcp:{port}:interface=127.0.0.1\nstatic_dir = {root}\n{extra}"
+    ))
+    test.addCleanup(daemon.stop)
+    daemon.waitForTCP(port)
+    return daemon, port

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SkipTest
 
 T = TypeVar("T")
@@ -550,3 +551,64 @@ class HAProxy:
                 self.process.kill()
                 self.process.wait()
         self._output.close()
+
+
+class BufferingTransport(StringTransport):
+    """
+    A L{StringTransport} with a send buffer like Twisted's socket
+    transports': a write that takes it over C{bufferSize} bytes pauses the
+    registered producer; L{peerReads} takes bytes out as a peer that reads
+    would, and resumes the producer once the buffer is empty.  Whether the
+    transport reads (C{producerState}) and whether it was aborted are
+    recorded.
+    """
+
+    bufferSize = 1024
+    producerPaused = False
+    aborted = False
+    offset = 0
+    _tempDataLen = 0
+
+    @property
+    def dataBuffer(self) -> bytes:
+        """
+        What is queued, as Twisted's socket transports name it.
+        """
+        return self.value()
+
+    def write(self, data: bytes) -> None:
+        """
+        Queue C{data}; pause the producer when the buffer is full.
+        """
+        StringTransport.write(self, data)
+        producer = self.producer
+        if producer is not None and not self.producerPaused and len(self.value()) > self.bufferSize:
+            self.producerPaused = True
+            producer.pauseProducing()
+
+    def writeSequence(self, data: Sequence[bytes]) -> None:
+        """
+        Queue the pieces of C{data} as one write.
+        """
+        self.write(b"".join(data))
+
+    def peerReads(self, size: int | None = None) -> bytes:
+        """
+        The peer reads C{size} bytes (all if L{None}); an empty buffer
+        resumes the producer.
+        """
+        queued = self.value()
+        taken, rest = (queued, b"") if size is None else (queued[:size], queued[size:])
+        self.clear()
+        self.io.write(rest)
+        if not rest and self.producerPaused:
+            self.producerPaused = False
+            self.producer.resumeProducing()
+        return taken
+
+    def abortConnection(self) -> None:
+        """
+        Record the abort.
+        """
+        self.aborted = True
+        self.disconnecting = True

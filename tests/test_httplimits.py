@@ -160,7 +160,7 @@ class HeaderTimeoutTests(LimitsTestCase):
         With a byte every 0.5 s the deadline still falls at headerTimeout.
         """
         channel, transport = self.connect()
-        self.drip(channel, b"GET / HTTP/1.1\r\n" + b"X-Slow: " + b"a" * 100, interval=0.5)
+        self.drip(channel, b"GET / HTTP/1.1\r\nHost: web\r\n" + b"X-Slow: " + b"a" * 100, interval=0.5)
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 408 Request Timeout\r\n"))
         self.assertIn(b"Connection: close\r\n", transport.value())
 
@@ -250,7 +250,7 @@ class HeaderTimeoutTests(LimitsTestCase):
         out during that time; its deadline starts when its turn comes.
         """
         channel, transport = self.connect()
-        channel.dataReceived(b"GET /slow HTTP/1.1\r\n\r\nGET / HT")
+        channel.dataReceived(b"GET /slow HTTP/1.1\r\nHost: web\r\n\r\nGET / HT")
         self.clock.advance(100)
         self.assertEqual(transport.value(), b"")
         request = self.slow.waiting[0]
@@ -266,7 +266,7 @@ class HeaderTimeoutTests(LimitsTestCase):
         A response that takes long to prepare is not a header timeout.
         """
         channel, transport = self.connect()
-        channel.dataReceived(b"GET /slow HTTP/1.1\r\n\r\n")
+        channel.dataReceived(b"GET /slow HTTP/1.1\r\nHost: web\r\n\r\n")
         self.clock.advance(500)
         self.assertFalse(transport.disconnecting)
         self.slow.waiting[0].finish()
@@ -299,7 +299,7 @@ class HeaderTimeoutTests(LimitsTestCase):
         """
         self.makeSite(headerTimeout=0, idleTimeout=0)
         channel, transport = self.connect()
-        self.drip(channel, b"GET / HTTP/1.1\r\nX: " + b"a" * 50, interval=1)
+        self.drip(channel, b"GET / HTTP/1.1\r\nHost: web\r\nX: " + b"a" * 50, interval=1)
         self.clock.advance(1000)
         self.assertFalse(transport.disconnecting)
         self.assertEqual(self.clock.getDelayedCalls(), [])
@@ -406,7 +406,7 @@ class TimerTests(LimitsTestCase):
         starts again once it is sent.
         """
         channel, transport = self.connect()
-        channel.dataReceived(b"GET /slow HTTP/1.1\r\n\r\n")
+        channel.dataReceived(b"GET /slow HTTP/1.1\r\nHost: web\r\n\r\n")
         self.clock.advance(200)
         self.assertFalse(transport.disconnecting)
         self.slow.waiting[0].finish()
@@ -590,12 +590,12 @@ class CountersTests(LimitsTestCase):
         """
         channel, _ = self.connect()
         channel.dataReceived(GET)
-        channel.dataReceived(b"GET /nope HTTP/1.1\r\n\r\n")
-        channel.dataReceived(b"DELETE / HTTP/1.1\r\n\r\n")
+        channel.dataReceived(b"GET /nope HTTP/1.1\r\nHost: web\r\n\r\n")
+        channel.dataReceived(b"DELETE / HTTP/1.1\r\nHost: web\r\n\r\n")
         self.assertEqual(self.stats.requests, 3)
         self.assertEqual(self.stats.responses2xx, 1)
         self.assertEqual(self.stats.responses4xx, 2)
-        self.assertEqual(self.stats.bytesIn, len(GET) + 22 + 21)
+        self.assertEqual(self.stats.bytesIn, len(GET) + 33 + 32)
         self.assertGreater(self.stats.bytesOut, len(b"Hello World"))
 
     def test_noTraceback(self) -> None:
@@ -604,7 +604,7 @@ class CountersTests(LimitsTestCase):
         failure goes to the log.
         """
         channel, transport = self.connect()
-        channel.dataReceived(b"GET /boom HTTP/1.1\r\n\r\n")
+        channel.dataReceived(b"GET /boom HTTP/1.1\r\nHost: web\r\n\r\n")
         response = transport.value()
         self.assertTrue(response.startswith(b"HTTP/1.1 500 "))
         for secret in (b"Traceback", b"ZeroDivisionError", b"secret detail", b".py"):
@@ -630,8 +630,8 @@ class MalformedRequestTests(LimitsTestCase):
         """
         A NUL byte in the request line or a header is a 400 or 404.
         """
-        self.assertAnswered(b"GET /a\x00b HTTP/1.1\r\n\r\n", (400, 404))
-        self.assertAnswered(b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", (400,))
+        self.assertAnswered(b"GET /a\x00b HTTP/1.1\r\nHost: web\r\n\r\n", (400, 404))
+        self.assertAnswered(b"GET / HTTP/1.1\r\nHost: web\r\nX: a\x00b\r\n\r\n", (400,))
 
     def test_garbage(self) -> None:
         """
@@ -643,21 +643,21 @@ class MalformedRequestTests(LimitsTestCase):
         """
         A method twisted.web does not know gets 405 at /, not 501.
         """
-        self.assertAnswered(b"BREW / HTTP/1.1\r\n\r\n", (405,))
+        self.assertAnswered(b"BREW / HTTP/1.1\r\nHost: web\r\n\r\n", (405,))
 
     def test_tooManyHeaderBytes(self) -> None:
         """
         Headers larger than Twisted's limit are a 400.
         """
         headers = b"".join(b"X-%d: %s\r\n" % (i, b"a" * 1000) for i in range(20))
-        self.assertAnswered(b"GET / HTTP/1.1\r\n" + headers + b"\r\n", (400,))
+        self.assertAnswered(b"GET / HTTP/1.1\r\nHost: web\r\n" + headers + b"\r\n", (400,))
 
     def test_overlongLine(self) -> None:
         """
         A single line longer than Twisted's limit closes the connection.
         """
         channel, transport = self.connect()
-        channel.dataReceived(b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n")
+        channel.dataReceived(b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: web\r\n\r\n")
         self.assertTrue(transport.disconnecting)
         self.assertNotIn(b" 500 ", transport.value())
 
@@ -690,7 +690,7 @@ class RequestProcessingTests(LimitsTestCase):
         channel.dataReceived(GET)
         (headers,) = self.responses(transport)
         self.assertEqual(headers[b"date"], b"Fri, 15 Jan 2027 08:00:00 GMT")
-        self.assertTrue(headers[b"server"].startswith(b"TwistedWeb/"))
+        self.assertEqual(headers[b"server"], b"netservices")
         self.assertEqual(headers[b"content-length"], b"11")
         self.assertEqual(transport.value().lower().count(b"content-length"), 1)
         self.assertTrue(transport.value().endswith(b"\r\n\r\nHello World"))
@@ -707,7 +707,7 @@ class RequestProcessingTests(LimitsTestCase):
         channel.dataReceived(GET)
         self.assertEqual(len(writes), 2, writes)
         head, body = writes
-        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\nServer: TwistedWeb/"), head)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\nServer: netservices\r\n"), head)
         self.assertTrue(head.endswith(b"\r\nContent-Length: 11\r\n\r\n"), head)
         self.assertEqual(body, b"Hello World")
 
@@ -806,7 +806,7 @@ class AccessLogTests(LimitsTestCase):
         self.addCleanup(site.stopFactory)
         self.site = site
         channel, _ = self.connect()
-        channel.dataReceived(b'GET /a"b\\c\x7f HTTP/1.1\r\nUser-Agent: x" 200 0 "\x01\r\n\r\n')
+        channel.dataReceived(b'GET /a"b\\c\x7f HTTP/1.1\r\nHost: web\r\nUser-Agent: x" 200 0 "\x01\r\n\r\n')
         line = path.read_text()
         self.assertEqual(line.count("\n"), 1)
         self.assertIn(r'"GET /a\"b\\c\x7f HTTP/1.1" 404', line)
@@ -825,11 +825,11 @@ class AccessLogTests(LimitsTestCase):
         self.site = site
         channel, _ = self.connect()
         channel.dataReceived(
-            b"POST /upload HTTP/1.1\r\nUser-Agent: big/1\r\nContent-Length: 1000\r\n\r\n"
+            b"POST /upload HTTP/1.1\r\nHost: web\r\nUser-Agent: big/1\r\nContent-Length: 1000\r\n\r\n"
         )
         self.connect(IPv4Address("TCP", "127.0.0.1", 40001))
         slow, _ = self.connect(IPv4Address("TCP", "127.0.0.1", 40002))
-        slow.dataReceived(b"GET /slowly HTTP/1.1\r\nUser-Agent: slow/1\r\nX-A: 1\r\nX-")
+        slow.dataReceived(b"GET /slowly HTTP/1.1\r\nHost: web\r\nUser-Agent: slow/1\r\nX-A: 1\r\nX-")
         self.clock.advance(10)
         lines = path.read_text().splitlines()
         self.assertEqual(len(lines), 3)

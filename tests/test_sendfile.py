@@ -7,6 +7,7 @@ a reactor would.
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import socket
@@ -17,6 +18,7 @@ from typing import Any
 
 from twisted.internet import tcp
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web import http
 from twisted.web.server import Site
@@ -232,6 +234,33 @@ class SendfileTests(SynchronousTestCase):
         self.assertEqual(aborted, [True])
         self.assertIsNone(producer.fileObject)
 
+    def test_readErrorAborts(self) -> None:
+        """
+        A read that fails while the body is sent (an I/O error) aborts the
+        connection, closes the file and logs one error, instead of leaving
+        the client waiting for the rest.
+        """
+        connection = Connection(self, self.root)
+        path = Path(self.mktemp())
+        path.write_bytes(b"x" * 100)
+
+        def full(*args: Any) -> int:
+            raise BlockingIOError()
+
+        def failing(*args: Any) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+        self.patch(os, "sendfile", full)
+        self.patch(os, "pread", failing)
+        producer = SendfileProducer(_FakeRequest(connection), open(path, "rb"), 100)
+        aborted = []
+        connection.transport.abortConnection = lambda: aborted.append(True)  # type: ignore[method-assign]
+        with capturedLogs() as events:
+            producer.start()
+        self.assertEqual(aborted, [True])
+        self.assertIsNone(producer.fileObject)
+        self.assertEqual([e["error"] for e in events], ["Input/output error"])
+
 
 class CanSendfileTests(SynchronousTestCase):
     """
@@ -278,6 +307,9 @@ class _FakeRequest:
 
     def finish(self) -> None:
         pass
+
+    def getClientAddress(self) -> Any:
+        return self.channel.transport.getPeer()
 
 
 def _recording(factory: Any, requests: list[Any]) -> Any:
