@@ -47,31 +47,21 @@ class AccessLogFile:
         # changed directory (--rundir).
         self.path = os.path.abspath(path)
         self._fd: int | None = os.open(path, _FLAGS, 0o666)
-        self._failing = False
 
     def write(self, line: str) -> None:
         """
-        Append C{line} (a whole line, with its newline) in one write.  A
-        failure (a full disk) is logged once until writing works again; the
-        request it was about is answered anyway.
+        Append C{line} (a whole line, with its newline) in one write.
+
+        @raise OSError: when it cannot be written (a full disk); the site
+            counts and reports it.
+        @raise ValueError: after L{close}.
         """
         if self._fd is None:
-            return
+            raise ValueError(f"the access log {self.path} is closed")
         data = line.encode("utf-8")
-        try:
-            written = os.write(self._fd, data)
-            while written < len(data):  # only when the disk fills up mid-line
-                written += os.write(self._fd, data[written:])
-        except OSError as e:
-            if not self._failing:
-                self._failing = True
-                self._log.warn(
-                    "web: cannot write the access log {path}: {reason}",
-                    path=self.path,
-                    reason=(e.strerror or str(e)).lower(),
-                )
-            return
-        self._failing = False
+        written = os.write(self._fd, data)
+        while written < len(data):  # only when the disk fills up mid-line
+            written += os.write(self._fd, data[written:])
 
     def flush(self) -> None:
         """

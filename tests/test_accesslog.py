@@ -7,13 +7,14 @@ daemonized, with and without workers.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
 from pathlib import Path
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
 from services import logs
 from services.accesslog import AccessLogFile
@@ -61,6 +62,19 @@ class AccessLogFileTests(TestCase):
         for i in range(100):
             (first if i % 2 else second).write(f"line {i}\n")
         self.assertEqual(Path(path).read_text().splitlines(), [f"line {i}" for i in range(100)])
+
+    def test_writeErrorsReachTheSite(self) -> None:
+        """
+        A line that cannot be written (a full disk: /dev/full) raises
+        C{OSError}, for the site to count and report (C{accessLogErrors}).
+        """
+        if not os.path.exists("/dev/full"):
+            raise SkipTest("no /dev/full here")
+        log = AccessLogFile("/dev/full")
+        self.addCleanup(log.close)
+        with self.assertRaises(OSError) as caught:
+            log.write("line\n")
+        self.assertEqual(caught.exception.errno, errno.ENOSPC)
 
     def test_reopen(self) -> None:
         """
