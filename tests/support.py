@@ -213,7 +213,9 @@ class Daemon:
 
     def waitForTCP(self, port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:
         """
-        Wait until the daemon accepts TCP connections on C{host:port}.
+        Wait until the daemon accepts TCP connections on C{host:port} and
+        twistd has opened its log file (the listeners accept as soon as
+        they are bound, before twistd starts logging).
         """
 
         def check() -> bool:
@@ -221,7 +223,7 @@ class Daemon:
                 raise AssertionError(
                     f"twistd exited with {self.process.returncode}:\n{self.log()}"
                 )
-            return canConnect(host, port)
+            return canConnect(host, port) and self.logPath.exists()
 
         waitUntil(check, timeout, f"twistd to listen on {host}:{port}")
 

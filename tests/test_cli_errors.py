@@ -85,10 +85,13 @@ BAD: tuple[tuple[str, int, str], ...] = (
         "discover --broadcast nope",
         2,
         (
-            "argument --broadcast: expected an IPv4 broadcast address such as 127.255.255.255 or "
-            "192.168.1.255, or <broadcast>{see}"
+            "argument --broadcast: expected auto, an IPv4 broadcast address such as "
+            "127.255.255.255 or 192.168.1.255, <broadcast>, or a multicast group in "
+            "239.255.0.0/16{see}"
         ),
     ),
+    ("discover --interface", 2, "argument --interface: needs a value{see}"),
+    ("discover --family x", 2, "argument --family: invalid choice: 'x' (choose from '4', '6', 'any'){see}"),
     ("discover --port 0", 2, "argument --port: expected a whole number from 1 to 65535{see}"),
     ("discover --bogus", 2, "unknown option --bogus{see}"),
     ("ping", 2, "the following arguments are required: HOST{see}"),
@@ -101,6 +104,30 @@ BAD: tuple[tuple[str, int, str], ...] = (
     ("ping h -q=1", 2, "argument -q: takes no value (got '1'){see}"),
     ("ping h --json=1", 2, "argument --json: takes no value (got '1'){see}"),
     ("ping h --bogus", 2, "unknown option --bogus{see}"),
+    ("serve . notaport", 2, "argument PORT: 'notaport' is not a port from 0 to 65535{see}"),
+    (
+        "serve . 8000 --bind nope",
+        2,
+        "argument --bind: 'nope' is not an IP address; expected e.g. 127.0.0.1, 0.0.0.0 or ::1{see}",
+    ),
+    ("serve . 8000 --bogus", 2, "unknown option --bogus{see}"),
+    ("throughput", 2, "the following arguments are required: HOST{see}"),
+    ("throughput h -t 0", 2, "argument -t/--time: '0' is not a number > 0{see}"),
+    ("throughput h -P 0", 2, "argument -P/--parallel: '0' is not a number > 0{see}"),
+    ("throughput h -i x", 2, "argument -i/--interval: 'x' is not a number > 0{see}"),
+    ("throughput h --json=1", 2, "argument --json: takes no value (got '1'){see}"),
+    ("throughput h -R=1", 2, "argument -R/--reverse: takes no value (got '1'){see}"),
+    ("throughput h --bidir=1", 2, "argument --bidir: takes no value (got '1'){see}"),
+    ("throughput h --latency=1", 2, "argument --latency: takes no value (got '1'){see}"),
+    ("throughput h --udp=1", 2, "argument --udp: takes no value (got '1'){see}"),
+    ("throughput h --rate x", 2, "argument --rate: 'x' is not a number > 0{see}"),
+    ("throughput h --wait x", 2, "argument --wait: 'x' is not a number > 0{see}"),
+    ("throughput h -l 0", 2, "argument -l/--length: '0' is not a number > 0{see}"),
+    ("throughput h --discard-port x", 2, "argument --discard-port: 'x' is not a port from 1 to 65535{see}"),
+    ("throughput h --chargen-port x", 2, "argument --chargen-port: 'x' is not a port from 1 to 65535{see}"),
+    ("throughput h --echo-port x", 2, "argument --echo-port: 'x' is not a port from 1 to 65535{see}"),
+    ("throughput h --close-timeout x", 2, "argument --close-timeout: 'x' is not a number > 0{see}"),
+    ("throughput h --bogus", 2, "unknown option --bogus{see}"),
 )
 
 

@@ -309,8 +309,30 @@ BAD_COMMAND_LINES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("--bogus",), "unknown option --bogus" + SEE_HELP),
     (
         ("--no",),
-        "ambiguous option --no: --no-echo, --no-web, --no-discovery, --no-udp-echo" + SEE_HELP,
+        "ambiguous option --no: --no-discard, --no-chargen, --no-daytime, --no-time, --no-qotd, "
+        "--no-echo, --no-web, --no-discovery, --no-udp-echo" + SEE_HELP,
     ),
+    (
+        ("--chargen", "tcp:notaport"),
+        "command line: --chargen 'tcp:notaport': not a server endpoint (tcp: port 'notaport' is "
+        "not a whole number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--daytime",), "--daytime needs a value" + SEE_HELP),
+    (("--discard", "tcp:1", "--no-discard"), "--discard and --no-discard contradict each other" + SEE_HELP),
+    (
+        ("--qotd", "tcp:x"),
+        "command line: --qotd 'tcp:x': not a server endpoint (tcp: port 'x' is not a whole "
+        "number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (
+        ("--time", "tcp:x"),
+        "command line: --time 'tcp:x': not a server endpoint (tcp: port 'x' is not a whole "
+        "number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--no-chargen=1",), "--no-chargen takes no value" + SEE_HELP),
+    (("--no-daytime", "--daytime", "tcp:1"), "--daytime and --no-daytime contradict each other" + SEE_HELP),
+    (("--no-qotd=1",), "--no-qotd takes no value" + SEE_HELP),
+    (("--no-time=1",), "--no-time takes no value" + SEE_HELP),
 )
 
 
