@@ -34,7 +34,11 @@ examples:
   netservices serve . 8000 --bind ::1
 
 exit status:
-{exits.exitCodesText()}
+{exits.exitCodesText(exits.SERVE_CODES, {
+    exits.OK: "success (stopped by Ctrl-C or SIGTERM)",
+    exits.FAILURE: "cannot listen (the port is in use, or not permitted)",
+    exits.USAGE: "bad command line (an unknown option, a malformed value, DIR not a directory)",
+})}
 """
 
 

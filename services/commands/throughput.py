@@ -48,7 +48,12 @@ The daemon's services for it (and [udp-echo] enabled = yes for --udp):
       --chargen tcp:10019:interface=127.0.0.1
 
 exit status:
-{exits.exitCodesText()}
+{exits.exitCodesText(exits.THROUGHPUT_CODES, {
+    exits.FAILURE: "any other error",
+    exits.USAGE: "bad command line (an unknown option, a malformed value)",
+    exits.TIMEOUT: "timed out (a connection attempt, the server not closing after the upload), or no datagram came back (--udp)",
+    exits.RECEIVE: "a connection broke while measuring",
+})}
 """
 
 
