@@ -34,6 +34,7 @@ from services.listen import (
     ListenError,
     closeAtOnce,
     listeningPorts,
+    ownSocketLocks,
     parseListen,
 )
 from services.smalldaemon import SmallServiceOptions, addSmallServices
@@ -386,6 +387,8 @@ class NetservicesService(MultiService):
         Start every service.
         """
         self.startedAt = self._clock().seconds()
+        # twistd may have daemonized since the listeners were bound.
+        ownSocketLocks(listeningPorts(self))
         if self._handleSignals and self._restoreLog is None:
             self._restoreLog = logs.quietPortChatter()
         MultiService.startService(self)

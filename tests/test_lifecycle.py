@@ -22,7 +22,7 @@ from services.echo import makeEchoService
 from services.lifecycle import ConnectionTracker, reopenLogFiles, stopOnEarlyTerm
 from services.tap import Options, buildService
 
-from .support import Daemon, freePort, isolatedConfig, waitUntil
+from .support import Daemon, DaemonizedTwistd, freePort, isolatedConfig, processGone, waitUntil
 
 
 class FakeConnection:
@@ -224,6 +224,23 @@ class DaemonLifecycleTests(SynchronousTestCase):
         log = daemon.log()
         self.assertNotIn("Traceback", log)
         self.assertEqual(log.count("Received SIGTERM, shutting down."), 1)
+
+    def test_daemonizedRemovesSocketLock(self) -> None:
+        """
+        A daemonized twistd removes its UNIX socket's lock file at
+        shutdown, along with the socket: the lock was taken before
+        twistd forked, and it is moved to the daemon's process id.
+        """
+        daemon = DaemonizedTwistd(isolatedConfig(echo="listen = unix:echo.sock\n"))
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog("echo listening on")
+        lock = daemon.directory / "echo.sock.lock"
+        self.assertEqual(os.readlink(lock), str(daemon.pid))
+        os.kill(daemon.pid, signal.SIGTERM)
+        waitUntil(lambda: processGone(daemon.pid), 15, "the daemon to exit")
+        self.assertFalse((daemon.directory / "echo.sock").exists())
+        self.assertFalse(os.path.lexists(lock))
+        self.assertNotIn("Traceback", daemon.log())
 
     def test_sighupReopensLog(self) -> None:
         """
