@@ -115,7 +115,8 @@ def _positive(kind: type) -> Any:
         except ValueError:
             value = 0
         if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+            allowed = "a whole number >= 1" if kind is int else "a number > 0"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}")
         return value
 
     return parse
