@@ -161,6 +161,18 @@ class Options(SmallServiceOptions, usage.Options):
                 f"netservices: error: {self._explain(str(e))}; see twistd netservices --help"
             ) from None
 
+    def parseArgs(self, *args: str) -> None:
+        """
+        Refuse arguments that are not options (Twisted's own message,
+        C{Wrong number of arguments.}, names neither the argument nor the
+        fix).
+        """
+        if args:
+            raise usage.UsageError(
+                f"unexpected argument {args[0]!r}: netservices takes only options, "
+                "such as --echo ENDPOINT"
+            )
+
     def _explain(self, message: str) -> str:
         """
         Say what is wrong with the command line in our words: getopt's

@@ -308,6 +308,11 @@ BAD_COMMAND_LINES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("--ehco", "tcp:1"), "unknown option --ehco (did you mean --echo?)" + SEE_HELP),
     (("--bogus",), "unknown option --bogus" + SEE_HELP),
     (
+        ("--no-web", "tcp:8080"),
+        "unexpected argument 'tcp:8080': netservices takes only options, such as --echo ENDPOINT"
+        + SEE_HELP,
+    ),
+    (
         ("--no",),
         "ambiguous option --no: --no-discard, --no-chargen, --no-daytime, --no-time, --no-qotd, "
         "--no-echo, --no-web, --no-discovery, --no-udp-echo" + SEE_HELP,
