@@ -51,6 +51,19 @@ __all__ = ["NetservicesService", "Options", "makeService"]
 HIDDEN = frozenset({"worker"})
 
 
+def _isTwistdOption(flag: str) -> bool:
+    """
+    Whether C{flag} (C{--logfile}, C{-l}) is one of twistd's own options,
+    which go before C{netservices} on the command line.
+    """
+    from twisted.scripts.twistd import ServerOptions
+
+    options = ServerOptions()
+    if flag.startswith("--"):
+        return flag[2:] in {name.rstrip("=") for name in options.longOpt}
+    return len(flag) == 2 and flag[1] in options.shortOpt.replace(":", "")
+
+
 class Options(SmallServiceOptions, usage.Options):
     """
     Options of C{twistd netservices}.  Values come from the built-in
@@ -195,6 +208,11 @@ class Options(SmallServiceOptions, usage.Options):
         if problem == "not a unique prefix":
             candidates = ", ".join(name for name in known if name.startswith(flag))
             return f"ambiguous option {flag}: {candidates}"
+        if _isTwistdOption(flag):
+            return (
+                f"{flag} is an option of twistd: put it before 'netservices' "
+                f"(twistd {flag} ... netservices ...)"
+            )
         names = {name.lstrip("-"): name for name in known}
         close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)
         suggestion = f" (did you mean {names[close[0]]}?)" if close else ""
