@@ -415,6 +415,7 @@ def buildService(
         udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
         makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
     if supervising:
+        _addMDNS(root, config, reactor, worker)
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
@@ -422,7 +423,23 @@ def buildService(
 
         webStats = root.stats["web"] = WebStats()
         makeWebService(config.web, root, reactor, webStats, context).setServiceParent(root)
+    _addMDNS(root, config, reactor, worker)
     return root
+
+
+def _addMDNS(root: NetservicesService, config: Config, reactor: Any, worker: Any) -> None:
+    """
+    Add the mDNS responder when C{[mdns]} enables it, after the services it
+    advertises (it reads their listeners), once per instance like the other
+    datagram services.
+    """
+    if worker is not None or not config.mdns.enabled:
+        return
+    from services.mdns import makeMDNSService
+
+    service = makeMDNSService(config.mdns, config.discovery.name, reactor)
+    root.stats["mdns"] = service.stats
+    service.setServiceParent(root)
 
 
 def makeService(options: Options) -> IServiceCollection:
