@@ -58,19 +58,20 @@ def _split(endpoint: str) -> tuple[str, int]:
 
 
 def offersOn(
-    interface: Interface, family: int, listeners: Mapping[str, Sequence[tuple[str, int]]],
+    interface: Interface, families: Sequence[int], listeners: Mapping[str, Sequence[tuple[str, int]]],
     instanceId: str,
 ) -> list[Offer]:  # fmt: skip
     """
-    The DNS-SD offers of our services on C{interface} for one address
-    C{family}: the addresses each listens on there, of that family.
+    The DNS-SD offers of our services on C{interface}: the addresses of
+    C{families} each listens on there.  Every link of the interface
+    advertises them all (A records over IPv6 too, as avahi does), so that a
+    host name stands for the same addresses whichever family asks.
     """
     ports, endpoints = endpointsOn(interface, listeners)
-    wanted = 4 if family == 4 else 6
     reachable: dict[str, list[tuple[str, int]]] = {}
     for name, listed in endpoints.items():
         for host, port in map(_split, listed):
-            if ipaddress.ip_address(host).version == wanted:
+            if ipaddress.ip_address(host).version in families:
                 reachable.setdefault(name, []).append((host, port))
     offers = []
     for name, (kind, txt) in TYPES.items():
@@ -185,7 +186,9 @@ class MDNSService(Service):
     def _recordsFor(self, link: Link) -> Callable[[str], list[Record]]:
         def records(name: str) -> list[Record]:
             listeners = listenerAddresses(self.parent, exclude=("mdns",))
-            offers = offersOn(self._offers[link], link.family, listeners, self._instanceId())
+            offers = offersOn(
+                self._offers[link], self.settings.families, listeners, self._instanceId()
+            )
             return instanceRecords(name, offers)
 
         return records

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -152,7 +152,9 @@ def instanceRecords(name: str, offers: Sequence[Offer]) -> list[Record]:
     Every record of the instance C{name} offering C{offers} on one link.
     """
     label = hostLabel(name)
-    everywhere = _unique(a for offer in offers for a in offer.addresses)
+    # The first offer (the instance's own) names the host; another offer
+    # whose addresses differ gets a host name of its own.
+    everywhere = next((o.addresses for o in offers if o.addresses), ())
     records: list[Record] = []
     hosts: dict[str, tuple[str, ...]] = {}
     for offer in offers:
@@ -190,9 +192,3 @@ def _instanceLabel(name: str) -> str:
     return name.replace(".", "-")
 
 
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
-    found: list[str] = []
-    for item in items:
-        if item not in found:
-            found.append(item)
-    return tuple(found)

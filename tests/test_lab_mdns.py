@@ -1,0 +1,159 @@
+# -*- test-case-name: tests.test_lab_mdns -*-
+"""
+DNS-SD over multicast DNS across hosts of the network lab (L{tests.lab}),
+against python-zeroconf (L{tests.labzeroconf}): it browses and resolves
+our instances, its names make ours rename, and C{netservices discover
+--mdns} finds what it registers.  Multicast stays in the lab's namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from twisted.trial.unittest import TestCase
+
+from tests.lab import Lab, escape
+from tests.support import ROOT, isolatedConfig
+
+TYPES = ["_netservices._tcp.local.", "_http._tcp.local.", "_echo._tcp.local.", "_echo._udp.local."]
+
+
+class LabMDNSTests(TestCase):
+    """
+    One segment with a C{server} host (address 1), a C{client} host
+    (address 2) and a C{third} one (address 3).
+    """
+
+    def setUp(self) -> None:
+        self.lab = Lab.create(self)
+        self.lan = self.lab.segment("lan")
+        self.server = self.lab.host("server", self.lan)
+        self.client = self.lab.host("client", self.lan)
+        self.third = self.lab.host("third", self.lan)
+        self.v4 = self.server.ipv4(self.lan)
+        self.v6 = self.server.ipv6(self.lan)
+
+    def daemon(self, host: object, name: str = "alpha") -> object:
+        """
+        A daemon in C{host} with echo on its IPv4 and IPv6 lab addresses,
+        web on every IPv4 address, UDP echo on its IPv4 address, and mDNS
+        claiming C{name}.
+        """
+        v4, v6 = host.ipv4(self.lan), host.ipv6(self.lan)  # type: ignore[attr-defined]
+        return host.daemon(  # type: ignore[attr-defined]
+            isolatedConfig(
+                echo=f"listen = tcp:7007:interface={v4}\n tcp6:7007:interface={escape(v6)}",
+                web="listen = tcp:7080",
+                udp_echo=f"enabled = yes\nlisten = udp:7008:interface={v4}",
+                mdns=f"enabled = yes\nname = {name}",
+            )
+        )
+
+    def register(self, host: object, kind: str, name: str, port: int) -> subprocess.Popen[bytes]:
+        """
+        Register C{name} with python-zeroconf in C{host}, at its address and
+        C{port}, until the test ends.
+        """
+        address = host.ipv4(self.lan)  # type: ignore[attr-defined]
+        child = host.popen(  # type: ignore[attr-defined]
+            [sys.executable, "-m", "tests.labzeroconf", "register", kind, name, str(port), address, "60"],
+            timeout=70, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        self.addCleanup(child.wait, 30)
+        self.addCleanup(child.stdin.close)  # type: ignore[union-attr]
+        line = child.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith(b"registered"):
+            child.wait(30)
+            self.fail(f"python-zeroconf did not register {name}: {child.stderr.read()!r}")  # type: ignore[union-attr]
+        return child
+
+    def test_zeroconfBrowsesAndResolves(self) -> None:
+        """
+        python-zeroconf in another host finds all four services of our
+        instance and resolves each to addresses and ports that answer: echo
+        echoes over IPv4 and IPv6, UDP echo echoes, web says Hello World;
+        the instance's TXT lists its id, version and every service's ports.
+        C{netservices discover --mdns} from that host lists the instance too.
+        """
+        daemon = self.daemon(self.server)
+        daemon.waitForLog("mdns: alpha is ours on eth0 (IPv4)")  # type: ignore[attr-defined]
+        found = self.client.call("tests.labzeroconf.browse", TYPES, 4)
+        names = sorted(found)
+        self.assertEqual(names, sorted(f"alpha.{t}" for t in TYPES))
+        self.assertNotIn(None, found.values())
+        instance = found["alpha._netservices._tcp.local."]
+        self.assertEqual(instance["port"], 7080)
+        self.assertEqual(len(instance["txt"]["id"]), 32)
+        self.assertEqual(
+            {k: v for k, v in instance["txt"].items() if k != "id"},
+            {"version": "0.1.0", "echo": "7007", "udp-echo": "7008", "web": "7080"},
+        )
+        echo = found["alpha._echo._tcp.local."]
+        self.assertEqual((echo["port"], echo["addresses"]), (7007, sorted([self.v4, self.v6])))
+        for address in echo["addresses"]:
+            result = self.client.call("tests.labclients.echoes", address, echo["port"], ["hello"])
+            self.assertEqual(result[0]["echo"], "hello")
+        udp = found["alpha._echo._udp.local."]
+        self.assertEqual(udp["addresses"], [self.v4])
+        self.assertEqual(
+            self.client.call("tests.labclients.udpEchoes", self.v4, udp["port"], [64]), {"64": "ok"}
+        )
+        web = found["alpha._http._tcp.local."]
+        self.assertEqual((web["addresses"], web["txt"]), ([self.v4], {"path": "/"}))
+        page = self.client.call("tests.labclients.gets", [f"http://{self.v4}:{web['port']}/"])
+        self.assertIn("Hello World", page[0]["body"])
+        done = self.client.run(["netservices", "discover", "--mdns", "--json", "--timeout", "3"])
+        self.assertEqual(done.returncode, 0, done.stderr)
+        listed = [json.loads(line) for line in done.stdout.splitlines()]
+        self.assertEqual(
+            [(i["name"], i["type"], i["port"], i["addresses"]) for i in listed],
+            [("alpha", "_netservices._tcp", 7080, [self.v4])],
+        )
+
+    def test_namesTakenRename(self) -> None:
+        """
+        With "alpha" registered by python-zeroconf, our instance named
+        alpha becomes "alpha (2)", and a second one started after it "alpha
+        (3)"; python-zeroconf then finds all three under their own names,
+        each resolving to its own host.
+        """
+        self.register(self.client, "_netservices._tcp.local.", "alpha", 9999)
+        first = self.daemon(self.server)
+        first.waitForLog("mdns: alpha (2) is ours on eth0 (IPv4)")  # type: ignore[attr-defined]
+        second = self.daemon(self.third)
+        second.waitForLog("mdns: alpha (3) is ours on eth0 (IPv4)")  # type: ignore[attr-defined]
+        found = self.client.call("tests.labzeroconf.browse", [TYPES[0]], 3)
+        self.assertEqual(
+            {name: (info["addresses"], info["port"]) for name, info in found.items()},
+            {
+                "alpha._netservices._tcp.local.": ([self.client.ipv4(self.lan)], 9999),
+                "alpha (2)._netservices._tcp.local.": ([self.v4], 7080),
+                "alpha (3)._netservices._tcp.local.": ([self.third.ipv4(self.lan)], 7080),
+            },
+        )
+
+    def test_discoverFindsZeroconf(self) -> None:
+        """
+        C{netservices discover --mdns all} in another host finds a service
+        that python-zeroconf registers, with its address, port and TXT.
+        """
+        self.register(self.client, "_http._tcp.local.", "zeta", 8123)
+        done = self.third.run(["netservices", "discover", "--mdns", "all", "--json", "--timeout", "3"])
+        self.assertEqual(done.returncode, 0, done.stderr)
+        listed = [json.loads(line) for line in done.stdout.splitlines()]
+        self.assertIn(
+            {
+                "name": "zeta",
+                "type": "_http._tcp",
+                "host": "zc-8123.local",
+                "addresses": [self.client.ipv4(self.lan)],
+                "port": 8123,
+                "txt": {"by": "zeroconf"},
+                "interface": "eth0",
+            },
+            listed,
+        )
