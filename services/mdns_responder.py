@@ -85,7 +85,8 @@ class MDNSStats(Counters):
     Counters of the mDNS responders.
 
     @ivar received: packets received.
-    @ivar malformed: packets that did not parse as DNS messages, dropped.
+    @ivar malformed: packets that are not mDNS messages (they do not parse,
+        or have an opcode other than 0), dropped.
     @ivar offLink: packets from a source address not on the link, ignored.
     @ivar queries: queries answered (with at least one record).
     @ivar suppressed: records left out because the querier knew them.
@@ -253,7 +254,9 @@ class MDNSResponder(DatagramProtocol):
 
     def _sendProbe(self, number: int) -> None:
         self._timer = None
-        message = dns.Message()
+        # Twisted cuts what it encodes at maxSize (512 by default) and sets
+        # TC: the sizes here are ours to decide.
+        message = dns.Message(maxSize=65535)
         names: list[str] = []
         for record in self._unique():
             if record.name not in names:
@@ -344,6 +347,8 @@ class MDNSResponder(DatagramProtocol):
             self.stats.malformed += 1
             return
         if message.opCode != dns.OP_QUERY:
+            # RFC 6762 section 18.3: other opcodes are ignored.
+            self.stats.malformed += 1
             return
         try:
             if message.answer:
@@ -484,7 +489,7 @@ class MDNSResponder(DatagramProtocol):
 
     @staticmethod
     def _responseMessage(id: int, queries: Sequence[dns.Query]) -> dns.Message:
-        message = dns.Message(id=id, answer=1, auth=1)
+        message = dns.Message(id=id, answer=1, auth=1, maxSize=65535)
         message.queries = list(queries)
         return message
 
