@@ -243,19 +243,7 @@ class MDNSService(Service):
             maxPacketSize=9000, listenMultiple=True,
         )  # fmt: skip
         try:
-            # Options Twisted has no method for, on a duplicate of the
-            # port's socket: only what arrives on this interface (and
-            # replies to link-local addresses leave by it); for IPv6, the
-            # group joined on this interface's index (Twisted's joinGroup
-            # takes an address where IPv6 needs an index) and hop limit 255.
-            with socketOf(port, family) as skt:
-                skt.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.name.encode())
-                if link.family == 6:
-                    request = socket.inet_pton(socket.AF_INET6, GROUP6) + struct.pack(
-                        "@I", interface.index
-                    )
-                    skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)
-                    skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+            self._socketOptions(port, family, interface)
             if link.family == 4:
                 port.joinGroup(GROUP4, interface.ipv4[0].address)
                 port.setOutgoingInterface(interface.ipv4[0].address)
@@ -269,6 +257,22 @@ class MDNSService(Service):
             port.stopListening()
             raise
         return port
+
+    @staticmethod
+    def _socketOptions(port: Any, family: int, interface: Interface) -> None:
+        """
+        Set the options Twisted has no method for, on a duplicate of the
+        port's socket: only what arrives on this interface (and replies to
+        link-local addresses leave by it); for IPv6, the group joined on
+        this interface's index (Twisted's C{joinGroup} takes an address
+        where IPv6 needs an index) and hop limit 255.
+        """
+        with socketOf(port, family) as skt:
+            skt.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.name.encode())
+            if family == socket.AF_INET6:
+                request = socket.inet_pton(socket.AF_INET6, GROUP6) + struct.pack("@I", interface.index)
+                skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)
+                skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
 
     def _probeAll(self) -> None:
         if not self.running:
