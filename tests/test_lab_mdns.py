@@ -13,9 +13,10 @@ import os
 import subprocess
 import sys
 
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.lab import Lab, escape
+from tests.labavahi import avahiCommand, avahiMissing
 from tests.support import ROOT, isolatedConfig
 
 TYPES = ["_netservices._tcp.local.", "_http._tcp.local.", "_echo._tcp.local.", "_echo._udp.local."]
@@ -157,3 +158,28 @@ class LabMDNSTests(TestCase):
             },
             listed,
         )
+
+    def test_avahiResolves(self) -> None:
+        """
+        avahi-daemon running in the same host as our responder (both on
+        port 5353: the socket is shared) resolves our instance with
+        C{avahi-browse -rpt _netservices._tcp}, over IPv4 and IPv6, to its
+        address, web port and TXT; so does one in another host.
+        """
+        missing = avahiMissing()
+        if missing is not None:
+            raise SkipTest(missing)
+        daemon = self.daemon(self.server)
+        daemon.waitForLog("mdns: alpha is ours on eth0 (IPv4)")  # type: ignore[attr-defined]
+        for host in (self.server, self.client):
+            argv = avahiCommand(host.directory, "avahi-browse -rpt _netservices._tcp")
+            done = host.run(argv, timeout=30)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            resolved = [
+                line.split(";") for line in done.stdout.decode().splitlines() if line.startswith("=")
+            ]
+            self.assertEqual(
+                sorted((r[2], r[3], r[6], r[7], r[8]) for r in resolved),
+                [(family, "alpha", "alpha.local", self.v4, "7080") for family in ("IPv4", "IPv6")],
+            )
+            self.assertIn('"web=7080"', resolved[0][9])
