@@ -29,9 +29,9 @@ from services import logs
 from services.interfaces import Interface, listInterfaces
 from services.mdns import linksOf
 from services.mdns_records import SERVICES_TYPE
-from services.mdns_responder import MAX_PACKET, Link
+from services.mdns_responder import DECODE_ERRORS, MAX_PACKET, Link
 
-__all__ = ["OURS", "ALL", "browse", "normalType"]
+__all__ = ["ALL", "OURS", "browse", "normalType", "results"]
 
 #: The type browsed by default: netservices instances.
 OURS = "_netservices._tcp"
@@ -51,8 +51,7 @@ def normalType(text: str) -> str:
     value = text.strip().lower().rstrip(".")
     if value == ALL:
         return value
-    if value.endswith(".local"):
-        value = value[: -len(".local")]
+    value = value.removesuffix(".local")
     parts = value.split(".")
     if len(parts) != 2 or not parts[0].startswith("_") or parts[1] not in ("_tcp", "_udp"):
         raise ValueError(f"{text!r}: expected a service type such as _http._tcp, or all")
@@ -113,15 +112,16 @@ class _Browser(DatagramProtocol):
         message = dns.Message()
         message.queries = [dns.Query(name, kind, dns.IN)]
         packet = message.toStr()
+        transport: Any = self.transport
         for interface, link in self.links:
             try:
-                chosen = self.transport.setOutgoingInterface(
+                chosen = transport.setOutgoingInterface(
                     interface.ipv4[0].address if link.family == 4 else interface.index
                 )
                 chosen.addErrback(lambda f, link=link: self._log.debug(
                     "mdns-browse: cannot query on {link}: {e}", link=str(link), e=f.value
                 ))  # fmt: skip
-                self.transport.write(packet, link.group)
+                transport.write(packet, link.group)
             except OSError as e:
                 self._log.debug("mdns-browse: cannot query on {link}: {e}", link=str(link), e=e)
 
@@ -137,7 +137,7 @@ class _Browser(DatagramProtocol):
             if len(datagram) > MAX_PACKET:
                 raise ValueError("too large")
             message.fromStr(datagram)
-        except Exception:
+        except DECODE_ERRORS:
             self.malformed += 1
             return
         if not message.answer:
@@ -150,9 +150,9 @@ class _Browser(DatagramProtocol):
         found = self.found
         name = _name(record)
         key = name.lower()
-        payload = record.payload
+        payload: Any = record.payload
         if record.type == dns.PTR and payload is not None:
-            target = payload.name.name.decode("utf-8", "replace").rstrip(".")  # type: ignore[attr-defined]
+            target = payload.name.name.decode("utf-8", "replace").rstrip(".")
             if key == SERVICES_TYPE and self.every and len(found.types) < MAX_ENTRIES:
                 if target.lower() not in found.types:
                     found.types.add(target.lower())
@@ -163,12 +163,12 @@ class _Browser(DatagramProtocol):
                 elif len(found.instances) < MAX_ENTRIES:
                     found.instances.setdefault(target, (name, link.interface))
         elif record.type == dns.SRV and len(found.srv) < MAX_ENTRIES:
-            found.srv[key] = (payload.target.name.decode().rstrip("."), payload.port)  # type: ignore[attr-defined]
+            found.srv[key] = (payload.target.name.decode("utf-8", "replace").rstrip("."), payload.port)
         elif record.type == dns.TXT and len(found.txt) < MAX_ENTRIES:
-            found.txt[key] = [d.decode("utf-8", "replace") for d in payload.data]  # type: ignore[attr-defined]
+            found.txt[key] = [d.decode("utf-8", "replace") for d in payload.data]
         elif record.type in (dns.A, dns.AAAA) and len(found.addresses) < MAX_ENTRIES:
             family = socket.AF_INET if record.type == dns.A else socket.AF_INET6
-            address = socket.inet_ntop(family, payload.address)  # type: ignore[attr-defined]
+            address = socket.inet_ntop(family, payload.address)
             known = found.addresses.setdefault(key, [])
             if address not in known and len(known) < 16:
                 known.append(address)
@@ -188,7 +188,7 @@ class _Browser(DatagramProtocol):
 
 
 def _txt(strings: Sequence[str]) -> dict[str, str]:
-    pairs = {}
+    pairs: dict[str, str] = {}
     for text in strings:
         if text:
             key, _, value = text.partition("=")
@@ -220,6 +220,11 @@ def results(found: _Found) -> list[dict[str, Any]]:
     return sorted(listed, key=lambda i: (i["type"], i["name"].lower()))
 
 
+def _queryAll(browsers: Sequence[_Browser]) -> None:
+    for browser in browsers:
+        browser.queryAll()
+
+
 def browse(
     reactor: Any,
     types: Sequence[str] = (OURS,),
@@ -248,10 +253,9 @@ def browse(
             reactor.listenMulticast(0, browser, interface="" if family == 4 else "::", maxPacketSize=MAX_PACKET)
         )
         browsers.append(browser)
-    for browser in browsers:
-        browser.queryAll()
+    _queryAll(browsers)
     if timeout > 1:
-        reactor.callLater(timeout / 2, lambda: [b.queryAll() for b in browsers])
+        reactor.callLater(timeout / 2, _queryAll, browsers)
     done: Deferred[list[dict[str, Any]]] = Deferred()
 
     def finish() -> None:

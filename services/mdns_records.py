@@ -173,17 +173,15 @@ def instanceRecords(name: str, offers: Sequence[Offer]) -> list[Record]:
                 dns.RRHeader(instance, dns.SRV, dns.IN, HOST_TTL, dns.Record_SRV(0, 0, offer.port, host)),
                 True,
             ),
-            Record(
-                dns.RRHeader(
-                    instance, dns.TXT, dns.IN, OTHER_TTL,
-                    dns.Record_TXT(*[t.encode() for t in offer.txt] or [b""]),
-                ),  # fmt: skip
-                True,
-            ),
+            Record(dns.RRHeader(instance, dns.TXT, dns.IN, OTHER_TTL, _txt(offer.txt)), True),
         ]
     for host, addresses in hosts.items():
         records += [_addressRecord(host, address) for address in addresses]
     return records
+
+
+def _txt(strings: Sequence[str]) -> dns.Record_TXT:
+    return dns.Record_TXT(*[t.encode() for t in strings] or [b""])
 
 
 def _instanceLabel(name: str) -> str:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,7 @@ from services.mdns_records import CACHE_FLUSH, Record, rdata
 from services.stats import Counters
 
 __all__ = [
+    "DECODE_ERRORS",
     "GROUP4",
     "GROUP6",
     "MDNS_PORT",
@@ -77,6 +79,9 @@ CONFLICT_WINDOW = 10.0
 CONFLICT_LIMIT = 15
 CONFLICT_PAUSE = 5.0
 _NSEC = 47
+#: What decoding a packet that is not a DNS message raises (twisted.names
+#: reads it with struct and decodes names and strings).
+DECODE_ERRORS = (EOFError, ValueError, IndexError, TypeError, struct.error)
 
 
 @dataclass(slots=True)
@@ -343,7 +348,7 @@ class MDNSResponder(DatagramProtocol):
             if len(datagram) > MAX_PACKET:
                 raise ValueError("larger than 9000 bytes")
             message.fromStr(datagram)
-        except Exception:
+        except DECODE_ERRORS:
             self.stats.malformed += 1
             return
         if message.opCode != dns.OP_QUERY:
@@ -355,7 +360,7 @@ class MDNSResponder(DatagramProtocol):
                 self._response(message)
             else:
                 self._query(message, (host, port))
-        except Exception:
+        except Exception:  # noqa: BLE001 -- a bad packet is counted, never stops the responder
             self.stats.errors += 1
             self._log.failure("mdns: handling a packet from {source}", source=host)
 
@@ -374,7 +379,7 @@ class MDNSResponder(DatagramProtocol):
             return
         if self.state not in ("announcing", "running"):
             return
-        known = {}
+        known: dict[tuple[str, int, bytes], int] = {}
         for answer in message.answers:
             key = Record(answer, False).key
             known[key] = max(known.get(key, 0), answer.ttl)
@@ -489,7 +494,7 @@ class MDNSResponder(DatagramProtocol):
 
     @staticmethod
     def _responseMessage(id: int, queries: Sequence[dns.Query]) -> dns.Message:
-        message = dns.Message(id=id, answer=1, auth=1, maxSize=65535)
+        message = dns.Message(id=id, answer=1, auth=True, maxSize=65535)
         message.queries = list(queries)
         return message
 

@@ -73,7 +73,7 @@ class OfferTests(TestCase):
         With IPv4 only, no IPv6 address is offered.
         """
         offers = offersOn(ETH0, (4,), LISTENERS, "f" * 32)
-        self.assertEqual(dict((o.type, o.addresses) for o in offers)["_echo._tcp"], ("198.18.0.1",))
+        self.assertEqual({o.type: o.addresses for o in offers}["_echo._tcp"], ("198.18.0.1",))
 
     def test_links(self) -> None:
         """
