@@ -2,9 +2,10 @@
 """
 python-zeroconf, a DNS-SD implementation written by others, as a peer of
 our mDNS responder in lab hosts: L{browse} is called with
-L{tests.lab.Host.call} (JSON in and out), L{main} registers a service
-until its standard input closes (C{python -m tests.labzeroconf register
-...} under L{tests.lab.Host.popen}).
+L{tests.lab.Host.call} (JSON in and out), L{main} registers a service, or
+watches a type, until its standard input closes (C{python -m
+tests.labzeroconf register ...} or C{watch ...} under
+L{tests.lab.Host.popen}).
 
 Both are bounded in time; python-zeroconf speaks on the lab host's
 interfaces only (the lab's namespaces have no link out).
@@ -85,15 +86,42 @@ def register(kind: str, name: str, port: int, address: str, limit: float) -> Non
         zc.close()
 
 
+def watch(kind: str, limit: float) -> None:
+    """
+    Browse C{kind} with python-zeroconf's C{ServiceBrowser} and print one
+    line per change (C{Added NAME}, C{Removed NAME}) as it comes, for
+    C{limit} seconds or until standard input closes.
+    """
+    from zeroconf import IPVersion, ServiceBrowser, Zeroconf
+
+    zc = Zeroconf(ip_version=IPVersion.V4Only)
+
+    def changed(zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
+        print(state_change.name, name, flush=True)
+
+    try:
+        browser = ServiceBrowser(zc, kind, handlers=[changed])
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and sys.stdin.readline():
+            pass
+        browser.cancel()
+    finally:
+        zc.close()
+
+
 def main(argv: list[str]) -> None:
     """
-    C{register KIND NAME PORT ADDRESS LIMIT}.
+    C{register KIND NAME PORT ADDRESS LIMIT} or C{watch KIND LIMIT}.
     """
     if argv[:1] == ["register"]:
         kind, name, port, address, limit = argv[1:]
         register(kind, name, int(port), address, float(limit))
+    elif argv[:1] == ["watch"]:
+        watch(argv[1], float(argv[2]))
     else:
-        raise SystemExit("usage: python -m tests.labzeroconf register KIND NAME PORT ADDRESS LIMIT")
+        raise SystemExit(
+            "usage: python -m tests.labzeroconf register KIND NAME PORT ADDRESS LIMIT | watch KIND LIMIT"
+        )
 
 
 if __name__ == "__main__":

@@ -53,24 +53,48 @@ class LabMDNSTests(TestCase):
             )
         )
 
+    def zeroconf(self, host: object, *args: str) -> subprocess.Popen[bytes]:
+        """
+        Run C{python -m tests.labzeroconf ARGS} in C{host} until the test
+        ends (its standard input closes), at most 60 s.
+        """
+        child = host.popen(  # type: ignore[attr-defined]
+            [sys.executable, "-m", "tests.labzeroconf", *args, "60"],
+            timeout=70, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        self.addCleanup(child.wait, 30)
+        self.addCleanup(child.stdin.close)  # type: ignore[union-attr]
+        return child
+
     def register(self, host: object, kind: str, name: str, port: int) -> subprocess.Popen[bytes]:
         """
         Register C{name} with python-zeroconf in C{host}, at its address and
         C{port}, until the test ends.
         """
         address = host.ipv4(self.lan)  # type: ignore[attr-defined]
-        child = host.popen(  # type: ignore[attr-defined]
-            [sys.executable, "-m", "tests.labzeroconf", "register", kind, name, str(port), address, "60"],
-            timeout=70, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )  # fmt: skip
-        self.addCleanup(child.wait, 30)
-        self.addCleanup(child.stdin.close)  # type: ignore[union-attr]
+        child = self.zeroconf(host, "register", kind, name, str(port), address)
         line = child.stdout.readline()  # type: ignore[union-attr]
         if not line.startswith(b"registered"):
+            child.stdin.close()  # type: ignore[union-attr]
             child.wait(30)
             self.fail(f"python-zeroconf did not register {name}: {child.stderr.read()!r}")  # type: ignore[union-attr]
         return child
+
+    def test_goodbyeOnShutdown(self) -> None:
+        """
+        A python-zeroconf browser that saw our instance added sees it
+        removed when the daemon stops cleanly: the goodbye (TTL 0) reached
+        it, long before the records' TTL would have run out.
+        """
+        daemon = self.daemon(self.server)
+        daemon.waitForLog("mdns: alpha is ours on eth0 (IPv4)")  # type: ignore[attr-defined]
+        watcher = self.zeroconf(self.client, "watch", TYPES[0])
+        self.assertEqual(watcher.stdout.readline(), b"Added alpha._netservices._tcp.local.\n")  # type: ignore[union-attr]
+        daemon.terminate()  # type: ignore[attr-defined]
+        self.assertEqual(watcher.stdout.readline(), b"Removed alpha._netservices._tcp.local.\n")  # type: ignore[union-attr]
+        daemon.process.wait(15)  # type: ignore[attr-defined]
+        self.assertIn("Main loop terminated.", daemon.log(), daemon.process.returncode)  # type: ignore[attr-defined]
 
     def test_zeroconfBrowsesAndResolves(self) -> None:
         """

@@ -239,3 +239,26 @@ class ConfigTests(TestCase):
             with self.assertRaises(ConfigError) as caught:
                 parseConfig(f"[mdns]\n{text}\n", "x.conf")
             self.assertTrue(str(caught.exception).startswith(expected), str(caught.exception))
+
+
+class TreeTests(TestCase):
+    """
+    C{[mdns]} in the daemon's service tree.
+    """
+
+    def test_inTheTreeWhenEnabled(self) -> None:
+        """
+        With C{[mdns] enabled = yes} the tree has an C{mdns} service after
+        the services it advertises, named from C{[discovery] name}, whose
+        counters C{/status} reads; without, none.
+        """
+        from services.tap import buildService
+
+        config = parseConfig("[discovery]\nenabled = no\nname = beta\n[mdns]\nenabled = yes\n")
+        root = buildService(config, MulticastMemoryReactor())
+        names = [s.name for s in root]
+        self.assertEqual(names[-1], "mdns")
+        self.assertEqual(root.getServiceNamed("mdns").settings.name, "beta")
+        self.assertIsInstance(root.stats["mdns"], MDNSStats)
+        root = buildService(parseConfig("[discovery]\nenabled = no\n"), MulticastMemoryReactor())
+        self.assertNotIn("mdns", [s.name for s in root])
