@@ -28,6 +28,7 @@ __all__ = [
     "NetservicesConfig",
     "TLSConfig",
     "SECTIONS",
+    "SMALL_SERVICES",
     "loadConfig",
     "parseConfig",
     "parseText",
@@ -585,6 +586,237 @@ class UdpEchoConfig:
     )
 
 
+#: The classic small services, each a section of its own (off by default).
+SMALL_SERVICES = ("discard", "chargen", "daytime", "time", "qotd")
+
+
+def parseOptionalUdpEndpoints(text: str) -> tuple[str, ...]:
+    """
+    Parse UDP endpoint descriptions as L{parseUdpEndpoints} does, or
+    nothing (no UDP listener).
+    """
+    return parseUdpEndpoints(text) if text.strip() else ()
+
+
+def _listen(port: int) -> Any:
+    return _setting(
+        (f"tcp:{port}:interface=127.0.0.1",),
+        parseEndpoints,
+        "one or more Twisted server endpoint strings",
+        "Where to listen: endpoint strings separated by spaces or newlines.",
+    )
+
+
+def _udp(port: int) -> Any:
+    return _setting(
+        (),
+        parseOptionalUdpEndpoints,
+        "udp:PORT[:interface=ADDRESS] (udp6: for IPv6), space separated, or nothing",
+        f"Also answer over UDP here (e.g. udp:{port}:interface=127.0.0.1); empty: no UDP.",
+    )
+
+
+@dataclass(frozen=True)
+class SmallServiceConfig:
+    """
+    The keys every small service section (C{[discard]}, C{[chargen]},
+    C{[daytime]}, C{[time]}, C{[qotd]}) has: a stream service like
+    C{[echo]}, off by default.
+    """
+
+    enabled: bool = _setting(False, parseBool, "yes or no", "Run the service.")
+    listen: tuple[str, ...] = _listen(10009)
+    max_connections: int = _setting(
+        1000,
+        _intRange(0, 10_000_000),
+        "a whole number >= 0 (0 means no limit)",
+        "Close new connections at once while this many are open.",
+    )
+    backlog: int = _setting(
+        1024,
+        _intRange(1, 65535),
+        "a whole number from 1 to 65535",
+        "Listen queue length, unless an endpoint sets its own backlog=.",
+    )
+    sndbuf: int = _setting(
+        0, parseSize, "a size in bytes (0 keeps the kernel default)", "SO_SNDBUF of connections."
+    )
+    rcvbuf: int = _setting(
+        0, parseSize, "a size in bytes (0 keeps the kernel default)", "SO_RCVBUF of connections."
+    )
+    reuseport: bool = _setting(
+        False, parseBool, "yes or no", "Set SO_REUSEPORT on TCP listeners."
+    )
+
+
+@dataclass(frozen=True)
+class DiscardConfig(SmallServiceConfig):
+    """
+    C{[discard]}: RFC 863, every byte received is counted and thrown away.
+    """
+
+    listen: tuple[str, ...] = _listen(10009)
+    idle_timeout: float = _setting(
+        300.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Close a connection that has sent nothing for this long.",
+    )
+    udp: tuple[str, ...] = _udp(10009)
+
+
+@dataclass(frozen=True)
+class ChargenConfig(SmallServiceConfig):
+    """
+    C{[chargen]}: RFC 864, the character pattern for as long as the client
+    reads it.  Stream sockets only: UDP chargen is an amplifier.
+    """
+
+    listen: tuple[str, ...] = _listen(10019)
+    send_timeout: float = _setting(
+        60.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Close a connection whose client has read nothing for this long.",
+    )
+    rate: int = _setting(
+        0,
+        parseSize,
+        "bytes per second, e.g. 1M (0 means no limit)",
+        "Send at most this many bytes per second on each connection.",
+    )
+
+
+#: Keys that a section leaves out on purpose, and why.
+_REFUSED_KEYS = {
+    ("chargen", "udp"): (
+        "chargen is not offered over UDP: one forged datagram makes it flood its "
+        "victim (CERT CA-1996-01); use chargen over TCP, or [udp-echo]"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _AnswerConfig(SmallServiceConfig):
+    """
+    The keys of the services that send one short answer and close: the
+    send timeout and UDP, with UDP echo's rate limits.
+    """
+
+    send_timeout: float = _setting(
+        10.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Abort a connection whose answer is not sent after this long "
+        "(a TLS handshake or PROXY header that never completes).",
+    )
+    udp: tuple[str, ...] = _udp(10013)
+    source_rate: float = _setting(
+        10.0,
+        parseRate,
+        "a number per second > 0",
+        "Datagrams per second answered to one source address, on average.",
+    )
+    source_burst: int = _setting(
+        20,
+        _intRange(1, 1_000_000),
+        "a whole number >= 1",
+        "Datagrams one source address may get answered at once.",
+    )
+    global_rate: float = _setting(
+        500.0,
+        parseRate,
+        "a number per second > 0",
+        "Datagrams per second answered to all sources together.",
+    )
+
+
+@dataclass(frozen=True)
+class DaytimeConfig(_AnswerConfig):
+    """
+    C{[daytime]}: RFC 867, the date and time in UTC as one line of text.
+    """
+
+    listen: tuple[str, ...] = _listen(10013)
+    udp: tuple[str, ...] = _udp(10013)
+
+
+@dataclass(frozen=True)
+class TimeConfig(_AnswerConfig):
+    """
+    C{[time]}: RFC 868, the seconds since 1900 as a 32-bit number.
+    """
+
+    listen: tuple[str, ...] = _listen(10037)
+    udp: tuple[str, ...] = _udp(10037)
+
+
+#: RFC 865: a quote should be shorter than 512 characters.
+MAX_QUOTE = 512
+
+
+def readQuotes(path: str) -> tuple[str, ...]:
+    """
+    The quotes of a quotes file: paragraphs separated by blank lines, each
+    kept as written (lines joined with CRLF).
+
+    @raise OSError: when the file cannot be read.
+    @raise ValueError: when it is not UTF-8, holds no quote, or a quote is
+        longer than L{MAX_QUOTE} bytes; the message says which.
+    """
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    quotes = []
+    for paragraph in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
+        lines = [line.rstrip() for line in paragraph.strip("\n").split("\n")]
+        quote = "\r\n".join(lines).strip()
+        if not quote:
+            continue
+        if len(quote.encode("utf-8")) > MAX_QUOTE:
+            raise ValueError(
+                f"the quote that starts {quote[:30]!r} is longer than {MAX_QUOTE} bytes"
+            )
+        quotes.append(quote)
+    if not quotes:
+        raise ValueError("the file holds no quote")
+    return tuple(quotes)
+
+
+def parseQuotesFile(text: str) -> str:
+    """
+    Parse the path of a file of quotes (see L{readQuotes}), made absolute;
+    empty means the built-in quote.
+    """
+    path = text.strip()
+    if not path:
+        return ""
+    try:
+        readQuotes(path)
+    except (OSError, UnicodeDecodeError):
+        raise _Invalid(
+            "expected the path of a readable UTF-8 text file (or nothing, for the built-in quote)"
+        ) from None
+    except ValueError as e:
+        raise _Invalid(f"{e}; expected quotes separated by blank lines") from None
+    return str(Path(path).absolute())
+
+
+@dataclass(frozen=True)
+class QotdConfig(_AnswerConfig):
+    """
+    C{[qotd]}: RFC 865, a short message, the same all day.
+    """
+
+    listen: tuple[str, ...] = _listen(10017)
+    udp: tuple[str, ...] = _udp(10017)
+    quotes: str = _setting(
+        "",
+        parseQuotesFile,
+        "the path of a text file, or nothing (the built-in quote)",
+        "Quotes separated by blank lines, at most 512 bytes each; one a day in turn.",
+    )
+
+
 
 #: First path segments the web service uses itself, so a static mount may not.
 _WEB_RESERVED = frozenset({"status", "health", "metrics"})
@@ -810,6 +1042,11 @@ SECTIONS: Mapping[str, type] = {
     "log": LogConfig,
     "netservices": NetservicesConfig,
     "tls": TLSConfig,
+    "discard": DiscardConfig,
+    "chargen": ChargenConfig,
+    "daytime": DaytimeConfig,
+    "time": TimeConfig,
+    "qotd": QotdConfig,
 }
 
 
@@ -829,6 +1066,11 @@ class Config:
     log: LogConfig = LogConfig()
     netservices: NetservicesConfig = NetservicesConfig()
     tls: TLSConfig = TLSConfig()
+    discard: DiscardConfig = DiscardConfig()
+    chargen: ChargenConfig = ChargenConfig()
+    daytime: DaytimeConfig = DaytimeConfig()
+    time: TimeConfig = TimeConfig()
+    qotd: QotdConfig = QotdConfig()
     source: str = "<defaults>"
 
 
@@ -906,6 +1148,8 @@ def parseConfig(text: str, source: str = "<string>") -> Config:
         fields = _fields(cls)
         values = {}
         for key, raw in parser.items(name):
+            if (name, key) in _REFUSED_KEYS:
+                raise ConfigError(f"{source}: [{name}] {key}: {_REFUSED_KEYS[name, key]}")
             if key not in fields:
                 known = ", ".join(fields)
                 raise ConfigError(f"{source}: [{name}] unknown key {key!r}; known keys: {known}")

@@ -68,6 +68,7 @@ from twisted.web.resource import IResource, _IEncodingResource
 from twisted.web.server import Request, Site
 
 from services import logs
+from services.accesslog import AccessLogFile
 from services.listen import describeAddress
 from services.sendtimeout import SendTimer
 from services.stats import WebStats
@@ -856,7 +857,8 @@ class LimitedSite(Site):
             stats.responses5xx += 1
 
     def _openLogFile(self, path: Any) -> Any:
+        # Not Site's LogFile: several worker processes append to one file.
         try:
-            return Site._openLogFile(self, path)
+            return AccessLogFile(path)
         except OSError as e:
             raise ValueError(f"cannot open the access log {path}: {e.strerror or e}") from None

@@ -157,11 +157,21 @@ class UdpEchoListener(Service):
 
     @ivar port: the listening UDP port once listening, else L{None}.
     @ivar description: the endpoint, as configured.
+    @ivar serviceName: the service's name, in the log and in errors.
+    @ivar protocol: a datagram protocol with a C{maxPacketSize} (its receive
+        buffer).
     """
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, description: str, protocol: UdpEcho, reactor: Any) -> None:
+    def __init__(
+        self,
+        description: str,
+        protocol: Any,
+        reactor: Any,
+        serviceName: str = "udp-echo",
+    ) -> None:
+        self.serviceName = serviceName
         self.description = description
         self.endpoint = parseUdpEndpoint(description)
         self.protocol = protocol
@@ -197,9 +207,10 @@ class UdpEchoListener(Service):
                 maxPacketSize=self.protocol.maxPacketSize,
             )
         except OSError as e:
-            raise ListenError("udp-echo", self.description, e) from e
+            raise ListenError(self.serviceName, self.description, e) from e
         self._log.info(
-            "udp-echo listening on {endpoint} ({address})",
+            "{service} listening on {endpoint} ({address})",
+            service=self.serviceName,
             endpoint=self.description,
             address=describeAddress(self.port.getHost()),
         )
