@@ -398,7 +398,7 @@ class MDNSResponder(DatagramProtocol):
             self.stats.rateLimited += 1
             return
         self.stats.queries += 1
-        if source[1] != dns.PORT and source[1] != self.link.group[1]:
+        if source[1] != MDNS_PORT:
             self._legacy(message, answers, source)
         elif unicast:
             self._unicast(answers, source)

@@ -300,13 +300,16 @@ class AnswerTests(ResponderTestCase):
 
     def test_legacyUnicast(self) -> None:
         """
-        A query from a port other than 5353 gets a unicast reply to that
-        port with the query's id and question, TTLs of at most 10 s and no
+        A query from a port other than 5353 (53 too) gets a unicast reply to
+        that port with the query's id and question, TTLs of at most 10 s and no
         cache-flush bits.
         """
         self.receive(query(("alpha._http._tcp.local", dns.SRV), id=4242), ("198.18.0.2", 40000))
         [(reply, addr)] = self.sent()
         self.assertEqual(addr, ("198.18.0.2", 40000))
+        self.receive(query(("alpha._http._tcp.local", dns.TXT), id=7), ("198.18.0.2", 53))
+        [(dnsPort, addr53)] = self.sent()
+        self.assertEqual((dnsPort.id, addr53), (7, ("198.18.0.2", 53)))
         self.assertEqual(reply.id, 4242)
         self.assertEqual(reply.queries[0].name.name, b"alpha._http._tcp.local")
         self.assertTrue(reply.answers)
