@@ -81,6 +81,32 @@ class LabMDNSTests(TestCase):
             self.fail(f"python-zeroconf did not register {name}: {child.stderr.read()!r}")  # type: ignore[union-attr]
         return child
 
+    def test_offLinkAndMalformed(self) -> None:
+        """
+        A query from an address of the segment is answered; the same query
+        from an address of another network on the same wire (an off-link
+        source, RFC 6762 section 11) is not, and a datagram that is not DNS
+        is dropped: C{/status} counts both.
+        """
+        self.daemon(self.server).waitForLog("mdns: alpha is ours on eth0 (IPv4)")  # type: ignore[attr-defined]
+        onLink = self.client.ipv4(self.lan)
+        self.assertEqual(
+            self.client.call("tests.labclients.mdnsQuery", onLink, "alpha.local", garbage=True),
+            {"addresses": [self.v4]},
+        )
+        done = self.client.run(["ip", "addr", "add", "198.19.255.2/24", "dev", "eth0"])
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(
+            self.client.call("tests.labclients.mdnsQuery", "198.19.255.2", "alpha.local", 1.0),
+            {"addresses": []},
+        )
+        status = self.client.call(
+            "tests.labclients.statusWhen", f"http://{self.v4}:7080/status",
+            ["services", "mdns", "counters", "offLink"], 1,
+        )  # fmt: skip
+        counters = status["services"]["mdns"]["counters"]
+        self.assertEqual((counters["offLink"], counters["malformed"]), (1, 1))
+
     def test_goodbyeOnShutdown(self) -> None:
         """
         A python-zeroconf browser that saw our instance added sees it
