@@ -194,6 +194,6 @@ def mdnsQuery(source: str, name: str, timeout: float = 2.0, garbage: bool = Fals
             reply = dns.Message()
             reply.fromStr(s.recv(9000))
             addresses = [r.payload.dottedQuad() for r in reply.answers if r.type == dns.A]
-        except socket.timeout:
+        except TimeoutError:
             pass
     return {"addresses": addresses}
