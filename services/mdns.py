@@ -28,7 +28,9 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from services import __version__, logs
 from services.datagram import SourceLimiter
@@ -221,10 +223,12 @@ class MDNSService(Service):
         )  # fmt: skip
         try:
             port = self._multicastPort(interface, link, responder)
-        except OSError as e:
+        except (OSError, CannotListenError) as e:
+            reason = getattr(e, "socketError", None) or e
             self._log.warn(
-                "mdns: cannot listen on {link}: {reason}", link=str(link), reason=e.strerror or e
-            )
+                "mdns: cannot listen on {link}: {reason}",
+                link=str(link), reason=getattr(reason, "strerror", None) or reason,
+            )  # fmt: skip
             return
         self._offers[link] = interface
         self.responders[link] = responder
@@ -245,18 +249,27 @@ class MDNSService(Service):
         try:
             self._socketOptions(port, family, interface)
             if link.family == 4:
-                port.joinGroup(GROUP4, interface.ipv4[0].address)
-                port.setOutgoingInterface(interface.ipv4[0].address)
+                joined = port.joinGroup(GROUP4, interface.ipv4[0].address)
+                joined.addErrback(self._joinFailed, link)
+                port.setOutgoingInterface(interface.ipv4[0].address).addErrback(
+                    self._joinFailed, link
+                )
                 # RFC 6762 section 11: sent with TTL 255.
                 port.setTTL(255)
             else:
-                port.setOutgoingInterface(interface.index)
+                port.setOutgoingInterface(interface.index).addErrback(self._joinFailed, link)
             # Other responders of this host (avahi, another instance) hear us.
             port.setLoopbackMode(1)
         except BaseException:
             port.stopListening()
             raise
         return port
+
+    def _joinFailed(self, failure: Failure, link: Link) -> None:
+        self._log.warn(
+            "mdns: cannot join {group} on {link}: {reason}",
+            group=link.group[0], link=str(link), reason=failure.getErrorMessage(),
+        )  # fmt: skip
 
     @staticmethod
     def _socketOptions(port: Any, family: int, interface: Interface) -> None:

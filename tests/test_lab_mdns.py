@@ -133,7 +133,7 @@ class LabMDNSTests(LabMDNSTestCase):
         that python-zeroconf registers, with its address, port and TXT.
         """
         self.register(self.client, "_http._tcp.local.", "zeta", 8123)
-        done = self.third.run(["netservices", "discover", "--mdns", "all", "--json", "--timeout", "3"])
+        done = self.third.run(["netservices", "discover", "--mdns", "all", "--json", "--timeout", "5"])
         self.assertEqual(done.returncode, 0, done.stderr)
         listed = [json.loads(line) for line in done.stdout.splitlines()]
         self.assertIn(
@@ -214,7 +214,7 @@ class SharedLabMDNSTests(LabMDNSTestCase):
         self.assertEqual((web["addresses"], web["txt"]), ([self.v4], {"path": "/"}))
         page = self.client.call("tests.labclients.gets", [f"http://{self.v4}:{web['port']}/"])
         self.assertIn("Hello World", page[0]["body"])
-        done = self.client.run(["netservices", "discover", "--mdns", "--json", "--timeout", "3"])
+        done = self.client.run(["netservices", "discover", "--mdns", "--json", "--timeout", "5"])
         self.assertEqual(done.returncode, 0, done.stderr)
         listed = [json.loads(line) for line in done.stdout.splitlines()]
         self.assertEqual(

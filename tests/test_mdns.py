@@ -262,3 +262,38 @@ class TreeTests(TestCase):
         self.assertIsInstance(root.stats["mdns"], MDNSStats)
         root = buildService(parseConfig("[discovery]\nenabled = no\n"), MulticastMemoryReactor())
         self.assertNotIn("mdns", [s.name for s in root])
+
+
+class ListenFailureTests(TestCase):
+    """
+    Links that cannot be served.
+    """
+
+    def test_portInUse(self) -> None:
+        """
+        A link whose port cannot be bound is left out with one warning that
+        names it; the others are served.
+        """
+        from twisted.internet.error import CannotListenError
+        from twisted.logger import capturedLogs
+
+        reactor = MulticastMemoryReactor()
+        listen = reactor.listenMulticast
+        calls = []
+
+        def refuseFirst(*args: object, **kwargs: object) -> object:
+            calls.append(args)
+            if len(calls) == 1:
+                raise CannotListenError("", 5353, OSError(98, "Address already in use"))
+            return listen(*args, **kwargs)  # type: ignore[arg-type]
+
+        reactor.listenMulticast = refuseFirst  # type: ignore[method-assign]
+        service = MDNSService(MDNSSettings("alpha"), reactor, MDNSStats(), interfaces=lambda: [ETH0])
+        self.patch(MDNSService, "_socketOptions", lambda self, *args: None)
+        with capturedLogs() as events:
+            service.startService()
+        self.assertEqual([str(link) for link in service.responders], ["eth0 (IPv6)"])
+        warnings = [e for e in events if e.get("log_format", "").startswith("mdns: cannot listen")]
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual((warnings[0]["link"], warnings[0]["reason"]), ("eth0 (IPv4)", "Address already in use"))
+        service.stopService()
