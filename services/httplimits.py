@@ -579,6 +579,14 @@ class LimitedChannel(HTTPChannel):
         if remaining > 1e-6:
             self._idleCall = self.callLater(remaining, self._idleClockFired)
             return
+        if self._waitingForTransport and self.timeOut is not None:
+            # Twisted private (see pauseProducing): the send buffer is still
+            # full, so the client is being answered, not idle.  Twisted's
+            # timeout would close a slow reader mid-response; the send
+            # timeout is what ends a client that stopped reading.
+            self._idleDeadline = self._seconds() + self.timeOut
+            self._idleCall = self.callLater(self.timeOut, self._idleClockFired)
+            return
         self._idleDeadline = None
         self.timeoutConnection()
 
