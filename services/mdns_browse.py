@@ -110,7 +110,8 @@ class _Browser(DatagramProtocol):
             return
         self.asked.add((name, kind))
         message = dns.Message()
-        message.queries = [dns.Query(name, kind, dns.IN)]
+        # UTF-8 bytes: twisted.names would IDNA-encode a str.
+        message.queries = [dns.Query(name.encode(), kind, dns.IN)]
         packet = message.toStr()
         transport: Any = self.transport
         for interface, link in self.links:

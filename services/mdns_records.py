@@ -12,6 +12,9 @@ listens on the same addresses they share one host name, C{<label>.local};
 a service whose addresses differ gets a host name of its own,
 C{<label>-<type>.local}, so that no browser is sent to an address where
 the service does not listen.
+
+Names are given to twisted.names as UTF-8 bytes, as DNS-SD names are
+(RFC 6763 section 4.1.3): a C{str} would be IDNA-encoded.
 """
 
 from __future__ import annotations
@@ -130,7 +133,10 @@ def renamed(name: str, attempt: int) -> str:
     C{"alpha"}, then C{"alpha (2)"}, C{"alpha (3)"}...
     """
     base = re.sub(r" \(\d+\)$", "", name)
-    return name if attempt == 0 else f"{base} ({attempt + 1})"
+    if attempt == 0:
+        return _cut(name, 63)
+    suffix = f" ({attempt + 1})"
+    return _cut(base, 63 - len(suffix)) + suffix
 
 
 def _typeLabel(serviceType: str) -> str:
@@ -144,7 +150,7 @@ def _addressRecord(host: str, address: str) -> Record:
         payload, kind = dns.Record_A(address), dns.A
     else:
         payload, kind = dns.Record_AAAA(address), dns.AAAA
-    return Record(dns.RRHeader(host, kind, dns.IN, HOST_TTL, payload), True)
+    return Record(dns.RRHeader(host.encode(), kind, dns.IN, HOST_TTL, payload), True)
 
 
 def instanceRecords(name: str, offers: Sequence[Offer]) -> list[Record]:
@@ -164,13 +170,15 @@ def instanceRecords(name: str, offers: Sequence[Offer]) -> list[Record]:
         if set(offer.addresses) != set(everywhere):
             host = f"{label}-{_typeLabel(offer.type)}.local"
         hosts.setdefault(host, offer.addresses)
-        typeName = f"{offer.type}.local"
-        instance = f"{_instanceLabel(name)}.{typeName}"
+        typeName = f"{offer.type}.local".encode()
+        instance = _instanceLabel(name).encode() + b"." + typeName
         records += [
-            Record(dns.RRHeader(SERVICES_TYPE, dns.PTR, dns.IN, OTHER_TTL, dns.Record_PTR(typeName)), False),
+            Record(dns.RRHeader(SERVICES_TYPE.encode(), dns.PTR, dns.IN, OTHER_TTL, dns.Record_PTR(typeName)), False),
             Record(dns.RRHeader(typeName, dns.PTR, dns.IN, OTHER_TTL, dns.Record_PTR(instance)), False),
             Record(
-                dns.RRHeader(instance, dns.SRV, dns.IN, HOST_TTL, dns.Record_SRV(0, 0, offer.port, host)),
+                dns.RRHeader(
+                    instance, dns.SRV, dns.IN, HOST_TTL, dns.Record_SRV(0, 0, offer.port, host.encode())
+                ),
                 True,
             ),
             Record(dns.RRHeader(instance, dns.TXT, dns.IN, OTHER_TTL, _txt(offer.txt)), True),
@@ -186,7 +194,14 @@ def _txt(strings: Sequence[str]) -> dns.Record_TXT:
 
 def _instanceLabel(name: str) -> str:
     # twisted.names splits names at every dot and has no escapes: a dot in
-    # an instance name would make two labels.
-    return name.replace(".", "-")
+    # an instance name would make two labels.  A label is at most 63 bytes.
+    return _cut(name.replace(".", "-"), 63)
+
+
+def _cut(text: str, limit: int) -> str:
+    """
+    C{text} cut to at most C{limit} bytes of UTF-8, on a character boundary.
+    """
+    return text.encode()[:limit].decode("utf-8", "ignore")
 
 

@@ -267,7 +267,7 @@ class MDNSResponder(DatagramProtocol):
             if record.name not in names:
                 names.append(record.name)
         qu = CACHE_FLUSH if number == 1 else 0
-        message.queries = [dns.Query(name, dns.ALL_RECORDS, dns.IN | qu) for name in names]
+        message.queries = [dns.Query(n.encode(), dns.ALL_RECORDS, dns.IN | qu) for n in names]
         message.authority = [r.withTTL(r.header.ttl, flush=False) for r in self._unique()]
         self._write(message.toStr(), self.link.group)
         if number < PROBES:

@@ -297,3 +297,28 @@ class ListenFailureTests(TestCase):
         self.assertEqual(len(warnings), 1)
         self.assertEqual((warnings[0]["link"], warnings[0]["reason"]), ("eth0 (IPv4)", "Address already in use"))
         service.stopService()
+
+
+class NameEncodingTests(TestCase):
+    """
+    Instance names on the wire.
+    """
+
+    def test_utf8NotIDNA(self) -> None:
+        """
+        A name outside ASCII goes out as its UTF-8 bytes (DNS-SD), not
+        IDNA-encoded; a name of 64 characters is cut to a 63-byte label,
+        and its renames keep their suffix within it.
+        """
+        records = instanceRecords("Café", [Offer("_echo._tcp", 7, ("198.18.0.1",))])
+        message = dns.Message(answer=1)
+        message.answers = [r.header for r in records]
+        parsed = dns.Message()
+        parsed.fromStr(message.toStr())
+        self.assertIn("Café._echo._tcp.local".encode(), [r.name.name for r in parsed.answers])
+        long = "n" * 64
+        records = instanceRecords(renamed(long, 0), [Offer("_echo._tcp", 7, ("198.18.0.1",))])
+        message.answers = [r.header for r in records]
+        message.toStr()
+        self.assertEqual(len(renamed(long, 0)), 63)
+        self.assertEqual(renamed(long, 11), "n" * 58 + " (12)")
