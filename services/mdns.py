@@ -98,15 +98,29 @@ def _mtu(name: str) -> int:
         return 1500
 
 
+def _ipv6Interfaces() -> set[str]:
+    # Every interface with an IPv6 address, link-local ones included (the
+    # interface list leaves those out).
+    try:
+        with open("/proc/net/if_inet6") as table:
+            return {line.split()[-1] for line in table if line.strip()}
+    except OSError:
+        return set()
+
+
 def linksOf(
     interfaces: Sequence[Interface], wanted: Sequence[str], families: Sequence[int],
-    mtu: Callable[[str], int] = _mtu,
+    mtu: Callable[[str], int] = _mtu, ipv6: Callable[[], set[str]] = _ipv6Interfaces,
 ) -> list[tuple[Interface, Link]]:  # fmt: skip
     """
     The links to serve: each interface named in C{wanted} (C{"all"}: every
     interface that is up, can multicast and is not loopback) with an
-    address of each family in C{families}.
+    address of each family in C{families} (for IPv6, a link-local one
+    is enough: mDNS over IPv6 speaks from it).
+
+    @param ipv6: the names of the interfaces that have an IPv6 address.
     """
+    withIPv6 = ipv6() if 6 in families else set()
     found = []
     for interface in interfaces:
         if "all" in wanted:
@@ -117,7 +131,7 @@ def linksOf(
         if 4 in families and interface.ipv4:
             networks = tuple(str(a.network()) for a in interface.ipv4)
             found.append((interface, Link(interface.name, 4, networks, mtu(interface.name))))
-        if 6 in families and interface.ipv6:
+        if 6 in families and (interface.ipv6 or interface.name in withIPv6):
             networks = tuple(str(ipaddress.IPv6Network(f"{a}/64", strict=False)) for a in interface.ipv6)
             found.append((interface, Link(interface.name, 6, networks, mtu(interface.name))))
     return found

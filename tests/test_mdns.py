@@ -75,12 +75,25 @@ class OfferTests(TestCase):
         offers = offersOn(ETH0, (4,), LISTENERS, "f" * 32)
         self.assertEqual({o.type: o.addresses for o in offers}["_echo._tcp"], ("198.18.0.1",))
 
+    def test_linkLocalOnlyIPv6(self) -> None:
+        """
+        An interface whose only IPv6 address is link-local is served over
+        IPv6 too: sources of the link are link-local, and the A records of
+        its interface go out over IPv6 as well.
+        """
+        links = linksOf([ETH1], ("all",), (4, 6), mtu=lambda name: 1500, ipv6=lambda: {"eth1"})
+        self.assertEqual([str(link) for _, link in links], ["eth1 (IPv4)", "eth1 (IPv6)"])
+        self.assertTrue(links[1][1].onLink("fe80::1"))
+        self.assertFalse(links[1][1].onLink("2001:db8::9"))
+
     def test_links(self) -> None:
         """
         C{all} serves every interface that is up and can multicast, not
         loopback, once per family it has an address of; names pick.
         """
-        links = linksOf([LO, ETH0, ETH1, DOWN], ("all",), (4, 6), mtu=lambda name: 1500)
+        links = linksOf(
+            [LO, ETH0, ETH1, DOWN], ("all",), (4, 6), mtu=lambda name: 1500, ipv6=lambda: {"eth0"}
+        )
         self.assertEqual(
             [str(link) for _, link in links], ["eth0 (IPv4)", "eth0 (IPv6)", "eth1 (IPv4)"]
         )
