@@ -164,6 +164,35 @@ class LabMDNSTests(LabMDNSTestCase):
         daemon.process.wait(15)  # type: ignore[attr-defined]
         self.assertIn("Main loop terminated.", daemon.log(), daemon.process.returncode)  # type: ignore[attr-defined]
 
+    def test_ipv6Only(self) -> None:
+        """
+        On an IPv6-only segment, python-zeroconf resolves our web service
+        to its IPv6 address, which says Hello World, and C{netservices
+        discover --mdns} finds it too: the IPv6 responder and browser work
+        on their own.
+        """
+        v6 = self.lab.segment("v6", ipv4=False)
+        server = self.lab.host("server6", v6)
+        client = self.lab.host("client6", v6)
+        address = server.ipv6(v6)
+        daemon = server.daemon(
+            isolatedConfig(
+                echo="listen = unix:echo.sock",
+                web=f"listen = tcp6:7080:interface={escape(address)}",
+                mdns="enabled = yes\nname = six",
+            )
+        )
+        daemon.waitForLog("mdns: six is ours on eth0 (IPv6)")
+        found = client.call("tests.labzeroconf.browse", ["_http._tcp.local."], 1)
+        web = found["six._http._tcp.local."]
+        self.assertEqual((web["addresses"], web["port"]), ([address], 7080))
+        page = client.call("tests.labclients.gets", [f"http://[{address}]:7080/"])
+        self.assertIn("Hello World", page[0]["body"])
+        done = client.run(["netservices", "discover", "--mdns", "_http._tcp", "--json", "--timeout", "5"])
+        self.assertEqual(done.returncode, 0, done.stderr)
+        listed = [json.loads(line) for line in done.stdout.splitlines()]
+        self.assertEqual([(i["name"], i["addresses"]) for i in listed], [("six", [address])])
+
 
 def _withDaemon(lab: Lab) -> dict[str, Any]:
     hosts = populate(lab)
