@@ -280,6 +280,9 @@ class LimitedChannel(HTTPChannel):
     @ivar peer: the peer, as logs show it.
     @ivar peerHost: the peer's IP address, which per-peer caps count by, or
         L{None}.
+    @ivar connectedAt: when the connection was made, by the site's clock.
+    @ivar bytesIn: bytes received on this connection.
+    @ivar bytesOut: bytes of response bodies sent on this connection.
     @cvar lingerTimeout: seconds to keep discarding what a client sends
         after it was answered 400 or 413, so that it reads the answer instead
         of a connection reset.
@@ -293,6 +296,9 @@ class LimitedChannel(HTTPChannel):
     maxHeaders = 100
     peer = "?"
     peerHost: str | None = None
+    connectedAt = 0.0
+    bytesIn = 0
+    bytesOut = 0
     # The header deadline is a time, not a timer: a request only sets and
     # clears _headerDeadline, and the connection's one timer (_headerCall),
     # when it fires, re-arms itself for the deadline in force, if any.  A
@@ -324,6 +330,7 @@ class LimitedChannel(HTTPChannel):
         self._headerTimeout = factory.limits.headerTimeout
         self._seconds = factory.reactor.seconds
         self._stats = factory.stats
+        self.connectedAt = self._seconds()
         HTTPChannel.connectionMade(self)
         self._sendTimer = SendTimer(
             factory.reactor, factory.limits.sendTimeout, self.transport, self._sendTimedOut
@@ -340,6 +347,7 @@ class LimitedChannel(HTTPChannel):
             return
         if not self._replaying:
             self._stats.bytesIn += len(data)
+            self.bytesIn += len(data)
         if self._awaitingRequest and not self.paused:
             self._startHeaderClock()
         HTTPChannel.dataReceived(self, data)
@@ -387,6 +395,7 @@ class LimitedChannel(HTTPChannel):
         starts the next header deadline.
         """
         self._awaitingRequest = bool(self.persistent)
+        self.bytesOut += request.sentLength
         # Twisted private: whether the transport paused this channel (its
         # send buffer is full); verified on Twisted 26.10.
         if self._waitingForTransport:
@@ -479,6 +488,16 @@ class LimitedChannel(HTTPChannel):
             self.paused = False
             if self._buffer and not self._rejected:
                 self.dataReceived(b"")
+
+    @property
+    def backpressured(self) -> bool:
+        """
+        Whether the transport paused this channel because its send buffer
+        is full.
+        """
+        # Twisted private: whether the transport paused this channel;
+        # verified on Twisted 26.10.
+        return bool(self._waitingForTransport)
 
     def _sendTimedOut(self) -> None:
         self.factory.stats.sendTimeouts += 1
@@ -704,6 +723,8 @@ class LimitedSite(Site):
         self.stats = stats if stats is not None else WebStats()
         self.accessLog = accessLog or None
         self._perPeer: dict[str, int] = {}
+        #: The open connections, oldest first (see L{services.openconns}).
+        self.channels: dict[LimitedChannel, None] = {}
         self._refusing = False
         self._dateSecond = -1
         self._date = b""
@@ -762,6 +783,7 @@ class LimitedSite(Site):
         """
         self.stats.current += 1
         self.stats.accepted += 1
+        self.channels[channel] = None
         host = channel.peerHost
         if host is not None:
             self._perPeer[host] = self._perPeer.get(host, 0) + 1
@@ -773,6 +795,7 @@ class LimitedSite(Site):
         Uncount a closed connection.
         """
         self.stats.current -= 1
+        self.channels.pop(channel, None)
         host = channel.peerHost
         if host is not None:
             left = self._perPeer.get(host, 1) - 1

@@ -5,7 +5,8 @@ The web service: one twisted.web site over this resource tree::
     /          Hello World (text/html;charset=UTF-8)
     /static/   the files of [web] static_dir (mount point: static_mount)
     /status    JSON: version, uptime, every service with its addresses,
-               counters and (discovery) peers
+               counters and (discovery) peers, the open connections; as an
+               HTML page to browsers (L{services.statuspage})
     /health    200 when every enabled service is listening, else 503
     /metrics   Prometheus text format
 
@@ -36,7 +37,9 @@ from services.listen import (
     listeningPorts,
 )
 from services.metrics import LazyMetricsResource
+from services.openconns import connectionsDocument, newest
 from services.stats import WebStats
+from services.statuspage import StatusResource
 from services.webpages import Hello, JSONResource, notFound
 
 __all__ = [
@@ -74,11 +77,16 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
     """
     What C{/status} shows: the version, the uptime in seconds and, for each
     service of C{root}, whether it listens, its addresses, its counters and,
-    for discovery, the peers it knows.  In a worker process (C{workers} above
+    for discovery, the peers it knows; the open connections of the stream
+    services (L{services.openconns}).  In a worker process (C{workers} above
     1), also every worker's counters and their totals.
     """
     services: dict[str, Any] = {}
+    listings = []
     for service in list(root):
+        connectionListing = getattr(service, "connectionListing", None)
+        if connectionListing is not None:
+            listings.append((service.name, *connectionListing()))
         entry: dict[str, Any] = {
             "listening": isListening(service),
             "addresses": [describeAddress(p.getHost()) for p in listeningPorts(service)],
@@ -96,6 +104,8 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
         "uptime": round(uptime, 3),
         "services": services,
     }
+    if listings:
+        document["connections"] = connectionsDocument(listings)
     worker = getattr(root, "worker", None)
     if worker is not None:
         from services.workers import workersDocument
@@ -164,7 +174,7 @@ def buildResource(
     tree = Branch()
     tree.putChild(b"", Hello())
     tree.putChild(
-        b"status", JSONResource(lambda request: (200, statusFor(request, root, uptime())))
+        b"status", StatusResource(lambda request: (200, statusFor(request, root, uptime())))
     )
     tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
     tree.putChild(b"metrics", LazyMetricsResource(root, uptime, reactor))
@@ -218,6 +228,16 @@ class WebService(MultiService):
         """
         self.startedAt = self.clock.seconds()
         MultiService.startService(self)
+
+    def connectionListing(self) -> tuple[int, list[dict[str, Any]]]:
+        """
+        How many connections are open, and the newest described (see
+        L{services.openconns}).
+        """
+        if self.site is None:
+            return 0, []
+        channels = self.site.channels
+        return len(channels), newest(channels, self.name, self.clock.seconds())
 
     def uptime(self) -> float:
         """

@@ -494,3 +494,45 @@ class BufferingTransport(StringTransport):
         """
         self.aborted = True
         self.disconnecting = True
+
+
+def chromiumExecutable() -> str:
+    """
+    The headless browser (Debian's C{chromium} package, see
+    tests/system-deps.sh), or skip.
+    """
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise SkipTest("chromium is not installed (tests/system-deps.sh installs it)")
+    return found
+
+
+def headlessChromium(
+    url: str, directory: Path, *options: str, budget: int = 5000, timeout: float = 90.0
+) -> subprocess.CompletedProcess[bytes]:
+    """
+    Load C{url} in a headless Chromium with a fresh profile under
+    C{directory}, without any network traffic of its own (no updates, sync
+    or QUIC), and let the page run for C{budget} milliseconds of virtual
+    time (which stands still while a request is pending, so the page's own
+    requests all complete whatever the load); C{options} says what to
+    produce (C{--dump-dom}, C{--screenshot=PATH}).
+    """
+    profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=directory))
+    command = [
+        chromiumExecutable(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        f"--virtual-time-budget={budget}",
+        *options,
+        url,
+    ]
+    return subprocess.run(command, capture_output=True, timeout=timeout, check=True)
