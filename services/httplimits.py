@@ -40,8 +40,8 @@ The 408 and 413 answers are counted and written to the access log like any
 other, in Apache's Combined Log Format.  An access log that cannot be
 written (a full disk) loses its lines, never a response: each lost line is
 counted, and a warning says so at most once a minute.  Connections speak
-HTTP/1.1 only (a plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS
-is not offered).
+HTTP/1.1 (a plain L{HTTPChannel}); on C{ssl:} listeners L{services.http2}
+adds HTTP/2 with the same limits.
 
 Each limit is off when set to 0.  Use it like a L{Site}::
 
@@ -100,6 +100,8 @@ class HTTPLimits:
         reads none of it) before the connection is aborted.
     @ivar serverHeader: the C{Server} header of every response; empty for
         none.
+    @ivar maxStreams: streams one HTTP/2 connection may have open at once
+        (L{services.http2}).
     """
 
     headerTimeout: float = 10.0
@@ -109,6 +111,7 @@ class HTTPLimits:
     maxConnectionsPerPeer: int = 256
     sendTimeout: float = 60.0
     serverHeader: bytes = b"netservices"
+    maxStreams: int = 100
 
 
 def peerKey(address: IAddress | None) -> str | None:
@@ -155,7 +158,9 @@ def combinedLogFormat(timestamp: str, request: Any) -> str:
     if request.method is None:  # no request line: a RejectedRequest 408
         line = '"-"'
     else:
-        line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(request.clientproto)}"'
+        # twisted.web names HTTP/2 "HTTP/2"; Apache and nginx log "HTTP/2.0".
+        version = b"HTTP/2.0" if request.clientproto == b"HTTP/2" else request.clientproto
+        line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(version)}"'
     referrer = _escape(request.getHeader(b"referer") or b"-")
     agent = _escape(request.getHeader(b"user-agent") or b"-")
     length = request.sentLength or "-"
@@ -498,6 +503,20 @@ class LimitedChannel(HTTPChannel):
         # Twisted private: whether the transport paused this channel;
         # verified on Twisted 26.10.
         return bool(self._waitingForTransport)
+
+    def abandon(self) -> None:
+        """
+        The connection goes on in another protocol (HTTP/2,
+        L{services.http2}): stop this channel's timers, and leave the
+        counting of the connection to its successor.
+        """
+        self._cancelHeaderClock()
+        self._sendTimer.stop()
+        self.setTimeout(None)
+        if self._idleCall is not None:
+            if self._idleCall.active():
+                self._idleCall.cancel()
+            self._idleCall = None
 
     def _sendTimedOut(self) -> None:
         self.factory.stats.sendTimeouts += 1

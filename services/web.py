@@ -35,6 +35,7 @@ from services.listen import (
     endpointFor,
     isListening,
     listeningPorts,
+    parseListen,
 )
 from services.metrics import LazyMetricsResource
 from services.openconns import connectionsDocument, newest
@@ -202,6 +203,7 @@ def limitsFor(config: WebConfig) -> HTTPLimits:
         maxConnectionsPerPeer=config.max_connections_per_peer,
         sendTimeout=config.send_timeout,
         serverHeader=config.server_header.encode("ascii"),
+        maxStreams=config.max_streams,
     )
 
 
@@ -275,9 +277,14 @@ def makeWebService(
     service.site = site
     options = SocketOptions(backlog=config.backlog)
     for description in config.listen:
+        factory, alpn = site, ()
+        if config.http2 and parseListen(description).tls is not None:
+            from services.http2 import HTTP2Factory
+
+            factory, alpn = HTTP2Factory(site), (b"h2", b"http/1.1")
         endpoint = endpointFor(
             clock, description, options, context or ListenContext(), site.stats,
-            config.trusted_proxies,
+            config.trusted_proxies, alpn,
         )
-        ListenerService("web", description, endpoint, site, options).setServiceParent(service)
+        ListenerService("web", description, endpoint, factory, options).setServiceParent(service)
     return service
