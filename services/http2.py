@@ -48,7 +48,7 @@ import h2.settings
 import priority
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IDelayedCall, IProtocol
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.components import proxyForInterface
@@ -89,7 +89,7 @@ class _CountingConnection(h2.connection.H2Connection):
     progressed = False
     controlFrames = 0
 
-    def receive_data(self, data: bytes) -> list[Any]:
+    def receive_data(self, data: Any) -> list[Any]:
         events: list[Any] = super().receive_data(data)
         progressed = False
         for event in events:
@@ -231,7 +231,8 @@ class LimitedH2Connection(H2Connection):
     """
 
     _log = Logger(observer=logs.observer)
-    factory: LimitedSite
+    factory: LimitedSite  # type: ignore[assignment]
+    conn: _CountingConnection
     peer = "?"
     peerHost: str | None = None
     connectedAt = 0.0
@@ -313,7 +314,12 @@ class LimitedH2Connection(H2Connection):
         # on Twisted 26.10.
         self._stopHeaderClock()
         stream = LimitedH2Stream(
-            event.stream_id, self, event.headers, self.requestFactory, self.site, self.factory
+            event.stream_id,
+            self,
+            event.headers,
+            self.requestFactory,  # type: ignore[attr-defined]
+            self.site,
+            self.factory,
         )
         streamID = event.stream_id
         self.streams[streamID] = stream
@@ -420,7 +426,7 @@ class LimitedH2Connection(H2Connection):
         self.factory.stats.idleTimeouts += 1
         H2Connection.timeoutConnection(self)
 
-    def connectionLost(self, reason: Failure, _cancelTimeouts: bool = True) -> None:
+    def connectionLost(self, reason: Failure = connectionDone, _cancelTimeouts: bool = True) -> None:
         """
         Stop the timers and uncount the connection (once).
         """
@@ -529,10 +535,10 @@ class NegotiatingChannel(proxyForInterface(IProtocol, "_channel")):  # type: ign
         # Twisted private: the producer HTTPChannel registered with its
         # transport, which the new connection takes over (as Twisted's own
         # switch does); verified on Twisted 26.10.
-        networkProducer = old._networkProducer
+        networkProducer: Any = old._networkProducer
         networkProducer.unregisterProducer()
         old.abandon()
-        new = LimitedH2Connection(site.reactor)
+        new: Any = LimitedH2Connection(site.reactor)
         new.requestFactory = old.requestFactory
         new.site = site
         new.factory = site
@@ -573,7 +579,7 @@ class HTTP2Factory(Factory):
         """
         self.site.doStop()
 
-    def buildProtocol(self, addr: IAddress) -> Any:
+    def buildProtocol(self, addr: IAddress | None) -> Any:
         """
         A site's channel behind a L{NegotiatingChannel}, or L{None} when a
         connection cap is reached.

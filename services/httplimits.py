@@ -743,7 +743,7 @@ class LimitedSite(Site):
         self.accessLog = accessLog or None
         self._perPeer: dict[str, int] = {}
         #: The open connections, oldest first (see L{services.openconns}).
-        self.channels: dict[LimitedChannel, None] = {}
+        self.channels: dict[Any, None] = {}
         self._refusing = False
         self._dateSecond = -1
         self._date = b""

@@ -17,15 +17,17 @@ plus the count of each service's open connections.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from itertools import islice
-from typing import Any, Iterable, Mapping, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 from services.listen import describeAddress
 from services.sendtimeout import queuedBytes
 
 __all__ = [
-    "READING",
     "PAUSED",
+    "READING",
     "SENDING",
     "SHOWN",
     "OpenConnection",
@@ -102,7 +104,7 @@ def describeConnection(service: str, connection: OpenConnection, now: float) -> 
 
 
 def newest(
-    registry: Mapping[OpenConnection, object], service: str, now: float, limit: int = SHOWN
+    registry: dict[Any, Any], service: str, now: float, limit: int = SHOWN
 ) -> list[dict[str, Any]]:
     """
     The C{limit} newest connections of an insertion-ordered registry,

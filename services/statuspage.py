@@ -21,10 +21,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from twisted.web.iweb import IRequest
+
 from services.webpages import JSONResource
 
 __all__ = ["REFRESH", "StatusResource", "peerLink", "prefersHTML", "renderPage"]

@@ -239,7 +239,7 @@ class WebService(MultiService):
         if self.site is None:
             return 0, []
         channels = self.site.channels
-        return len(channels), newest(channels, self.name, self.clock.seconds())
+        return len(channels), newest(channels, "web", self.clock.seconds())
 
     def uptime(self) -> float:
         """
@@ -277,7 +277,8 @@ def makeWebService(
     service.site = site
     options = SocketOptions(backlog=config.backlog)
     for description in config.listen:
-        factory, alpn = site, ()
+        factory: Any = site
+        alpn: tuple[bytes, ...] = ()
         if config.http2 and parseListen(description).tls is not None:
             from services.http2 import HTTP2Factory
 

@@ -14,7 +14,6 @@ import h2.events
 import h2.settings
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
@@ -368,3 +367,40 @@ class NegotiationTests(H2TestCase):
         [line] = lines
         self.assertIn('"GET /x HTTP/2.0" 404 ', line)
         self.assertTrue(line.startswith("127.0.0.2 - - "), line)
+
+
+class FactoryTests(SynchronousTestCase):
+    """
+    L{HTTP2Factory} is the site's factory for an C{ssl:} listener.
+    """
+
+    def test_caps(self) -> None:
+        """
+        The site's connection caps apply before any protocol is chosen: a
+        connection over C{maxConnectionsPerPeer} gets no protocol, and is
+        counted as refused.
+        """
+        from services.http2 import HTTP2Factory
+
+        site = LimitedSite(Hello(), HTTPLimits(maxConnectionsPerPeer=1), reactor=Clock())
+        factory = HTTP2Factory(site)
+        peer = IPv4Address("TCP", "127.0.0.2", 4000)
+        first = factory.buildProtocol(peer)
+        self.assertIsInstance(first, NegotiatingChannel)
+        first.makeConnection(ALPNTransport(peerAddress=peer))
+        self.assertIsNone(factory.buildProtocol(peer))
+        self.assertEqual(site.stats.refused, 1)
+
+    def test_startsTheSite(self) -> None:
+        """
+        Starting and stopping the factory starts and stops the site (which
+        opens and closes its access log).
+        """
+        from services.http2 import HTTP2Factory
+
+        site = LimitedSite(Hello(), HTTPLimits(), reactor=Clock())
+        factory = HTTP2Factory(site)
+        factory.doStart()
+        self.assertEqual(site.numPorts, 1)
+        factory.doStop()
+        self.assertEqual(site.numPorts, 0)

@@ -51,7 +51,7 @@ class EchoConnectionsTests(SynchronousTestCase):
         """
         first, t1 = connect(self.factory, self.clock, 1001)
         self.clock.advance(5)
-        second, t2 = connect(self.factory, self.clock, 1002)
+        second, _ = connect(self.factory, self.clock, 1002)
         first.dataReceived(b"x" * 10)
         t1.peerReads()
         self.clock.advance(1)
@@ -119,7 +119,7 @@ class WebConnectionsTests(SynchronousTestCase):
         tree = Resource()
         tree.putChild(b"", Hello())
         service.site = site = LimitedSite(tree, HTTPLimits(), reactor=clock)
-        channel, transport = connect(site, clock, 2001)
+        channel, _ = connect(site, clock, 2001)
         request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
         channel.dataReceived(request)
         clock.advance(2)

@@ -71,7 +71,7 @@ class NegotiationTests(StubTestCase):
         """
         C{?format=html} gets the page whatever the C{Accept}.
         """
-        response, body = self.get("http://web/status?format=html", "application/json")
+        response, _ = self.get("http://web/status?format=html", "application/json")
         self.assertEqual(header(response, "content-type"), "text/html; charset=utf-8")
 
 

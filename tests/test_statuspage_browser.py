@@ -59,7 +59,7 @@ class BrowserTests(TestCase):
         received = b""
         while len(received) < 9:
             received += client.recv(64)
-        return "127.0.0.3:%d" % client.getsockname()[1]
+        return f"127.0.0.3:{client.getsockname()[1]}"
 
     def test_renderedAndRefreshed(self) -> None:
         """
