@@ -264,6 +264,7 @@ class EchoFactory(Factory[Echo]):
     @ivar noDelay: whether TCP connections get C{TCP_NODELAY}.
     @ivar sendTimeout: seconds a paused echo may wait for its peer to read
         some of it before the connection is dropped; C{None} or 0 for never.
+    @ivar name: the service's name, in the log and the shutdown drain.
     """
 
     protocol = Echo
@@ -278,6 +279,7 @@ class EchoFactory(Factory[Echo]):
         stats: ConnectionStats | None = None,
         noDelay: bool = True,
         sendTimeout: float | None = None,
+        name: str = "echo",
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
@@ -285,7 +287,8 @@ class EchoFactory(Factory[Echo]):
         self.maxConnections = maxConnections or None
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.stats = stats if stats is not None else ConnectionStats()
-        self.tracker = ConnectionTracker("echo")
+        self.name = name
+        self.tracker = ConnectionTracker(name)
         self.noDelay = noDelay
         self.sendTimeout = sendTimeout or None
         self._refusing = False
@@ -308,8 +311,9 @@ class EchoFactory(Factory[Echo]):
             if not self._refusing:
                 self._refusing = True
                 self._log.warn(
-                    "echo: {limit} connections open, the max_connections limit: "
+                    "{service}: {limit} connections open, the max_connections limit: "
                     "closing new connections until some close",
+                    service=self.name,
                     limit=limit,
                 )
             return None
@@ -326,7 +330,7 @@ class EchoService(MultiService):
 
     def __init__(self, factory: EchoFactory, grace: float) -> None:
         MultiService.__init__(self)
-        self.setName("echo")
+        self.setName(factory.name)
         self.factory = factory
         self.grace = grace
 
