@@ -278,8 +278,11 @@ class LimitedH2Connection(H2Connection):
         """
         Count the bytes and handle the frames; only a request's progress
         restarts the idle timeout.  Too many control frames since the last
-        request close the connection.
+        request close the connection.  Once the connection is being closed
+        for abuse or a timeout, what still arrives is discarded.
         """
+        if self._closing:
+            return
         n = len(data)
         self.bytesIn += n
         self.factory.stats.bytesIn += n
@@ -483,6 +486,7 @@ class LimitedH2Connection(H2Connection):
             self._headerCall = None
 
     def _goAway(self, code: int) -> None:
+        self._closing = True
         self.conn.close_connection(error_code=code)
         self.transport.write(self.conn.data_to_send())  # type: ignore[union-attr]
         self.transport.loseConnection()  # type: ignore[union-attr]

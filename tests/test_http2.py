@@ -323,6 +323,11 @@ class FloodTests(H2TestCase):
         client.send()
         self.assertTrue(client.goneAway())
         self.assertEqual(client.events[-1].error_code, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+        # What still arrives is discarded, and the connection counted once.
+        from hyperframe.frame import PingFrame
+
+        client.channel.dataReceived(PingFrame(0, opaque_data=b"87654321").serialize() * 10)
+        self.assertEqual(self.stats.http2Errors, 1)
 
     def test_controlFramesBetweenRequests(self) -> None:
         """
