@@ -256,6 +256,20 @@ class WebService(MultiService):
         channels = self.site.channels
         return len(channels), newest(channels, "web", self.clock.seconds())
 
+    def reopen(self) -> int:
+        """
+        Reopen the access log (on SIGHUP, after logrotate moved it).
+
+        @return: how many files were reopened: 1, or 0 without an access
+            log or before the site has opened it.
+        """
+        logFile = getattr(self.site, "logFile", None)
+        reopen = getattr(logFile, "reopen", None)
+        if reopen is None:
+            return 0
+        reopen()
+        return 1
+
     def uptime(self) -> float:
         """
         Seconds since the service started (0 before).
