@@ -1059,6 +1059,11 @@ def parseValue(source: str, section: str, key: str, text: str) -> Any:
         raise ConfigError(f"{source}: [{section}] {key} = {text.strip()!r}: {e}") from None
 
 
+#: What starts a comment: a whole line, or the rest of a line after
+#: whitespace.
+_COMMENT_PREFIXES = ("#", ";")
+
+
 def _syntaxProblem(error: configparser.Error) -> str:
     """
     Say what is wrong with the INI syntax, and where, in one line.
@@ -1087,8 +1092,13 @@ def parseConfig(text: str, source: str = "<string>") -> Config:
     @raise ConfigError: for a syntax error, an unknown section or key, or a
         bad value.
     """
+    # A "#" or ";" starts a comment on its own line, or after whitespace at
+    # the end of a value (configparser only cuts an inline prefix that follows
+    # whitespace), so "tcp:8007  # local only" is "tcp:8007" while endpoint
+    # strings and paths that hold "#" or ";" themselves keep them.
     parser = configparser.RawConfigParser(
-        strict=True, delimiters=("=",), comment_prefixes=("#", ";"), inline_comment_prefixes=None
+        strict=True, delimiters=("=",), comment_prefixes=_COMMENT_PREFIXES,
+        inline_comment_prefixes=_COMMENT_PREFIXES,
     )
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
