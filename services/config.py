@@ -957,6 +957,18 @@ class WebConfig:
         "one or more IP addresses or CIDR networks",
         "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
+    http2: bool = _setting(
+        True,
+        parseBool,
+        "yes or no",
+        "Offer HTTP/2 (ALPN h2) beside HTTP/1.1 on ssl: listeners.",
+    )
+    max_streams: int = _setting(
+        100,
+        _intRange(1, 1_000_000),
+        "a whole number from 1 to 1000000",
+        "Requests (streams) one HTTP/2 connection may have open at once.",
+    )
 
 
 
