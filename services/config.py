@@ -508,6 +508,60 @@ class DiscoveryConfig:
     )
 
 
+def parseInterfaceNames(text: str) -> tuple[str, ...]:
+    """
+    Parse C{all} or one or more interface names (C{eth0 wlan0}), separated
+    by spaces or commas.
+    """
+    names = tuple(text.replace(",", " ").split())
+    if names == ("all",):
+        return names
+    if not names or any(
+        n == "all" or len(n) > 15 or not all(c.isalnum() or c in "-_.@" for c in n) for n in names
+    ):
+        raise _Invalid("expected all, or one or more interface names such as eth0")
+    return names
+
+
+def parseFamilies(text: str) -> tuple[str, ...]:
+    """
+    Parse C{ipv4}, C{ipv6} or both (C{ipv4 ipv6}).
+    """
+    families = tuple(dict.fromkeys(text.replace(",", " ").lower().split()))
+    if not families or any(f not in ("ipv4", "ipv6") for f in families):
+        raise _Invalid("expected ipv4, ipv6, or both: ipv4 ipv6")
+    return families
+
+
+@dataclass(frozen=True)
+class MDNSConfig:
+    """
+    C{[mdns]}: advertise our services by DNS-SD over multicast DNS (RFC 6762,
+    RFC 6763) on 224.0.0.251 and ff02::fb port 5353.
+    """
+
+    enabled: bool = _setting(False, parseBool, "yes or no", "Run the mDNS responder.")
+    interfaces: tuple[str, ...] = _setting(
+        ("all",),
+        parseInterfaceNames,
+        "all, or one or more interface names",
+        "The interfaces to advertise on; all: every one that is up and can multicast, "
+        "loopback aside.",
+    )
+    name: str = _setting(
+        "",
+        parseOptionalName,
+        "1 to 64 printable characters, or empty",
+        "The instance name claimed; empty: [discovery] name, else the host name.",
+    )
+    families: tuple[str, ...] = _setting(
+        ("ipv4", "ipv6"),
+        parseFamilies,
+        "ipv4, ipv6, or both",
+        "The address families to advertise over.",
+    )
+
+
 @dataclass(frozen=True)
 class UdpEchoConfig:
     """
@@ -913,6 +967,18 @@ class WebConfig:
         "one or more IP addresses or CIDR networks",
         "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
+    http2: bool = _setting(
+        True,
+        parseBool,
+        "yes or no",
+        "Offer HTTP/2 (ALPN h2) beside HTTP/1.1 on ssl: listeners.",
+    )
+    max_streams: int = _setting(
+        100,
+        _intRange(1, 1_000_000),
+        "a whole number from 1 to 1000000",
+        "Requests (streams) one HTTP/2 connection may have open at once.",
+    )
 
 
 
@@ -994,6 +1060,7 @@ SECTIONS: Mapping[str, type] = {
     "web": WebConfig,
     "discovery": DiscoveryConfig,
     "udp-echo": UdpEchoConfig,
+    "mdns": MDNSConfig,
     "log": LogConfig,
     "netservices": NetservicesConfig,
     "tls": TLSConfig,
@@ -1017,6 +1084,7 @@ class Config:
     web: WebConfig = WebConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     udp_echo: UdpEchoConfig = UdpEchoConfig()
+    mdns: MDNSConfig = MDNSConfig()
     log: LogConfig = LogConfig()
     netservices: NetservicesConfig = NetservicesConfig()
     tls: TLSConfig = TLSConfig()
