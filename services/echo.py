@@ -340,7 +340,7 @@ class EchoService(MultiService):
         L{services.openconns}).
         """
         connections = self.factory.tracker.connections
-        return len(connections), newest(connections, "echo", self.factory.clock.seconds())
+        return len(connections), newest(connections, self.name, self.factory.clock.seconds())
 
     def stopService(self) -> Deferred[None]:
         """

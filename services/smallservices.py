@@ -144,6 +144,13 @@ class _SmallProtocol(Protocol, TimeoutMixin):
     """
 
     factory: SmallServiceFactory
+    #: What C{/status} lists of an open connection (L{services.openconns}):
+    #: when it connected, by the factory's clock, the bytes it received and
+    #: sent, and whether its transport paused it.
+    connectedAt = 0.0
+    bytesIn = 0
+    bytesOut = 0
+    backpressured = False
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """
@@ -158,12 +165,14 @@ class _SmallProtocol(Protocol, TimeoutMixin):
         stats = self.factory.stats
         stats.current += 1
         stats.accepted += 1
+        self.connectedAt = self.factory.clock.seconds()
         self.factory.tracker.add(self)
 
     def dataReceived(self, data: bytes) -> None:
         """
         Count what the client sent, and keep none of it.
         """
+        self.bytesIn += len(data)
         self.factory.stats.bytesIn += len(data)
 
     def timeoutConnection(self) -> None:
@@ -207,6 +216,7 @@ class Discard(_SmallProtocol):
         """
         Count C{data} and restart the idle timer.
         """
+        self.bytesIn += len(data)
         self.factory.stats.bytesIn += len(data)
         if self.timeOut:
             self.resetTimeout()
@@ -267,7 +277,7 @@ class Chargen(_SmallProtocol):
         """
         The transport holds enough: stop writing, and start the send timer.
         """
-        self._paused = True
+        self._paused = self.backpressured = True
         if self.factory.timeout:
             self.setTimeout(self.factory.timeout)
 
@@ -276,7 +286,7 @@ class Chargen(_SmallProtocol):
         The transport wants data: write (unless the rate limit makes us
         wait already).
         """
-        self._paused = False
+        self._paused = self.backpressured = False
         self.setTimeout(None)
         if self._delayed is None:
             self._produce()
@@ -300,6 +310,7 @@ class Chargen(_SmallProtocol):
                 return
             self.transport.write(chargenPattern(self.offset, quantum))  # type: ignore[union-attr]
             self.offset = (self.offset + quantum) % len(_CYCLE)
+            self.bytesOut += quantum
             self.factory.stats.bytesOut += quantum
         self._delayed = self.factory.clock.callLater(0, self._produce)
 
@@ -364,6 +375,7 @@ class Answer(_SmallProtocol):
         if factory.timeout:
             self.setTimeout(factory.timeout)
         answer = factory.answer(factory.clock.seconds())
+        self.bytesOut = len(answer)
         factory.stats.bytesOut += len(answer)
         self.transport.write(answer)  # type: ignore[union-attr]
         self.transport.loseConnection()  # type: ignore[union-attr]

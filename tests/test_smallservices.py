@@ -128,7 +128,24 @@ class DiscardTests(SynchronousTestCase):
         protocol.connectionLost()
         self.assertEqual(self.factory.stats.current, 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.assertEqual(self.factory.tracker.connections, set())
+        self.assertEqual(len(self.factory.tracker.connections), 0)
+
+
+    def test_listedAsOpenConnection(self) -> None:
+        """
+        An open discard connection is described for C{/status} like an echo
+        connection: its age and the bytes it received.
+        """
+        from services.openconns import describeConnection
+
+        protocol, _ = connect(self.factory)
+        protocol.dataReceived(b"x" * 10)
+        self.clock.advance(2)
+        described = describeConnection("discard", protocol, self.clock.seconds())
+        self.assertEqual(
+            (described["service"], described["age"], described["bytesIn"], described["bytesOut"]),
+            ("discard", 2.0, 10, 0),
+        )
 
 
 class ChargenPatternTests(SynchronousTestCase):
