@@ -41,10 +41,13 @@ run: $(STAMP)
 system-deps:
 	@sh tests/system-deps.sh
 
-## test: the whole suite, under trial and under pytest.
+## test: the whole suite, under trial and under pytest, each in JOBS
+## processes (most tests wait on real daemons and sockets, so two share a
+## 2-core machine well).
+JOBS ?= 2
 test: $(TEST_STAMP) system-deps
-	$(BIN)/trial tests
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/trial -j$(JOBS) tests
+	$(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider tests
 
 ## bench: benchmarks against peers (about 10 minutes; not part of `make test`).
 ## Writes bench/results/<date>.md and .png and updates README's Performance section.
