@@ -22,11 +22,11 @@ from typing import Any
 
 import twisted
 
-__all__ = ["PrivateName", "TWISTED_VERSION", "privateNames", "resolve"]
+__all__ = ["TWISTED_VERSION", "PrivateName", "isA", "privateNames", "resolve"]
 
 #: The running Twisted's release as (year, month, micro).
 TWISTED_VERSION: tuple[int, int, int] = (
-    twisted.version.major,
+    int(twisted.version.major),
     twisted.version.minor,
     twisted.version.micro,
 )
@@ -58,6 +58,17 @@ class PrivateName:
     shape: Callable[[Any], bool] = callable
     instance: Callable[[], Any] | None = None
     verified: tuple[str, ...] = VERIFIED
+
+
+def isA(*types: type) -> Callable[[Any], bool]:
+    """
+    A shape predicate: the found object is an instance of one of C{types}.
+    """
+
+    def check(value: Any) -> bool:
+        return isinstance(value, types)
+
+    return check
 
 
 def resolve(name: PrivateName) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 from twisted.internet import tcp
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 
-from services._twisted import PrivateName
+from services._twisted import PrivateName, isA
 
 __all__ = ["HAS_MAKE_BINDING", "PRIVATE_NAMES", "listenTCPReusingPort"]
 
@@ -58,30 +58,26 @@ def _endpoint() -> Any:
     return TCP4ServerEndpoint(MemoryReactor(), 8, backlog=5, interface="127.0.0.1")
 
 
-def _isInt(value: Any) -> bool:
-    return isinstance(value, int)
-
-
 PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.endpoints:TCP4ServerEndpoint._port",
         "the port of a tcp:/tcp6: description, to listen on it with SO_REUSEPORT",
         ("services.listen",),
-        shape=_isInt,
+        shape=isA(int),
         instance=_endpoint,
     ),
     PrivateName(
         "twisted.internet.endpoints:TCP4ServerEndpoint._backlog",
         "the backlog of a tcp:/tcp6: description, kept with SO_REUSEPORT",
         ("services.listen",),
-        shape=_isInt,
+        shape=isA(int),
         instance=_endpoint,
     ),
     PrivateName(
         "twisted.internet.endpoints:TCP4ServerEndpoint._interface",
         "the interface of a tcp:/tcp6: description, kept with SO_REUSEPORT",
         ("services.listen",),
-        shape=lambda value: isinstance(value, str),
+        shape=isA(str),
         instance=_endpoint,
     ),
 )

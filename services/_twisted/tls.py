@@ -48,7 +48,9 @@ def serverTLSFactory(options: Any, protocolFactory: IProtocolFactory) -> TLSMemo
     if not (ALPN_PER_CONNECTION and IProtocolNegotiationFactory.providedBy(protocolFactory)):
         return TLSMemoryBIOFactory(options, False, protocolFactory)
     # Twisted private: how Twisted < 26.4 puts ALPN protocols on a context.
-    from twisted.internet._sslverify import _setAcceptableProtocols
+    from twisted.internet._sslverify import (  # type: ignore[attr-defined]
+        _setAcceptableProtocols,
+    )
 
     _setAcceptableProtocols(options.getContext(), protocolFactory.acceptableProtocols())
     return _ALPNSetOnce(options, False, protocolFactory)
