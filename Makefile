@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit integration install clean lint typecheck system-deps bench
+.PHONY: run test test-floors unit integration install clean lint typecheck system-deps bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,24 @@ test: $(STAMP) system-deps
 	$(BIN)/trial tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+## test-floors: the suite on the declared floors (tests/floors.txt, the lowest
+## release of every dependency), in its own venv, under trial only.  Leaves out
+## the reliability battery, the network lab and the benchmark check (FLOORS_SKIP),
+## which test load rather than the Twisted API: every module is still imported
+## and covered by the unit and integration tests.
+FLOORS_VENV ?= .venv-floors
+FLOORS_SKIP := test_reliability_% test_lab% test_bench
+FLOORS_TESTS := $(patsubst tests/%.py,tests.%,$(filter-out $(FLOORS_SKIP:%=tests/%.py),$(wildcard tests/test_*.py)))
+
+$(FLOORS_VENV)/.installed: pyproject.toml tests/floors.txt
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -c tests/floors.txt -e '.[test]'
+	@touch $@
+
+test-floors: $(FLOORS_VENV)/.installed system-deps
+	$(FLOORS_VENV)/bin/trial $(FLOORS_TESTS)
+
 ## bench: benchmarks against peers (about 10 minutes; not part of `make test`).
 ## Writes bench/results/<date>.md and .png and updates README's Performance section.
 bench: $(STAMP)
@@ -46,7 +64,7 @@ typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
 clean:
-	rm -rf $(VENV) _trial_temp build dist *.egg-info
+	rm -rf $(VENV) $(FLOORS_VENV) _trial_temp build dist *.egg-info
 
 ## soak: 30 minutes of mixed load on a real daemon (SOAK_SECONDS=120 for a short one); not in CI.
 .PHONY: soak
