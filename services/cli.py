@@ -27,6 +27,8 @@ COMMANDS: Sequence[str] = (
     "services.commands.resolve",
     "services.commands.discover",
     "services.commands.ping",
+    "services.commands.serve",
+    "services.commands.throughput",
 )
 
 

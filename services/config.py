@@ -28,6 +28,7 @@ __all__ = [
     "NetservicesConfig",
     "TLSConfig",
     "SECTIONS",
+    "SMALL_SERVICES",
     "loadConfig",
     "parseConfig",
     "parseText",
@@ -322,16 +323,30 @@ LIMITED_BROADCAST = "<broadcast>"
 LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
 
 
+#: The keyword for the broadcast address of each interface, read from the
+#: kernel.
+AUTO_BROADCAST = "auto"
+
+
 def parseBroadcast(text: str) -> str:
     """
-    Parse where broadcasts go: an IPv4 address (C{127.255.255.255}, a
-    subnet's broadcast address) or C{<broadcast>} (255.255.255.255).
+    Parse where broadcasts go: C{auto} (the broadcast address of each
+    interface), an IPv4 address (C{127.255.255.255}, a subnet's broadcast
+    address) or C{<broadcast>} (255.255.255.255).
     """
     value = text.strip()
+    if value.lower() == AUTO_BROADCAST:
+        return AUTO_BROADCAST
     if value != LIMITED_BROADCAST and not _isIPv4(value):
         raise _Invalid(
-            "expected an IPv4 broadcast address such as 127.255.255.255 or "
-            f"192.168.1.255, or {LIMITED_BROADCAST}"
+            "expected auto, an IPv4 broadcast address such as 127.255.255.255 or "
+            f"192.168.1.255, {LIMITED_BROADCAST}, or a multicast group in 239.255.0.0/16"
+        )
+    first = int(value.split(".")[0]) if value != LIMITED_BROADCAST else 0
+    if 224 <= first <= 239 and not value.startswith("239.255."):
+        raise _Invalid(
+            "expected a multicast group in 239.255.0.0/16 (organization-local scope), "
+            "such as 239.255.0.9"
         )
     return value
 
@@ -414,10 +429,18 @@ class DiscoveryConfig:
         "The local address to bind and send from.",
     )
     broadcast: str = _setting(
-        "127.255.255.255",
+        "auto",
         parseBroadcast,
-        "an IPv4 broadcast address, or <broadcast>",
-        "Where announces go (and which broadcasts are received).",
+        "auto, an IPv4 broadcast address, <broadcast>, or a group in 239.255.0.0/16",
+        "Where announces go: auto, the broadcast address of each interface that "
+        "interface covers (127.255.255.255 for 127.0.0.1); a group: multicast on each.",
+    )
+    ipv6: bool = _setting(
+        False,
+        parseBool,
+        "yes or no",
+        "Also announce and answer over IPv6, by multicast to ff02::114 on each "
+        "IPv6 interface.",
     )
     interval: float = _setting(
         5.0,
@@ -455,6 +478,25 @@ class DiscoveryConfig:
         "a number per second > 0",
         "Replies per second to all sources together.",
     )
+    max_peer_ttl: int = _setting(
+        60,
+        _intRange(1, 3600),
+        "whole seconds from 1 to 3600",
+        "Forget a peer after at most this long (or ttl, if longer) without news, "
+        "whatever ttl it announces.",
+    )
+    max_peers_per_source: int = _setting(
+        16,
+        _intRange(1, 1024),
+        "a whole number from 1 to 1024",
+        "Peers one source (address and port) may place in the table.",
+    )
+    max_ports_per_source: int = _setting(
+        64,
+        _intRange(1, 1024),
+        "a whole number from 1 to 1024",
+        "Distinct ports one source may announce (and so have the loop guards refuse).",
+    )
 
 
 @dataclass(frozen=True)
@@ -487,6 +529,237 @@ class UdpEchoConfig:
         parseRate,
         "a number per second > 0",
         "Datagrams per second echoed to all sources together.",
+    )
+
+
+#: The classic small services, each a section of its own (off by default).
+SMALL_SERVICES = ("discard", "chargen", "daytime", "time", "qotd")
+
+
+def parseOptionalUdpEndpoints(text: str) -> tuple[str, ...]:
+    """
+    Parse UDP endpoint descriptions as L{parseUdpEndpoints} does, or
+    nothing (no UDP listener).
+    """
+    return parseUdpEndpoints(text) if text.strip() else ()
+
+
+def _listen(port: int) -> Any:
+    return _setting(
+        (f"tcp:{port}:interface=127.0.0.1",),
+        parseEndpoints,
+        "one or more Twisted server endpoint strings",
+        "Where to listen: endpoint strings separated by spaces or newlines.",
+    )
+
+
+def _udp(port: int) -> Any:
+    return _setting(
+        (),
+        parseOptionalUdpEndpoints,
+        "udp:PORT[:interface=ADDRESS] (udp6: for IPv6), space separated, or nothing",
+        f"Also answer over UDP here (e.g. udp:{port}:interface=127.0.0.1); empty: no UDP.",
+    )
+
+
+@dataclass(frozen=True)
+class SmallServiceConfig:
+    """
+    The keys every small service section (C{[discard]}, C{[chargen]},
+    C{[daytime]}, C{[time]}, C{[qotd]}) has: a stream service like
+    C{[echo]}, off by default.
+    """
+
+    enabled: bool = _setting(False, parseBool, "yes or no", "Run the service.")
+    listen: tuple[str, ...] = _listen(10009)
+    max_connections: int = _setting(
+        1000,
+        _intRange(0, 10_000_000),
+        "a whole number >= 0 (0 means no limit)",
+        "Close new connections at once while this many are open.",
+    )
+    backlog: int = _setting(
+        1024,
+        _intRange(1, 65535),
+        "a whole number from 1 to 65535",
+        "Listen queue length, unless an endpoint sets its own backlog=.",
+    )
+    sndbuf: int = _setting(
+        0, parseSize, "a size in bytes (0 keeps the kernel default)", "SO_SNDBUF of connections."
+    )
+    rcvbuf: int = _setting(
+        0, parseSize, "a size in bytes (0 keeps the kernel default)", "SO_RCVBUF of connections."
+    )
+    reuseport: bool = _setting(
+        False, parseBool, "yes or no", "Set SO_REUSEPORT on TCP listeners."
+    )
+
+
+@dataclass(frozen=True)
+class DiscardConfig(SmallServiceConfig):
+    """
+    C{[discard]}: RFC 863, every byte received is counted and thrown away.
+    """
+
+    listen: tuple[str, ...] = _listen(10009)
+    idle_timeout: float = _setting(
+        300.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Close a connection that has sent nothing for this long.",
+    )
+    udp: tuple[str, ...] = _udp(10009)
+
+
+@dataclass(frozen=True)
+class ChargenConfig(SmallServiceConfig):
+    """
+    C{[chargen]}: RFC 864, the character pattern for as long as the client
+    reads it.  Stream sockets only: UDP chargen is an amplifier.
+    """
+
+    listen: tuple[str, ...] = _listen(10019)
+    send_timeout: float = _setting(
+        60.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Close a connection whose client has read nothing for this long.",
+    )
+    rate: int = _setting(
+        0,
+        parseSize,
+        "bytes per second, e.g. 1M (0 means no limit)",
+        "Send at most this many bytes per second on each connection.",
+    )
+
+
+#: Keys that a section leaves out on purpose, and why.
+_REFUSED_KEYS = {
+    ("chargen", "udp"): (
+        "chargen is not offered over UDP: one forged datagram makes it flood its "
+        "victim (CERT CA-1996-01); use chargen over TCP, or [udp-echo]"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _AnswerConfig(SmallServiceConfig):
+    """
+    The keys of the services that send one short answer and close: the
+    send timeout and UDP, with UDP echo's rate limits.
+    """
+
+    send_timeout: float = _setting(
+        10.0,
+        parseSeconds,
+        "seconds >= 0 (0 disables)",
+        "Abort a connection whose answer is not sent after this long "
+        "(a TLS handshake or PROXY header that never completes).",
+    )
+    udp: tuple[str, ...] = _udp(10013)
+    source_rate: float = _setting(
+        10.0,
+        parseRate,
+        "a number per second > 0",
+        "Datagrams per second answered to one source address, on average.",
+    )
+    source_burst: int = _setting(
+        20,
+        _intRange(1, 1_000_000),
+        "a whole number >= 1",
+        "Datagrams one source address may get answered at once.",
+    )
+    global_rate: float = _setting(
+        500.0,
+        parseRate,
+        "a number per second > 0",
+        "Datagrams per second answered to all sources together.",
+    )
+
+
+@dataclass(frozen=True)
+class DaytimeConfig(_AnswerConfig):
+    """
+    C{[daytime]}: RFC 867, the date and time in UTC as one line of text.
+    """
+
+    listen: tuple[str, ...] = _listen(10013)
+    udp: tuple[str, ...] = _udp(10013)
+
+
+@dataclass(frozen=True)
+class TimeConfig(_AnswerConfig):
+    """
+    C{[time]}: RFC 868, the seconds since 1900 as a 32-bit number.
+    """
+
+    listen: tuple[str, ...] = _listen(10037)
+    udp: tuple[str, ...] = _udp(10037)
+
+
+#: RFC 865: a quote should be shorter than 512 characters.
+MAX_QUOTE = 512
+
+
+def readQuotes(path: str) -> tuple[str, ...]:
+    """
+    The quotes of a quotes file: paragraphs separated by blank lines, each
+    kept as written (lines joined with CRLF).
+
+    @raise OSError: when the file cannot be read.
+    @raise ValueError: when it is not UTF-8, holds no quote, or a quote is
+        longer than L{MAX_QUOTE} bytes; the message says which.
+    """
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    quotes = []
+    for paragraph in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
+        lines = [line.rstrip() for line in paragraph.strip("\n").split("\n")]
+        quote = "\r\n".join(lines).strip()
+        if not quote:
+            continue
+        if len(quote.encode("utf-8")) > MAX_QUOTE:
+            raise ValueError(
+                f"the quote that starts {quote[:30]!r} is longer than {MAX_QUOTE} bytes"
+            )
+        quotes.append(quote)
+    if not quotes:
+        raise ValueError("the file holds no quote")
+    return tuple(quotes)
+
+
+def parseQuotesFile(text: str) -> str:
+    """
+    Parse the path of a file of quotes (see L{readQuotes}), made absolute;
+    empty means the built-in quote.
+    """
+    path = text.strip()
+    if not path:
+        return ""
+    try:
+        readQuotes(path)
+    except (OSError, UnicodeDecodeError):
+        raise _Invalid(
+            "expected the path of a readable UTF-8 text file (or nothing, for the built-in quote)"
+        ) from None
+    except ValueError as e:
+        raise _Invalid(f"{e}; expected quotes separated by blank lines") from None
+    return str(Path(path).absolute())
+
+
+@dataclass(frozen=True)
+class QotdConfig(_AnswerConfig):
+    """
+    C{[qotd]}: RFC 865, a short message, the same all day.
+    """
+
+    listen: tuple[str, ...] = _listen(10017)
+    udp: tuple[str, ...] = _udp(10017)
+    quotes: str = _setting(
+        "",
+        parseQuotesFile,
+        "the path of a text file, or nothing (the built-in quote)",
+        "Quotes separated by blank lines, at most 512 bytes each; one a day in turn.",
     )
 
 
@@ -714,6 +987,11 @@ SECTIONS: Mapping[str, type] = {
     "log": LogConfig,
     "netservices": NetservicesConfig,
     "tls": TLSConfig,
+    "discard": DiscardConfig,
+    "chargen": ChargenConfig,
+    "daytime": DaytimeConfig,
+    "time": TimeConfig,
+    "qotd": QotdConfig,
 }
 
 
@@ -732,6 +1010,11 @@ class Config:
     log: LogConfig = LogConfig()
     netservices: NetservicesConfig = NetservicesConfig()
     tls: TLSConfig = TLSConfig()
+    discard: DiscardConfig = DiscardConfig()
+    chargen: ChargenConfig = ChargenConfig()
+    daytime: DaytimeConfig = DaytimeConfig()
+    time: TimeConfig = TimeConfig()
+    qotd: QotdConfig = QotdConfig()
     source: str = "<defaults>"
 
 
@@ -809,6 +1092,8 @@ def parseConfig(text: str, source: str = "<string>") -> Config:
         fields = _fields(cls)
         values = {}
         for key, raw in parser.items(name):
+            if (name, key) in _REFUSED_KEYS:
+                raise ConfigError(f"{source}: [{name}] {key}: {_REFUSED_KEYS[name, key]}")
             if key not in fields:
                 known = ", ".join(fields)
                 raise ConfigError(f"{source}: [{name}] unknown key {key!r}; known keys: {known}")

@@ -108,7 +108,11 @@ def _port(text: str) -> int:
 
 
 def bindDatagramSocket(
-    interface: str, port: int, family: int = socket.AF_INET, reuse: bool = False
+    interface: str,
+    port: int,
+    family: int = socket.AF_INET,
+    reuse: bool = False,
+    v6only: bool = False,
 ) -> socket.socket:
     """
     A non-blocking UDP socket bound to C{(interface, port)}.
@@ -119,6 +123,9 @@ def bindDatagramSocket(
         and macOS also need C{SO_REUSEPORT} for a second bind of a UDP port,
         which is set there; it is not set on Linux, where it would tie the
         port to one user and spread unicast datagrams over the sockets.
+    @param v6only: for C{AF_INET6}, receive IPv6 datagrams only
+        (C{IPV6_V6ONLY}), so that the port's IPv4 datagrams go to the IPv4
+        sockets alone.
     @raise OSError: when the socket cannot be bound.
     """
     skt = socket.socket(family, socket.SOCK_DGRAM)
@@ -127,6 +134,8 @@ def bindDatagramSocket(
             skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if not sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT"):
                 skt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if v6only:
+            skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         skt.setblocking(False)
         skt.bind((interface, port))
     except BaseException:
@@ -304,15 +313,13 @@ def portsByService(root: Any, exclude: Collection[str] = ()) -> dict[str, list[i
 def peerPorts(root: Any) -> list[int]:
     """
     The service ports that other instances announced, as the discovery
-    services in C{root}'s tree (any service with a C{peerSnapshot()}) have
-    heard them.
+    services in C{root}'s tree (any service with a C{guardedPorts()}: a
+    bounded set, so that announces never guard every port) have heard them.
     """
     found: set[int] = set()
-    snapshot = getattr(root, "peerSnapshot", None)
-    if callable(snapshot):
-        for peer in snapshot():
-            for numbers in peer.get("services", {}).values():
-                found.update(n for n in numbers if isinstance(n, int))
+    guarded = getattr(root, "guardedPorts", None)
+    if callable(guarded):
+        found.update(guarded())
     for child in getattr(root, "services", ()):
         found.update(peerPorts(child))
     return sorted(found)

@@ -1,52 +1,32 @@
 # -*- test-case-name: tests.test_discovery -*-
 """
-Discovery over UDP broadcast: every instance announces itself, answers
-queries, and keeps a table of the instances it hears.
+Discovery over UDP broadcast and multicast: every instance announces
+itself, answers queries, and keeps a table of the instances it hears.
+L{DiscoveryService} runs it in the daemon (see L{services.discovery_net}
+for what is announced where); the protocol is
+L{services.discovery_protocol}, the peer table L{services.discovery_peers},
+the client L{services.discovery_client}, all exported here.
 
-L{DiscoveryProtocol} speaks the wire format of L{services.discovery_wire}.
-It allows broadcasting when it starts and, every C{interval} seconds,
-broadcasts an announce (its instance id, name, ttl and the ports of its
-services).  A query gets a unicast reply that echoes the query's nonce.
-Every announce, and every reply to one of its own queries, adds or
-refreshes a peer in its L{PeerTable}; a peer not heard for its ttl is
-forgotten.
+A discovery service announces on each interface it serves, every
+C{interval} seconds, the endpoints its services are reachable at there;
+answers queries with what is reachable where they came from; and forgets
+a peer not heard for its ttl.  It is careful not to become a loop or an
+amplifier, on every transport (see L{services.discovery_protocol}).
 
-It is careful not to become a loop or an amplifier:
-
-  - only queries are answered, never announces, replies or anything
-    malformed, and no reply is larger than the query it answers (clients
-    pad their queries);
-  - no answer goes to a source port below 1024 or to one of our own
-    service ports;
-  - each source address, and all sources together, are rate-limited;
-  - its own datagrams, heard back, are ignored;
-  - bad datagrams are counted and logged at debug level, never raised.
-
-Use it in your own application::
-
-    from twisted.internet import reactor
-    from services.datagram import listenDatagram
-    from services.discovery import DiscoveryProtocol
-
-    protocol = DiscoveryProtocol(reactor, name="builder-1",
-                                 broadcast=("127.255.255.255", 8009),
-                                 services=lambda: {"web": [8080]})
-    listenDatagram(reactor, protocol, "", 8009, reuse=True)
-    reactor.run()       # protocol.peers.snapshot() lists who was heard
+To use the protocol in your own application, see
+L{services.discovery_protocol}.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
-from dataclasses import dataclass
-from typing import Any, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.error import InvalidAddressError, MessageLengthError
-from twisted.internet.interfaces import IDelayedCall, IListeningPort, IReactorTime
-from twisted.internet.protocol import DatagramProtocol
-from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 
 from services import logs
@@ -57,539 +37,282 @@ from services.datagram import (
     SourceLimiter,
     listenDatagram,
     portsByService,
-    unsafeSource,
 )
-from services.discovery_wire import (
-    ANNOUNCE,
-    MAX_DATAGRAM,
-    MAX_PORTS,
-    MAX_SERVICES,
-    QUERY,
-    REPLY,
-    ForeignDatagram,
-    MalformedDatagram,
-    Message,
-    decode,
-    encode,
-    isServiceName,
-    newInstanceId,
-    newNonce,
-    query,
+from services.discovery_client import announceListenAddress, chooseInterface, discover
+from services.discovery_net import (
+    AUTO,
+    GROUP6,
+    Target,
+    endpointsOn,
+    interfaceNamed,
+    ipv4GroupInterfaces,
+    ipv4Targets,
+    ipv6Interfaces,
+    isMulticast,
+    joinGroup4,
+    listenerAddresses,
+    multicastOptions4,
+    multicastSocket6,
+    sendFrom4,
+    socketOf,
 )
+from services.discovery_peers import STATUS_PEERS, Peer, PeerTable
+from services.discovery_peers import describe as _describe
+from services.discovery_protocol import (
+    NONCE_LIFETIME,
+    BroadcastReceiver,
+    DiscoveryProtocol,
+    defaultName,
+)
+from services.interfaces import Interface, holding, listInterfaces, localAddressTowards
 from services.listen import ListenError, describeAddress
 from services.stats import DiscoveryStats
 
 __all__ = [
+    "GROUP6",
+    "NONCE_LIFETIME",
+    "STATUS_PEERS",
     "DiscoveryProtocol",
     "DiscoveryService",
     "Peer",
     "PeerTable",
+    "announceListenAddress",
+    "chooseInterface",
     "defaultName",
     "discover",
     "makeDiscoveryService",
+    "receiverAddresses",
 ]
-
-#: How long a query's nonce is accepted in replies.
-NONCE_LIFETIME = 60.0
-
-_SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
-
-
-def _describe(address: tuple[str, int]) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def defaultName() -> str:
-    """
-    The name an instance announces when none is configured: the host name.
-    """
-    name = socket.gethostname()[:64]
-    return name if name and name.isprintable() else "netservices"
-
-
-@dataclass(frozen=True)
-class Peer:
-    """
-    Another instance, as last heard.
-
-    @ivar id: its instance id.
-    @ivar name: its name.
-    @ivar host: the address its datagram came from.
-    @ivar port: the port its datagram came from.
-    @ivar services: service name to port numbers.
-    @ivar ttl: seconds it may be remembered after C{lastSeen}.
-    @ivar lastSeen: when it was last heard, by the table's clock.
-    """
-
-    id: str
-    name: str
-    host: str
-    port: int
-    services: Mapping[str, Sequence[int]]
-    ttl: int
-    lastSeen: float
-
-    @property
-    def address(self) -> str:
-        """
-        C{host:port} (C{[host]:port} for IPv6).
-        """
-        return _describe((self.host, self.port))
-
-    def asDict(self, now: float) -> dict[str, Any]:
-        """
-        A JSON-serializable description: C{name}, C{id}, C{address},
-        C{services} (name to list of ports), C{age} (seconds since last
-        heard) and C{ttl}.
-        """
-        return {
-            "name": self.name,
-            "id": self.id,
-            "address": self.address,
-            "services": {name: list(ports) for name, ports in self.services.items()},
-            "age": round(max(0.0, now - self.lastSeen), 3),
-            "ttl": self.ttl,
-        }
-
-
-class PeerTable:
-    """
-    The instances heard, by instance id, each forgotten once its ttl has
-    passed without news of it.  At most C{maxPeers} are kept: while the table
-    is full, new instances are not recorded (so forged announces cannot grow
-    it without bound).
-    """
-
-    def __init__(
-        self, clock: IReactorTime, maxPeers: int = 1024, stats: DiscoveryStats | None = None
-    ) -> None:
-        self.clock = clock
-        self.maxPeers = maxPeers
-        self.stats = stats if stats is not None else DiscoveryStats()
-        self._peers: dict[str, Peer] = {}
-
-    def heard(self, message: Message, address: tuple[str, int]) -> Peer | None:
-        """
-        Record an announce or reply from C{address}.
-
-        @return: the new L{Peer} if this instance was not known, else L{None}.
-        """
-        now = self.clock.seconds()
-        known = message.id in self._peers
-        if not known and len(self._peers) >= self.maxPeers:
-            self.expire()
-            if len(self._peers) >= self.maxPeers:
-                self.stats.peersRefused += 1
-                return None
-        peer = self._peers[message.id] = Peer(
-            message.id,
-            message.name,
-            address[0],
-            address[1],
-            message.services,
-            message.ttl,
-            now,
-        )
-        self.stats.peers = len(self._peers)
-        return None if known else peer
-
-    def expire(self) -> list[Peer]:
-        """
-        Forget the peers whose ttl has passed; return them.
-        """
-        now = self.clock.seconds()
-        gone = [p for p in self._peers.values() if now - p.lastSeen >= p.ttl]
-        for peer in gone:
-            del self._peers[peer.id]
-        self.stats.peersExpired += len(gone)
-        self.stats.peers = len(self._peers)
-        return gone
-
-    def peers(self) -> list[Peer]:
-        """
-        The live peers, by name then id.
-        """
-        self.expire()
-        return sorted(self._peers.values(), key=lambda p: (p.name, p.id))
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        """
-        The live peers as JSON-serializable dictionaries (see
-        L{Peer.asDict}).
-        """
-        now = self.clock.seconds()
-        return [peer.asDict(now) for peer in self.peers()]
-
-    def __len__(self) -> int:
-        return len(self._peers)
-
-
-class DiscoveryProtocol(DatagramProtocol):
-    """
-    Announce, answer queries, and track peers (see the module docstring).
-
-    @ivar instanceId: this instance's id, fixed for the protocol's life.
-    @ivar peers: the L{PeerTable} of the instances heard.
-    @ivar stats: the L{DiscoveryStats} it counts into.
-    """
-
-    _log = Logger(observer=logs.observer)
-    noisy = False
-
-    def logPrefix(self) -> str:
-        """
-        How Twisted's own log lines name this protocol's port.
-        """
-        return "discovery"
-
-    def __init__(
-        self,
-        clock: IReactorTime,
-        *,
-        name: str | None = None,
-        instanceId: str | None = None,
-        broadcast: tuple[str, int] = ("127.255.255.255", 8009),
-        interval: float | None = 5.0,
-        ttl: int = 15,
-        services: Callable[[], Mapping[str, Sequence[int]]] = dict,
-        answer: bool = True,
-        limiter: SourceLimiter | None = None,
-        ownPorts: Callable[[], Collection[int]] = frozenset,
-        stats: DiscoveryStats | None = None,
-        peers: PeerTable | None = None,
-    ) -> None:
-        """
-        @param clock: time for the announces, the ttls and the limits.
-        @param name: the name announced (the host name if L{None}).
-        @param instanceId: 32 hex digits; a random one if L{None}.
-        @param broadcast: where announces (and default queries) go.
-        @param interval: seconds between announces; L{None} announces
-            nothing (a client that only queries and listens).
-        @param ttl: how long peers may remember this instance.
-        @param services: called at each announce and reply for the ports
-            to advertise, by service name.
-        @param answer: whether to answer queries.
-        @param limiter: the rate limits on replies; one reply a second per
-            source (bursts of 5) and 50 a second in all if L{None}.
-        @param ownPorts: called for the ports that no reply may go to.
-        """
-        self.clock = clock
-        self.name = name or defaultName()
-        self.instanceId = instanceId or newInstanceId()
-        self.broadcast = broadcast
-        self.interval = interval
-        self.ttl = ttl
-        self.services = services
-        self.answer = answer
-        self.limiter = limiter if limiter is not None else SourceLimiter(clock, 1.0, 5, 50.0)
-        self.ownPorts = ownPorts
-        self.stats = stats if stats is not None else DiscoveryStats()
-        self.peers = peers if peers is not None else PeerTable(clock, stats=self.stats)
-        self._nonces: dict[str, float] = {}
-        self._starting: IDelayedCall | None = None
-        self._loop: LoopingCall | None = None
-        self._announceFailing = False
-        self._trimming = False
-
-    # Starting and stopping.
-
-    def startProtocol(self) -> None:
-        """
-        Allow broadcasting; start announcing on the next turn of the
-        reactor (once the other services are listening).
-        """
-        self.transport.setBroadcastAllowed(True)  # type: ignore[union-attr]
-        if self.interval:
-            self._starting = self.clock.callLater(0, self._startAnnouncing)
-
-    def _startAnnouncing(self) -> None:
-        assert self.interval
-        self._starting = None
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = self.clock
-        self._loop.start(self.interval, now=True)
-
-    def stopProtocol(self) -> None:
-        """
-        Stop announcing.
-        """
-        if self._starting is not None and self._starting.active():
-            self._starting.cancel()
-        self._starting = None
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
-
-    # Sending.
-
-    def _tick(self) -> None:
-        try:
-            self.expire()
-            self.announce()
-        except Exception:  # noqa: BLE001 - keep announcing whatever one tick met
-            self._log.failure("discovery: announce failed")
-
-    def expire(self) -> None:
-        """
-        Forget the peers whose ttl has passed, logging each.
-        """
-        for peer in self.peers.expire():
-            self._log.info(
-                "discovery: {name} ({id}) at {address} not heard for {ttl} s, forgotten",
-                name=peer.name,
-                id=peer.id,
-                address=peer.address,
-                ttl=peer.ttl,
-            )
-
-    def _advertised(self) -> dict[str, list[int]]:
-        # Only what receivers accept: one bad entry would void the datagram.
-        found: dict[str, list[int]] = {}
-        for name, ports in sorted(self.services().items()):
-            valid = sorted(p for p in ports if type(p) is int and 1 <= p <= 65535)
-            if isServiceName(name) and len(found) < MAX_SERVICES:
-                found[name] = valid[:MAX_PORTS]
-        return found
-
-    def _message(self, kind: str, nonce: str = "") -> bytes:
-        services = self._advertised()
-        while True:
-            try:
-                return encode(Message(kind, self.instanceId, self.name, self.ttl, services, nonce))
-            except ValueError as e:
-                # Too large: leave services out, last first, rather than go silent.
-                if not self._trimming:
-                    self._trimming = True
-                    self._log.warn(
-                        "discovery: {reason}: leaving services out of announces and replies",
-                        reason=e,
-                    )
-                services = dict(list(services.items())[:-1])
-
-    def _send(self, data: bytes, address: tuple[str, int]) -> bool:
-        try:
-            self.transport.write(data, address)  # type: ignore[union-attr]
-        except _SEND_ERRORS as e:
-            self.stats.sendErrors += 1
-            self._log.debug(
-                "discovery: cannot send to {address}: {reason}",
-                address=_describe(address),
-                reason=e,
-            )
-            return False
-        return True
-
-    def announce(self) -> None:
-        """
-        Broadcast an announce now.  A failure is logged as a warning once,
-        until an announce goes out again.
-        """
-        data = self._message(ANNOUNCE)
-        if self._send(data, self.broadcast):
-            self.stats.announcesSent += 1
-            self._announceFailing = False
-        elif not self._announceFailing:
-            self._announceFailing = True
-            self._log.warn(
-                "discovery: cannot broadcast announces to {address} "
-                "(check [discovery] interface and broadcast)",
-                address=_describe(self.broadcast),
-            )
-
-    def query(self, address: tuple[str, int] | None = None, size: int = MAX_DATAGRAM) -> str:
-        """
-        Send a query padded to C{size} bytes to C{address} (the broadcast
-        address if L{None}); replies echoing its nonce are accepted for
-        L{NONCE_LIFETIME} seconds.
-
-        @return: the query's nonce.
-        @raise OSError: if the system refuses to send it.
-        """
-        now = self.clock.seconds()
-        self._nonces = {n: t for n, t in self._nonces.items() if t > now}
-        nonce = newNonce()
-        self._nonces[nonce] = now + NONCE_LIFETIME
-        destination = address or self.broadcast
-        self.transport.write(query(nonce, size), destination)  # type: ignore[union-attr]
-        return nonce
-
-    # Receiving.
-
-    def datagramReceived(self, datagram: bytes, addr: tuple[str, int]) -> None:
-        """
-        Handle one datagram; nothing it holds can make this raise.
-        """
-        self.stats.received += 1
-        try:
-            self._received(datagram, addr)
-        except Exception:  # noqa: BLE001 - a bug here must not stop the port reading
-            self.stats.errors += 1
-            self._log.failure("discovery: failed on a datagram from {source}", source=addr)
-
-    def _drop(self, datagram: bytes, addr: tuple[str, int], reason: str) -> None:
-        self._log.debug(
-            "discovery: dropped {size} bytes from {source}: {reason}",
-            size=len(datagram),
-            source=_describe(addr),
-            reason=reason,
-        )
-
-    def _received(self, datagram: bytes, addr: tuple[str, int]) -> None:
-        if len(datagram) > MAX_DATAGRAM:
-            self.stats.oversize += 1
-            return self._drop(datagram, addr, f"larger than {MAX_DATAGRAM} bytes")
-        try:
-            message = decode(datagram)
-        except ForeignDatagram as e:
-            self.stats.foreign += 1
-            return self._drop(datagram, addr, f"foreign ({e})")
-        except MalformedDatagram as e:
-            self.stats.malformed += 1
-            return self._drop(datagram, addr, f"malformed ({e})")
-        if (
-            message.type == QUERY
-            and message.nonce in self._nonces
-            or (message.type != QUERY and message.id == self.instanceId)
-        ):
-            self.stats.own += 1
-            return None
-        self._log.debug(
-            "discovery: {type} from {source} ({size} bytes)",
-            type=message.type,
-            source=_describe(addr),
-            size=len(datagram),
-        )
-        if message.type == QUERY:
-            self._answer(message, datagram, addr)
-        elif message.type == REPLY:
-            self._reply(message, addr)
-        else:
-            self.stats.announcesHeard += 1
-            self._heard(message, addr)
-        return None
-
-    def _answer(self, message: Message, datagram: bytes, addr: tuple[str, int]) -> None:
-        self.stats.queriesHeard += 1
-        if not self.answer:
-            return
-        reason = unsafeSource(addr[1], self.ownPorts())
-        if reason is not None:
-            self.stats.loopGuarded += 1
-            return self._drop(datagram, addr, f"query not answered: {reason}")
-        reply = self._message(REPLY, message.nonce)
-        if len(reply) > len(datagram):
-            self.stats.smallQueries += 1
-            return self._drop(
-                datagram, addr, f"query not answered: the reply needs {len(reply)} bytes"
-            )
-        if not self.limiter.allow(addr[0]):
-            self.stats.rateLimited += 1
-            return self._drop(datagram, addr, "query not answered: rate limit")
-        if self._send(reply, addr):
-            self.stats.repliesSent += 1
-        return None
-
-    def _reply(self, message: Message, addr: tuple[str, int]) -> None:
-        expires = self._nonces.get(message.nonce)
-        if expires is None or expires <= self.clock.seconds():
-            self.stats.unsolicited += 1
-            self._log.debug("discovery: unsolicited reply from {source}", source=_describe(addr))
-            return
-        self.stats.repliesHeard += 1
-        self._heard(message, addr)
-
-    def _heard(self, message: Message, addr: tuple[str, int]) -> None:
-        peer = self.peers.heard(message, addr)
-        if peer is not None and self.interval:  # a client, announcing nothing, keeps quiet
-            self._log.info(
-                "discovery: found {name} ({id}) at {address}: {services}",
-                name=peer.name,
-                id=peer.id,
-                address=peer.address,
-                services=_servicesText(peer.services),
-            )
-
-
-def _servicesText(services: Mapping[str, Sequence[int]]) -> str:
-    return " ".join(f"{n}:{','.join(map(str, p))}" for n, p in services.items()) or "no services"
-
-
-class _BroadcastReceiver(DatagramProtocol):
-    """
-    Hands the datagrams of a second port (the one bound to the broadcast
-    address) to the discovery protocol, which answers from its own port.
-    """
-
-    noisy = False
-
-    def __init__(self, target: DatagramProtocol) -> None:
-        self.target = target
-
-    def logPrefix(self) -> str:
-        """
-        How Twisted's own log lines name this port.
-        """
-        return "discovery broadcasts"
-
-    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
-        """
-        Pass the datagram on to the discovery protocol.
-        """
-        self.target.datagramReceived(datagram, addr)
-
-
-def receiverAddress(interface: str, broadcast: str) -> str | None:
-    """
-    The address a second socket binds to so that broadcasts to
-    C{broadcast} arrive, or L{None} when the socket bound to C{interface}
-    receives them already.  (A socket bound to a unicast address, such as
-    127.0.0.1, receives no broadcasts; one bound to the broadcast address
-    receives only those.)
-    """
-    if interface in ("", "0.0.0.0"):
-        return None
-    address = LIMITED_BROADCAST_ADDRESS if broadcast == LIMITED_BROADCAST else broadcast
-    return None if address == interface else address
 
 
 class DiscoveryService(Service):
     """
-    Runs a L{DiscoveryProtocol} on the configured port, sharing it with
-    other instances (C{SO_REUSEADDR}).
+    Runs discovery on the configured port, sharing it with other instances
+    (C{SO_REUSEADDR}): a L{DiscoveryProtocol} over IPv4 broadcast and, with
+    C{ipv6}, one over IPv6 multicast on each interface, sharing one peer
+    table.
 
-    When C{interface} is a single address, a second socket bound to the
-    broadcast address receives the broadcasts; everything is sent from the
-    first.
+    At each announce the interfaces are read again (L{listInterfaces}), so
+    announces follow interfaces and addresses as they come and go; each
+    announce lists what is reachable on the interface it goes out on (see
+    L{services.discovery_net}).  When C{interface} is a single address,
+    more sockets bound to the broadcast addresses (the interface's subnet
+    broadcast and 255.255.255.255) receive the broadcasts; everything is
+    sent from the first.
 
-    @ivar port: the listening UDP port once listening, else L{None}.
-    @ivar protocol: the L{DiscoveryProtocol}.
-    @ivar stats: its L{DiscoveryStats}.
+    With C{ipv6}, each IPv6 interface that can multicast gets a socket of
+    its own, bound to it (see L{multicastSocket6}), with a protocol of its
+    own; interfaces that come later get theirs at the next announce.
+
+    @ivar port: the listening IPv4 UDP port once listening, else L{None}.
+    @ivar protocol: the IPv4 L{DiscoveryProtocol}.
+    @ivar stats: the L{DiscoveryStats} of every protocol.
     """
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, config: DiscoveryConfig, reactor: Any, stats: DiscoveryStats) -> None:
+    def __init__(
+        self,
+        config: DiscoveryConfig,
+        reactor: Any,
+        stats: DiscoveryStats,
+        interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
+    ) -> None:
         self.setName("discovery")
         self.config = config
         self.reactor = reactor
         self.stats = stats
+        self.interfaces = interfaces
         self.port: IListeningPort | None = None
-        self._receiver: IListeningPort | None = None
+        # IPv6: a socket, its port and its protocol for each interface.
+        self._v6: dict[int, tuple[socket.socket, IListeningPort, DiscoveryProtocol]] = {}
+        self._v6Problems: dict[str, str] = {}
+        self._receivers: list[IListeningPort] = []
+        self._known: list[Interface] = []
+        # IPv4 multicast: our handle on the socket that joins the group, and
+        # the interface addresses it has joined on.
+        self._group4: socket.socket | None = None
+        self._joined4: set[str] = set()
+        self._receiveProblems: list[str] = []
+        self._routes: dict[str, Interface | None] = {}
         self.description = f"udp:{config.port}:interface={config.interface}"
-        self.protocol = DiscoveryProtocol(
-            reactor,
-            name=config.name or None,
-            broadcast=(config.broadcast, config.port),
-            interval=config.interval,
-            ttl=config.ttl,
-            services=self.advertisedPorts,
-            limiter=SourceLimiter(
+        shared: dict[str, Any] = {
+            "name": config.name or None,
+            "interval": config.interval,
+            "ttl": config.ttl,
+            "services": self.advertisedPorts,
+            "limiter": SourceLimiter(
                 reactor, config.source_rate, config.source_burst, config.global_rate
             ),
-            ownPorts=OwnPorts(self, reactor, fixed=(config.port,)),
-            stats=stats,
+            "ownPorts": OwnPorts(self, reactor, fixed=(config.port,)),
+            "stats": stats,
+            "peers": PeerTable(
+                reactor,
+                stats=stats,
+                maxPerSource=config.max_peers_per_source,
+                maxPortsPerSource=config.max_ports_per_source,
+                # Never forget peers configured as we are before their time.
+                maxTtl=max(config.max_peer_ttl, config.ttl),
+            ),
+        }
+        self._shared = shared
+        broadcast = config.broadcast
+        self.protocol = DiscoveryProtocol(
+            reactor,
+            broadcast=(LIMITED_BROADCAST_ADDRESS if broadcast == LIMITED_BROADCAST else broadcast,
+                       config.port),
+            targets=self._targets4,
+            replyFor=self._replyFor4,
+            viaFor=self._via4,
+            beforeSend=self._beforeSend4,
+            **shared,
         )
+
+    # What is announced where.
+
+    def _read(self) -> list[Interface]:
+        self._routes.clear()
+        try:
+            self._known = list(self.interfaces())
+        except OSError as e:
+            self._log.warn("discovery: cannot read the interfaces: {reason}", reason=e)
+        return self._known
+
+    def _listeners(self) -> dict[str, list[tuple[str, int]]]:
+        if self.parent is None:
+            return {}
+        return listenerAddresses(self.parent, exclude=("discovery",))
+
+    def _targets4(self) -> tuple[list[Target], list[str]]:
+        config = self.config
+        interfaces = self._read()
+        if config.ipv6 and self.running:
+            self._sync6(interfaces)
+        targets, problems = ipv4Targets(
+            interfaces, config.interface, config.broadcast, config.port, self._listeners()
+        )
+        return targets, problems + self._join4(interfaces)
+
+    # IPv4 multicast (broadcast = a group).
+
+    def _join4(self, interfaces: Sequence[Interface]) -> list[str]:
+        """
+        Join the group on every IPv4 interface not joined yet; what could
+        not be joined.
+        """
+        if self._group4 is None:
+            return []
+        problems = []
+        group = self.config.broadcast
+        present = {source for _, source in ipv4GroupInterfaces(interfaces, self.config.interface)}
+        self._joined4 &= present
+        for interface, source in ipv4GroupInterfaces(interfaces, self.config.interface):
+            if source in self._joined4:
+                continue
+            try:
+                joinGroup4(self._group4, group, source)
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:  # a member already
+                    problems.append(f"cannot join {group} on {interface.name}: {e.strerror or e}")
+                    continue
+            self._joined4.add(source)
+        return problems
+
+    def _beforeSend4(self, target: Target) -> None:
+        if target.source and self.port is not None:
+            with socketOf(self.port, socket.AF_INET) as skt:
+                sendFrom4(skt, target.source)
+
+    def _interfaceFor4(self, addr: tuple[Any, ...]) -> Interface | None:
+        """
+        The interface the kernel would answer C{addr} by; remembered (for
+        at most 1024 sources, until the interfaces are read again), since
+        every announce and query asks.
+        """
+        host = str(addr[0])
+        if host in self._routes:
+            return self._routes[host]
+        local = localAddressTowards((host, int(addr[1])), socket.AF_INET)
+        found = holding(self._known, local) if local is not None else None
+        if len(self._routes) >= 1024:
+            self._routes.clear()
+        self._routes[host] = found
+        return found
+
+    def _via4(self, addr: tuple[Any, ...]) -> str:
+        interface = self._interfaceFor4(addr)
+        return interface.name if interface is not None else ""
+
+    def _replyFor4(self, addr: tuple[Any, ...]) -> Target:
+        interface = self._interfaceFor4(addr)
+        return self._targetOn(interface, tuple(addr[:2]))
+
+    def _targetOn(self, interface: Interface | None, address: tuple[str, int]) -> Target:
+        services, endpoints = endpointsOn(interface, self._listeners())
+        name = interface.name if interface is not None else ""
+        index = interface.index if interface is not None else 0
+        return Target(address, name, services, endpoints, index)
+
+    # IPv6: one socket per interface, bound to it.
+
+    def _sync6(self, interfaces: Sequence[Interface]) -> None:
+        """
+        Listen on every IPv6 interface that can multicast and is not
+        listened on yet; stop on those that have gone.
+        """
+        wanted = {i.index: i for i in ipv6Interfaces(interfaces)}
+        for index in set(self._v6) - set(wanted):
+            skt, port, _ = self._v6.pop(index)
+            port.stopListening()
+            skt.close()
+        self._v6Problems = {k: v for k, v in self._v6Problems.items() if k in
+                            {i.name for i in wanted.values()}}
+        for index, interface in wanted.items():
+            if index not in self._v6:
+                self._listen6(interface)
+        if not wanted:
+            self._v6Problems[""] = "ipv6 = yes: no IPv6 interface that can multicast"
+        else:
+            self._v6Problems.pop("", None)
+
+    def _listen6(self, interface: Interface) -> None:
+        name = interface.name
+        protocol = DiscoveryProtocol(
+            self.reactor,
+            broadcast=(GROUP6, self.config.port),
+            instanceId=self.protocol.instanceId,
+            targets=lambda: ([self._targetOn(self._byIndex(interface.index), (GROUP6, self.config.port))], []),
+            replyFor=lambda addr: self._targetOn(self._byIndex(interface.index), tuple(addr[:2])),
+            viaFor=interfaceNamed(name),
+            **self._shared,
+        )
+        protocol.name = self.protocol.name
+        try:
+            skt = multicastSocket6(self.config.port, interface)
+        except OSError as e:
+            reason = f"cannot listen on [{GROUP6}]:{self.config.port} on {name}: {e.strerror or e}"
+            if self._v6Problems.get(name) != reason:
+                self._log.warn("discovery: {reason}", reason=reason)
+            self._v6Problems[name] = reason
+            return
+        try:
+            port = self.reactor.adoptDatagramPort(
+                skt.fileno(), socket.AF_INET6, protocol, MAX_UDP_PAYLOAD + 1
+            )
+        except BaseException:
+            skt.close()
+            raise
+        self._v6Problems.pop(name, None)
+        self._v6[interface.index] = (skt, port, protocol)
+        self._log.info(
+            "discovery listening on [{group}]:{port} on {interface}",
+            group=GROUP6,
+            port=self.config.port,
+            interface=name,
+        )
+
+    def _byIndex(self, index: int) -> Interface | None:
+        return next((i for i in self._known if i.index == index), None)
 
     def advertisedPorts(self) -> dict[str, list[int]]:
         """
@@ -601,11 +324,41 @@ class DiscoveryService(Service):
 
     def peerSnapshot(self) -> list[dict[str, Any]]:
         """
-        The peers heard and not expired, as JSON-serializable dictionaries:
-        C{name}, C{id}, C{address}, C{services} (name to list of ports),
-        C{age} and C{ttl} in seconds.
+        The peers heard and not expired, as JSON-serializable dictionaries
+        (see L{Peer.asDict}).
         """
         return self.protocol.peers.snapshot()
+
+    def statusDetails(self) -> dict[str, Any]:
+        """
+        What C{/status} adds for this service: the peers, at most
+        L{STATUS_PEERS} of them listed (see L{PeerTable.summary}); with
+        C{ipv6}, the interfaces it multicasts on (C{"ipv6"}).
+        """
+        details = self.protocol.peers.summary()
+        if self.config.ipv6:
+            names = {i.index: i.name for i in self._known}
+            details["ipv6"] = sorted(names.get(index, str(index)) for index in self._v6)
+        return details
+
+    def healthProblems(self) -> list[str]:
+        """
+        Why this service cannot do its job now (for C{/health}), if it
+        cannot: see L{DiscoveryProtocol.problems}.
+        """
+        found = self.protocol.problems()
+        for _, _, protocol in self._v6.values():
+            found += protocol.problems()
+        return found + self._receiveProblems + sorted(self._v6Problems.values())
+
+    def guardedPorts(self) -> frozenset[int]:
+        """
+        The ports peers announced that the loop guards of the tree refuse
+        to answer (a bounded set: L{PeerTable.guardedPorts}).
+        """
+        return self.protocol.peers.guardedPorts()
+
+    # Listening.
 
     def privilegedStartService(self) -> None:
         """
@@ -637,105 +390,119 @@ class DiscoveryService(Service):
             )
         except OSError as e:
             raise ListenError("discovery", self.description, e) from e
-        receiver = receiverAddress(config.interface, config.broadcast)
-        if receiver is not None:
+        for address in receiverAddresses(config.interface, config.broadcast, self._read()):
             try:
-                self._receiver = listenDatagram(
+                receiver = listenDatagram(
                     self.reactor,
-                    _BroadcastReceiver(self.protocol),
-                    receiver,
+                    BroadcastReceiver(self.protocol),
+                    address,
                     config.port,
                     reuse=True,
                 )
+                self._receivers.append(receiver)
+                if address == config.broadcast and isMulticast(address):
+                    self._group4 = socketOf(receiver, socket.AF_INET)
             except OSError as e:
                 self._log.warn(
                     "discovery: cannot receive broadcasts to {address}:{port} ({reason}); "
                     "announcing anyway",
-                    address=receiver,
+                    address=address,
                     port=config.port,
                     reason=e.strerror or e,
                 )
+                self._receiveProblems.append(
+                    f"cannot receive broadcasts to {address}:{config.port}: {e.strerror or e}"
+                )
+        if isMulticast(config.broadcast):
+            with socketOf(self.port, socket.AF_INET) as skt:
+                multicastOptions4(skt)
+            if config.interface in ("", "0.0.0.0"):
+                self._group4 = socketOf(self.port, socket.AF_INET)
+        if config.ipv6:
+            self._sync6(self._known)
         self._log.info(
             "discovery listening on {endpoint} ({address}), announcing to {broadcast} "
             "every {interval} s as {name} ({id})",
             endpoint=self.description,
             address=describeAddress(self.port.getHost()),
-            broadcast=_describe(self.protocol.broadcast),
+            broadcast=self._where(),
             interval=config.interval,
             name=self.protocol.name,
             id=self.protocol.instanceId,
         )
+
+    def _where(self) -> str:
+        config = self.config
+        where = (
+            "the broadcast address of each interface"
+            if config.broadcast == AUTO
+            else _describe(self.protocol.broadcast)
+        )
+        if config.ipv6:
+            where += f" and [{GROUP6}]:{config.port} on each IPv6 interface"
+        return where
 
     def stopService(self) -> Deferred[Any]:
         """
         Stop announcing and close the sockets.
         """
         Service.stopService(self)
-        ports = [p for p in (self.port, self._receiver) if p is not None]
-        self.port = self._receiver = None
+        ports = [p for p in (self.port, *self._receivers) if p is not None]
+        for skt, port, _ in self._v6.values():
+            ports.append(port)
+            skt.close()  # the reactor holds its own duplicate
+        self._v6.clear()
+        if self._group4 is not None:
+            self._group4.close()
+            self._group4 = None
+        self._joined4.clear()
+        self.port = None
+        self._receivers = []
+        self._receiveProblems = []
         return DeferredList([maybeDeferred(p.stopListening) for p in ports])
 
 
+def receiverAddresses(
+    interface: str, broadcast: str, interfaces: Sequence[Interface]
+) -> list[str]:
+    """
+    The addresses more sockets bind so that the broadcasts meant for an
+    instance bound to C{interface} arrive: none for a wildcard
+    C{interface}, which receives them all; else the configured broadcast
+    address, the subnet broadcast addresses of C{interface}, and
+    255.255.255.255.
+    """
+    if interface in ("", "0.0.0.0"):
+        return []
+    found = []
+    if broadcast not in (AUTO, LIMITED_BROADCAST):
+        found.append(broadcast)
+    for each in interfaces:
+        for entry in each.ipv4:
+            if entry.address == interface and entry.broadcast:
+                found.append(entry.broadcast)
+    found.append(LIMITED_BROADCAST_ADDRESS)
+    unique = []
+    for address in found:
+        if address != interface and address not in unique:
+            unique.append(address)
+    return unique
+
+
 def makeDiscoveryService(
-    config: DiscoveryConfig, reactor: Any = None, stats: DiscoveryStats | None = None
+    config: DiscoveryConfig,
+    reactor: Any = None,
+    stats: DiscoveryStats | None = None,
+    interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
 ) -> DiscoveryService:
     """
     Build the discovery service for the C{[discovery]} section.
 
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; new L{DiscoveryStats} if L{None}.
+    @param interfaces: reads the host's interfaces (fakes in tests).
     """
     if reactor is None:
         from twisted.internet import reactor
-    return DiscoveryService(config, reactor, stats if stats is not None else DiscoveryStats())
-
-
-def announceListenAddress(broadcast: str) -> str | None:
-    """
-    The address a client binds (with C{SO_REUSEADDR}) to hear the announces
-    sent to C{broadcast}, or L{None} when C{broadcast} looks like a single
-    host's address, which a client must not bind: it would take unicast
-    queries meant for the instances there.  Broadcast addresses are
-    C{<broadcast>}, C{255.255.255.255} and those ending in C{.255}
-    (C{127.255.255.255}, C{192.168.1.255}...).
-    """
-    if broadcast in (LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS):
-        return LIMITED_BROADCAST_ADDRESS
-    return broadcast if broadcast.endswith(".255") else None
-
-
-async def discover(
-    reactor: Any,
-    broadcast: tuple[str, int] = ("127.255.255.255", 8009),
-    timeout: float = 2.0,
-) -> list[dict[str, Any]]:
-    """
-    Find the instances around: send a padded query to C{broadcast} (again
-    halfway through, in case a datagram was lost), listen for replies and
-    for announces until C{timeout} seconds have passed, and return the
-    instances heard as L{Peer.asDict} dictionaries, by name.
-
-    @raise OSError: if the query cannot be sent.
-    """
-    protocol = DiscoveryProtocol(reactor, broadcast=broadcast, interval=None, answer=False)
-    local = "127.0.0.1" if broadcast[0].startswith("127.") else ""
-    ports = [listenDatagram(reactor, protocol, local, 0)]
-    try:
-        address = announceListenAddress(broadcast[0])
-        if address is not None:
-            try:
-                ports.append(
-                    listenDatagram(
-                        reactor, _BroadcastReceiver(protocol), address, broadcast[1], reuse=True
-                    )
-                )
-            except OSError:
-                pass  # replies are enough; announces are a bonus
-        protocol.query()
-        await deferLater(reactor, timeout / 2)
-        protocol.query()
-        await deferLater(reactor, timeout / 2)
-    finally:
-        for port in ports:
-            await maybeDeferred(port.stopListening)
-    return protocol.peers.snapshot()
+    stats = stats if stats is not None else DiscoveryStats()
+    return DiscoveryService(config, reactor, stats, interfaces)

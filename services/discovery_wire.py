@@ -8,17 +8,23 @@ L{MAX_DATAGRAM} bytes, whose C{"netservices"} member is the version
 whose C{"type"} says what it is::
 
     {"netservices":1,"type":"announce","id":"<32 hex>","name":"alpha",
-     "ttl":15,"services":{"echo":[8007],"web":[8080]}}
+     "ttl":15,"services":{"echo":[8007],"web":[8080]},
+     "endpoints":{"echo":["198.18.0.1:8007"],"web":["198.18.0.1:8080"]}}
     {"netservices":1,"type":"query","nonce":"<16 to 64 hex>","pad":"....."}
     {"netservices":1,"type":"reply","id":"<32 hex>","name":"alpha",
      "ttl":15,"services":{"echo":[8007]},"nonce":"<the query's nonce>"}
 
 Members that a version does not know are ignored, so version 1 may grow
-optional members; anything else is a new version.
+optional members; anything else is a new version.  C{"endpoints"} is such
+a member: where each service can be reached from where the datagram is
+heard (C{host:port}, C{[host]:port} for IPv6).  An instance that sends no
+endpoints is reached at the datagram's source address on each port of its
+C{"services"}.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
@@ -31,6 +37,7 @@ __all__ = [
     "ForeignDatagram",
     "MAGIC",
     "MAX_DATAGRAM",
+    "MAX_ENDPOINTS",
     "MalformedDatagram",
     "Message",
     "QUERY",
@@ -38,6 +45,7 @@ __all__ = [
     "VERSION",
     "decode",
     "encode",
+    "isEndpoint",
     "isServiceName",
     "newInstanceId",
     "newNonce",
@@ -55,6 +63,8 @@ ANNOUNCE, QUERY, REPLY = "announce", "query", "reply"
 #: At most this many services, and ports per service, in a message.
 MAX_SERVICES = 16
 MAX_PORTS = 16
+#: At most this many endpoints per service in a message.
+MAX_ENDPOINTS = 16
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _NONCE = re.compile(r"[0-9a-f]{16,64}")
@@ -89,6 +99,8 @@ class Message:
     @ivar ttl: seconds the sender may be remembered (announce, reply).
     @ivar services: service name to its port numbers (announce, reply).
     @ivar nonce: chosen by a query, echoed by its replies.
+    @ivar endpoints: service name to C{host:port} endpoints (announce,
+        reply), or L{None} when the sender gave none.
     """
 
     type: str
@@ -97,6 +109,7 @@ class Message:
     ttl: int = 0
     services: Mapping[str, Sequence[int]] = field(default_factory=dict)
     nonce: str = ""
+    endpoints: Mapping[str, Sequence[str]] | None = None
 
 
 def newInstanceId() -> str:
@@ -127,6 +140,8 @@ def encode(message: Message) -> bytes:
         "ttl": message.ttl,
         "services": {name: list(ports) for name, ports in message.services.items()},
     }
+    if message.endpoints is not None:
+        body["endpoints"] = {name: list(found) for name, found in message.endpoints.items()}
     if message.type == REPLY:
         body["nonce"] = message.nonce
     data = _dumps(body)
@@ -176,6 +191,7 @@ def decode(data: bytes) -> Message:
         ttl=_ttl(body),
         services=_services(body),
         nonce=_nonce(body) if kind == REPLY else "",
+        endpoints=_endpoints(body),
     )
 
 
@@ -230,4 +246,41 @@ def _services(body: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         ):
             raise MalformedDatagram("bad service entry")
         found[name] = tuple(ports)
+    return found
+
+
+def isEndpoint(text: Any) -> bool:
+    """
+    Whether C{text} is an endpoint of the wire: C{a.b.c.d:port} or
+    C{[IPv6]:port}, with a port from 1 to 65535.
+    """
+    if not isinstance(text, str) or len(text) > 47:
+        return False
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return False
+    try:
+        if host.startswith("[") and host.endswith("]"):
+            return ipaddress.ip_address(host[1:-1]).version == 6
+        return ipaddress.ip_address(host).version == 4
+    except ValueError:
+        return False
+
+
+def _endpoints(body: dict[str, Any]) -> dict[str, tuple[str, ...]] | None:
+    endpoints = body.get("endpoints")
+    if endpoints is None:
+        return None
+    if not isinstance(endpoints, dict) or len(endpoints) > MAX_SERVICES:
+        raise MalformedDatagram("bad endpoints")
+    found = {}
+    for name, texts in endpoints.items():
+        if (
+            _SERVICE.fullmatch(name) is None
+            or not isinstance(texts, list)
+            or len(texts) > MAX_ENDPOINTS
+            or not all(isEndpoint(t) for t in texts)
+        ):
+            raise MalformedDatagram("bad endpoints entry")
+        found[name] = tuple(texts)
     return found

@@ -257,6 +257,7 @@ class EchoFactory(_EchoFactoryBase):
     @ivar noDelay: whether TCP connections get C{TCP_NODELAY}.
     @ivar sendTimeout: seconds a paused echo may wait for its peer to read
         some of it before the connection is dropped; C{None} or 0 for never.
+    @ivar name: the service's name, in the log and the shutdown drain.
     """
 
     protocol = Echo
@@ -271,6 +272,7 @@ class EchoFactory(_EchoFactoryBase):
         stats: ConnectionStats | None = None,
         noDelay: bool = True,
         sendTimeout: float | None = None,
+        name: str = "echo",
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
@@ -278,7 +280,8 @@ class EchoFactory(_EchoFactoryBase):
         self.maxConnections = maxConnections or None
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.stats = stats if stats is not None else ConnectionStats()
-        self.tracker = ConnectionTracker("echo")
+        self.name = name
+        self.tracker = ConnectionTracker(name)
         self.noDelay = noDelay
         self.sendTimeout = sendTimeout or None
         self._refusing = False
@@ -301,8 +304,9 @@ class EchoFactory(_EchoFactoryBase):
             if not self._refusing:
                 self._refusing = True
                 self._log.warn(
-                    "echo: {limit} connections open, the max_connections limit: "
+                    "{service}: {limit} connections open, the max_connections limit: "
                     "closing new connections until some close",
+                    service=self.name,
                     limit=limit,
                 )
             return None
@@ -319,7 +323,7 @@ class EchoService(MultiService):
 
     def __init__(self, factory: EchoFactory, grace: float) -> None:
         MultiService.__init__(self)
-        self.setName("echo")
+        self.setName(factory.name)
         self.factory = factory
         self.grace = grace
 

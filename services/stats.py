@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-__all__ = ["ConnectionStats", "Counters", "DiscoveryStats", "UdpEchoStats", "WebStats"]
+__all__ = [
+    "ConnectionStats",
+    "Counters",
+    "DatagramAnswerStats",
+    "DiscoveryStats",
+    "UdpEchoStats",
+    "WebStats",
+]
 
 
 class Counters:
@@ -149,7 +156,11 @@ class DiscoveryStats(Counters):
     @ivar errors: datagrams whose handling failed unexpectedly.
     @ivar peers: peers known now.
     @ivar peersExpired: peers forgotten after their ttl.
-    @ivar peersRefused: new peers not recorded because the table was full.
+    @ivar peersRefused: new peers not recorded because the table was full,
+        or held as many peers from their source as it may.
+    @ivar portsRefused: announced ports left out of a peer's entry because
+        its source had announced as many ports as it may.
+    @ivar ttlCapped: announces and replies whose ttl was cut to our limit.
     """
 
     received: int = 0
@@ -171,6 +182,8 @@ class DiscoveryStats(Counters):
     peers: int = 0
     peersExpired: int = 0
     peersRefused: int = 0
+    portsRefused: int = 0
+    ttlCapped: int = 0
 
     gauges: ClassVar[frozenset[str]] = frozenset({"peers"})
 
@@ -203,3 +216,32 @@ class UdpEchoStats(Counters):
     rateLimited: int = 0
     sendErrors: int = 0
     unbound: int = 0
+
+
+@dataclass(slots=True)
+class DatagramAnswerStats(Counters):
+    """
+    Counters of a small service over UDP (discard, daytime, time, qotd).
+
+    @ivar received: datagrams received.
+    @ivar answered: answers sent (discard sends none).
+    @ivar bytesIn: bytes received.
+    @ivar bytesOut: bytes of answers sent.
+    @ivar oversize: datagrams that filled the receive buffer, dropped.
+    @ivar smallRequests: requests not answered because the answer would
+        have been larger than the request.
+    @ivar loopGuarded: requests not answered because of their source port
+        (below 1024, or one of our service ports).
+    @ivar rateLimited: requests not answered because of the rate limits.
+    @ivar sendErrors: answers the system refused to send.
+    """
+
+    received: int = 0
+    answered: int = 0
+    bytesIn: int = 0
+    bytesOut: int = 0
+    oversize: int = 0
+    smallRequests: int = 0
+    loopGuarded: int = 0
+    rateLimited: int = 0
+    sendErrors: int = 0

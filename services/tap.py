@@ -19,6 +19,7 @@ from twisted.python import usage
 from services import __version__, logs
 from services.config import (
     SECTIONS,
+    SMALL_SERVICES,
     Config,
     ConfigError,
     loadConfig,
@@ -27,6 +28,7 @@ from services.config import (
 )
 from services.lifecycle import installHangupHandler, reopenLogFiles
 from services.listen import ListenContext, ListenError, parseListen
+from services.smalldaemon import SmallServiceOptions, addSmallServices
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.tls import TLSFiles
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["NetservicesService", "Options", "makeService"]
 
 
-class Options(usage.Options):
+class Options(SmallServiceOptions, usage.Options):
     """
     Options of C{twistd netservices}.  Values come from the built-in
     defaults, then the C{--config} file, then the flags.
@@ -46,7 +48,9 @@ class Options(usage.Options):
     longdesc = (
         "Run the netservices daemon, all on one reactor: an RFC 862 echo service "
         "over TCP, IPv6, UNIX or TLS sockets, UDP discovery (and UDP echo), and "
-        "an HTTP service (hello, static files, /status, /health, /metrics).  "
+        "an HTTP service (hello, static files, /status, /health, /metrics); off "
+        "until asked for, the RFC small services discard, chargen, daytime, time "
+        "and qotd (--discard ENDPOINT...).  "
         "Without --config it runs on the built-in defaults, which listen on "
         "127.0.0.1 only (echo tcp:8007, web tcp:8080, discovery udp:8009).  "
         "Flags override the file.  The reactor is nsepoll unless twistd is given "
@@ -148,7 +152,7 @@ class Options(usage.Options):
         @raise usage.UsageError: when flags contradict each other.
         """
         config = loadConfig(self["config"]) if self["config"] else Config()
-        for section in ("echo", "web", "udp-echo"):
+        for section in ("echo", "web", "udp-echo", *SMALL_SERVICES):
             config = self._listenFlags(config, section)
         if self["static"] is not None:
             directory = self._value("--static", "web", "static_dir", self["static"])
@@ -414,6 +418,7 @@ def buildService(
 
         udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
         makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
+    addSmallServices(root, config, reactor, context, not supervising, worker is None)
     if supervising:
         return root
     # The web service comes last: its pages read the whole tree.

@@ -157,11 +157,21 @@ class UdpEchoListener(Service):
 
     @ivar port: the listening UDP port once listening, else L{None}.
     @ivar description: the endpoint, as configured.
+    @ivar serviceName: the service's name, in the log and in errors.
+    @ivar protocol: a datagram protocol with a C{maxPacketSize} (its receive
+        buffer).
     """
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, description: str, protocol: UdpEcho, reactor: Any) -> None:
+    def __init__(
+        self,
+        description: str,
+        protocol: Any,
+        reactor: Any,
+        serviceName: str = "udp-echo",
+    ) -> None:
+        self.serviceName = serviceName
         self.description = description
         self.endpoint = parseUdpEndpoint(description)
         self.protocol = protocol
@@ -197,12 +207,20 @@ class UdpEchoListener(Service):
                 maxPacketSize=self.protocol.maxPacketSize,
             )
         except OSError as e:
-            raise ListenError("udp-echo", self.description, e) from e
+            raise ListenError(self.serviceName, self.description, e) from e
         self._log.info(
-            "udp-echo listening on {endpoint} ({address})",
+            "{service} listening on {endpoint} ({address})",
+            service=self.serviceName,
             endpoint=self.description,
             address=describeAddress(self.port.getHost()),
         )
+        if endpoint.interface in ("", "0.0.0.0", "::"):
+            self._log.warn(
+                "udp-echo on {endpoint} is bound to every address: it also receives, and "
+                "echoes, broadcasts (and multicasts) sent to its port; bind it to one "
+                "address unless that is what you want",
+                endpoint=self.description,
+            )
 
     def stopService(self) -> Deferred[None] | None:
         """

@@ -6,7 +6,8 @@ The web service: one twisted.web site over this resource tree::
     /static/   the files of [web] static_dir (mount point: static_mount)
     /status    JSON: version, uptime, every service with its addresses,
                counters and (discovery) peers
-    /health    200 when every enabled service is listening, else 503
+    /health    200 when every enabled service is listening and can do its
+               job, else 503 (unavailable, or degraded with the reasons)
     /metrics   Prometheus text format
 
 served by a L{services.httplimits.LimitedSite} (header deadline, body
@@ -32,10 +33,9 @@ from services.listen import (
     SocketOptions,
     describeAddress,
     endpointFor,
-    isListening,
-    listeningPorts,
 )
 from services.metrics import LazyMetricsResource
+from services.servicestate import readParentState, serviceHealth, serviceStatus
 from services.stats import WebStats
 from services.webpages import Hello, JSONResource, notFound
 
@@ -70,26 +70,28 @@ class Branch(Resource):
         return notFound().render(request)
 
 
+def _parentState(root: Any) -> dict[str, Any]:
+    """
+    In a worker process, the state of the services that run in the parent
+    (discovery, UDP echo), as the supervisor last wrote it; else nothing.
+    """
+    worker = getattr(root, "worker", None)
+    if worker is None:
+        return {}
+    return readParentState(worker.runtime)
+
+
 def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
     """
     What C{/status} shows: the version, the uptime in seconds and, for each
     service of C{root}, whether it listens, its addresses, its counters and,
     for discovery, the peers it knows.  In a worker process (C{workers} above
-    1), also every worker's counters and their totals.
+    1), also the services that run in the parent, every worker's counters
+    and their totals.
     """
-    services: dict[str, Any] = {}
-    for service in list(root):
-        entry: dict[str, Any] = {
-            "listening": isListening(service),
-            "addresses": [describeAddress(p.getHost()) for p in listeningPorts(service)],
-        }
-        counters = root.stats.get(service.name)
-        if counters is not None:
-            entry["counters"] = counters.snapshot()
-        peerSnapshot = getattr(service, "peerSnapshot", None)
-        if peerSnapshot is not None:
-            entry["peers"] = peerSnapshot()
-        services[service.name] = entry
+    services = {service.name: serviceStatus(service, root.stats) for service in list(root)}
+    for name, state in _parentState(root).items():
+        services.setdefault(name, state.get("status", {}))
     document = {
         "name": "netservices",
         "version": __version__,
@@ -118,18 +120,30 @@ def statusFor(request: IRequest, root: Any, uptime: float) -> dict[str, Any]:
 def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
     """
     What C{/health} answers: 200 and C{"ok"} when every service of C{root}
-    is listening, else 503 and C{"unavailable"}; each service's state.
+    is listening and can do its job; 503 and C{"unavailable"} when one is
+    not listening; 503 and C{"degraded"} when one listens but says it cannot
+    do its job (a service's C{healthProblems()}: discovery whose announces
+    cannot be sent), with the reasons under C{"problems"}.
     """
-    states = {service.name: isListening(service) for service in list(root)}
-    healthy = all(states.values())
-    document = {
-        "status": "ok" if healthy else "unavailable",
-        "services": {
-            name: "listening" if listening else "not listening"
-            for name, listening in states.items()
-        },
-    }
-    return (200 if healthy else 503), document
+    states: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
+    for service in list(root):
+        states[service.name], reasons = serviceHealth(service)
+        if reasons:
+            problems[service.name] = reasons
+    for name, state in _parentState(root).items():
+        if name not in states:
+            states[name] = str(state.get("health", "not listening"))
+            if state.get("problems"):
+                problems[name] = list(state["problems"])
+    if "not listening" in states.values():
+        status = "unavailable"
+    else:
+        status = "degraded" if problems else "ok"
+    document: dict[str, Any] = {"status": status, "services": states}
+    if problems:
+        document["problems"] = problems
+    return (200 if status == "ok" else 503), document
 
 
 def _mount(tree: Resource, mount: str, resource: IResource) -> None:

@@ -54,7 +54,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs
-from services.config import SECTIONS, Config
+from services.config import SECTIONS, SMALL_SERVICES, Config
 from services.listen import (
     ListenContext,
     ListenError,
@@ -65,6 +65,7 @@ from services.listen import (
     socketEndpoint,
     socketFamily,
 )
+from services.servicestate import PARENT_STATE, treeState
 
 __all__ = [
     "STREAM_SERVICES",
@@ -85,7 +86,7 @@ __all__ = [
 
 #: The sections whose C{listen} endpoints are stream listeners the workers
 #: share.
-STREAM_SERVICES = ("echo", "web")
+STREAM_SERVICES = ("echo", "web", *SMALL_SERVICES)
 
 #: The first file descriptor number of the sockets a worker inherits.
 FIRST_INHERITED_FD = 3
@@ -505,6 +506,8 @@ class WorkerSupervisor(Service):
     """
 
     name = "workers"
+    #: Seconds between two writes of the parent's services' state.
+    stateInterval = 1.0
     minRestartDelay = 0.5
     maxRestartDelay = 30.0
     _log = Logger(observer=logs.observer)
@@ -534,6 +537,7 @@ class WorkerSupervisor(Service):
         self._started: dict[int, float] = {}
         self._delay: dict[int, float] = {}
         self._restarts: dict[int, Any] = {}
+        self._stateWriter: LoopingCall | None = None
 
     def privilegedStartService(self) -> None:
         """
@@ -583,6 +587,9 @@ class WorkerSupervisor(Service):
         Service.startService(self)
         self.runtime = tempfile.mkdtemp(prefix="netservices-")
         (Path(self.runtime) / "tap.conf").write_text(formatConfig(self.config))
+        self._stateWriter = LoopingCall(self.writeParentState)
+        self._stateWriter.clock = self._reactor
+        self._stateWriter.start(self.stateInterval, now=True)
         self._log.info(
             "starting {count} workers (runtime directory {runtime})",
             count=self.count,
@@ -591,6 +598,25 @@ class WorkerSupervisor(Service):
         for index in range(1, self.count + 1):
             self._delay[index] = self.minRestartDelay
             self.startWorker(index)
+
+    def writeParentState(self) -> None:
+        """
+        Write the state of the services that run here, beside the workers
+        (discovery, UDP echo), to the runtime directory, where the workers'
+        C{/status} and C{/health} read it (write then rename: readers never
+        see half a file).
+        """
+        if self.runtime is None or self.parent is None:
+            return
+        services = [s for s in self.parent if s is not self]
+        data = json.dumps(treeState(services, getattr(self.parent, "stats", {})))
+        path = Path(self.runtime) / PARENT_STATE
+        temporary = path.with_suffix(".tmp")
+        try:
+            temporary.write_text(data)
+            temporary.replace(path)
+        except OSError as e:
+            self._log.debug("cannot write {path}: {reason}", path=str(path), reason=e)
 
     def command(self, index: int) -> list[str]:
         """
@@ -675,6 +701,9 @@ class WorkerSupervisor(Service):
         close the listeners.
         """
         Service.stopService(self)
+        if self._stateWriter is not None and self._stateWriter.running:
+            self._stateWriter.stop()
+        self._stateWriter = None
         for call in self._restarts.values():
             if call.active():
                 call.cancel()

@@ -6,6 +6,7 @@ clients, so that traffic crosses interfaces between hosts instead of
 loopback.
 
     lab = Lab.create(self)                 # skips when namespaces cannot be made
+    # or, for a lab built once for the tests of a class: Lab.shared(self, build)
     lan = lab.segment("lan")               # 198.18.0.0/24 and 2001:db8::/64
     lan6 = lab.segment("v6", ipv4=False)   # IPv6 only: 2001:db8:1::/64
     a = lab.host("a", lan)                 # a.ipv4(lan) == "198.18.0.1", on eth0
@@ -16,6 +17,7 @@ loopback.
     a.python("import socket; ...")         # a snippet run by the tests' interpreter in a
     a.call("tests.labclients.udpEchoes", b.ipv4(lan), 7008, [64, 65507])  # JSON in and out
     a.waitForTCP(address, port); b.waitForUDP(port)  # polls with a bound, no sleeps
+    lab.addCleanup(f, *args); lab.watch(popen)  # for processes other than daemons
 
 Layout: segment number M is the bridge C{brM} in a bridge namespace of
 its own, with the /24 C{198.18.M.0} and the /64 C{2001:db8:M::} (M in hex);
@@ -49,14 +51,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from twisted.trial.unittest import SkipTest
 
-from tests.support import ROOT, Daemon
+from tests.clientservers import cliEnvironment
+from tests.support import Daemon
 
 #: The prefix of every namespace name a lab makes (then the owner's pid).
 PREFIX = "nslab-"
@@ -68,6 +73,11 @@ DAEMON_LIMIT = 120.0
 CLIENT_LIMIT = 30.0
 
 _live: set[Lab] = set()
+
+#: The lab that L{Lab.shared} keeps: [test class, lab, what its build returned].
+_shared: list[Any] = []
+
+T = TypeVar("T")
 
 
 def ip(*args: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess[str]:
@@ -154,6 +164,12 @@ def labUnavailable() -> str | None:
     return None
 
 
+def _dropShared() -> None:
+    if _shared:
+        _shared[1].teardown()
+        _shared.clear()
+
+
 def _teardownAll() -> None:
     for lab in list(_live):
         lab.teardown()
@@ -176,7 +192,11 @@ def _installHooks() -> None:
     atexit.register(_teardownAll)
     # Only take SIGTERM over when nobody else handles it: a runner that
     # does is expected to unwind, which runs the cleanups and atexit.
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    # Signal handlers can only be set from the main thread.
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, _onSignal)
 
 
@@ -239,18 +259,18 @@ class Host:
         """
         This host's IPv4 address on C{segment}.
         """
-        address = self._addresses[segment.name][0]
-        if address is None:
-            raise ValueError(f"segment {segment.name} has no IPv4")
-        return address
+        return self._address(segment, 0)
 
     def ipv6(self, segment: Segment) -> str:
         """
         This host's IPv6 address on C{segment}.
         """
-        address = self._addresses[segment.name][1]
+        return self._address(segment, 1)
+
+    def _address(self, segment: Segment, family: int) -> str:
+        address = self._addresses[segment.name][family]
         if address is None:
-            raise ValueError(f"segment {segment.name} has no IPv6")
+            raise ValueError(f"segment {segment.name} has no {('IPv4', 'IPv6')[family]}")
         return address
 
     def command(self, argv: Sequence[str], limit: float) -> list[str]:
@@ -272,15 +292,16 @@ class Host:
         Run C{argv} in this host to completion within C{timeout} seconds and
         return its result (output as bytes); a bare program name is looked
         up next to the tests' interpreter first (C{netservices}, C{twistd}).
+        The environment is the tests' own with the repository on
+        C{PYTHONPATH} and without proxy variables (nothing in the lab could
+        reach a proxy), plus C{env}.
         """
-        environment = dict(os.environ)
-        environment.update(env or {})
         return subprocess.run(
             self.command([_program(argv[0]), *argv[1:]], timeout),
             check=False,
             input=input,
             capture_output=True,
-            env=environment,
+            env=cliEnvironment(dict(env or {})),
             cwd=cwd or self.directory,
             timeout=timeout + 10,
         )
@@ -293,6 +314,7 @@ class Host:
         caller waits for it (C{Popen} keyword arguments pass through).
         """
         kwargs.setdefault("cwd", self.directory)
+        kwargs.setdefault("env", cliEnvironment())
         return subprocess.Popen(self.command([_program(argv[0]), *argv[1:]], timeout), **kwargs)
 
     def python(
@@ -301,14 +323,14 @@ class Host:
         """
         Run the Python snippet C{code} (with C{sys.argv[1:] == args}) by the
         tests' interpreter in this host, with the repository on its path (so
-        it may import C{tests.echoload} and the like); return its standard output, or
-        raise C{AssertionError} with its error output when it fails.
+        that it may import C{tests.echoload} and the like); return its
+        standard output, or raise C{AssertionError} with its error output
+        when it fails.
         """
         done = self.run(
             [sys.executable, "-c", code, *args],
             input=input,
             timeout=timeout,
-            env={"PYTHONPATH": str(ROOT)},
         )
         if done.returncode != 0:
             raise AssertionError(
@@ -553,6 +575,9 @@ class Lab:
         self.hosts: dict[str, Host] = {}
         self._namespaces: list[str] = []
         self._bridges = self.prefix + "bridges"
+        self._removeDirectory = False
+        self._watched: list[subprocess.Popen[Any]] = []
+        self._cleanups: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
         _installHooks()
         _live.add(self)
         self._addNamespace(self._bridges)
@@ -569,8 +594,11 @@ class Lab:
         """
         A new, empty lab whose teardown is a cleanup of C{testCase} (a trial
         C{TestCase}); skip the test with the reason when this machine cannot
-        build one.  Leftovers of earlier runs are removed first.
+        build one.  Leftovers of earlier runs are removed first, and so is
+        the lab that L{shared} keeps for another class.
         """
+        if _shared and _shared[0] is not type(testCase):
+            _dropShared()
         reason = labUnavailable()
         if reason is not None:
             raise SkipTest(reason)
@@ -578,6 +606,60 @@ class Lab:
         lab = cls(testCase.mktemp())
         testCase.addCleanup(lab.teardown)
         return lab
+
+    @classmethod
+    def shared(cls, testCase: Any, build: Callable[[Lab], T]) -> T:
+        """
+        What C{build(lab)} returned for a lab shared by the tests of
+        C{testCase}'s class: built for the first of them, and again for any
+        later one that finds one of its daemons gone, so that a test that
+        breaks the lab does not decide the outcome of the next.  The shared
+        lab is torn down when a test of another class asks for one, and at
+        exit.  Skip the test with the reason when no lab can be built.
+
+        For tests that only read from the services the lab runs (sharing
+        saves a daemon start per test, seconds on a loaded machine); a test
+        that changes them wants L{create}.
+        """
+        key = type(testCase)
+        if _shared and _shared[0] is key and _shared[1].healthy():
+            return cast(T, _shared[2])
+        _dropShared()
+        reason = labUnavailable()
+        if reason is not None:
+            raise SkipTest(reason)
+        removeLeftovers()
+        lab = cls(tempfile.mkdtemp(prefix=PREFIX))
+        lab._removeDirectory = True
+        try:
+            value = build(lab)
+        except BaseException:
+            lab.teardown()
+            raise
+        _shared[:] = [key, lab, value]
+        return value
+
+    def healthy(self) -> bool:
+        """
+        Whether every daemon started in the lab, and every process given to
+        L{watch}, is still running.
+        """
+        daemons = [d.process for h in self.hosts.values() for d in h._daemons]
+        return all(p.poll() is None for p in daemons + self._watched)
+
+    def watch(self, process: subprocess.Popen[Any]) -> None:
+        """
+        Count C{process} (one started in a host, such as HAProxy) among
+        those that L{healthy} checks.
+        """
+        self._watched.append(process)
+
+    def addCleanup(self, function: Callable[..., object], *args: Any) -> None:
+        """
+        Call C{function(*args)} at teardown, before the daemons stop (the
+        last added first), as C{TestCase.addCleanup} does for a test.
+        """
+        self._cleanups.append((function, args))
 
     def _addNamespace(self, name: str) -> None:
         ip("netns", "add", name)
@@ -705,8 +787,13 @@ class Lab:
         (and so every interface and bridge); safe to call more than once.
         """
         _live.discard(self)
+        while self._cleanups:
+            function, args = self._cleanups.pop()
+            function(*args)
         for host in self.hosts.values():
             host.stopDaemons()
         for namespace in reversed(self._namespaces):
             _deleteNamespace(namespace)
         self._namespaces.clear()
+        if self._removeDirectory:
+            shutil.rmtree(self.directory, ignore_errors=True)

@@ -106,19 +106,24 @@ def echoes(
 ) -> list[dict[str, Any]]:
     """
     One TCP connection per payload to C{address:port}: send it, half-close,
-    read the echo.
+    read the echo until the server closes.
 
-    @return: for each, the C{echo} and the client's own C{port}.
+    @return: for each, the C{echo}, the client's own C{port}, and the
+        C{error} that ended the connection early (a reset), or C{None}.
     """
     results = []
     for payload in payloads:
         with socket.create_connection((address, port), timeout=timeout) as s:
-            s.sendall(payload.encode())
-            s.shutdown(socket.SHUT_WR)
-            received = b""
-            while data := s.recv(65536):
-                received += data
-            results.append({"echo": received.decode(), "port": s.getsockname()[1]})
+            clientPort = s.getsockname()[1]
+            received, error = b"", None
+            try:
+                s.sendall(payload.encode())
+                s.shutdown(socket.SHUT_WR)
+                while data := s.recv(65536):
+                    received += data
+            except OSError as e:
+                error = f"{type(e).__name__}: {e}"
+            results.append({"echo": received.decode(), "port": clientPort, "error": error})
     return results
 
 

@@ -3,7 +3,7 @@
 # Runs `apt-get update` at most once, then installs what is absent.
 set -eu
 need=""
-for pair in curl:curl tinyproxy:tinyproxy haproxy:haproxy wrk:wrk ping:iputils-ping ip:iproute2 unshare:util-linux setpriv:util-linux; do
+for pair in curl:curl tinyproxy:tinyproxy haproxy:haproxy wrk:wrk ping:iputils-ping ip:iproute2 unshare:util-linux setpriv:util-linux iperf3:iperf3; do
     tool=${pair%%:*}; pkg=${pair#*:}
     command -v "$tool" >/dev/null 2>&1 || need="$need $pkg"
 done

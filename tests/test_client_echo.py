@@ -310,19 +310,6 @@ class EchoCommandTests(TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("2 probes sent, 2 echoed, 0% lost", out)
 
-    async def test_udpProbesLargest(self) -> None:
-        """
-        --udp probes of the largest size allowed, 65,507 bytes, come back
-        whole: the client's socket reads whole datagrams, not the first
-        8192 bytes of each.
-        """
-        listening = reactor.listenUDP(0, UDPEcho(), interface="127.0.0.1", maxPacketSize=65536)
-        self.addCleanup(listening.stopListening)
-        port = listening.getHost().port
-        out, err, code = await self.echo("127.0.0.1", str(port), "--udp", "--count", "1", "--size", "65507")
-        self.assertEqual(code, 0, err)
-        self.assertIn("1 probes sent, 1 echoed, 0% lost", out)
-
     async def test_udpStdin(self) -> None:
         """
         Over UDP each line of standard input is a datagram, echoed back.

@@ -187,7 +187,8 @@ class CommandTests(SynchronousTestCase):
         for args, message in (
             (["--timeout", "0"], "expected a number of seconds > 0"),
             (["--port", "70000"], "expected a whole number from 1 to 65535"),
-            (["--broadcast", "everyone"], "expected an IPv4 broadcast address"),
+            (["--broadcast", "everyone"], "expected auto, an IPv4 broadcast address"),
+            (["--family", "5"], "invalid choice: '5'"),
         ):
             with self.assertRaises(SystemExit) as caught:
                 self.parse(*args)
@@ -223,9 +224,9 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(
             out.getvalue().splitlines(),
             [
-                "NAME   ADDRESS         SERVICES            AGE",
-                "alpha  127.0.0.1:8009  echo:8007 web:8080  2.0s",
-                "beta   127.0.0.1:8009  echo:7007 web:8080  2.0s",
+                "NAME   ADDRESS         IPV4                                    IPV6  AGE",
+                "alpha  127.0.0.1:8009  echo:127.0.0.1:8007 web:127.0.0.1:8080  -     2.0s",
+                "beta   127.0.0.1:8009  echo:127.0.0.1:7007 web:127.0.0.1:8080  -     2.0s",
             ],
         )
 
@@ -240,7 +241,10 @@ class CommandTests(SynchronousTestCase):
         lines = [json.loads(line) for line in out.getvalue().splitlines()]
         self.assertEqual([p["name"] for p in lines], ["alpha", "beta"])
         self.assertEqual(lines[1]["services"], {"echo": [7007], "web": [8080]})
-        self.assertEqual(set(lines[0]), {"name", "id", "address", "services", "age", "ttl"})
+        self.assertEqual(
+            set(lines[0]),
+            {"name", "id", "address", "services", "endpoints", "via", "age", "ttl"},
+        )
 
     def test_nothingFound(self) -> None:
         """
@@ -268,14 +272,22 @@ class CommandTests(SynchronousTestCase):
 
     def test_formatTable(self) -> None:
         """
-        Columns are aligned; an instance with no services shows C{-}.
+        Columns are aligned; each family's endpoints have a column, and a
+        family (or an instance) with none shows C{-}; an instance described
+        without endpoints is reached at the address it was heard from.
         """
-        table = formatTable([peer("a-long-name", 0.25, echo=[7, 8]), peer("b", 12.0)])
+        dual = peer("dual", 1.0)
+        dual["endpoints"] = {"echo": ["198.18.0.1:7", "[2001:db8::1]:7"], "web": ["[2001:db8::1]:8"]}
+        table = formatTable([peer("a-long-name", 0.25, echo=[7, 8]), peer("b", 12.0), dual])
         self.assertEqual(
             table.splitlines(),
             [
-                "NAME         ADDRESS         SERVICES  AGE",
-                "a-long-name  127.0.0.1:8009  echo:7,8  0.2s",
-                "b            127.0.0.1:8009  -         12.0s",
+                "NAME         ADDRESS         IPV4                          IPV6" + " " * 38 + "AGE",
+                "a-long-name  127.0.0.1:8009  echo:127.0.0.1:7,127.0.0.1:8  -" + " " * 41 + "0.2s",
+                "b            127.0.0.1:8009  -                             -" + " " * 41 + "12.0s",
+                (
+                    "dual         127.0.0.1:8009  echo:198.18.0.1:7             "
+                    "echo:[2001:db8::1]:7 web:[2001:db8::1]:8  1.0s"
+                ),
             ],
         )

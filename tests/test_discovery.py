@@ -12,14 +12,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.application.service import MultiService, Service
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IUDPTransport
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from services import logs
+from services import discovery, logs
 from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
 from services.datagram import SourceLimiter
 from services.discovery import (
@@ -29,8 +29,9 @@ from services.discovery import (
     PeerTable,
     announceListenAddress,
     makeDiscoveryService,
-    receiverAddress,
+    receiverAddresses,
 )
+from services.discovery_net import GROUP6, Target
 from services.discovery_wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
@@ -40,12 +41,17 @@ from services.discovery_wire import (
     encode,
     query,
 )
+from services.interfaces import Address4, Interface
 from services.listen import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats
-from tests.support import freePort
+from tests.support import freePort, hasIPv6Loopback
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 
 ID = "a" * 32
+#: The loopback interface, as the kernel lists it.
+LO = Interface(
+    "lo", 1, loopback=True, multicast=False, ipv4=(Address4("127.0.0.1", 8, "127.255.255.255"),)
+)
 PEER = "b" * 32
 BROADCAST = ("127.255.255.255", 9009)
 CLIENT = ("127.0.0.1", 40000)
@@ -178,6 +184,27 @@ class AnnounceTests(SynchronousTestCase):
         clock.advance(5)
         self.assertEqual(protocol.stats.announcesSent, 1)
 
+    def test_sendErrorIsAProblem(self) -> None:
+        """
+        While announces cannot be sent, L{DiscoveryProtocol.problems} says
+        where to and why (what C{/health} reports), and the warning names
+        the reason; once an announce goes out, there is no problem left.
+        """
+        protocol, transport, clock = build()
+        transport.error = OSError(101, "Network is unreachable")
+        with capturedLogs() as events:
+            clock.advance(0)
+            clock.advance(5)
+        self.assertEqual(
+            protocol.problems(),
+            ["cannot send announces to 127.255.255.255:9009: Network is unreachable"],
+        )
+        [warning] = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(warning["reason"], "Network is unreachable")
+        transport.error = None
+        clock.advance(5)
+        self.assertEqual(protocol.problems(), [])
+
     def test_onlyValidServices(self) -> None:
         """
         Service names and ports that receivers would reject are left out,
@@ -229,6 +256,79 @@ class AnnounceTests(SynchronousTestCase):
         self.assertEqual(message.services["service-00"], tuple(range(10000, 10016)))
         self.assertNotIn("service-15", message.services)
         self.assertEqual(len([e for e in events if e["log_level"] == LogLevel.warn]), 1)
+
+
+class TargetsTests(SynchronousTestCase):
+    """
+    Announces per interface, each with what is reachable there, and replies
+    with what is reachable where the query came from.
+    """
+
+    def targets(self) -> tuple[list[Target], list[str]]:
+        return [
+            Target(("198.18.0.255", 9009), "eth0", {"echo": [7]}, {"echo": ["198.18.0.1:7"]}),
+            Target(("198.18.1.255", 9009), "eth1", {}, {}),
+        ], self.problems
+
+    def setUp(self) -> None:
+        self.problems: list[str] = []
+
+    def test_announcePerTarget(self) -> None:
+        """
+        One announce per target, each listing that target's services and
+        endpoints.
+        """
+        protocol, transport, clock = build(targets=self.targets)
+        clock.advance(0)
+        [(first, to0), (second, to1)] = transport.written
+        self.assertEqual((to0, to1), (("198.18.0.255", 9009), ("198.18.1.255", 9009)))
+        self.assertEqual(decode(first).endpoints, {"echo": ("198.18.0.1:7",)})
+        self.assertEqual(decode(first).services, {"echo": (7,)})
+        self.assertEqual(decode(second).endpoints, {})
+        self.assertEqual(protocol.stats.announcesSent, 2)
+
+    def test_targetProblems(self) -> None:
+        """
+        What the targets cannot reach is a problem (for C{/health}), warned
+        about once, and gone when it is solved.
+        """
+        self.problems = ["broadcast = auto: no IPv4 broadcast address on every interface"]
+        protocol, _transport, clock = build(targets=self.targets)
+        with capturedLogs() as events:
+            clock.advance(0)
+            clock.advance(5)
+        self.assertEqual(protocol.problems(), self.problems)
+        self.assertEqual(len([e for e in events if e["log_level"] == LogLevel.warn]), 1)
+        self.problems = []
+        clock.advance(5)
+        self.assertEqual(protocol.problems(), [])
+
+    def test_replyFromInterface(self) -> None:
+        """
+        A query is answered with what C{replyFor} says is reachable from
+        its source, never larger than the query.
+        """
+        reachable = Target(CLIENT, "eth0", {"web": [80]}, {"web": ["198.18.0.1:80"]})
+        protocol, transport, _clock = build(replyFor=lambda addr: reachable)
+        data = query("1234567890abcdef")
+        protocol.datagramReceived(data, CLIENT)
+        [(reply, to)] = transport.written
+        self.assertEqual(to, CLIENT)
+        self.assertEqual(decode(reply).endpoints, {"web": ("198.18.0.1:80",)})
+        self.assertLessEqual(len(reply), len(data))
+
+    def test_heardWithEndpoints(self) -> None:
+        """
+        An announce's endpoints are the peer's, and the interface it came
+        by is recorded.
+        """
+        protocol, _transport, _clock = build(viaFor=lambda addr: "eth1")
+        announce = encode(
+            Message(ANNOUNCE, PEER, "beta", 15, {"echo": (7,)}, endpoints={"echo": ("198.18.1.2:7",)})
+        )
+        protocol.datagramReceived(announce, ("198.18.1.2", 9009))
+        [peer] = protocol.peers.snapshot()
+        self.assertEqual((peer["endpoints"], peer["via"]), ({"echo": ["198.18.1.2:7"]}, "eth1"))
 
 
 class QueryTests(SynchronousTestCase):
@@ -399,7 +499,9 @@ class PeerTests(SynchronousTestCase):
 
     def test_announceAddsPeer(self) -> None:
         """
-        An announce adds a peer with the datagram's source address.
+        An announce adds a peer with the datagram's source address; an
+        announce without endpoints (an older instance) is reachable at that
+        address on each port it lists.
         """
         protocol, _transport, clock = build()
         clock.advance(2)
@@ -413,6 +515,8 @@ class PeerTests(SynchronousTestCase):
                 "id": PEER,
                 "address": "127.0.0.1:9009",
                 "services": {"echo": [7007]},
+                "endpoints": {"echo": ["127.0.0.1:7007"]},
+                "via": "",
                 "age": 1.5,
                 "ttl": 15,
             },
@@ -439,6 +543,21 @@ class PeerTests(SynchronousTestCase):
         self.assertEqual(protocol.stats.peersExpired, 1)
         self.assertEqual(protocol.stats.peers, 0)
         self.assertTrue(any("forgotten" in e["log_format"] for e in events))
+
+    def test_expiryLoggedWhenRead(self) -> None:
+        """
+        A peer that expires while C{/status} reads the table (before the
+        periodic sweep) is still logged as forgotten, once.
+        """
+        protocol, _transport, clock = build()
+        clock.advance(1)  # the first announce and sweep; the next at 6
+        protocol.datagramReceived(peerAnnounce(ttl=3), ("127.0.0.1", 9009))
+        with capturedLogs() as events:
+            clock.advance(3)
+            self.assertEqual(protocol.peers.snapshot(), [])
+            clock.advance(5)
+        forgotten = [e for e in events if "forgotten" in e["log_format"]]
+        self.assertEqual([e["name"] for e in forgotten], ["beta"])
 
     def test_replyToOurQuery(self) -> None:
         """
@@ -588,17 +707,27 @@ class ReceiverAddressTests(SynchronousTestCase):
     Which address receives the broadcasts.
     """
 
-    def test_receiverAddress(self) -> None:
+    def test_receiverAddresses(self) -> None:
         """
-        A service bound to a single address needs a second socket on the
-        broadcast address; one bound to all addresses does not.
+        A service bound to a single address needs more sockets: on the
+        configured broadcast address, its subnet's and 255.255.255.255 (so
+        that a query to either arrives); one bound to all addresses needs
+        none.
         """
-        self.assertEqual(receiverAddress("127.0.0.1", "127.255.255.255"), "127.255.255.255")
+        eth0 = Interface("eth0", 2, ipv4=(Address4("198.18.0.7", 24, "198.18.0.255"),))
         self.assertEqual(
-            receiverAddress("192.0.2.7", LIMITED_BROADCAST), LIMITED_BROADCAST_ADDRESS
+            receiverAddresses("127.0.0.1", "auto", [LO, eth0]),
+            ["127.255.255.255", LIMITED_BROADCAST_ADDRESS],
         )
-        self.assertIsNone(receiverAddress("0.0.0.0", "127.255.255.255"))
-        self.assertIsNone(receiverAddress("127.0.0.1", "127.0.0.1"))
+        self.assertEqual(
+            receiverAddresses("198.18.0.7", LIMITED_BROADCAST, [LO, eth0]),
+            ["198.18.0.255", LIMITED_BROADCAST_ADDRESS],
+        )
+        self.assertEqual(
+            receiverAddresses("198.18.0.7", "239.255.0.9", [eth0]),
+            ["239.255.0.9", "198.18.0.255", LIMITED_BROADCAST_ADDRESS],
+        )
+        self.assertEqual(receiverAddresses("0.0.0.0", "auto", [LO, eth0]), [])
 
     def test_announceListenAddress(self) -> None:
         """
@@ -621,6 +750,24 @@ class _FakePort:
         The TCP address of this fake port.
         """
         return IPv4Address("TCP", "127.0.0.1", self.port)
+
+
+class _FakePort6(_FakePort):
+    def getHost(self) -> IPv6Address:  # type: ignore[override]
+        """
+        The TCP address of this fake port: every IPv6 address.
+        """
+        return IPv6Address("TCP", "::", self.port)
+
+
+def sibling6(name: str, port: int) -> Service:
+    """
+    A service named C{name} listening on TCP C{[::]:port}.
+    """
+    service = Service()
+    service.setName(name)
+    service.port = _FakePort6(port)  # type: ignore[attr-defined]
+    return service
 
 
 def sibling(name: str, port: int) -> Service:
@@ -648,7 +795,7 @@ class ServiceTests(SynchronousTestCase):
         self.config = DiscoveryConfig(port=self.udpPort, name="alpha")
         self.root = MultiService()
         sibling("echo", 7007).setServiceParent(self.root)
-        self.service = makeDiscoveryService(self.config, self.reactor)
+        self.service = makeDiscoveryService(self.config, self.reactor, interfaces=lambda: [LO])
         self.service.setServiceParent(self.root)
 
     def start(self) -> None:
@@ -682,13 +829,15 @@ class ServiceTests(SynchronousTestCase):
 
     def test_sockets(self) -> None:
         """
-        With a single interface, a second socket bound to the broadcast
-        address receives broadcasts; both have room for any datagram.
+        With a single interface, more sockets bound to its broadcast
+        address and to 255.255.255.255 receive broadcasts; all have room for
+        any datagram.
         """
         self.start()
-        first, second = self.reactor.datagramPorts
+        first, second, third = self.reactor.datagramPorts
         self.assertEqual(first.host, ("127.0.0.1", self.udpPort))
         self.assertEqual(second.host, ("127.255.255.255", self.udpPort))
+        self.assertEqual(third.host, ("255.255.255.255", self.udpPort))
         self.assertEqual({size for *_, size in self.reactor.adoptedPorts}, {65536})
 
     def test_announcesSiblingPorts(self) -> None:
@@ -710,7 +859,7 @@ class ServiceTests(SynchronousTestCase):
         A query heard on the broadcast socket is answered from the main one.
         """
         self.start()
-        main, receiver = self.reactor.datagramPorts
+        main, receiver, _ = self.reactor.datagramPorts
         receiver.protocol.datagramReceived(query("1234567890abcdef"), CLIENT)
         self.assertEqual(main.written[-1][1], CLIENT)
 
@@ -726,6 +875,78 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(main.written, [])
         self.assertEqual(self.service.stats.loopGuarded, 2)
 
+    def test_ipv6PerInterface(self) -> None:
+        """
+        With C{ipv6}, each IPv6 interface that can multicast gets a socket
+        and a protocol of its own, which announces that interface's
+        endpoints to the group, names the interface of what it hears, and
+        shares the IPv4 protocol's instance id, peer table, rate limits and
+        loop guard; an interface that cannot be listened on is a problem
+        (for C{/health}), warned about once.
+        """
+        eth0 = Interface("eth0", 2, ipv6=("2001:db8::1",))
+        eth1 = Interface("eth1", 3, ipv6=("2001:db8:1::1",))
+        broken = {"eth1"}
+
+        def fakeSocket(port: int, interface: Interface) -> socket.socket:
+            if interface.name in broken:
+                raise OSError(19, "No such device")
+            skt = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            skt.bind(("::1", 0))
+            return skt
+
+        self.patch(discovery, "multicastSocket6", fakeSocket)
+        if not hasIPv6Loopback():
+            raise SkipTest("no IPv6 loopback")
+        config = DiscoveryConfig(port=self.udpPort, name="alpha", ipv6=True)
+        service = makeDiscoveryService(config, self.reactor, interfaces=lambda: [LO, eth0, eth1])
+        root = MultiService()
+        sibling6("echo", 7007).setServiceParent(root)
+        service.setServiceParent(root)
+        with capturedLogs() as events:
+            root.privilegedStartService()
+            root.startService()
+            self.addCleanup(root.stopService)
+            self.reactor.advance(0)
+            self.reactor.advance(5)
+        [v6] = [p for p in self.reactor.datagramPorts if p.family == socket.AF_INET6]
+        announces = [decode(d) for d, to in v6.written if to == (GROUP6, self.udpPort)]
+        self.assertEqual(len(announces), 2)
+        self.assertEqual(announces[0].endpoints, {"echo": ("[2001:db8::1]:7007",)})
+        self.assertEqual(announces[0].id, service.protocol.instanceId)
+        protocol6 = v6.protocol
+        self.assertIs(protocol6.peers, service.protocol.peers)
+        self.assertIs(protocol6.limiter, service.protocol.limiter)
+        protocol6.datagramReceived(query("1234567890abcdef"), ("fe80::2", self.udpPort))
+        self.assertEqual(service.stats.loopGuarded, 1)
+        protocol6.datagramReceived(peerAnnounce(), ("fe80::2", 9009))
+        [peer] = service.peerSnapshot()
+        self.assertEqual(peer["via"], "eth0")
+        self.assertEqual(
+            service.healthProblems(),
+            [f"cannot listen on [{GROUP6}]:{self.udpPort} on eth1: No such device"],
+        )
+        warned = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(warned), 1)
+        self.assertEqual(service.statusDetails()["ipv6"], ["eth0"])
+
+    def test_peerLimits(self) -> None:
+        """
+        The peer table takes the configured limits per source, and caps
+        announced ttls at C{max_peer_ttl}, or our own ttl if that is longer.
+        """
+        config = DiscoveryConfig(
+            port=freePort(socket.SOCK_DGRAM),
+            ttl=90,
+            max_peer_ttl=60,
+            max_peers_per_source=3,
+            max_ports_per_source=7,
+        )
+        table = makeDiscoveryService(config, UdpMemoryReactor()).protocol.peers
+        self.assertEqual(
+            (table.maxPerSource, table.maxPortsPerSource, table.maxTtl), (3, 7, 90)
+        )
+
     def test_peerSnapshot(self) -> None:
         """
         C{peerSnapshot} lists the peers heard, JSON-serializable.
@@ -736,7 +957,9 @@ class ServiceTests(SynchronousTestCase):
         [peer] = self.service.peerSnapshot()
         self.assertEqual(peer["name"], "beta")
         self.assertEqual(peer["services"], {"echo": [7007]})
-        self.assertEqual(set(peer), {"name", "id", "address", "services", "age", "ttl"})
+        self.assertEqual(
+            set(peer), {"name", "id", "address", "services", "endpoints", "via", "age", "ttl"}
+        )
         json.dumps(self.service.peerSnapshot())
 
     def test_stop(self) -> None:
@@ -777,6 +1000,22 @@ class ServiceTests(SynchronousTestCase):
             "address already in use",
         )
         self.assertIsNone(self.service.port)
+
+    def test_receiverInUse(self) -> None:
+        """
+        A broadcast address that cannot be bound (held without
+        C{SO_REUSEADDR}) leaves the service listening and announcing, and
+        is a problem that C{/health} reports.
+        """
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(holder.close)
+        holder.bind(("127.255.255.255", self.udpPort))
+        self.start()
+        self.assertIsNotNone(self.service.port)
+        self.assertEqual(
+            self.service.healthProblems(),
+            [f"cannot receive broadcasts to 127.255.255.255:{self.udpPort}: Address already in use"],
+        )
 
     def test_startServiceListens(self) -> None:
         """

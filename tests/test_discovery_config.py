@@ -82,7 +82,7 @@ class SectionTests(SynchronousTestCase):
         discovery = DiscoveryConfig()
         self.assertEqual(
             (discovery.enabled, discovery.port, discovery.interface, discovery.broadcast),
-            (True, 8009, "127.0.0.1", "127.255.255.255"),
+            (True, 8009, "127.0.0.1", "auto"),
         )
         self.assertGreater(discovery.ttl, discovery.interval)
         self.assertFalse(UdpEchoConfig().enabled)
@@ -102,7 +102,16 @@ class SectionTests(SynchronousTestCase):
         self.assertEqual(
             config.discovery,
             DiscoveryConfig(
-                False, 9100, "0.0.0.0", LIMITED_BROADCAST, 0.5, 2, "lab box", 0.5, 1, 10.0
+                enabled=False,
+                port=9100,
+                interface="0.0.0.0",
+                broadcast=LIMITED_BROADCAST,
+                interval=0.5,
+                ttl=2,
+                name="lab box",
+                source_rate=0.5,
+                source_burst=1,
+                global_rate=10.0,
             ),
         )
         self.assertEqual(
@@ -127,8 +136,12 @@ class SectionTests(SynchronousTestCase):
                 "expected an IPv4 address such as 127.0.0.1 (0.0.0.0: all)"
             ),
             ("discovery", "broadcast", "example.com"): (
-                "expected an IPv4 broadcast address such as 127.255.255.255 or 192.168.1.255, "
-                f"or {LIMITED_BROADCAST}"
+                "expected auto, an IPv4 broadcast address such as 127.255.255.255 or 192.168.1.255, "
+                f"{LIMITED_BROADCAST}, or a multicast group in 239.255.0.0/16"
+            ),
+            ("discovery", "broadcast", "224.0.0.1"): (
+                "expected a multicast group in 239.255.0.0/16 (organization-local scope), "
+                "such as 239.255.0.9"
             ),
             ("discovery", "interval", "0"): "expected a number of seconds > 0",
             ("discovery", "ttl", "7200"): "expected a whole number from 1 to 3600",

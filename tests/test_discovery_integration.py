@@ -191,9 +191,9 @@ class DiscoveryIntegrationTests(TestCase):
         )
         self.assertEqual(table.returncode, 0, table.stderr)
         lines = table.stdout.splitlines()
-        self.assertEqual(lines[0].split(), ["NAME", "ADDRESS", "SERVICES", "AGE"])
+        self.assertEqual(lines[0].split(), ["NAME", "ADDRESS", "IPV4", "IPV6", "AGE"])
         self.assertTrue(lines[1].startswith("alpha "), lines)
-        self.assertIn(f"echo:{alpha.echoPort}", lines[1])
+        self.assertIn(f"echo:127.0.0.1:{alpha.echoPort}", lines[1])
         self.assertTrue(lines[2].startswith("beta "), lines)
 
     def test_discoverNothing(self) -> None:

@@ -20,6 +20,7 @@ from services.discovery_wire import (
     Message,
     decode,
     encode,
+    isEndpoint,
     newInstanceId,
     newNonce,
     query,
@@ -226,3 +227,36 @@ class DecodeTests(SynchronousTestCase):
             decode(json.dumps(body).encode())
         except (ForeignDatagram, MalformedDatagram):
             pass
+
+
+class EndpointsTests(SynchronousTestCase):
+    """
+    The optional C{endpoints} member of announces and replies.
+    """
+
+    def test_roundTrip(self) -> None:
+        """
+        Endpoints survive encoding and decoding; a message without them
+        decodes to L{None} (an older sender).
+        """
+        message = Message(
+            ANNOUNCE, "a" * 32, "alpha", 15, {"echo": (7,)},
+            endpoints={"echo": ("198.18.0.1:7", "[2001:db8::1]:7")},
+        )  # fmt: skip
+        self.assertEqual(decode(encode(message)), message)
+        plain = Message(ANNOUNCE, "a" * 32, "alpha", 15, {"echo": (7,)})
+        self.assertIsNone(decode(encode(plain)).endpoints)
+
+    def test_bad(self) -> None:
+        """
+        Endpoints that are not C{a.b.c.d:port} or C{[IPv6]:port} make the
+        datagram malformed.
+        """
+        for bad in (["198.18.0.1"], ["198.18.0.1:0"], ["2001:db8::1:7"], ["[198.18.0.1]:7"],
+                    ["host:7"], [7], "198.18.0.1:7", ["1.2.3.4:7"] * 17):
+            body = json.loads(encode(Message(ANNOUNCE, "a" * 32, "alpha", 15, {})))
+            body["endpoints"] = {"echo": bad}
+            with self.assertRaises(MalformedDatagram, msg=repr(bad)):
+                decode(json.dumps(body).encode())
+        for good in ("198.18.0.1:65535", "[::1]:1"):
+            self.assertTrue(isEndpoint(good))

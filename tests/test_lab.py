@@ -33,6 +33,17 @@ print(json.dumps({
 }))
 """
 
+# Connects to a listener of its own on each loopback address.
+_LOOPBACK = """\
+import socket
+for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    with socket.socket(family) as server:
+        server.bind((address, 0))
+        server.listen()
+        socket.create_connection(server.getsockname()[:2], timeout=5).close()
+        print(address)
+"""
+
 
 def namespaces() -> set[str]:
     """
@@ -56,31 +67,36 @@ class TopologyTests(TestCase):
     def test_addresses(self) -> None:
         """
         Each host has one interface per segment, in order, with address N
-        of the segment's 198.18.M.0/24 and 2001:db8:M::/64 (IPv4 only where
-        the segment has it), usable at once (never tentative); loopback is
-        up and nothing is added to the machine's own namespace.
+        of the segment's 198.18.M.0/24 and 2001:db8:M::/64 (only the
+        family the segment has, no IPv6 at all on an IPv4-only one), usable
+        at once (never tentative); loopback is up and nothing is added to
+        the machine's own namespace.
         """
         before = rootLinks()
         lab = Lab.create(self)
         lan = lab.segment("lan")
         v6 = lab.segment("v6", ipv4=False)
+        v4 = lab.segment("v4", ipv6=False)
         a = lab.host("a", lan)
-        b = lab.host("b", lan, v6)
+        b = lab.host("b", lan, v6, v4)
         self.assertEqual(rootLinks(), before)
         self.assertEqual((a.ipv4(lan), a.ipv6(lan)), ("198.18.0.1", "2001:db8::1"))
-        self.assertEqual((b.ipv4(lan), b.ipv6(v6)), ("198.18.0.2", "2001:db8:1::1"))
-        self.assertEqual((b.interface(lan), b.interface(v6)), ("eth0", "eth1"))
+        self.assertEqual(
+            (b.ipv4(lan), b.ipv6(v6), b.ipv4(v4)), ("198.18.0.2", "2001:db8:1::1", "198.18.2.1")
+        )
+        self.assertEqual([b.interface(s) for s in (lan, v6, v4)], ["eth0", "eth1", "eth2"])
         self.assertRaises(ValueError, b.ipv4, v6)
+        self.assertRaises(ValueError, b.ipv6, v4)
+        self.assertEqual((lan.ipv4Network, lan.ipv6Network), ("198.18.0.0/24", "2001:db8::/64"))
         self.assertEqual(lan.ipv4Broadcast, "198.18.0.255")
         seen = json.loads(b.python(_ADDRESSES))
         self.assertIn("198.18.0.2", seen["eth0"])
         self.assertIn("2001:db8::2", seen["eth0"])
         self.assertIn("2001:db8:1::1", seen["eth1"])
         self.assertFalse([x for x in seen["eth1"] if not x.startswith(("2001:db8:1::", "fe80:"))])
+        self.assertEqual(seen["eth2"], ["198.18.2.1"])
         self.assertFalse([x for xs in seen.values() for x in xs if x.endswith("/tentative")])
-        self.assertIn(
-            "127.0.0.1", b.python("import socket; print(socket.gethostbyname('localhost'))")
-        )
+        self.assertEqual(b.python(_LOOPBACK).split(), ["127.0.0.1", "::1"])
 
     def test_noDefaultRoute(self) -> None:
         """
@@ -106,20 +122,6 @@ class TopologyTests(TestCase):
             "    print(e.errno)\n"
         )
         self.assertEqual(unreachable.strip(), "101")  # ENETUNREACH
-
-    def test_crossHostTCP(self) -> None:
-        """
-        A daemon in one host serves a client in another, over IPv4 and IPv6.
-        """
-        lab = Lab.create(self)
-        lan = lab.segment("lan")
-        a = lab.host("a", lan)
-        b = lab.host("b", lan)
-        daemon = b.daemon(isolatedConfig(echo="listen = tcp6:7007:interface=\\:\\:"))
-        daemon.waitForTCP(7007, b.ipv4(lan))
-        for address in (b.ipv4(lan), b.ipv6(lan)):
-            done = a.run(["netservices", "echo", address, "7007"], input=b"across\n")
-            self.assertEqual((done.returncode, done.stdout), (0, b"across\n"), done.stderr)
 
     def test_waitForUDP(self) -> None:
         """
@@ -218,6 +220,41 @@ class LifetimeTests(TestCase):
         child.send_signal(signal.SIGTERM)
         self.assertEqual(child.wait(20), -signal.SIGTERM)
         self.assertFalse({n for n in namespaces() if n.startswith(prefix)})
+
+    def test_shared(self) -> None:
+        """
+        L{Lab.shared} builds once for the tests of a class, builds again
+        when a daemon of the lab has gone, and tears the lab down when a
+        test of another class asks for one.
+        """
+        self.addCleanup(labModule._dropShared)
+        built = []
+
+        def build(lab: Lab) -> Lab:
+            host = lab.host("a", lab.segment("lan"))
+            host.daemon(isolatedConfig(echo="listen = tcp:7007")).waitForTCP(7007)
+            built.append(lab)
+            return lab
+
+        class One:
+            pass
+
+        class Other:
+            pass
+
+        first = Lab.shared(One(), build)
+        self.assertIs(Lab.shared(One(), build), first)
+        self.assertEqual(len(built), 1)
+        daemon = first.hosts["a"]._daemons[0]
+        daemon.process.kill()
+        daemon.process.wait()
+        second = Lab.shared(One(), build)
+        self.assertIsNot(second, first)
+        self.assertFalse({n for n in namespaces() if n.startswith(first.prefix)})
+        Lab.shared(Other(), build)
+        self.assertEqual(len(built), 3)
+        self.assertFalse({n for n in namespaces() if n.startswith(second.prefix)})
+        self.assertFalse(second.directory.exists())
 
     def test_leftovers(self) -> None:
         """

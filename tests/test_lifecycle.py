@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 
 from twisted.internet.address import IPv4Address
@@ -187,10 +186,8 @@ class DaemonLifecycleTests(SynchronousTestCase):
         self.addCleanup(client.close)
         client.sendall(b"x")
         self.assertEqual(client.recv(1), b"x")
-        started = time.monotonic()
         daemon.process.send_signal(signal.SIGTERM)
         daemon.process.wait(10)
-        self.assertLess(time.monotonic() - started, 5)
         self.assertIn("grace period over, aborting 1 connections", daemon.log())
         try:
             self.assertEqual(client.recv(1), b"")

@@ -460,9 +460,8 @@ class PeerPortsTests(SynchronousTestCase):
         from services.datagram import OwnPorts, unsafeSource
 
         class Discovery(Service):
-            def peerSnapshot(self) -> list[dict[str, Any]]:
-                return [{"services": {"udp-echo": [40001], "web": [40002]}},
-                        {"services": {"echo": [40003]}}]
+            def guardedPorts(self) -> frozenset[int]:
+                return frozenset({40001, 40002, 40003})
 
         application, root, echo = MultiService(), MultiService(), MultiService()
         root.setServiceParent(application)

@@ -237,6 +237,22 @@ class ServiceTests(SynchronousTestCase):
         transport.protocol.datagramReceived(b"hi", ("127.0.0.1", second))
         self.assertEqual(stats.loopGuarded, 1)
 
+    def test_wildcardWarns(self) -> None:
+        """
+        A listener bound to every address (IPv4 or IPv6) warns at start that
+        it answers broadcasts; one bound to a single address does not.
+        """
+        reactor = UdpMemoryReactor()
+        config = UdpEchoConfig(
+            listen=("udp:0", "udp6:0:interface=\\:\\:", "udp:0:interface=127.0.0.1")
+        )
+        service = makeUdpEchoService(config, reactor)
+        with capturedLogs() as events:
+            service.startService()
+        self.addCleanup(service.stopService)
+        warned = [e["endpoint"] for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(warned, ["udp:0", "udp6:0:interface=\\:\\:"])
+
     def test_stop(self) -> None:
         """
         Stopping closes the ports.

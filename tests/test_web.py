@@ -208,6 +208,57 @@ class HealthTests(StubMixin):
             {"status": "unavailable", "services": {"echo": "not listening", "web": "listening"}},
         )
 
+    def test_degraded(self) -> None:
+        """
+        A service that listens but cannot do its job (discovery whose
+        announces cannot be sent) makes C{/health} 503 "degraded", with the
+        reason in the body.
+        """
+        root = fullRoot()
+        reason = "cannot send announces to 255.255.255.255:8009: Network is unreachable"
+        root.getServiceNamed("discovery").problems = [reason]
+        response, body = self.fetch(self.stub(root=root), "GET", "http://web/health")
+        self.assertEqual(response.code, 503)
+        self.assertEqual(
+            json.loads(body),
+            {
+                "status": "degraded",
+                "services": {"echo": "listening", "discovery": "degraded", "web": "listening"},
+                "problems": {"discovery": [reason]},
+            },
+        )
+
+    def test_parentServices(self) -> None:
+        """
+        In a worker, C{/status} and C{/health} show the services that run
+        in the parent (discovery, UDP echo) as the supervisor last wrote
+        them: listening, with their counters, peers and problems.
+        """
+        from services.servicestate import PARENT_STATE, treeState
+        from services.stats import DiscoveryStats
+        from services.workers import WorkerSpec
+
+        runtime = temporaryDirectory(self)
+        parent = fullRoot([{"name": "beta"}])
+        discovery = parent.getServiceNamed("discovery")
+        discovery.problems = ["cannot send announces to x"]
+        parent.stats["discovery"] = DiscoveryStats(announcesSent=4)
+        (runtime / PARENT_STATE).write_text(json.dumps(treeState([discovery], parent.stats)))
+        root = FakeRoot()
+        root.addListeners("web", IPv4Address("TCP", "127.0.0.1", 8080))
+        root.worker = WorkerSpec(1, 2, (), str(runtime))
+        stub = self.stub(root=root)
+        response, body = self.fetch(stub, "GET", "http://web/health")
+        self.assertEqual(response.code, 503)
+        health = json.loads(body)
+        self.assertEqual(health["services"], {"web": "listening", "discovery": "degraded"})
+        self.assertEqual(health["problems"], {"discovery": ["cannot send announces to x"]})
+        response, body = self.fetch(stub, "GET", "http://web/status")
+        entry = json.loads(body)["services"]["discovery"]
+        self.assertTrue(entry["listening"])
+        self.assertEqual(entry["peers"], [{"name": "beta"}])
+        self.assertEqual(entry["counters"]["announcesSent"], 4)
+
     def test_serviceWithoutListeners(self) -> None:
         """
         A service with no listener at all is not healthy.

@@ -14,6 +14,7 @@ import signal
 import socket
 import tempfile
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -409,15 +410,20 @@ class WorkersDaemonTests(TestCase):
     A real daemon with two workers.
     """
 
-    def start(self, extra: str = "", web: str = "") -> tuple[Daemon, int, Path]:
+    def start(
+        self, extra: str = "", web: str = "", discovery: str = ""
+    ) -> tuple[Daemon, int, Path]:
         """
         Start a daemon with two workers: echo on a TCP port and C{extra}
-        endpoints, web on C{web} if given.
+        endpoints, web on C{web} if given, discovery with C{discovery} (the
+        section's text) if given.
         """
         port = freePort()
         sections = {"echo": f"listen = tcp:{port}:interface=127.0.0.1 {extra}"}
         if web:
             sections["web"] = f"listen = {web}"
+        if discovery:
+            sections["discovery"] = discovery
         daemon = Daemon(["--workers", "2"], isolatedConfig(**sections))
         self.addCleanup(daemon.stop)
         log = daemon.waitForLog("[worker-2] echo listening")
@@ -425,15 +431,18 @@ class WorkersDaemonTests(TestCase):
         runtime = Path(re.search(r"runtime directory (\S+)\)", log).group(1))
         return daemon, port, runtime
 
-    def workerStats(self, runtime: Path, accepted: int) -> dict[int, dict[str, Any]]:
+    def workerStats(
+        self, runtime: Path, accepted: int, workers: int = 2
+    ) -> dict[int, dict[str, Any]]:
         """
-        Wait until the workers' counters add up to C{accepted} connections.
+        Wait until C{workers} workers have written their counters and these
+        add up to C{accepted} connections.
         """
 
         def check() -> dict[int, dict[str, Any]] | None:
             found = {w["worker"]: w for w in readWorkerStats(runtime)}
             total = sum(w["services"]["echo"]["accepted"] for w in found.values())
-            return found if total >= accepted else None
+            return found if total >= accepted and len(found) >= workers else None
 
         return waitUntil(check, 10, f"{accepted} connections in the workers' counters")
 
@@ -512,6 +521,37 @@ class WorkersDaemonTests(TestCase):
         self.assertIn(daemon.stop(), (0, -15))
         self.assertFalse([pid for pid in pids if alive(pid)])
         self.assertFalse(unixPath.exists())  # the parent's listener, removed
+
+    def test_parentServicesShown(self) -> None:
+        """
+        With workers, discovery runs in the parent, and every worker's
+        C{/status} and C{/health} still show it: listening, with its
+        counters and peers.
+        """
+        webPort, discoveryPort = freePort(), freePort(socket.SOCK_DGRAM)
+        self.start(
+            web=f"tcp:{webPort}:interface=127.0.0.1",
+            discovery=f"port = {discoveryPort}\ninterval = 0.5\nttl = 2\n",
+        )
+
+        def get(path: str) -> dict[str, Any]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{webPort}{path}", timeout=10) as r:
+                    document: dict[str, Any] = json.load(r)
+            except urllib.error.HTTPError as e:
+                document = json.load(e)
+            return document
+
+        entry = waitUntil(
+            lambda: get("/status")["services"].get("discovery"), 10, "discovery in /status"
+        )
+        self.assertTrue(entry["listening"])
+        self.assertEqual(entry["addresses"], [f"127.0.0.1:{discoveryPort}"])
+        self.assertIn("announcesSent", entry["counters"])
+        self.assertEqual(entry["peers"], [])
+        health = get("/health")
+        self.assertEqual(health["services"]["discovery"], "listening")
+        self.assertEqual(health["status"], "ok")
 
     def test_orphanedWorkersStop(self) -> None:
         """

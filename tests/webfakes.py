@@ -51,21 +51,30 @@ class FakeListener(Service):
 
 class FakeDiscovery(MultiService):
     """
-    The discovery service as the web service sees it: a UDP listener and
-    C{peerSnapshot()}.
+    The discovery service as the web service sees it: a UDP listener,
+    C{statusDetails()} with its peers and C{healthProblems()}.
+
+    @ivar problems: what C{healthProblems()} says.
     """
 
     def __init__(self, peers: list[dict[str, Any]]) -> None:
         MultiService.__init__(self)
         self.setName("discovery")
         self.peers = peers
+        self.problems: list[str] = []
         FakeListener(IPv4Address("UDP", "127.0.0.1", 8009)).setServiceParent(self)
 
-    def peerSnapshot(self) -> list[dict[str, Any]]:
+    def healthProblems(self) -> list[str]:
         """
-        The peers known now.
+        Why the service cannot do its job, if it cannot.
         """
-        return list(self.peers)
+        return list(self.problems)
+
+    def statusDetails(self) -> dict[str, Any]:
+        """
+        The peers known now, as C{/status} shows them.
+        """
+        return {"peers": list(self.peers)}
 
 
 class FakeRoot(MultiService):

@@ -18,7 +18,9 @@ EPILOG = """\
 examples:
   netservices discover                        # instances on this host (127.255.255.255:8009)
   netservices discover --json --timeout 5     # one JSON object per instance and line
-  netservices discover --broadcast 192.168.1.255 --port 8009   # instances on a LAN
+  netservices discover --broadcast auto       # every interface: IPv4 broadcast, IPv6 multicast
+  netservices discover --interface eth0 --family 6   # IPv6 multicast on eth0 only
+  netservices discover --broadcast 192.168.1.255 --port 8009   # one LAN, IPv4
 
 exit status: 0 if at least one instance was found, 1 if none was.
 """
@@ -94,9 +96,26 @@ def register(subparsers: Any) -> None:
         default="127.255.255.255",
         metavar="ADDR",
         help=(
-            "where to send the query: a broadcast address, <broadcast> (255.255.255.255) "
-            "or a single host (default: 127.255.255.255, this host only)"
+            "where to send the IPv4 query: a broadcast address, <broadcast> (255.255.255.255), "
+            "a single host, a multicast group of 239.255.0.0/16 (sent on every interface that "
+            "can multicast), or auto: the broadcast address of every interface, and IPv6 "
+            "multicast (ff02::114) on every IPv6 interface too (default: 127.255.255.255, "
+            "this host only)"
         ),
+    )
+    parser.add_argument(
+        "--interface",
+        metavar="NAME|ADDR",
+        help=(
+            "query by this interface only (its name, or one of its addresses): its IPv4 "
+            "broadcast address (with --broadcast auto) and IPv6 multicast on it"
+        ),
+    )
+    parser.add_argument(
+        "--family",
+        choices=("4", "6", "any"),
+        default="any",
+        help="query over IPv4, IPv6 or both (default: any)",
     )
     parser.add_argument(
         "--port",
@@ -117,22 +136,39 @@ async def _runAndExit(reactor: Any, args: argparse.Namespace) -> int:
     return status
 
 
-def _services(services: dict[str, list[int]]) -> str:
-    return " ".join(f"{name}:{','.join(map(str, ports))}" for name, ports in services.items())
+def _byFamily(peer: dict[str, Any], ipv6: bool) -> str:
+    found = []
+    endpoints = peer.get("endpoints")
+    if endpoints is None:  # from an older library: the address it was heard from
+        host = peer["address"].rpartition(":")[0]
+        endpoints = {n: [f"{host}:{p}" for p in ports] for n, ports in peer["services"].items()}
+    for name, listed in endpoints.items():
+        mine = [e for e in listed if e.startswith("[") == ipv6]
+        if mine:
+            found.append(f"{name}:{','.join(mine)}")
+    return " ".join(found) or "-"
 
 
 def formatTable(peers: Sequence[dict[str, Any]]) -> str:
     """
-    The instances as a table with a header: name, address, services with
-    their ports, and age.
+    The instances as a table with a header: name, the address it was
+    heard from (ADDRESS), its endpoints that can be reached from here (IPv4, then
+    IPv6: C{service:host:port,...}), and age.
     """
-    rows = [("NAME", "ADDRESS", "SERVICES", "AGE")]
+    rows = [("NAME", "ADDRESS", "IPV4", "IPV6", "AGE")]
     for peer in peers:
-        services = _services(peer["services"]) or "-"
-        rows.append((peer["name"], peer["address"], services, f"{peer['age']:.1f}s"))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        rows.append(
+            (
+                peer["name"],
+                peer["address"],
+                _byFamily(peer, False),
+                _byFamily(peer, True),
+                f"{peer['age']:.1f}s",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3]
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
         for row in rows
     )
 
@@ -147,7 +183,16 @@ async def run(reactor: Any, args: argparse.Namespace, out: TextIO | None = None)
     out = out or sys.stdout
     where = f"{args.broadcast}:{args.port}"
     try:
-        peers = await discover(reactor, (args.broadcast, args.port), args.timeout)
+        peers = await discover(
+            reactor,
+            (args.broadcast, args.port),
+            args.timeout,
+            family=getattr(args, "family", "any"),
+            interface=getattr(args, "interface", None),
+        )
+    except ValueError as e:
+        print(f"netservices discover: error: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         reason = e.strerror or e
         print(f"netservices discover: error: cannot query {where}: {reason}", file=sys.stderr)
