@@ -127,8 +127,9 @@ PRIVATE_NAMES = (
     ),
     PrivateName(
         "twisted.web.server:Site._openLogFile",
-        "opening the access log, wrapped to keep a full disk from failing responses",
-        _CHANNEL,
+        "opening the access log: wrapped to keep a full disk from failing responses, "
+        "and replaced by `netservices serve` to log to a stream",
+        (*_CHANNEL, "services.commands.servesite"),
     ),
     PrivateName(
         "twisted.web.server:Site._logFile",
