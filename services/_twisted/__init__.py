@@ -11,25 +11,49 @@ C{tests.test_twisted_internals} asserts that each registered name exists,
 with the expected shape, on the running Twisted.
 
 The registry is gathered from all area modules by L{privateNames}.
+
+A fast path that needs private names asks L{fastPath} before it is used:
+when the running Twisted lacks one of them, the fast path is off for the
+life of the process, the stock Twisted path is used instead, and one
+warning names what is missing.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
-import twisted
+from twisted.copyright import version as _version
+from twisted.logger import Logger
 
-__all__ = ["TWISTED_VERSION", "PrivateName", "isA", "privateNames", "resolve"]
+__all__ = [
+    "AREAS",
+    "FAST_PATHS",
+    "TWISTED_VERSION",
+    "PrivateName",
+    "fastPath",
+    "isA",
+    "missing",
+    "privateNames",
+    "resolve",
+]
+
+#: The fast paths that rest on private names, and the stock path used
+#: instead when one is missing.
+FAST_PATHS = {
+    "nsepoll": "Twisted's own epoll reactor",
+    "sendfile": "Twisted's producer for file bodies",
+    "static": "plain twisted.web.static.File",
+}
+
+_log = Logger()
+_decided: dict[str, bool] = {}
 
 #: The running Twisted's release as (year, month, micro).
-TWISTED_VERSION: tuple[int, int, int] = (
-    int(twisted.version.major),
-    twisted.version.minor,
-    twisted.version.micro,
-)
+TWISTED_VERSION: tuple[int, ...] = tuple(int(n) for n in re.findall(r"\d+", _version)[:3])
 
 #: The releases every registered name is verified on (the suite's matrix:
 #: the declared floor and the newest release).
@@ -50,6 +74,8 @@ class PrivateName:
     @ivar instance: for an attribute set in C{__init__}, a callable that
         builds an instance of the owner class to look it up on.
     @ivar verified: the Twisted releases it is verified on.
+    @ivar fastPaths: the fast paths (keys of L{FAST_PATHS}) that are off
+        when it is missing.
     """
 
     path: str
@@ -58,6 +84,7 @@ class PrivateName:
     shape: Callable[[Any], bool] = callable
     instance: Callable[[], Any] | None = None
     verified: tuple[str, ...] = VERIFIED
+    fastPaths: tuple[str, ...] = ()
 
 
 def isA(*types: type) -> Callable[[Any], bool]:
@@ -92,11 +119,58 @@ def resolve(name: PrivateName) -> Any:
     return found
 
 
-def privateNames() -> list[PrivateName]:
+#: Every area module of the registry.
+AREAS = ("endpoints", "transports", "reactor", "web", "haproxy", "tls", "logger")
+
+#: The areas whose names fast paths need: all that L{missing} imports, so
+#: that a check at start-up loads neither TLS nor the web.
+_FAST_PATH_AREAS = ("transports", "reactor", "web")
+
+
+def privateNames(areas: tuple[str, ...] = AREAS) -> list[PrivateName]:
     """
-    Every registered private Twisted name, from all the area modules.
+    Every registered private Twisted name, from the area modules C{areas}
+    (all of them by default).
     """
     names: list[PrivateName] = []
-    for area in ("endpoints", "transports", "reactor", "web", "haproxy", "tls", "logger"):
+    for area in areas:
         names.extend(import_module(f"{__name__}.{area}").PRIVATE_NAMES)
     return names
+
+
+def missing(name: str) -> list[str]:
+    """
+    The private names fast path C{name} needs that the running Twisted
+    lacks (or has in another shape).
+    """
+    absent = []
+    for private in privateNames(_FAST_PATH_AREAS):
+        if name not in private.fastPaths:
+            continue
+        try:
+            present = private.shape(resolve(private))
+        except Exception:  # noqa: BLE001 (an unknown Twisted may fail in any way)
+            present = False
+        if not present:
+            absent.append(private.path)
+    return absent
+
+
+def fastPath(name: str) -> bool:
+    """
+    Whether fast path C{name} may be used on the running Twisted: decided
+    on the first call, with one warning naming what is missing when not.
+    """
+    decided = _decided.get(name)
+    if decided is None:
+        absent = missing(name)
+        decided = _decided[name] = not absent
+        if absent:
+            _log.warn(
+                "Twisted {version} lacks {missing}: {fastPath} is off, using {stock}",
+                version=_version,
+                missing=", ".join(absent),
+                fastPath=name,
+                stock=FAST_PATHS[name],
+            )
+    return decided

@@ -32,6 +32,7 @@ PRIVATE_NAMES = (
         "the reason a selectable whose descriptor is closed is disconnected",
         ("services.reactor",),
         shape=lambda value: value is not None,
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._poller",
@@ -39,6 +40,7 @@ PRIVATE_NAMES = (
         ("services.reactor",),
         shape=lambda value: callable(getattr(value, "poll", None)),
         instance=_epollReactor,
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._selectables",
@@ -46,21 +48,25 @@ PRIVATE_NAMES = (
         ("services.reactor",),
         shape=isA(dict),
         instance=_epollReactor,
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._doReadOrWrite",
         "Twisted's handling of the events the poll loop does not inline",
         ("services.reactor",),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._disconnectSelectable",
         "disconnecting a selectable whose read or write failed",
         ("services.reactor",),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._supportedAddressFamilies",
         "the address families adoptStreamPort/adoptStreamConnection accept",
         ("services.reactor",),
         shape=isA(list, tuple, set, frozenset),
+        fastPaths=('nsepoll',),
     ),
 )

@@ -21,19 +21,21 @@ __all__ = ["ACCEPT_EVENTS", "PRIVATE_NAMES"]
 ACCEPT_EVENTS = ("EMFILE", "Re-reserving EMFILE", "Could not accept new connection")
 
 
+# The instances below are only looked at, never started: any object does as
+# their reactor (twisted.internet.testing would load TLS at start-up).
+
+
 def _descriptor() -> Any:
     from twisted.internet.abstract import FileDescriptor
-    from twisted.internet.testing import MemoryReactor
 
-    return FileDescriptor(MemoryReactor())
+    return FileDescriptor(reactor=object())  # type: ignore[arg-type]
 
 
 def _udpPort() -> Any:
     from twisted.internet.protocol import DatagramProtocol
-    from twisted.internet.testing import MemoryReactor
     from twisted.internet.udp import Port
 
-    return Port(0, DatagramProtocol(), reactor=MemoryReactor())
+    return Port(0, DatagramProtocol(), reactor=object())
 
 
 _WRITE_PATHS = ("services.reactor", "services.sendfile", "services.fastpath", "services.sendtimeout")
@@ -46,6 +48,7 @@ PRIVATE_NAMES = (
         _WRITE_PATHS[:2],
         shape=isA(list),
         instance=_descriptor,
+        fastPaths=('nsepoll', 'sendfile'),
     ),
     PrivateName(
         "twisted.internet.abstract:FileDescriptor._tempDataLen",
@@ -53,6 +56,7 @@ PRIVATE_NAMES = (
         _WRITE_PATHS,
         shape=isA(int),
         instance=_descriptor,
+        fastPaths=('nsepoll', 'sendfile'),
     ),
     PrivateName(
         "twisted.internet.abstract:FileDescriptor._writeDisconnecting",
@@ -60,6 +64,7 @@ PRIVATE_NAMES = (
         _WRITE_PATHS[:3],
         shape=isA(bool),
         instance=_descriptor,
+        fastPaths=('nsepoll', 'sendfile'),
     ),
     PrivateName(
         "twisted.internet.tcp:Port._logger",
@@ -71,6 +76,7 @@ PRIVATE_NAMES = (
         "twisted.internet.tcp:Port._fromListeningDescriptor",
         "adopting a listening TCP socket with the reactor's own connection class",
         ("services.reactor",),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.unix:Port._fromListeningDescriptor",
@@ -81,28 +87,33 @@ PRIVATE_NAMES = (
         "twisted.internet.udp:Port._fromListeningDescriptor",
         "adopting a bound UDP socket with the leaner datagram port",
         ("services.reactor",),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.tcp:Server._fromConnectedSocket",
         "adopting a connected TCP socket with the reactor's own connection class",
         ("services.reactor",),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.unix:Server._fromConnectedSocket",
         "adopting a connected UNIX socket with the reactor's own connection class",
         ("services.reactor",),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.udp:_sockErrReadIgnore",
         "the recvfrom errors the lean UDP read loop ignores, as udp.Port does",
         ("services.reactor",),
         shape=isA(list, tuple, set, frozenset),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.udp:_sockErrReadRefuse",
         "the recvfrom errors the lean UDP read loop reports as connectionRefused",
         ("services.reactor",),
         shape=isA(list, tuple, set, frozenset),
+        fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.udp:Port._connectedAddr",
@@ -110,5 +121,6 @@ PRIVATE_NAMES = (
         ("services.reactor",),
         shape=lambda value: value is None or isinstance(value, tuple),
         instance=_udpPort,
+        fastPaths=('nsepoll',),
     ),
 )

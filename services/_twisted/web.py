@@ -155,6 +155,7 @@ PRIVATE_NAMES = (
         "twisted.web.static:File._setContentHeaders",
         "content type, encoding and length of a file answer, as static.File sets them",
         ("services.static",),
+        fastPaths=('static',),
     ),
     PrivateName(
         "twisted.python.filepath:FilePath._statinfo",
@@ -162,5 +163,6 @@ PRIVATE_NAMES = (
         ("services.static",),
         shape=lambda value: value is None,
         instance=lambda: __import__("twisted.python.filepath").python.filepath.FilePath("/"),
+        fastPaths=('static',),
     ),
 )
