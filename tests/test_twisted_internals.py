@@ -134,6 +134,19 @@ class ReusePortFallbackTests(TestCase):
         handle = second.socket  # type: ignore[attr-defined]
         self.assertEqual(handle.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT), 1)
 
+    def test_memoryReactorWithoutMakeBinding(self) -> None:
+        """
+        A reactor that is not Twisted's POSIX one (a test's memory reactor)
+        is asked to listen on the port itself.
+        """
+        from twisted.internet.testing import MemoryReactor
+
+        self.patch(endpoints, "HAS_MAKE_BINDING", False)
+        memory = MemoryReactor()
+        factory = Factory.forProtocol(Protocol)
+        endpoints.listenTCPReusingPort(memory, 8, factory, 5, "127.0.0.1")
+        self.assertEqual(memory.tcpServers, [(8, factory, 5, "127.0.0.1")])
+
 
 class ALPNFallbackTests(SynchronousTestCase):
     """

@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet import tcp
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.posixbase import PosixReactorBase
 
 from services._twisted import PrivateName, isA
 
@@ -38,8 +39,13 @@ def listenTCPReusingPort(
     """
     Listen on TCP with C{SO_REUSEADDR} and C{SO_REUSEPORT} set before
     C{bind()}: through C{reactor.listenTCP} and a binding where Twisted has
-    L{twisted.internet.tcp.makeBinding}, else with a port of our own.
+    L{twisted.internet.tcp.makeBinding}, else with a port of our own (a
+    reactor that is not Twisted's POSIX one, such as a test's memory
+    reactor, is simply asked to listen).
     """
+    if not HAS_MAKE_BINDING and not isinstance(reactor, PosixReactorBase):
+        fake: IListeningPort = reactor.listenTCP(port, factory, backlog=backlog, interface=interface)
+        return fake
     if HAS_MAKE_BINDING:
         binding = tcp.makeBinding(interface, port, reuseAddress=True, reusePort=True)
         listening: IListeningPort = reactor.listenTCP(
