@@ -68,7 +68,6 @@ PRIVATE_NAMES = (
         "the interface of a trust root (platform CAs plus a --cacert bundle) for the client",
         ("services.agent",),
         shape=_isInterface,
-        verified=("24.7.0", "25.5.0", "26.4.0", "26.10.0"),
     ),
 ) + (
     (
@@ -76,13 +75,13 @@ PRIVATE_NAMES = (
             "twisted.protocols.tls:TLSMemoryBIOFactory._applyProtocolNegotiation",
             "the per-connection ALPN step, skipped once the context has the protocols",
             ("services._twisted.tls",),
-            verified=("24.7.0", "25.5.0"),
+            verified=("25.5.0",),
         ),
         PrivateName(
             "twisted.internet._sslverify:_setAcceptableProtocols",
             "puts ALPN protocols on a context before its first connection",
             ("services._twisted.tls",),
-            verified=("24.7.0", "25.5.0"),
+            verified=("25.5.0",),
         ),
     )
     if ALPN_PER_CONNECTION
