@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test test-floors unit integration install clean lint typecheck system-deps bench
 
@@ -12,24 +13,36 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# An editable install (hatchling's works with twistd's plugin discovery),
-# with the test extras.  Re-run when the project metadata changes.
+# An editable install (hatchling's works with twistd's plugin discovery):
+# the package alone to run it, with the test extras to test it.  Re-run
+# when the project metadata changes; the test install covers the other.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@ $(STAMP)
 
 install: $(STAMP)
 
 ## run: start `twistd -n netservices` on its built-in defaults (Ctrl-C stops it).
+# twistd runs in the background so that the shell can pass it Ctrl-C or a
+# SIGTERM sent to make (a trapped signal ends `wait`, so wait again until
+# twistd has drained and exited); twistd ends by re-raising SIGTERM
+# (status 143), which is a clean stop here: make prints no error.
 run: $(STAMP)
-	$(BIN)/twistd --pidfile= -n netservices $(ARGS)
+	@$(BIN)/twistd --pidfile= -n netservices $(ARGS) & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null' INT TERM; \
+	while kill -0 $$pid 2>/dev/null; do wait $$pid 2>/dev/null; status=$$?; done; \
+	case $$status in 0|130|143) exit 0;; *) exit $$status;; esac
 
 ## system-deps: the system tools that integration tests drive (curl ...).
 system-deps:
 	@sh tests/system-deps.sh
 
 ## test: the whole suite, under trial and under pytest.
-test: $(STAMP) system-deps
+test: $(TEST_STAMP) system-deps
 	$(BIN)/trial tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
@@ -53,14 +66,14 @@ test-floors: $(FLOORS_VENV)/.installed system-deps
 
 ## bench: benchmarks against peers (about 10 minutes; not part of `make test`).
 ## Writes bench/results/<date>.md and .png and updates README's Performance section.
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(ARGS)
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/python -m ruff check services tests
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/python -m mypy
 
 clean:
@@ -68,6 +81,6 @@ clean:
 
 ## soak: 30 minutes of mixed load on a real daemon (SOAK_SECONDS=120 for a short one); not in CI.
 .PHONY: soak
-soak: $(STAMP) system-deps
+soak: $(TEST_STAMP) system-deps
 	NETSERVICES_WRK_SECONDS=30 $(BIN)/trial tests.test_reliability_web.WrkTests
 	$(BIN)/python -m tests.soak

@@ -17,6 +17,7 @@ import sys
 from typing import Any, Sequence
 
 from services import __version__
+from services.commands.arguments import CommandParser
 
 __all__ = ["main", "buildParser", "COMMANDS"]
 
@@ -32,11 +33,11 @@ COMMANDS: Sequence[str] = (
 )
 
 
-def buildParser() -> argparse.ArgumentParser:
+def buildParser() -> CommandParser:
     """
     The argument parser of C{netservices} with every subcommand.
     """
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="netservices",
         description=(
             "Clients for the netservices daemon and for any server that speaks "
@@ -47,6 +48,7 @@ def buildParser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netservices {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = subparsers.choices
     examples = []
     for name in COMMANDS:
         module = importlib.import_module(name)
@@ -73,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     under C{react}; exits the process with the command's status.
     """
     parser = buildParser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse blames the top-level parser for a command's unknown
+        # option: the command's own parser says it, with its --help.
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     run = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)

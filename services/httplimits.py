@@ -68,6 +68,7 @@ from twisted.web.resource import IResource, _IEncodingResource
 from twisted.web.server import Request, Site
 
 from services import logs
+from services.accesslog import AccessLogFile
 from services.listen import describeAddress
 from services.sendtimeout import SendTimer
 from services.stats import WebStats
@@ -578,6 +579,14 @@ class LimitedChannel(HTTPChannel):
         if remaining > 1e-6:
             self._idleCall = self.callLater(remaining, self._idleClockFired)
             return
+        if self._waitingForTransport and self.timeOut is not None:
+            # Twisted private (see pauseProducing): the send buffer is still
+            # full, so the client is being answered, not idle.  Twisted's
+            # timeout would close a slow reader mid-response; the send
+            # timeout is what ends a client that stopped reading.
+            self._idleDeadline = self._seconds() + self.timeOut
+            self._idleCall = self.callLater(self.timeOut, self._idleClockFired)
+            return
         self._idleDeadline = None
         self.timeoutConnection()
 
@@ -856,7 +865,8 @@ class LimitedSite(Site):
             stats.responses5xx += 1
 
     def _openLogFile(self, path: Any) -> Any:
+        # Not Site's LogFile: several worker processes append to one file.
         try:
-            return Site._openLogFile(self, path)
+            return AccessLogFile(path)
         except OSError as e:
             raise ValueError(f"cannot open the access log {path}: {e.strerror or e}") from None

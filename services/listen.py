@@ -43,6 +43,7 @@ from typing import Any, Sequence
 
 from twisted.application.service import Service
 from twisted.internet import fdesc, tcp, unix
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
@@ -50,7 +51,7 @@ from twisted.internet.endpoints import (
     quoteStringArgument,
     serverFromString,
 )
-from twisted.internet.error import CannotListenError
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -75,6 +76,7 @@ __all__ = [
     "SocketOptions",
     "SystemdEndpoint",
     "checkEndpoint",
+    "closeAtOnce",
     "describeAddress",
     "endpointFor",
     "isListening",
@@ -339,12 +341,36 @@ def checkEndpoint(description: str) -> None:
     spec = parseListen(description)
     if spec.kind == "systemd":
         _systemdArguments(spec.socket)
-    elif spec.kind == "unixseq":
+        return
+    if spec.kind == "unixseq":
         from services.seqpacket import parseSeqpacketDescription
 
         parseSeqpacketDescription(spec.socket)
-    else:
-        serverFromString(_CheckOnly(), spec.socket)
+        return
+    if spec.kind in ("tcp", "tcp6", "unix"):
+        _checkSocketArguments(spec.kind, spec.socket)
+    serverFromString(_CheckOnly(), spec.socket)
+
+
+def _checkSocketArguments(kind: str, description: str) -> None:
+    """
+    Check the values Twisted's C{tcp:}, C{tcp6:} and C{unix:} parsers take
+    as they are, so that a mistake is reported in words (Twisted's own
+    messages are C{int()}'s, or come from C{bind()} at start-up).
+
+    @raise ValueError: naming the value and what is allowed.
+    """
+    args, kwargs = splitArguments(description.partition(":")[2])
+    if kind == "unix":
+        if not (args[:1] or [kwargs.get("address", "")])[0]:
+            raise ValueError("unix: needs a path, e.g. unix:/run/netservices/echo.sock")
+        return
+    port = args[0] if args else kwargs.get("port", "")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{kind}: port {port!r} is not a whole number from 0 to 65535")
+    interface = kwargs.get("interface")
+    if interface and not (isIPAddress(interface) or isIPv6Address(interface)):
+        raise ValueError(f"{kind}: interface={interface} is not an IP address")
 
 
 class _UNIXPortKeepingFile(unix.Port):  # type: ignore[misc]
@@ -737,6 +763,32 @@ class ListenerService(Service):
             return None if port is None else port.stopListening()
 
         return waiting.addCallback(stop)
+
+
+def closeAtOnce(port: Any) -> None:
+    """
+    Close a listening port now, before the reactor runs (a start-up that
+    failed half-way): C{stopListening} would only close the socket on the
+    reactor's next turn, which never comes, and a UNIX socket's file and
+    its lock would stay behind.  Ports that are not file descriptors (in
+    memory, for tests) are asked to C{stopListening}.
+    """
+    stopReading = getattr(port, "stopReading", None)
+    connectionLost = getattr(port, "connectionLost", None)
+    if stopReading is None or connectionLost is None or not getattr(port, "connected", False):
+        port.stopListening()
+        return
+    # Twisted's UNIX stream ports remove their file; its datagram ports
+    # leave it to their owner, which here gives up before it ever runs.
+    path = port.port if isinstance(port, unix.DatagramPort) else None
+    # What stopListening schedules for the next turn, done at once.
+    stopReading()
+    connectionLost(Failure(ConnectionDone("start-up failed")))
+    if isinstance(path, (str, bytes)) and path and path[:1] not in ("\0", b"\0"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def listeningPorts(service: Any) -> list[Any]:

@@ -19,18 +19,31 @@ Use it as::
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
+from typing import Any, cast
 
 from twisted.logger import (
     FilteringLogObserver,
+    ILogFilterPredicate,
     ILogObserver,
-    jsonFileLogObserver,
     LogLevel,
     LogLevelFilterPredicate,
+    PredicateResult,
     globalLogPublisher,
+    jsonFileLogObserver,
 )
 
-__all__ = ["observer", "setLevel", "getLevel", "isEnabledFor", "jsonLogObserver"]
+__all__ = [
+    "getLevel",
+    "isEnabledFor",
+    "isPortChatter",
+    "jsonLogObserver",
+    "observer",
+    "quietPortChatter",
+    "setLevel",
+]
 
 _predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
 
@@ -71,3 +84,48 @@ def jsonLogObserver() -> ILogObserver:
         twistd -n --logger services.logs.jsonLogObserver netservices
     """
     return jsonFileLogObserver(sys.stdout, recordSeparator="")
+
+
+#: What Twisted's ports log, unconditionally, as they start and close.
+_PORT_CHATTER = re.compile(r".+ starting on (\d+|b?'.*')|\((TCP|UNIX|UDP) Port \S+ Closed\)")
+
+
+def isPortChatter(event: dict[str, Any]) -> bool:
+    """
+    Whether C{event} is one of the lines Twisted's listening ports log as
+    they start and close (C{EchoFactory starting on 8007},
+    C{(UDP Port 8009 Closed)}): netservices logs each listener once, in its
+    own words, with the endpoint as configured.
+    """
+    return event.get("log_namespace") == "log_legacy" and bool(
+        _PORT_CHATTER.fullmatch(str(event.get("log_text", "")))
+    )
+
+
+def _dropPortChatter(event: dict[str, Any]) -> PredicateResult:
+    return PredicateResult.no if isPortChatter(event) else PredicateResult.maybe
+
+
+def quietPortChatter(publisher: Any = globalLogPublisher) -> Callable[[], None]:
+    """
+    Keep L{isPortChatter} events from every observer of C{publisher} (the
+    log file, or the buffer of events logged before logging began) until
+    the returned function is called.
+    """
+    # Twisted private: LogPublisher._observers, the observers to put a
+    # filter in front of; verified on Twisted 26.10
+    observers = list(getattr(publisher, "_observers", ()))
+    predicate = cast(ILogFilterPredicate, _dropPortChatter)  # a callable is one
+    filters = [FilteringLogObserver(o, [predicate]) for o in observers]
+    for original, filtering in zip(observers, filters):
+        publisher.removeObserver(original)
+        publisher.addObserver(filtering)
+
+    def restore() -> None:
+        present = getattr(publisher, "_observers", ())
+        for original, filtering in zip(observers, filters):
+            if filtering in present:  # else its owner removed it meanwhile
+                publisher.removeObserver(filtering)
+                publisher.addObserver(original)
+
+    return restore

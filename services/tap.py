@@ -9,7 +9,9 @@ imported only when their service is enabled, which keeps start-up short.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from twisted.application.service import IServiceCollection, MultiService
@@ -26,8 +28,14 @@ from services.config import (
     parseText,
     replaceSection,
 )
-from services.lifecycle import installHangupHandler, reopenLogFiles
-from services.listen import ListenContext, ListenError, parseListen
+from services.lifecycle import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
+from services.listen import (
+    ListenContext,
+    ListenError,
+    closeAtOnce,
+    listeningPorts,
+    parseListen,
+)
 from services.smalldaemon import SmallServiceOptions, addSmallServices
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.tls import TLSFiles
@@ -36,6 +44,10 @@ if TYPE_CHECKING:
     from services.workers import WorkerSpec
 
 __all__ = ["NetservicesService", "Options", "makeService"]
+
+#: Options set by the netservices parent on its workers' command lines,
+#: left out of --help and of suggestions.
+HIDDEN = frozenset({"worker"})
 
 
 class Options(SmallServiceOptions, usage.Options):
@@ -93,7 +105,7 @@ class Options(SmallServiceOptions, usage.Options):
             "worker",
             None,
             None,
-            "Internal: set by the parent of --workers on each worker process.",
+            "Internal: set by the parent of --workers on each worker process (not in --help).",
         ],
     ]
     optFlags = [
@@ -143,6 +155,49 @@ class Options(SmallServiceOptions, usage.Options):
             usage.Options.parseOptions(self, options)
         except ConfigError as e:
             raise SystemExit(f"netservices: error: {e}") from None
+        except usage.UsageError as e:
+            raise SystemExit(
+                f"netservices: error: {self._explain(str(e))}; see twistd netservices --help"
+            ) from None
+
+    def _explain(self, message: str) -> str:
+        """
+        Say what is wrong with the command line in our words: getopt's
+        C{option --ehco not recognized} becomes C{unknown option --ehco (did
+        you mean --echo?)}.
+        """
+        match = re.fullmatch(
+            r"option (-[^ ]+) (not recognized|requires argument|not a unique prefix"
+            r"|must not have an argument)",
+            message,
+        )
+        if match is None:
+            return message
+        flag, problem = match.groups()
+        if problem == "requires argument":
+            return f"{flag} needs a value"
+        if problem == "must not have an argument":
+            return f"{flag} takes no value"
+        known = [f"--{name.rstrip('=')}" for name in self.longOpt if name.rstrip("=") not in HIDDEN]
+        if problem == "not a unique prefix":
+            candidates = ", ".join(name for name in known if name.startswith(flag))
+            return f"ambiguous option {flag}: {candidates}"
+        names = {name.lstrip("-"): name for name in known}
+        close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)
+        suggestion = f" (did you mean {names[close[0]]}?)" if close else ""
+        return f"unknown option {flag}{suggestion}"
+
+    def getUsage(self, width: int | None = None) -> str:
+        """
+        The usage text, without the options a parent process sets
+        internally (C{--worker}).
+        """
+        everything = self.longOpt
+        self.longOpt = [name for name in everything if name.rstrip("=") not in HIDDEN]
+        try:
+            return usage.Options.getUsage(self, width)
+        finally:
+            self.longOpt = everything
 
     def postOptions(self) -> None:
         """
@@ -275,18 +330,29 @@ class NetservicesService(MultiService):
         self._reactor = reactor
         self._handleSignals = handleSignals
         self._restoreSignals: Any = None
+        self._restoreLog: Any = None
         self.worker: WorkerSpec | None = None
+        self._bound = False
 
     def privilegedStartService(self) -> None:
         """
         Apply the log level, handle SIGHUP (before listening, so that a
-        client that can connect can also rotate the logs) and start
-        listening.  If a listener cannot start, end the process with one
-        line that names it.
+        client that can connect can also rotate the logs) and bind every
+        listener of the tree, once: L{makeService} does it before twistd
+        writes its pidfile and daemonizes, and twistd's own call is then
+        a no-op.  Nothing talks yet: the reactor is not running.
+
+        @raise ListenError: naming the listener that cannot start, after
+            every listener bound so far was closed (a UNIX socket's file
+            and lock removed with it).
         """
+        if self._bound:
+            return
         logs.setLevel(self.config.log.level)
         if self._handleSignals and self._restoreSignals is None:
-            self._restoreSignals = installHangupHandler(self._clock(), self.reopenLogs)
+            restoreHangup = installHangupHandler(self._clock(), self.reopenLogs)
+            restoreTerm = stopOnEarlyTerm(self._clock())
+            self._restoreSignals = lambda: (restoreTerm(), restoreHangup())
         self._log.info(
             "netservices {version} starting with {source} ({services}) on {reactor}",
             version=__version__,
@@ -294,16 +360,39 @@ class NetservicesService(MultiService):
             source=self.config.source,
             services=", ".join(s.name for s in self) or "no services enabled",
         )
+        quiet = logs.quietPortChatter() if self._handleSignals else None
         try:
             MultiService.privilegedStartService(self)
-        except ListenError as e:
-            raise SystemExit(f"netservices: error: {e}") from None
+        except BaseException:
+            self._closeListeners()
+            raise
+        finally:
+            if quiet is not None:
+                quiet()
+        self._bound = True
+
+    def _closeListeners(self) -> None:
+        """
+        Undo a start-up that failed half-way, before the reactor runs:
+        close every listener bound so far, stop handling SIGHUP.
+        """
+        for service in self:
+            closeListeners = getattr(service, "closeListeners", None)
+            if closeListeners is not None:
+                closeListeners()
+            for port in listeningPorts(service):
+                closeAtOnce(port)
+        if self._restoreSignals is not None:
+            self._restoreSignals()
+            self._restoreSignals = None
 
     def startService(self) -> None:
         """
         Start every service.
         """
         self.startedAt = self._clock().seconds()
+        if self._handleSignals and self._restoreLog is None:
+            self._restoreLog = logs.quietPortChatter()
         MultiService.startService(self)
 
     def _clock(self) -> Any:
@@ -324,7 +413,12 @@ class NetservicesService(MultiService):
         if self._restoreSignals is not None:
             self._restoreSignals()
             self._restoreSignals = None
-        return MultiService.stopService(self)
+        stopped = MultiService.stopService(self)
+        restoreLog, self._restoreLog = self._restoreLog, None
+        if restoreLog is not None:
+            # Once the ports have closed (and said so).
+            stopped.addBoth(lambda result: (restoreLog(), result)[1])
+        return stopped
 
     def reopenLogs(self) -> int:
         """
@@ -383,8 +477,10 @@ def buildService(
 ) -> NetservicesService:
     """
     Build the whole service tree for C{config}, listening with C{reactor}
-    (the global reactor if L{None}).  With C{handleSignals}, SIGHUP reopens
-    the log files while the tree runs.
+    (the global reactor if L{None}).  With C{handleSignals} (the tree is
+    the process's, under twistd), SIGHUP reopens the log files while the
+    tree runs, and Twisted's own lines about ports starting and closing
+    are left out of the log (L{logs.quietPortChatter}).
 
     With C{[netservices] workers} above 1 the tree is a supervisor of worker
     processes; C{worker} is set in each of those.
@@ -431,22 +527,36 @@ def buildService(
         from services.web import makeWebService
 
         webStats = root.stats["web"] = WebStats()
-        makeWebService(config.web, root, reactor, webStats, context).setServiceParent(root)
+        web = makeWebService(config.web, root, reactor, webStats, context)
+        web.setServiceParent(root)
+        root.reopenables.append(web)  # its access log
     return root
 
 
 def makeService(options: Options) -> IServiceCollection:
     """
-    The twistd entry point: the service tree for parsed C{options}.
+    The twistd entry point: the service tree for parsed C{options}, with
+    every listener bound.
+
+    Binding here, before twistd writes its pidfile and daemonizes, means a
+    listener that cannot start is reported by the process the user (or an
+    init script) started: one line on standard error and exit status 1,
+    with nothing left behind.  Once daemonized, twistd's parent would wait
+    for ever for a child that failed this way.
     """
     root = buildService(
         options.settings, handleSignals=True, worker=options.worker, environ=os.environ
     )
+    if options.worker is not None:
+        # Signals for the parent's process group (Ctrl-C in a terminal) are
+        # the parent's to handle: it stops its workers in order.
+        os.setpgid(0, 0)
+    try:
+        root.privilegedStartService()
+    except ListenError as e:
+        raise SystemExit(f"netservices: error: {e}") from None
     if options.worker is None:
         return root
-    # Signals for the parent's process group (Ctrl-C in a terminal) are the
-    # parent's to handle: it stops its workers in order.
-    os.setpgid(0, 0)
     from twisted.internet import reactor
 
     from services.workers import workerProcess

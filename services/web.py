@@ -233,6 +233,20 @@ class WebService(MultiService):
         self.startedAt = self.clock.seconds()
         MultiService.startService(self)
 
+    def reopen(self) -> int:
+        """
+        Reopen the access log (on SIGHUP, after logrotate moved it).
+
+        @return: how many files were reopened: 1, or 0 without an access
+            log or before the site has opened it.
+        """
+        logFile = getattr(self.site, "logFile", None)
+        reopen = getattr(logFile, "reopen", None)
+        if reopen is None:
+            return 0
+        reopen()
+        return 1
+
     def uptime(self) -> float:
         """
         Seconds since the service started (0 before).

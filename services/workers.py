@@ -61,11 +61,14 @@ from services.listen import (
     SocketOptions,
     SystemdEndpoint,
     applyBufferSizes,
+    closeAtOnce,
     parseListen,
     socketEndpoint,
     socketFamily,
+    tlsFiles,
 )
 from services.servicestate import PARENT_STATE, treeState
+from services.tls import certificateOptions
 
 __all__ = [
     "STREAM_SERVICES",
@@ -549,9 +552,10 @@ class WorkerSupervisor(Service):
         Service.privilegedStartService(self)
         for service, description, options in streamListeners(self.config):
             try:
+                self._checkForWorkers(description)
                 self.sockets.append((description, self._bind(description, options)))
             except Exception as e:
-                self._closePorts()
+                self.closeListeners()
                 raise ListenError(service, description, e) from e
             self._log.info(
                 "{service} listening on {endpoint} (shared by {count} workers)",
@@ -559,6 +563,29 @@ class WorkerSupervisor(Service):
                 endpoint=description,
                 count=self.count,
             )
+
+    def _checkForWorkers(self, description: str) -> None:
+        """
+        Check now what each worker will need to serve C{description}, so
+        that a mistake stops the parent at start-up, with one line, instead
+        of every worker, over and over: its certificate and key (C{ssl:}),
+        and the access log of the web service.
+
+        @raise Exception: a L{TLSError} or L{OSError} saying what is wrong.
+        """
+        spec = parseListen(description)
+        if spec.tls is not None:
+            certificateOptions(tlsFiles(spec, self._context))
+        web = self.config.web
+        if web.enabled and web.access_log and description in web.listen:
+            from services.accesslog import AccessLogFile
+
+            try:
+                AccessLogFile(web.access_log).close()
+            except OSError as e:
+                raise ValueError(
+                    f"cannot open the access log {web.access_log}: {(e.strerror or str(e)).lower()}"
+                ) from None
 
     def _bind(self, description: str, options: SocketOptions) -> int:
         spec = parseListen(description)
@@ -726,13 +753,17 @@ class WorkerSupervisor(Service):
 
         return done.addCallback(finished)
 
-    def reopen(self) -> None:
+    def reopen(self) -> int:
         """
         Pass SIGHUP on to every worker, so that each reopens its log files
         (for C{logrotate}); the parent's own log is reopened by its caller.
+
+        @return: 0, the files reopened in this process (each worker logs
+            its own).
         """
         for transport in list(self.workers.values()):
             self._signal(transport, signal.SIGHUP)
+        return 0
 
     def _killAll(self) -> None:
         for index, transport in list(self.workers.items()):
@@ -745,6 +776,16 @@ class WorkerSupervisor(Service):
             transport.signalProcess(number)
         except Exception:  # already gone
             pass
+
+    def closeListeners(self) -> None:
+        """
+        Close the listeners bound so far at once, before the reactor runs
+        (a start-up that failed).
+        """
+        ports, self._ports = self._ports, []
+        self.sockets = []
+        for port in ports:
+            closeAtOnce(port)
 
     def _closePorts(self) -> Deferred[Any]:
         """

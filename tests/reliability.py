@@ -209,6 +209,9 @@ def readResponses(
     """
     s.setblocking(True)
     s.settimeout(timeout)
+    # The small buffer was for holding the server back; reading back
+    # hundreds of MB through it would take minutes on a loaded machine.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     sender = threading.Thread(target=_sendQuietly, args=(s, rest), daemon=True)
     sender.start()
     seen = total = 0

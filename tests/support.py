@@ -213,7 +213,9 @@ class Daemon:
 
     def waitForTCP(self, port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:
         """
-        Wait until the daemon accepts TCP connections on C{host:port}.
+        Wait until the daemon accepts TCP connections on C{host:port} and
+        twistd has opened its log file (the listeners accept as soon as
+        they are bound, before twistd starts logging).
         """
 
         def check() -> bool:
@@ -221,7 +223,7 @@ class Daemon:
                 raise AssertionError(
                     f"twistd exited with {self.process.returncode}:\n{self.log()}"
                 )
-            return canConnect(host, port)
+            return canConnect(host, port) and self.logPath.exists()
 
         waitUntil(check, timeout, f"twistd to listen on {host}:{port}")
 
@@ -272,15 +274,133 @@ def lackingInternals(lacking: dict[str, str]) -> list[str]:
     return [sys.executable, "-c", _LACKING, *(f"{k}={v}" for k, v in lacking.items()), "--"]
 
 
-def runTwistd(args: Sequence[str], timeout: float = 30.0, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def runTwistd(
+    args: Sequence[str],
+    timeout: float = 30.0,
+    cwd: str | None = None,
+    twistdArgs: Sequence[str] = ("--pidfile=", "-n"),
+) -> subprocess.CompletedProcess[str]:
     """
-    Run C{twistd --pidfile= -n netservices ARGS} to completion (for runs
-    expected to exit by themselves, such as configuration errors).
+    Run C{twistd TWISTDARGS netservices ARGS} to completion (for runs
+    expected to exit by themselves, such as configuration errors, or the
+    parent of a daemonized twistd, which exits once its child has started).
+
+    @param twistdArgs: twistd's own options (default: no pidfile, in the
+        foreground).
     """
-    command = twistdCommand() + ["--pidfile=", "-n", "netservices", *args]
+    command = twistdCommand() + [*twistdArgs, "netservices", *args]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, cwd=cwd or tempfile.gettempdir()
     )
+
+
+def processGone(pid: int) -> bool:
+    """
+    Whether process C{pid} has exited (a zombie waiting for a parent that
+    does not reap it counts as exited).
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+class DaemonizedTwistd:
+    """
+    A real daemonized C{twistd netservices} (no C{-n}) in its own temporary
+    directory, with its pidfile and log file there.
+
+    @ivar directory: its working directory.
+    @ivar pid: the daemon's process id, from its pidfile.
+    @ivar started: the run of the parent twistd, which exits once the
+        daemon has started.
+    """
+
+    def __init__(self, config: str, args: Sequence[str] = ()) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="netservices-test-"))
+        self.pidPath = self.directory / "twistd.pid"
+        self.logPath = self.directory / "twistd.log"
+        (self.directory / "tap.conf").write_text(config)
+        self.started = runTwistd(
+            ["--config", "tap.conf", *args],
+            cwd=str(self.directory),
+            twistdArgs=(f"--pidfile={self.pidPath}", f"--logfile={self.logPath}"),
+        )
+        if self.started.returncode != 0:
+            raise AssertionError(
+                f"daemonized twistd failed ({self.started.returncode}): {self.started.stderr}"
+            )
+        self.pid = int(waitUntil(lambda: self.pidPath.exists() and self.pidPath.read_text(), 10, "the pidfile"))
+
+    def log(self) -> str:
+        """
+        What the daemon has logged so far.
+        """
+        try:
+            return self.logPath.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def waitForLog(self, text: str, count: int = 1, timeout: float = 15.0) -> str:
+        """
+        Wait until the log contains C{text} (C{count} times); fail early if
+        the daemon exits.
+        """
+
+        def check() -> str | None:
+            if processGone(self.pid):
+                raise AssertionError(f"the daemon exited before logging {text!r}:\n{self.log()}")
+            log = self.log()
+            return log if log.count(text) >= count else None
+
+        return waitUntil(check, timeout, f"{text!r} in the daemon's log")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """
+        SIGTERM the daemon and wait for it to exit (SIGKILL after
+        C{timeout} seconds); remove its directory.
+        """
+        if not processGone(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                waitUntil(lambda: processGone(self.pid), timeout, "the daemon to exit")
+            except AssertionError:
+                os.kill(self.pid, signal.SIGKILL)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def getEach(port: int, paths: Sequence[str], threads: int = 8) -> list[object]:
+    """
+    GET each of C{paths} from C{127.0.0.1:port}, one connection per request,
+    from C{threads} threads at once (so that every worker of a daemon takes
+    some); return the failures (statuses other than 200, errors).
+    """
+    import http.client
+    import threading
+
+    failures: list[object] = []
+
+    def client(mine: Sequence[str]) -> None:
+        for path in mine:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    failures.append((path, response.status))
+            except OSError as e:
+                failures.append((path, e))
+            finally:
+                connection.close()
+
+    running = [threading.Thread(target=client, args=(paths[k::threads],)) for k in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(120)
+    return failures
 
 
 def isolatedNetwork(command: Sequence[str], pingGroups: bool = False) -> list[str]:

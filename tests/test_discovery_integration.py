@@ -49,14 +49,17 @@ def netservicesCommand() -> list[str]:
 
 def otherListeners() -> tuple[str, dict[str, int]]:
     """
-    Configuration that moves every other stream service of the tree (the
-    web service, once there is one) to a free loopback port, so that two
+    Configuration that moves every other stream service that runs by
+    default (the web service) to a free loopback port, so that two
     daemons can run side by side; and those ports, by section.
     """
     text, ports = "", {}
     for section, cls in SECTIONS.items():
         if section in _KNOWN:
             continue
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        if defaults.get("enabled", True) is not True:
+            continue  # off by default: setting its listen does not start it
         for f in dataclasses.fields(cls):
             default = f.default
             if (

@@ -12,6 +12,7 @@ import http.client
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -216,7 +217,9 @@ class HAProxyTests(TestCase):
         if wrk is None:
             raise SkipTest("wrk is not installed (tests/system-deps.sh installs it)")
         benchmark = subprocess.Popen(
-            [wrk, "-t1", "-c4", "-d6s", f"http://127.0.0.1:{self.web1}/"],
+            # Long enough to outlast the restarts on a loaded machine; it is
+            # stopped with SIGINT (wrk then prints its report) once they are done.
+            [wrk, "-t1", "-c4", "-d60s", f"http://127.0.0.1:{self.web1}/"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -257,6 +260,7 @@ class HAProxyTests(TestCase):
             for t in threads:
                 t.join(30)
         self.assertIsNone(benchmark.poll(), "the restarts outlasted wrk's run")
+        benchmark.send_signal(signal.SIGINT)
         report = benchmark.communicate(timeout=30)[0]
         self.assertEqual(results["failed"], [])
         self.assertGreater(results["ok"], 400)

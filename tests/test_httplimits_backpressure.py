@@ -172,3 +172,55 @@ class SendTimeoutTests(ChannelMixin, SynchronousTestCase):
         channel.dataReceived(b"GET /big HTTP/1.1\r\nHost: web\r\n\r\n")
         self.clock.advance(3600)
         self.assertFalse(transport.aborted)
+
+
+class IdleWhileSendingTests(ChannelMixin, SynchronousTestCase):
+    """
+    A client that reads its responses slowly is not idle: the idle timeout
+    does not close it while the server still has bytes for it (the send
+    timeout covers a client that stopped reading).
+    """
+
+    limits = HTTPLimits(sendTimeout=60, headerTimeout=10, idleTimeout=5)
+
+    def test_slowReaderKept(self) -> None:
+        """
+        200 pipelined requests read back a little every 4 seconds (under the
+        send timeout, but 800 s in all, far past the 5 s idle timeout) are
+        all answered, and no idle timeout is counted.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(b"".join(b"GET /?%d HTTP/1.1\r\nHost: web\r\n\r\n" % i for i in range(200)))
+        received = b""
+        for _ in range(1000):
+            self.clock.advance(4)
+            received += transport.peerReads()
+            if received.count(b"HTTP/1.1 200 OK") == 200:
+                break
+        self.assertEqual(received.count(b"HTTP/1.1 200 OK"), 200)
+        self.assertEqual((self.stats.idleTimeouts, self.stats.sendTimeouts), (0, 0))
+
+    def test_oneSlowResponse(self) -> None:
+        """
+        One response read 512 bytes every 4 seconds (32 s in all, past the
+        5 s idle timeout) is read to its end.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(b"GET /big HTTP/1.1\r\nHost: web\r\n\r\n")
+        received = b""
+        while not received.endswith(b"x" * 4096) and not transport.disconnecting:
+            self.clock.advance(4)
+            received += transport.peerReads(512)
+        self.assertEqual(received.partition(b"\r\n\r\n")[2], b"x" * 4096)
+        self.assertEqual((self.stats.idleTimeouts, transport.disconnecting), (0, False))
+
+    def test_idleAfterwards(self) -> None:
+        """
+        Once every response is read, the idle timeout applies again.
+        """
+        channel, transport = self.connect()
+        channel.dataReceived(GET * 50)
+        while transport.peerReads():
+            self.clock.advance(4)
+        self.clock.advance(5)
+        self.assertEqual(self.stats.idleTimeouts, 1)

@@ -16,9 +16,11 @@ from twisted.logger import FileLogObserver, LogPublisher, formatEvent
 from twisted.python.logfile import LogFile
 from twisted.trial.unittest import SynchronousTestCase
 
+from services import logs
 from services.config import EchoConfig
 from services.echo import makeEchoService
 from services.lifecycle import ConnectionTracker, reopenLogFiles
+from services.tap import Options, buildService
 
 from .support import Daemon, freePort, isolatedConfig, waitUntil
 
@@ -210,3 +212,38 @@ class DaemonLifecycleTests(SynchronousTestCase):
                   "a new log file after SIGHUP")
         self.assertIsNone(daemon.process.poll())
         self.assertIn("echo listening on", rotated.read_text())
+
+
+class EarlyTermTests(SynchronousTestCase):
+    """
+    A SIGTERM between binding and the reactor's start stops the daemon in
+    order once the reactor runs.
+    """
+
+    def test_stopsOnceRunning(self) -> None:
+        """
+        While the tree of a twistd process is bound but the reactor has not
+        run, SIGTERM asks the reactor to stop (from the reactor's thread),
+        instead of killing the process; the handler goes when the start
+        fails.
+        """
+        class Reactor(MemoryReactorClock):
+            def callFromThread(self, f, *args, **kwargs):  # type: ignore[no-untyped-def]
+                self.fromThread.append(f)
+
+        self.addCleanup(logs.setLevel, logs.getLevel())
+        self.addCleanup(signal.signal, signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+        self.addCleanup(signal.signal, signal.SIGHUP, signal.getsignal(signal.SIGHUP))
+        before = signal.getsignal(signal.SIGTERM)
+        reactor = Reactor()
+        reactor.fromThread = []
+        options = Options()
+        options.parseOptions(["--no-web", "--no-discovery", "--echo", "tcp:7007"])
+        root = buildService(options.settings, reactor, handleSignals=True)
+        root.privilegedStartService()
+        handler = signal.getsignal(signal.SIGTERM)
+        self.assertTrue(callable(handler))
+        handler(signal.SIGTERM, None)  # type: ignore[operator]
+        self.assertEqual(reactor.fromThread, [reactor.stop])
+        root._closeListeners()
+        self.assertEqual(signal.getsignal(signal.SIGTERM), before)

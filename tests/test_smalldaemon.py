@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import SMALL_SERVICES, Config, replaceSection
@@ -59,7 +58,9 @@ class FlagsTests(SynchronousTestCase):
         with open(path, "w") as f:
             f.write("[discard]\nenabled = yes\n")
         self.assertFalse(parse("--config", path, "--no-discard").settings.discard.enabled)
-        self.assertRaises(usage.UsageError, parse, "--discard", "tcp:1", "--no-discard")
+        with self.assertRaises(SystemExit) as caught:
+            parse("--discard", "tcp:1", "--no-discard")
+        self.assertIn("--discard and --no-discard contradict each other", str(caught.exception.code))
 
     def test_badEndpointIsOneLine(self) -> None:
         """

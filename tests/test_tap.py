@@ -5,18 +5,22 @@ tree built on a memory reactor.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 from twisted.application.service import IServiceCollection
 from twisted.internet.error import CannotListenError
 from twisted.internet.testing import MemoryReactorClock
-from twisted.python import usage
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import logs
 from services.config import Config
 from services.echo import EchoFactory
+from services.listen import ListenError, listeningPorts
 from services.tap import NetservicesService, Options, buildService, makeService
+
+from .support import runTwistd
 
 
 def parse(*argv: str) -> Options:
@@ -68,9 +72,15 @@ class OptionsTests(SynchronousTestCase):
 
     def test_contradiction(self) -> None:
         """
-        --echo with --no-echo is a usage error.
+        --echo with --no-echo ends the process with one line.
         """
-        self.assertRaises(usage.UsageError, parse, "--echo", "tcp:1", "--no-echo")
+        with self.assertRaises(SystemExit) as cm:
+            parse("--echo", "tcp:1", "--no-echo")
+        self.assertEqual(
+            cm.exception.code,
+            "netservices: error: --echo and --no-echo contradict each other; "
+            "see twistd netservices --help",
+        )
 
     def test_logLevel(self) -> None:
         """
@@ -131,9 +141,9 @@ class ServiceTreeTests(SynchronousTestCase):
 
     def test_makeService(self) -> None:
         """
-        makeService returns the root service collection with an echo child.
+        The tree is the root service collection with an echo child.
         """
-        root = makeService(parse())
+        root = buildService(parse().settings, MemoryReactorClock())
         self.assertTrue(IServiceCollection.providedBy(root))
         self.assertIsInstance(root, NetservicesService)
         self.assertIsNotNone(root.getServiceNamed("echo"))
@@ -163,22 +173,222 @@ class ServiceTreeTests(SynchronousTestCase):
         self.assertIs(factory.stats, root.stats["echo"])
         self.assertEqual(logs.getLevel().name, "warn")
 
-    def test_listenFailureExitsWithOneLine(self) -> None:
+    def test_listenFailureRaises(self) -> None:
         """
-        When a listener cannot start, the process ends with one line naming
-        the service and the endpoint.
+        When a listener cannot start, starting the tree raises
+        L{ListenError} naming the service and the endpoint (the entry point
+        turns it into one line), after closing the listeners bound before.
         """
 
         class BusyReactor(MemoryReactorClock):
             def listenTCP(self, port, factory, backlog=50, interface=""):  # type: ignore[no-untyped-def]
-                raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+                if port == 7008:
+                    raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+                return MemoryReactorClock.listenTCP(self, port, factory, backlog, interface)
 
         self.addCleanup(logs.setLevel, logs.getLevel())
-        root = buildService(parse("--echo", "tcp:7007:interface=127.0.0.1").settings, BusyReactor())
-        with self.assertRaises(SystemExit) as cm:
+        reactor = BusyReactor()
+        settings = parse("--echo", "tcp:7007", "--echo", "tcp:7008:interface=127.0.0.1").settings
+        root = buildService(settings, reactor)
+        with self.assertRaises(ListenError) as cm:
             root.privilegedStartService()
         self.assertEqual(
+            str(cm.exception),
+            "echo: cannot listen on tcp:7008:interface=127.0.0.1: address already in use",
+        )
+        [bound] = reactor.tcpServers
+        self.assertEqual(bound[0], 7007)
+        self.assertFalse(reactor.getDelayedCalls())
+
+
+class MakeServiceTests(TestCase):
+    """
+    The twistd entry point binds every listener before it returns, that is
+    before twistd writes its pidfile and daemonizes.
+    """
+
+    def test_boundBeforeTwistdStarts(self) -> None:
+        """
+        The tree makeService returns is listening already; twistd's own
+        privilegedStartService then binds nothing more.
+        """
+        root = makeService(
+            parse("--echo", "tcp:0:interface=127.0.0.1", "--no-web", "--no-discovery")
+        )
+        self.addCleanup(root.stopService)
+        [port] = listeningPorts(root)
+        root.privilegedStartService()
+        self.assertEqual(listeningPorts(root), [port])
+
+    def test_listenFailureExitsWithOneLine(self) -> None:
+        """
+        When a listener cannot start, makeService ends the process with one
+        line naming the service and the endpoint, and a UNIX listener bound
+        before it is gone with its socket file and lock.
+        """
+        self.addCleanup(logs.setLevel, logs.getLevel())
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        endpoint = f"tcp:{busy.getsockname()[1]}:interface=127.0.0.1"
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        path = os.path.relpath(directory / "e.sock")
+        options = parse("--echo", f"unix:{path}", "--echo", endpoint, "--no-web", "--no-discovery")
+        with self.assertRaises(SystemExit) as cm:
+            makeService(options)
+        self.assertEqual(
             cm.exception.code,
-            "netservices: error: echo: cannot listen on tcp:7007:interface=127.0.0.1: "
-            "address already in use",
+            f"netservices: error: echo: cannot listen on {endpoint}: address already in use",
+        )
+        self.assertEqual(os.listdir(directory), [])
+
+
+#: What every option of C{twistd netservices} says about a bad input: the
+#: arguments, then the whole message (one line, exit status 1).
+ENDPOINT_EXAMPLES = (
+    "expected e.g. tcp:8007:interface=127.0.0.1, tcp6:8007:interface=\\:\\:1 "
+    "or unix:/run/netservices.sock:mode=660"
+)
+SEE_HELP = "; see twistd netservices --help"
+BAD_COMMAND_LINES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("--config", "/nonexistent/tap.conf"),
+        "/nonexistent/tap.conf: cannot read the configuration file: No such file or directory",
+    ),
+    (("-c",), "-c needs a value" + SEE_HELP),
+    (
+        ("--echo", "tcp:notaport"),
+        "command line: --echo 'tcp:notaport': not a server endpoint (tcp: port 'notaport' is "
+        "not a whole number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--echo",), "--echo needs a value" + SEE_HELP),
+    (("--no-echo=yes",), "--no-echo takes no value" + SEE_HELP),
+    (("--echo", "tcp:1", "--no-echo"), "--echo and --no-echo contradict each other" + SEE_HELP),
+    (
+        ("--log-level", "loud"),
+        "command line: --log-level 'loud': expected one of debug, info, warn, error, critical",
+    ),
+    (
+        ("--static", "/nonexistent"),
+        (
+            "command line: --static '/nonexistent': expected the path of an existing directory "
+            "(or nothing, for none)"
+        ),
+    ),
+    (
+        ("--discovery-port", "0"),
+        "command line: --discovery-port '0': expected a whole number from 1 to 65535",
+    ),
+    (("--workers", "300"), "command line: --workers '300': expected a whole number from 1 to 256"),
+    (
+        ("--web", "tcp:80:interface=nope"),
+        "command line: --web 'tcp:80:interface=nope': not a server endpoint (tcp: interface=nope "
+        "is not an IP address); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--web", "tcp:1", "--no-web"), "--web and --no-web contradict each other" + SEE_HELP),
+    (
+        ("--no-discovery", "--discovery-port", "9"),
+        "--discovery-port and --no-discovery contradict each other" + SEE_HELP,
+    ),
+    (
+        ("--udp-echo", "udp:x"),
+        "command line: --udp-echo 'udp:x': port 'x' is not a whole number from 0 to 65535",
+    ),
+    (
+        ("--udp-echo", "7", "--no-udp-echo"),
+        "--udp-echo and --no-udp-echo contradict each other" + SEE_HELP,
+    ),
+    (("--version=2",), "--version takes no value" + SEE_HELP),
+    (
+        ("--worker", "nonsense"),
+        "--worker: not a worker specification from a netservices parent" + SEE_HELP,
+    ),
+    (("--ehco", "tcp:1"), "unknown option --ehco (did you mean --echo?)" + SEE_HELP),
+    (("--bogus",), "unknown option --bogus" + SEE_HELP),
+    (
+        ("--no",),
+        "ambiguous option --no: --no-discard, --no-chargen, --no-daytime, --no-time, --no-qotd, "
+        "--no-echo, --no-web, --no-discovery, --no-udp-echo" + SEE_HELP,
+    ),
+    (
+        ("--chargen", "tcp:notaport"),
+        "command line: --chargen 'tcp:notaport': not a server endpoint (tcp: port 'notaport' is "
+        "not a whole number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--daytime",), "--daytime needs a value" + SEE_HELP),
+    (("--discard", "tcp:1", "--no-discard"), "--discard and --no-discard contradict each other" + SEE_HELP),
+    (
+        ("--qotd", "tcp:x"),
+        "command line: --qotd 'tcp:x': not a server endpoint (tcp: port 'x' is not a whole "
+        "number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (
+        ("--time", "tcp:x"),
+        "command line: --time 'tcp:x': not a server endpoint (tcp: port 'x' is not a whole "
+        "number from 0 to 65535); " + ENDPOINT_EXAMPLES,
+    ),
+    (("--no-chargen=1",), "--no-chargen takes no value" + SEE_HELP),
+    (("--no-daytime", "--daytime", "tcp:1"), "--daytime and --no-daytime contradict each other" + SEE_HELP),
+    (("--no-qotd=1",), "--no-qotd takes no value" + SEE_HELP),
+    (("--no-time=1",), "--no-time takes no value" + SEE_HELP),
+)
+
+
+class BadCommandLineTests(SynchronousTestCase):
+    """
+    Every option of C{twistd netservices} answers a bad input with one line
+    that says what to fix, never with the usage text.
+    """
+
+    def test_table(self) -> None:
+        """
+        Each bad command line of L{BAD_COMMAND_LINES} ends the process with
+        exactly its message.
+        """
+        for args, message in BAD_COMMAND_LINES:
+            with self.assertRaises(SystemExit, msg=args) as cm:
+                parse(*args)
+            self.assertEqual(cm.exception.code, f"netservices: error: {message}", args)
+
+    def test_everyOptionCovered(self) -> None:
+        """
+        The table has a bad input for every option --help lists, and for
+        the hidden --worker.
+        """
+        options = Options()
+        named = {
+            arg.partition("=")[0].lstrip("-")
+            for args, _ in BAD_COMMAND_LINES
+            for arg in args
+            if arg.startswith("-")
+        }
+        named |= {options.synonyms[name] for name in set(named) if name in options.synonyms}
+        everything = {name.rstrip("=") for name in options.longOpt} - {"help"}
+        self.assertEqual(everything - named, set())
+
+    def test_helpHidesInternalOptions(self) -> None:
+        """
+        --help does not list --worker, which only a netservices parent sets.
+        """
+        text = str(Options())
+        self.assertNotIn("--worker=", text)
+        self.assertIn("--workers=", text)
+
+
+class UnknownFlagTests(SynchronousTestCase):
+    """
+    An unknown flag given to a real twistd gets one line, not the usage.
+    """
+
+    def test_oneLine(self) -> None:
+        """
+        C{twistd -n netservices --ehco} prints one line naming the flag,
+        suggesting C{--echo} and pointing at --help, and exits 1.
+        """
+        result = runTwistd(["--ehco", "tcp:1"])
+        self.assertEqual(
+            (result.returncode, result.stdout, result.stderr),
+            (1, "", "netservices: error: unknown option --ehco (did you mean --echo?)" + SEE_HELP + "\n"),
         )

@@ -10,7 +10,6 @@ import dataclasses
 import os
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import (
@@ -189,8 +188,9 @@ class WebFlagTests(SynchronousTestCase):
         --no-web disables the service; with --web it is a contradiction.
         """
         self.assertFalse(parse("--no-web").settings.web.enabled)
-        with self.assertRaises(usage.UsageError):
+        with self.assertRaises(SystemExit) as cm:
             parse("--no-web", "--web", "tcp:8081")
+        self.assertIn("--web and --no-web contradict each other", str(cm.exception.code))
 
     def test_static(self) -> None:
         """

@@ -23,11 +23,10 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, capturedLogs, eventAsJSON
 from twisted.python.failure import Failure
-from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import Config, parseConfig, replaceSection
-from services.listen import ListenContext, SocketOptions
+from services.listen import ListenContext, ListenError, SocketOptions
 from services.stats import ConnectionStats
 from services.tap import Options, buildService
 from services.workers import (
@@ -124,7 +123,7 @@ class WorkerSpecTests(SynchronousTestCase):
         for text in ["", "{}", "[1]", '{"index": "x", "count": 1, "inherited": [], "runtime": ""}']:
             self.assertRaises(ValueError, WorkerSpec.fromArgument, text)
         options = Options()
-        self.assertRaises(UsageError, options.parseOptions, ["--worker", "nonsense"])
+        self.assertRaises(SystemExit, options.parseOptions, ["--worker", "nonsense"])
 
 
 class OptionsTests(SynchronousTestCase):
@@ -587,3 +586,44 @@ class ReactorNameTests(SynchronousTestCase):
             reactorName(epollreactor.EPollReactor.__new__(epollreactor.EPollReactor)), "epoll"
         )
         self.assertIsNone(reactorName(object()))
+
+
+class ParentChecksTests(SynchronousTestCase):
+    """
+    The parent checks, before it starts any worker, what the workers will
+    need and that it does not bind itself.
+    """
+
+    def bind(self, **web: Any) -> None:
+        config = replaceSection(Config(), "netservices", workers=2)
+        config = replaceSection(config, "echo", enabled=False)
+        config = replaceSection(config, "web", **web)
+        supervisor = WorkerSupervisor(config, MemoryReactorClock(), ListenContext(), {}, "python")
+        supervisor.privilegedStartService()
+
+    def test_certificate(self) -> None:
+        """
+        An C{ssl:} listener whose certificate is not PEM: one error naming
+        the listener and the file.
+        """
+        path = Path(self.mktemp())
+        path.write_text("not a certificate\n")
+        description = f"ssl:8443:interface=127.0.0.1:privateKey={path}"
+        with self.assertRaises(ListenError) as caught:
+            self.bind(listen=(description,))
+        self.assertEqual(
+            str(caught.exception), f"web: cannot listen on {description}: no PEM certificate in {path}"
+        )
+
+    def test_accessLog(self) -> None:
+        """
+        An access log that cannot be opened: one error naming it.
+        """
+        missing = os.path.join(self.mktemp(), "access.log")
+        with self.assertRaises(ListenError) as caught:
+            self.bind(listen=("tcp:8080:interface=127.0.0.1",), access_log=missing)
+        self.assertEqual(
+            str(caught.exception),
+            f"web: cannot listen on tcp:8080:interface=127.0.0.1: cannot open the access log "
+            f"{missing}: no such file or directory",
+        )

@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services.commands import exits
+from services.commands.arguments import number, wholeNumber
 from services.echoclient import (
     MIN_PROBE_SIZE,
     EchoMismatch,
@@ -50,7 +51,12 @@ examples:
   printf 'hello\\n' | netservices echo --unix /run/netservices/echo.dgram --dgram
 
 exit status:
-{exits.exitCodesText()}
+{exits.exitCodesText(exits.ECHO_CODES, {
+    exits.FAILURE: "any other error (an echo that differs from what was sent)",
+    exits.USAGE: "bad command line (an unknown option, a malformed value)",
+    exits.TIMEOUT: "timed out (--timeout), or some probes got no echo",
+    exits.RECEIVE: "the connection broke while receiving",
+})}
 """
 
 
@@ -103,47 +109,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError("expected a port from 1 to 65535")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected a whole number >= 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError("expected a number of seconds >= 0")
-    return value
-
-
-def _positiveSeconds(text: str) -> float:
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
-    return value
-
-
 #: The largest probe over UDP and UNIX datagrams, and over streams and
 #: SEQPACKET records.
 _MAX_DATAGRAM, _MAX_RECORD = 65507, 200 * 1024
 
-
-def _size(text: str) -> int:
-    value = int(text)
-    if not MIN_PROBE_SIZE <= value <= _MAX_RECORD:
-        raise argparse.ArgumentTypeError(
-            f"expected {MIN_PROBE_SIZE} to {_MAX_DATAGRAM} bytes ({_MAX_RECORD} over streams "
-            "and --seqpacket)"
-        )
-    return value
+_port = wholeNumber(1, 65535, "a port")
+_positive = wholeNumber(1)
+_seconds = number(0, inclusive=True)
+_positiveSeconds = number(0, inclusive=False)
+_size = wholeNumber(MIN_PROBE_SIZE, _MAX_RECORD, "a probe size in bytes")
 
 
 def _where(host: str, port: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterable, Mapping
 
 from OpenSSL import SSL
 from twisted.internet import error
@@ -70,11 +71,24 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 )
 
 
-def exitCodesText() -> str:
+#: The statuses each command can exit with, for its --help.
+ECHO_CODES = (OK, FAILURE, USAGE, DNS, CONNECT, TIMEOUT, RECEIVE)
+RESOLVE_CODES = (OK, FAILURE, USAGE, DNS)
+
+
+def exitCodesText(codes: Iterable[int] | None = None, meanings: Mapping[int, str] = {}) -> str:
     """
     The exit statuses as an indented table, for an epilog.
+
+    @param codes: the statuses of one command (default: all of them).
+    @param meanings: that command's own words for some of them.
     """
-    return "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
+    wanted = set(codes) if codes is not None else {code for code, _ in EXIT_CODES}
+    return "\n".join(
+        f"  {code:>3}  {meanings.get(code, meaning)}"
+        for code, meaning in EXIT_CODES
+        if code in wanted
+    )
 
 
 #: The server answered with an error status (raised for C{fetch -f}).

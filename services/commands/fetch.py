@@ -30,6 +30,7 @@ from services.client import (
     request,
 )
 from services.commands import exits
+from services.commands.arguments import convert, number, wholeNumber
 from services.proxy import ProxyError, ProxySettings
 
 __all__ = ["EXAMPLES", "register", "run"]
@@ -70,7 +71,7 @@ examples:
   netservices fetch http://example.com/ -x http://127.0.0.1:3128
 
 exit status:
-{exits.exitCodesText()}
+{exits.exitCodesText(meanings={exits.FAILURE: "any other error"})}
 """
 
 
@@ -181,27 +182,14 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("expected a whole number >= 0")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
-    return value
+_count = wholeNumber(0)
+_seconds = number(0, inclusive=False)
 
 
 def _size(text: str) -> int:
     from services.config import parseSize
 
-    try:
-        return parseSize(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    return convert(parseSize)(text)  # type: ignore[no-any-return]
 
 
 class _Usage(Exception):
@@ -400,10 +388,16 @@ async def fetch(
         plan = Plan.fromArgs(args, environ)
     except _Usage as e:
         return fail(exits.USAGE, str(e))
+    problem = _unusableCA(args.cacert)
+    if problem is not None:
+        return fail(exits.USAGE, f"--cacert {args.cacert}: {problem}")
     try:
         tls = TLSPolicy(cafile=args.cacert, verify=not args.insecure)
     except Exception as e:
-        return fail(exits.USAGE, f"--cacert {args.cacert}: not a readable PEM file ({exits.sslText(e)})")
+        return fail(exits.USAGE, f"--cacert {args.cacert}: not a usable PEM file ({exits.sslText(e)})")
+    problem = _unwritable(args.output)
+    if problem is not None:
+        return fail(exits.WRITE_ERROR, f"-o {args.output}: {problem}")
     if args.insecure:
         fail(0, "warning: --insecure: https certificates and host names are NOT verified")
     if args.verbose:
@@ -459,6 +453,39 @@ async def fetch(
     if bar is not None:
         bar.close()
     return exits.OK
+
+
+def _unusableCA(path: str | None) -> str | None:
+    """
+    What is wrong with the C{--cacert} file, in words (OpenSSL's own
+    message does not name the problem): L{None} when it holds a PEM
+    certificate.
+    """
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return f"cannot read it: {(e.strerror or str(e)).lower()}"
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return "not a PEM file of CA certificates (no -----BEGIN CERTIFICATE----- line)"
+    return None
+
+
+def _unwritable(path: str | None) -> str | None:
+    """
+    Why C{-o FILE} cannot be written, checked before the request is sent:
+    L{None} when its directory exists.
+    """
+    if path is None:
+        return None
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"cannot write: the directory {directory} does not exist"
+    if os.path.isdir(path):
+        return "cannot write: it is a directory"
+    return None
 
 
 def _writer(stream: IO[bytes]) -> Any:

@@ -17,6 +17,7 @@ from typing import IO, Any
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import DNSLookupError
 
+from services.commands.arguments import number, wholeNumber
 from services.ping import Pinger, PingOptions, PingResult, PingUnavailable, Reply, resolveTarget
 
 __all__ = ["EXAMPLES", "MIN_USER_INTERVAL", "register", "run"]
@@ -86,39 +87,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected a whole number >= 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError("expected a number of seconds >= 0")
-    return value
-
-
-def _positiveSeconds(text: str) -> float:
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
-    return value
-
-
-def _size(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65507:
-        raise argparse.ArgumentTypeError("expected 0 to 65507 bytes")
-    return value
-
-
-def _ttl(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 255:
-        raise argparse.ArgumentTypeError("expected a TTL from 1 to 255")
-    return value
+_positive = wholeNumber(1)
+_seconds = number(0, inclusive=True)
+_positiveSeconds = number(0, inclusive=False)
+_size = wholeNumber(0, 65507, "a payload size in bytes")
+_ttl = wholeNumber(1, 255, "a TTL")
 
 
 def run(reactor: Any, args: argparse.Namespace) -> Deferred[int]:

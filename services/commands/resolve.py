@@ -29,7 +29,10 @@ examples:
   netservices resolve example.org --service domain --proto udp
 
 exit status:
-{exits.exitCodesText()}
+{exits.exitCodesText(exits.RESOLVE_CODES, {
+    exits.FAILURE: "any other error (an unknown service)",
+    exits.USAGE: "bad command line (an unknown option, a malformed value)",
+})}
 """
 
 
