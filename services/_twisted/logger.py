@@ -30,8 +30,9 @@ def _filteringObserver() -> Any:
 PRIVATE_NAMES = (
     PrivateName(
         "twisted.logger:globalLogPublisher._observers",
-        "the observers of the global log publisher, searched for the log file",
-        ("services.lifecycle",),
+        "the observers of the global log publisher: searched for the log file, and "
+        "put behind a filter while the listeners start",
+        ("services.lifecycle", "services.logs"),
         shape=isA(list),
     ),
     PrivateName(
