@@ -21,6 +21,7 @@ warning names what is missing.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
@@ -107,7 +108,10 @@ def resolve(name: PrivateName) -> Any:
     """
     module, _, attributes = name.path.partition(":")
     try:
-        found: Any = import_module(module)
+        with warnings.catch_warnings():
+            # twisted.web.static deprecates its own error pages on import.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            found: Any = import_module(module)
     except ImportError as e:
         raise AttributeError(f"{module}: {e}") from None
     parts = attributes.split(".") if attributes else []
