@@ -64,7 +64,8 @@ def ensureTools() -> None:
     Install the Debian tools and the Python packages of the C{bench} extra
     that are missing, and check gcc.
     """
-    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("nginx", "nginx-light"))
+    missing = [pkg for tool, pkg in (("wrk", "wrk"), ("nginx", "nginx-light"),
+                                     ("h2load", "nghttp2-client"))
                if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()]
     if missing:
         if shutil.which("apt-get") is None:
@@ -455,6 +456,41 @@ def webServers(workdir: Path) -> list[Server]:
     return servers
 
 
+def benchCertificate(workdir: Path) -> tuple[Path, Path]:
+    """
+    A self-signed certificate and key for 127.0.0.1 (made once, with
+    openssl), readable by nginx's workers.
+    """
+    cert, key = workdir / "bench.crt", workdir / "bench.key"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "1", "-subj", f"/CN={HOST}"],
+                       check=True, capture_output=True, timeout=60)
+        os.chmod(key, 0o644)
+    return cert, key
+
+
+def http2Servers(workdir: Path) -> list[Server]:
+    """
+    HTTP/2 hello over TLS: netservices' [web] on an ssl: listener, and nginx.
+    """
+    cert, key = benchCertificate(workdir)
+    servers = []
+    if "web" in configSections() and "http2" in _webKeys():
+        servers += netservices(workdir, lambda port: {"web": {
+            "listen": f"ssl:{port}:interface={HOST}:privateKey={key}:certKey={cert}",
+            "max_connections": "0", "max_connections_per_peer": "0"}}, reactors=False)
+    servers.append(nginx(workdir, workdir, tls=(cert, key)))
+    return servers
+
+
+def _webKeys() -> set[str]:
+    from services.config import SECTIONS, _fields
+
+    return set(_fields(SECTIONS["web"]))
+
+
 STATIC_FILE = "file.bin"
 STATIC_SIZE = 1 << 20
 DOWNLOAD_SIZE = 512 << 20
@@ -474,11 +510,19 @@ def staticDirectory(workdir: Path) -> Path:
     return directory
 
 
-def nginx(workdir: Path, root: Path, label: str = "nginx") -> Server:
+def nginx(workdir: Path, root: Path, label: str = "nginx",
+          tls: tuple[Path, Path] | None = None) -> Server:
     """
-    nginx (one worker, sendfile on, no access log) serving C{root}.
+    nginx (one worker, sendfile on, no access log) serving C{root}; with
+    C{tls} (certificate, key), HTTPS with HTTP/2, and C{/} answering
+    "Hello World".
     """
     port = freePort()
+    listen, extra = f"{HOST}:{port}", ""
+    if tls is not None:
+        listen += " ssl http2"
+        extra = (f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};\n"
+                 '        location = / { default_type text/html; return 200 "Hello World"; }')
     prefix = workdir / f"nginx-{port}"
     prefix.mkdir()
     conf = prefix / "nginx.conf"
@@ -500,8 +544,9 @@ http {{
     uwsgi_temp_path {prefix};
     scgi_temp_path {prefix};
     server {{
-        listen {HOST}:{port};
+        listen {listen};
         root {root};
+        {extra}
     }}
 }}
 """)
@@ -778,6 +823,42 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
     return measure
 
 
+def h2loadMeasure(connections: int, streams: int) -> Callable[[Server, Options], Sample]:
+    """
+    Requests per second that h2load gets for C{/} over HTTPS with HTTP/2,
+    on C{connections} connections of C{streams} concurrent streams each,
+    after a one-second warm-up.
+    """
+
+    def measure(server: Server, options: Options) -> Sample:
+        url = f"https://{HOST}:{server.port}/"
+        h2load = ["h2load", "-t1", f"-c{connections}", f"-m{streams}"]
+        subprocess.run(pinned(CLIENT_CPU, [*h2load, "-D1", url]), capture_output=True, timeout=30, check=False)
+        before = cpuTicks()
+        serverBefore = cpuSeconds(server.pid)
+        began = time.monotonic()
+        process = subprocess.Popen(
+            pinned(CLIENT_CPU, [*h2load, f"-D{max(1, round(options.duration))}", url]),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert process.stdout is not None
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - began
+        after = cpuTicks()
+        serverSeconds = cpuSeconds(server.pid) - serverBefore
+        match = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", output)
+        if process.returncode != 0 or match is None or "Application protocol: h2" not in output:
+            raise MeasurementError(f"h2load failed against {server.label}: {output}")
+        if not re.search(r" 0 failed, 0 errored, 0 timeout", output) or "2xx" not in output:
+            raise MeasurementError(f"h2load against {server.label}: {output}")
+        return Sample(float(match.group(1)), busyPercent(before, after, SERVER_CPU),
+                      busyPercent(before, after, CLIENT_CPU), 100 * serverSeconds / seconds,
+                      100 * (usage.ru_utime + usage.ru_stime) / seconds)
+
+    return measure
+
+
 def startupMeasure(server: Server, options: Options) -> Sample:
     """
     Milliseconds from starting the process to its first accepted
@@ -856,6 +937,8 @@ def workloads(workdir: Path) -> list[Workload]:
                  udpServers, echoMeasure("udp", "-W", "32", "-s", "64")),
         Workload("http-hello", "HTTP hello, wrk -c50 keep-alive", "requests/s",
                  webServers, wrkMeasure("/", 50, expectBody=b"Hello World")),
+        Workload("http2", "HTTP/2 hello over TLS, h2load 4 connections x 8 streams",
+                 "requests/s", http2Servers, h2loadMeasure(4, 8)),
         Workload("static", "Static 1 MiB file, wrk -c10 keep-alive", "requests/s",
                  staticServers, wrkMeasure(None, 10, expectFile=lambda: staticDirectory(workdir)
                                            / STATIC_FILE)),

@@ -499,6 +499,60 @@ class DiscoveryConfig:
     )
 
 
+def parseInterfaceNames(text: str) -> tuple[str, ...]:
+    """
+    Parse C{all} or one or more interface names (C{eth0 wlan0}), separated
+    by spaces or commas.
+    """
+    names = tuple(text.replace(",", " ").split())
+    if names == ("all",):
+        return names
+    if not names or any(
+        n == "all" or len(n) > 15 or not all(c.isalnum() or c in "-_.@" for c in n) for n in names
+    ):
+        raise _Invalid("expected all, or one or more interface names such as eth0")
+    return names
+
+
+def parseFamilies(text: str) -> tuple[str, ...]:
+    """
+    Parse C{ipv4}, C{ipv6} or both (C{ipv4 ipv6}).
+    """
+    families = tuple(dict.fromkeys(text.replace(",", " ").lower().split()))
+    if not families or any(f not in ("ipv4", "ipv6") for f in families):
+        raise _Invalid("expected ipv4, ipv6, or both: ipv4 ipv6")
+    return families
+
+
+@dataclass(frozen=True)
+class MDNSConfig:
+    """
+    C{[mdns]}: advertise our services by DNS-SD over multicast DNS (RFC 6762,
+    RFC 6763) on 224.0.0.251 and ff02::fb port 5353.
+    """
+
+    enabled: bool = _setting(False, parseBool, "yes or no", "Run the mDNS responder.")
+    interfaces: tuple[str, ...] = _setting(
+        ("all",),
+        parseInterfaceNames,
+        "all, or one or more interface names",
+        "The interfaces to advertise on; all: every one that is up and can multicast, "
+        "loopback aside.",
+    )
+    name: str = _setting(
+        "",
+        parseOptionalName,
+        "1 to 64 printable characters, or empty",
+        "The instance name claimed; empty: [discovery] name, else the host name.",
+    )
+    families: tuple[str, ...] = _setting(
+        ("ipv4", "ipv6"),
+        parseFamilies,
+        "ipv4, ipv6, or both",
+        "The address families to advertise over.",
+    )
+
+
 @dataclass(frozen=True)
 class UdpEchoConfig:
     """
@@ -903,6 +957,18 @@ class WebConfig:
         "one or more IP addresses or CIDR networks",
         "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
+    http2: bool = _setting(
+        True,
+        parseBool,
+        "yes or no",
+        "Offer HTTP/2 (ALPN h2) beside HTTP/1.1 on ssl: listeners.",
+    )
+    max_streams: int = _setting(
+        100,
+        _intRange(1, 1_000_000),
+        "a whole number from 1 to 1000000",
+        "Requests (streams) one HTTP/2 connection may have open at once.",
+    )
 
 
 
@@ -984,6 +1050,7 @@ SECTIONS: Mapping[str, type] = {
     "web": WebConfig,
     "discovery": DiscoveryConfig,
     "udp-echo": UdpEchoConfig,
+    "mdns": MDNSConfig,
     "log": LogConfig,
     "netservices": NetservicesConfig,
     "tls": TLSConfig,
@@ -1007,6 +1074,7 @@ class Config:
     web: WebConfig = WebConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     udp_echo: UdpEchoConfig = UdpEchoConfig()
+    mdns: MDNSConfig = MDNSConfig()
     log: LogConfig = LogConfig()
     netservices: NetservicesConfig = NetservicesConfig()
     tls: TLSConfig = TLSConfig()
@@ -1047,6 +1115,11 @@ def parseValue(source: str, section: str, key: str, text: str) -> Any:
         raise ConfigError(f"{source}: [{section}] {key} = {text.strip()!r}: {e}") from None
 
 
+#: What starts a comment: a whole line, or the rest of a line after
+#: whitespace.
+_COMMENT_PREFIXES = ("#", ";")
+
+
 def _syntaxProblem(error: configparser.Error) -> str:
     """
     Say what is wrong with the INI syntax, and where, in one line.
@@ -1075,8 +1148,13 @@ def parseConfig(text: str, source: str = "<string>") -> Config:
     @raise ConfigError: for a syntax error, an unknown section or key, or a
         bad value.
     """
+    # A "#" or ";" starts a comment on its own line, or after whitespace at
+    # the end of a value (configparser only cuts an inline prefix that follows
+    # whitespace), so "tcp:8007  # local only" is "tcp:8007" while endpoint
+    # strings and paths that hold "#" or ";" themselves keep them.
     parser = configparser.RawConfigParser(
-        strict=True, delimiters=("=",), comment_prefixes=("#", ";"), inline_comment_prefixes=None
+        strict=True, delimiters=("=",), comment_prefixes=_COMMENT_PREFIXES,
+        inline_comment_prefixes=_COMMENT_PREFIXES,
     )
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:

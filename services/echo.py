@@ -53,7 +53,8 @@ from services.listen import (
     describeAddress,
     endpointFor,
 )
-from services.sendtimeout import SendTimer
+from services.openconns import newest
+from services.sendtimeout import SendTimer, queuedBytes
 from services.stats import ConnectionStats
 
 __all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService", "setNoDelay"]
@@ -84,6 +85,8 @@ class Echo(Protocol, TimeoutMixin):
 
     @ivar bytesIn: bytes received on this connection.
     @ivar connectedAt: when the connection was made, by the factory's clock.
+    @ivar backpressured: whether the transport paused the echo (its send
+        buffer is full).
     @cvar readSize: on plain TCP and UNIX connections, the transport's
         C{bufferSize}: bytes read per system call (Twisted's default is
         64 KiB; larger reads cut the per-byte cost of streaming by a third)
@@ -94,6 +97,7 @@ class Echo(Protocol, TimeoutMixin):
     factory: EchoFactory
     bytesIn = 0
     connectedAt = 0.0
+    backpressured = False
     _peer = "?"
     _direct = False
     _sendTimer: SendTimer | None = None
@@ -148,6 +152,14 @@ class Echo(Protocol, TimeoutMixin):
             self.transport.write(data)  # type: ignore[union-attr]
         if self.timeOut:
             self.resetTimeout()
+
+    @property
+    def bytesOut(self) -> int:
+        """
+        Bytes of echo the kernel took (those received, less those still
+        queued).
+        """
+        return self.bytesIn - (queuedBytes(self.transport) or 0)
 
     def readConnectionLost(self) -> None:
         """
@@ -216,6 +228,7 @@ class Echo(Protocol, TimeoutMixin):
         The send buffer is full: stop reading from the peer, and start the
         send timeout.
         """
+        self.backpressured = True
         self.transport.pauseProducing()  # type: ignore[union-attr]
         if self._sendTimer is not None:
             self._sendTimer.paused()
@@ -225,6 +238,7 @@ class Echo(Protocol, TimeoutMixin):
         The send buffer drained: stop the send timeout and read from the
         peer again.
         """
+        self.backpressured = False
         if self._sendTimer is not None:
             self._sendTimer.resumed()
         self.transport.resumeProducing()  # type: ignore[union-attr]
@@ -326,6 +340,14 @@ class EchoService(MultiService):
         self.setName(factory.name)
         self.factory = factory
         self.grace = grace
+
+    def connectionListing(self) -> tuple[int, list[dict[str, Any]]]:
+        """
+        How many connections are open, and the newest described (see
+        L{services.openconns}).
+        """
+        connections = self.factory.tracker.connections
+        return len(connections), newest(connections, "echo", self.factory.clock.seconds())
 
     def stopService(self) -> Deferred[None]:
         """

@@ -40,8 +40,8 @@ The 408 and 413 answers are counted and written to the access log like any
 other, in Apache's Combined Log Format.  An access log that cannot be
 written (a full disk) loses its lines, never a response: each lost line is
 counted, and a warning says so at most once a minute.  Connections speak
-HTTP/1.1 only (a plain L{HTTPChannel}; Twisted's HTTP/2 negotiation over TLS
-is not offered).
+HTTP/1.1 (a plain L{HTTPChannel}); on C{ssl:} listeners L{services.http2}
+adds HTTP/2 with the same limits.
 
 Each limit is off when set to 0.  Use it like a L{Site}::
 
@@ -101,6 +101,8 @@ class HTTPLimits:
         reads none of it) before the connection is aborted.
     @ivar serverHeader: the C{Server} header of every response; empty for
         none.
+    @ivar maxStreams: streams one HTTP/2 connection may have open at once
+        (L{services.http2}).
     """
 
     headerTimeout: float = 10.0
@@ -110,6 +112,7 @@ class HTTPLimits:
     maxConnectionsPerPeer: int = 256
     sendTimeout: float = 60.0
     serverHeader: bytes = b"netservices"
+    maxStreams: int = 100
 
 
 def peerKey(address: IAddress | None) -> str | None:
@@ -156,7 +159,9 @@ def combinedLogFormat(timestamp: str, request: Any) -> str:
     if request.method is None:  # no request line: a RejectedRequest 408
         line = '"-"'
     else:
-        line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(request.clientproto)}"'
+        # twisted.web names HTTP/2 "HTTP/2"; Apache and nginx log "HTTP/2.0".
+        version = b"HTTP/2.0" if request.clientproto == b"HTTP/2" else request.clientproto
+        line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(version)}"'
     referrer = _escape(request.getHeader(b"referer") or b"-")
     agent = _escape(request.getHeader(b"user-agent") or b"-")
     length = request.sentLength or "-"
@@ -281,6 +286,9 @@ class LimitedChannel(HTTPChannel):
     @ivar peer: the peer, as logs show it.
     @ivar peerHost: the peer's IP address, which per-peer caps count by, or
         L{None}.
+    @ivar connectedAt: when the connection was made, by the site's clock.
+    @ivar bytesIn: bytes received on this connection.
+    @ivar bytesOut: bytes of response bodies sent on this connection.
     @cvar lingerTimeout: seconds to keep discarding what a client sends
         after it was answered 400 or 413, so that it reads the answer instead
         of a connection reset.
@@ -294,6 +302,9 @@ class LimitedChannel(HTTPChannel):
     maxHeaders = 100
     peer = "?"
     peerHost: str | None = None
+    connectedAt = 0.0
+    bytesIn = 0
+    bytesOut = 0
     # The header deadline is a time, not a timer: a request only sets and
     # clears _headerDeadline, and the connection's one timer (_headerCall),
     # when it fires, re-arms itself for the deadline in force, if any.  A
@@ -325,6 +336,7 @@ class LimitedChannel(HTTPChannel):
         self._headerTimeout = factory.limits.headerTimeout
         self._seconds = factory.reactor.seconds
         self._stats = factory.stats
+        self.connectedAt = self._seconds()
         HTTPChannel.connectionMade(self)
         self._sendTimer = SendTimer(
             factory.reactor, factory.limits.sendTimeout, self.transport, self._sendTimedOut
@@ -341,6 +353,7 @@ class LimitedChannel(HTTPChannel):
             return
         if not self._replaying:
             self._stats.bytesIn += len(data)
+            self.bytesIn += len(data)
         if self._awaitingRequest and not self.paused:
             self._startHeaderClock()
         HTTPChannel.dataReceived(self, data)
@@ -388,6 +401,7 @@ class LimitedChannel(HTTPChannel):
         starts the next header deadline.
         """
         self._awaitingRequest = bool(self.persistent)
+        self.bytesOut += request.sentLength
         # Twisted private: whether the transport paused this channel (its
         # send buffer is full); verified on Twisted 26.10.
         if self._waitingForTransport:
@@ -480,6 +494,30 @@ class LimitedChannel(HTTPChannel):
             self.paused = False
             if self._buffer and not self._rejected:
                 self.dataReceived(b"")
+
+    @property
+    def backpressured(self) -> bool:
+        """
+        Whether the transport paused this channel because its send buffer
+        is full.
+        """
+        # Twisted private: whether the transport paused this channel;
+        # verified on Twisted 26.10.
+        return bool(self._waitingForTransport)
+
+    def abandon(self) -> None:
+        """
+        The connection goes on in another protocol (HTTP/2,
+        L{services.http2}): stop this channel's timers, and leave the
+        counting of the connection to its successor.
+        """
+        self._cancelHeaderClock()
+        self._sendTimer.stop()
+        self.setTimeout(None)
+        if self._idleCall is not None:
+            if self._idleCall.active():
+                self._idleCall.cancel()
+            self._idleCall = None
 
     def _sendTimedOut(self) -> None:
         self.factory.stats.sendTimeouts += 1
@@ -713,6 +751,8 @@ class LimitedSite(Site):
         self.stats = stats if stats is not None else WebStats()
         self.accessLog = accessLog or None
         self._perPeer: dict[str, int] = {}
+        #: The open connections, oldest first (see L{services.openconns}).
+        self.channels: dict[Any, None] = {}
         self._refusing = False
         self._dateSecond = -1
         self._date = b""
@@ -771,6 +811,7 @@ class LimitedSite(Site):
         """
         self.stats.current += 1
         self.stats.accepted += 1
+        self.channels[channel] = None
         host = channel.peerHost
         if host is not None:
             self._perPeer[host] = self._perPeer.get(host, 0) + 1
@@ -782,6 +823,7 @@ class LimitedSite(Site):
         Uncount a closed connection.
         """
         self.stats.current -= 1
+        self.channels.pop(channel, None)
         host = channel.peerHost
         if host is not None:
             left = self._perPeer.get(host, 1) - 1

@@ -35,27 +35,29 @@ class ConnectionTracker:
     Keeps the open connections of a service, so that shutdown can wait for
     them to finish.
 
-    @ivar connections: the protocols connected now.
+    @ivar connections: the protocols connected now, oldest first (a
+        C{dict} of protocol to L{None}: insertion-ordered, so that C{/status}
+        can list the newest without walking them all).
     """
 
     _log = Logger(observer=logs.observer)
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.connections: set[_Abortable] = set()
+        self.connections: dict[_Abortable, None] = {}
         self._waiting: list[Deferred[None]] = []
 
     def add(self, protocol: _Abortable) -> None:
         """
         A connection was made.
         """
-        self.connections.add(protocol)
+        self.connections[protocol] = None
 
     def remove(self, protocol: _Abortable) -> None:
         """
         A connection was lost; wake the drain when it was the last one.
         """
-        self.connections.discard(protocol)
+        self.connections.pop(protocol, None)
         if not self.connections and self._waiting:
             waiting, self._waiting = self._waiting, []
             for d in waiting:

@@ -548,6 +548,7 @@ def endpointFor(
     context: ListenContext = ListenContext(),
     stats: Any = None,
     trustedProxies: Sequence[str] | None = None,
+    alpn: Sequence[bytes] = (),
 ) -> IStreamServerEndpoint:
     """
     Build the server endpoint for C{description} with C{options} applied
@@ -559,6 +560,7 @@ def endpointFor(
         from untrusted sources (C{proxyUntrusted}).
     @param trustedProxies: the addresses and networks a C{haproxy:}
         listener accepts connections from; L{None} for loopback only.
+    @param alpn: for C{ssl:}, the protocols offered by ALPN (none: no ALPN).
     """
     spec = parseListen(description)
     endpoint = socketEndpoint(reactor, spec, options, context)
@@ -570,7 +572,7 @@ def endpointFor(
     if spec.tls is not None:
         # Outside the PROXY layer: the header comes before the TLS handshake.
         files = partial(tlsFiles, spec, context)
-        endpoint = TLSServerEndpoint(endpoint, lambda: certificateOptions(files()))
+        endpoint = TLSServerEndpoint(endpoint, lambda: certificateOptions(files(), alpn))
     return endpoint
 
 

@@ -107,6 +107,10 @@ class WebStats(Counters):
         full disk...); their requests were answered.
     @ivar proxyUntrusted: connections closed because they came to a
         C{haproxy:} listener from outside C{trusted_proxies}.
+    @ivar http2Errors: HTTP/2 connections closed for a protocol error or
+        abuse: floods of control frames or of stream resets, endless
+        CONTINUATION frames, oversized (HPACK bomb) headers, more streams
+        than C{max_streams}.
     """
 
     current: int = 0
@@ -127,6 +131,7 @@ class WebStats(Counters):
     sendTimeouts: int = 0
     accessLogErrors: int = 0
     proxyUntrusted: int = 0
+    http2Errors: int = 0
 
 
 @dataclass(slots=True)

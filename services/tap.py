@@ -521,6 +521,7 @@ def buildService(
         makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
     addSmallServices(root, config, reactor, context, not supervising, worker is None)
     if supervising:
+        _addMDNS(root, config, reactor, worker)
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
@@ -530,7 +531,23 @@ def buildService(
         web = makeWebService(config.web, root, reactor, webStats, context)
         web.setServiceParent(root)
         root.reopenables.append(web)  # its access log
+    _addMDNS(root, config, reactor, worker)
     return root
+
+
+def _addMDNS(root: NetservicesService, config: Config, reactor: Any, worker: Any) -> None:
+    """
+    Add the mDNS responder when C{[mdns]} enables it, after the services it
+    advertises (it reads their listeners), once per instance like the other
+    datagram services.
+    """
+    if worker is not None or not config.mdns.enabled:
+        return
+    from services.mdns import makeMDNSService
+
+    service = makeMDNSService(config.mdns, config.discovery.name, reactor)
+    root.stats["mdns"] = service.stats
+    service.setServiceParent(root)
 
 
 def makeService(options: Options) -> IServiceCollection:

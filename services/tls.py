@@ -15,7 +15,7 @@ missing or mismatched file stops the daemon with one line naming it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,11 +80,14 @@ def _read(path: str, what: str) -> bytes:
         raise TLSError(f"cannot read the {what} file {path}: {(e.strerror or str(e)).lower()}") from None
 
 
-def certificateOptions(files: TLSFiles) -> CertificateOptions:
+def certificateOptions(files: TLSFiles, protocols: Sequence[bytes] = ()) -> CertificateOptions:
     """
     Load C{files} into server L{CertificateOptions} that refuse protocol
     versions older than C{files.minimumVersion}, and check that the key
     matches the certificate.
+
+    @param protocols: the ALPN protocols offered, most preferred first
+        (C{h2}, C{http/1.1}); none: no ALPN.
 
     @raise TLSError: when a file cannot be read or used.
     """
@@ -130,6 +133,7 @@ def certificateOptions(files: TLSFiles) -> CertificateOptions:
         extraCertChain=certificates[1:] or None,  # type: ignore[arg-type]
         dhParameters=dh,
         raiseMinimumTo=MINIMUM_VERSIONS[files.minimumVersion],
+        acceptableProtocols=list(protocols) or None,
     )
     try:
         options.getContext()

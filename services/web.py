@@ -5,7 +5,8 @@ The web service: one twisted.web site over this resource tree::
     /          Hello World (text/html;charset=UTF-8)
     /static/   the files of [web] static_dir (mount point: static_mount)
     /status    JSON: version, uptime, every service with its addresses,
-               counters and (discovery) peers
+               counters and (discovery) peers, the open connections; as an
+               HTML page to browsers (L{services.statuspage})
     /health    200 when every enabled service is listening and can do its
                job, else 503 (unavailable, or degraded with the reasons)
     /metrics   Prometheus text format
@@ -33,10 +34,13 @@ from services.listen import (
     SocketOptions,
     describeAddress,
     endpointFor,
+    parseListen,
 )
 from services.metrics import LazyMetricsResource
+from services.openconns import connectionsDocument, newest
 from services.servicestate import readParentState, serviceHealth, serviceStatus
 from services.stats import WebStats
+from services.statuspage import StatusResource
 from services.webpages import Hello, JSONResource, notFound
 
 __all__ = [
@@ -85,11 +89,17 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
     """
     What C{/status} shows: the version, the uptime in seconds and, for each
     service of C{root}, whether it listens, its addresses, its counters and,
-    for discovery, the peers it knows.  In a worker process (C{workers} above
+    for discovery, the peers it knows; the open connections of the stream
+    services (L{services.openconns}).  In a worker process (C{workers} above
     1), also the services that run in the parent, every worker's counters
     and their totals.
     """
     services = {service.name: serviceStatus(service, root.stats) for service in list(root)}
+    listings = []
+    for service in list(root):
+        connectionListing = getattr(service, "connectionListing", None)
+        if connectionListing is not None:
+            listings.append((service.name, *connectionListing()))
     for name, state in _parentState(root).items():
         services.setdefault(name, state.get("status", {}))
     document = {
@@ -98,6 +108,8 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
         "uptime": round(uptime, 3),
         "services": services,
     }
+    if listings:
+        document["connections"] = connectionsDocument(listings)
     worker = getattr(root, "worker", None)
     if worker is not None:
         from services.workers import workersDocument
@@ -178,7 +190,7 @@ def buildResource(
     tree = Branch()
     tree.putChild(b"", Hello())
     tree.putChild(
-        b"status", JSONResource(lambda request: (200, statusFor(request, root, uptime())))
+        b"status", StatusResource(lambda request: (200, statusFor(request, root, uptime())))
     )
     tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
     tree.putChild(b"metrics", LazyMetricsResource(root, uptime, reactor))
@@ -206,6 +218,7 @@ def limitsFor(config: WebConfig) -> HTTPLimits:
         maxConnectionsPerPeer=config.max_connections_per_peer,
         sendTimeout=config.send_timeout,
         serverHeader=config.server_header.encode("ascii"),
+        maxStreams=config.max_streams,
     )
 
 
@@ -232,6 +245,16 @@ class WebService(MultiService):
         """
         self.startedAt = self.clock.seconds()
         MultiService.startService(self)
+
+    def connectionListing(self) -> tuple[int, list[dict[str, Any]]]:
+        """
+        How many connections are open, and the newest described (see
+        L{services.openconns}).
+        """
+        if self.site is None:
+            return 0, []
+        channels = self.site.channels
+        return len(channels), newest(channels, "web", self.clock.seconds())
 
     def reopen(self) -> int:
         """
@@ -283,9 +306,15 @@ def makeWebService(
     service.site = site
     options = SocketOptions(backlog=config.backlog)
     for description in config.listen:
+        factory: Any = site
+        alpn: tuple[bytes, ...] = ()
+        if config.http2 and parseListen(description).tls is not None:
+            from services.http2 import HTTP2Factory
+
+            factory, alpn = HTTP2Factory(site), (b"h2", b"http/1.1")
         endpoint = endpointFor(
             clock, description, options, context or ListenContext(), site.stats,
-            config.trusted_proxies,
+            config.trusted_proxies, alpn,
         )
-        ListenerService("web", description, endpoint, site, options).setServiceParent(service)
+        ListenerService("web", description, endpoint, factory, options).setServiceParent(service)
     return service

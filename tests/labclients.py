@@ -166,3 +166,34 @@ def gets(urls: list[str], timeout: float = 10.0) -> list[dict[str, Any]]:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             results.append({"status": response.status, "body": response.read().decode()})
     return results
+
+
+def mdnsQuery(source: str, name: str, timeout: float = 2.0, garbage: bool = False) -> dict[str, Any]:
+    """
+    Send an mDNS query for the A record of C{name} (QU: answer by unicast)
+    from C{source} to 224.0.0.251:5353, out of the interface that has
+    C{source}, and wait up to C{timeout} seconds for an answer; with
+    C{garbage}, first send a datagram that is not a DNS message.
+
+    @return: the C{addresses} answered (empty if none came).
+    """
+    from twisted.names import dns
+
+    message = dns.Message()
+    message.queries = [dns.Query(name, dns.A, dns.IN | 0x8000)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(source))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+        if garbage:
+            s.sendto(b"\xde\xad" * 3, ("224.0.0.251", 5353))
+        s.sendto(message.toStr(), ("224.0.0.251", 5353))
+        s.settimeout(timeout)
+        addresses: list[str] = []
+        try:
+            reply = dns.Message()
+            reply.fromStr(s.recv(9000))
+            addresses = [r.payload.dottedQuad() for r in reply.answers if r.type == dns.A]
+        except TimeoutError:
+            pass
+    return {"addresses": addresses}

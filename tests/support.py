@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SkipTest
@@ -639,3 +639,81 @@ class BufferingTransport(StringTransport):
         """
         self.aborted = True
         self.disconnecting = True
+
+
+def chromiumExecutable() -> str:
+    """
+    The headless browser (Debian's C{chromium} package, see
+    tests/system-deps.sh), or skip.
+    """
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise SkipTest("chromium is not installed (tests/system-deps.sh installs it)")
+    return found
+
+
+def headlessChromium(
+    url: str, directory: Path, *options: str, budget: int = 5000, timeout: float = 90.0
+) -> subprocess.CompletedProcess[bytes]:
+    """
+    Load C{url} in a headless Chromium with a fresh profile under
+    C{directory}, without any network traffic of its own (no updates, sync
+    or QUIC), and let the page run for C{budget} milliseconds of virtual
+    time (which stands still while a request is pending, so the page's own
+    requests all complete whatever the load); C{options} says what to
+    produce (C{--dump-dom}, C{--screenshot=PATH}).
+    """
+    profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=directory))
+    command = [
+        chromiumExecutable(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        f"--virtual-time-budget={budget}",
+        *options,
+        url,
+    ]
+    return subprocess.run(command, capture_output=True, timeout=timeout, check=True)
+
+
+def h2Socket(port: int, host: str = "127.0.0.1") -> Any:
+    """
+    A TLS connection to C{host:port} (certificate unchecked) on which ALPN
+    chose C{h2}, with a 10-second timeout.
+    """
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    raw = socket.create_connection((host, port), timeout=10)
+    sock = context.wrap_socket(raw, server_hostname=host)
+    if sock.selected_alpn_protocol() != "h2":
+        sock.close()
+        raise AssertionError(f"ALPN chose {sock.selected_alpn_protocol()!r}, not h2")
+    return sock
+
+
+def closedByPeer(sock: Any, timeout: float = 20.0) -> bool:
+    """
+    Read and discard until the peer closes C{sock} (True), or C{timeout}
+    seconds pass (False).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not sock.recv(65536):
+                return True
+        except socket.timeout:
+            continue
+        except OSError:  # reset, or TLS torn down
+            return True
+    return False

@@ -3,7 +3,7 @@
 # Runs `apt-get update` at most once, then installs what is absent.
 set -eu
 need=""
-for pair in curl:curl tinyproxy:tinyproxy haproxy:haproxy wrk:wrk ping:iputils-ping ip:iproute2 unshare:util-linux setpriv:util-linux iperf3:iperf3; do
+for pair in curl:curl tinyproxy:tinyproxy haproxy:haproxy wrk:wrk make:make openssl:openssl ping:iputils-ping ip:iproute2 unshare:util-linux setpriv:util-linux iperf3:iperf3 avahi-daemon:avahi-daemon avahi-browse:avahi-utils dbus-daemon:dbus chromium:chromium h2load:nghttp2-client; do
     tool=${pair%%:*}; pkg=${pair#*:}
     command -v "$tool" >/dev/null 2>&1 || need="$need $pkg"
 done

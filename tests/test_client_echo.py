@@ -26,7 +26,7 @@ from services.echoclient import (
     payload,
 )
 from tests.clientservers import UDPEcho, cliEnvironment, runCLI
-from tests.support import Daemon, freePort
+from tests.support import Daemon, freePort, isolatedConfig
 
 
 class PayloadTests(SynchronousTestCase):
@@ -257,7 +257,8 @@ class EchoCommandTests(TestCase):
         Start a real C{twistd -n netservices} echo on a free port; return the port.
         """
         port = freePort()
-        daemon = Daemon([f"--echo=tcp:{port}:interface=127.0.0.1"])
+        # Only the echo service: the others would take the default ports.
+        daemon = Daemon([], isolatedConfig(echo=f"listen = tcp:{port}:interface=127.0.0.1"))
         self.addCleanup(daemon.stop)
         daemon.waitForTCP(port)
         return port

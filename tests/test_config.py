@@ -296,3 +296,63 @@ class ErrorTests(SynchronousTestCase):
         Zero seconds is allowed: it disables a timeout.
         """
         self.assertEqual(parseSeconds("0"), 0.0)
+
+
+class CommentTests(SynchronousTestCase):
+    """
+    Comments: a C{#} or C{;} on a line of its own, or after whitespace at the
+    end of a value; anywhere else they belong to the value.
+    """
+
+    def test_inlineCommentAfterWhitespace(self) -> None:
+        """
+        C{#} and C{;} after whitespace end the value, in a single-line value
+        and on a continuation line of a multi-line one.
+        """
+        config = parseConfig(
+            "[netservices]\n"
+            "workers = 4            # or: twistd -n netservices --workers 4\n"
+            "[discovery]\n"
+            "broadcast = 192.168.1.255      ; or <broadcast> for 255.255.255.255\n"
+            "[echo]\n"
+            "listen = tcp:7007:interface=127.0.0.1   # local\n"
+            "         unix:/tmp/e.sock ; the socket\n"
+            "         # a whole-line comment inside the list\n"
+            "         tcp:7008\n"
+        )
+        self.assertEqual(config.netservices.workers, 4)
+        self.assertEqual(config.discovery.broadcast, "192.168.1.255")
+        self.assertEqual(
+            config.echo.listen, ("tcp:7007:interface=127.0.0.1", "unix:/tmp/e.sock", "tcp:7008")
+        )
+
+    def test_hashAndSemicolonInsideValues(self) -> None:
+        """
+        A C{#} or C{;} with no whitespace before it is part of the value:
+        endpoint strings, paths and names keep theirs.
+        """
+        config = parseConfig(
+            "[echo]\n"
+            "listen = unix:/tmp/a#1;b.sock\n"
+            "[web]\n"
+            "access_log = /var/log/a#b;c.log\n"
+            "static_mount = /files;v=1/\n"
+            "[discovery]\n"
+            "name = box#3;east\n"
+        )
+        self.assertEqual(config.echo.listen, ("unix:/tmp/a#1;b.sock",))
+        self.assertEqual(config.web.access_log, "/var/log/a#b;c.log")
+        self.assertEqual(config.web.static_mount, "/files;v=1/")
+        self.assertEqual(config.discovery.name, "box#3;east")
+
+    def test_commentedValueStillChecked(self) -> None:
+        """
+        What is left of a value before its comment is checked as usual, and
+        the error shows it without the comment.
+        """
+        with self.assertRaises(ConfigError) as cm:
+            parseConfig("[netservices]\nworkers = four  # one per core\n", "t.conf")
+        self.assertEqual(
+            str(cm.exception),
+            "t.conf: [netservices] workers = 'four': expected a whole number from 1 to 256",
+        )

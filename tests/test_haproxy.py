@@ -207,6 +207,37 @@ class HAProxyTests(TestCase):
         for line in lines:
             self.assertTrue(line.startswith("127.0.0.2 - - ["), line)
 
+    def test_openConnectionsShowRealClient(self) -> None:
+        """
+        While a client holds an echo connection through HAProxy
+        (C{send-proxy}), the C{/status} of the instance it reached lists that
+        connection with the real client's address (127.0.0.2 and its port)
+        and the address it connected to, not HAProxy's.
+        """
+        with socket.socket() as held:
+            held.settimeout(10)
+            held.bind(("127.0.0.2", 0))
+            held.connect(("127.0.0.1", self.v1))
+            held.sendall(b"held")
+            self.assertEqual(held.recv(16), b"held")
+            client = "127.0.0.2:%d" % held.getsockname()[1]
+
+            def listed() -> dict | None:
+                # Round robin: successive requests reach both instances.
+                connection = http.client.HTTPConnection("127.0.0.1", self.web2, timeout=10)
+                connection.request("GET", "/status?format=json")
+                document = json.loads(connection.getresponse().read())
+                connection.close()
+                for entry in document["connections"]["newest"]:
+                    if entry["service"] == "echo" and entry["client"] == client:
+                        return entry  # type: ignore[no-any-return]
+                return None
+
+            entry = waitUntil(listed, 10, f"{client} in the open connections of /status")
+        self.assertEqual(entry["bytesIn"], 4)
+        # The PROXY header's destination: the address the client reached.
+        self.assertEqual(entry["local"], f"127.0.0.1:{self.v1}")
+
     def test_rollingRestart(self) -> None:
         """
         Restarting each instance in turn (drain it in HAProxy, wait for its

@@ -11,7 +11,7 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IListeningPort, IUDPTransport
+from twisted.internet.interfaces import IListeningPort, IMulticastTransport, IUDPTransport
 from twisted.internet.protocol import AbstractDatagramProtocol
 from twisted.internet.testing import MemoryReactorClock
 from zope.interface import implementer
@@ -119,5 +119,109 @@ class UdpMemoryReactor(MemoryReactorClock):
         transport = MemoryDatagramTransport(protocol, host, addressFamily)
         transport.error = self.writeError
         self.datagramPorts.append(transport)
+        protocol.makeConnection(transport)
+        return transport
+
+
+@implementer(IMulticastTransport)
+class MemoryMulticastTransport(MemoryDatagramTransport):
+    """
+    A multicast UDP port in memory: a L{MemoryDatagramTransport} that also
+    records the outgoing interface of each write, the groups joined, TTL
+    and loopback mode.
+
+    @ivar sentVia: the outgoing interface in force at each write.
+    @ivar groups: C{(group, interface)} of every join.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outgoing: str | int = ""
+        self.sentVia: list[str | int] = []
+        self.groups: list[tuple[str, str]] = []
+        self.ttl = 1
+        self.loopback = True
+
+    def write(self, packet: bytes, addr: Any = None) -> None:
+        """
+        Record C{packet} for C{addr}, and the outgoing interface.
+        """
+        super().write(packet, addr)
+        self.sentVia.append(self.outgoing)
+
+    def getOutgoingInterface(self) -> str | int:
+        """
+        The outgoing interface last set.
+        """
+        return self.outgoing
+
+    def setOutgoingInterface(self, addr: str | int) -> Deferred[int]:
+        """
+        Set the outgoing interface.
+        """
+        self.outgoing = addr
+        return succeed(1)
+
+    def getLoopbackMode(self) -> bool:
+        """
+        The loopback mode.
+        """
+        return self.loopback
+
+    def setLoopbackMode(self, mode: bool) -> None:
+        """
+        Set the loopback mode.
+        """
+        self.loopback = bool(mode)
+
+    def getTTL(self) -> int:
+        """
+        The multicast TTL.
+        """
+        return self.ttl
+
+    def setTTL(self, ttl: int) -> None:
+        """
+        Set the multicast TTL.
+        """
+        self.ttl = ttl
+
+    def joinGroup(self, addr: str, interface: str = "") -> Deferred[None]:
+        """
+        Record the join.
+        """
+        self.groups.append((addr, interface))
+        return succeed(None)
+
+    def leaveGroup(self, addr: str, interface: str = "") -> Deferred[None]:
+        """
+        Forget the join.
+        """
+        self.groups.remove((addr, interface))
+        return succeed(None)
+
+
+class MulticastMemoryReactor(MemoryReactorClock):
+    """
+    A L{MemoryReactorClock} whose C{listenMulticast} connects the protocol
+    to a L{MemoryMulticastTransport}.
+
+    @ivar multicastPorts: the transports, in order.
+    """
+
+    def __init__(self) -> None:
+        MemoryReactorClock.__init__(self)
+        self.multicastPorts: list[MemoryMulticastTransport] = []
+
+    def listenMulticast(
+        self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 8192,
+        listenMultiple: bool = False,
+    ) -> MemoryMulticastTransport:  # fmt: skip
+        """
+        Connect C{protocol} to a memory multicast port.
+        """
+        family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+        transport = MemoryMulticastTransport(protocol, (interface or "0.0.0.0", port or 40000), family)
+        self.multicastPorts.append(transport)
         protocol.makeConnection(transport)
         return transport

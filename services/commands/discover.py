@@ -21,6 +21,9 @@ examples:
   netservices discover --broadcast auto       # every interface: IPv4 broadcast, IPv6 multicast
   netservices discover --interface eth0 --family 6   # IPv6 multicast on eth0 only
   netservices discover --broadcast 192.168.1.255 --port 8009   # one LAN, IPv4
+  netservices discover --mdns                 # netservices instances by DNS-SD over mDNS
+  netservices discover --mdns _http._tcp _ipp._tcp   # any DNS-SD types
+  netservices discover --mdns all --json      # every type, like avahi-browse -a
 
 exit status: 0 if at least one instance was found, 1 if none was.
 """
@@ -124,6 +127,16 @@ def register(subparsers: Any) -> None:
         metavar="P",
         help="the discovery port of the instances (default: 8009)",
     )
+    parser.add_argument(
+        "--mdns",
+        nargs="*",
+        metavar="TYPE",
+        help=(
+            "browse DNS-SD over multicast DNS instead, on every interface that can multicast: "
+            "instances of these service types (such as _http._tcp; none: _netservices._tcp; "
+            "all: every type), with host, addresses, port and TXT"
+        ),
+    )
     parser.set_defaults(run=_runAndExit)
 
 
@@ -181,6 +194,10 @@ async def run(reactor: Any, args: argparse.Namespace, out: TextIO | None = None)
     from services.discovery import discover
 
     out = out or sys.stdout
+    if getattr(args, "mdns", None) is not None:
+        from services.commands.discover_mdns import runMDNS
+
+        return await runMDNS(reactor, args, out)
     where = f"{args.broadcast}:{args.port}"
     try:
         peers = await discover(
