@@ -54,12 +54,15 @@ class RegistryTests(SynchronousTestCase):
     def test_everyNameHasItsShape(self) -> None:
         """
         Each registered name resolves on the running Twisted and has the
-        shape the code relies on (a callable, a list, an int...).
+        shape the code relies on (a callable, a list, an int...), unless it
+        is registered as new in a later release.
         """
         names = privateNames()
         self.assertGreater(len(names), 40)
         broken = []
         for name in names:
+            if name.since > _twisted.TWISTED_VERSION:
+                continue
             try:
                 value = resolve(name)
             except AttributeError as e:

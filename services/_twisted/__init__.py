@@ -77,6 +77,8 @@ class PrivateName:
     @ivar verified: the Twisted releases it is verified on.
     @ivar fastPaths: the fast paths (keys of L{FAST_PATHS}) that are off
         when it is missing.
+    @ivar since: the first Twisted release that has it, when that is newer
+        than the floor (the code that uses it does nothing before).
     """
 
     path: str
@@ -86,6 +88,7 @@ class PrivateName:
     instance: Callable[[], Any] | None = None
     verified: tuple[str, ...] = VERIFIED
     fastPaths: tuple[str, ...] = ()
+    since: tuple[int, ...] = ()
 
 
 def isA(*types: type) -> Callable[[Any], bool]:
@@ -124,7 +127,7 @@ def resolve(name: PrivateName) -> Any:
 
 
 #: Every area module of the registry.
-AREAS = ("endpoints", "transports", "reactor", "web", "haproxy", "tls", "logger")
+AREAS = ("endpoints", "transports", "reactor", "web", "http2", "haproxy", "tls", "logger")
 
 #: The areas whose names fast paths need: all that L{missing} imports, so
 #: that a check at start-up loads neither TLS nor the web.
