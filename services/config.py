@@ -389,17 +389,26 @@ def parseUdpEndpoints(text: str) -> tuple[str, ...]:
     C{unixgram:PATH[:mode=OCTAL]}), separated by whitespace or newlines, into
     their canonical text.
     """
+    return _udpEndpoints(text, unixgram=True)
+
+
+def _udpEndpoints(text: str, unixgram: bool) -> tuple[str, ...]:
     from services.datagram import parseUdpEndpoint
     from services.unixgram import isUnixDatagram, parseUnixDatagram
 
+    forms = "a port or udp:PORT[:interface=ADDRESS] (udp6: for IPv6)"
+    if unixgram:
+        forms += " or unixgram:PATH[:mode=OCTAL]"
     parts = text.split()
     values = []
     for part in parts:
         try:
-            if isUnixDatagram(part):
+            if isUnixDatagram(part) and unixgram:
                 parseUnixDatagram(part)
                 values.append(part)
                 continue
+            if not part.isdigit() and part.split(":")[0].lower() not in ("udp", "udp6"):
+                raise ValueError(f"expected {forms}")
             values.append(str(parseUdpEndpoint(part)))
         except ValueError as e:
             raise _Invalid(f"{part!r}: {e}" if len(parts) > 1 else str(e)) from None
@@ -592,10 +601,11 @@ SMALL_SERVICES = ("discard", "chargen", "daytime", "time", "qotd")
 
 def parseOptionalUdpEndpoints(text: str) -> tuple[str, ...]:
     """
-    Parse UDP endpoint descriptions as L{parseUdpEndpoints} does, or
-    nothing (no UDP listener).
+    Parse UDP endpoint descriptions as L{parseUdpEndpoints} does, without
+    C{unixgram:} (the small services answer over UDP only), or nothing
+    (no UDP listener).
     """
-    return parseUdpEndpoints(text) if text.strip() else ()
+    return _udpEndpoints(text, unixgram=False) if text.strip() else ()
 
 
 def _listen(port: int) -> Any:

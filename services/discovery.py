@@ -433,11 +433,12 @@ class DiscoveryService(Service):
 
     def _where(self) -> str:
         config = self.config
-        where = (
-            "the broadcast address of each interface"
-            if config.broadcast == AUTO
-            else _describe(self.protocol.broadcast)
-        )
+        if config.broadcast != AUTO:
+            where = _describe(self.protocol.broadcast)
+        elif config.interface in ("", "0.0.0.0"):
+            where = "the broadcast address of each interface"
+        else:
+            where = f"the broadcast address of {config.interface}'s interface"
         if config.ipv6:
             where += f" and [{GROUP6}]:{config.port} on each IPv6 interface"
         return where

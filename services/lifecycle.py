@@ -161,18 +161,76 @@ def stopOnEarlyTerm(reactor: Any) -> Callable[[], None]:
     reactor, which then installs its own SIGTERM handler in place of this
     one.
 
+    Stop only once: a second SIGTERM (or SIGINT), before or after the
+    reactor runs, while the daemon is already stopping is logged and
+    otherwise ignored, where the reactor's own handler would call
+    C{reactor.stop} again and log a C{ReactorNotRunning} traceback.
+
     @return: a function that restores the previous handler, unless the
         reactor has replaced this one.
     """
-    previous = signal.getsignal(signal.SIGTERM)
+    return _StopOnce(reactor).install()
 
-    def onTerm(signum: int, frame: object) -> None:
-        reactor.callFromThread(reactor.stop)
 
-    signal.signal(signal.SIGTERM, onTerm)
+class _StopOnce:
+    """
+    The SIGTERM and SIGINT handlers of a daemon that stops once.
 
-    def restore() -> None:
-        if signal.getsignal(signal.SIGTERM) is onTerm:  # not the reactor's yet
-            signal.signal(signal.SIGTERM, previous)
+    @ivar stopping: whether the reactor was asked to stop (by a signal or
+        by anything else: its shutdown has begun).
+    """
 
-    return restore
+    _log = Logger(observer=logs.observer)
+
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+        self.stopping = False
+
+    def install(self) -> Callable[[], None]:
+        """
+        Handle SIGTERM now; wrap the reactor's handlers once it runs.
+
+        @return: see L{stopOnEarlyTerm}.
+        """
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, self._early)
+        # After the "during startup" phase, in which the reactor installs
+        # its own handlers.
+        self._reactor.callWhenRunning(self._wrapReactorHandlers)
+        self._reactor.addSystemEventTrigger("before", "shutdown", self._shuttingDown)
+
+        def restore() -> None:
+            if signal.getsignal(signal.SIGTERM) == self._early:  # not the reactor's yet
+                signal.signal(signal.SIGTERM, previous)
+
+        return restore
+
+    def _shuttingDown(self) -> None:
+        self.stopping = True
+
+    def _again(self, signum: int) -> bool:
+        if not self.stopping:
+            self.stopping = True
+            return False
+        self._log.info(
+            "Received {signal}: already shutting down",
+            signal=signal.Signals(signum).name,
+        )
+        return True
+
+    def _early(self, signum: int, frame: object) -> None:
+        if not self._again(signum):
+            self._reactor.callFromThread(self._reactor.stop)
+
+    def _wrapReactorHandlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            handler = signal.getsignal(signum)
+            if callable(handler) and handler != self._early:
+                signal.signal(signum, self._wrap(handler))
+
+    def _wrap(self, handler: Callable[[int, Any], object]) -> Callable[[int, Any], None]:
+        def onSignal(signum: int, frame: Any) -> None:
+            if not self._again(signum):
+                handler(signum, frame)  # the reactor's: it logs, and sets the exit status
+
+        return onSignal

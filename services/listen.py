@@ -39,7 +39,7 @@ import os
 import socket
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from twisted.application.service import Service
 from twisted.internet import fdesc, tcp, unix
@@ -81,6 +81,7 @@ __all__ = [
     "endpointFor",
     "isListening",
     "listeningPorts",
+    "ownSocketLocks",
     "parseListen",
     "socketEndpoint",
 ]
@@ -808,6 +809,36 @@ def listeningPorts(service: Any) -> list[Any]:
     for child in getattr(service, "services", ()):
         found.extend(listeningPorts(child))
     return found
+
+
+def ownSocketLocks(ports: Iterable[Any]) -> int:
+    """
+    Make the lock files of UNIX listening ports (C{PATH.lock}, a symbolic
+    link to the owner's process id) name this process, after twistd has
+    daemonized: the ports were bound, and their locks taken, by the process
+    that forked it, so the daemon could not release them at shutdown
+    (Twisted only removes a lock its own process holds) and left them
+    behind, naming a process id that another process may get.
+
+    @return: how many locks were moved to this process.
+    """
+    moved = 0
+    mine = str(os.getpid())
+    for port in ports:
+        lock = getattr(port, "lockFile", None)
+        if lock is None or not lock.locked:
+            continue
+        name = os.fsdecode(lock.name)
+        try:
+            if os.readlink(name) == mine:
+                continue
+            temporary = f"{name}.{mine}"
+            os.symlink(mine, temporary)
+            os.replace(temporary, name)  # atomically, as the lock stays held
+        except OSError:
+            continue
+        moved += 1
+    return moved
 
 
 def isListening(service: Any) -> bool:

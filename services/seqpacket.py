@@ -426,8 +426,8 @@ class SeqpacketPort:
             skt = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
                 skt.bind(self.path)
-                if self.mode is not None:
-                    os.chmod(self.path, self.mode)
+                # 666 unless told, as Twisted's unix: and our unixgram: files.
+                os.chmod(self.path, 0o666 if self.mode is None else self.mode)
                 skt.listen(self.backlog)
             except BaseException:
                 skt.close()

@@ -34,6 +34,7 @@ from services.listen import (
     ListenError,
     closeAtOnce,
     listeningPorts,
+    ownSocketLocks,
     parseListen,
 )
 from services.smalldaemon import SmallServiceOptions, addSmallServices
@@ -48,6 +49,19 @@ __all__ = ["NetservicesService", "Options", "makeService"]
 #: Options set by the netservices parent on its workers' command lines,
 #: left out of --help and of suggestions.
 HIDDEN = frozenset({"worker"})
+
+
+def _isTwistdOption(flag: str) -> bool:
+    """
+    Whether C{flag} (C{--logfile}, C{-l}) is one of twistd's own options,
+    which go before C{netservices} on the command line.
+    """
+    from twisted.scripts.twistd import ServerOptions
+
+    options = ServerOptions()
+    if flag.startswith("--"):
+        return flag[2:] in {name.rstrip("=") for name in options.longOpt}
+    return len(flag) == 2 and flag[1] in options.shortOpt.replace(":", "")
 
 
 class Options(SmallServiceOptions, usage.Options):
@@ -160,6 +174,18 @@ class Options(SmallServiceOptions, usage.Options):
                 f"netservices: error: {self._explain(str(e))}; see twistd netservices --help"
             ) from None
 
+    def parseArgs(self, *args: str) -> None:
+        """
+        Refuse arguments that are not options (Twisted's own message,
+        C{Wrong number of arguments.}, names neither the argument nor the
+        fix).
+        """
+        if args:
+            raise usage.UsageError(
+                f"unexpected argument {args[0]!r}: netservices takes only options, "
+                "such as --echo ENDPOINT"
+            )
+
     def _explain(self, message: str) -> str:
         """
         Say what is wrong with the command line in our words: getopt's
@@ -182,6 +208,11 @@ class Options(SmallServiceOptions, usage.Options):
         if problem == "not a unique prefix":
             candidates = ", ".join(name for name in known if name.startswith(flag))
             return f"ambiguous option {flag}: {candidates}"
+        if _isTwistdOption(flag):
+            return (
+                f"{flag} is an option of twistd: put it before 'netservices' "
+                f"(twistd {flag} ... netservices ...)"
+            )
         names = {name.lstrip("-"): name for name in known}
         close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)
         suggestion = f" (did you mean {names[close[0]]}?)" if close else ""
@@ -391,6 +422,8 @@ class NetservicesService(MultiService):
         Start every service.
         """
         self.startedAt = self._clock().seconds()
+        # twistd may have daemonized since the listeners were bound.
+        ownSocketLocks(listeningPorts(self))
         if self._handleSignals and self._restoreLog is None:
             self._restoreLog = logs.quietPortChatter()
         MultiService.startService(self)

@@ -94,6 +94,11 @@ BAD: tuple[tuple[str, int, str], ...] = (
     ("discover --family x", 2, "argument --family: invalid choice: 'x' (choose from '4', '6', 'any'){see}"),
     ("discover --port 0", 2, "argument --port: expected a whole number from 1 to 65535{see}"),
     ("discover --bogus", 2, "unknown option --bogus{see}"),
+    (
+        "discover --mdns http",
+        2,
+        "argument --mdns: 'http': expected a service type such as _http._tcp, or all{see}",
+    ),
     ("ping", 2, "the following arguments are required: HOST{see}"),
     ("ping h -c 0", 2, "argument -c: '0' is not a whole number >= 1{see}"),
     ("ping h -i x", 2, "argument -i: 'x' is not a number of seconds >= 0{see}"),
@@ -194,6 +199,22 @@ class BadCommandLineTests(TestCase):
         self.assertEqual(caught.exception.code, 2)
         self.assertEqual(
             stderr.getvalue(), "netservices fetch: unknown option --bogus" + SEE.format("fetch") + "\n"
+        )
+
+
+    def test_blankExtraArgument(self) -> None:
+        """
+        A blank extra argument (argparse's message joins the arguments, so
+        nothing of it is left to name) is still one line, not a traceback.
+        """
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        with self.assertRaises(SystemExit) as caught:
+            cli.main(["resolve", "localhost", " "])
+        self.assertEqual(caught.exception.code, 2)
+        self.assertEqual(
+            stderr.getvalue(),
+            "netservices resolve: unexpected blank argument ' '" + SEE.format("resolve") + "\n",
         )
 
 

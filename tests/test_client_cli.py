@@ -86,6 +86,22 @@ class HelpTests(SynchronousTestCase):
                        "--max-redirs", "-m", "--retry", "--max-size", "-o", "-i", "-f", "-v"):
             self.assertIn(option, text)
 
+    def test_onlyOwnExitCodes(self) -> None:
+        """
+        Only fetch's help lists the HTTP and TLS exit statuses: serve and
+        throughput list the statuses they can exit with, not fetch's.
+        """
+        fetchOnly = (exits.HTTP_ERROR, exits.WRITE_ERROR, exits.TLS_HANDSHAKE, exits.REDIRECTS,
+                     exits.TLS_VERIFY, exits.BAD_CONTENT_ENCODING, exits.TOO_LARGE)
+        for name, parser in self.commands().items():
+            if name == "fetch":
+                continue
+            statuses = (parser.epilog or "").split("exit status:")[-1]
+            listed = {int(line.split()[0]) for line in statuses.splitlines()
+                      if line.strip()[:1].isdigit()}
+            self.assertTrue(listed, name)
+            self.assertEqual(listed & set(fetchOnly), set(), name)
+
     def test_distinctExitCodes(self) -> None:
         """
         The documented exit statuses are distinct.

@@ -224,6 +224,27 @@ class ErrorTests(SynchronousTestCase):
             "[echo]\nmax_connections = 1.5\n", "max_connections = '1.5'", "whole number"
         )
 
+    def test_smallServiceUdpIsUdpOnly(self) -> None:
+        """
+        A small service's C{udp} key refuses C{unixgram:} in one line (the
+        small services answer over UDP only), rather than letting it reach
+        the service and fail there with a traceback.
+        """
+        self.assertConfigError(
+            "[daytime]\nudp = unixgram:/tmp/daytime.sock\n",
+            "[daytime] udp = 'unixgram:/tmp/daytime.sock'",
+            "expected a port or udp:PORT",
+        )
+
+    def test_udpEchoFormsIncludeUnixgram(self) -> None:
+        """
+        A malformed C{[udp-echo] listen} names every form it accepts,
+        C{unixgram:} included.
+        """
+        self.assertConfigError(
+            "[udp-echo]\nlisten = foo\n", "listen = 'foo'", "udp:PORT", "unixgram:PATH"
+        )
+
     def test_badSize(self) -> None:
         """
         Sizes name the forms they accept.

@@ -15,7 +15,7 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IUDPTransport
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, capturedLogs
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -813,6 +813,27 @@ class ServiceTests(SynchronousTestCase):
         self.assertIsInstance(self.service, DiscoveryService)
         self.assertEqual(self.service.name, "discovery")
         self.assertIsInstance(self.service.stats, DiscoveryStats)
+
+    def test_startLineSaysWhereAnnouncesGo(self) -> None:
+        """
+        The start-up line of C{broadcast = auto} on the default interface
+        127.0.0.1 says that announces go to that interface's broadcast
+        address only, not to every interface's; bound to 0.0.0.0 it says
+        every interface.
+        """
+        def startLine(interface: str) -> str:
+            config = DiscoveryConfig(port=self.udpPort, name="alpha", interface=interface)
+            service = makeDiscoveryService(config, UdpMemoryReactor(), interfaces=lambda: [LO])
+            with capturedLogs() as events:
+                service.startService()
+            self.addCleanup(service.stopService)
+            [line] = [formatEvent(e) for e in events if "announcing to" in formatEvent(e)]
+            return line
+
+        self.assertIn("announcing to the broadcast address of 127.0.0.1's interface every",
+                      startLine("127.0.0.1"))
+        self.assertIn("announcing to the broadcast address of each interface every",
+                      startLine("0.0.0.0"))
 
     def test_port(self) -> None:
         """

@@ -154,6 +154,7 @@ class SectionTests(SynchronousTestCase):
             ): "expected a number per second > 0, e.g. 10 or 0.5",
             ("udp-echo", "listen", "tcp:7"): (
                 "expected a port or udp:PORT[:interface=ADDRESS] (udp6: for IPv6)"
+                " or unixgram:PATH[:mode=OCTAL]"
             ),
             (
                 "udp-echo",

@@ -12,17 +12,17 @@ from pathlib import Path
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.logger import FileLogObserver, LogPublisher, formatEvent
+from twisted.logger import FileLogObserver, LogPublisher, capturedLogs, formatEvent
 from twisted.python.logfile import LogFile
 from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
 from services.config import EchoConfig
 from services.echo import makeEchoService
-from services.lifecycle import ConnectionTracker, reopenLogFiles
+from services.lifecycle import ConnectionTracker, reopenLogFiles, stopOnEarlyTerm
 from services.tap import Options, buildService
 
-from .support import Daemon, freePort, isolatedConfig, waitUntil
+from .support import Daemon, DaemonizedTwistd, freePort, isolatedConfig, processGone, waitUntil
 
 
 class FakeConnection:
@@ -196,6 +196,52 @@ class DaemonLifecycleTests(SynchronousTestCase):
         except ConnectionResetError:
             pass  # an aborted connection may be reset rather than closed
 
+    def test_secondSigtermDuringDrain(self) -> None:
+        """
+        A second SIGTERM while open connections drain is logged in one line
+        and ignored: no C{ReactorNotRunning} traceback, and the daemon
+        still waits for the connection, then exits as on one SIGTERM.
+        """
+        port = freePort()
+        daemon = Daemon([], config=isolatedConfig(
+            echo=f"listen = tcp:{port}:interface=127.0.0.1\n",
+            netservices="shutdown_grace = 60\n",
+        ))
+        self.addCleanup(daemon.stop)
+        daemon.waitForTCP(port)
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(client.close)
+        client.sendall(b"x")
+        self.assertEqual(client.recv(1), b"x")
+        daemon.process.send_signal(signal.SIGTERM)
+        daemon.waitForLog("open connections to finish")
+        daemon.process.send_signal(signal.SIGTERM)
+        daemon.waitForLog("Received SIGTERM: already shutting down")
+        client.sendall(b"y")
+        self.assertEqual(client.recv(1), b"y")
+        client.close()
+        self.assertIn(daemon.process.wait(10), (0, -signal.SIGTERM))
+        log = daemon.log()
+        self.assertNotIn("Traceback", log)
+        self.assertEqual(log.count("Received SIGTERM, shutting down."), 1)
+
+    def test_daemonizedRemovesSocketLock(self) -> None:
+        """
+        A daemonized twistd removes its UNIX socket's lock file at
+        shutdown, along with the socket: the lock was taken before
+        twistd forked, and it is moved to the daemon's process id.
+        """
+        daemon = DaemonizedTwistd(isolatedConfig(echo="listen = unix:echo.sock\n"))
+        self.addCleanup(daemon.stop)
+        daemon.waitForLog("echo listening on")
+        lock = daemon.directory / "echo.sock.lock"
+        self.assertEqual(os.readlink(lock), str(daemon.pid))
+        os.kill(daemon.pid, signal.SIGTERM)
+        waitUntil(lambda: processGone(daemon.pid), 15, "the daemon to exit")
+        self.assertFalse((daemon.directory / "echo.sock").exists())
+        self.assertFalse(os.path.lexists(lock))
+        self.assertNotIn("Traceback", daemon.log())
+
     def test_sighupReopensLog(self) -> None:
         """
         Item 12: after logrotate moves twistd's log file away, SIGHUP makes the
@@ -247,3 +293,56 @@ class EarlyTermTests(SynchronousTestCase):
         self.assertEqual(reactor.fromThread, [reactor.stop])
         root._closeListeners()
         self.assertEqual(signal.getsignal(signal.SIGTERM), before)
+
+    def test_earlyTermTwice(self) -> None:
+        """
+        Two SIGTERMs before the reactor runs ask it to stop once (a second
+        C{reactor.stop} would raise C{ReactorNotRunning}), and the second
+        is logged as already shutting down.
+        """
+        class Reactor(MemoryReactorClock):
+            def callFromThread(self, f, *args, **kwargs):  # type: ignore[no-untyped-def]
+                self.fromThread.append(f)
+
+        self.addCleanup(signal.signal, signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+        reactor = Reactor()
+        reactor.fromThread = []
+        with capturedLogs() as events:
+            restore = stopOnEarlyTerm(reactor)
+            self.addCleanup(restore)
+            handler = signal.getsignal(signal.SIGTERM)
+            handler(signal.SIGTERM, None)  # type: ignore[operator]
+            handler(signal.SIGTERM, None)  # type: ignore[operator]
+        self.assertEqual(reactor.fromThread, [reactor.stop])
+        self.assertEqual(
+            [formatEvent(e) for e in events], ["Received SIGTERM: already shutting down"]
+        )
+
+    def test_reactorHandlerOnce(self) -> None:
+        """
+        Once the reactor runs, its SIGTERM and SIGINT handlers are called
+        for the first of these signals only, and not at all once the
+        reactor is shutting down for another reason.
+        """
+        self.addCleanup(signal.signal, signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        reactor = MemoryReactorClock()
+        calls: list[int] = []
+        self.addCleanup(stopOnEarlyTerm(reactor))
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+        signal.signal(signal.SIGINT, lambda signum, frame: calls.append(signum))
+        for hook, args, kwargs in reactor.whenRunningHooks:
+            hook(*args, **kwargs)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)  # type: ignore[operator]
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # type: ignore[operator]
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)  # type: ignore[operator]
+        self.assertEqual(calls, [signal.SIGTERM])
+        other = MemoryReactorClock()
+        self.addCleanup(stopOnEarlyTerm(other))
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+        for hook, args, kwargs in other.whenRunningHooks:
+            hook(*args, **kwargs)
+        for trigger, args, kwargs in other.triggers["before"]["shutdown"]:
+            trigger(*args, **kwargs)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)  # type: ignore[operator]
+        self.assertEqual(calls, [signal.SIGTERM])

@@ -277,6 +277,16 @@ class SeqpacketEchoTests(TestCase):
         await port.stopListening()
         self.assertFalse(os.path.exists(self.path))
 
+    async def test_defaultFileMode(self) -> None:
+        """
+        Without C{mode=} the socket file is 666, as Twisted's C{unix:} and
+        our C{unixgram:} sockets are, whatever the umask (a daemonized
+        twistd's is 077): anyone who can reach the directory can connect.
+        """
+        self.addCleanup(os.umask, os.umask(0o077))
+        await self.listen(EchoFactory(clock=reactor))
+        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o666)
+
     async def test_staleFile(self) -> None:
         """
         A socket file nobody listens on (a crashed process's) is replaced;

@@ -62,8 +62,14 @@ class ArgumentsTests(SynchronousTestCase):
 
 
 class _BusyReactor(MemoryReactorClock):
+    error = OSError(98, "Address already in use")
+
     def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "") -> Any:
-        raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+        raise CannotListenError(interface, port, self.error)
+
+
+class _ForeignAddressReactor(_BusyReactor):
+    error = OSError(99, "Cannot assign requested address")
 
 
 class ServeTests(SynchronousTestCase):
@@ -123,6 +129,22 @@ class ServeTests(SynchronousTestCase):
             self.err.getvalue(),
             "netservices serve: cannot listen on 127.0.0.1 port 8123: "
             "address already in use; choose another PORT\n",
+        )
+
+    def test_addressNotLocal(self) -> None:
+        """
+        A --bind address this host does not have: the line says to choose
+        another address, not another port.
+        """
+        status = serve(
+            _ForeignAddressReactor(), parse(self.directory, "8123", "--bind", "192.0.2.1"),
+            self.out, self.err,
+        )
+        self.assertEqual(status, exits.FAILURE)
+        self.assertEqual(
+            self.err.getvalue(),
+            "netservices serve: cannot listen on 192.0.2.1 port 8123: "
+            "cannot assign requested address; --bind an address of this host\n",
         )
 
 

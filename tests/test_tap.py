@@ -308,6 +308,21 @@ BAD_COMMAND_LINES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("--ehco", "tcp:1"), "unknown option --ehco (did you mean --echo?)" + SEE_HELP),
     (("--bogus",), "unknown option --bogus" + SEE_HELP),
     (
+        ("--logfile", "x.log"),
+        "--logfile is an option of twistd: put it before 'netservices' "
+        "(twistd --logfile ... netservices ...)" + SEE_HELP,
+    ),
+    (
+        ("-l", "x.log"),
+        "-l is an option of twistd: put it before 'netservices' (twistd -l ... netservices ...)"
+        + SEE_HELP,
+    ),
+    (
+        ("--no-web", "tcp:8080"),
+        "unexpected argument 'tcp:8080': netservices takes only options, such as --echo ENDPOINT"
+        + SEE_HELP,
+    ),
+    (
         ("--no",),
         "ambiguous option --no: --no-discard, --no-chargen, --no-daytime, --no-time, --no-qotd, "
         "--no-echo, --no-web, --no-discovery, --no-udp-echo" + SEE_HELP,

@@ -6,10 +6,12 @@ against a daemon on loopback next to iperf3.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import socket
 import subprocess
+import sys
 from typing import Any
 
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -17,6 +19,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from services.cli import buildParser
 from services.commands.throughput import formatBits, formatBytes, jitter
 from services.throughput import CHUNK, Download, Intervals, Upload
 
@@ -180,6 +183,25 @@ class FormatTests(SynchronousTestCase):
         """
         self.assertEqual(jitter([0.001] * 10), 0.0)
         self.assertAlmostEqual(jitter([0.001, 0.002]), 0.001 / 16)
+
+
+class ArgumentsTests(SynchronousTestCase):
+    """
+    Bad values on the command line say what is allowed.
+    """
+
+    def test_badParallel(self) -> None:
+        """
+        C{-P} takes a whole number >= 1, and says so for 0 and 1.5 (not
+        "a number > 0", which 1.5 is).
+        """
+        for value in ("0", "1.5"):
+            err = io.StringIO()
+            self.patch(sys, "stderr", err)
+            with self.assertRaises(SystemExit) as caught:
+                buildParser().parse_args(["throughput", "127.0.0.1", "-P", value])
+            self.assertEqual(caught.exception.code, 2)
+            self.assertIn(f"'{value}' is not a whole number >= 1", err.getvalue())
 
 
 def _command(*argv: str) -> dict[str, Any]:

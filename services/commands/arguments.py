@@ -52,6 +52,8 @@ class CommandParser(argparse.ArgumentParser):
         if match is None:
             return message
         unknown = match.group(1).split()
+        if not unknown:  # argparse joins the arguments: these were blank
+            return f"unexpected blank argument {match.group(1)!r}"
         options = [u for u in unknown if u.startswith("-")]
         if not options:
             return f"unexpected argument {unknown[0]}"

@@ -29,6 +29,16 @@ exit status: 0 if at least one instance was found, 1 if none was.
 """
 
 
+def _serviceType(text: str) -> str:
+    """
+    A DNS-SD service type of C{--mdns}, checked by the browser's own rule
+    (imported only when the option is given).
+    """
+    from services.mdns_browse import normalType
+
+    return normalType(text)
+
+
 def _argument(parse: str | Callable[[str], Any]) -> Callable[[str], Any]:
     """
     An argparse type that parses with C{parse}: a function, or the name of
@@ -131,6 +141,7 @@ def register(subparsers: Any) -> None:
         "--mdns",
         nargs="*",
         metavar="TYPE",
+        type=_argument(_serviceType),
         help=(
             "browse DNS-SD over multicast DNS instead, on every interface that can multicast: "
             "instances of these service types (such as _http._tcp; none: _netservices._tcp; "

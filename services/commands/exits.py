@@ -74,6 +74,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 #: The statuses each command can exit with, for its --help.
 ECHO_CODES = (OK, FAILURE, USAGE, DNS, CONNECT, TIMEOUT, RECEIVE)
 RESOLVE_CODES = (OK, FAILURE, USAGE, DNS)
+SERVE_CODES = (OK, FAILURE, USAGE)
+THROUGHPUT_CODES = (OK, FAILURE, USAGE, DNS, CONNECT, TIMEOUT, RECEIVE)
 
 
 def exitCodesText(codes: Iterable[int] | None = None, meanings: Mapping[int, str] = {}) -> str:

@@ -11,6 +11,7 @@ output; Ctrl-C (or SIGTERM) stops it.
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import os
 import sys
@@ -34,7 +35,11 @@ examples:
   netservices serve . 8000 --bind ::1
 
 exit status:
-{exits.exitCodesText()}
+{exits.exitCodesText(exits.SERVE_CODES, {
+    exits.OK: "success (stopped by Ctrl-C or SIGTERM)",
+    exits.FAILURE: "cannot listen (the port is in use, or not permitted)",
+    exits.USAGE: "bad command line (an unknown option, a malformed value, DIR not a directory)",
+})}
 """
 
 
@@ -131,11 +136,14 @@ def serve(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[st
     if failed:
         reason = failed[0].value
         detail = getattr(reason, "socketError", None) or reason
+        advice = "choose another PORT"
+        if isinstance(detail, OSError) and detail.errno == errno.EADDRNOTAVAIL:
+            advice = "--bind an address of this host"
         if isinstance(detail, OSError) and detail.strerror:
             detail = detail.strerror.lower()
         stderr.write(
             f"netservices serve: cannot listen on {args.bind} port {args.port}: {detail}; "
-            "choose another PORT\n"
+            f"{advice}\n"
         )
         return exits.FAILURE
     port = listening.result

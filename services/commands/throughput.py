@@ -48,7 +48,12 @@ The daemon's services for it (and [udp-echo] enabled = yes for --udp):
       --chargen tcp:10019:interface=127.0.0.1
 
 exit status:
-{exits.exitCodesText()}
+{exits.exitCodesText(exits.THROUGHPUT_CODES, {
+    exits.FAILURE: "any other error",
+    exits.USAGE: "bad command line (an unknown option, a malformed value)",
+    exits.TIMEOUT: "timed out (a connection attempt, the server not closing after the upload), or no datagram came back (--udp)",
+    exits.RECEIVE: "a connection broke while measuring",
+})}
 """
 
 
@@ -110,7 +115,8 @@ def _positive(kind: type) -> Any:
         except ValueError:
             value = 0
         if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+            allowed = "a whole number >= 1" if kind is int else "a number > 0"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}")
         return value
 
     return parse
