@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test unit integration install clean lint typecheck system-deps bench
+.PHONY: run test test-floors unit integration install clean lint typecheck system-deps bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,24 @@ test: $(TEST_STAMP) system-deps
 	$(BIN)/trial -j$(JOBS) tests
 	$(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider tests
 
+## test-floors: the suite on the declared floors (tests/floors.txt, the lowest
+## release of every dependency), in its own venv, under trial only.  Leaves out
+## the reliability battery, the network lab and the benchmark check (FLOORS_SKIP),
+## which test load rather than the Twisted API: every module is still imported
+## and covered by the unit and integration tests.
+FLOORS_VENV ?= .venv-floors
+FLOORS_SKIP := test_reliability_% test_lab% test_bench
+FLOORS_TESTS := $(patsubst tests/%.py,tests.%,$(filter-out $(FLOORS_SKIP:%=tests/%.py),$(wildcard tests/test_*.py)))
+
+$(FLOORS_VENV)/.installed: pyproject.toml tests/floors.txt
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -c tests/floors.txt -e '.[test]'
+	@touch $@
+
+test-floors: $(FLOORS_VENV)/.installed system-deps
+	$(FLOORS_VENV)/bin/trial $(FLOORS_TESTS)
+
 ## bench: benchmarks against peers (about 10 minutes; not part of `make test`).
 ## Writes bench/results/<date>.md and .png and updates README's Performance section.
 bench: $(TEST_STAMP)
@@ -62,7 +80,7 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/python -m mypy
 
 clean:
-	rm -rf $(VENV) _trial_temp build dist *.egg-info
+	rm -rf $(VENV) $(FLOORS_VENV) _trial_temp build dist *.egg-info
 
 ## soak: 30 minutes of mixed load on a real daemon (SOAK_SECONDS=120 for a short one); not in CI.
 .PHONY: soak

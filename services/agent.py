@@ -24,6 +24,7 @@ from typing import Any
 
 from OpenSSL import SSL
 from twisted.internet._sslverify import IOpenSSLTrustRoot
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import (
@@ -32,7 +33,7 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IStreamClientEndpoint,
 )
-from twisted.internet.ssl import optionsForClientTLS
+from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
 from twisted.logger import Logger
 from twisted.web.client import URI, Agent, HTTPConnectionPool, ProxyAgent
 from twisted.web.error import SchemeNotSupported
@@ -79,15 +80,21 @@ class _PlatformAndFile:
 class _Unverified:
     """
     TLS that still sends the server name (SNI) but accepts any certificate:
-    for C{--insecure} only.
+    for C{--insecure} only.  Built on C{CertificateOptions(verify=False)}:
+    before Twisted 26.4, L{optionsForClientTLS} checks the host name in an
+    info callback that no C{set_verify} on the connection turns off.
     """
 
-    def __init__(self, creator: IOpenSSLClientConnectionCreator) -> None:
-        self._creator = creator
+    def __init__(self, hostname: str) -> None:
+        isAddress = isIPAddress(hostname) or isIPv6Address(hostname)
+        self._serverName = None if isAddress else hostname.encode("idna")
+        self._options = CertificateOptions(verify=False)
 
     def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
-        connection: SSL.Connection = self._creator.clientConnectionForTLS(tlsProtocol)
-        connection.set_verify(SSL.VERIFY_NONE, lambda *args: True)
+        connection = SSL.Connection(self._options.getContext(), None)
+        connection.set_app_data(tlsProtocol)
+        if self._serverName is not None:
+            connection.set_tlsext_host_name(self._serverName)
         return connection
 
 
@@ -117,9 +124,10 @@ class TLSPolicy:
         """
         The TLS connection creator for one origin.
         """
+        if not self.verify:
+            return _Unverified(hostname.decode("ascii"))
         trust = _PlatformAndFile(self.cafile) if self.cafile else None
-        creator = optionsForClientTLS(hostname.decode("ascii"), trustRoot=trust)
-        return creator if self.verify else _Unverified(creator)
+        return optionsForClientTLS(hostname.decode("ascii"), trustRoot=trust)
 
 
 @implementer(IStreamClientEndpoint)

@@ -64,8 +64,12 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web._newclient import RequestTransmissionFailed, ResponseNeverReceived
-from twisted.web.client import HTTPConnectionPool, ResponseDone
+from twisted.web.client import (
+    HTTPConnectionPool,
+    RequestTransmissionFailed,
+    ResponseDone,
+    ResponseNeverReceived,
+)
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS, IResponse
@@ -855,7 +859,7 @@ def request(
         L{BadContentEncoding}, L{TooManyRedirects}, or Twisted's errors
         (L{twisted.internet.error.DNSLookupError},
         L{twisted.internet.error.ConnectionRefusedError},
-        L{twisted.web._newclient.ResponseFailed} ...).  Cancelling it stops
+        L{twisted.web.client.ResponseFailed} ...).  Cancelling it stops
         the request.
     """
     if clock is None and (timeout or retries):

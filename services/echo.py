@@ -25,7 +25,7 @@ Use it in your own application::
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
@@ -249,7 +249,14 @@ class Echo(Protocol, TimeoutMixin):
         """
 
 
-class EchoFactory(Factory[Echo]):
+# Factory is generic from Twisted 26.4 on: subscripted for the type checker only.
+if TYPE_CHECKING:
+    _EchoFactoryBase = Factory[Echo]
+else:
+    _EchoFactoryBase = Factory
+
+
+class EchoFactory(_EchoFactoryBase):
     """
     Builds L{Echo} connections, refusing new ones beyond C{maxConnections}.
 

@@ -9,7 +9,7 @@ author reaches for and that Twisted's endpoint strings do not offer.
     handle right after it is bound; Linux copies them to every accepted
     connection.
   - C{SO_REUSEPORT}: must be set before C{bind()}, so a TCP endpoint is
-    listened on with a binding from L{twisted.internet.tcp.makeBinding}.
+    listened on with L{services._twisted.endpoints.listenTCPReusingPort}.
 
 A description is read as layers over one listening socket (L{parseListen}):
 
@@ -58,12 +58,12 @@ from twisted.internet.interfaces import (
     IReactorTCP,
     IStreamServerEndpoint,
 )
-from twisted.internet.tcp import makeBinding
 from twisted.logger import ILogObserver, Logger, LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs
+from services._twisted.endpoints import listenTCPReusingPort
 from services.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
 
 __all__ = [
@@ -159,13 +159,9 @@ class ReusePortEndpoint:
         """
         Listen with C{SO_REUSEADDR} and C{SO_REUSEPORT} set before C{bind()}.
         """
-        binding = makeBinding(self._interface, self._port, reuseAddress=True, reusePort=True)
         try:
-            port = self._reactor.listenTCP(
-                binding,  # type: ignore[arg-type]
-                protocolFactory,  # type: ignore[arg-type]
-                backlog=self._backlog,
-                interface=self._interface,
+            port = listenTCPReusingPort(
+                self._reactor, self._port, protocolFactory, self._backlog, self._interface
             )
         except Exception:
             return fail()

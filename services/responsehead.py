@@ -23,7 +23,7 @@ head.  Body bytes are passed through without being looked at.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocol, IProtocolFactory, IStreamClientEndpoint
@@ -191,7 +191,14 @@ class _HeadLimitProtocol(ProtocolWrapper):
         ProtocolWrapper.connectionLost(self, reason)
 
 
-class _HeadLimitFactory(WrappingFactory[_HeadLimitProtocol]):
+# Factory is generic from Twisted 26.4 on: subscripted for the type checker only.
+if TYPE_CHECKING:
+    _HeadLimitFactoryBase = WrappingFactory[_HeadLimitProtocol]
+else:
+    _HeadLimitFactoryBase = WrappingFactory
+
+
+class _HeadLimitFactory(_HeadLimitFactoryBase):
     protocol = _HeadLimitProtocol
     noisy = False
 

@@ -49,6 +49,7 @@ from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
 from services import logs
+from services._twisted import fastPath
 
 __all__ = ["SendfileProducer", "abortResponse", "canSendfile"]
 
@@ -70,7 +71,8 @@ def canSendfile(request: IRequest) -> bool:
     """
     Whether C{request} arrived on a plain socket connection (Twisted's TCP or
     UNIX server transport, without TLS) that L{SendfileProducer} can write
-    to, on a system with C{os.sendfile}.
+    to, on a system with C{os.sendfile}, with a Twisted that has the
+    transport internals it flushes (L{services._twisted.fastPath}).
     """
     channel = getattr(request, "channel", None)
     transport = getattr(channel, "transport", None)
@@ -78,6 +80,7 @@ def canSendfile(request: IRequest) -> bool:
         hasattr(os, "sendfile")
         and isinstance(transport, _SOCKETS)
         and not getattr(transport, "TLS", False)
+        and fastPath("sendfile")
     )
 
 

@@ -44,6 +44,7 @@ from twisted.web.resource import IResource
 from twisted.web.util import redirectTo
 from zope.interface import implementer
 
+from services._twisted import fastPath
 from services.ranges import RangeProducer, multipartBody, parseRangeHeader, selectRanges
 from services.sendfile import SendfileProducer, canSendfile
 from services.webpages import methodNotAllowed, notFound
@@ -194,7 +195,7 @@ class StaticFile(File):
             _realRoot=self.root,
         )
         similar._real = real
-        if info is not None:
+        if info is not None and fastPath("static"):
             similar._statinfo = info
             similar._fresh = True
         return similar
@@ -220,7 +221,12 @@ class StaticFile(File):
             return self.childNotFound
         if "\x00" in name:
             return self.childNotFound
-        if self._real is not None and name not in _SPECIAL_NAMES and os.sep not in name:
+        if (
+            self._real is not None
+            and name not in _SPECIAL_NAMES
+            and os.sep not in name
+            and fastPath("static")
+        ):
             # The common case, a plain name in a directory known to be
             # inside the root: one lstat() says what it is (ENOTDIR if this
             # is no directory, like the isdir() check below).
@@ -343,6 +349,8 @@ class StaticFile(File):
         C{os.sendfile} (see L{services.sendfile}); ranges, and TLS or PROXY
         connections, get a L{RangeProducer}.
         """
+        if not fastPath("static"):  # a Twisted without File's internals we use
+            return File.makeProducer(self, request, fileForReading)
         size = self.getFileSize()
         byteRange = request.getHeader(b"range")
         ranges = None

@@ -313,7 +313,8 @@ def installConfiguredReactor(name: str) -> bool:
     options are parsed, before netservices' options: it wins.  Otherwise
     nothing has imported C{twisted.internet.reactor} yet and C{nsepoll} is
     installed here; C{twisted} leaves the choice to Twisted.  Where epoll is
-    missing, Twisted's default is used.
+    missing, or the running Twisted lacks an internal nsepoll needs (with one
+    warning, see L{services._twisted.fastPath}), Twisted's default is used.
 
     @param name: C{"nsepoll"} or C{"twisted"}.
     @return: whether this installed a reactor.
@@ -321,6 +322,10 @@ def installConfiguredReactor(name: str) -> bool:
     import sys
 
     if name != "nsepoll" or "twisted.internet.reactor" in sys.modules:
+        return False
+    from services._twisted import fastPath
+
+    if not fastPath("nsepoll"):  # a Twisted without what it builds on: stock epoll
         return False
     try:
         from services import reactor as nsepoll

@@ -26,8 +26,9 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.internet.ssl import CertificateOptions, TLSVersion
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
+
+from services._twisted.tls import serverTLSFactory
 
 __all__ = [
     "MINIMUM_VERSIONS",
@@ -170,6 +171,6 @@ class TLSServerEndpoint:
             options = self._options()
         except Exception:
             return fail()
-        factory = TLSMemoryBIOFactory(options, False, protocolFactory)
+        factory = serverTLSFactory(options, protocolFactory)
         factory.noisy = False
         return self.wrapped.listen(factory)

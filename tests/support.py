@@ -249,6 +249,31 @@ class Daemon:
         return self.process.returncode
 
 
+#: Run by L{lackingInternals}: twistd, on a Twisted that lacks the private
+#: names given before C{--} (as C{FASTPATH=module:Attr.attr}).
+_LACKING = """
+import sys
+split = sys.argv.index("--")
+lacking, sys.argv = sys.argv[1:split], sys.argv[split + 1:]
+from services._twisted import PrivateName, reactor
+reactor.PRIVATE_NAMES += tuple(
+    PrivateName(path, "absent on purpose", ("tests",), fastPaths=(fast,))
+    for fast, path in (spec.split("=", 1) for spec in lacking)
+)
+from twisted.scripts.twistd import run
+run()
+"""
+
+
+def lackingInternals(lacking: dict[str, str]) -> list[str]:
+    """
+    A C{wrapper} for L{Daemon}: twistd runs as on a Twisted release that
+    lacks one more private name for each fast path of C{lacking} (fast path
+    to a name that does not exist), as a newer Twisted could.
+    """
+    return [sys.executable, "-c", _LACKING, *(f"{k}={v}" for k, v in lacking.items()), "--"]
+
+
 def runTwistd(
     args: Sequence[str],
     timeout: float = 30.0,

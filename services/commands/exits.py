@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from OpenSSL import SSL
 from twisted.internet import error
 from twisted.python.failure import Failure
-from twisted.web._newclient import ResponseFailed
+from twisted.web.client import ResponseFailed
 from twisted.web.error import SchemeNotSupported
 
 from services.client import (

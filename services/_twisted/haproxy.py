@@ -1,0 +1,45 @@
+# -*- test-case-name: tests.test_twisted_internals -*-
+"""
+twisted.protocols.haproxy: the PROXY header parsers and their result, which
+L{services.proxyprotocol} uses under its own wrapper (Twisted exports only
+the wrapper and its endpoint).
+"""
+
+from __future__ import annotations
+
+from services._twisted import PrivateName, isA
+
+__all__ = ["PRIVATE_NAMES"]
+
+_USERS = ("services.proxyprotocol",)
+
+PRIVATE_NAMES = (
+    PrivateName(
+        "twisted.protocols.haproxy._v1parser:V1Parser.parse",
+        "parsing a PROXY protocol version 1 (text) header",
+        _USERS,
+    ),
+    PrivateName(
+        "twisted.protocols.haproxy._v2parser:V2Parser.parse",
+        "parsing a PROXY protocol version 2 (binary) header",
+        _USERS,
+    ),
+    PrivateName(
+        "twisted.protocols.haproxy._v2parser:V2Parser.PREFIX",
+        "the binary header's signature, to tell version 2 from version 1 early",
+        _USERS,
+        shape=isA(bytes),
+    ),
+    PrivateName(
+        "twisted.protocols.haproxy._info:ProxyInfo",
+        "the parsed header: source and destination addresses",
+        _USERS,
+        shape=isA(type),
+    ),
+    PrivateName(
+        "twisted.protocols.haproxy._exceptions:InvalidProxyHeader",
+        "the error of a malformed header, counted and dropped",
+        _USERS,
+        shape=lambda value: isinstance(value, type) and issubclass(value, Exception),
+    ),
+)

@@ -1,0 +1,168 @@
+# -*- test-case-name: tests.test_twisted_internals -*-
+"""
+twisted.web: the parts of HTTPChannel, Request, Site and static.File that
+the limited channel, the access log and the lean static files build on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services._twisted import PrivateName, isA
+
+__all__ = ["PRIVATE_NAMES"]
+
+
+def _channel() -> Any:
+    from twisted.web.http import HTTPChannel
+
+    return HTTPChannel()
+
+
+def _readingChannel() -> Any:
+    # Connected, and in the middle of a request line's headers.
+    from twisted.internet.testing import StringTransport
+
+    channel = _channel()
+    channel.makeConnection(StringTransport())
+    channel.dataReceived(b"GET / HTTP/1.1\r\n")
+    return channel
+
+
+def _site() -> Any:
+    from twisted.internet.task import Clock
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+
+    site = Site(Resource(), reactor=Clock())
+    site.startFactory()
+    return site
+
+
+def _isInterface(value: Any) -> bool:
+    from zope.interface.interface import InterfaceClass
+
+    return isinstance(value, InterfaceClass)
+
+
+_CHANNEL = ("services.httplimits",)
+
+PRIVATE_NAMES = (
+    PrivateName(
+        "twisted.web.resource:_IEncodingResource",
+        "resources that compress their answer (EncodingResourceWrapper), as Request.process",
+        _CHANNEL,
+        shape=_isInterface,
+    ),
+    PrivateName(
+        "twisted.web.server:Request._handleStar",
+        "the answer to OPTIONS *, as Request.process gives it",
+        _CHANNEL,
+    ),
+    PrivateName(
+        "twisted.web.server:Request._encoder",
+        "the response encoder a resource asked for, as Request.process sets it",
+        _CHANNEL,
+        shape=lambda value: value is None,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._buffer",
+        "the request bytes not parsed yet, held while the channel is paused",
+        _CHANNEL,
+        shape=isA(list, bytes, bytearray),
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._version",
+        "the request line's HTTP version, for the Host header rule of HTTP/1.1",
+        _CHANNEL,
+        shape=isA(bytes),
+        instance=_readingChannel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._abortingCall",
+        "the pending abort of a connection being closed, so a send timeout adds none",
+        _CHANNEL,
+        shape=lambda value: value is None,
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._respondToBadRequestAndDisconnect",
+        "Twisted's 400 answer, for requests the limits refuse",
+        _CHANNEL,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._waitingForTransport",
+        "whether the transport paused the channel (its send buffer is full)",
+        _CHANNEL,
+        shape=isA(bool),
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._handlingRequest",
+        "whether a request is being answered: reading must stop then too",
+        _CHANNEL,
+        shape=isA(bool),
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._networkProducer",
+        "the transport as a producer, paused while a response cannot be sent",
+        _CHANNEL,
+        shape=lambda value: callable(getattr(value, "pauseProducing", None)),
+        instance=_readingChannel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._dataBuffer",
+        "what was read while a request is answered, bounded before reading resumes",
+        _CHANNEL,
+        shape=isA(list),
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._optimisticEagerReadSize",
+        "how much HTTPChannel buffers while answering before it stops reading",
+        _CHANNEL,
+        shape=isA(int),
+    ),
+    PrivateName(
+        "twisted.web.server:Site._openLogFile",
+        "opening the access log: wrapped to keep a full disk from failing responses, "
+        "and replaced by `netservices serve` to log to a stream",
+        (*_CHANNEL, "services.commands.servesite"),
+    ),
+    PrivateName(
+        "twisted.web.server:Site._logFile",
+        "the open access log, written with errors caught",
+        _CHANNEL,
+        shape=lambda value: value is None or callable(getattr(value, "write", None)),
+        instance=_site,
+    ),
+    PrivateName(
+        "twisted.web.server:Site._logFormatter",
+        "the access log's line formatter",
+        _CHANNEL,
+        instance=_site,
+    ),
+    PrivateName(
+        "twisted.web.server:Site._logDateTime",
+        "the access log's time stamp, formatted once a second",
+        _CHANNEL,
+        shape=isA(str),
+        instance=_site,
+    ),
+    PrivateName(
+        "twisted.web.static:File._setContentHeaders",
+        "content type, encoding and length of a file answer, as static.File sets them",
+        ("services.static",),
+        fastPaths=('static',),
+    ),
+    PrivateName(
+        "twisted.python.filepath:FilePath._statinfo",
+        "a stat result the lean static path already has, so the file is not stat'ed again",
+        ("services.static",),
+        shape=lambda value: value is None,
+        instance=lambda: __import__("twisted.python.filepath").python.filepath.FilePath("/"),
+        fastPaths=('static',),
+    ),
+)
