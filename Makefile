@@ -65,7 +65,7 @@ $(FLOORS_VENV)/.installed: pyproject.toml tests/floors.txt
 	@touch $@
 
 test-floors: $(FLOORS_VENV)/.installed system-deps
-	$(FLOORS_VENV)/bin/trial $(FLOORS_TESTS)
+	$(FLOORS_VENV)/bin/trial -j$(JOBS) $(FLOORS_TESTS)
 
 ## bench: benchmarks against peers (about 10 minutes; not part of `make test`).
 ## Writes bench/results/<date>.md and .png and updates README's Performance section.

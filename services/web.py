@@ -279,6 +279,16 @@ class WebService(MultiService):
         return self.clock.seconds() - self.startedAt
 
 
+def _http2Possible() -> bool:
+    """
+    Whether this Twisted has what the limited HTTP/2 connection relies on;
+    when not, C{ssl:} listeners offer HTTP/1.1 only (one warning says so).
+    """
+    from services._twisted import fastPath
+
+    return fastPath("http2")
+
+
 def makeWebService(
     config: WebConfig,
     root: Any,
@@ -308,7 +318,7 @@ def makeWebService(
     for description in config.listen:
         factory: Any = site
         alpn: tuple[bytes, ...] = ()
-        if config.http2 and parseListen(description).tls is not None:
+        if config.http2 and parseListen(description).tls is not None and _http2Possible():
             from services.http2 import HTTP2Factory
 
             factory, alpn = HTTP2Factory(site), (b"h2", b"http/1.1")

@@ -79,6 +79,13 @@ class HTTP2Tests(TestCase):
     """
 
     def setUp(self) -> None:
+        from services import _twisted
+
+        lacking = _twisted.missing("http2")
+        if lacking:
+            raise SkipTest(
+                f"HTTP/2 is off on Twisted {_twisted.TWISTED_VERSION}: it lacks {', '.join(lacking)}"
+            )
         cls = self
         cls.directory = Path(tempfile.mkdtemp(prefix="netservices-h2-"))  # type: ignore[misc]
         cert, key = makeCertificate(cls.directory)

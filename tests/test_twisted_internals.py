@@ -82,10 +82,13 @@ class RegistryTests(SynchronousTestCase):
         paths = [name.path for name in names]
         self.assertEqual(len(paths), len(set(paths)))
         fastAreas = {id(name) for name in privateNames(_twisted._FAST_PATH_AREAS)}
+        http2Area = {id(name) for name in privateNames(("http2",))}
         for name in names:
             self.assertTrue(set(name.fastPaths) <= set(_twisted.FAST_PATHS), name.path)
             if name.fastPaths:
-                self.assertIn(id(name), fastAreas, name.path)
+                # HTTP/2's names are read only when an ssl: web listener asks.
+                areas = fastAreas | http2Area if name.fastPaths == ("http2",) else fastAreas
+                self.assertIn(id(name), areas, name.path)
             self.assertTrue(name.purpose, name.path)
             self.assertTrue(name.verified, name.path)
             for user in name.users:
@@ -185,11 +188,39 @@ class FastPathTests(SynchronousTestCase):
         """
         On the running Twisted every fast path has what it needs.
         """
-        for name in _twisted.FAST_PATHS:
+        available = [
+            name for name in _twisted.FAST_PATHS
+            if all(p.since <= _twisted.TWISTED_VERSION for p in privateNames() if name in p.fastPaths)
+        ]
+        for name in available:
             self.assertEqual(_twisted.missing(name), [], name)
         with capturedLogs() as events:
-            self.assertTrue(all(map(_twisted.fastPath, _twisted.FAST_PATHS)))
+            self.assertTrue(all(map(_twisted.fastPath, available)))
         self.assertEqual(events, [])
+
+    def test_http2OffWithoutItsInternals(self) -> None:
+        """
+        Without what the limited HTTP/2 connection needs (as on a Twisted
+        older than one of its names), an C{ssl:} web listener serves the site
+        itself, offering HTTP/1.1 only; with it, the HTTP/2 factory.
+        """
+        from twisted.internet.testing import MemoryReactorClock
+        from twisted.application.service import MultiService
+
+        from services.config import WebConfig
+        from services.http2 import HTTP2Factory
+        from services.web import makeWebService
+
+        config = WebConfig(listen=("ssl:0:interface=127.0.0.1",))
+
+        def factories() -> list[object]:
+            service = makeWebService(config, MultiService(), MemoryReactorClock())
+            return [type(listener.factory) for listener in service]
+
+        self.patch(_twisted, "_decided", {"http2": True})
+        self.assertEqual(factories(), [HTTP2Factory])
+        self.patch(_twisted, "_decided", {"http2": False})
+        self.assertNotIn(HTTP2Factory, factories())
 
     def test_lackingOneWarnsOnce(self) -> None:
         """

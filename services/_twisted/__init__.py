@@ -48,6 +48,7 @@ FAST_PATHS = {
     "nsepoll": "Twisted's own epoll reactor",
     "sendfile": "Twisted's producer for file bodies",
     "static": "plain twisted.web.static.File",
+    "http2": "HTTP/1.1 only on ssl: web listeners (HTTP/2's limits could not all hold)",
 }
 
 _log = Logger()
@@ -151,7 +152,8 @@ def missing(name: str) -> list[str]:
     lacks (or has in another shape).
     """
     absent = []
-    for private in privateNames(_FAST_PATH_AREAS):
+    areas = _FAST_PATH_AREAS + (("http2",) if name == "http2" else ())
+    for private in privateNames(areas):
         if name not in private.fastPaths:
             continue
         try:
