@@ -27,13 +27,12 @@ import ipaddress
 import re
 import shlex
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support import ROOT, freePort
 
 README = ROOT / "README.md"
 
@@ -349,13 +348,7 @@ def _freeOnBoth() -> int:
     another sandbox of this process.
     """
     while True:
-        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        port = freePort()  # free for TCP and UDP, outside the ephemeral range
         with _handing:
             if port not in _handedOut:
                 _handedOut.add(port)

@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import io
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,14 +33,52 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Where L{freePort} looks: below the kernel's ephemeral range (32768 and
+#: up on Linux), so that no client connection of a test running beside this
+#: one is handed the port between the moment it is chosen and the moment a
+#: daemon binds it; above every default port of netservices.
+_PORTS = range(20000, 32768)
+
+
+#: How many processes may run the suite at once, each with its own share
+#: of L{_PORTS} (make test runs two).
+_SHARES = 4
+
+
+def _workerIndex() -> int:
+    """
+    This process's place among the processes that run the suite at once:
+    trial -jN runs its workers in C{_trial_temp/N}, pytest-xdist names them
+    C{gwN}; 0 when alone.
+    """
+    xdist = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if xdist.startswith("gw") and xdist[2:].isdigit():
+        return int(xdist[2:])
+    cwd = Path.cwd()
+    if cwd.parent.name.startswith("_trial_temp") and cwd.name.isdigit():
+        return int(cwd.name)
+    return 0
+
+
 def freePort(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
     """
-    A port that is free on C{host} right now (the kernel picks it).
+    A port that is free on C{host} right now, for both TCP and UDP, chosen
+    at random in this process's share of L{_PORTS}, so that the suite's
+    processes running at once never choose the same one.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, kind) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    share = len(_PORTS) // _SHARES
+    first = _PORTS.start + (_workerIndex() % _SHARES) * share
+    for _ in range(200):
+        port = random.randrange(first, first + share)
+        try:
+            for each in (kind, socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM):
+                with socket.socket(family, each) as s:
+                    s.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no free port on {host} in {first}..{first + share - 1}")
 
 
 def hasIPv6Loopback() -> bool:
