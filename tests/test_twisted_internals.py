@@ -17,7 +17,7 @@ from pathlib import Path
 from twisted.internet import reactor, tcp
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import LogLevel, capturedLogs
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 import services
 from services import _twisted, listen
@@ -173,6 +173,29 @@ class ALPNFallbackTests(SynchronousTestCase):
         expectOwn = _twisted.TWISTED_VERSION < (26, 4, 0)
         self.assertEqual(twistedTLS.ALPN_PER_CONNECTION, expectOwn)
         self.assertEqual(isinstance(factory, twistedTLS._ALPNSetOnce), expectOwn)
+
+
+    def test_oursNotTheSitesProtocols(self) -> None:
+        """
+        On Twisted < 26.4 the context offers the protocols the listener was
+        given (none here), not the wrapped Site's (h2 when the h2 package
+        is installed): with HTTP/2 off, Twisted's own unlimited HTTP/2 must
+        not be negotiated.
+        """
+        if not twistedTLS.ALPN_PER_CONNECTION:
+            raise SkipTest("Twisted 26.4 and newer take ALPN from the options alone")
+        from OpenSSL import SSL
+        from twisted.internet.ssl import CertificateOptions
+        from twisted.web.resource import Resource
+        from twisted.web.server import Site
+
+        offered: list[object] = []
+        self.patch(SSL.Context, "set_alpn_select_callback",
+                   lambda context, callback: offered.append(callback))
+        options = CertificateOptions()
+        factory = twistedTLS.serverTLSFactory(options, Site(Resource()))
+        factory._applyProtocolNegotiation(object())
+        self.assertEqual(offered, [])
 
 
 class FastPathTests(SynchronousTestCase):

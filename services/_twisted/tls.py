@@ -8,7 +8,9 @@ protocols on the shared context after creating each connection, which
 pyOpenSSL 25.1 and newer refuse ("Context has already been used to create
 a Connection, it cannot be mutated again"): every TLS connection to the web
 service failed.  L{serverTLSFactory} sets them once, before the first
-connection, on those releases.
+connection, on those releases: the protocols netservices chose for the
+listener (HTTP/2 only with its limited connection), never the wrapped
+Site's own list.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ def serverTLSFactory(options: Any, protocolFactory: IProtocolFactory) -> TLSMemo
     """
     if not (ALPN_PER_CONNECTION and IProtocolNegotiationFactory.providedBy(protocolFactory)):
         return TLSMemoryBIOFactory(options, False, protocolFactory)
-    # Twisted private: how Twisted < 26.4 puts ALPN protocols on a context.
-    from twisted.internet._sslverify import (  # type: ignore[attr-defined]
-        _setAcceptableProtocols,
-    )
-
-    _setAcceptableProtocols(options.getContext(), protocolFactory.acceptableProtocols())
+    # Twisted < 26.4 would set the wrapped factory's protocols on the shared
+    # context for every connection: a Site offers h2 whenever the h2 package
+    # is installed, which would bypass our choice (HTTP/2 off, or only with
+    # our limited connection).  The options' own protocols, which we chose,
+    # are on the context already (CertificateOptions sets them when it makes
+    # it), so the per-connection step is skipped.
     return _ALPNSetOnce(options, False, protocolFactory)
 
 
@@ -74,12 +76,6 @@ PRIVATE_NAMES = (
         PrivateName(
             "twisted.protocols.tls:TLSMemoryBIOFactory._applyProtocolNegotiation",
             "the per-connection ALPN step, skipped once the context has the protocols",
-            ("services._twisted.tls",),
-            verified=("25.5.0",),
-        ),
-        PrivateName(
-            "twisted.internet._sslverify:_setAcceptableProtocols",
-            "puts ALPN protocols on a context before its first connection",
             ("services._twisted.tls",),
             verified=("25.5.0",),
         ),
