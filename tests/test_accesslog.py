@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_accesslog -*-
 """
-Tests for L{services.accesslog}, and for the files netservices writes
+Tests for L{services.web._accesslog}, and for the files netservices writes
 being reopened on SIGHUP, with real daemons in the foreground and
 daemonized, with and without workers.
 """
@@ -17,9 +17,9 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SkipTest, TestCase
 
 from services import logs
-from services.accesslog import AccessLogFile
+from services.web._accesslog import AccessLogFile
 from services.config import replaceSection
-from services.tap import Options, buildService
+from services.daemon.tap import Options, buildService
 
 from .support import Daemon, DaemonizedTwistd, freePort, getEach, isolatedConfig, waitUntil
 

@@ -16,9 +16,9 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.httplimits import HTTPLimits, LimitedSite
+from services.web._limits import HTTPLimits, LimitedSite
 from services.stats import WebStats
-from services.webpages import Hello
+from services.web._pages import Hello
 
 from .webfakes import temporaryDirectory
 

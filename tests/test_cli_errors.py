@@ -16,7 +16,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import TestCase
 
 from services import cli
-from services.commands import echo, fetch
+from services.cli import echo, fetch
 
 SEE = "; see netservices {} --help"
 

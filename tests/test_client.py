@@ -1,5 +1,5 @@
 """
-Unit tests of L{services.client}: requests through L{treq.testing.StubTreq},
+Unit tests of L{services.client._api}: requests through L{treq.testing.StubTreq},
 time from a L{Clock}.
 """
 
@@ -24,7 +24,7 @@ from twisted.web import resource, server
 from twisted.web._newclient import ResponseNeverReceived
 
 from services import __version__
-from services.client import (
+from services.client._api import (
     DEFAULT_USER_AGENT,
     RequestTimeout,
     Response,

@@ -14,9 +14,9 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import cli
-from services.client import Response
-from services.commands import exits
-from services.commands.fetch import Plan, _statusBlock
+from services.client._api import Response
+from services.cli import exits
+from services.cli.fetch import Plan, _statusBlock
 from tests.clientservers import (
     bigDigest,
     cliEnvironment,
@@ -151,7 +151,7 @@ class PlanTests(SynchronousTestCase):
         """
         Malformed values are usage errors with a message.
         """
-        from services.commands.fetch import _Usage
+        from services.cli.fetch import _Usage
 
         for argv in (("-q", "novalue"), ("-H", "nocolon"), ("--json", "{oops"), ("-d", "a=1", "--json", "1")):
             self.assertRaises(_Usage, Plan.fromArgs, parse("http://h/", *argv), {})
@@ -441,7 +441,7 @@ class ExitTests(SynchronousTestCase):
         """
         from twisted.internet import error
 
-        from services.client import RequestTimeout
+        from services.client._api import RequestTimeout
 
         self.assertEqual(exits.describe(RequestTimeout(2, "http://x/"))[0], exits.TIMEOUT)
         self.assertEqual(exits.describe(error.DNSLookupError("x"), "nohost:80"),

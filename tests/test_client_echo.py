@@ -1,5 +1,5 @@
 """
-Tests of the echo clients (L{services.echoclient}) and of
+Tests of the echo clients (L{services.echo._client}) and of
 C{netservices echo} against a real C{twistd -n netservices}.
 """
 
@@ -14,8 +14,8 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from services.commands import exits
-from services.echoclient import (
+from services.cli import exits
+from services.echo._client import (
     EchoMismatch,
     ProbeTimeout,
     Summary,

@@ -1,7 +1,7 @@
 """
 Unit tests of what the client bounds and refuses: response heads
-(L{services.responsehead}), content decoding (L{services.contentcoding}),
-the temporary file and error statuses of L{services.client.download}, and
+(L{services.client._head}), content decoding (L{services.client._coding}),
+the temporary file and error statuses of L{services.client._api.download}, and
 IPv6 literal URLs.  Fake transports and L{treq.testing.StubTreq} only.
 """
 
@@ -26,8 +26,8 @@ from twisted.web.client import readBody
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
-from services import client
-from services.client import (
+from services.client._api import _api as client
+from services.client._api import (
     BadContentEncoding,
     HTTPStatusError,
     ResponseHeadersTooLarge,
@@ -35,8 +35,8 @@ from services.client import (
     download,
     request,
 )
-from services.contentcoding import STEP, WithoutTreqEncoding
-from services.responsehead import HeadLimitEndpoint, HeadLimits, HeadTooLarge
+from services.client._coding import STEP, WithoutTreqEncoding
+from services.client._head import HeadLimitEndpoint, HeadLimits, HeadTooLarge
 from tests.clientservers import temporaryDirectory
 
 

@@ -21,9 +21,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.iweb import IAgent, IPolicyForHTTPS
 from zope.interface.verify import verifyObject
 
-from services.agent import TLSPolicy, makeAgent, makePool
-from services.commands import exits
-from services.proxy import Proxy, ProxyError, ProxySettings, TunnelEndpoint, TunnelProtocol
+from services.client._agent import TLSPolicy, makeAgent, makePool
+from services.cli import exits
+from services.client._tunnel import Proxy, ProxyError, ProxySettings, TunnelEndpoint, TunnelProtocol
 from tests.clientservers import (
     TinyProxy,
     cliEnvironment,

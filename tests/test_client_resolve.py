@@ -1,5 +1,5 @@
 """
-Tests of L{services.resolve} and C{netservices resolve}.
+Tests of L{services.client._resolve} and C{netservices resolve}.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from twisted.internet.interfaces import IHostnameResolver
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface import implementer
 
-from services.commands import exits
-from services.commands.resolve import formatResolution
-from services.resolve import (
+from services.cli import exits
+from services.cli.resolve import formatResolution
+from services.client._resolve import (
     Resolution,
     UnknownService,
     canonicalNames,

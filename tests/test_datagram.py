@@ -1,5 +1,5 @@
 """
-Tests for L{services.datagram}: UDP endpoint descriptions, shared sockets,
+Tests for L{services.net.datagram}: UDP endpoint descriptions, shared sockets,
 the loop guard and the rate limits.
 """
 
@@ -14,7 +14,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.datagram import (
+from services.net.datagram import (
     OwnPorts,
     SourceLimiter,
     UdpEndpoint,

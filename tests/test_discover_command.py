@@ -1,6 +1,6 @@
 """
-Tests for C{netservices discover} (L{services.commands.discover}) and the
-L{services.discovery.discover} client under it, over a memory reactor.
+Tests for C{netservices discover} (L{services.cli.discover}) and the
+L{services.discovery._service.discover} client under it, over a memory reactor.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.cli import buildParser
-from services.commands.discover import formatTable, run
+from services.cli.discover import formatTable, run
 from services.config import LIMITED_BROADCAST
-from services.discovery import discover
-from services.discovery_wire import ANNOUNCE, REPLY, Message, decode, encode, query
+from services.discovery._service import discover
+from services.discovery._wire import ANNOUNCE, REPLY, Message, decode, encode, query
 from tests.support import freePort
 from tests.udpsupport import UdpMemoryReactor
 

@@ -1,5 +1,5 @@
 """
-Tests for L{services.discovery}: the protocol over a memory transport and a
+Tests for L{services.discovery._service}: the protocol over a memory transport and a
 L{Clock}, the peer table, and the service.
 """
 
@@ -19,10 +19,12 @@ from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from services import discovery, logs
+from services import logs
+
+from services.discovery._service import _service as discovery
 from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
-from services.datagram import SourceLimiter
-from services.discovery import (
+from services.net.datagram import SourceLimiter
+from services.discovery._service import (
     NONCE_LIFETIME,
     DiscoveryProtocol,
     DiscoveryService,
@@ -31,8 +33,8 @@ from services.discovery import (
     makeDiscoveryService,
     receiverAddresses,
 )
-from services.discovery_net import GROUP6, Target
-from services.discovery_wire import (
+from services.discovery._net import GROUP6, Target
+from services.discovery._wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
     REPLY,
@@ -41,8 +43,8 @@ from services.discovery_wire import (
     encode,
     query,
 )
-from services.interfaces import Address4, Interface
-from services.listen import ListenError, isListening, listeningPorts
+from services.net.interfaces import Address4, Interface
+from services.net.listen import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats
 from tests.support import freePort, hasIPv6Loopback
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor

@@ -24,9 +24,9 @@ from services.config import (
     loadConfig,
     parseConfig,
 )
-from services.discovery import DiscoveryService
+from services.discovery._service import DiscoveryService
 from services.stats import DiscoveryStats, UdpEchoStats
-from services.tap import Options, buildService
+from services.daemon.tap import Options, buildService
 from tests.support import ROOT, freePort
 from tests.udpsupport import UdpMemoryReactor
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from services.config import SECTIONS
-from services.discovery_wire import newNonce, query
+from services.discovery._wire import newNonce, query
 from tests.support import Daemon, freePort, waitUntil
 
 #: Sections this module configures itself.

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_discovery_net -*-
 """
-Tests for L{services.discovery_net} and L{services.interfaces}: which
+Tests for L{services.discovery._net} and L{services.net.interfaces}: which
 endpoints an announce lists on each interface, where IPv4 announces go, and
 how the kernel's interface list is read (with a fake psutil).
 """
@@ -14,14 +14,14 @@ from typing import Any, ClassVar
 import psutil
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.discovery_net import (
+from services.discovery._net import (
     GROUP6,
     endpointsOn,
     ipv4Targets,
     ipv6Interfaces,
     ipv6Targets,
 )
-from services.interfaces import Address4, Interface, holding, listInterfaces
+from services.net.interfaces import Address4, Interface, holding, listInterfaces
 
 LO = Interface(
     "lo", 1, loopback=True, multicast=False, ipv4=(Address4("127.0.0.1", 8, "127.255.255.255"),)
@@ -250,7 +250,7 @@ class QueryPlanTests(SynchronousTestCase):
     """
 
     def plan(self, broadcast: str = "127.255.255.255", family: str = "any", interface: str = ""):
-        from services.discovery_client import _queryPlan, chooseInterface
+        from services.discovery._client import _queryPlan, chooseInterface
 
         chosen = chooseInterface(ALL, interface) if interface else None
         destinations, bind, over6 = _queryPlan((broadcast, 9), family, chosen, ALL)
@@ -288,7 +288,7 @@ class QueryPlanTests(SynchronousTestCase):
         An interface the host does not have is an error that lists those it
         has.
         """
-        from services.discovery import chooseInterface
+        from services.discovery._service import chooseInterface
 
         with self.assertRaises(ValueError) as caught:
             chooseInterface(ALL, "wlan0")

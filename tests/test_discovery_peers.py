@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_discovery_peers -*-
 """
-Tests for L{services.discovery_peers}: the peer table's limits per source,
+Tests for L{services.discovery._peers}: the peer table's limits per source,
 its ttl cap, its bounded summaries, and the expiry it reports however it is
 read.
 """
@@ -12,8 +12,8 @@ import json
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.discovery_peers import MAX_GUARDED_PORTS, STATUS_PEERS, Peer, PeerTable
-from services.discovery_wire import ANNOUNCE, Message, newInstanceId
+from services.discovery._peers import MAX_GUARDED_PORTS, STATUS_PEERS, Peer, PeerTable
+from services.discovery._wire import ANNOUNCE, Message, newInstanceId
 from services.stats import DiscoveryStats
 
 FORGER = ("127.0.0.1", 40000)

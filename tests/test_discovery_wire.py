@@ -1,5 +1,5 @@
 """
-Tests for L{services.discovery_wire}: the discovery datagrams.
+Tests for L{services.discovery._wire}: the discovery datagrams.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.discovery_wire import (
+from services.discovery._wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
     QUERY,

@@ -1,5 +1,5 @@
 """
-Tests for L{services.echo}: the protocol over StringTransport, the
+Tests for L{services.echo._tcp}: the protocol over StringTransport, the
 factory's limits, and the service builder over MemoryReactor.
 """
 
@@ -19,8 +19,8 @@ from zope.interface.verify import verifyObject
 
 from services import logs
 from services.config import EchoConfig
-from services.echo import Echo, EchoFactory, makeEchoService
-from services.listen import ListenerService, ReusePortEndpoint
+from services.echo._tcp import Echo, EchoFactory, makeEchoService
+from services.net.listen import ListenerService, ReusePortEndpoint
 from services.stats import ConnectionStats
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -150,7 +150,7 @@ class EchoProtocolTests(SynchronousTestCase):
             protocol.dataReceived(b"12345")
             self.clock.advance(2.5)
             protocol.connectionLost(Failure(ConnectionDone()))
-        ours = [e for e in events if e.get("log_namespace", "").startswith("services.echo")]
+        ours = [e for e in events if e.get("log_namespace", "").startswith("services.echo._tcp")]
         self.assertEqual([e["log_level"] for e in ours], [LogLevel.debug, LogLevel.debug])
         self.assertEqual(ours[0]["peer"], "127.0.0.1:40000")
         self.assertEqual(ours[1]["bytes"], 5)

@@ -1,6 +1,6 @@
 """
 Tests of the argument rules of C{netservices echo --unix PATH [--dgram |
---seqpacket]} (L{services.commands.echo}).
+--seqpacket]} (L{services.cli.echo}).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.cli import buildParser
-from services.commands import echo, exits
+from services.cli import echo, exits
 
 
 class UsageTests(SynchronousTestCase):

@@ -1,5 +1,5 @@
 """
-Tests for L{services.fastpath}: writing straight to the socket when nothing
+Tests for L{services.nsepoll.fastpath}: writing straight to the socket when nothing
 is queued, and falling back to the transport everywhere else.
 
 Connections are real Twisted transports over a socket pair, driven by a
@@ -23,9 +23,9 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from services import reactor as nsreactor
-from services.echo import Echo, EchoFactory
-from services.fastpath import canWriteDirectly, writeDirectly
+from services.nsepoll import _reactor as nsreactor
+from services.echo._tcp import Echo, EchoFactory
+from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
 
 try:
     from twisted.internet import unix

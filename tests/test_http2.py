@@ -1,5 +1,5 @@
 """
-Tests for L{services.http2}: the limits of HTTP/1.1 on HTTP/2 connections,
+Tests for L{services.web._http2}: the limits of HTTP/1.1 on HTTP/2 connections,
 driven by h2's own client state machine over an in-memory transport and a
 clock.
 """
@@ -17,9 +17,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.http2 import CONTROL_FRAMES, LimitedH2Connection, NegotiatingChannel
-from services.httplimits import HTTPLimits, LimitedSite
-from services.webpages import Hello
+from services.web._http2 import CONTROL_FRAMES, LimitedH2Connection, NegotiatingChannel
+from services.web._limits import HTTPLimits, LimitedSite
+from services.web._pages import Hello
 
 from .support import BufferingTransport
 
@@ -385,7 +385,7 @@ class FactoryTests(SynchronousTestCase):
         connection over C{maxConnectionsPerPeer} gets no protocol, and is
         counted as refused.
         """
-        from services.http2 import HTTP2Factory
+        from services.web._http2 import HTTP2Factory
 
         site = LimitedSite(Hello(), HTTPLimits(maxConnectionsPerPeer=1), reactor=Clock())
         factory = HTTP2Factory(site)
@@ -401,7 +401,7 @@ class FactoryTests(SynchronousTestCase):
         Starting and stopping the factory starts and stops the site (which
         opens and closes its access log).
         """
-        from services.http2 import HTTP2Factory
+        from services.web._http2 import HTTP2Factory
 
         site = LimitedSite(Hello(), HTTPLimits(), reactor=Clock())
         factory = HTTP2Factory(site)

@@ -1,5 +1,5 @@
 """
-Tests of ICMP echo encoding and decoding (L{services.icmp}).
+Tests of ICMP echo encoding and decoding (L{services.client._icmp}).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import struct
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.icmp import Malformed, checksum, decodeEcho, encodeEcho, stripIPv4Header
+from services.client._icmp import Malformed, checksum, decodeEcho, encodeEcho, stripIPv4Header
 from tests.pingfakes import withIPv4Header
 
 

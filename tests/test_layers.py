@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_layers -*-
 """
-Tests for the layered endpoint descriptions of L{services.listen}:
+Tests for the layered endpoint descriptions of L{services.net.listen}:
 C{haproxy:}, C{ssl:} and C{systemd:} over a listening socket, and sockets
 handed down by a parent.
 """
@@ -16,8 +16,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import ConfigError, EchoConfig, parseConfig
-from services.echo import makeEchoService
-from services.listen import (
+from services.echo._tcp import makeEchoService
+from services.net.listen import (
     AdoptedEndpoint,
     ListenContext,
     ListenSpec,
@@ -30,9 +30,9 @@ from services.listen import (
     splitArguments,
     tlsFiles,
 )
-from services.proxyprotocol import ProxyHeaderEndpoint, ProxyHeaderFactory
+from services.net.proxyheader import ProxyHeaderEndpoint, ProxyHeaderFactory
 from services.stats import ConnectionStats
-from services.tls import TLSError, TLSFiles, TLSServerEndpoint
+from services.net.tls import TLSError, TLSFiles, TLSServerEndpoint
 
 
 class ParseListenTests(SynchronousTestCase):

@@ -1,5 +1,5 @@
 """
-Tests for L{services.lifecycle} and the graceful shutdown of the echo
+Tests for L{services.net.drain} and the graceful shutdown of the echo
 service: draining connections, the grace period, and reopening logs.
 """
 
@@ -18,9 +18,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
 from services.config import EchoConfig
-from services.echo import makeEchoService
-from services.lifecycle import ConnectionTracker, reopenLogFiles, stopOnEarlyTerm
-from services.tap import Options, buildService
+from services.echo._tcp import makeEchoService
+from services.net.drain import ConnectionTracker, reopenLogFiles, stopOnEarlyTerm
+from services.daemon.tap import Options, buildService
 
 from .support import Daemon, DaemonizedTwistd, freePort, isolatedConfig, processGone, waitUntil
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_mdns -*-
 """
-Tests for L{services.mdns} and L{services.mdns_records}: what is offered
+Tests for L{services.discovery._mdns} and L{services.discovery._mdnsrecords}: what is offered
 on which link, the records, the service on a memory reactor, C{[mdns]}.
 """
 
@@ -12,10 +12,10 @@ from twisted.names import dns
 from twisted.trial.unittest import TestCase
 
 from services.config import ConfigError, parseConfig
-from services.interfaces import Address4, Interface
-from services.mdns import MDNSService, MDNSSettings, linksOf, makeMDNSService, offersOn
-from services.mdns_records import Offer, hostLabel, instanceRecords, renamed
-from services.mdns_responder import MDNSStats
+from services.net.interfaces import Address4, Interface
+from services.discovery._mdns import MDNSService, MDNSSettings, linksOf, makeMDNSService, offersOn
+from services.discovery._mdnsrecords import Offer, hostLabel, instanceRecords, renamed
+from services.discovery._mdnsresponder import MDNSStats
 from tests.udpsupport import MulticastMemoryReactor
 
 ETH0 = Interface(
@@ -265,7 +265,7 @@ class TreeTests(TestCase):
         the services it advertises, named from C{[discovery] name}, whose
         counters C{/status} reads; without, none.
         """
-        from services.tap import buildService
+        from services.daemon.tap import buildService
 
         config = parseConfig("[discovery]\nenabled = no\nname = beta\n[mdns]\nenabled = yes\n")
         root = buildService(config, MulticastMemoryReactor())

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_mdns_browse -*-
 """
-Tests for L{services.mdns_browse} on a memory reactor, and for the
+Tests for L{services.discovery._mdnsbrowse} on a memory reactor, and for the
 C{--mdns} output of C{netservices discover}.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 from twisted.names import dns
 from twisted.trial.unittest import TestCase
 
-from services.commands.discover_mdns import formatInstances
-from services.interfaces import Address4, Interface
-from services.mdns_browse import browse, normalType
+from services.cli.discover_mdns import formatInstances
+from services.net.interfaces import Address4, Interface
+from services.discovery._mdnsbrowse import browse, normalType
 from tests.udpsupport import MulticastMemoryReactor
 
 ETH0 = Interface(

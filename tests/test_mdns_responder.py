@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_mdns_responder -*-
 """
-Tests for L{services.mdns_responder}: the responder on a memory datagram
+Tests for L{services.discovery._mdnsresponder}: the responder on a memory datagram
 transport with a L{Clock}, so that every RFC 6762 timing is exact.
 """
 
@@ -12,9 +12,9 @@ from twisted.internet.task import Clock
 from twisted.names import dns
 from twisted.trial.unittest import TestCase
 
-from services.datagram import SourceLimiter
-from services.mdns_records import CACHE_FLUSH, Offer, instanceRecords
-from services.mdns_responder import GROUP4, Link, MDNSResponder, MDNSStats
+from services.net.datagram import SourceLimiter
+from services.discovery._mdnsrecords import CACHE_FLUSH, Offer, instanceRecords
+from services.discovery._mdnsresponder import GROUP4, Link, MDNSResponder, MDNSStats
 from tests.udpsupport import MemoryDatagramTransport
 
 LINK = Link("eth0", 4, ("198.18.0.0/24",), 1500)

@@ -1,5 +1,5 @@
 """
-Tests for L{services.metrics}: every service's counters as Prometheus
+Tests for L{services.web._metrics}: every service's counters as Prometheus
 metrics, served at C{/metrics} and parsed back with prometheus_client.
 """
 
@@ -14,10 +14,12 @@ from prometheus_client.registry import CollectorRegistry
 from treq.testing import StubTreq
 from twisted.web.wsgi import WSGIResource
 
-from services import __version__, metrics
+from services import __version__
+
+from services.web._service import _metrics as metrics
 from services.config import WebConfig
-from services.metrics import StatsCollector, makeRegistry, metricName, metricsResource
-from services.web import buildResource
+from services.web._metrics import StatsCollector, makeRegistry, metricName, metricsResource
+from services.web._service import buildResource
 
 from .webfakes import FakeRoot, StubTestCase, SynchronousThreads, fullRoot, header
 
@@ -221,11 +223,11 @@ class LazyImportTests(StubTestCase):
 
         code = (
             "import sys\n"
-            "import services.tap, services.web\n"
+            "import services.daemon.tap, services.web._service\n"
             "from services.config import WebConfig\n"
             "from twisted.internet.task import Clock\n"
             "from tests.webfakes import fullRoot\n"
-            "services.web.buildResource(WebConfig(), fullRoot(), lambda: 0.0, Clock())\n"
+            "services.web._service.buildResource(WebConfig(), fullRoot(), lambda: 0.0, Clock())\n"
             "print('prometheus_client' in sys.modules, 'twisted.web.static' in sys.modules)\n"
         )
         result = subprocess.run(

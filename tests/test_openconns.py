@@ -1,5 +1,5 @@
 """
-Tests for L{services.openconns}: the registries of open echo and web
+Tests for L{services.net.connections}: the registries of open echo and web
 connections, and what C{/status} lists of them.
 """
 
@@ -10,11 +10,11 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.echo import EchoFactory, EchoService
-from services.httplimits import HTTPLimits, LimitedSite
-from services.openconns import PAUSED, READING, SENDING, connectionsDocument
-from services.web import WebService
-from services.webpages import HELLO, Hello
+from services.echo._tcp import EchoFactory, EchoService
+from services.web._limits import HTTPLimits, LimitedSite
+from services.net.connections import PAUSED, READING, SENDING, connectionsDocument
+from services.web._service import WebService
+from services.web._pages import HELLO, Hello
 
 from .support import BufferingTransport
 from .webfakes import FakeRoot
@@ -156,7 +156,7 @@ class DocumentTests(SynchronousTestCase):
         C{/status} lists the connections of the services that keep them,
         and has no C{connections} when none does.
         """
-        from services.web import statusDocument
+        from services.web._service import statusDocument
 
         root = FakeRoot()
         root.addListeners("udp-echo")

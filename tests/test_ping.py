@@ -1,5 +1,5 @@
 """
-Tests of L{services.ping} on a fake ICMP socket and a Clock.
+Tests of L{services.client._ping} on a fake ICMP socket and a Clock.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from services.icmp import decodeEcho, encodeEcho
-from services.ping import (
+from services.client._icmp import decodeEcho, encodeEcho
+from services.client._ping import (
     MAX_KEPT_REPLIES,
     Pinger,
     PingOptions,

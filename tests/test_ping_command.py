@@ -1,5 +1,5 @@
 """
-Tests of C{netservices ping} (L{services.commands.ping}) on a fake ICMP
+Tests of C{netservices ping} (L{services.cli.ping}) on a fake ICMP
 socket and a Clock: iputils' output and exit statuses.
 """
 
@@ -15,7 +15,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.cli import buildParser
-from services.commands.ping import formatTime, pingCommand
+from services.cli.ping import formatTime, pingCommand
 from tests.pingfakes import FakeSocketFactory, TriggerReactor, replyTo, ttlAncillary
 
 

@@ -31,13 +31,13 @@ class PluginTests(SynchronousTestCase):
     def test_found(self) -> None:
         """
         Twisted's plugin system finds the netservices service maker, and it
-        points to services.tap.
+        points to services.daemon.tap.
         """
         makers = {m.tapname: m for m in getPlugins(IServiceMaker)}
         maker = makers["netservices"]
         verifyObject(IPlugin, maker)
         verifyObject(IServiceMaker, maker)
-        from services.tap import Options, makeService
+        from services.daemon.tap import Options, makeService
 
         self.assertIs(maker.options, Options)
         self.assertIs(maker.makeService, makeService)
@@ -93,7 +93,7 @@ class WheelTests(SynchronousTestCase):
         self.assertIn("twisted/plugins/netservices.py", names)
         self.assertIn("twisted/plugins/netservices_reactor.py", names)
         self.assertIn("services/py.typed", names)
-        self.assertIn("services/tap.py", names)
+        self.assertIn("services/daemon/tap.py", names)
         self.assertNotIn("twisted/__init__.py", names)
         self.assertNotIn("twisted/plugins/__init__.py", names)
         self.assertFalse([n for n in names if n.endswith("dropin.cache") or n.startswith("tests/")])

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_proxyprotocol -*-
 """
-Tests for L{services.proxyprotocol}: the PROXY header is read in full, in
+Tests for L{services.net.proxyheader}: the PROXY header is read in full, in
 any number of pieces, before the wrapped protocol exists.
 """
 
@@ -17,8 +17,8 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
-from services.echo import EchoFactory
-from services.proxyprotocol import (
+from services.echo._tcp import EchoFactory
+from services.net.proxyheader import (
     HEADER_TIMEOUT,
     MalformedHeader,
     ProxyHeaderEndpoint,

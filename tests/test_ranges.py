@@ -1,6 +1,6 @@
 """
-Tests for L{services.ranges} and the byte ranges of
-L{services.static.StaticFile}: every valid range set is answered with
+Tests for L{services.web._ranges} and the byte ranges of
+L{services.web._static.StaticFile}: every valid range set is answered with
 exactly the bytes asked for (a property test against slicing), ranges are
 merged and capped so they cannot amplify a response, and a producer that
 fails aborts its connection instead of leaving it hanging.
@@ -20,8 +20,8 @@ from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.ranges import MAX_RANGES, RangeProducer, parseRangeHeader, selectRanges
-from services.static import StaticFile
+from services.web._ranges import MAX_RANGES, RangeProducer, parseRangeHeader, selectRanges
+from services.web._static import StaticFile
 
 from .support import BufferingTransport
 from .webfakes import StubTestCase, header, temporaryDirectory

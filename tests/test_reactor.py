@@ -1,5 +1,5 @@
 """
-Tests for L{services.reactor} (the C{nsepoll} reactor) and its twistd
+Tests for L{services.nsepoll._reactor} (the C{nsepoll} reactor) and its twistd
 dropin.  Unit tests build a reactor object without running it and drive its
 ports by hand; integration tests run C{twistd --reactor nsepoll}.
 """
@@ -21,7 +21,7 @@ from twisted.plugin import getPlugins
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from services import reactor as nsreactor
+from services.nsepoll import _reactor as nsreactor
 
 from .support import servicesImportedBy
 
@@ -71,17 +71,17 @@ class PluginTests(SynchronousTestCase):
 
     def test_found(self) -> None:
         """
-        The C{nsepoll} reactor installer names L{services.reactor}.
+        The C{nsepoll} reactor installer names L{services.nsepoll._reactor}.
         """
         installers = {r.shortName: r for r in getPlugins(IReactorInstaller)}
-        self.assertEqual(installers["nsepoll"].moduleName, "services.reactor")
+        self.assertEqual(installers["nsepoll"].moduleName, "services.nsepoll._reactor")
 
     def test_dropinImportsNothingOfOurs(self) -> None:
         """
         Importing the dropin does not import the services package.
         """
         self.assertEqual(servicesImportedBy("netservices_reactor.py"), [])
-        self.assertIsNotNone(importlib.util.find_spec("services.reactor"))
+        self.assertIsNotNone(importlib.util.find_spec("services.nsepoll._reactor"))
 
     def test_listedByTwistd(self) -> None:
         """
@@ -503,7 +503,7 @@ class ReactorChoiceTests(SynchronousTestCase):
         L{nsreactor.NetservicesReactor} as the global reactor.
         """
         code = (
-            "from services.tap import installConfiguredReactor\n"
+            "from services.daemon.tap import installConfiguredReactor\n"
             "print(installConfiguredReactor('nsepoll'))\n"
             "from twisted.internet import reactor\n"
             "print(type(reactor).__name__)\n"
@@ -515,7 +515,7 @@ class ReactorChoiceTests(SynchronousTestCase):
         A reactor installed before (here, the tests' own) stays: nothing
         is installed and no error is raised.  C{twisted} never installs.
         """
-        from services.tap import installConfiguredReactor
+        from services.daemon.tap import installConfiguredReactor
         from twisted.internet import reactor
 
         self.assertFalse(installConfiguredReactor("nsepoll"))
@@ -526,12 +526,12 @@ class ReactorChoiceTests(SynchronousTestCase):
 
     def test_libraryParsingInstallsNothing(self) -> None:
         """
-        Parsing L{services.tap.Options} outside twistd (a program of its
+        Parsing L{services.daemon.tap.Options} outside twistd (a program of its
         own, or a test) leaves the choice of reactor to that program.
         """
         code = (
             "import sys\n"
-            "from services.tap import Options\n"
+            "from services.daemon.tap import Options\n"
             "Options().parseOptions(['--no-echo'])\n"
             "print('twisted.internet.reactor' in sys.modules)\n"
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 from twisted.internet import reactor
 from twisted.trial.unittest import SkipTest, TestCase
 
-from services.commands import exits
+from services.cli import exits
 from tests.clientservers import (
     EndlessHeadServer,
     TinyProxy,

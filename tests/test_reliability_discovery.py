@@ -15,7 +15,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.discovery_wire import MAX_DATAGRAM, newInstanceId, newNonce, query
+from services.discovery._wire import MAX_DATAGRAM, newInstanceId, newNonce, query
 
 from .reliability import LimitedDaemon, assertNoTraceback, onlyConfig, requireServices
 from .support import freePort, waitUntil

@@ -33,8 +33,8 @@ from twisted.web.resource import Resource
 import dataclasses
 
 from services.config import SECTIONS, Config, EchoConfig, replaceSection
-from services.echo import Echo, makeEchoService
-from services.tap import buildService
+from services.echo._tcp import Echo, makeEchoService
+from services.daemon.tap import buildService
 
 
 class FaultyEcho(Echo):

@@ -39,7 +39,7 @@ from services.config import (
     parseText,
     parseValue,
 )
-from services.tap import Options
+from services.daemon.tap import Options
 
 from .reliability import requireServices
 
@@ -360,7 +360,7 @@ class NetservicesCommandPropertyTests(SynchronousTestCase):
             self.assertNotIn("Traceback", stderr.getvalue())
             return
         if argv[0] == "fetch":
-            from services.commands import fetch
+            from services.cli import fetch
 
             try:
                 plan = fetch.Plan.fromArgs(args, {})
@@ -378,7 +378,7 @@ def wireMessages(draw: st.DrawFn) -> Any:
     """
     Valid announces and replies of the discovery wire format.
     """
-    from services.discovery_wire import ANNOUNCE, REPLY, Message
+    from services.discovery._wire import ANNOUNCE, REPLY, Message
 
     kind = draw(st.sampled_from([ANNOUNCE, REPLY]))
     names = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,31}", fullmatch=True)
@@ -411,7 +411,7 @@ class DiscoveryPropertyTests(SynchronousTestCase):
         Item 8: every valid announce or reply decodes to itself, within the
         size limit.
         """
-        from services.discovery_wire import MAX_DATAGRAM, decode, encode
+        from services.discovery._wire import MAX_DATAGRAM, decode, encode
 
         data = encode(message)
         self.assertLessEqual(len(data), MAX_DATAGRAM)
@@ -424,7 +424,7 @@ class DiscoveryPropertyTests(SynchronousTestCase):
         Item 8: a query padded to any size is that size (or as small as it
         can be, and never over the limit) and decodes to its nonce.
         """
-        from services.discovery_wire import MAX_DATAGRAM, QUERY, decode, query
+        from services.discovery._wire import MAX_DATAGRAM, QUERY, decode, query
 
         data = query(nonce, size)
         bare = query(nonce, 0)
@@ -449,7 +449,7 @@ class DiscoveryPropertyTests(SynchronousTestCase):
         Item 8: a valid UDP endpoint string parses, and its canonical text
         parses to the same endpoint.
         """
-        from services.datagram import parseUdpEndpoint
+        from services.net.datagram import parseUdpEndpoint
 
         endpoint = parseUdpEndpoint(text)
         self.assertEqual(parseUdpEndpoint(str(endpoint)), endpoint)
@@ -462,7 +462,7 @@ class DiscoveryPropertyTests(SynchronousTestCase):
         Item 8: any text either parses as a UDP endpoint or raises
         C{ValueError} with a one-line message.
         """
-        from services.datagram import parseUdpEndpoint
+        from services.net.datagram import parseUdpEndpoint
 
         try:
             parseUdpEndpoint(text)

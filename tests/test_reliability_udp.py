@@ -367,7 +367,7 @@ class UdpAbuseTests(UdpDaemonMixin, SynchronousTestCase):
         """
         daemon, ports = self.startUdp(discovery="interval = 60\nttl = 120\n")
         try:
-            from services.discovery_wire import decode
+            from services.discovery._wire import decode
         except ImportError:
             raise SkipTest("no discovery wire module") from None
         rng = random.Random(11)
@@ -474,7 +474,7 @@ class PeerPortsTests(SynchronousTestCase):
         from twisted.application.service import MultiService, Service
         from twisted.internet.task import Clock
 
-        from services.datagram import OwnPorts, unsafeSource
+        from services.net.datagram import OwnPorts, unsafeSource
 
         class Discovery(Service):
             def guardedPorts(self) -> frozenset[int]:

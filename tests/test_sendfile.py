@@ -1,5 +1,5 @@
 """
-Tests for L{services.sendfile}: static bodies sent with os.sendfile over a
+Tests for L{services.web._sendfile}: static bodies sent with os.sendfile over a
 real twisted.web channel on a real TCP transport
 on loopback, driven by a MemoryReactorClock: the tests call C{doWrite} where
 a reactor would.
@@ -24,8 +24,8 @@ from twisted.web import http
 from twisted.web.server import Site
 from twisted.web.test.requesthelper import DummyRequest
 
-from services import reactor as nsreactor
-from services.sendfile import SendfileProducer, canSendfile
+from services.nsepoll import _reactor as nsreactor
+from services.web._sendfile import SendfileProducer, canSendfile
 
 from .test_reactor import buildReactor
 

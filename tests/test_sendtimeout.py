@@ -1,6 +1,6 @@
 """
-Tests for L{services.sendtimeout} and the send timeouts of the echo
-service (L{services.echo.Echo}), driven through a transport with a send
+Tests for L{services.net.sendtimeout} and the send timeouts of the echo
+service (L{services.echo._tcp.Echo}), driven through a transport with a send
 buffer (L{BufferingTransport}) and a L{Clock}.
 """
 
@@ -10,8 +10,8 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.echo import EchoFactory
-from services.sendtimeout import SendTimer, queuedBytes
+from services.echo._tcp import EchoFactory
+from services.net.sendtimeout import SendTimer, queuedBytes
 
 from .support import BufferingTransport
 

@@ -1,6 +1,6 @@
 """
 Tests of the SOCK_SEQPACKET transport, port and endpoints
-(L{services.seqpacket}) with the echo protocol, on real UNIX sockets.
+(L{services.net.seqpacket}) with the echo protocol, on real UNIX sockets.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from services.config import ConfigError, parseConfig
-from services.echo import EchoFactory
-from services.seqpacket import (
+from services.echo._tcp import EchoFactory
+from services.net.seqpacket import (
     SeqpacketClientEndpoint,
     SeqpacketConnection,
     SeqpacketServerEndpoint,

@@ -1,5 +1,5 @@
 """
-Tests for L{services.commands.serve}: C{netservices serve [DIR] [PORT]},
+Tests for L{services.cli.serve}: C{netservices serve [DIR] [PORT]},
 its arguments and start-up over a MemoryReactor, and a real run fetched
 with curl and C{netservices fetch}.
 """
@@ -20,8 +20,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.cli import buildParser
-from services.commands import exits
-from services.commands.serve import serve
+from services.cli import exits
+from services.cli.serve import serve
 
 from .clientservers import cliCommand, cliEnvironment
 from .support import freePort, waitUntil

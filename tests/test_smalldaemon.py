@@ -1,5 +1,5 @@
 """
-Tests for L{services.smalldaemon}: the small services' flags and their
+Tests for L{services.daemon.small}: the small services' flags and their
 place in the daemon's service tree (with and without workers).
 """
 
@@ -12,8 +12,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import SMALL_SERVICES, Config, replaceSection
 from services.stats import ConnectionStats, DatagramAnswerStats
-from services.tap import Options, buildService
-from services.workers import STREAM_SERVICES, WorkerSpec, streamListeners
+from services.daemon.tap import Options, buildService
+from services.daemon.workers import STREAM_SERVICES, WorkerSpec, streamListeners
 from tests.support import freePort
 from tests.udpsupport import UdpMemoryReactor
 

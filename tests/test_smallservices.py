@@ -1,5 +1,5 @@
 """
-Tests for L{services.smallservices}: discard, chargen, daytime, time and
+Tests for L{services.echo._small}: discard, chargen, daytime, time and
 qotd over StringTransport with a Clock, and the service builder over
 MemoryReactor.
 """
@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from services.config import ChargenConfig, DaytimeConfig, QotdConfig, TimeConfig
-from services.smallservices import (
+from services.echo._small import (
     BUILTIN_QUOTE,
     CHUNK,
     Answer,
@@ -136,7 +136,7 @@ class DiscardTests(SynchronousTestCase):
         An open discard connection is described for C{/status} like an echo
         connection: its age and the bytes it received.
         """
-        from services.openconns import describeConnection
+        from services.net.connections import describeConnection
 
         protocol, _ = connect(self.factory)
         protocol.dataReceived(b"x" * 10)

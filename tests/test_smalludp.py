@@ -1,5 +1,5 @@
 """
-Tests for L{services.smalludp}: discard, daytime, time and qotd over UDP,
+Tests for L{services.echo._smalludp}: discard, daytime, time and qotd over UDP,
 within UDP echo's reflection rules.
 """
 
@@ -11,10 +11,10 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import DaytimeConfig, DiscardConfig
-from services.datagram import SourceLimiter
-from services.listen import listeningPorts
-from services.smallservices import daytimeAnswer, timeAnswer
-from services.smalludp import DatagramAnswer, makeSmallUdpService
+from services.net.datagram import SourceLimiter
+from services.net.listen import listeningPorts
+from services.echo._small import daytimeAnswer, timeAnswer
+from services.echo._smalludp import DatagramAnswer, makeSmallUdpService
 from tests.support import freePort
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 

@@ -17,9 +17,9 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from services import agent
+from services.client._api import _agent as agent
 from services.config import Config, parseConfig
-from services.tap import listenContext, usesSystemd
+from services.daemon.tap import listenContext, usesSystemd
 
 from .support import ROOT
 
@@ -41,7 +41,7 @@ def importedBy(code: str) -> set[str]:
 
 #: Building the echo service of a configuration file, as twistd does.
 ECHO_ONLY = """
-from services.tap import Options, makeService
+from services.daemon.tap import Options, makeService
 options = Options()
 options.parseOptions(['--no-web', '--no-discovery', '--echo', 'tcp:0:interface=127.0.0.1'])
 makeService(options)
@@ -61,14 +61,14 @@ class DaemonImportTests(SynchronousTestCase):
         plugins (which looking for systemd's sockets loads).
         """
         modules = importedBy(ECHO_ONLY)
-        self.assertIn("services.echo", modules)
+        self.assertIn("services.echo._tcp", modules)
         unwanted = {
             "twisted.application.internet",
             "automat",
             "twisted.web.server",
             "prometheus_client",
-            "services.web",
-            "services.workers",
+            "services.web._service",
+            "services.daemon.workers",
             "twisted.plugins.twisted_core",
         }
         self.assertEqual(unwanted & modules, set())
@@ -102,8 +102,8 @@ class CommandImportTests(SynchronousTestCase):
             "from services.cli import buildParser\n"
             "buildParser().parse_args(['fetch', '-o', 'x', 'http://127.0.0.1/'])\n"
         )
-        self.assertIn("services.commands.fetch", modules)
-        unwanted = {"services.config", "services.listen", "services.tls", "twisted.web.server"}
+        self.assertIn("services.cli.fetch", modules)
+        unwanted = {"services.config", "services.net.listen", "services.net.tls", "twisted.web.server"}
         self.assertEqual(unwanted & modules, set())
 
     def test_lazyParsersStillParse(self) -> None:

@@ -1,5 +1,5 @@
 """
-Tests for L{services.static}: static files like C{python -m http.server},
+Tests for L{services.web._static}: static files like C{python -m http.server},
 through L{treq.testing.StubTreq}, and nothing outside the root ever.
 """
 
@@ -14,7 +14,7 @@ from treq.testing import StubTreq
 from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
 
-from services.static import StaticFile, entityTag
+from services.web._static import StaticFile, entityTag
 
 from .webfakes import StubTestCase, header, temporaryDirectory
 

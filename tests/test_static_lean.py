@@ -1,5 +1,5 @@
 """
-Tests for the lean path of L{services.static}: L{RegularFile} answers a
+Tests for the lean path of L{services.web._static}: L{RegularFile} answers a
 plain whole-file GET on a real TCP connection with one C{open} and one
 C{fstat}, sends the headers with C{MSG_MORE} and the body with sendfile, and
 hands every other request to the full L{StaticFile}.  A real twisted.web
@@ -23,9 +23,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
 
-from services import reactor as nsreactor
-from services.sendfile import SendfileProducer
-from services.static import RegularFile, StaticFile, entityTag
+from services.nsepoll import _reactor as nsreactor
+from services.web._sendfile import SendfileProducer
+from services.web._static import RegularFile, StaticFile, entityTag
 
 from .test_reactor import buildReactor
 from .test_sendfile import Connection, response, tcpPair

@@ -1,6 +1,6 @@
 """
-Integration tests of the lean static path (L{services.static.RegularFile}
-and L{services.sendfile.SendfileProducer}): a real C{twistd -n netservices}
+Integration tests of the lean static path (L{services.web._static.RegularFile}
+and L{services.web._sendfile.SendfileProducer}): a real C{twistd -n netservices}
 on Twisted's epoll reactor (C{--reactor epoll}) and on nsepoll (the
 default), driven by plain sockets and http.client on loopback.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.static import entityTag
+from services.web._static import entityTag
 
 from .support import freePort, isolatedConfig
 from .test_fastpath_integration import ReactorDaemon

@@ -1,5 +1,5 @@
 """
-Tests for L{services.statuspage}: C{/status} as HTML to browsers, JSON to
+Tests for L{services.web._statuspage}: C{/status} as HTML to browsers, JSON to
 everyone else, and the page's escaping and links.
 """
 
@@ -9,8 +9,8 @@ import re
 from typing import Any
 
 from services.config import WebConfig
-from services.statuspage import peerLink, renderPage
-from services.web import buildResource
+from services.web._statuspage import peerLink, renderPage
+from services.web._service import buildResource
 
 from .webfakes import StubTestCase, SynchronousThreads, fullRoot, header
 

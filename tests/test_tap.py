@@ -1,5 +1,5 @@
 """
-Tests for L{services.tap}: options, flags over the file, and the service
+Tests for L{services.daemon.tap}: options, flags over the file, and the service
 tree built on a memory reactor.
 """
 
@@ -16,9 +16,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import logs
 from services.config import Config
-from services.echo import EchoFactory
-from services.listen import ListenError, listeningPorts
-from services.tap import NetservicesService, Options, buildService, makeService
+from services.echo._tcp import EchoFactory
+from services.net.listen import ListenError, listeningPorts
+from services.daemon.tap import NetservicesService, Options, buildService, makeService
 
 from .support import runTwistd
 

@@ -1,5 +1,5 @@
 """
-Tests for L{services.throughput} and C{netservices throughput}: the
+Tests for L{services.echo._throughput} and C{netservices throughput}: the
 streams over StringTransport with a Clock, the formatting, and real runs
 against a daemon on loopback next to iperf3.
 """
@@ -20,8 +20,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from services.cli import buildParser
-from services.commands.throughput import formatBits, formatBytes, jitter
-from services.throughput import CHUNK, Download, Intervals, Upload
+from services.cli.throughput import formatBits, formatBytes, jitter
+from services.echo._throughput import CHUNK, Download, Intervals, Upload
 
 from .clientservers import cliCommand, cliEnvironment
 from .support import Daemon, freePort, isolatedConfig, waitUntil

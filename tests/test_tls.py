@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_tls -*-
 """
-Tests for L{services.tls}: certificates from PEM files, TLS 1.2 minimum, and
+Tests for L{services.net.tls}: certificates from PEM files, TLS 1.2 minimum, and
 C{ssl:} echo listeners of a real daemon reached with Python's C{ssl} module
 and C{openssl s_client}.
 """
@@ -23,7 +23,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from services.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
+from services.net.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
 from tests.support import Daemon, freePort, isolatedConfig, makeCertificate
 
 

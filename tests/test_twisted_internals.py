@@ -20,10 +20,11 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 import services
-from services import _twisted, listen
+from services import _twisted
+from services.net import listen
 from services._twisted import PrivateName, endpoints, privateNames, resolve, transports
 from services._twisted import tls as twistedTLS
-from services.discovery_wire import REPLY, decode, newNonce, query
+from services.discovery._wire import REPLY, decode, newNonce, query
 
 from .support import Daemon, freePort, isolatedConfig, lackingInternals
 
@@ -231,8 +232,8 @@ class FastPathTests(SynchronousTestCase):
         from twisted.application.service import MultiService
 
         from services.config import WebConfig
-        from services.http2 import HTTP2Factory
-        from services.web import makeWebService
+        from services.web._http2 import HTTP2Factory
+        from services.web._service import makeWebService
 
         config = WebConfig(listen=("ssl:0:interface=127.0.0.1",))
 
@@ -350,4 +351,4 @@ class LackingInternalsDaemonTests(SynchronousTestCase):
         C{static.File}, on nsepoll still.
         """
         log = self.serveLacking({"static": "twisted.web.static:File._goneInANewerTwisted"})
-        self.assertIn("reactor class: services.reactor.NetservicesReactor.", log)
+        self.assertIn("reactor class: services.nsepoll._reactor.NetservicesReactor.", log)

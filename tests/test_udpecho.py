@@ -1,5 +1,5 @@
 """
-Tests for L{services.udpecho}: RFC 862 echo over UDP, with its safety
+Tests for L{services.echo._udp}: RFC 862 echo over UDP, with its safety
 rules.
 """
 
@@ -15,10 +15,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
 from services.config import UdpEchoConfig
-from services.datagram import OwnPorts, SourceLimiter
-from services.listen import ListenError, isListening, listeningPorts
+from services.net.datagram import OwnPorts, SourceLimiter
+from services.net.listen import ListenError, isListening, listeningPorts
 from services.stats import UdpEchoStats
-from services.udpecho import UdpEcho, UdpEchoListener, makeUdpEchoService
+from services.echo._udp import UdpEcho, UdpEchoListener, makeUdpEchoService
 from tests.support import freePort
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 

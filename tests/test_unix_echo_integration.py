@@ -13,7 +13,7 @@ import tempfile
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from services.commands import exits
+from services.cli import exits
 from tests.clientservers import cliEnvironment, runCLI
 from tests.support import Daemon, isolatedConfig
 

@@ -1,5 +1,5 @@
 """
-Tests of the UNIX datagram echo (L{services.unixgram}): its rules on a
+Tests of the UNIX datagram echo (L{services.echo._unixgram}): its rules on a
 memory port, and a real C{unixgram:} listener built from C{[udp-echo]}.
 """
 
@@ -15,9 +15,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import ConfigError, UdpEchoConfig, parseConfig
-from services.datagram import SourceLimiter
-from services.udpecho import makeUdpEchoService
-from services.unixgram import UnixDatagramEcho, parseUnixDatagram
+from services.net.datagram import SourceLimiter
+from services.echo._udp import makeUdpEchoService
+from services.echo._unixgram import UnixDatagramEcho, parseUnixDatagram
 from tests.support import turnUntil
 from tests.udpsupport import MemoryDatagramTransport
 

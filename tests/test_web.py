@@ -1,5 +1,5 @@
 """
-Tests for L{services.web} and L{services.webpages}: every route of the
+Tests for L{services.web._service} and L{services.web._pages}: every route of the
 resource tree through L{treq.testing.StubTreq}, and the service builder.
 """
 
@@ -15,10 +15,10 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import WebConfig
-from services.httplimits import LimitedSite
-from services.listen import ListenerService
+from services.web._limits import LimitedSite
+from services.net.listen import ListenerService
 from services.stats import ConnectionStats, WebStats
-from services.web import WebService, buildResource, limitsFor, makeWebService
+from services.web._service import WebService, buildResource, limitsFor, makeWebService
 
 from .webfakes import (
     FakeRoot,
@@ -234,9 +234,9 @@ class HealthTests(StubMixin):
         in the parent (discovery, UDP echo) as the supervisor last wrote
         them: listening, with their counters, peers and problems.
         """
-        from services.servicestate import PARENT_STATE, treeState
+        from services.web._state import PARENT_STATE, treeState
         from services.stats import DiscoveryStats
-        from services.workers import WorkerSpec
+        from services.daemon.workers import WorkerSpec
 
         runtime = temporaryDirectory(self)
         parent = fullRoot([{"name": "beta"}])

@@ -21,8 +21,8 @@ from services.config import (
     loadConfig,
     parseConfig,
 )
-from services.tap import Options, buildService
-from services.web import WebService
+from services.daemon.tap import Options, buildService
+from services.web._service import WebService
 
 from .support import ROOT
 from .webfakes import temporaryDirectory

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_workers -*-
 """
-Tests for L{services.workers}: worker processes sharing the listeners under
+Tests for L{services.daemon.workers}: worker processes sharing the listeners under
 a supervising parent.
 """
 
@@ -26,10 +26,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import Config, parseConfig, replaceSection
-from services.listen import ListenContext, ListenError, SocketOptions
+from services.net.listen import ListenContext, ListenError, SocketOptions
 from services.stats import ConnectionStats
-from services.tap import Options, buildService
-from services.workers import (
+from services.daemon.tap import Options, buildService
+from services.daemon.workers import (
     WorkerSpec,
     WorkerStatsWriter,
     WorkerSupervisor,
@@ -303,7 +303,7 @@ class SupervisorTests(SynchronousTestCase):
         """
         protocol = self.supervisor._protocols[1]
         event = {"log_format": "echo: {n} connected", "n": 5, "log_level": LogLevel.debug,
-                 "log_namespace": "services.echo", "log_time": 1.0}
+                 "log_namespace": "services.echo._tcp", "log_time": 1.0}
         record = ("\x1e" + eventAsJSON(event) + "\n").encode("utf-8")
         with capturedLogs() as events:
             protocol.outReceived(record[:10])
@@ -578,8 +578,8 @@ class ReactorNameTests(SynchronousTestCase):
         """
         from twisted.internet import epollreactor
 
-        from services.reactor import NetservicesReactor
-        from services.workers import reactorName
+        from services.nsepoll._reactor import NetservicesReactor
+        from services.daemon.workers import reactorName
 
         self.assertEqual(reactorName(NetservicesReactor.__new__(NetservicesReactor)), "nsepoll")
         self.assertEqual(

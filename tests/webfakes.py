@@ -1,6 +1,6 @@
 """
 Fakes for the web service's unit tests: a service tree like
-L{services.tap.NetservicesService} builds, a reactor whose threads run
+L{services.daemon.tap.NetservicesService} builds, a reactor whose threads run
 synchronously (for prometheus_client's WSGI resource), and StubTreq
 requests that complete without the global reactor.
 """
@@ -41,7 +41,7 @@ class FakePort:
 
 class FakeListener(Service):
     """
-    A listener (like L{services.listen.ListenerService}): C{port} is
+    A listener (like L{services.net.listen.ListenerService}): C{port} is
     L{None} until it listens.
     """
 

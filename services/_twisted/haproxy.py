@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_twisted_internals -*-
 """
 twisted.protocols.haproxy: the PROXY header parsers and their result, which
-L{services.proxyprotocol} uses under its own wrapper (Twisted exports only
+L{services.net.proxyheader} uses under its own wrapper (Twisted exports only
 the wrapper and its endpoint).
 """
 
@@ -11,7 +11,7 @@ from services._twisted import PrivateName, isA
 
 __all__ = ["PRIVATE_NAMES"]
 
-_USERS = ("services.proxyprotocol",)
+_USERS = ("services.net.proxyheader",)
 
 PRIVATE_NAMES = (
     PrivateName(

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_twisted_internals -*-
 """
 twisted.web's HTTP/2 (C{twisted.web._http2}): the connection and stream
-classes the limited HTTP/2 channel (L{services.http2}) extends, and the
+classes the limited HTTP/2 channel (L{services.web._http2}) extends, and the
 per-connection state it keeps as Twisted's own methods do.
 """
 
@@ -14,7 +14,7 @@ from services._twisted import PrivateName, isA
 
 __all__ = ["PRIVATE_NAMES"]
 
-_USERS = ("services.http2",)
+_USERS = ("services.web._http2",)
 
 
 def _connection() -> Any:

@@ -32,20 +32,20 @@ PRIVATE_NAMES = (
         "twisted.logger:globalLogPublisher._observers",
         "the observers of the global log publisher: searched for the log file, and "
         "put behind a filter while the listeners start",
-        ("services.lifecycle", "services.logs"),
+        ("services.net.drain", "services.logs"),
         shape=isA(list),
     ),
     PrivateName(
         "twisted.logger:FileLogObserver._outFile",
         "the file a file observer writes to, reopened on SIGUSR1",
-        ("services.lifecycle",),
+        ("services.net.drain",),
         shape=lambda value: callable(getattr(value, "write", None)),
         instance=_fileObserver,
     ),
     PrivateName(
         "twisted.logger:FilteringLogObserver._observer",
         "the observer a filter passes events to (twistd filters its log file's)",
-        ("services.lifecycle",),
+        ("services.net.drain",),
         instance=_filteringObserver,
     ),
 )

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_twisted_internals -*-
 """
-Twisted's epoll reactor: what the nsepoll reactor (L{services.reactor})
+Twisted's epoll reactor: what the nsepoll reactor (L{services.nsepoll._reactor})
 reuses of it to run its own poll loop.
 """
 
@@ -30,14 +30,14 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.posixbase:_NO_FILEDESC",
         "the reason a selectable whose descriptor is closed is disconnected",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=lambda value: value is not None,
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._poller",
         "the epoll object the poll loop waits on",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=lambda value: callable(getattr(value, "poll", None)),
         instance=_epollReactor,
         fastPaths=('nsepoll',),
@@ -45,7 +45,7 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._selectables",
         "descriptor to selectable, to dispatch the poll's events",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=isA(dict),
         instance=_epollReactor,
         fastPaths=('nsepoll',),
@@ -53,19 +53,19 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._doReadOrWrite",
         "Twisted's handling of the events the poll loop does not inline",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._disconnectSelectable",
         "disconnecting a selectable whose read or write failed",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._supportedAddressFamilies",
         "the address families adoptStreamPort/adoptStreamConnection accept",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=isA(list, tuple, set, frozenset),
         fastPaths=('nsepoll',),
     ),

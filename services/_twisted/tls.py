@@ -68,7 +68,7 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet._sslverify:IOpenSSLTrustRoot",
         "the interface of a trust root (platform CAs plus a --cacert bundle) for the client",
-        ("services.agent",),
+        ("services.client._agent",),
         shape=_isInterface,
     ),
 ) + (

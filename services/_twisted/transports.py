@@ -38,7 +38,7 @@ def _udpPort() -> Any:
     return Port(0, DatagramProtocol(), reactor=object())
 
 
-_WRITE_PATHS = ("services.reactor", "services.sendfile", "services.fastpath", "services.sendtimeout")
+_WRITE_PATHS = ("services.nsepoll._reactor", "services.web._sendfile", "services.nsepoll.fastpath", "services.net.sendtimeout")
 
 PRIVATE_NAMES = (
     PrivateName(
@@ -69,56 +69,56 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.tcp:Port._logger",
         "the listening port's Logger, replaced to demote accept-error lines",
-        ("services.listen",),
+        ("services.net.listen",),
         shape=isA(Logger),
     ),
     PrivateName(
         "twisted.internet.tcp:Port._fromListeningDescriptor",
         "adopting a listening TCP socket with the reactor's own connection class",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.unix:Port._fromListeningDescriptor",
         "adopting a listening UNIX socket (and keeping its file) with our classes",
-        ("services.reactor", "services.listen"),
+        ("services.nsepoll._reactor", "services.net.listen"),
     ),
     PrivateName(
         "twisted.internet.udp:Port._fromListeningDescriptor",
         "adopting a bound UDP socket with the leaner datagram port",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.tcp:Server._fromConnectedSocket",
         "adopting a connected TCP socket with the reactor's own connection class",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.unix:Server._fromConnectedSocket",
         "adopting a connected UNIX socket with the reactor's own connection class",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.udp:_sockErrReadIgnore",
         "the recvfrom errors the lean UDP read loop ignores, as udp.Port does",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=isA(list, tuple, set, frozenset),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.udp:_sockErrReadRefuse",
         "the recvfrom errors the lean UDP read loop reports as connectionRefused",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=isA(list, tuple, set, frozenset),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.udp:Port._connectedAddr",
         "whether a UDP port is connected: sendto is skipped then",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=lambda value: value is None or isinstance(value, tuple),
         instance=_udpPort,
         fastPaths=('nsepoll',),

@@ -45,7 +45,7 @@ def _isInterface(value: Any) -> bool:
     return isinstance(value, InterfaceClass)
 
 
-_CHANNEL = ("services.httplimits",)
+_CHANNEL = ("services.web._limits",)
 
 PRIVATE_NAMES = (
     PrivateName(
@@ -129,7 +129,7 @@ PRIVATE_NAMES = (
         "twisted.web.server:Site._openLogFile",
         "opening the access log: wrapped to keep a full disk from failing responses, "
         "and replaced by `netservices serve` to log to a stream",
-        (*_CHANNEL, "services.commands.servesite"),
+        (*_CHANNEL, "services.cli.servesite"),
     ),
     PrivateName(
         "twisted.web.server:Site._logFile",
@@ -154,13 +154,13 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.web.static:File._setContentHeaders",
         "content type, encoding and length of a file answer, as static.File sets them",
-        ("services.static",),
+        ("services.web._static",),
         fastPaths=('static',),
     ),
     PrivateName(
         "twisted.python.filepath:FilePath._statinfo",
         "a stat result the lean static path already has, so the file is not stat'ed again",
-        ("services.static",),
+        ("services.web._static",),
         shape=lambda value: value is None,
         instance=lambda: __import__("twisted.python.filepath").python.filepath.FilePath("/"),
         fastPaths=('static',),

@@ -10,7 +10,7 @@ from twisted.application.service import ServiceMaker
 
 netservices = ServiceMaker(
     "netservices",
-    "services.tap",
+    "services.daemon.tap",
     "Echo (TCP), UDP discovery and HTTP services on one reactor.",
     "netservices",
 )

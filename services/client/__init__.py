@@ -1,0 +1,3 @@
+"""
+The client side: treq-based requests and downloads, proxies, name resolution and ping.
+"""

@@ -1,0 +1,86 @@
+# -*- test-case-name: tests.test_smalldaemon -*-
+"""
+The daemon's side of the small services: their C{twistd netservices} flags
+and their place in the service tree.
+
+Nothing here is imported by the data path; L{addSmallServices} imports the
+service modules only when a small service is enabled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.config import SMALL_SERVICES, Config
+from services.net.listen import ListenContext
+from services.stats import ConnectionStats, DatagramAnswerStats
+
+__all__ = ["SmallServiceOptions", "addSmallServices"]
+
+_RFCS = {"discard": 863, "chargen": 864, "daytime": 867, "time": 868, "qotd": 865}
+
+
+def _listenOption(name: str) -> Any:
+    def opt(self: Any, description: str) -> None:
+        self.setdefault(name, []).append(description)
+
+    opt.__doc__ = (
+        f"Listen for {name} (RFC {_RFCS[name]}) on this endpoint "
+        f"(repeatable; replaces [{name}] listen and enables it)."
+    )
+    return opt
+
+
+class SmallServiceOptions:
+    """
+    The flags of the small services, mixed into
+    L{services.daemon.tap.Options}: C{--NAME ENDPOINT} (repeatable) and
+    C{--no-NAME} for each of L{SMALL_SERVICES}.
+    """
+
+    optFlags = [[f"no-{name}", None, f"Do not run the {name} service."] for name in SMALL_SERVICES]
+
+    opt_discard = _listenOption("discard")
+    opt_chargen = _listenOption("chargen")
+    opt_daytime = _listenOption("daytime")
+    opt_time = _listenOption("time")
+    opt_qotd = _listenOption("qotd")
+
+
+def addSmallServices(
+    root: Any,
+    config: Config,
+    reactor: Any,
+    context: ListenContext,
+    streams: bool = True,
+    datagrams: bool = True,
+) -> None:
+    """
+    Add the enabled small services to C{root} (a
+    L{services.daemon.tap.NetservicesService}), each with its counters in
+    C{root.stats}: C{NAME} for its stream listeners, C{udp-NAME} for its
+    UDP ones (C{[NAME] udp}).
+
+    @param streams: add the stream listeners (not in a parent of workers:
+        its workers do).
+    @param datagrams: add the UDP listeners (not in a worker: its parent
+        does, so that one request gets one answer).
+    """
+    enabled = [n for n in SMALL_SERVICES if getattr(config, n).enabled]
+    if not enabled:
+        return
+    from services.echo._small import makeSmallService, protocolFor
+
+    grace = config.netservices.shutdown_grace
+    for name in enabled:
+        section = getattr(config, name)
+        if streams:
+            stats = root.stats[name] = ConnectionStats()
+            makeSmallService(name, section, reactor, stats, grace, context).setServiceParent(root)
+        udp: tuple[str, ...] = getattr(section, "udp", ())
+        if datagrams and udp:
+            from services.echo._smalludp import makeSmallUdpService
+
+            answer = protocolFor(name, section)[1].get("answer")
+            udpStats = root.stats[f"udp-{name}"] = DatagramAnswerStats()
+            makeSmallUdpService(name, answer, section, reactor, udpStats).setServiceParent(root)

@@ -1,0 +1,3 @@
+"""
+The HTTP service: a Site with limits, HTTP/2, static files, status, health and metrics.
+"""
