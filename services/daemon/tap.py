@@ -327,11 +327,12 @@ def installConfiguredReactor(name: str) -> bool:
 
     if not fastPath("nsepoll"):  # a Twisted without what it builds on: stock epoll
         return False
+    from services import nsepoll
+
     try:
-        from services.nsepoll import _reactor as nsepoll
+        nsepoll.install()
     except ImportError:  # pragma: no cover (no epoll on this platform)
         return False
-    nsepoll.install()
     return True
 
 

@@ -8,7 +8,7 @@ any twistd application can select it with C{twistd --reactor nsepoll} (the
 plugin is C{twisted/plugins/netservices_reactor.py}), and a program of your
 own can install it before anything imports C{twisted.internet.reactor}::
 
-    from services.nsepoll import _reactor as nsepoll
+    from services import nsepoll
     nsepoll.install()
 
 It is L{twisted.internet.epollreactor.EPollReactor} with three changes,

@@ -10,6 +10,6 @@ from twisted.application.reactors import Reactor
 
 nsepoll = Reactor(
     "nsepoll",
-    "services.nsepoll._reactor",
+    "services.nsepoll",
     "epoll(4) reactor with write-through TCP/UNIX connections (netservices).",
 )
