@@ -14,10 +14,10 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from services.config import ConfigError, UdpEchoConfig, parseConfig
+from services.config import ConfigError, parseConfig
+from services.echo import UdpEchoSettings, UnixDatagramEcho, makeUdpEchoService
+from services.echo._unixgram import parseUnixDatagram
 from services.net.datagram import SourceLimiter
-from services.echo._udp import makeUdpEchoService
-from services.echo._unixgram import UnixDatagramEcho, parseUnixDatagram
 from tests.support import turnUntil
 from tests.udpsupport import MemoryDatagramTransport
 
@@ -137,8 +137,8 @@ class ListenerTests(TestCase):
         sender; an unbound sender's datagram is counted and dropped; the
         file has C{mode=} and is removed when the service stops.
         """
-        config = UdpEchoConfig(enabled=True, listen=(f"unixgram:{self.path}:mode=620",))
-        service = makeUdpEchoService(config, reactor)
+        settings = UdpEchoSettings(listen=(f"unixgram:{self.path}:mode=620",))
+        service = makeUdpEchoService(settings, reactor)
         service.startService()
         stopped = False
 

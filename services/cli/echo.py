@@ -22,7 +22,7 @@ from zope.interface import implementer
 
 from services.cli import exits
 from services.cli.arguments import number, wholeNumber
-from services.echo._client import (
+from services.echo import (
     MIN_PROBE_SIZE,
     EchoMismatch,
     ProbeTimeout,
@@ -219,8 +219,8 @@ async def _unixEcho(
     """
     from twisted.internet.endpoints import UNIXClientEndpoint
 
+    from services.echo import UnixDatagramClient
     from services.net.seqpacket import SeqpacketClientEndpoint
-    from services.echo._unixgram import UnixDatagramClient
 
     where = f"unix:{args.unix}"
     try:

@@ -10,7 +10,7 @@ Clients of echo servers (RFC 862) over TCP and UDP.
 Use them with any endpoint or port::
 
     from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-    from services.echo._client import TCPProber
+    from services.echo import TCPProber
 
     prober = TCPProber(reactor, size=64, timeout=2)
     await connectProtocol(HostnameEndpoint(reactor, "127.0.0.1", 8007), prober)
@@ -33,6 +33,7 @@ from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.python.failure import Failure
 
 __all__ = [
+    "MIN_PROBE_SIZE",
     "EchoMismatch",
     "ProbeTimeout",
     "Summary",
@@ -120,17 +121,17 @@ class _Waiter:
     One outstanding probe: its Deferred and its timeout.
     """
 
-    def __init__(self, clock: IReactorTime, timeout: float, expected: bytes) -> None:
-        self.clock = clock
-        self.started = clock.seconds()
+    def __init__(self, reactor: IReactorTime, timeout: float, expected: bytes) -> None:
+        self.reactor = reactor
+        self.started = reactor.seconds()
         self.expected = expected
         self.deferred: Deferred[float] = Deferred()
-        self.timer: IDelayedCall | None = clock.callLater(timeout, self.fail, ProbeTimeout())
+        self.timer: IDelayedCall | None = reactor.callLater(timeout, self.fail, ProbeTimeout())
 
     def succeed(self) -> None:
         self._stopTimer()
         if not self.deferred.called:
-            self.deferred.callback(self.clock.seconds() - self.started)
+            self.deferred.callback(self.reactor.seconds() - self.started)
 
     def fail(self, reason: BaseException | Failure) -> None:
         self._stopTimer()
@@ -149,8 +150,8 @@ class TCPProber(Protocol):
     each probe waits for all of its bytes to come back.
     """
 
-    def __init__(self, clock: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
-        self._clock = clock
+    def __init__(self, reactor: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
+        self._reactor = reactor
         self._size = size
         self._timeout = timeout
         self._buffer = b""
@@ -167,7 +168,7 @@ class TCPProber(Protocol):
             return fail(self._lost)
         data = payload(seq, self._size)
         self._buffer = b""
-        self._waiter = _Waiter(self._clock, self._timeout, data)
+        self._waiter = _Waiter(self._reactor, self._timeout, data)
         self.transport.write(data)  # type: ignore[union-attr]
         return self._waiter.deferred
 
@@ -252,8 +253,8 @@ class UDPProber(_ConnectedUDP):
     in flight together; replies are matched by sequence number.
     """
 
-    def __init__(self, clock: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
-        self._clock = clock
+    def __init__(self, reactor: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
+        self._reactor = reactor
         self._size = max(size, MIN_PROBE_SIZE)
         self._timeout = timeout
         self._waiting: dict[int, _Waiter] = {}
@@ -264,7 +265,7 @@ class UDPProber(_ConnectedUDP):
         fails with L{ProbeTimeout} or a refused connection.
         """
         data = payload(seq, self._size)
-        waiter = self._waiting[seq] = _Waiter(self._clock, self._timeout, data)
+        waiter = self._waiting[seq] = _Waiter(self._reactor, self._timeout, data)
         waiter.deferred.addBoth(self._forget, seq)
         try:
             self._write(data)
