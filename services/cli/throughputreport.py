@@ -109,10 +109,10 @@ def writeStreamSummary(
             note = "read by the peer" if direction == "upload" else "received"
             note = f"{direction}: {note}" if args.bidir else note
             stdout.write(row(str(i + 1), 0.0, r.seconds, r.bytes, r.error or note) + "\n")
-        for key, figures in sums.items():
+        for key, summed in sums.items():
             if len(results) > 1:
                 label = "sender: read by the peer" if key == "sum_sent" else "receiver"
-                stdout.write(row("SUM", 0.0, figures["seconds"], figures["bytes"], label) + "\n")
+                stdout.write(row("SUM", 0.0, summed["seconds"], summed["bytes"], label) + "\n")
     return exits.RECEIVE if errors else exits.OK
 
 

@@ -300,13 +300,12 @@ class UDPProber(_ConnectedUDP):
             waiter.fail(refused())
 
 
-class TCPPipe(Protocol):
+class _Pipe:
     """
-    Sends what it is given to an echo server and passes what comes back to
-    a sink.
+    What both pipes share: the sink, the counts and the end.
 
-    @ivar done: fires with the number of bytes echoed once L{finish} was
-        called and everything sent came back (or the server closed).
+    @ivar sent: what was sent (bytes, or datagrams).
+    @ivar received: what came back, in the same unit.
     """
 
     def __init__(self, sink: Callable[[bytes], object]) -> None:
@@ -316,19 +315,32 @@ class TCPPipe(Protocol):
         self._finishing = False
         self.done: Deferred[int] = Deferred()
 
-    def send(self, data: bytes) -> None:
-        """
-        Send C{data} to be echoed.
-        """
-        self.sent += len(data)
-        self.transport.write(data)  # type: ignore[union-attr]
-
     def finish(self) -> None:
         """
         Nothing more to send: complete once the echo is all back.
         """
         self._finishing = True
         self._check()
+
+    def _check(self) -> None:
+        raise NotImplementedError()
+
+
+class TCPPipe(_Pipe, Protocol):
+    """
+    Sends what it is given to an echo server and passes what comes back to
+    a sink.
+
+    @ivar done: fires with the number of bytes echoed once L{finish} was
+        called and everything sent came back (or the server closed).
+    """
+
+    def send(self, data: bytes) -> None:
+        """
+        Send C{data} to be echoed.
+        """
+        self.sent += len(data)
+        self.transport.write(data)  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -354,7 +366,7 @@ class TCPPipe(Protocol):
                 self.done.errback(reason)
 
 
-class UDPPipe(_ConnectedUDP):
+class UDPPipe(_Pipe, _ConnectedUDP):
     """
     Sends each chunk it is given as one datagram to an echo server, on a
     connected UDP port, and passes the replies to a sink.
@@ -363,13 +375,6 @@ class UDPPipe(_ConnectedUDP):
         was called and every datagram came back; fails with a refused
         connection.
     """
-
-    def __init__(self, sink: Callable[[bytes], object]) -> None:
-        self._sink = sink
-        self.sent = 0
-        self.received = 0
-        self._finishing = False
-        self.done: Deferred[int] = Deferred()
 
     def send(self, data: bytes) -> None:
         """
@@ -381,13 +386,6 @@ class UDPPipe(_ConnectedUDP):
         except error.ConnectionRefusedError as e:
             if not self.done.called:
                 self.done.errback(e)
-
-    def finish(self) -> None:
-        """
-        Nothing more to send: complete once every datagram came back.
-        """
-        self._finishing = True
-        self._check()
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         """
