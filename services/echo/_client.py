@@ -15,6 +15,11 @@ Use them with any endpoint or port::
     prober = TCPProber(reactor, size=64, timeout=2)
     await connectProtocol(HostnameEndpoint(reactor, "127.0.0.1", 8007), prober)
     rtt = await prober.probe(1)
+
+Why one module: the four clients are two pairs over one wire format (the
+numbered probe) and two shared pieces (a probe's waiter, the connected UDP
+port that turns an ICMP refusal into an error); apart, each would import
+the others' private parts.
 """
 
 from __future__ import annotations
