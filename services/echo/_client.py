@@ -159,7 +159,7 @@ class TCPProber(Protocol):
         self._reactor = reactor
         self._size = size
         self._timeout = timeout
-        self._buffer = b""
+        self._echoed = b""
         self._waiter: _Waiter | None = None
         self._lost: Failure | None = None
 
@@ -172,7 +172,7 @@ class TCPProber(Protocol):
         if self._lost is not None:
             return fail(self._lost)
         data = payload(seq, self._size)
-        self._buffer = b""
+        self._echoed = b""
         self._waiter = _Waiter(self._reactor, self._timeout, data)
         self.transport.write(data)  # type: ignore[union-attr]
         return self._waiter.deferred
@@ -182,13 +182,13 @@ class TCPProber(Protocol):
         Collect the echo of the current probe.
         """
         waiter = self._waiter
-        self._buffer += data
+        self._echoed += data
         if waiter is None:
             return
         n = len(waiter.expected)
-        if len(self._buffer) < n:
+        if len(self._echoed) < n:
             return
-        echo, self._buffer = self._buffer[:n], self._buffer[n:]
+        echo, self._echoed = self._echoed[:n], self._echoed[n:]
         self._waiter = None
         if echo == waiter.expected:
             waiter.succeed()
