@@ -2,7 +2,8 @@
 """
 What the datagram echoes (UDP, L{services.echo._udp}; UNIX datagram,
 L{services.echo._unixgram}) share: their counters and receive buffer, the
-errors a send may raise, and the debug line of a datagram not echoed.
+errors a send may raise, the debug line of a datagram not echoed, and when
+their listeners bind.
 
 The checks and the send of each datagram stay inline in each protocol's
 C{datagramReceived}: they are the per-datagram path, and a shared helper
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.application.service import Service
 from twisted.internet.error import InvalidAddressError, MessageLengthError
+from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger, LogLevel
 
@@ -21,7 +24,7 @@ from services import logs
 from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter
 from services.stats import UdpEchoStats
 
-__all__ = ["SEND_ERRORS", "DatagramEcho"]
+__all__ = ["SEND_ERRORS", "DatagramEcho", "DatagramListener"]
 
 #: What a datagram port's C{write} raises for a datagram it cannot send.
 SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
@@ -81,3 +84,35 @@ class DatagramEcho(DatagramProtocol):
                 source=self.describeSource(addr),
                 reason=reason,
             )
+
+
+class DatagramListener(Service):
+    """
+    One datagram port for the life of the service, bound as soon as the
+    service starts (privileged, when it may need to be); a subclass says
+    how in C{_listen}.
+
+    @ivar port: the listening port once listening, else L{None}.
+    """
+
+    port: IListeningPort | None = None
+
+    def privilegedStartService(self) -> None:
+        """
+        Bind now (the port, or the socket's directory, may be root's).
+
+        @raise ListenError: if it cannot be bound.
+        """
+        Service.privilegedStartService(self)
+        self._listen()
+
+    def startService(self) -> None:
+        """
+        Start the service, binding if not done yet.
+        """
+        Service.startService(self)
+        if self.port is None:
+            self._listen()
+
+    def _listen(self) -> None:
+        raise NotImplementedError()

@@ -34,11 +34,11 @@ from typing import Any, Callable, Collection
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort, IReactorUDP
+from twisted.internet.interfaces import IReactorUDP
 from twisted.logger import Logger
 
 from services import logs
-from services.echo._datagram import SEND_ERRORS, DatagramEcho
+from services.echo._datagram import SEND_ERRORS, DatagramEcho, DatagramListener
 from services.echo._settings import UdpEchoSettings
 from services.net.datagram import (
     MAX_UDP_PAYLOAD,
@@ -134,7 +134,7 @@ class UdpEcho(DatagramEcho):
         return f"{addr[0]}:{addr[1]}"
 
 
-class UdpEchoListener(Service):
+class UdpEchoListener(DatagramListener):
     """
     One UDP echo port for the life of the service.
 
@@ -159,24 +159,6 @@ class UdpEchoListener(Service):
         self.endpoint = parseUdpEndpoint(description)
         self.protocol = protocol
         self.reactor = reactor
-        self.port: IListeningPort | None = None
-
-    def privilegedStartService(self) -> None:
-        """
-        Bind now (the port may be privileged).
-
-        @raise ListenError: if it cannot be bound.
-        """
-        Service.privilegedStartService(self)
-        self._listen()
-
-    def startService(self) -> None:
-        """
-        Start the service, binding if not done yet.
-        """
-        Service.startService(self)
-        if self.port is None:
-            self._listen()
 
     def _listen(self) -> None:
         endpoint = self.endpoint

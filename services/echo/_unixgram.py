@@ -28,13 +28,13 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet import error
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort, IReactorUNIXDatagram
+from twisted.internet.interfaces import IReactorUNIXDatagram
 from twisted.internet.protocol import ConnectedDatagramProtocol, DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from services import logs
-from services.echo._datagram import SEND_ERRORS, DatagramEcho
+from services.echo._datagram import SEND_ERRORS, DatagramEcho, DatagramListener
 from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter
 from services.net.seqpacket import removeStaleSocket
 from services.stats import UdpEchoStats
@@ -137,7 +137,7 @@ class UnixDatagramEcho(DatagramEcho):
         return f"unix:{addr!r}" if addr else "an unbound socket"
 
 
-class UnixDatagramEchoListener(Service):
+class UnixDatagramEchoListener(DatagramListener):
     """
     One UNIX datagram echo socket for the life of the service; its file is
     removed when the service stops.
@@ -155,25 +155,7 @@ class UnixDatagramEchoListener(Service):
         self.path, self.mode = parseUnixDatagram(description)
         self.protocol = protocol
         self.reactor = reactor
-        self.port: IListeningPort | None = None
         self._inode: tuple[int, int] | None = None
-
-    def privilegedStartService(self) -> None:
-        """
-        Bind now (the directory may be root's).
-
-        @raise ListenError: if it cannot be bound.
-        """
-        Service.privilegedStartService(self)
-        self._listen()
-
-    def startService(self) -> None:
-        """
-        Start the service, binding if not done yet.
-        """
-        Service.startService(self)
-        if self.port is None:
-            self._listen()
 
     def _listen(self) -> None:
         from services.net.listen import ListenError, describeAddress
