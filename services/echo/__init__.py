@@ -23,7 +23,8 @@ Everything a program of your own imports is here::
 
 SEQPACKET's endpoints are the network layer's
 (L{services.net.seqpacket.SeqpacketServerEndpoint}): an L{EchoFactory}
-listens on them as on any other.
+listens on them as on any other, and L{makeEchoService} on the
+C{unixseq:PATH} descriptions of L{EchoSettings.listen}.
 
 Each name is imported from its module when it is first used, so that
 importing one of them (the daemon's echo-only start, the C{netservices}
