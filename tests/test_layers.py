@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_layers -*-
 """
-Tests for the layered endpoint descriptions of L{services.net.listen}:
+Tests for the layered endpoint descriptions of L{services.net.listener}:
 C{haproxy:}, C{ssl:} and C{systemd:} over a listening socket, and sockets
 handed down by a parent.
 """
@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import ConfigError, EchoConfig, parseConfig
 from services.echo._tcp import makeEchoService
-from services.net.listen import (
+from services.net.listener import (
     AdoptedEndpoint,
     ListenContext,
     ListenSpec,

@@ -1,5 +1,5 @@
 """
-Tests for L{services.net.listen}: endpoint strings with socket options.
+Tests for L{services.net.listener}: endpoint strings with socket options.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from twisted.logger import Logger, LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import TestCase, SynchronousTestCase
 
 from services import logs
-from services.net.listen import (
+from services.net.listener import (
     AcceptErrorLog,
     ListenerService,
     ReusePortEndpoint,

@@ -13,7 +13,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import ConfigError, parseConfig
-from services.net.listen import SocketOptions, endpointFor
+from services.net.listener import SocketOptions, endpointFor
 from services.net.proxyheader import ProxyHeaderFactory, isTrusted, trustedNetworks
 from services.stats import ConnectionStats
 

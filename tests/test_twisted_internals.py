@@ -21,7 +21,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 import services
 from services import _twisted
-from services.net import listen
+from services.net import listener
 from services._twisted import PrivateName, endpoints, privateNames, resolve, transports
 from services._twisted import tls as twistedTLS
 from services.discovery._wire import REPLY, decode, newNonce, query
@@ -114,7 +114,7 @@ class RegistryTests(SynchronousTestCase):
         The accept loop's log messages the listeners demote are worded as
         the running Twisted words them.
         """
-        self.assertEqual(listen._ACCEPT_EVENTS, transports.ACCEPT_EVENTS)
+        self.assertEqual(listener._ACCEPT_EVENTS, transports.ACCEPT_EVENTS)
         source = inspect.getsource(tcp)
         for text in transports.ACCEPT_EVENTS:
             self.assertIn(f'"{text}', source)

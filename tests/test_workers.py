@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import Config, parseConfig, replaceSection
-from services.net.listen import ListenContext, ListenError, SocketOptions
+from services.net.listener import ListenContext, ListenError, SocketOptions
 from services.stats import ConnectionStats
 from services.daemon.tap import Options, buildService
 from services.daemon.workers import (

@@ -69,7 +69,7 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.tcp:Port._logger",
         "the listening port's Logger, replaced to demote accept-error lines",
-        ("services.net.listen",),
+        ("services.net.listener",),
         shape=isA(Logger),
     ),
     PrivateName(
@@ -81,7 +81,7 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.unix:Port._fromListeningDescriptor",
         "adopting a listening UNIX socket (and keeping its file) with our classes",
-        ("services.nsepoll._reactor", "services.net.listen"),
+        ("services.nsepoll._reactor", "services.net.listener"),
     ),
     PrivateName(
         "twisted.internet.udp:Port._fromListeningDescriptor",

@@ -166,7 +166,7 @@ def parseEndpoint(text: str) -> str:
     """
     # Imported here: the command-line clients read this module for its
     # parsers and have no use for the listeners (nor their imports).
-    from services.net.listen import checkEndpoint
+    from services.net.listener import checkEndpoint
 
     description = text.strip()
     try:

@@ -29,7 +29,7 @@ from services.config import (
     replaceSection,
 )
 from services.net.drain import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
-from services.net.listen import (
+from services.net.listener import (
     ListenContext,
     ListenError,
     closeAtOnce,

@@ -55,7 +55,7 @@ from zope.interface import implementer
 
 from services import logs
 from services.config import SECTIONS, SMALL_SERVICES, Config
-from services.net.listen import (
+from services.net.listener import (
     ListenContext,
     ListenError,
     SocketOptions,

@@ -65,7 +65,7 @@ from services.discovery._protocol import (
     defaultName,
 )
 from services.net.interfaces import Interface, holding, listInterfaces, localAddressTowards
-from services.net.listen import ListenError, describeAddress
+from services.net.listener import ListenError, describeAddress
 from services.stats import DiscoveryStats
 
 __all__ = [

@@ -46,7 +46,7 @@ from services import logs
 from services.config import EchoConfig
 from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
 from services.net.drain import ConnectionTracker
-from services.net.listen import (
+from services.net.listener import (
     ListenContext,
     ListenerService,
     SocketOptions,

@@ -49,7 +49,7 @@ from services.net.datagram import (
     parseUdpEndpoint,
     unsafeSource,
 )
-from services.net.listen import ListenError, describeAddress
+from services.net.listener import ListenError, describeAddress
 from services.stats import UdpEchoStats
 from services.echo._unixgram import (
     UnixDatagramEcho,

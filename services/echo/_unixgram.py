@@ -191,7 +191,7 @@ class UnixDatagramEchoListener(Service):
             self._listen()
 
     def _listen(self) -> None:
-        from services.net.listen import ListenError, describeAddress
+        from services.net.listener import ListenError, describeAddress
 
         try:
             removeStaleSocket(self.path, socket.SOCK_DGRAM)

@@ -24,7 +24,7 @@ from typing import Any, Collection, Iterable
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 
-from services.net.listen import listeningPorts
+from services.net.listener import listeningPorts
 
 __all__ = [
     "MAX_UDP_PAYLOAD",

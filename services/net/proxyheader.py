@@ -63,7 +63,7 @@ from twisted.python.failure import Failure
 from zope.interface import alsoProvides, directlyProvides, implementer, providedBy
 
 from services import logs
-from services.net.listen import describeAddress
+from services.net.listener import describeAddress
 
 __all__ = [
     "HEADER_TIMEOUT",

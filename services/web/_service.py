@@ -28,7 +28,7 @@ from twisted.web.resource import IResource, Resource
 from services import __version__
 from services.config import WebConfig
 from services.web._limits import HTTPLimits, LimitedSite
-from services.net.listen import (
+from services.net.listener import (
     ListenContext,
     ListenerService,
     SocketOptions,

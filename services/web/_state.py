@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from services.net.listen import describeAddress, isListening, listeningPorts
+from services.net.listener import describeAddress, isListening, listeningPorts
 
 __all__ = ["PARENT_STATE", "readParentState", "serviceHealth", "serviceStatus", "treeState"]
 
