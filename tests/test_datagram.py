@@ -15,15 +15,14 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.net.datagram import (
-    OwnPorts,
     SourceLimiter,
     UdpEndpoint,
     bindDatagramSocket,
     listenDatagram,
     parseUdpEndpoint,
-    portsByService,
     unsafeSource,
 )
+from services.net.ownports import OwnPorts, portsByService
 from tests.support import freePort, hasIPv6Loopback
 from tests.udpsupport import UdpMemoryReactor
 

@@ -19,7 +19,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from services import logs
 from services.config import EchoConfig
 from services.echo._tcp import makeEchoService
-from services.net.drain import ConnectionTracker, reopenLogFiles, stopOnEarlyTerm
+from services.daemon.signals import reopenLogFiles, stopOnEarlyTerm
+from services.net.drain import ConnectionTracker
 from services.daemon.tap import Options, buildService
 
 from .support import Daemon, DaemonizedTwistd, freePort, isolatedConfig, processGone, waitUntil

@@ -13,7 +13,8 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import ConfigError, parseConfig
-from services.net.listener import SocketOptions, endpointFor
+from services.net.endpoints import endpointFor
+from services.net.sockets import SocketOptions
 from services.net.proxyheader import ProxyHeaderFactory, isTrusted, trustedNetworks
 from services.stats import ConnectionStats
 

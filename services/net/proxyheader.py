@@ -54,16 +54,15 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.protocols.haproxy._exceptions import InvalidProxyHeader
-from twisted.protocols.haproxy._info import ProxyInfo
-from twisted.protocols.haproxy._v1parser import V1Parser
-from twisted.protocols.haproxy._v2parser import V2Parser
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, directlyProvides, implementer, providedBy
 
 from services import logs
-from services.net.listener import describeAddress
+from services._twisted.haproxy import V2_SIGNATURE, InvalidProxyHeader, ProxyInfo, parseV1, parseV2
+from services.net.addresses import describeAddress
+from services.net.defaults import defaultReactor
+from services.stats import ConnectionStats
 
 __all__ = [
     "HEADER_TIMEOUT",
@@ -83,7 +82,6 @@ HEADER_TIMEOUT = 3.0
 
 _V1_PREFIX = b"PROXY "
 _V1_MAX = 107  # the longest version 1 header, CRLF included
-_V2_SIGNATURE = V2Parser.PREFIX
 _V2_FIXED = 16  # signature, version/command, family/protocol, length
 
 #: The sources trusted to send PROXY headers unless told otherwise.
@@ -156,7 +154,7 @@ def _parseV1(line: bytes) -> ProxyInfo:
     if line.split(b" ", 2)[:2] == [b"PROXY", b"UNKNOWN"]:
         # Valid with or without addresses after it; V1Parser wants them.
         return ProxyInfo(line, None, None)
-    info = V1Parser.parse(line)
+    info = parseV1(line)
     if info.source is not None:
         # V1Parser takes any text for addresses and ports; check them.
         if len(line.split(b" ")) != 6:
@@ -177,7 +175,7 @@ def parseHeader(data: bytes) -> tuple[ProxyInfo, bytes] | None:
     if not data:
         return None
     try:
-        if _V2_SIGNATURE.startswith(data[:12]):
+        if V2_SIGNATURE.startswith(data[:12]):
             if len(data) < _V2_FIXED:
                 return None
             if data[12] >> 4 != 2:
@@ -185,7 +183,7 @@ def parseHeader(data: bytes) -> tuple[ProxyInfo, bytes] | None:
             size = _V2_FIXED + int.from_bytes(data[14:16], "big")
             if len(data) < size:
                 return None
-            return V2Parser.parse(data[:size]), data[size:]
+            return parseV2(data[:size]), data[size:]
         if _V1_PREFIX.startswith(data[:6]):
             end = data.find(b"\r\n", 0, _V1_MAX)
             if end < 0:
@@ -217,7 +215,7 @@ class ProxyHeaderProtocol(ProtocolWrapper):
     def __init__(self, factory: ProxyHeaderFactory) -> None:
         self.factory = factory
         self.wrappedProtocol = None
-        self._buffer = b""
+        self._headerBytes = b""
 
     def makeConnection(self, transport: Any) -> None:
         """
@@ -238,7 +236,7 @@ class ProxyHeaderProtocol(ProtocolWrapper):
             factory.stats.proxyUntrusted += 1
             self._close("not a trusted PROXY protocol source (trusted_proxies)")
             return
-        self._timer = factory.clock.callLater(factory.headerTimeout, self._headerTimedOut)
+        self._timer = factory.reactor.callLater(factory.headerTimeout, self._headerTimedOut)
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -250,15 +248,15 @@ class ProxyHeaderProtocol(ProtocolWrapper):
             return
         if self.disconnecting:
             return
-        self._buffer += data
+        self._headerBytes += data
         try:
-            parsed = parseHeader(self._buffer)
+            parsed = parseHeader(self._headerBytes)
         except MalformedHeader as e:
             self.factory.stats.proxyMalformed += 1
             self._close("{reason}", reason=e)
             return
         if parsed is not None:
-            self._buffer = b""
+            self._headerBytes = b""
             self._headerReceived(*parsed)
 
     def _headerReceived(self, info: ProxyInfo, rest: bytes) -> None:
@@ -344,7 +342,7 @@ class ProxyHeaderFactory(WrappingFactory):
     Wraps a protocol factory so that every connection starts with a PROXY
     header.
 
-    @ivar clock: the time source of the header timeout.
+    @ivar reactor: the time source of the header timeout.
     @ivar stats: where malformed headers (C{proxyMalformed}) and header
         timeouts (C{proxyTimedOut}) are counted.
     @ivar headerTimeout: seconds allowed for the whole header.
@@ -358,21 +356,15 @@ class ProxyHeaderFactory(WrappingFactory):
     def __init__(
         self,
         wrappedFactory: IProtocolFactory,
-        clock: IReactorTime | None = None,
+        reactor: IReactorTime | None = None,
         stats: ProxyStats | None = None,
         headerTimeout: float = HEADER_TIMEOUT,
         trusted: Iterable[str | Network] = LOOPBACK,
     ) -> None:
         WrappingFactory.__init__(self, wrappedFactory)  # type: ignore[arg-type]
         self.trusted = trustedNetworks(trusted)
-        if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
-        if stats is None:
-            from services.stats import ConnectionStats
-
-            stats = ConnectionStats()
-        self.clock: IReactorTime = clock  # type: ignore[assignment]
-        self.stats: ProxyStats = stats
+        self.reactor: IReactorTime = defaultReactor(reactor)
+        self.stats: ProxyStats = ConnectionStats() if stats is None else stats
         self.headerTimeout = headerTimeout
 
     def logPrefix(self) -> str:
@@ -402,14 +394,14 @@ class ProxyHeaderEndpoint:
     def __init__(
         self,
         wrapped: IStreamServerEndpoint,
-        clock: IReactorTime | None = None,
+        reactor: IReactorTime | None = None,
         stats: ProxyStats | None = None,
         headerTimeout: float = HEADER_TIMEOUT,
         trusted: Iterable[str | Network] = LOOPBACK,
     ) -> None:
         self.wrapped = wrapped
         self.trusted = trustedNetworks(trusted)
-        self._clock = clock
+        self._reactor = reactor
         self._stats = stats
         self._headerTimeout = headerTimeout
 
@@ -418,6 +410,6 @@ class ProxyHeaderEndpoint:
         Listen on the wrapped endpoint.
         """
         factory = ProxyHeaderFactory(
-            protocolFactory, self._clock, self._stats, self._headerTimeout, self.trusted
+            protocolFactory, self._reactor, self._stats, self._headerTimeout, self.trusted
         )
         return self.wrapped.listen(factory)
