@@ -30,7 +30,7 @@ try:
 except ImportError:  # pragma: no cover (no epoll: not Linux)
     epollreactor = None  # type: ignore[assignment]
 
-__all__ = ["FlushMixin", "LeanEPollReactor", "PRIVATE_NAMES"]
+__all__ = ["PRIVATE_NAMES", "FlushMixin", "LeanEPollReactor"]
 
 # Looked up here, not imported, so that the registry still loads on a
 # Twisted without it (the nsepoll fast path is off there: see fastPath).

@@ -12,7 +12,8 @@ SIGTERM is L{services.net.drain}.)
 from __future__ import annotations
 
 import signal
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from twisted.logger import Logger, globalLogPublisher
 

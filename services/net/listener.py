@@ -16,7 +16,8 @@ with a count instead.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import unix

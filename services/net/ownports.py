@@ -11,7 +11,8 @@ L{OwnPorts}) nor to one that another instance announced through discovery
 
 from __future__ import annotations
 
-from typing import Any, Collection, Iterable
+from collections.abc import Collection, Iterable
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
