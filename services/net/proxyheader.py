@@ -60,7 +60,7 @@ from zope.interface import alsoProvides, directlyProvides, implementer, provided
 
 from services import logs
 from services._twisted.haproxy import V2_SIGNATURE, InvalidProxyHeader, ProxyInfo, parseV1, parseV2
-from services.net.addresses import describeAddress
+from services.net.addresses import Network, describeAddress, isTrusted, trustedNetworks
 from services.net.defaults import defaultReactor
 from services.stats import ConnectionStats
 
@@ -72,9 +72,7 @@ __all__ = [
     "ProxyHeaderFactory",
     "ProxyHeaderProtocol",
     "ProxyInfo",
-    "isTrusted",
     "parseHeader",
-    "trustedNetworks",
 ]
 
 #: Seconds a connection may take to send its whole PROXY header.
@@ -86,43 +84,6 @@ _V2_FIXED = 16  # signature, version/command, family/protocol, length
 
 #: The sources trusted to send PROXY headers unless told otherwise.
 LOOPBACK = ("127.0.0.0/8", "::1")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def trustedNetworks(sources: Iterable[str | Network]) -> tuple[Network, ...]:
-    """
-    Networks from addresses and CIDR networks (C{"10.0.0.5"},
-    C{"192.0.2.0/24"}, C{"::1"}), host bits allowed.
-
-    @raise ValueError: for one that is neither.
-    """
-    return tuple(
-        s if isinstance(s, (ipaddress.IPv4Network, ipaddress.IPv6Network))
-        else ipaddress.ip_network(s, strict=False)
-        for s in sources
-    )
-
-
-def isTrusted(address: IAddress | None, networks: Iterable[Network]) -> bool:
-    """
-    Whether a connection from C{address} may send a PROXY header: its IP
-    address (an IPv4-mapped IPv6 one as IPv4) is in one of C{networks}.
-    A peer without an IP address (a UNIX socket) is on this host, and
-    trusted.
-    """
-    host = getattr(address, "host", None)
-    if not isinstance(host, str):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    if mapped is not None:
-        ip = mapped
-    return any(ip in network for network in networks)
-
 
 class MalformedHeader(ValueError):
     """
