@@ -7,7 +7,8 @@ full names from within the package).  It imports nothing of netservices
 above it: only Twisted, L{services._twisted}, L{services.logs} and
 L{services.stats}.
 
-  - L{services.net.addresses}: socket addresses as people read them;
+  - L{services.net.addresses}: socket addresses as people read them, and
+    trusted networks;
   - L{services.net.descriptions}: stream endpoint strings, read and checked
     (C{haproxy:}, C{ssl:}, C{systemd:}, C{unixseq:} over Twisted's own);
   - L{services.net.endpoints}: the endpoints those strings become, on sockets
