@@ -172,7 +172,7 @@ class ListenerService(Service):
         self.factory = factory
         self.options = options
         self.port: IListeningPort | None = None
-        self._waitingForPort: Deferred[IListeningPort | None] | None = None
+        self._waitingForPort: Deferred[IListeningPort] | None = None
 
     def privilegedStartService(self) -> None:
         """
@@ -186,8 +186,9 @@ class ListenerService(Service):
             raise ListenError(self.serviceName, self.description, e) from e
         waiting.addErrback(failed.append)
         if failed:
-            e = failed[0].value
-            raise ListenError(self.serviceName, self.description, e) from e
+            reason = failed[0].value
+            assert reason is not None  # a Failure always holds its exception
+            raise ListenError(self.serviceName, self.description, reason) from reason
         waiting.addCallback(self._listening)
         self._waitingForPort = waiting
         waiting.addErrback(self._lateFailure)
