@@ -1,6 +1,7 @@
 """
-Tests for L{services.net.drain} and the graceful shutdown of the echo
-service: draining connections, the grace period, and reopening logs.
+Tests for L{services.net.drain}, L{services.daemon.signals} and the
+graceful shutdown of the echo service: draining connections, the grace
+period, reopening logs, and SIGTERM before the reactor runs.
 """
 
 from __future__ import annotations
