@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import WebConfig
 from services.web._limits import LimitedSite
-from services.net.listen import ListenerService
+from services.net.listener import ListenerService
 from services.stats import ConnectionStats, WebStats
 from services.web._service import WebService, buildResource, limitsFor, makeWebService
 

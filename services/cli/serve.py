@@ -124,7 +124,7 @@ def serve(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[st
     # Imported here: building the command line imports every command, and
     # the other commands have no use for a web server.
     from services.cli.servesite import StdoutSite
-    from services.net.listen import describeAddress
+    from services.net.addresses import describeAddress
     from services.web._static import StaticFile
 
     site = StdoutSite(StaticFile(directory, listing=True, followSymlinks=False), stdout, reactor)

@@ -28,15 +28,10 @@ from services.config import (
     parseText,
     replaceSection,
 )
-from services.net.drain import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
-from services.net.listen import (
-    ListenContext,
-    ListenError,
-    closeAtOnce,
-    listeningPorts,
-    ownSocketLocks,
-    parseListen,
-)
+from services.daemon.signals import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
+from services.net.descriptions import parseListen
+from services.net.endpoints import ListenContext
+from services.net.listener import ListenError, closeAtOnce, listeningPorts, ownSocketLocks
 from services.daemon.small import SmallServiceOptions, addSmallServices
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.net.tls import TLSFiles

@@ -69,7 +69,7 @@ from twisted.web.server import Request, Site
 
 from services import logs
 from services.web._accesslog import AccessLogFile
-from services.net.listen import describeAddress
+from services.net.addresses import describeAddress
 from services.net.sendtimeout import SendTimer
 from services.stats import WebStats
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
 from services import __version__
-from services.net.listen import isListening
+from services.net.listener import isListening
 
 __all__ = [
     "LazyMetricsResource",

@@ -28,14 +28,11 @@ from twisted.web.resource import IResource, Resource
 from services import __version__
 from services.config import WebConfig
 from services.web._limits import HTTPLimits, LimitedSite
-from services.net.listen import (
-    ListenContext,
-    ListenerService,
-    SocketOptions,
-    describeAddress,
-    endpointFor,
-    parseListen,
-)
+from services.net.addresses import describeAddress
+from services.net.descriptions import parseListen
+from services.net.endpoints import ListenContext, endpointFor
+from services.net.listener import ListenerService
+from services.net.sockets import SocketOptions
 from services.web._metrics import LazyMetricsResource
 from services.net.connections import connectionsDocument, newest
 from services.web._state import readParentState, serviceHealth, serviceStatus
