@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from services.web._http2 import CONTROL_FRAMES, LimitedH2Connection, NegotiatingChannel
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web._channel import HTTPLimits, LimitedSite
 from services.web._pages import Hello
 
 from .support import BufferingTransport

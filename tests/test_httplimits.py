@@ -1,5 +1,5 @@
 """
-Tests for L{services.web._limits}: the header deadline, the body limit, the
+Tests for L{services.web._channel}: the header deadline, the body limit, the
 connection caps, the counters and the access log, driven through
 L{StringTransport} and a L{Clock}.
 """
@@ -21,7 +21,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from services.web._limits import HTTPLimits, LimitedChannel, LimitedSite, errorResponse
+from services.web._channel import HTTPLimits, LimitedChannel, LimitedSite, errorResponse
 from services.stats import WebStats
 from services.web._service import Branch
 from services.web._pages import Hello
@@ -664,7 +664,7 @@ class MalformedRequestTests(LimitsTestCase):
 
 class RequestProcessingTests(LimitsTestCase):
     """
-    L{services.web._limits.LimitedRequest.process} finds and renders the
+    L{services.web._channel.LimitedRequest.process} finds and renders the
     resource as twisted.web's does, with a C{Date} header formatted once a
     second.
     """

@@ -15,7 +15,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import WebConfig
-from services.web._limits import LimitedSite
+from services.web._channel import LimitedSite
 from services.net.listen import ListenerService
 from services.stats import ConnectionStats, WebStats
 from services.web._service import WebService, buildResource, limitsFor, makeWebService

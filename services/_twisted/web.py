@@ -45,7 +45,7 @@ def _isInterface(value: Any) -> bool:
     return isinstance(value, InterfaceClass)
 
 
-_CHANNEL = ("services.web._limits",)
+_CHANNEL = ("services.web._channel",)
 
 PRIVATE_NAMES = (
     PrivateName(

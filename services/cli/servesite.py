@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web._channel import HTTPLimits, LimitedSite
 
 __all__ = ["LineWriter", "StdoutSite"]
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_http2 -*-
 """
-HTTP/2 over TLS with the limits of L{services.web._limits}.
+HTTP/2 over TLS with the limits of L{services.web._channel}.
 
 twisted.web speaks HTTP/2 (L{twisted.web._http2.H2Connection}, on the C{h2}
 package) when ALPN picks C{h2}, but its own switch
@@ -56,7 +56,7 @@ from twisted.python.failure import Failure
 from twisted.web._http2 import H2Connection, H2Stream
 
 from services import logs
-from services.web._limits import LimitedChannel, LimitedSite, errorBody
+from services.web._channel import LimitedChannel, LimitedSite, errorBody
 from services.net.sendtimeout import SendTimer
 
 __all__ = [

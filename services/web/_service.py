@@ -11,7 +11,7 @@ The web service: one twisted.web site over this resource tree::
                job, else 503 (unavailable, or degraded with the reasons)
     /metrics   Prometheus text format
 
-served by a L{services.web._limits.LimitedSite} (header deadline, body
+served by a L{services.web._channel.LimitedSite} (header deadline, body
 limit, connection caps, access log).  Build it with L{makeWebService};
 L{buildResource} gives the resource tree alone, for another site.
 """
@@ -27,7 +27,7 @@ from twisted.web.resource import IResource, Resource
 
 from services import __version__
 from services.config import WebConfig
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web._channel import HTTPLimits, LimitedSite
 from services.net.listen import (
     ListenContext,
     ListenerService,

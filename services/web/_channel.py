@@ -47,7 +47,7 @@ Each limit is off when set to 0.  Use it like a L{Site}::
 
     from twisted.internet import endpoints, reactor
     from twisted.web.resource import Resource
-    from services.web._limits import HTTPLimits, LimitedSite
+    from services.web._channel import HTTPLimits, LimitedSite
 
     site = LimitedSite(Resource(), HTTPLimits(headerTimeout=5, maxBody=65536))
     endpoints.serverFromString(reactor, "tcp:8080").listen(site)
