@@ -15,7 +15,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.web._channel import HTTPLimits, LimitedChannel, LimitedSite
+from services.web import HTTPLimits, LimitedSite
+from services.web._channel import LimitedChannel
 from services.stats import WebStats
 from services.web._pages import Hello
 

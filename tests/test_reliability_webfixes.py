@@ -20,8 +20,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
-from services.web._channel import HTTPLimits, LimitedChannel, LimitedSite
-from services.web._static import StaticFile
+from services.web import HTTPLimits, LimitedSite, StaticFile
+from services.web._channel import LimitedChannel
 from services.stats import WebStats
 from services.web._pages import Hello
 

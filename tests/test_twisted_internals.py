@@ -232,13 +232,13 @@ class FastPathTests(SynchronousTestCase):
         from twisted.application.service import MultiService
 
         from services.config import WebConfig
-        from services.web._http2 import HTTP2Factory
-        from services.web._service import makeWebService
+        from services.daemon.values import webSettings
+        from services.web import HTTP2Factory, makeWebService
 
         config = WebConfig(listen=("ssl:0:interface=127.0.0.1",))
 
         def factories() -> list[object]:
-            service = makeWebService(config, MultiService(), MemoryReactorClock())
+            service = makeWebService(webSettings(config), MultiService(), MemoryReactorClock())
             return [type(listener.factory) for listener in service]
 
         self.patch(_twisted, "_decided", {"http2": True})

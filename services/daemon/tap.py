@@ -559,10 +559,18 @@ def buildService(
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
-        from services.web._service import makeWebService
+        from services.daemon.values import webSettings
+        from services.web import makeWebService
 
+        workers = None
+        if worker is not None:  # /status shows every worker process
+            from functools import partial
+
+            from services.daemon.workers import workersDocument
+
+            workers = partial(workersDocument, worker)
         webStats = root.stats["web"] = WebStats()
-        web = makeWebService(config.web, root, reactor, webStats, context)
+        web = makeWebService(webSettings(config.web), root, reactor, webStats, context, workers)
         web.setServiceParent(root)
         root.reopenables.append(web)  # its access log
     _addMDNS(root, config, reactor, worker)

@@ -5,7 +5,7 @@ HTTP/1.1 limits that twisted.web does not enforce by itself.
 C{Site(timeout=...)} is an idle timeout: every byte received restarts it, so
 a client that drips one byte a second holds a connection open for ever, and
 a few hundred such clients hold as many file descriptors and buffers.
-L{LimitedSite} adds:
+L{LimitedSite<services.web._site.LimitedSite>} adds:
 
   - a header deadline: the request line and headers must be complete within
     C{headerTimeout} seconds of the connection opening (or, on a kept-alive
@@ -40,188 +40,42 @@ The 408 and 413 answers are counted and written to the access log like any
 other, in Apache's Combined Log Format.  An access log that cannot be
 written (a full disk) loses its lines, never a response: each lost line is
 counted, and a warning says so at most once a minute.  Connections speak
-HTTP/1.1 (a plain L{HTTPChannel}); on C{ssl:} listeners L{services.web._http2}
+HTTP/1.1 (a plain C{HTTPChannel}); on C{ssl:} listeners L{services.web._http2}
 adds HTTP/2 with the same limits.
 
-Each limit is off when set to 0.  Use it like a L{Site}::
+L{LimitedChannel} is the channel that keeps these limits;
+L{services.web._site.LimitedSite} builds it, counts and logs.
 
-    from twisted.internet import endpoints, reactor
-    from twisted.web.resource import Resource
-    from services.web._channel import HTTPLimits, LimitedSite
-
-    site = LimitedSite(Resource(), HTTPLimits(headerTimeout=5, maxBody=65536))
-    endpoints.serverFromString(reactor, "tcp:8080").listen(site)
+Why one module: every limit of the channel hooks the same few methods of
+C{HTTPChannel} (C{dataReceived}, C{allHeadersReceived}, C{requestDone},
+C{pauseProducing} and C{resumeProducing}), and the header deadline, the
+idle timeout, the send timeout and backpressure each read the state the
+others set in them; split, each part would reach into the others' private
+state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import connectionDone
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel, datetimeToString, unquote
 from twisted.web.http_headers import Headers
-from twisted.web.resource import IResource, _IEncodingResource
-from twisted.web.server import Request, Site
+from twisted.web.server import Request
 
 from services import logs
-from services.web._accesslog import AccessLogFile
-from services.net.listen import describeAddress
+from services._twisted.webbase import LimitedChannelBase
 from services.net.sendtimeout import SendTimer
 from services.stats import WebStats
+from services.web._rejections import RejectedRequest, errorBody, errorResponse
 
-__all__ = [
-    "HTTPLimits",
-    "LimitedChannel",
-    "LimitedRequest",
-    "LimitedSite",
-    "RejectedRequest",
-    "combinedLogFormat",
-    "errorBody",
-    "errorResponse",
-    "peerKey",
-]
+if TYPE_CHECKING:
+    from services.web._site import LimitedSite
 
-
-@dataclass(frozen=True)
-class HTTPLimits:
-    """
-    The limits of a L{LimitedSite}; 0 turns a limit off.
-
-    @ivar headerTimeout: seconds allowed for a request line and its headers.
-    @ivar idleTimeout: seconds a connection may stay silent (between
-        requests, or while sending a body).
-    @ivar maxBody: the largest request body accepted, in bytes.
-    @ivar maxConnections: connections open at once.
-    @ivar maxConnectionsPerPeer: connections open at once from one IP address.
-    @ivar sendTimeout: seconds a response may make no progress (its client
-        reads none of it) before the connection is aborted.
-    @ivar serverHeader: the C{Server} header of every response; empty for
-        none.
-    @ivar maxStreams: streams one HTTP/2 connection may have open at once
-        (L{services.web._http2}).
-    """
-
-    headerTimeout: float = 10.0
-    idleTimeout: float = 60.0
-    maxBody: int = 1024**2
-    maxConnections: int = 1024
-    maxConnectionsPerPeer: int = 256
-    sendTimeout: float = 60.0
-    serverHeader: bytes = b"netservices"
-    maxStreams: int = 100
-
-
-def peerKey(address: IAddress | None) -> str | None:
-    """
-    The key that per-peer limits count by: the IP address of a TCP peer,
-    L{None} for peers without one (UNIX sockets), which only the total cap
-    limits.
-    """
-    host = getattr(address, "host", None)
-    return host if isinstance(host, str) else None
-
-
-def _escape(value: bytes | str) -> str:
-    """
-    A request field as an access log shows it: printable ASCII as is,
-    C{"} and C{\\} escaped with a backslash, other bytes as C{\\xNN} (as
-    Apache does), so a line cannot be forged or broken.
-    """
-    if isinstance(value, str):
-        value = value.encode("utf-8", "replace")
-    out = []
-    for byte in value:
-        if byte in (0x22, 0x5C):
-            out.append("\\" + chr(byte))
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\x{byte:02x}")
-    return "".join(out)
-
-
-def combinedLogFormat(timestamp: str, request: Any) -> str:
-    """
-    One access log line in Apache's Combined Log Format (the client address
-    unquoted, unlike Twisted's own formatter, so log tools read it)::
-
-        127.0.0.1 - - [26/Nov/2026:16:51:27 +0000] "GET / HTTP/1.1" 200 11 "-" "curl/8.5.0"
-
-    @param timestamp: the bracketed time, as L{HTTPFactory} keeps it.
-    @param request: the finished request.
-    """
-    host = getattr(request.getClientAddress(), "host", None)
-    client = _escape(host) if isinstance(host, str) else "-"
-    if request.method is None:  # no request line: a RejectedRequest 408
-        line = '"-"'
-    else:
-        # twisted.web names HTTP/2 "HTTP/2"; Apache and nginx log "HTTP/2.0".
-        version = b"HTTP/2.0" if request.clientproto == b"HTTP/2" else request.clientproto
-        line = f'"{_escape(request.method)} {_escape(request.uri)} {_escape(version)}"'
-    referrer = _escape(request.getHeader(b"referer") or b"-")
-    agent = _escape(request.getHeader(b"user-agent") or b"-")
-    length = request.sentLength or "-"
-    return f'{client} - - {timestamp} {line} {request.code} {length} "{referrer}" "{agent}"'
-
-
-def errorBody(code: int, reason: bytes) -> bytes:
-    """
-    The plain-text body of an answer given outside any request.
-    """
-    return b"%d %s\n" % (code, reason)
-
-
-def errorResponse(code: int, reason: bytes) -> bytes:
-    """
-    A complete C{HTTP/1.1} response with a short plain-text body that
-    closes the connection, for answers given outside any request.
-    """
-    body = errorBody(code, reason)
-    return (
-        b"HTTP/1.1 %d %s\r\n"
-        b"Content-Type: text/plain; charset=utf-8\r\n"
-        b"Content-Length: %d\r\n"
-        b"Connection: close\r\n"
-        b"\r\n" % (code, reason, len(body))
-    ) + body
-
-
-class RejectedRequest:
-    """
-    A request that the channel answered itself (400, 408, 413), as the access
-    log formatter sees it: what was received of its request line and
-    headers, and the answer.
-    """
-
-    def __init__(self, channel: HTTPChannel, code: int, sentLength: int) -> None:
-        self.code = code
-        self.sentLength = sentLength
-        # The request line, once parsed, waits in these until the request
-        # is complete; a client that never sent it has none.
-        self.method: bytes | None = getattr(channel, "_command", None)
-        self.uri: bytes | None = getattr(channel, "_path", None)
-        self.clientproto: bytes | None = getattr(channel, "_version", None)
-        self._peer = channel.transport.getPeer()  # type: ignore[union-attr]
-        self._request = channel.requests[-1] if channel.requests else None
-
-    def getClientAddress(self) -> IAddress:
-        """
-        The client's address.
-        """
-        return self._peer  # type: ignore[no-any-return]
-
-    def getHeader(self, name: bytes) -> bytes | None:
-        """
-        A request header received before the answer, if any.
-        """
-        if self._request is None:
-            return None
-        header: bytes | None = self._request.getHeader(name)
-        return header
+__all__ = ["LimitedChannel"]
 
 
 def _ignore(data: bytes) -> None:
@@ -230,58 +84,9 @@ def _ignore(data: bytes) -> None:
     """
 
 
-class LimitedRequest(Request):
+class LimitedChannel(LimitedChannelBase):
     """
-    A request that stops taking a chunked body once it exceeds the
-    channel's C{maxBody}, and takes its C{Date} header from the site's
-    per-second cache.
-    """
-
-    channel: LimitedChannel
-    _bodyReceived = 0
-
-    def process(self) -> None:
-        """
-        Find the resource and render it, as L{Request.process} does, with
-        the C{Date} header formatted once a second by the site instead of
-        once per request.
-        """
-        self.site = site = self.channel.site
-        server = site.limits.serverHeader
-        if server:
-            self.setHeader(b"Server", server)
-        self.setHeader(b"Date", site.httpDate())
-        self.prepath = []
-        self.postpath = list(map(unquote, self.path[1:].split(b"/")))
-        if self.path == b"*":
-            self._handleStar()
-            return
-        try:
-            resource = site.getResourceFor(self)
-            if _IEncodingResource.providedBy(resource):
-                encoder = resource.getEncoder(self)
-                if encoder is not None:
-                    self._encoder = encoder
-            self.render(resource)
-        except BaseException:
-            self.processingFailed(Failure())
-
-    def handleContentChunk(self, data: bytes) -> None:
-        """
-        Store a piece of the body, unless the body is now too large: then
-        the channel answers 413 and this request never runs.
-        """
-        self._bodyReceived += len(data)
-        limit = self.channel.factory.limits.maxBody
-        if limit and self._bodyReceived > limit:
-            self.channel.bodyTooLarge()
-            return
-        Request.handleContentChunk(self, data)
-
-
-class LimitedChannel(HTTPChannel):
-    """
-    An L{HTTPChannel} with a header deadline, a body limit and counters.
+    An C{HTTPChannel} with a header deadline, a body limit and counters.
 
     @ivar peer: the peer, as logs show it.
     @ivar peerHost: the peer's IP address, which per-peer caps count by, or
@@ -337,7 +142,7 @@ class LimitedChannel(HTTPChannel):
         self._seconds = factory.reactor.seconds
         self._stats = factory.stats
         self.connectedAt = self._seconds()
-        HTTPChannel.connectionMade(self)
+        LimitedChannelBase.connectionMade(self)
         self._sendTimer = SendTimer(
             factory.reactor, factory.limits.sendTimeout, self.transport, self._sendTimedOut
         )
@@ -356,8 +161,8 @@ class LimitedChannel(HTTPChannel):
             self.bytesIn += len(data)
         if self._awaitingRequest and not self.paused:
             self._startHeaderClock()
-        HTTPChannel.dataReceived(self, data)
-        if self._awaitingRequest and self._buffer and not self._rejected and not self.paused:
+        LimitedChannelBase.dataReceived(self, data)
+        if self._awaitingRequest and self.unparsedBytes and not self._rejected and not self.paused:
             self._startHeaderClock()
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -366,7 +171,7 @@ class LimitedChannel(HTTPChannel):
         answer 400, where L{twisted.protocols.basic.LineReceiver} would only
         close the connection.
         """
-        self._respondToBadRequestAndDisconnect()
+        self.respondToBadRequest()
 
     def allHeadersReceived(self) -> None:
         """
@@ -376,24 +181,22 @@ class LimitedChannel(HTTPChannel):
         self._headerDeadline = None
         # RFC 9112 3.2: exactly one Host header in HTTP/1.1, at most one in
         # earlier versions (twisted.web takes the last of several).
-        # Twisted private: _version, the request line's version until the
-        # request is complete; verified on Twisted 26.10.
         hosts = self.requests[-1].requestHeaders.getRawHeaders(b"host")
-        if (len(hosts) > 1) if hosts else self._version == b"HTTP/1.1":
-            self._respondToBadRequestAndDisconnect()
+        if (len(hosts) > 1) if hosts else self.requestVersion == b"HTTP/1.1":
+            self.respondToBadRequest()
             return
         limit = self.factory.limits.maxBody
         if limit and self.length is not None and self.length > limit:
             self.bodyTooLarge()
             return
-        HTTPChannel.allHeadersReceived(self)
+        LimitedChannelBase.allHeadersReceived(self)
 
     def allContentReceived(self) -> None:
         """
         Run the request, unless it was rejected.
         """
         if not self._rejected:
-            HTTPChannel.allContentReceived(self)
+            LimitedChannelBase.allContentReceived(self)
 
     def requestDone(self, request: Request) -> None:
         """
@@ -402,9 +205,7 @@ class LimitedChannel(HTTPChannel):
         """
         self._awaitingRequest = bool(self.persistent)
         self.bytesOut += request.sentLength
-        # Twisted private: whether the transport paused this channel (its
-        # send buffer is full); verified on Twisted 26.10.
-        if self._waitingForTransport:
+        if self.backpressured:
             # Twisted parses the next pipelined request at once, and a
             # response that fits in one write (any small file, /status)
             # finishes at once too: a client that never reads had every
@@ -415,7 +216,7 @@ class LimitedChannel(HTTPChannel):
             self.paused = True
         self._replaying = True
         try:
-            HTTPChannel.requestDone(self, request)
+            LimitedChannelBase.requestDone(self, request)
         finally:
             self._replaying = False
         self._checkPartialRequest()
@@ -436,7 +237,7 @@ class LimitedChannel(HTTPChannel):
         self._reject(413, b"Content Too Large")
         self._abortLater(self.lingerTimeout)
 
-    def _respondToBadRequestAndDisconnect(self) -> None:
+    def respondToBadRequest(self) -> None:
         """
         Answer 400 to a malformed request, or one over the header size or
         count limits.  twisted.web writes its 400 and closes at once: when
@@ -460,17 +261,10 @@ class LimitedChannel(HTTPChannel):
     def pauseProducing(self) -> None:
         """
         The transport's send buffer is full: pause the response's producer
-        (as twisted.web does), stop reading from the client, and start the
-        send timeout.
+        and stop reading from the client (as L{LimitedChannelBase} does),
+        and start the send timeout.
         """
-        HTTPChannel.pauseProducing(self)
-        # Twisted private: the transport as a producer, and whether a request
-        # is being answered; verified on Twisted 26.10.  HTTPChannel only
-        # stops reading between requests: while one is answered it goes on
-        # reading and (as it believes the transport paused already) buffers
-        # every pipelined byte without limit.
-        if self._handlingRequest:
-            self._networkProducer.pauseProducing()
+        LimitedChannelBase.pauseProducing(self)
         self._sendTimer.paused()
 
     def resumeProducing(self) -> None:
@@ -480,30 +274,11 @@ class LimitedChannel(HTTPChannel):
         requests held back meanwhile.
         """
         self._sendTimer.resumed()
-        HTTPChannel.resumeProducing(self)
-        # Twisted private: see pauseProducing; _dataBuffer holds what was read
-        # while a request is answered, and HTTPChannel stops reading beyond
-        # _optimisticEagerReadSize of it; verified on Twisted 26.10.
-        if (
-            self._handlingRequest
-            and not self._waitingForTransport
-            and sum(map(len, self._dataBuffer)) <= self._optimisticEagerReadSize
-        ):
-            self._networkProducer.resumeProducing()
-        if self.paused and not self._waitingForTransport:
+        LimitedChannelBase.resumeProducing(self)
+        if self.paused and not self.backpressured:
             self.paused = False
-            if self._buffer and not self._rejected:
+            if self.unparsedBytes and not self._rejected:
                 self.dataReceived(b"")
-
-    @property
-    def backpressured(self) -> bool:
-        """
-        Whether the transport paused this channel because its send buffer
-        is full.
-        """
-        # Twisted private: whether the transport paused this channel;
-        # verified on Twisted 26.10.
-        return bool(self._waitingForTransport)
 
     def abandon(self) -> None:
         """
@@ -551,7 +326,7 @@ class LimitedChannel(HTTPChannel):
         path, which sanitizes it.
         """
         if not isinstance(headers, Headers):
-            HTTPChannel.writeHeaders(self, version, code, reason, headers)
+            LimitedChannelBase.writeHeaders(self, version, code, reason, headers)
             return
         parts = [version, b" ", code, b" ", reason, b"\r\n"]
         for name, values in headers.getAllRawHeaders():
@@ -568,7 +343,7 @@ class LimitedChannel(HTTPChannel):
         """
         host = self._host
         if host is None:
-            host = self._host = HTTPChannel.getHost(self)
+            host = self._host = LimitedChannelBase.getHost(self)
         return host
 
     def getPeer(self) -> IAddress:
@@ -580,7 +355,7 @@ class LimitedChannel(HTTPChannel):
         """
         peer = self._peerAddress
         if peer is None:
-            peer = self._peerAddress = HTTPChannel.getPeer(self)
+            peer = self._peerAddress = LimitedChannelBase.getPeer(self)
         return peer
 
     def setTimeout(self, period: float | None) -> float | None:
@@ -617,9 +392,9 @@ class LimitedChannel(HTTPChannel):
         if remaining > 1e-6:
             self._idleCall = self.callLater(remaining, self._idleClockFired)
             return
-        if self._waitingForTransport and self.timeOut is not None:
-            # Twisted private (see pauseProducing): the send buffer is still
-            # full, so the client is being answered, not idle.  Twisted's
+        if self.backpressured and self.timeOut is not None:
+            # The send buffer is still full, so the client is being
+            # answered, not idle.  Twisted's
             # timeout would close a slow reader mid-response; the send
             # timeout is what ends a client that stopped reading.
             self._idleDeadline = self._seconds() + self.timeOut
@@ -634,7 +409,7 @@ class LimitedChannel(HTTPChannel):
         """
         self._cancelHeaderClock()
         self._sendTimer.stop()
-        HTTPChannel.connectionLost(self, reason)
+        LimitedChannelBase.connectionLost(self, reason)
         self._idleDeadline = None
         if self._idleCall is not None:
             if self._idleCall.active():
@@ -645,7 +420,7 @@ class LimitedChannel(HTTPChannel):
     def _checkPartialRequest(self) -> None:
         # A response that finished while the client's bytes were being
         # parsed can leave the start of the next request in the line buffer.
-        if self._awaitingRequest and self._buffer and not self._rejected and not self.paused:
+        if self._awaitingRequest and self.unparsedBytes and not self._rejected and not self.paused:
             self._startHeaderClock()
 
     def _startHeaderClock(self) -> None:
@@ -702,213 +477,6 @@ class LimitedChannel(HTTPChannel):
         self.factory.logRejected(RejectedRequest(self, code, sent))
 
     def _abortLater(self, delay: float | None) -> None:
-        if delay is not None and self._abortingCall is None:
-            self._abortingCall = self.callLater(delay, self._abort)
+        if delay is not None:
+            self.abortAfter(delay)
 
-    def _abort(self) -> None:
-        self._abortingCall = None
-        self.transport.abortConnection()  # type: ignore[union-attr]
-
-
-class LimitedSite(Site):
-    """
-    A L{Site} that applies L{HTTPLimits}, counts into L{WebStats} and writes
-    its access log (Combined Log Format) only when given a path.
-
-    @ivar limits: the limits applied.
-    @ivar stats: the counters updated.
-    @ivar accessLog: the access log's path, or L{None} for none.
-    """
-
-    protocol = LimitedChannel  # type: ignore[assignment]
-    displayTracebacks = False
-    noisy = False
-    #: Seconds between two warnings that the access log cannot be written.
-    logWarningInterval = 60.0
-    _log = Logger(observer=logs.observer)
-    _logWarnedAt: float | None = None
-    _logErrorsWarned = 0
-
-    def __init__(
-        self,
-        resource: IResource,
-        limits: HTTPLimits = HTTPLimits(),
-        stats: WebStats | None = None,
-        accessLog: str | None = None,
-        reactor: Any = None,
-    ) -> None:
-        Site.__init__(
-            self,
-            resource,
-            requestFactory=LimitedRequest,
-            parsePOSTFormSubmission=False,
-            logPath=accessLog or None,
-            logFormatter=combinedLogFormat,
-            timeout=limits.idleTimeout or None,
-            reactor=reactor,
-        )
-        self.limits = limits
-        self.stats = stats if stats is not None else WebStats()
-        self.accessLog = accessLog or None
-        self._perPeer: dict[str, int] = {}
-        #: The open connections, oldest first (see L{services.net.connections}).
-        self.channels: dict[Any, None] = {}
-        self._refusing = False
-        self._dateSecond = -1
-        self._date = b""
-
-    def httpDate(self) -> bytes:
-        """
-        The current time as an HTTP C{Date} header value, formatted at most
-        once a second (of this site's reactor's clock).
-        """
-        now = self.reactor.seconds()
-        second = int(now)
-        if second != self._dateSecond:
-            self._dateSecond = second
-            self._date = datetimeToString(now)
-        return self._date
-
-    def buildProtocol(self, addr: IAddress | None) -> Any:
-        """
-        Build a L{LimitedChannel}, or return L{None} (Twisted then closes the
-        new socket at once) when a connection cap is reached.
-        """
-        host = peerKey(addr)
-        limits = self.limits
-        if limits.maxConnections and self.stats.current >= limits.maxConnections:
-            self._refuse(
-                "web: {limit} connections open, the max_connections limit: "
-                "closing new connections until some close",
-                limits.maxConnections,
-                host,
-            )
-            return None
-        perPeer = limits.maxConnectionsPerPeer
-        if perPeer and host is not None and self._perPeer.get(host, 0) >= perPeer:
-            self._refuse(
-                "web: {peer} has {limit} connections open, the max_connections_per_peer "
-                "limit: closing its new connections until some close",
-                perPeer,
-                host,
-            )
-            return None
-        self._refusing = False
-        channel = Site.buildProtocol(self, addr)
-        channel.peerHost = host
-        channel.peer = host if host is not None else describeAddress(addr)
-        return channel
-
-    def _refuse(self, message: str, limit: int, host: str | None) -> None:
-        self.stats.refused += 1
-        if not self._refusing:
-            self._refusing = True
-            self._log.warn(message, limit=limit, peer=host)
-
-    def connectionOpened(self, channel: LimitedChannel) -> None:
-        """
-        Count a new connection.
-        """
-        self.stats.current += 1
-        self.stats.accepted += 1
-        self.channels[channel] = None
-        host = channel.peerHost
-        if host is not None:
-            self._perPeer[host] = self._perPeer.get(host, 0) + 1
-        if logs.isEnabledFor(LogLevel.debug):
-            self._log.debug("web: {peer} connected", peer=channel.peer)
-
-    def connectionClosed(self, channel: LimitedChannel) -> None:
-        """
-        Uncount a closed connection.
-        """
-        self.stats.current -= 1
-        self.channels.pop(channel, None)
-        host = channel.peerHost
-        if host is not None:
-            left = self._perPeer.get(host, 1) - 1
-            if left > 0:
-                self._perPeer[host] = left
-            else:
-                self._perPeer.pop(host, None)
-        if logs.isEnabledFor(LogLevel.debug):
-            self._log.debug("web: {peer} disconnected", peer=channel.peer)
-
-    def log(self, request: Any) -> None:
-        """
-        Count an answered request and, when there is an access log, write
-        its Combined Log Format line.
-        """
-        self._count(request)
-        if self.accessLog is not None:
-            self._writeLog(request)
-
-    def logRejected(self, request: RejectedRequest) -> None:
-        """
-        Count and log a request that a channel answered itself (400, 408, 413).
-        """
-        self._count(request)
-        if self.accessLog is not None:
-            self._writeLog(request)
-
-    def _writeLog(self, request: Any) -> None:
-        # Site.log lets a failed write (ENOSPC) escape from Request.finish,
-        # which then never completes the response: the client got nothing
-        # and the log two tracebacks per request.
-        # Twisted private: Site's open log file, line formatter and cached
-        # time stamp; verified on Twisted 26.10.
-        logFile = self._logFile
-        if logFile is None:
-            return
-        try:
-            logFile.write(self._logFormatter(self._logDateTime, request) + "\n")
-        except (OSError, ValueError) as e:  # a full disk, an I/O error, a closed file
-            self._logFailed(e)
-
-    def _logFailed(self, error: Exception) -> None:
-        stats = self.stats
-        stats.accessLogErrors += 1
-        now = self.reactor.seconds()
-        warnedAt = self._logWarnedAt
-        if warnedAt is not None and now - warnedAt < self.logWarningInterval:
-            return
-        reason = getattr(error, "strerror", None) or str(error)
-        if warnedAt is None:
-            self._log.warn(
-                "web: cannot write the access log {path} ({reason}): requests are still "
-                "answered, their lines are lost (counted as accessLogErrors)",
-                path=self.accessLog,
-                reason=reason,
-            )
-        else:
-            self._log.warn(
-                "web: cannot write the access log {path} ({reason}): {count} lines lost "
-                "in the last {seconds:.0f} s",
-                path=self.accessLog,
-                reason=reason,
-                count=stats.accessLogErrors - self._logErrorsWarned,
-                seconds=now - warnedAt,
-            )
-        self._logWarnedAt = now
-        self._logErrorsWarned = stats.accessLogErrors
-
-    def _count(self, request: Any) -> None:
-        stats = self.stats
-        stats.requests += 1
-        stats.bytesOut += request.sentLength
-        kind = request.code // 100
-        if kind == 2:
-            stats.responses2xx += 1
-        elif kind == 3:
-            stats.responses3xx += 1
-        elif kind == 4:
-            stats.responses4xx += 1
-        elif kind == 5:
-            stats.responses5xx += 1
-
-    def _openLogFile(self, path: Any) -> Any:
-        # Not Site's LogFile: several worker processes append to one file.
-        try:
-            return AccessLogFile(path)
-        except OSError as e:
-            raise ValueError(f"cannot open the access log {path}: {e.strerror or e}") from None
