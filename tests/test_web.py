@@ -17,7 +17,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import WebConfig
-from services.daemon.values import webSettings
+from services.daemon.values import webSettings, webWorkerReports
 from services.net.listen import ListenerService, SocketOptions
 from services.stats import ConnectionStats, WebStats
 from services.web import (
@@ -25,6 +25,7 @@ from services.web import (
     LimitedSite,
     WebService,
     WebSettings,
+    WorkerReports,
     buildResource,
     makeWebService,
 )
@@ -262,8 +263,8 @@ class HealthTests(StubMixin):
         (runtime / PARENT_STATE).write_text(json.dumps(treeState([discovery], parent.stats)))
         root = FakeRoot()
         root.addListeners("web", IPv4Address("TCP", "127.0.0.1", 8080))
-        root.worker = WorkerSpec(1, 2, (), str(runtime))
-        stub = self.stub(root=root)
+        reports = webWorkerReports(WorkerSpec(1, 2, (), str(runtime)))
+        stub = self.stub(root=root, workers=reports)
         response, body = self.fetch(stub, "GET", "http://web/health")
         self.assertEqual(response.code, 503)
         health = json.loads(body)
@@ -277,8 +278,8 @@ class HealthTests(StubMixin):
 
     def test_workersDocument(self) -> None:
         """
-        C{/status} shows under C{"workers"} what the C{workers} callable it
-        was given returns, asked anew for each request; without one, no
+        C{/status} shows under C{"workers"} what the L{WorkerReports} it was
+        given return, asked anew for each request; without them, no
         C{"workers"}.
         """
         calls = []
@@ -287,7 +288,7 @@ class HealthTests(StubMixin):
             calls.append(None)
             return {"answeredBy": 1, "count": len(calls)}
 
-        stub = self.stub(workers=workers)
+        stub = self.stub(workers=WorkerReports(workers, dict))
         for n in (1, 2):
             _, body = self.fetch(stub, "GET", "http://web/status")
             self.assertEqual(json.loads(body)["workers"], {"answeredBy": 1, "count": n})

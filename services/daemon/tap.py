@@ -559,17 +559,11 @@ def buildService(
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
-        from services.daemon.values import webSettings
+        from services.daemon.values import webSettings, webWorkerReports
         from services.web import makeWebService
 
-        workers = None
-        if worker is not None:  # /status shows every worker process
-            from functools import partial
-
-            from services.daemon.workers import workersDocument
-
-            workers = partial(workersDocument, worker)
         webStats = root.stats["web"] = WebStats()
+        workers = webWorkerReports(worker)
         web = makeWebService(webSettings(config.web), root, reactor, webStats, context, workers)
         web.setServiceParent(root)
         root.reopenables.append(web)  # its access log

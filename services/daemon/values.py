@@ -16,9 +16,10 @@ from services.net.listen import SocketOptions
 
 if TYPE_CHECKING:
     from services.config import WebConfig
-    from services.web import WebSettings
+    from services.daemon.workers import WorkerSpec
+    from services.web import WebSettings, WorkerReports
 
-__all__ = ["socketOptions", "webSettings"]
+__all__ = ["socketOptions", "webSettings", "webWorkerReports"]
 
 
 def socketOptions(section: Any) -> SocketOptions:
@@ -64,4 +65,25 @@ def webSettings(section: WebConfig) -> WebSettings:
         trustedProxies=section.trusted_proxies,
         http2=section.http2,
         socketOptions=socketOptions(section),
+    )
+
+
+def webWorkerReports(worker: WorkerSpec | None) -> WorkerReports | None:
+    """
+    What the web pages of worker process C{worker} show of the other
+    processes: every worker's counters, and the services of the parent as
+    the supervisor writes them to the runtime directory; L{None} outside a
+    worker process.
+    """
+    if worker is None:
+        return None
+    from functools import partial
+
+    from services.daemon.workers import workersDocument
+    from services.web import WorkerReports
+    from services.web._state import readParentState
+
+    return WorkerReports(
+        workers=partial(workersDocument, worker),
+        parentState=partial(readParentState, worker.runtime),
     )

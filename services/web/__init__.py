@@ -16,7 +16,7 @@ application:
     L{LazyMetricsResource};
   - L{buildResource}, the whole resource tree, and L{makeWebService}, the
     service with its listeners (a L{WebService}), both built from
-    L{WebSettings}.
+    L{WebSettings} (and, in a worker process, L{WorkerReports}).
 
 L{StaticFile} and L{HTTP2Factory} are imported when first asked for:
 C{twisted.web.static} reads the system's MIME types when imported, and
@@ -30,7 +30,7 @@ from typing import Any
 from services.web._metrics import LazyMetricsResource
 from services.web._pages import Hello, JSONResource
 from services.web._service import WebService, buildResource, makeWebService
-from services.web._settings import HTTPLimits, WebSettings
+from services.web._settings import HTTPLimits, WebSettings, WorkerReports
 from services.web._site import LimitedSite
 from services.web._statuspage import StatusResource
 
@@ -45,6 +45,7 @@ __all__ = [
     "StatusResource",
     "WebService",
     "WebSettings",
+    "WorkerReports",
     "buildResource",
     "makeWebService",
 ]

@@ -41,19 +41,14 @@ from services.net.listen import (
 from services.stats import WebStats
 from services.web._metrics import LazyMetricsResource
 from services.web._pages import Hello, JSONResource, notFound
-from services.web._settings import WebSettings
+from services.web._settings import WebSettings, WorkerReports
 from services.web._site import LimitedSite
-from services.web._state import readParentState, serviceHealth, serviceStatus
+from services.web._state import serviceHealth, serviceStatus
 from services.web._statuspage import StatusResource
-
-#: Returns what C{/status} shows under C{"workers"}: every worker process's
-#: counters and their totals (given only in a worker process).
-WorkersDocument = Callable[[], dict[str, Any]]
 
 __all__ = [
     "Branch",
     "WebService",
-    "WorkersDocument",
     "buildResource",
     "healthDocument",
     "makeWebService",
@@ -81,26 +76,25 @@ class Branch(Resource):
         return notFound().render(request)
 
 
-def _parentState(root: Any) -> dict[str, Any]:
+def _parentState(workers: WorkerReports | None) -> dict[str, Any]:
     """
     In a worker process, the state of the services that run in the parent
     (discovery, UDP echo), as the supervisor last wrote it; else nothing.
     """
-    worker = getattr(root, "worker", None)
-    if worker is None:
+    if workers is None:
         return {}
-    return readParentState(worker.runtime)
+    return workers.parentState()
 
 
 def statusDocument(
-    root: Any, uptime: float, workers: WorkersDocument | None = None
+    root: Any, uptime: float, workers: WorkerReports | None = None
 ) -> dict[str, Any]:
     """
     What C{/status} shows: the version, the uptime in seconds and, for each
     service of C{root}, whether it listens, its addresses, its counters and,
     for discovery, the peers it knows; the open connections of the stream
     services (L{services.net.connections}).  In a worker process (C{workers} above
-    1), also the services that run in the parent and, from C{workers}, every
+    1, C{workers} given), also the services that run in the parent, every
     worker's counters and their totals.
     """
     services = {service.name: serviceStatus(service, root.stats) for service in list(root)}
@@ -109,7 +103,7 @@ def statusDocument(
         connectionListing = getattr(service, "connectionListing", None)
         if connectionListing is not None:
             listings.append((service.name, *connectionListing()))
-    for name, state in _parentState(root).items():
+    for name, state in _parentState(workers).items():
         services.setdefault(name, state.get("status", {}))
     document = {
         "name": "netservices",
@@ -120,12 +114,12 @@ def statusDocument(
     if listings:
         document["connections"] = connectionsDocument(listings)
     if workers is not None:
-        document["workers"] = workers()
+        document["workers"] = workers.workers()
     return document
 
 
 def statusFor(
-    request: IRequest, root: Any, uptime: float, workers: WorkersDocument | None = None
+    request: IRequest, root: Any, uptime: float, workers: WorkerReports | None = None
 ) -> dict[str, Any]:
     """
     L{statusDocument}, plus C{"client"}: the address of the client that
@@ -137,7 +131,7 @@ def statusFor(
     return document
 
 
-def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
+def healthDocument(root: Any, workers: WorkerReports | None = None) -> tuple[int, dict[str, Any]]:
     """
     What C{/health} answers: 200 and C{"ok"} when every service of C{root}
     is listening and can do its job; 503 and C{"unavailable"} when one is
@@ -151,7 +145,7 @@ def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
         states[service.name], reasons = serviceHealth(service)
         if reasons:
             problems[service.name] = reasons
-    for name, state in _parentState(root).items():
+    for name, state in _parentState(workers).items():
         if name not in states:
             states[name] = str(state.get("health", "not listening"))
             if state.get("problems"):
@@ -183,7 +177,7 @@ def buildResource(
     root: Any,
     uptime: Callable[[], float],
     reactor: Any = None,
-    workers: WorkersDocument | None = None,
+    workers: WorkerReports | None = None,
 ) -> IResource:
     """
     The resource tree of the web service.
@@ -195,8 +189,8 @@ def buildResource(
     @param uptime: returns the seconds since the service started.
     @param reactor: the reactor whose threads render C{/metrics}; L{None}
         for the global one.
-    @param workers: in a worker process, what C{/status} shows of every
-        worker; L{None} elsewhere.
+    @param workers: in a worker process, what its pages show of the other
+        processes; L{None} elsewhere.
     """
     tree = Branch()
     tree.putChild(b"", Hello())
@@ -204,7 +198,7 @@ def buildResource(
         b"status",
         StatusResource(lambda request: (200, statusFor(request, root, uptime(), workers))),
     )
-    tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
+    tree.putChild(b"health", JSONResource(lambda request: healthDocument(root, workers)))
     tree.putChild(b"metrics", LazyMetricsResource(root, uptime, reactor))
     if settings.staticDir:
         # Imported only when serving files: twisted.web.static reads the
@@ -281,7 +275,7 @@ def makeWebService(
     reactor: Any = None,
     stats: WebStats | None = None,
     context: ListenContext | None = None,
-    workers: WorkersDocument | None = None,
+    workers: WorkerReports | None = None,
 ) -> WebService:
     """
     Build the web service: a L{LimitedSite} over L{buildResource}, on one
@@ -293,8 +287,8 @@ def makeWebService(
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; a new L{WebStats} if L{None}.
     @param context: the process's TLS files and inherited sockets.
-    @param workers: in a worker process, what C{/status} shows of every
-        worker (see L{buildResource}).
+    @param workers: in a worker process, what its pages show of the other
+        processes (see L{buildResource}).
     """
     service = WebService(reactor)
     # /metrics takes the reactor as given: prometheus_client's own resource

@@ -1,19 +1,22 @@
 # -*- test-case-name: tests.test_web -*-
 """
 The values the web service takes: L{HTTPLimits}, the limits of one
-L{services.web._site.LimitedSite}, and L{WebSettings}, everything else
-L{services.web._service.makeWebService} needs.  Both are plain frozen
-values: the daemon fills them from C{[web]}, a program of its own builds
-them directly.
+L{services.web._site.LimitedSite}; L{WebSettings}, everything else
+L{services.web._service.makeWebService} needs; and, in a worker process,
+L{WorkerReports}, what its pages say of the other processes.  All are
+plain frozen values: the daemon fills them from C{[web]} and its worker
+pool, a program of its own builds them directly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from services.net.listen import SocketOptions
 
-__all__ = ["HTTPLimits", "WebSettings"]
+__all__ = ["HTTPLimits", "WebSettings", "WorkerReports"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,20 @@ class WebSettings:
     trustedProxies: tuple[str, ...] | None = None
     http2: bool = True
     socketOptions: SocketOptions = SocketOptions(backlog=1024)  # noqa: RUF009 (frozen)
+
+
+@dataclass(frozen=True)
+class WorkerReports:
+    """
+    What the pages of one worker process (C{workers} above 1) show of the
+    other processes, each asked anew for every request.
+
+    @ivar workers: returns every worker's last counters and their totals
+        (C{"workers"} in C{/status}).
+    @ivar parentState: returns the state of the services that run in the
+        parent process (discovery, UDP echo) as the supervisor last wrote
+        it, by service name, for C{/status} and C{/health}.
+    """
+
+    workers: Callable[[], dict[str, Any]]
+    parentState: Callable[[], dict[str, Any]]
