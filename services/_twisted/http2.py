@@ -215,7 +215,12 @@ class H2ConnectionBase(H2Connection):  # type: ignore[misc,valid-type]
         event); override to build another kind.
         """
         return H2StreamBase(
-            event.stream_id, self, event.headers, self.requestFactory, self.site, self.factory
+            event.stream_id,
+            self,
+            event.headers,
+            self.requestFactory,  # type: ignore[attr-defined]
+            self.site,
+            self.factory,
         )
 
     def streamOpened(self, stream: H2StreamBase, event: Any) -> None:
