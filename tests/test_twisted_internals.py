@@ -352,3 +352,34 @@ class LackingInternalsDaemonTests(SynchronousTestCase):
         """
         log = self.serveLacking({"static": "twisted.web.static:File._goneInANewerTwisted"})
         self.assertIn("reactor class: services.nsepoll._reactor.NetservicesReactor.", log)
+
+
+class BaseClassHooksTests(SynchronousTestCase):
+    """
+    The base classes of L{services._twisted.webbase} and
+    L{services._twisted.http2} override only registered private hooks.
+    """
+
+    def test_overriddenHooksRegistered(self) -> None:
+        """
+        Every private method a base class defines over its Twisted class
+        (other than its own helpers) is a registered private name of that
+        class, so the registry test checks that Twisted still calls it.
+        """
+        from twisted.web._http2 import H2Connection
+        from twisted.web.http import HTTPChannel
+        from twisted.web.server import Site
+
+        from services._twisted.http2 import H2ConnectionBase
+        from services._twisted.webbase import LimitedChannelBase, LoggingSiteBase
+
+        registered = {name.path for name in privateNames()}
+        for base, twisted in [
+            (LimitedChannelBase, HTTPChannel),
+            (LoggingSiteBase, Site),
+            (H2ConnectionBase, H2Connection),
+        ]:
+            for name in vars(base):
+                if name.startswith("_") and not name.startswith("__") and hasattr(twisted, name):
+                    path = f"{twisted.__module__}:{twisted.__name__}.{name}"
+                    self.assertIn(path, registered, base.__name__)
