@@ -21,10 +21,10 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 import services
 from services import _twisted
-from services.net import listen
 from services._twisted import PrivateName, endpoints, privateNames, resolve, transports
 from services._twisted import tls as twistedTLS
 from services.discovery._wire import REPLY, decode, newNonce, query
+from services.net import listen
 
 from .support import Daemon, freePort, isolatedConfig, lackingInternals
 
@@ -228,8 +228,8 @@ class FastPathTests(SynchronousTestCase):
         older than one of its names), an C{ssl:} web listener serves the site
         itself, offering HTTP/1.1 only; with it, the HTTP/2 factory.
         """
-        from twisted.internet.testing import MemoryReactorClock
         from twisted.application.service import MultiService
+        from twisted.internet.testing import MemoryReactorClock
 
         from services.config import WebConfig
         from services.daemon.values import webSettings
