@@ -21,10 +21,10 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 import services
 from services import _twisted
+from services.net import listen
 from services._twisted import PrivateName, endpoints, privateNames, resolve, transports
 from services._twisted import tls as twistedTLS
 from services.discovery._wire import REPLY, decode, newNonce, query
-from services.net import listen
 
 from .support import Daemon, freePort, isolatedConfig, lackingInternals
 
