@@ -58,6 +58,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    """
+    Import L{StaticFile} or L{HTTP2Factory} when first asked for.
+    """
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
