@@ -3,7 +3,7 @@
 The web service: one twisted.web site over this resource tree::
 
     /          Hello World (text/html;charset=UTF-8)
-    /static/   the files of [web] static_dir (mount point: static_mount)
+    /static/   the files of the settings' staticDir (mount point: staticMount)
     /status    JSON: version, uptime, every service with its addresses,
                counters and (discovery) peers, the open connections; as an
                HTML page to browsers (L{services.web._statuspage})
