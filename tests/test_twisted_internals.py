@@ -245,17 +245,17 @@ class FastPathTests(SynchronousTestCase):
         older than one of its names), an C{ssl:} web listener serves the site
         itself, offering HTTP/1.1 only; with it, the HTTP/2 factory.
         """
-        from twisted.internet.testing import MemoryReactorClock
         from twisted.application.service import MultiService
+        from twisted.internet.testing import MemoryReactorClock
 
         from services.config import WebConfig
-        from services.web._http2 import HTTP2Factory
-        from services.web._service import makeWebService
+        from services.daemon.values import webSettings
+        from services.web import HTTP2Factory, makeWebService
 
         config = WebConfig(listen=("ssl:0:interface=127.0.0.1",))
 
         def factories() -> list[object]:
-            service = makeWebService(config, MultiService(), MemoryReactorClock())
+            service = makeWebService(webSettings(config), MultiService(), MemoryReactorClock())
             return [type(listener.factory) for listener in service]
 
         self.patch(_twisted, "_decided", {"http2": True})
@@ -369,3 +369,34 @@ class LackingInternalsDaemonTests(SynchronousTestCase):
         """
         log = self.serveLacking({"static": "twisted.web.static:File._goneInANewerTwisted"})
         self.assertIn("reactor class: services.nsepoll._reactor.NetservicesReactor.", log)
+
+
+class BaseClassHooksTests(SynchronousTestCase):
+    """
+    The base classes of L{services._twisted.webbase} and
+    L{services._twisted.http2} override only registered private hooks.
+    """
+
+    def test_overriddenHooksRegistered(self) -> None:
+        """
+        Every private method a base class defines over its Twisted class
+        (other than its own helpers) is a registered private name of that
+        class, so the registry test checks that Twisted still calls it.
+        """
+        from twisted.web._http2 import H2Connection
+        from twisted.web.http import HTTPChannel
+        from twisted.web.server import Site
+
+        from services._twisted.http2 import H2ConnectionBase
+        from services._twisted.webbase import LimitedChannelBase, LoggingSiteBase
+
+        registered = {name.path for name in privateNames()}
+        for base, twisted in [
+            (LimitedChannelBase, HTTPChannel),
+            (LoggingSiteBase, Site),
+            (H2ConnectionBase, H2Connection),
+        ]:
+            for name in vars(base):
+                if name.startswith("_") and not name.startswith("__") and hasattr(twisted, name):
+                    path = f"{twisted.__module__}:{twisted.__name__}.{name}"
+                    self.assertIn(path, registered, base.__name__)

@@ -4,7 +4,7 @@ C{netservices serve [DIR] [PORT]}: share a directory over HTTP in one
 command, as C{python -m http.server} does, with the web service's static
 files (L{services.web._static.StaticFile}: C{index.html}, listings, ranges,
 C{ETag}, nothing outside the directory) and its limits
-(L{services.web._limits.LimitedSite}).  The access log goes to standard
+(L{services.web.LimitedSite}).  The access log goes to standard
 output; Ctrl-C (or SIGTERM) stops it.
 """
 

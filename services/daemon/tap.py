@@ -554,10 +554,12 @@ def buildService(
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
-        from services.web._service import makeWebService
+        from services.daemon.values import webSettings, webWorkerReports
+        from services.web import makeWebService
 
         webStats = root.stats["web"] = WebStats()
-        web = makeWebService(config.web, root, reactor, webStats, context)
+        workers = webWorkerReports(worker)
+        web = makeWebService(webSettings(config.web), root, reactor, webStats, context, workers)
         web.setServiceParent(root)
         root.reopenables.append(web)  # its access log
     _addMDNS(root, config, reactor, worker)
