@@ -288,7 +288,7 @@ class QueryPlanTests(SynchronousTestCase):
         An interface the host does not have is an error that lists those it
         has.
         """
-        from services.discovery._service import chooseInterface
+        from services.discovery._client import chooseInterface
 
         with self.assertRaises(ValueError) as caught:
             chooseInterface(ALL, "wlan0")
