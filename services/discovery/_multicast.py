@@ -16,9 +16,8 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorSocket
 from twisted.logger import Logger
 
 from services import logs
@@ -102,12 +101,12 @@ class IPv6Links:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorSocket,
         port: int,
         newProtocol: Callable[[Interface], DiscoveryProtocol],
     ) -> None:
         """
-        @param reactor: adopts the sockets (an C{IReactorSocket}).
+        @param reactor: adopts the sockets.
         @param newProtocol: the protocol for an interface.
         """
         self.reactor = reactor

@@ -19,7 +19,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorSocket
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
@@ -61,14 +61,14 @@ __all__ = ["DiscoveryService", "listenDiscovery", "makeDiscoveryService"]
 
 
 def listenDiscovery(
-    reactor: Any, protocol: DatagramProtocol, interface: str, port: int
+    reactor: IReactorSocket, protocol: DatagramProtocol, interface: str, port: int
 ) -> IListeningPort:
     """
     Bind a discovery protocol as the service does: on a port other
     instances of this host share (C{SO_REUSEADDR}), with room for any
     datagram (so that oversized ones are counted, not cut).
 
-    @param reactor: the reactor to listen with (an C{IReactorSocket}).
+    @param reactor: the reactor to listen with.
     @param interface: the local address (C{""}: every one).
     @raise OSError: if the port cannot be bound.
     """
