@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.test_discovery_config,tests.test_mdns -*-
 """
 The one place where configuration sections become the values services
 take.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery -*-
+# -*- test-case-name: tests.test_discovery,tests.test_discovery_net -*-
 """
 What the discovery service keeps per interface for multicast, as the
 interfaces come and go:
