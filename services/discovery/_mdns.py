@@ -36,7 +36,7 @@ from services import __version__, logs
 from services.net.datagram import SourceLimiter
 from services.net.defaults import defaultReactor
 from services.net.interfaces import Interface, listInterfaces
-from services.discovery._mdnslink import GROUP4, GROUP6, MDNS_PORT, Link
+from services.discovery._mdnslink import MDNS_GROUP4, MDNS_GROUP6, MDNS_PORT, Link
 from services.discovery._mdnsrecords import INSTANCE_TYPE, Offer, Record, instanceRecords, renamed
 from services.discovery._mdnsresponder import MDNSResponder, MDNSStats
 from services.discovery._net import endpointsOn, listenerAddresses, socketOf
@@ -260,7 +260,7 @@ class MDNSService(Service):
         try:
             self._socketOptions(port, family, interface)
             if link.family == 4:
-                joined = port.joinGroup(GROUP4, interface.ipv4[0].address)
+                joined = port.joinGroup(MDNS_GROUP4, interface.ipv4[0].address)
                 joined.addErrback(self._joinFailed, link)
                 port.setOutgoingInterface(interface.ipv4[0].address).addErrback(
                     self._joinFailed, link
@@ -294,7 +294,8 @@ class MDNSService(Service):
         with socketOf(port, family) as skt:
             skt.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.name.encode())
             if family == socket.AF_INET6:
-                request = socket.inet_pton(socket.AF_INET6, GROUP6) + struct.pack("@I", interface.index)
+                group = socket.inet_pton(socket.AF_INET6, MDNS_GROUP6)
+                request = group + struct.pack("@I", interface.index)
                 skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)
                 skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
 

@@ -15,12 +15,20 @@ from dataclasses import dataclass
 
 from twisted.names import dns
 
-__all__ = ["DECODE_ERRORS", "GROUP4", "GROUP6", "MAX_PACKET", "MDNS_PORT", "Link", "packets"]
+__all__ = [
+    "DECODE_ERRORS",
+    "MAX_PACKET",
+    "MDNS_GROUP4",
+    "MDNS_GROUP6",
+    "MDNS_PORT",
+    "Link",
+    "packets",
+]
 
 #: The mDNS group of IPv4.
-GROUP4 = "224.0.0.251"
+MDNS_GROUP4 = "224.0.0.251"
 #: The mDNS group of IPv6 (link-local scope).
-GROUP6 = "ff02::fb"
+MDNS_GROUP6 = "ff02::fb"
 #: The mDNS port.
 MDNS_PORT = 5353
 #: RFC 6762 section 17: an mDNS packet's payload is at most 9000 bytes.
@@ -52,7 +60,7 @@ class Link:
         """
         The mDNS group and port of the family.
         """
-        return (GROUP4 if self.family == 4 else GROUP6, MDNS_PORT)
+        return (MDNS_GROUP4 if self.family == 4 else MDNS_GROUP6, MDNS_PORT)
 
     @property
     def maxSize(self) -> int:
