@@ -539,10 +539,12 @@ def buildService(
     # Datagram services run once per instance: in the parent when there are
     # workers, so that one instance answers one query once.
     if worker is None and config.discovery.enabled:
-        from services.discovery._service import makeDiscoveryService
+        from services.daemon.values import discoverySettings
+        from services.discovery import makeDiscoveryService
 
         discoveryStats = root.stats["discovery"] = DiscoveryStats()
-        makeDiscoveryService(config.discovery, reactor, discoveryStats).setServiceParent(root)
+        settings = discoverySettings(config.discovery)
+        makeDiscoveryService(settings, reactor, discoveryStats).setServiceParent(root)
     if worker is None and config.udp_echo.enabled:
         from services.echo._udp import makeUdpEchoService
 
@@ -574,9 +576,10 @@ def _addMDNS(root: NetservicesService, config: Config, reactor: Any, worker: Any
     """
     if worker is not None or not config.mdns.enabled:
         return
-    from services.discovery._mdns import makeMDNSService
+    from services.daemon.values import mdnsSettings
+    from services.discovery import makeMDNSService
 
-    service = makeMDNSService(config.mdns, config.discovery.name, reactor)
+    service = makeMDNSService(mdnsSettings(config.mdns, config.discovery.name), reactor)
     root.stats["mdns"] = service.stats
     service.setServiceParent(root)
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_web -*-
+# -*- test-case-name: tests.test_web,tests.test_discovery_config,tests.test_mdns -*-
 """
 The one place where configuration sections become the values services
 take.
@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from services.net.sockets import SocketOptions
 
 if TYPE_CHECKING:
-    from services.config import WebConfig
+    from services.config import DiscoveryConfig, MDNSConfig, WebConfig
+    from services.discovery import DiscoverySettings, MDNSSettings
     from services.daemon.workers import WorkerSpec
     from services.web import WebSettings, WorkerReports
 
-__all__ = ["socketOptions", "webSettings", "webWorkerReports"]
+__all__ = ["discoverySettings", "mdnsSettings", "socketOptions", "webSettings", "webWorkerReports"]
 
 
 def socketOptions(section: Any) -> SocketOptions:
@@ -86,4 +87,45 @@ def webWorkerReports(worker: WorkerSpec | None) -> WorkerReports | None:
     return WorkerReports(
         workers=partial(workersDocument, worker),
         parentState=partial(readParentState, worker.runtime),
+    )
+
+
+def discoverySettings(section: DiscoveryConfig) -> DiscoverySettings:
+    """
+    What the discovery service takes, from C{[discovery]} (all of it but
+    C{enabled}, which decides whether it runs).
+    """
+    # Imported here: a service's package loads only when it runs.
+    from services.discovery import DiscoverySettings
+
+    return DiscoverySettings(
+        port=section.port,
+        interface=section.interface,
+        broadcast=section.broadcast,
+        ipv6=section.ipv6,
+        interval=section.interval,
+        ttl=section.ttl,
+        name=section.name,
+        sourceRate=section.source_rate,
+        sourceBurst=section.source_burst,
+        globalRate=section.global_rate,
+        maxPeerTtl=section.max_peer_ttl,
+        maxPeersPerSource=section.max_peers_per_source,
+        maxPortsPerSource=section.max_ports_per_source,
+    )
+
+
+def mdnsSettings(section: MDNSConfig, fallbackName: str = "") -> MDNSSettings:
+    """
+    What the mDNS service takes, from C{[mdns]}.
+
+    @param fallbackName: the name when C{[mdns] name} is empty (C{[discovery]
+        name}); when that is empty too, the service claims the host name.
+    """
+    from services.discovery import MDNSSettings
+
+    return MDNSSettings(
+        name=section.name or fallbackName,
+        interfaces=tuple(section.interfaces),
+        families=tuple(4 if f == "ipv4" else 6 for f in section.families),
     )
