@@ -19,7 +19,8 @@ from zope.interface.verify import verifyObject
 
 from services import logs
 from services.echo import Echo, EchoFactory, EchoSettings, makeEchoService
-from services.net.listen import ListenerService, ReusePortEndpoint, SocketOptions
+from services.net.listener import ListenerService
+from services.net.sockets import ReusePortEndpoint, SocketOptions
 from services.stats import ConnectionStats
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)

@@ -24,7 +24,7 @@ from services.daemon.values import (
     udpEchoSettings,
 )
 from services.echo import EchoSettings, SmallServiceSettings, UdpEchoSettings
-from services.net.listen import SocketOptions
+from services.net.sockets import SocketOptions
 
 
 class EchoSettingsTests(SynchronousTestCase):

@@ -27,7 +27,7 @@ from services.echo import (
     timeAnswer,
 )
 from services.echo._smallanswers import BUILTIN_QUOTE, CHUNK, chargenPattern
-from services.net.listen import SocketOptions
+from services.net.sockets import SocketOptions
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 

@@ -18,7 +18,7 @@ from services.echo import (
     timeAnswer,
 )
 from services.net.datagram import SourceLimiter
-from services.net.listen import listeningPorts
+from services.net.listener import listeningPorts
 from tests.support import freePort
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 

@@ -14,8 +14,9 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
-from services.net.datagram import OwnPorts, SourceLimiter
-from services.net.listen import ListenError, isListening, listeningPorts
+from services.net.datagram import SourceLimiter
+from services.net.listener import ListenError, isListening, listeningPorts
+from services.net.ownports import OwnPorts
 from services.stats import UdpEchoStats
 from services.echo import UdpEcho, UdpEchoSettings, makeUdpEchoService
 from services.echo._udp import UdpEchoListener

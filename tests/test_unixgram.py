@@ -16,8 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import ConfigError, parseConfig
 from services.echo import UdpEchoSettings, UnixDatagramEcho, makeUdpEchoService
-from services.echo._unixgram import parseUnixDatagram
-from services.net.datagram import SourceLimiter
+from services.net.datagram import SourceLimiter, parseUnixDatagram
 from tests.support import turnUntil
 from tests.udpsupport import MemoryDatagramTransport
 

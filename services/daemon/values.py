@@ -1,23 +1,36 @@
-# -*- test-case-name: tests.test_echovalues -*-
+# -*- test-case-name: tests.test_web,tests.test_discovery_config,tests.test_mdns,tests.test_echovalues -*-
 """
-The one place where the sections of C{tap.conf} become the values the
-services take.
+The one place where configuration sections become the values services
+take.
 
-Each function maps one section (a frozen L{services.config} dataclass) to
-the plain value its service is built from; the services never see a
-section, a file or the environment.  Reading a file that a key names (the
-qotd quotes) is done here too, once, when the service tree is built.
+Services, protocols and listeners never see a section of tap.conf: the
+daemon reads each section here and hands them frozen values (or keyword
+arguments).  One function per kind of value, named after what it builds.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.config import EchoConfig, UdpEchoConfig, readQuotes
-from services.echo import EchoSettings, SmallServiceSettings, UdpEchoSettings
-from services.net.listen import SocketOptions
+from services.net.sockets import SocketOptions
 
-__all__ = ["echoSettings", "smallServiceSettings", "socketOptions", "udpEchoSettings"]
+if TYPE_CHECKING:
+    from services.config import DiscoveryConfig, EchoConfig, MDNSConfig, UdpEchoConfig, WebConfig
+    from services.discovery import DiscoverySettings, MDNSSettings
+    from services.echo import EchoSettings, SmallServiceSettings, UdpEchoSettings
+    from services.daemon.workers import WorkerSpec
+    from services.web import WebSettings, WorkerReports
+
+__all__ = [
+    "discoverySettings",
+    "echoSettings",
+    "mdnsSettings",
+    "smallServiceSettings",
+    "socketOptions",
+    "udpEchoSettings",
+    "webSettings",
+    "webWorkerReports",
+]
 
 
 def socketOptions(section: Any) -> SocketOptions:
@@ -34,10 +47,106 @@ def socketOptions(section: Any) -> SocketOptions:
     )
 
 
+def webSettings(section: WebConfig) -> WebSettings:
+    """
+    What the web service takes, from C{[web]} (all of it but C{enabled},
+    which decides whether it runs).
+    """
+    # Imported here: the web package (twisted.web) loads only when it runs.
+    from services.web import HTTPLimits, WebSettings
+
+    limits = HTTPLimits(
+        headerTimeout=section.header_timeout,
+        idleTimeout=section.idle_timeout,
+        maxBody=section.max_body,
+        maxConnections=section.max_connections,
+        maxConnectionsPerPeer=section.max_connections_per_peer,
+        sendTimeout=section.send_timeout,
+        serverHeader=section.server_header.encode("ascii"),
+        maxStreams=section.max_streams,
+    )
+    return WebSettings(
+        listen=section.listen,
+        limits=limits,
+        staticDir=section.static_dir or None,
+        staticMount=section.static_mount,
+        listing=section.listing,
+        followSymlinks=section.follow_symlinks,
+        accessLog=section.access_log or None,
+        trustedProxies=section.trusted_proxies,
+        http2=section.http2,
+        socketOptions=socketOptions(section),
+    )
+
+
+def webWorkerReports(worker: WorkerSpec | None) -> WorkerReports | None:
+    """
+    What the web pages of worker process C{worker} show of the other
+    processes: every worker's counters, and the services of the parent as
+    the supervisor writes them to the runtime directory; L{None} outside a
+    worker process.
+    """
+    if worker is None:
+        return None
+    from functools import partial
+
+    from services.daemon.workers import workersDocument
+    from services.web import WorkerReports
+    from services.web._state import readParentState
+
+    return WorkerReports(
+        workers=partial(workersDocument, worker),
+        parentState=partial(readParentState, worker.runtime),
+    )
+
+
+def discoverySettings(section: DiscoveryConfig) -> DiscoverySettings:
+    """
+    What the discovery service takes, from C{[discovery]} (all of it but
+    C{enabled}, which decides whether it runs).
+    """
+    # Imported here: a service's package loads only when it runs.
+    from services.discovery import DiscoverySettings
+
+    return DiscoverySettings(
+        port=section.port,
+        interface=section.interface,
+        broadcast=section.broadcast,
+        ipv6=section.ipv6,
+        interval=section.interval,
+        ttl=section.ttl,
+        name=section.name,
+        sourceRate=section.source_rate,
+        sourceBurst=section.source_burst,
+        globalRate=section.global_rate,
+        maxPeerTtl=section.max_peer_ttl,
+        maxPeersPerSource=section.max_peers_per_source,
+        maxPortsPerSource=section.max_ports_per_source,
+    )
+
+
+def mdnsSettings(section: MDNSConfig, fallbackName: str = "") -> MDNSSettings:
+    """
+    What the mDNS service takes, from C{[mdns]}.
+
+    @param fallbackName: the name when C{[mdns] name} is empty (C{[discovery]
+        name}); when that is empty too, the service claims the host name.
+    """
+    from services.discovery import MDNSSettings
+
+    return MDNSSettings(
+        name=section.name or fallbackName,
+        interfaces=tuple(section.interfaces),
+        families=tuple(4 if f == "ipv4" else 6 for f in section.families),
+    )
+
+
 def echoSettings(section: EchoConfig) -> EchoSettings:
     """
     The echo service's settings from C{[echo]}.
     """
+    from services.echo import EchoSettings
+
     return EchoSettings(
         listen=section.listen,
         idleTimeout=section.idle_timeout,
@@ -53,6 +162,8 @@ def udpEchoSettings(section: UdpEchoConfig) -> UdpEchoSettings:
     """
     The UDP echo service's settings from C{[udp-echo]}.
     """
+    from services.echo import UdpEchoSettings
+
     return UdpEchoSettings(
         listen=section.listen,
         sourceRate=section.source_rate,
@@ -71,6 +182,9 @@ def smallServiceSettings(name: str, section: Any) -> SmallServiceSettings:
     @raise OSError: when the quotes file cannot be read.
     @raise ValueError: when it holds no usable quote.
     """
+    from services.config import readQuotes
+    from services.echo import SmallServiceSettings
+
     defaults = SmallServiceSettings()
     quotes: str = getattr(section, "quotes", "")
     return SmallServiceSettings(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.net.listen import SocketOptions
+from services.net.sockets import SocketOptions
 
 __all__ = ["EchoSettings", "SmallServiceSettings", "UdpEchoSettings"]
 

@@ -26,9 +26,11 @@ from services.echo._smallanswers import answerFor
 from services.echo._smalludp import DatagramAnswer
 from services.echo._tcp import EchoService
 from services.echo._udp import UdpEchoListener
-from services.net.datagram import OwnPorts, SourceLimiter, parseUdpEndpoint
+from services.net.datagram import SourceLimiter, parseUdpEndpoint
 from services.net.defaults import defaultReactor
-from services.net.listen import ListenContext, ListenerService, endpointFor
+from services.net.endpoints import ListenContext, endpointFor
+from services.net.listener import ListenerService
+from services.net.ownports import OwnPorts
 from services.stats import ConnectionStats, DatagramAnswerStats
 
 __all__ = ["makeSmallService", "makeSmallUdpService"]

@@ -44,10 +44,12 @@ from zope.interface import implementer
 
 from services import logs
 from services.echo._settings import EchoSettings
+from services.net.addresses import describeAddress
 from services.net.connections import newest
 from services.net.defaults import defaultReactor
 from services.net.drain import ConnectionTracker
-from services.net.listen import ListenContext, ListenerService, describeAddress, endpointFor
+from services.net.endpoints import ListenContext, endpointFor
+from services.net.listener import ListenerService
 from services.net.sendtimeout import SendTimer, queuedBytes
 from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
 from services.stats import ConnectionStats

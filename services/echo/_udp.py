@@ -40,23 +40,21 @@ from twisted.logger import Logger
 from services import logs
 from services.echo._datagram import SEND_ERRORS, DatagramEcho, DatagramListener
 from services.echo._settings import UdpEchoSettings
+from services.echo._unixgram import UnixDatagramEcho, UnixDatagramEchoListener
+from services.net.addresses import describeAddress
 from services.net.datagram import (
     MAX_UDP_PAYLOAD,
-    OwnPorts,
     SourceLimiter,
+    isUnixDatagram,
     listenDatagram,
     parseUdpEndpoint,
+    parseUnixDatagram,
     unsafeSource,
 )
 from services.net.defaults import defaultReactor
-from services.net.listen import ListenError, describeAddress
+from services.net.listener import ListenError
+from services.net.ownports import OwnPorts
 from services.stats import UdpEchoStats
-from services.echo._unixgram import (
-    UnixDatagramEcho,
-    UnixDatagramEchoListener,
-    isUnixDatagram,
-    parseUnixDatagram,
-)
 
 __all__ = ["UdpEcho", "UdpEchoListener", "makeUdpEchoService"]
 
@@ -108,7 +106,7 @@ class UdpEcho(DatagramEcho):
             now = self._seconds()
             # OwnPorts' own test of its expiry, without the call while the
             # set is fresh (nearly always: it is renewed once a second).
-            ports = ownPortsAt._ports if now < ownPortsAt._expires else ownPortsAt(now)
+            ports = ownPortsAt.ports if now < ownPortsAt.expires else ownPortsAt(now)
         else:
             now = None
             ports = self.ownPorts()
