@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_web,tests.test_discovery_config,tests.test_mdns,tests.test_echovalues -*-
+# -*- test-case-name: tests.test_web,tests.test_discovery_config,tests.test_mdns -*-
 """
 The one place where configuration sections become the values services
 take.
