@@ -30,11 +30,11 @@ from services.client import (
     HTTPStatusError,
     ResponseHeadersTooLarge,
     ResponseTooLarge,
+    _download,
     download,
     makeClient,
     request,
 )
-from services.client import _download
 from services.client._coding import STEP, WithoutTreqEncoding
 from services.client._head import HeadLimitEndpoint, HeadLimits, HeadTooLarge
 from tests.clientservers import temporaryDirectory

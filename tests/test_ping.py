@@ -13,8 +13,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from services.client._icmp import decodeEcho, encodeEcho
 from services.client import Pinger, PingOptions, PingResult, PingUnavailable, Reply, ping
+from services.client._icmp import decodeEcho, encodeEcho
 from services.client._pingsocket import openICMPSocket
 from services.client._pingstats import MAX_KEPT_REPLIES
 from tests.pingfakes import FakeSocketFactory, replyTo, ttlAncillary, withIPv4Header

@@ -74,7 +74,7 @@ class PingResult:
     received: int = 0
     duplicates: int = 0
     reordered: int = 0
-    rtts: "RoundTrips | None" = None
+    rtts: RoundTrips | None = None
 
     @property
     def loss(self) -> float:
@@ -108,13 +108,13 @@ class RoundTrips:
     squares: float
 
     @classmethod
-    def of(cls, rtt: float) -> "RoundTrips":
+    def of(cls, rtt: float) -> RoundTrips:
         """
         The statistics of one round trip.
         """
         return cls(1, rtt, rtt, rtt, rtt * rtt)
 
-    def add(self, rtt: float) -> "RoundTrips":
+    def add(self, rtt: float) -> RoundTrips:
         """
         These statistics and one more round trip.
         """
