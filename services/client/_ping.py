@@ -4,13 +4,10 @@ ICMP echo (ping) for IPv4 and IPv6 under the reactor: L{Pinger}, one run of
 requests to one address, and L{ping}, which resolves a host and runs one to
 its count.
 
-The socket (L{services.client._pingsocket}) is an unprivileged ICMP
-datagram socket when Linux allows it (the kernel sets the echo identifier
-and hands over only the replies to this socket), else a raw socket (every
-ICMP packet of the host arrives on it, so replies are matched by
-identifier, sequence number and payload), else L{PingUnavailable} says which
-of the two to enable.  What a run measured is a L{PingResult}
-(L{services.client._pingstats}).
+The socket (L{services.client._pingsocket}) is an ICMP datagram socket
+when Linux allows it, else a raw one, on which every ICMP packet of the
+host arrives: replies are matched by identifier, sequence number and
+payload.  What a run measured is a L{PingResult}.
 
 L{Pinger} is the socket's L{IReadDescriptor}: the reactor calls it when
 replies are waiting; requests are sent by a L{LoopingCall} and each reply is
