@@ -22,7 +22,11 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import DNSLookupError
-from twisted.internet.interfaces import IHostResolution, IResolutionReceiver
+from twisted.internet.interfaces import (
+    IHostResolution,
+    IReactorPluggableNameResolver,
+    IResolutionReceiver,
+)
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
@@ -81,7 +85,7 @@ class _Collector:
 
 
 def resolveAddresses(
-    reactor: Any, name: str, port: int = 0, transport: str = "TCP"
+    reactor: IReactorPluggableNameResolver, name: str, port: int = 0, transport: str = "TCP"
 ) -> Deferred[list[IPv4Address | IPv6Address]]:
     """
     Every address of C{name} (IPv4 and IPv6), through the reactor's name
@@ -178,7 +182,7 @@ def _unique(values: Any) -> tuple[str, ...]:
 
 
 def resolveTarget(
-    reactor: Any, host: str, family: int | None = None
+    reactor: IReactorPluggableNameResolver, host: str, family: int | None = None
 ) -> Deferred[tuple[str, int]]:
     """
     The one address to send to for C{host} (an address, or a name looked up
@@ -191,7 +195,9 @@ def resolveTarget(
     return ensureDeferred(_resolveTarget(reactor, host, family))
 
 
-async def _resolveTarget(reactor: Any, host: str, family: int | None) -> tuple[str, int]:
+async def _resolveTarget(
+    reactor: IReactorPluggableNameResolver, host: str, family: int | None
+) -> tuple[str, int]:
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
