@@ -11,10 +11,16 @@ import inspect
 import types
 from pathlib import Path
 
+from OpenSSL import SSL
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import StringTransport
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase
 
 import services.client
+from services.client import TLSPolicy
 from services.client._policy import Delivery, Outgoing, TransferPolicy
+from tests.clientservers import makeCertificates, temporaryDirectory
 
 #: The packages the client library must not import: the daemon side, the
 #: command line, and the other libraries.
@@ -111,3 +117,32 @@ class PolicyValueTests(SynchronousTestCase):
         parameters = inspect.signature(services.client.request).parameters
         for field in dataclasses.fields(TransferPolicy):
             self.assertEqual(field.default, parameters[field.name].default, field.name)
+
+
+class TrustRootTests(SynchronousTestCase):
+    """
+    L{services.client.TLSPolicy} with a C{cafile} trusts that bundle through
+    the trust root of L{services._twisted.tls.platformAndFileTrust}.
+    """
+
+    def connect(self, policy: TLSPolicy) -> StringTransport:
+        """
+        Start a TLS client connection of C{policy} over a memory transport.
+        """
+        creator = policy.creatorForNetloc(b"localhost", 443)
+        factory = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(Protocol))
+        transport = StringTransport()
+        factory.buildProtocol(None).makeConnection(transport)
+        return transport
+
+    def test_bundleLoadedPerConnection(self) -> None:
+        """
+        Each connection's context loads the bundle: a connection starts its
+        handshake while the bundle is there, and fails with OpenSSL's error
+        once it is gone.
+        """
+        certs = makeCertificates(temporaryDirectory(self), addresses=())
+        policy = TLSPolicy(cafile=str(certs.ca))
+        self.assertTrue(self.connect(policy).value())  # the ClientHello
+        certs.ca.unlink()
+        self.assertRaises(SSL.Error, self.connect, policy)
