@@ -44,7 +44,7 @@ from services.discovery._wire import (
     query,
 )
 from services.net.interfaces import Address4, Interface
-from services.net.listen import ListenError, isListening, listeningPorts
+from services.net.listener import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats
 from tests.support import freePort, hasIPv6Loopback
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor

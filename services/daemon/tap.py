@@ -28,15 +28,10 @@ from services.config import (
     parseText,
     replaceSection,
 )
-from services.net.drain import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
-from services.net.listen import (
-    ListenContext,
-    ListenError,
-    closeAtOnce,
-    listeningPorts,
-    ownSocketLocks,
-    parseListen,
-)
+from services.daemon.signals import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
+from services.net.descriptions import parseListen
+from services.net.endpoints import ListenContext
+from services.net.listener import ListenError, closeAtOnce, listeningPorts, ownSocketLocks
 from services.daemon.small import SmallServiceOptions, addSmallServices
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 from services.net.tls import TLSFiles
@@ -559,10 +554,12 @@ def buildService(
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
-        from services.web._service import makeWebService
+        from services.daemon.values import webSettings, webWorkerReports
+        from services.web import makeWebService
 
         webStats = root.stats["web"] = WebStats()
-        web = makeWebService(config.web, root, reactor, webStats, context)
+        workers = webWorkerReports(worker)
+        web = makeWebService(webSettings(config.web), root, reactor, webStats, context, workers)
         web.setServiceParent(root)
         root.reopenables.append(web)  # its access log
     _addMDNS(root, config, reactor, worker)

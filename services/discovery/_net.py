@@ -30,7 +30,7 @@ from typing import Any
 from services.discovery._peers import describe
 from services.discovery._wire import MAX_ENDPOINTS, MAX_PORTS, MAX_SERVICES, isServiceName
 from services.net.interfaces import Interface, holding, localAddressTowards
-from services.net.listen import listeningPorts
+from services.net.listener import listeningPorts
 
 __all__ = [
     "AUTO",

@@ -31,13 +31,8 @@ from twisted.logger import Logger
 
 from services import logs
 from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
-from services.net.datagram import (
-    MAX_UDP_PAYLOAD,
-    OwnPorts,
-    SourceLimiter,
-    listenDatagram,
-    portsByService,
-)
+from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter, listenDatagram
+from services.net.ownports import OwnPorts, portsByService
 from services.discovery._client import announceListenAddress, chooseInterface, discover
 from services.discovery._net import (
     AUTO,
@@ -65,7 +60,8 @@ from services.discovery._protocol import (
     defaultName,
 )
 from services.net.interfaces import Interface, holding, listInterfaces, localAddressTowards
-from services.net.listen import ListenError, describeAddress
+from services.net.addresses import describeAddress
+from services.net.listener import ListenError
 from services.stats import DiscoveryStats
 
 __all__ = [
