@@ -27,8 +27,7 @@ from services.nsepoll import _reactor as nsreactor
 from services.web._sendfile import SendfileProducer
 from services.web._static import RegularFile, StaticFile, entityTag
 
-from .test_reactor import buildReactor
-from .test_sendfile import Connection, response, tcpPair
+from .support import Connection, buildReactor, response, tcpPair
 
 
 class RecordingSocket:
