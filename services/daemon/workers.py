@@ -490,7 +490,10 @@ def reactorName(reactor: Any) -> str | None:
 
     module = type(reactor).__module__
     for installer in getReactorTypes():
-        if getattr(installer, "moduleName", None) == module:
+        # A dropin names the module that installs the reactor: the reactor's
+        # own module or the package it lives in (services.nsepoll).
+        named = getattr(installer, "moduleName", None)
+        if named == module or (named and module.startswith(named + ".")):
             return str(installer.shortName)
     return None
 
