@@ -13,11 +13,12 @@ edge to fix; each rule also has a test on a small synthetic graph, so that
 it cannot pass by finding nothing.
 
 The rules (the package's architecture, bottom up):
-  - C{services._twisted} imports only Twisted, zope, the standard library
-    and itself;
-  - C{services}, C{services.logs} and C{services.stats} import nothing of
-    ours; C{services.net} and C{services.nsepoll} import only each other
-    (one way), C{_twisted}, C{logs}, C{stats} and C{services};
+  - C{services._twisted} imports only Twisted (with its extras' packages),
+    zope, the standard library and itself;
+  - C{services} imports nothing of ours, C{services.logs} and
+    C{services.stats} only C{_twisted}; C{services.net} and
+    C{services.nsepoll} import only each other (one way), C{_twisted},
+    C{logs}, C{stats} and C{services};
   - the library packages (echo, discovery, web, client) import only the
     layers below them and themselves, never config, daemon, cli or each
     other;
@@ -50,6 +51,7 @@ import re
 import sys
 import textwrap
 import tokenize
+import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -76,8 +78,21 @@ BELOW_LIBRARY = (
     "services.nsepoll",
 )
 
-#: The bottom of the package: these import nothing of ours.
-IMPORT_NOTHING = ("services", "services.logs", "services.stats")
+#: The bottom of the package: C{services} (the version) imports nothing
+#: of ours; C{logs} and C{stats} only C{_twisted}, which is below them (it
+#: imports only Twisted: C{logs} reaches the log publisher's observers
+#: through it).
+BOTTOM = {
+    "services": (),
+    "services.logs": ("services._twisted",),
+    "services.stats": ("services._twisted",),
+}
+
+#: What C{services._twisted} may import besides Twisted, zope, the standard
+#: library and itself: the packages of Twisted's own C{tls} and C{http2}
+#: extras, whose objects Twisted's internals hand over (the HTTP/2
+#: connection's priority tree, the TLS connection).
+TWISTED_EXTRAS = ("OpenSSL", "service_identity", "idna", "h2", "hpack", "hyperframe", "priority")
 
 #: What C{services.net} and C{services.nsepoll} may import of ours.
 BELOW_NET = ("services", "services._twisted", "services.logs", "services.stats")
@@ -504,14 +519,14 @@ def _allowed(module: str, scope: str, allowed: Iterable[tuple[str, str]]) -> boo
 def twistedOnly(graph: Graph) -> list[str]:
     """
     Imports of C{services._twisted} of anything but Twisted, zope, the
-    standard library and C{services._twisted} itself.
+    standard library, L{TWISTED_EXTRAS} and C{services._twisted} itself.
     """
     offences = []
     for i in graph.imports():
         if not _within(i.importer, ["services._twisted"]):
             continue
         top = i.target.split(".")[0]
-        if top in ("twisted", "zope") or top in sys.stdlib_module_names:
+        if top in ("twisted", "zope", *TWISTED_EXTRAS) or top in sys.stdlib_module_names:
             continue
         if not _within(i.target, ["services._twisted"]):
             offences.append(str(i))
@@ -521,7 +536,7 @@ def twistedOnly(graph: Graph) -> list[str]:
 def bottomLayers(graph: Graph) -> list[str]:
     """
     Imports of ours by the bottom of the package: C{services},
-    C{services.logs} and C{services.stats} import nothing of ours;
+    C{services.logs} and C{services.stats} only what L{BOTTOM} gives them;
     C{services.net} and C{services.nsepoll} only L{BELOW_NET} and each
     other, and that in one direction only.
     """
@@ -533,8 +548,10 @@ def bottomLayers(graph: Graph) -> list[str]:
         layer, imported = component(i.importer), component(i.target)
         if layer == imported and layer != PACKAGE:
             continue
-        if i.importer in IMPORT_NOTHING:
-            offences.append(f"{i} (imports nothing of ours)")
+        if i.importer in BOTTOM:
+            if imported not in BOTTOM[i.importer]:
+                allowed = " and ".join(BOTTOM[i.importer]) or "nothing of ours"
+                offences.append(f"{i} (imports {allowed})")
         elif layer in ("services.net", "services.nsepoll"):
             if imported in ("services.net", "services.nsepoll"):
                 across.setdefault((layer, imported), []).append(i)
@@ -907,13 +924,20 @@ def _documented(value: Any) -> bool:
 
 def readSurface(name: str) -> Surface:
     """
-    The public face of the package C{name}, imported.
+    The public face of the package C{name}, imported: its attributes, the
+    names of C{__all__} and C{dir()} included (a package that imports its
+    names when first used, with a module C{__getattr__}, has them only
+    when asked).
     """
     package = importlib.import_module(name)
     exported = getattr(package, "__all__", None)
     attributes = {}
-    for attribute, value in vars(package).items():
+    for attribute in sorted({*vars(package), *dir(package), *(exported or ())}):
         if attribute.startswith("__"):
+            continue
+        try:
+            value = getattr(package, attribute)
+        except AttributeError:
             continue
         kind = _kind(value)
         module = value.__name__ if kind == "module" else getattr(value, "__module__", "") or ""
@@ -1073,23 +1097,25 @@ class TwistedOnlyTests(_RuleTestCase):
 
     def test_tree(self) -> None:
         """
-        C{services._twisted} imports only Twisted, zope, the standard
-        library and itself, at module level and in functions.
+        C{services._twisted} imports only Twisted (and its extras'
+        packages), zope, the standard library and itself, at module level
+        and in functions.
         """
         self.assertNoOffences(twistedOnly(realGraph()), "services._twisted imports only Twisted")
 
     def test_rule(self) -> None:
         """
         An import of any other module of ours, or of another distribution,
-        is an offence; Twisted, zope, the standard library and
-        C{services._twisted} are not.
+        is an offence; Twisted, its extras' packages (C{priority}), zope,
+        the standard library and C{services._twisted} are not.
         """
         graph = parseModules(
             {
                 _package("services/_twisted"): "import re\nfrom twisted.web import http\n",
                 "services/_twisted/web.py": (
                     "from services._twisted import PrivateName\nfrom zope.interface import Interface\n"
-                    "def f():\n    from services.net import listen\n    import OpenSSL\n"
+                    "def f():\n    from services.net import listen\n    import treq\n"
+                    "import priority\n"
                 ),
                 _package("services/net"): "",
             }
@@ -1098,7 +1124,7 @@ class TwistedOnlyTests(_RuleTestCase):
             twistedOnly(graph),
             [
                 "services._twisted.web -> services.net:listen, line 4",
-                "services._twisted.web -> OpenSSL, line 5",
+                "services._twisted.web -> treq, line 5",
             ],
         )
 
@@ -1111,10 +1137,10 @@ class BottomLayerTests(_RuleTestCase):
 
     def test_tree(self) -> None:
         """
-        C{services}, C{services.logs} and C{services.stats} import nothing
-        of ours; C{services.net} and C{services.nsepoll} import only
-        C{_twisted}, C{logs}, C{stats}, C{services} and each other (one
-        way).
+        C{services} imports nothing of ours, C{services.logs} and
+        C{services.stats} only C{services._twisted}; C{services.net} and
+        C{services.nsepoll} import only C{_twisted}, C{logs}, C{stats},
+        C{services} and each other (one way).
         """
         self.assertNoOffences(
             bottomLayers(realGraph()), "the bottom layers import nothing above them"
@@ -1126,8 +1152,8 @@ class BottomLayerTests(_RuleTestCase):
         """
         graph = parseModules(
             {
-                _package("services"): "",
-                "services/logs.py": "from services import stats\n",
+                _package("services"): "from services import logs\n",
+                "services/logs.py": "from services import stats\nfrom services._twisted import logger\n",
                 "services/stats.py": "import json\n",
                 _package("services/net"): "",
                 "services/net/listen.py": (
@@ -1146,7 +1172,8 @@ class BottomLayerTests(_RuleTestCase):
         self.assertEqual(
             bottomLayers(graph),
             [
-                "services.logs -> services.stats, line 1 (imports nothing of ours)",
+                "services -> services.logs, line 1 (imports nothing of ours)",
+                "services.logs -> services.stats, line 1 (imports services._twisted)",
                 "services.net.listen -> services.echo._tcp, line 4 (above services.net)",
                 "services.nsepoll.fastpath -> services.config:y, line 2 (above services.nsepoll)",
                 (
@@ -1591,11 +1618,25 @@ class PublicAPITests(_RuleTestCase):
         """
         L{readSurface} tells a class without a docstring from one with
         one, dataclasses included (which are given a signature as
-        C{__doc__}).
+        C{__doc__}), and finds the names a package gives only when asked
+        (a module C{__getattr__}).
         """
         self.assertTrue(_documented(Surface))
         self.assertFalse(_documented(_Undocumented))
         self.assertFalse(_documented(_undocumented))
+        lazy = types.ModuleType("tests._lazyPackage")
+        lazy.__all__ = ["Surface"]  # type: ignore[attr-defined]
+
+        def attribute(name: str) -> Any:
+            if name == "Surface":
+                return Surface
+            raise AttributeError(name)
+
+        lazy.__getattr__ = attribute  # type: ignore[method-assign]
+        self.patch(sys, "modules", {**sys.modules, lazy.__name__: lazy})
+        self.assertEqual(
+            readSurface(lazy.__name__).attributes["Surface"], Attribute("class", ours=False)
+        )
         surface = readSurface("services.nsepoll")
         self.assertEqual(surface.all, ("install",))
         self.assertEqual(
