@@ -15,7 +15,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
-from .support import ROOT, canConnect, freePort, isolatedConfig, twistdCommand, waitUntil
+from .support import ROOT, canConnect, defaultSignals, freePort, isolatedConfig, twistdCommand, waitUntil
 
 
 def make(*args: str, **kwargs: object) -> subprocess.Popen[str]:
@@ -26,6 +26,7 @@ def make(*args: str, **kwargs: object) -> subprocess.Popen[str]:
         raise AssertionError("make is not installed")
     return subprocess.Popen(
         ["make", "--no-print-directory", "-C", str(ROOT), *args],
+        preexec_fn=defaultSignals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -42,7 +43,7 @@ class InstallTests(TestCase):
         venv = tempfile.mkdtemp(prefix="netservices-venv-")
         self.addCleanup(shutil.rmtree, venv, True)
         process = make("-n", target, f"VENV={venv}/v")
-        out, err = process.communicate(60)
+        out, err = process.communicate(timeout=60)
         self.assertEqual(process.returncode, 0, err)
         return out
 
@@ -93,7 +94,7 @@ class RunStopTests(TestCase):
         return process, port
 
     def assertStoppedQuietly(self, process: subprocess.Popen[str], port: int) -> None:
-        out, err = process.communicate(60)
+        out, err = process.communicate(timeout=60)
         self.assertNotIn("make: ***", err)
         self.assertEqual(err, "")
         self.assertIn("Server Shut Down.", out)
