@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from services import logs
 from services.config import Config
 from services.echo._tcp import EchoFactory
-from services.net.listen import ListenError, listeningPorts
+from services.net.listener import ListenError, listeningPorts
 from services.daemon.tap import NetservicesService, Options, buildService, makeService
 
 from .support import runTwistd

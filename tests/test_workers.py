@@ -26,7 +26,9 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import Config, parseConfig, replaceSection
-from services.net.listen import ListenContext, ListenError, SocketOptions
+from services.net.endpoints import ListenContext
+from services.net.listener import ListenError
+from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats
 from services.daemon.tap import Options, buildService
 from services.daemon.workers import (

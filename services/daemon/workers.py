@@ -55,18 +55,16 @@ from zope.interface import implementer
 
 from services import logs
 from services.config import SECTIONS, SMALL_SERVICES, Config
-from services.net.listen import (
+from services.net.descriptions import parseListen
+from services.net.endpoints import (
     ListenContext,
-    ListenError,
-    SocketOptions,
     SystemdEndpoint,
-    applyBufferSizes,
-    closeAtOnce,
-    parseListen,
     socketEndpoint,
     socketFamily,
     tlsFiles,
 )
+from services.net.listener import ListenError, closeAtOnce
+from services.net.sockets import SocketOptions, applyBufferSizes
 from services.web._state import PARENT_STATE, treeState
 from services.net.tls import certificateOptions
 
