@@ -33,7 +33,7 @@ from services.client import (
     download,
     request,
 )
-from tests.clientservers import temporaryDirectory
+from tests.support import temporaryDirectory
 
 
 def result(testCase: SynchronousTestCase, d: Deferred[Any]) -> Any:

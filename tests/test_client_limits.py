@@ -37,7 +37,7 @@ from services.client import (
 )
 from services.client._coding import STEP, WithoutTreqEncoding
 from services.client._head import HeadLimitEndpoint, HeadLimits, HeadTooLarge
-from tests.clientservers import temporaryDirectory
+from tests.support import temporaryDirectory
 
 
 class _Connected:
