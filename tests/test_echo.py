@@ -416,7 +416,7 @@ class NoDelayTests(SynchronousTestCase):
         """
         import select
 
-        from .test_reactor import buildReactor
+        from .support import buildReactor
 
         for nodelay in (True, False):
             reactor = buildReactor(self)

@@ -24,8 +24,7 @@ from services.config import (
 from services.daemon.tap import Options, buildService
 from services.web._service import WebService
 
-from .support import ROOT
-from .webfakes import temporaryDirectory
+from .support import ROOT, temporaryDirectory
 
 TAP_CONF = ROOT / "tap.conf"
 
