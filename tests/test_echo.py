@@ -18,10 +18,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from services import logs
-from services.config import EchoConfig
-from services.echo._tcp import Echo, EchoFactory, makeEchoService
+from services.echo import Echo, EchoFactory, EchoSettings, makeEchoService
 from services.net.listener import ListenerService
-from services.net.sockets import ReusePortEndpoint
+from services.net.sockets import ReusePortEndpoint, SocketOptions
 from services.stats import ConnectionStats
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -57,7 +56,7 @@ class EchoProtocolTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
-        self.factory = EchoFactory(clock=self.clock)
+        self.factory = EchoFactory(reactor=self.clock)
 
     def test_interfaces(self) -> None:
         """
@@ -180,7 +179,7 @@ class IdleTimeoutTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
-        self.factory = EchoFactory(idleTimeout=10, clock=self.clock)
+        self.factory = EchoFactory(idleTimeout=10, reactor=self.clock)
 
     def test_silentConnectionAborted(self) -> None:
         """
@@ -220,7 +219,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         """
         An idle timeout of 0 schedules nothing.
         """
-        factory = EchoFactory(idleTimeout=0, clock=self.clock)
+        factory = EchoFactory(idleTimeout=0, reactor=self.clock)
         connect(factory)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
@@ -232,7 +231,7 @@ class ConnectionLimitTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
-        self.factory = EchoFactory(maxConnections=2, clock=self.clock)
+        self.factory = EchoFactory(maxConnections=2, reactor=self.clock)
 
     def test_refusesBeyondLimit(self) -> None:
         """
@@ -277,7 +276,7 @@ class ConnectionLimitTests(SynchronousTestCase):
         """
         maxConnections None or 0 means no limit.
         """
-        factory = EchoFactory(maxConnections=0, clock=self.clock)
+        factory = EchoFactory(maxConnections=0, reactor=self.clock)
         for _ in range(50):
             connect(factory)
         self.assertEqual(factory.stats.refused, 0)
@@ -295,13 +294,13 @@ class ServiceTests(SynchronousTestCase):
         """
         reactor = MemoryReactorClock()
         stats = ConnectionStats()
-        config = EchoConfig(
+        settings = EchoSettings(
             listen=("tcp:8007:interface=127.0.0.1", "tcp:9007:backlog=5", "unix:/tmp/e.sock"),
-            backlog=77,
-            idle_timeout=5,
-            max_connections=9,
+            socketOptions=SocketOptions(backlog=77),
+            idleTimeout=5,
+            maxConnections=9,
         )
-        service = makeEchoService(config, reactor, stats)
+        service = makeEchoService(settings, reactor, stats)
         service.privilegedStartService()
         service.startService()
         self.addCleanup(service.stopService)
@@ -315,7 +314,7 @@ class ServiceTests(SynchronousTestCase):
         self.assertIsInstance(factory, EchoFactory)
         self.assertIs(factory.stats, stats)
         self.assertEqual((factory.idleTimeout, factory.maxConnections), (5, 9))
-        self.assertIs(factory.clock, reactor)
+        self.assertIs(factory.reactor, reactor)
         self.assertEqual(len([s for s in service if isinstance(s, ListenerService)]), 3)
 
     def test_reusePortEndpoint(self) -> None:
@@ -324,7 +323,10 @@ class ServiceTests(SynchronousTestCase):
         """
         reactor = MemoryReactorClock()
         service = makeEchoService(
-            EchoConfig(listen=("tcp:8007:interface=127.0.0.1", "unix:/tmp/x"), reuseport=True),
+            EchoSettings(
+                listen=("tcp:8007:interface=127.0.0.1", "unix:/tmp/x"),
+                socketOptions=SocketOptions(reuseport=True),
+            ),
             reactor,
         )
         endpoints = [s.endpoint for s in service]
@@ -356,7 +358,7 @@ class NoDelayTests(SynchronousTestCase):
     """
 
     def connectWith(self, transport: StringTransport, **kwargs: Any) -> Echo:
-        factory = EchoFactory(clock=MemoryReactorClock(), **kwargs)
+        factory = EchoFactory(reactor=MemoryReactorClock(), **kwargs)
         protocol = factory.buildProtocol(PEER)
         assert isinstance(protocol, Echo)
         protocol.makeConnection(transport)
@@ -418,7 +420,7 @@ class NoDelayTests(SynchronousTestCase):
 
         for nodelay in (True, False):
             reactor = buildReactor(self)
-            factory = EchoFactory(clock=reactor, noDelay=EchoConfig(nodelay=nodelay).nodelay)
+            factory = EchoFactory(reactor=reactor, noDelay=nodelay)
             port = reactor.listenTCP(0, factory, interface="127.0.0.1")
             client = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5)
             self.addCleanup(client.close)

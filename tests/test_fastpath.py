@@ -103,11 +103,11 @@ class CanWriteDirectlyTests(SynchronousTestCase):
         qualify.
         """
         tlsFactory = TLSMemoryBIOFactory(
-            CertificateOptions(), False, EchoFactory(clock=MemoryReactorClock())
+            CertificateOptions(), False, EchoFactory(reactor=MemoryReactorClock())
         )
         tlsProtocol = tlsFactory.buildProtocol(None)
-        wrapper = ProtocolWrapper(WrappingFactory(EchoFactory(clock=MemoryReactorClock())), Echo())
-        haproxy = HAProxyWrappingFactory(EchoFactory(clock=MemoryReactorClock())).buildProtocol(None)
+        wrapper = ProtocolWrapper(WrappingFactory(EchoFactory(reactor=MemoryReactorClock())), Echo())
+        haproxy = HAProxyWrappingFactory(EchoFactory(reactor=MemoryReactorClock())).buildProtocol(None)
         self.assertFalse(canWriteDirectly(tlsProtocol))
         self.assertFalse(canWriteDirectly(wrapper))
         self.assertFalse(canWriteDirectly(haproxy))
@@ -227,7 +227,7 @@ class EchoFastPathTests(SynchronousTestCase):
         On a plain TCP connection the echo reaches the peer from
         C{dataReceived} itself, and is counted.
         """
-        factory = EchoFactory(clock=MemoryReactorClock())
+        factory = EchoFactory(reactor=MemoryReactorClock())
         protocol = factory.buildProtocol(None)
         transport, peer, reactor = connection(self, protocol=protocol)
         protocol.dataReceived(b"ping")
@@ -240,7 +240,7 @@ class EchoFastPathTests(SynchronousTestCase):
         Plain connections read (and queue before pausing) C{readSize}
         bytes; other transports keep their own buffer size.
         """
-        factory = EchoFactory(clock=MemoryReactorClock())
+        factory = EchoFactory(reactor=MemoryReactorClock())
         protocol = factory.buildProtocol(None)
         transport, _, _ = connection(self, protocol=protocol)
         self.assertEqual(transport.bufferSize, Echo.readSize)
@@ -255,7 +255,7 @@ class EchoFastPathTests(SynchronousTestCase):
         queued, and the transport pauses the echo, which stops reading from
         the peer: memory stays bounded.
         """
-        factory = EchoFactory(clock=MemoryReactorClock())
+        factory = EchoFactory(reactor=MemoryReactorClock())
         protocol = factory.buildProtocol(None)
         transport, _, reactor = connection(self, protocol=protocol)
         transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)

@@ -16,8 +16,8 @@ from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.config import ConfigError, EchoConfig, parseConfig
-from services.echo._tcp import makeEchoService
+from services.config import ConfigError, parseConfig
+from services.echo import EchoSettings, makeEchoService
 from services.net.descriptions import ListenSpec, checkEndpoint, parseListen, splitArguments
 from services.net.endpoints import (
     AdoptedEndpoint,
@@ -232,8 +232,8 @@ class EndpointForTests(SynchronousTestCase):
         The echo service passes its stats to C{haproxy:} listeners.
         """
         stats = ConnectionStats()
-        config = EchoConfig(listen=("haproxy:tcp:8007",))
-        makeEchoService(config, self.reactor, stats).privilegedStartService()
+        settings = EchoSettings(listen=("haproxy:tcp:8007",))
+        makeEchoService(settings, self.reactor, stats).privilegedStartService()
         factory = self.reactor.tcpServers[0][1]
         self.assertIs(factory.stats, stats)
 

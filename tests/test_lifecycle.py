@@ -18,8 +18,7 @@ from twisted.python.logfile import LogFile
 from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
-from services.config import EchoConfig
-from services.echo._tcp import makeEchoService
+from services.echo import EchoSettings, makeEchoService
 from services.daemon.signals import reopenLogFiles, stopOnEarlyTerm
 from services.net.drain import ConnectionTracker
 from services.daemon.tap import Options, buildService
@@ -94,7 +93,7 @@ class EchoShutdownTests(SynchronousTestCase):
         connections have closed.
         """
         reactor = MemoryReactorClock()
-        service = makeEchoService(EchoConfig(listen=("tcp:7",)), reactor, grace=5)
+        service = makeEchoService(EchoSettings(listen=("tcp:7",)), reactor, grace=5)
         service.privilegedStartService()
         service.startService()
         protocol = service.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))

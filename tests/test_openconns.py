@@ -41,7 +41,7 @@ class EchoConnectionsTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = Clock()
-        self.factory = EchoFactory(clock=self.clock)
+        self.factory = EchoFactory(reactor=self.clock)
         self.service = EchoService(self.factory, 1)
 
     def test_listing(self) -> None:
@@ -162,7 +162,7 @@ class DocumentTests(SynchronousTestCase):
         root.addListeners("udp-echo")
         self.assertNotIn("connections", statusDocument(root, 1.0))
         clock = Clock()
-        factory = EchoFactory(clock=clock)
+        factory = EchoFactory(reactor=clock)
         EchoService(factory, 1).setServiceParent(root)
         connect(factory, clock, 1001)
         document = statusDocument(root, 1.0)

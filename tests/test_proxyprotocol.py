@@ -330,7 +330,7 @@ class ProxyHeaderProtocolTests(SynchronousTestCase):
         The wrapper relays half-close to a wrapped protocol that supports
         it: the echo service finishes its echo after the peer's EOF.
         """
-        factory = ProxyHeaderFactory(EchoFactory(clock=self.clock), self.clock, self.stats)
+        factory = ProxyHeaderFactory(EchoFactory(reactor=self.clock), self.clock, self.stats)
         protocol = factory.buildProtocol(BALANCER)
         transport = StringTransport(hostAddress=LISTENER, peerAddress=BALANCER)
         protocol.makeConnection(transport)
@@ -347,7 +347,7 @@ class ProxyHeaderProtocolTests(SynchronousTestCase):
         """
         logs.setLevel("debug")
         self.addCleanup(logs.setLevel, "info")
-        factory = ProxyHeaderFactory(EchoFactory(clock=self.clock), self.clock, self.stats)
+        factory = ProxyHeaderFactory(EchoFactory(reactor=self.clock), self.clock, self.stats)
         protocol = factory.buildProtocol(BALANCER)
         with capturedLogs() as events:
             protocol.makeConnection(StringTransport(hostAddress=LISTENER, peerAddress=BALANCER))

@@ -32,8 +32,8 @@ from twisted.web.resource import Resource
 
 import dataclasses
 
-from services.config import SECTIONS, Config, EchoConfig, replaceSection
-from services.echo._tcp import Echo, makeEchoService
+from services.config import SECTIONS, Config, replaceSection
+from services.echo import Echo, EchoSettings, makeEchoService
 from services.daemon.tap import buildService
 
 
@@ -65,7 +65,7 @@ root = buildService(config, handleSignals=True)
 root.getServiceNamed("echo").factory.protocol = FaultyEcho
 if "web" in SECTIONS:
     root.getServiceNamed("web").site.resource.putChild(b"faulty", FaultyPage())
-other = makeEchoService(EchoConfig(listen=("tcp:{other}:interface=127.0.0.1",)))
+other = makeEchoService(EchoSettings(listen=("tcp:{other}:interface=127.0.0.1",)))
 other.setName("other-echo")
 other.setServiceParent(root)
 application = Application("netservices-isolation")

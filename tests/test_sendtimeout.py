@@ -101,7 +101,7 @@ class EchoSendTimeoutTests(SynchronousTestCase):
 
     def connect(self, sendTimeout: float | None) -> BufferingTransport:
         self.clock = Clock()
-        self.factory = EchoFactory(clock=self.clock, sendTimeout=sendTimeout)
+        self.factory = EchoFactory(reactor=self.clock, sendTimeout=sendTimeout)
         protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5000))
         transport = BufferingTransport()
         protocol.makeConnection(transport)

@@ -140,7 +140,7 @@ class SeqpacketEchoTests(TestCase):
         """
         The transport provides what the reactor and the echo protocol need.
         """
-        port = await self.listen(EchoFactory(clock=reactor))
+        port = await self.listen(EchoFactory(reactor=reactor))
         verifyObject(IListeningPort, port)
         verifyObject(IReadDescriptor, port)
         client = await self.connect()
@@ -152,7 +152,7 @@ class SeqpacketEchoTests(TestCase):
         Records of 1 B, 4 KiB and 200 KiB each come back as one whole
         record, in order.
         """
-        await self.listen(EchoFactory(clock=reactor))
+        await self.listen(EchoFactory(reactor=reactor))
         client = await self.connect()
         sent = [b"x", os.urandom(4096), os.urandom(200 * 1024), b"y"]
         for record in sent:
@@ -167,7 +167,7 @@ class SeqpacketEchoTests(TestCase):
         then stops reading from it (the kernel holds the peer back), and
         reads again once the peer reads its echoes, all of which are whole.
         """
-        factory = EchoFactory(clock=reactor)
+        factory = EchoFactory(reactor=reactor)
         await self.listen(factory)
         peer = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.addCleanup(peer.close)
@@ -213,7 +213,7 @@ class SeqpacketEchoTests(TestCase):
         A peer that shuts down its sending side gets its echoes, then the
         end of the connection.
         """
-        await self.listen(EchoFactory(clock=reactor))
+        await self.listen(EchoFactory(reactor=reactor))
         peer = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.addCleanup(peer.close)
         peer.connect(self.path)
@@ -241,7 +241,7 @@ class SeqpacketEchoTests(TestCase):
         Past C{maxConnections}, a new connection is closed at once and
         counted as refused.
         """
-        factory = EchoFactory(maxConnections=1, clock=reactor)
+        factory = EchoFactory(maxConnections=1, reactor=reactor)
         await self.listen(factory)
         await self.connect()
         await turnUntil(reactor, lambda: factory.stats.current == 1, what="the first connection")
@@ -256,7 +256,7 @@ class SeqpacketEchoTests(TestCase):
         clock) is closed.
         """
         clock = Clock()
-        factory = EchoFactory(idleTimeout=30, clock=clock)
+        factory = EchoFactory(idleTimeout=30, reactor=clock)
         await self.listen(factory)
         client = await self.connect()
         await turnUntil(reactor, lambda: factory.stats.current == 1, what="the connection")
@@ -270,7 +270,7 @@ class SeqpacketEchoTests(TestCase):
         """
         The socket file gets C{mode=}, and is removed when the port stops.
         """
-        port = await self.listen(EchoFactory(clock=reactor), mode=0o640)
+        port = await self.listen(EchoFactory(reactor=reactor), mode=0o640)
         info = os.stat(self.path)
         self.assertTrue(stat.S_ISSOCK(info.st_mode))
         self.assertEqual(stat.S_IMODE(info.st_mode), 0o640)
@@ -284,7 +284,7 @@ class SeqpacketEchoTests(TestCase):
         twistd's is 077): anyone who can reach the directory can connect.
         """
         self.addCleanup(os.umask, os.umask(0o077))
-        await self.listen(EchoFactory(clock=reactor))
+        await self.listen(EchoFactory(reactor=reactor))
         self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o666)
 
     async def test_staleFile(self) -> None:
@@ -295,9 +295,9 @@ class SeqpacketEchoTests(TestCase):
         stale = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         stale.bind(self.path)
         stale.close()
-        port = await self.listen(EchoFactory(clock=reactor))
+        port = await self.listen(EchoFactory(reactor=reactor))
         failures: list[Failure] = []
-        SeqpacketServerEndpoint(reactor, self.path).listen(EchoFactory(clock=reactor)).addErrback(
+        SeqpacketServerEndpoint(reactor, self.path).listen(EchoFactory(reactor=reactor)).addErrback(
             failures.append
         )
         failures[0].trap(OSError)
@@ -308,7 +308,7 @@ class SeqpacketEchoTests(TestCase):
         A port leaves a file at its path that is not its own (another
         listener's, bound after it).
         """
-        port = await self.listen(EchoFactory(clock=reactor))
+        port = await self.listen(EchoFactory(reactor=reactor))
         os.unlink(self.path)
         other = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.addCleanup(other.close)
@@ -329,7 +329,7 @@ class SeqpacketEchoTests(TestCase):
         parent.bind(self.path)
         parent.listen(5)
         endpoint = SeqpacketServerEndpoint(reactor, self.path, fileno=parent.fileno())
-        port = await endpoint.listen(EchoFactory(clock=reactor))
+        port = await endpoint.listen(EchoFactory(reactor=reactor))
         client = await self.connect()
         client.transport.write(b"adopted")  # type: ignore[union-attr]
         await turnUntil(reactor, lambda: client.records, what="the echo")
@@ -342,7 +342,7 @@ class SeqpacketEchoTests(TestCase):
         A record larger than the largest read whole is dropped and counted;
         the connection carries on.
         """
-        factory = EchoFactory(clock=reactor)
+        factory = EchoFactory(reactor=reactor)
         await self.listen(factory)
         client = await self.connect()
         await turnUntil(reactor, lambda: factory.tracker.connections, what="the connection")

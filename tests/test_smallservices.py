@@ -1,7 +1,7 @@
 """
-Tests for L{services.echo._small}: discard, chargen, daytime, time and
-qotd over StringTransport with a Clock, and the service builder over
-MemoryReactor.
+Tests for L{services.echo._small}, L{services.echo._smallanswers} and
+L{services.echo._smallservice}: discard, chargen, daytime, time and qotd over
+StringTransport with a Clock, and the service builder over MemoryReactor.
 """
 
 from __future__ import annotations
@@ -15,20 +15,19 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from services.config import ChargenConfig, DaytimeConfig, QotdConfig, TimeConfig
-from services.echo._small import (
-    BUILTIN_QUOTE,
-    CHUNK,
+from services.echo import (
     Answer,
     Chargen,
     Discard,
     SmallServiceFactory,
-    chargenPattern,
+    SmallServiceSettings,
     daytimeAnswer,
     makeSmallService,
     quoteAnswer,
     timeAnswer,
 )
+from services.echo._smallanswers import BUILTIN_QUOTE, CHUNK, chargenPattern
+from services.net.sockets import SocketOptions
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 
@@ -82,7 +81,7 @@ class DiscardTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
-        self.factory = SmallServiceFactory("discard", Discard, timeout=30, clock=self.clock)
+        self.factory = SmallServiceFactory("discard", Discard, timeout=30, reactor=self.clock)
 
     def test_countsAndWritesNothing(self) -> None:
         """
@@ -187,7 +186,7 @@ class ChargenTests(SynchronousTestCase):
         self.clock = MemoryReactorClock()
 
     def factory(self, **kwargs: Any) -> SmallServiceFactory:
-        return SmallServiceFactory("chargen", Chargen, clock=self.clock, **kwargs)
+        return SmallServiceFactory("chargen", Chargen, reactor=self.clock, **kwargs)
 
     def test_producer(self) -> None:
         """
@@ -368,7 +367,7 @@ class AnswerTests(SynchronousTestCase):
         and is closed.
         """
         factory = SmallServiceFactory(
-            "time", Answer, timeout=10, clock=self.clock, answer=timeAnswer
+            "time", Answer, timeout=10, reactor=self.clock, answer=timeAnswer
         )
         protocol, transport = connect(factory)
         self.assertEqual(transport.value(), timeAnswer(1796293175))
@@ -384,7 +383,7 @@ class AnswerTests(SynchronousTestCase):
         handshake that never completes) is aborted and counted.
         """
         factory = SmallServiceFactory(
-            "daytime", Answer, timeout=10, clock=self.clock, answer=daytimeAnswer
+            "daytime", Answer, timeout=10, reactor=self.clock, answer=daytimeAnswer
         )
         _, transport = connect(factory)
         self.clock.advance(9.9)
@@ -404,7 +403,7 @@ class FactoryTests(SynchronousTestCase):
         Beyond C{maxConnections} open, new connections are refused and
         counted.
         """
-        factory = SmallServiceFactory("discard", Discard, maxConnections=2, clock=MemoryReactorClock())
+        factory = SmallServiceFactory("discard", Discard, maxConnections=2, reactor=MemoryReactorClock())
         connect(factory)
         connect(factory)
         self.assertIsNone(factory.buildProtocol(PEER))
@@ -419,12 +418,17 @@ class MakeSmallServiceTests(SynchronousTestCase):
 
     def test_listeners(self) -> None:
         """
-        Each endpoint of C{listen} gets a listener with the section's
-        backlog, and the factory the section's values.
+        Each endpoint of C{listen} gets a listener with the settings'
+        backlog, and the factory the settings' values.
         """
         reactor = MemoryReactorClock()
-        section = ChargenConfig(listen=("tcp:10019", "tcp:10020"), backlog=7, rate=5, send_timeout=3)
-        service = makeSmallService("chargen", section, reactor)
+        settings = SmallServiceSettings(
+            listen=("tcp:10019", "tcp:10020"),
+            socketOptions=SocketOptions(backlog=7),
+            rate=5,
+            timeout=3,
+        )
+        service = makeSmallService("chargen", settings, reactor)
         self.assertEqual(service.name, "chargen")
         service.privilegedStartService()
         self.assertEqual([(p[0], p[2]) for p in reactor.tcpServers], [(10019, 7), (10020, 7)])
@@ -435,19 +439,18 @@ class MakeSmallServiceTests(SynchronousTestCase):
     def test_answers(self) -> None:
         """
         Daytime, time and qotd get their answers; qotd the built-in quote
-        without a quotes file, or the file's.
+        without quotes, or its own, one a day.
         """
         reactor = MemoryReactorClock()
-        for name, section, expected in [
-            ("daytime", DaytimeConfig(), daytimeAnswer(0)),
-            ("time", TimeConfig(), timeAnswer(0)),
-            ("qotd", QotdConfig(), BUILTIN_QUOTE.encode() + b"\r\n"),
+        settings = SmallServiceSettings(listen=("tcp:10013",))
+        for name, expected in [
+            ("daytime", daytimeAnswer(0)),
+            ("time", timeAnswer(0)),
+            ("qotd", BUILTIN_QUOTE.encode() + b"\r\n"),
         ]:
-            service = makeSmallService(name, section, reactor)
+            service = makeSmallService(name, settings, reactor)
             factory = next(iter(service)).factory
             self.assertEqual(factory.answer(0), expected, name)
-        path = self.mktemp()
-        with open(path, "w") as f:
-            f.write("first\n\nsecond\n")
-        service = makeSmallService("qotd", QotdConfig(quotes=path), reactor)
+        quoting = SmallServiceSettings(listen=("tcp:10017",), quotes=("first", "second"))
+        service = makeSmallService("qotd", quoting, reactor)
         self.assertEqual(next(iter(service)).factory.answer(86400), b"second\r\n")

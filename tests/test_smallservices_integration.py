@@ -19,7 +19,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.echo._small import EPOCH_1900, chargenPattern
+from services.echo._smallanswers import EPOCH_1900, chargenPattern
 
 from .support import Daemon, freePort, isolatedConfig, makeCertificate, readAll, waitUntil
 

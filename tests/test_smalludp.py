@@ -1,6 +1,6 @@
 """
-Tests for L{services.echo._smalludp}: discard, daytime, time and qotd over UDP,
-within UDP echo's reflection rules.
+Tests for L{services.echo._smalludp} and L{services.echo.makeSmallUdpService}:
+discard, daytime, time and qotd over UDP, within UDP echo's reflection rules.
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ import socket
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.config import DaytimeConfig, DiscardConfig
+from services.echo import (
+    DatagramAnswer,
+    SmallServiceSettings,
+    daytimeAnswer,
+    makeSmallUdpService,
+    timeAnswer,
+)
 from services.net.datagram import SourceLimiter
 from services.net.listener import listeningPorts
-from services.echo._small import daytimeAnswer, timeAnswer
-from services.echo._smalludp import DatagramAnswer, makeSmallUdpService
 from tests.support import freePort
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 
@@ -135,8 +139,8 @@ class MakeSmallUdpServiceTests(SynchronousTestCase):
         """
         reactor = UdpMemoryReactor()
         first, second = freePort(socket.SOCK_DGRAM), freePort(socket.SOCK_DGRAM)
-        section = DaytimeConfig(udp=(f"udp:{first}:interface=127.0.0.1", str(second)))
-        service = makeSmallUdpService("daytime", daytimeAnswer, section, reactor)
+        settings = SmallServiceSettings(udp=(f"udp:{first}:interface=127.0.0.1", str(second)))
+        service = makeSmallUdpService("daytime", settings, reactor)
         self.assertEqual(service.name, "udp-daytime")
         service.startService()
         self.addCleanup(service.stopService)
@@ -144,18 +148,26 @@ class MakeSmallUdpServiceTests(SynchronousTestCase):
             sorted(p.getHost().port for p in listeningPorts(service)), sorted([first, second])
         )
         protocol = reactor.datagramPorts[0].protocol
+        self.assertIs(protocol.answer, daytimeAnswer)
         protocol.datagramReceived(b"x" * 100, ("127.0.0.1", second))
         self.assertEqual(protocol.stats.loopGuarded, 1)
 
     def test_discard(self) -> None:
         """
-        Discard's section has no rate limits; its UDP service still builds.
+        Discard's UDP service answers nothing.
         """
         reactor = UdpMemoryReactor()
         port = freePort(socket.SOCK_DGRAM)
-        section = DiscardConfig(udp=(f"udp:{port}:interface=127.0.0.1",))
-        service = makeSmallUdpService("discard", None, section, reactor)
+        settings = SmallServiceSettings(udp=(f"udp:{port}:interface=127.0.0.1",))
+        service = makeSmallUdpService("discard", settings, reactor)
         service.startService()
         self.addCleanup(service.stopService)
         reactor.datagramPorts[0].protocol.datagramReceived(b"abc", CLIENT)
         self.assertEqual(reactor.datagramPorts[0].written, [])
+
+    def test_noChargen(self) -> None:
+        """
+        Chargen is not offered over UDP: asking for it is a L{ValueError}.
+        """
+        settings = SmallServiceSettings(udp=("udp:0:interface=127.0.0.1",))
+        self.assertRaises(ValueError, makeSmallUdpService, "chargen", settings, UdpMemoryReactor())

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from services.cli import buildParser
-from services.cli.throughput import formatBits, formatBytes, jitter
+from services.cli.throughputreport import formatBits, formatBytes, jitter
 from services.echo._throughput import CHUNK, Download, Intervals, Upload
 
 from .clientservers import cliCommand, cliEnvironment

@@ -14,12 +14,12 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
-from services.config import UdpEchoConfig
 from services.net.datagram import SourceLimiter
-from services.net.ownports import OwnPorts
 from services.net.listener import ListenError, isListening, listeningPorts
+from services.net.ownports import OwnPorts
 from services.stats import UdpEchoStats
-from services.echo._udp import UdpEcho, UdpEchoListener, makeUdpEchoService
+from services.echo import UdpEcho, UdpEchoSettings, makeUdpEchoService
+from services.echo._udp import UdpEchoListener
 from tests.support import freePort
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
 
@@ -215,11 +215,9 @@ class ServiceTests(SynchronousTestCase):
         """
         reactor = UdpMemoryReactor()
         first, second = freePort(socket.SOCK_DGRAM), freePort(socket.SOCK_DGRAM)
-        config = UdpEchoConfig(
-            enabled=True, listen=(f"udp:{first}:interface=127.0.0.1", str(second))
-        )
+        settings = UdpEchoSettings(listen=(f"udp:{first}:interface=127.0.0.1", str(second)))
         stats = UdpEchoStats()
-        service = makeUdpEchoService(config, reactor, stats)
+        service = makeUdpEchoService(settings, reactor, stats)
         self.assertEqual(service.name, "udp-echo")
         self.assertFalse(isListening(service))
         service.privilegedStartService()
@@ -244,10 +242,10 @@ class ServiceTests(SynchronousTestCase):
         it answers broadcasts; one bound to a single address does not.
         """
         reactor = UdpMemoryReactor()
-        config = UdpEchoConfig(
+        settings = UdpEchoSettings(
             listen=("udp:0", "udp6:0:interface=\\:\\:", "udp:0:interface=127.0.0.1")
         )
-        service = makeUdpEchoService(config, reactor)
+        service = makeUdpEchoService(settings, reactor)
         with capturedLogs() as events:
             service.startService()
         self.addCleanup(service.stopService)
@@ -259,7 +257,7 @@ class ServiceTests(SynchronousTestCase):
         Stopping closes the ports.
         """
         reactor = UdpMemoryReactor()
-        service = makeUdpEchoService(UdpEchoConfig(listen=("udp:0:interface=127.0.0.1",)), reactor)
+        service = makeUdpEchoService(UdpEchoSettings(listen=("udp:0:interface=127.0.0.1",)), reactor)
         service.startService()
         service.stopService()
         self.assertFalse(isListening(service))
@@ -274,7 +272,7 @@ class ServiceTests(SynchronousTestCase):
         holder.bind(("127.0.0.1", 0))
         port = holder.getsockname()[1]
         service = makeUdpEchoService(
-            UdpEchoConfig(listen=(f"udp:{port}:interface=127.0.0.1",)), UdpMemoryReactor()
+            UdpEchoSettings(listen=(f"udp:{port}:interface=127.0.0.1",)), UdpMemoryReactor()
         )
         with self.assertRaises(ListenError) as caught:
             service.privilegedStartService()

@@ -14,10 +14,9 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from services.config import ConfigError, UdpEchoConfig, parseConfig
+from services.config import ConfigError, parseConfig
+from services.echo import UdpEchoSettings, UnixDatagramEcho, makeUdpEchoService
 from services.net.datagram import SourceLimiter, parseUnixDatagram
-from services.echo._udp import makeUdpEchoService
-from services.echo._unixgram import UnixDatagramEcho
 from tests.support import turnUntil
 from tests.udpsupport import MemoryDatagramTransport
 
@@ -137,8 +136,8 @@ class ListenerTests(TestCase):
         sender; an unbound sender's datagram is counted and dropped; the
         file has C{mode=} and is removed when the service stops.
         """
-        config = UdpEchoConfig(enabled=True, listen=(f"unixgram:{self.path}:mode=620",))
-        service = makeUdpEchoService(config, reactor)
+        settings = UdpEchoSettings(listen=(f"unixgram:{self.path}:mode=620",))
+        service = makeUdpEchoService(settings, reactor)
         service.startService()
         stopped = False
 

@@ -12,17 +12,14 @@ import argparse
 import sys
 from typing import IO, Any
 
-from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-from twisted.internet.interfaces import IHalfCloseableProtocol
-from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from services.cli import exits
 from services.cli.arguments import number, wholeNumber
-from services.echo._client import (
+from services.cli.echostdio import Stdio, pipeStdio
+from services.echo import (
     MIN_PROBE_SIZE,
     EchoMismatch,
     ProbeTimeout,
@@ -150,11 +147,11 @@ async def echo(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: 
                 prober = UDPProber(reactor, args.size, args.timeout)
                 _listenUDP(reactor, prober, address.host, args.port)
                 return await _probe(reactor, args, prober, True, stdout, stderr, where)
-            stdio = _Stdio(datagrams=True)
+            stdio = Stdio(datagrams=True)
             udpPipe = UDPPipe(sink=stdio.write)
             _listenUDP(reactor, udpPipe, address.host, args.port)
             try:
-                return await _pipe(reactor, args, stdio, udpPipe, stderr, where)
+                return await pipeStdio(reactor, args, stdio, udpPipe, stderr, where)
             finally:
                 await udpPipe.close()
         endpoint = HostnameEndpoint(reactor, args.host, args.port, timeout=args.timeout)
@@ -185,11 +182,11 @@ async def _streamEcho(
             return await _probe(reactor, args, prober, False, stdout, stderr, where)
         finally:
             prober.transport.loseConnection()  # type: ignore[union-attr]
-    stdio = _Stdio(datagrams=records)
+    stdio = Stdio(datagrams=records)
     pipe = TCPPipe(sink=stdio.write)
     await connectProtocol(endpoint, pipe)
     try:
-        return await _pipe(reactor, args, stdio, pipe, stderr, where)
+        return await pipeStdio(reactor, args, stdio, pipe, stderr, where)
     finally:
         pipe.transport.loseConnection()  # type: ignore[union-attr]
 
@@ -219,14 +216,14 @@ async def _unixEcho(
     """
     from twisted.internet.endpoints import UNIXClientEndpoint
 
+    from services.echo import UnixDatagramClient
     from services.net.seqpacket import SeqpacketClientEndpoint
-    from services.echo._unixgram import UnixDatagramClient
 
     where = f"unix:{args.unix}"
     try:
         if args.dgram:
             datagram: Any = UDPProber(reactor, args.size, args.timeout) if args.count else None
-            stdio = _Stdio(datagrams=True)
+            stdio = Stdio(datagrams=True)
             if datagram is None:
                 datagram = UDPPipe(sink=stdio.write)
             client = UnixDatagramClient(reactor, args.unix, datagram)
@@ -234,7 +231,7 @@ async def _unixEcho(
                 if args.count:
                     return await _probe(reactor, args, datagram, True, stdout, stderr, where)
                 try:
-                    return await _pipe(reactor, args, stdio, datagram, stderr, where)
+                    return await pipeStdio(reactor, args, stdio, datagram, stderr, where)
                 finally:
                     await datagram.close()
             finally:
@@ -319,94 +316,3 @@ def _printSummary(summary: Summary, where: str, stdout: IO[str]) -> None:
         low, avg, high = (t * 1000 for t in times)
         stdout.write(f"rtt min/avg/max = {low:.3f}/{avg:.3f}/{high:.3f} ms\n")
     stdout.flush()
-
-
-@implementer(IHalfCloseableProtocol)
-class _Stdio(Protocol):
-    """
-    Standard input to the pipe, the echo to standard output.
-
-    @ivar eof: fires when standard input ends.
-    @ivar closed: fires once standard output is flushed and closed.
-    """
-
-    def __init__(self, datagrams: bool) -> None:
-        self.pipe: Any = None
-        self._datagrams = datagrams
-        self._partial = b""
-        self.eof: Deferred[None] = Deferred()
-        self.closed: Deferred[None] = Deferred()
-
-    def write(self, data: bytes) -> None:
-        """
-        Write an echo to standard output.
-        """
-        self.transport.write(data)  # type: ignore[union-attr]
-
-    def dataReceived(self, data: bytes) -> None:
-        """
-        Send standard input on: as it comes over TCP, line by line over UDP.
-        """
-        if not self._datagrams:
-            self.pipe.send(data)
-            return
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        for line in lines:
-            self.pipe.send(line + b"\n")
-
-    def readConnectionLost(self) -> None:
-        """
-        Standard input ended.
-        """
-        if self._partial:
-            self.pipe.send(self._partial)
-            self._partial = b""
-        self.eof.callback(None)
-
-    def writeConnectionLost(self) -> None:
-        """
-        Standard output closed.
-        """
-
-    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
-        """
-        Both standard input and output are closed.
-        """
-        if not self.eof.called:
-            self.eof.callback(None)
-        if not self.closed.called:
-            self.closed.callback(None)
-
-
-async def _pipe(
-    reactor: Any, args: argparse.Namespace, stdio: _Stdio, pipe: Any, stderr: IO[str], where: str
-) -> int:
-    """
-    Copy standard input to the echo server and its echo to standard output,
-    until standard input ends and the echo is complete.
-    """
-    from twisted.internet.stdio import StandardIO
-
-    stdio.pipe = pipe
-    transport = StandardIO(stdio, reactor=reactor)
-    await stdio.eof
-    pipe.finish()
-    waiting = pipe.done
-    timer = reactor.callLater(args.timeout, waiting.cancel)
-    code = exits.OK
-    try:
-        await waiting
-    except CancelledError:
-        unit = "datagrams" if args.udp or args.dgram else "bytes"
-        stderr.write(
-            f"netservices echo: {pipe.sent - pipe.received} of {pipe.sent} {unit} "
-            f"not echoed by {where} within {args.timeout:g} s\n"
-        )
-        code = exits.TIMEOUT
-    finally:
-        if timer.active():
-            timer.cancel()
-    transport.loseConnection()
-    await stdio.closed
-    return code

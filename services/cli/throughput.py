@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from itertools import pairwise
 from typing import IO, Any
 
 from twisted.internet.defer import (
@@ -25,7 +24,8 @@ from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.task import LoopingCall, deferLater
 
 from services.cli import exits
-from services.echo._client import ProbeTimeout, TCPProber, UDPProber
+from services.cli.throughputreport import jitter, row, rttStats, rttText, writeStreamSummary
+from services.echo import ProbeTimeout, TCPProber, UDPProber
 from services.echo._throughput import Download, Intervals, StreamResult, Upload
 
 __all__ = ["EXAMPLES", "register", "run"]
@@ -132,40 +132,6 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def formatBytes(n: float) -> str:
-    """
-    iperf3's transfer column: C{512 KBytes}, C{1.10 GBytes} (powers of 1024).
-    """
-    for unit, size in (("GBytes", 1024**3), ("MBytes", 1024**2), ("KBytes", 1024)):
-        if n >= size:
-            value = n / size
-            return f"{value:.2f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    return f"{n:.0f} Bytes"
-
-
-def formatBits(bps: float) -> str:
-    """
-    iperf3's bitrate column: C{9.45 Gbits/sec} (powers of 1000).
-    """
-    for unit, size in (("Gbits", 1e9), ("Mbits", 1e6), ("Kbits", 1e3)):
-        if bps >= size:
-            value = bps / size
-            return f"{value:.2f} {unit}/sec" if value < 100 else f"{value:.0f} {unit}/sec"
-    return f"{bps:.0f} bits/sec"
-
-
-def _row(label: str, start: float, end: float, count: int, note: str = "") -> str:
-    seconds = end - start
-    rate = 8 * count / seconds if seconds > 0 else 0.0
-    line = f"[{label:>4}] {start:6.2f}-{end:<6.2f} sec  {formatBytes(count):>12}  {formatBits(rate):>15}"
-    return f"{line}  {note}".rstrip()
-
-
-def _figures(count: int, seconds: float) -> dict[str, Any]:
-    return {"bytes": count, "seconds": round(seconds, 6),
-            "bits_per_second": 8 * count / seconds if seconds > 0 else 0.0}  # fmt: skip
-
-
 def run(reactor: Any, args: argparse.Namespace) -> Deferred[int]:
     """
     Run the test chosen by C{args}; fires with the exit status.
@@ -225,9 +191,9 @@ async def _streams(reactor: Any, args: argparse.Namespace, stdout: IO[str], stde
         start, end, counts = intervals.read(reactor.seconds())
         if text:
             for i, n in enumerate(counts):
-                stdout.write(_row(str(i + 1), start, end, n, streams[i][0] if args.bidir else "") + "\n")
+                stdout.write(row(str(i + 1), start, end, n, streams[i][0] if args.bidir else "") + "\n")
             if len(counts) > 1:
-                stdout.write(_row("SUM", start, end, sum(counts)) + "\n")
+                stdout.write(row("SUM", start, end, sum(counts)) + "\n")
             stdout.flush()
 
     ticker = LoopingCall(report)
@@ -255,62 +221,7 @@ async def _streams(reactor: Any, args: argparse.Namespace, stdout: IO[str], stde
     finally:
         if timer.active():
             timer.cancel()
-    return _summary(args, streams, results, intervals, stdout)
-
-
-def _summary(
-    args: argparse.Namespace,
-    streams: list[tuple[str, Any]],
-    results: list[StreamResult],
-    intervals: Intervals,
-    stdout: IO[str],
-) -> int:
-    sums: dict[str, dict[str, Any]] = {}
-    for direction in ("upload", "download"):
-        mine = [r for (d, _), r in zip(streams, results) if d == direction]
-        if mine:
-            total, seconds = sum(r.bytes for r in mine), max(r.seconds for r in mine)
-            key = "sum_sent" if direction == "upload" else "sum_received"
-            sums[key] = _figures(total, seconds)
-    errors = [r.error for r in results if r.error]
-    if args.json:
-        document = {
-            "start": {"host": args.host, "streams": args.parallel, "seconds": args.time,
-                      "directions": sorted({d for d, _ in streams})},
-            "intervals": [
-                {"start": round(a, 6), "end": round(b, 6),
-                 "streams": [dict(_figures(n, b - a), id=i + 1) for i, n in enumerate(counts)],
-                 "sum": _figures(sum(counts), b - a)}
-                for a, b, counts in intervals.rows
-            ],
-            "end": {"streams": [dict(_figures(r.bytes, r.seconds), id=i + 1, direction=d, error=r.error)
-                                for i, ((d, _), r) in enumerate(zip(streams, results))], **sums},
-        }  # fmt: skip
-        stdout.write(json.dumps(document, indent=2) + "\n")
-    else:
-        stdout.write("- " * 30 + "\n")
-        for i, ((direction, _), r) in enumerate(zip(streams, results)):
-            note = "read by the peer" if direction == "upload" else "received"
-            note = f"{direction}: {note}" if args.bidir else note
-            stdout.write(_row(str(i + 1), 0.0, r.seconds, r.bytes, r.error or note) + "\n")
-        for key, figures in sums.items():
-            if len(results) > 1:
-                label = "sender: read by the peer" if key == "sum_sent" else "receiver"
-                stdout.write(_row("SUM", 0.0, figures["seconds"], figures["bytes"], label) + "\n")
-    return exits.RECEIVE if errors else exits.OK
-
-
-def _stats(rtts: list[float]) -> dict[str, Any]:
-    if not rtts:
-        return {"count": 0}
-    return {"count": len(rtts), "min_ms": min(rtts) * 1e3, "avg_ms": sum(rtts) / len(rtts) * 1e3,
-            "max_ms": max(rtts) * 1e3}  # fmt: skip
-
-
-def _rttText(s: dict[str, Any]) -> str:
-    if not s["count"]:
-        return "no round trips"
-    return f"{s['count']} round trips  min/avg/max {s['min_ms']:.3f}/{s['avg_ms']:.3f}/{s['max_ms']:.3f} ms"
+    return writeStreamSummary(args, streams, results, intervals, stdout)
 
 
 async def _latency(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> int:
@@ -339,11 +250,11 @@ async def _latency(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> i
 
     def report() -> None:
         now = reactor.seconds() - startedAt
-        row = dict(_stats(window), start=rows[-1]["end"] if rows else 0.0, end=now)
+        row = dict(rttStats(window), start=rows[-1]["end"] if rows else 0.0, end=now)
         rows.append(row)
         window.clear()
         if not args.json:
-            stdout.write(f"[ RTT] {row['start']:6.2f}-{row['end']:<6.2f} sec  {_rttText(row)}\n")
+            stdout.write(f"[ RTT] {row['start']:6.2f}-{row['end']:<6.2f} sec  {rttText(row)}\n")
 
     ticker = LoopingCall(report)
     ticker.clock = reactor
@@ -359,23 +270,12 @@ async def _latency(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> i
     lastEnd = rows[-1]["end"] if rows else 0.0
     if args.interval and window and reactor.seconds() - startedAt - lastEnd > 0.005:
         report()
-    total = _stats(rtts)
+    total = rttStats(rtts)
     if args.json:
         stdout.write(json.dumps({"intervals": rows, "end": {"round_trips": total}}, indent=2) + "\n")
     else:
-        stdout.write("- " * 30 + f"\n[ SUM]   0.00-{reactor.seconds() - startedAt:<6.2f} sec  {_rttText(total)}\n")
+        stdout.write("- " * 30 + f"\n[ SUM]   0.00-{reactor.seconds() - startedAt:<6.2f} sec  {rttText(total)}\n")
     return exits.OK
-
-
-def jitter(rtts: list[float]) -> float:
-    """
-    RFC 3550's interarrival jitter over successive round-trip times: the
-    smoothed mean of their differences, in seconds.
-    """
-    j = 0.0
-    for previous, current in pairwise(rtts):
-        j += (abs(current - previous) - j) / 16
-    return j
 
 
 async def _udp(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> int:
@@ -422,12 +322,12 @@ async def _udp(reactor: Any, args: argparse.Namespace, stdout: IO[str]) -> int:
         await prober.close()
     rtts = [rtt for _, rtt in sorted(results.items()) if rtt is not None]
     received = len(rtts)
-    end = dict(_stats(rtts), sent=sent, received=received, lost=sent - received,  # type: ignore[arg-type]
+    end = dict(rttStats(rtts), sent=sent, received=received, lost=sent - received,  # type: ignore[arg-type]
                lost_percent=100.0 * (sent - received) / sent, jitter_ms=jitter(rtts) * 1e3)  # fmt: skip
     if args.json:
         stdout.write(json.dumps({"end": {"udp": end}}, indent=2) + "\n")
     else:
         stdout.write(f"{sent} sent, {received} received, {sent - received} lost "
                      f"({end['lost_percent']:.1f}%), jitter {end['jitter_ms']:.3f} ms, "
-                     f"{_rttText(end)}\n")  # fmt: skip
+                     f"{rttText(end)}\n")  # fmt: skip
     return exits.OK if received else exits.TIMEOUT

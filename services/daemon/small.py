@@ -69,18 +69,15 @@ def addSmallServices(
     enabled = [n for n in SMALL_SERVICES if getattr(config, n).enabled]
     if not enabled:
         return
-    from services.echo._small import makeSmallService, protocolFor
+    from services.daemon.values import smallServiceSettings
+    from services.echo import makeSmallService, makeSmallUdpService
 
     grace = config.netservices.shutdown_grace
     for name in enabled:
-        section = getattr(config, name)
+        settings = smallServiceSettings(name, getattr(config, name))
         if streams:
             stats = root.stats[name] = ConnectionStats()
-            makeSmallService(name, section, reactor, stats, grace, context).setServiceParent(root)
-        udp: tuple[str, ...] = getattr(section, "udp", ())
-        if datagrams and udp:
-            from services.echo._smalludp import makeSmallUdpService
-
-            answer = protocolFor(name, section)[1].get("answer")
+            makeSmallService(name, settings, reactor, stats, grace, context).setServiceParent(root)
+        if datagrams and settings.udp:
             udpStats = root.stats[f"udp-{name}"] = DatagramAnswerStats()
-            makeSmallUdpService(name, answer, section, reactor, udpStats).setServiceParent(root)
+            makeSmallUdpService(name, settings, reactor, udpStats).setServiceParent(root)

@@ -531,11 +531,13 @@ def buildService(
         supervisor.setServiceParent(root)
         root.reopenables.append(supervisor)  # SIGHUP goes on to the workers
     elif config.echo.enabled:
-        from services.echo._tcp import makeEchoService
+        from services.daemon.values import echoSettings
+        from services.echo import makeEchoService
 
         stats = root.stats["echo"] = ConnectionStats()
         grace = config.netservices.shutdown_grace
-        makeEchoService(config.echo, reactor, stats, grace, context).setServiceParent(root)
+        echo = makeEchoService(echoSettings(config.echo), reactor, stats, grace, context)
+        echo.setServiceParent(root)
     # Datagram services run once per instance: in the parent when there are
     # workers, so that one instance answers one query once.
     if worker is None and config.discovery.enabled:
@@ -546,10 +548,12 @@ def buildService(
         settings = discoverySettings(config.discovery)
         makeDiscoveryService(settings, reactor, discoveryStats).setServiceParent(root)
     if worker is None and config.udp_echo.enabled:
-        from services.echo._udp import makeUdpEchoService
+        from services.daemon.values import udpEchoSettings
+        from services.echo import makeUdpEchoService
 
         udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
-        makeUdpEchoService(config.udp_echo, reactor, udpEchoStats).setServiceParent(root)
+        udpEcho = makeUdpEchoService(udpEchoSettings(config.udp_echo), reactor, udpEchoStats)
+        udpEcho.setServiceParent(root)
     addSmallServices(root, config, reactor, context, not supervising, worker is None)
     if supervising:
         _addMDNS(root, config, reactor, worker)

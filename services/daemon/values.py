@@ -15,12 +15,22 @@ from typing import TYPE_CHECKING, Any
 from services.net.sockets import SocketOptions
 
 if TYPE_CHECKING:
-    from services.config import DiscoveryConfig, MDNSConfig, WebConfig
+    from services.config import DiscoveryConfig, EchoConfig, MDNSConfig, UdpEchoConfig, WebConfig
     from services.discovery import DiscoverySettings, MDNSSettings
+    from services.echo import EchoSettings, SmallServiceSettings, UdpEchoSettings
     from services.daemon.workers import WorkerSpec
     from services.web import WebSettings, WorkerReports
 
-__all__ = ["discoverySettings", "mdnsSettings", "socketOptions", "webSettings", "webWorkerReports"]
+__all__ = [
+    "discoverySettings",
+    "echoSettings",
+    "mdnsSettings",
+    "smallServiceSettings",
+    "socketOptions",
+    "udpEchoSettings",
+    "webSettings",
+    "webWorkerReports",
+]
 
 
 def socketOptions(section: Any) -> SocketOptions:
@@ -128,4 +138,64 @@ def mdnsSettings(section: MDNSConfig, fallbackName: str = "") -> MDNSSettings:
         name=section.name or fallbackName,
         interfaces=tuple(section.interfaces),
         families=tuple(4 if f == "ipv4" else 6 for f in section.families),
+    )
+
+
+def echoSettings(section: EchoConfig) -> EchoSettings:
+    """
+    The echo service's settings from C{[echo]}.
+    """
+    from services.echo import EchoSettings
+
+    return EchoSettings(
+        listen=section.listen,
+        idleTimeout=section.idle_timeout,
+        sendTimeout=section.send_timeout,
+        maxConnections=section.max_connections,
+        noDelay=section.nodelay,
+        trustedProxies=section.trusted_proxies,
+        socketOptions=socketOptions(section),
+    )
+
+
+def udpEchoSettings(section: UdpEchoConfig) -> UdpEchoSettings:
+    """
+    The UDP echo service's settings from C{[udp-echo]}.
+    """
+    from services.echo import UdpEchoSettings
+
+    return UdpEchoSettings(
+        listen=section.listen,
+        sourceRate=section.source_rate,
+        sourceBurst=section.source_burst,
+        globalRate=section.global_rate,
+    )
+
+
+def smallServiceSettings(name: str, section: Any) -> SmallServiceSettings:
+    """
+    Small service C{name}'s settings from its section (C{[discard]},
+    C{[chargen]}, C{[daytime]}, C{[time]} or C{[qotd]}): discard's timeout
+    is its C{idle_timeout}, the others' their C{send_timeout}; qotd's
+    quotes are read from its C{quotes} file, if it names one.
+
+    @raise OSError: when the quotes file cannot be read.
+    @raise ValueError: when it holds no usable quote.
+    """
+    from services.config import readQuotes
+    from services.echo import SmallServiceSettings
+
+    defaults = SmallServiceSettings()
+    quotes: str = getattr(section, "quotes", "")
+    return SmallServiceSettings(
+        listen=section.listen,
+        timeout=section.idle_timeout if name == "discard" else section.send_timeout,
+        maxConnections=section.max_connections,
+        socketOptions=socketOptions(section),
+        rate=getattr(section, "rate", defaults.rate),
+        quotes=readQuotes(quotes) if quotes else (),
+        udp=getattr(section, "udp", ()),
+        sourceRate=getattr(section, "source_rate", defaults.sourceRate),
+        sourceBurst=getattr(section, "source_burst", defaults.sourceBurst),
+        globalRate=getattr(section, "global_rate", defaults.globalRate),
     )

@@ -10,11 +10,16 @@ Clients of echo servers (RFC 862) over TCP and UDP.
 Use them with any endpoint or port::
 
     from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
-    from services.echo._client import TCPProber
+    from services.echo import TCPProber
 
     prober = TCPProber(reactor, size=64, timeout=2)
     await connectProtocol(HostnameEndpoint(reactor, "127.0.0.1", 8007), prober)
     rtt = await prober.probe(1)
+
+Why one module: the four clients are two pairs over one wire format (the
+numbered probe) and two shared pieces (a probe's waiter, the connected UDP
+port that turns an ICMP refusal into an error); apart, each would import
+the others' private parts.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from twisted.internet.protocol import DatagramProtocol, Protocol
 from twisted.python.failure import Failure
 
 __all__ = [
+    "MIN_PROBE_SIZE",
     "EchoMismatch",
     "ProbeTimeout",
     "Summary",
@@ -120,17 +126,17 @@ class _Waiter:
     One outstanding probe: its Deferred and its timeout.
     """
 
-    def __init__(self, clock: IReactorTime, timeout: float, expected: bytes) -> None:
-        self.clock = clock
-        self.started = clock.seconds()
+    def __init__(self, reactor: IReactorTime, timeout: float, expected: bytes) -> None:
+        self.reactor = reactor
+        self.started = reactor.seconds()
         self.expected = expected
         self.deferred: Deferred[float] = Deferred()
-        self.timer: IDelayedCall | None = clock.callLater(timeout, self.fail, ProbeTimeout())
+        self.timer: IDelayedCall | None = reactor.callLater(timeout, self.fail, ProbeTimeout())
 
     def succeed(self) -> None:
         self._stopTimer()
         if not self.deferred.called:
-            self.deferred.callback(self.clock.seconds() - self.started)
+            self.deferred.callback(self.reactor.seconds() - self.started)
 
     def fail(self, reason: BaseException | Failure) -> None:
         self._stopTimer()
@@ -149,11 +155,11 @@ class TCPProber(Protocol):
     each probe waits for all of its bytes to come back.
     """
 
-    def __init__(self, clock: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
-        self._clock = clock
+    def __init__(self, reactor: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
+        self._reactor = reactor
         self._size = size
         self._timeout = timeout
-        self._buffer = b""
+        self._echoed = b""
         self._waiter: _Waiter | None = None
         self._lost: Failure | None = None
 
@@ -166,8 +172,8 @@ class TCPProber(Protocol):
         if self._lost is not None:
             return fail(self._lost)
         data = payload(seq, self._size)
-        self._buffer = b""
-        self._waiter = _Waiter(self._clock, self._timeout, data)
+        self._echoed = b""
+        self._waiter = _Waiter(self._reactor, self._timeout, data)
         self.transport.write(data)  # type: ignore[union-attr]
         return self._waiter.deferred
 
@@ -176,13 +182,13 @@ class TCPProber(Protocol):
         Collect the echo of the current probe.
         """
         waiter = self._waiter
-        self._buffer += data
+        self._echoed += data
         if waiter is None:
             return
         n = len(waiter.expected)
-        if len(self._buffer) < n:
+        if len(self._echoed) < n:
             return
-        echo, self._buffer = self._buffer[:n], self._buffer[n:]
+        echo, self._echoed = self._echoed[:n], self._echoed[n:]
         self._waiter = None
         if echo == waiter.expected:
             waiter.succeed()
@@ -252,8 +258,8 @@ class UDPProber(_ConnectedUDP):
     in flight together; replies are matched by sequence number.
     """
 
-    def __init__(self, clock: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
-        self._clock = clock
+    def __init__(self, reactor: IReactorTime, size: int = 64, timeout: float = 2.0) -> None:
+        self._reactor = reactor
         self._size = max(size, MIN_PROBE_SIZE)
         self._timeout = timeout
         self._waiting: dict[int, _Waiter] = {}
@@ -264,7 +270,7 @@ class UDPProber(_ConnectedUDP):
         fails with L{ProbeTimeout} or a refused connection.
         """
         data = payload(seq, self._size)
-        waiter = self._waiting[seq] = _Waiter(self._clock, self._timeout, data)
+        waiter = self._waiting[seq] = _Waiter(self._reactor, self._timeout, data)
         waiter.deferred.addBoth(self._forget, seq)
         try:
             self._write(data)
@@ -299,13 +305,12 @@ class UDPProber(_ConnectedUDP):
             waiter.fail(refused())
 
 
-class TCPPipe(Protocol):
+class _Pipe:
     """
-    Sends what it is given to an echo server and passes what comes back to
-    a sink.
+    What both pipes share: the sink, the counts and the end.
 
-    @ivar done: fires with the number of bytes echoed once L{finish} was
-        called and everything sent came back (or the server closed).
+    @ivar sent: what was sent (bytes, or datagrams).
+    @ivar received: what came back, in the same unit.
     """
 
     def __init__(self, sink: Callable[[bytes], object]) -> None:
@@ -315,19 +320,32 @@ class TCPPipe(Protocol):
         self._finishing = False
         self.done: Deferred[int] = Deferred()
 
-    def send(self, data: bytes) -> None:
-        """
-        Send C{data} to be echoed.
-        """
-        self.sent += len(data)
-        self.transport.write(data)  # type: ignore[union-attr]
-
     def finish(self) -> None:
         """
         Nothing more to send: complete once the echo is all back.
         """
         self._finishing = True
         self._check()
+
+    def _check(self) -> None:
+        raise NotImplementedError()
+
+
+class TCPPipe(_Pipe, Protocol):
+    """
+    Sends what it is given to an echo server and passes what comes back to
+    a sink.
+
+    @ivar done: fires with the number of bytes echoed once L{finish} was
+        called and everything sent came back (or the server closed).
+    """
+
+    def send(self, data: bytes) -> None:
+        """
+        Send C{data} to be echoed.
+        """
+        self.sent += len(data)
+        self.transport.write(data)  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -353,7 +371,7 @@ class TCPPipe(Protocol):
                 self.done.errback(reason)
 
 
-class UDPPipe(_ConnectedUDP):
+class UDPPipe(_Pipe, _ConnectedUDP):
     """
     Sends each chunk it is given as one datagram to an echo server, on a
     connected UDP port, and passes the replies to a sink.
@@ -362,13 +380,6 @@ class UDPPipe(_ConnectedUDP):
         was called and every datagram came back; fails with a refused
         connection.
     """
-
-    def __init__(self, sink: Callable[[bytes], object]) -> None:
-        self._sink = sink
-        self.sent = 0
-        self.received = 0
-        self._finishing = False
-        self.done: Deferred[int] = Deferred()
 
     def send(self, data: bytes) -> None:
         """
@@ -380,13 +391,6 @@ class UDPPipe(_ConnectedUDP):
         except error.ConnectionRefusedError as e:
             if not self.done.called:
                 self.done.errback(e)
-
-    def finish(self) -> None:
-        """
-        Nothing more to send: complete once every datagram came back.
-        """
-        self._finishing = True
-        self._check()
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         """

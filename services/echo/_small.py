@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.test_smallservices -*-
 """
-The classic small services over stream sockets: discard (RFC 863), chargen
-(RFC 864), daytime (RFC 867), time (RFC 868) and quote of the day (RFC 865).
+The protocols of the classic small services over stream sockets: discard
+(RFC 863), chargen (RFC 864), daytime (RFC 867), time (RFC 868) and quote of
+the day (RFC 865).  What they send is in L{services.echo._smallanswers}; the
+services are built from their settings by L{services.echo._smallservice}.
 
 They are the protocols of L{twisted.protocols.wire}, with what a daemon on
 a network needs besides:
@@ -17,12 +19,12 @@ a network needs besides:
     and aborts a connection whose answer cannot be sent in time (a TLS
     handshake or a PROXY header that never completes);
   - every service has the connection cap, counters and shutdown drain of
-    L{services.echo._tcp.EchoFactory}.
+    L{services.echo.EchoFactory}.
 
 Use them in your own application::
 
     from twisted.internet import endpoints, reactor
-    from services.echo._small import Chargen, SmallServiceFactory
+    from services.echo import Chargen, SmallServiceFactory
 
     factory = SmallServiceFactory("chargen", Chargen, timeout=60, rate=1024**2)
     endpoints.serverFromString(reactor, "tcp:10019:interface=127.0.0.1").listen(factory)
@@ -31,8 +33,6 @@ Use them in your own application::
 
 from __future__ import annotations
 
-import struct
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,107 +47,23 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from services.echo._tcp import EchoFactory, EchoService
+from services.echo._smallanswers import CHUNK, PATTERN_CYCLE, chargenPattern
+from services.echo._tcp import EchoFactory
 from services.nsepoll.fastpath import canWriteDirectly
-from services.net.endpoints import ListenContext, endpointFor
-from services.net.listener import ListenerService
-from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats
 
-__all__ = [
-    "Answer",
-    "Chargen",
-    "Discard",
-    "SmallServiceFactory",
-    "chargenPattern",
-    "daytimeAnswer",
-    "makeSmallService",
-    "protocolFor",
-    "quoteAnswer",
-    "timeAnswer",
-]
-
-#: Seconds from 1900-01-01 (RFC 868's epoch) to 1970-01-01 (the Unix epoch).
-EPOCH_1900 = 2208988800
-
-#: RFC 864 on TCP: lines of 72 characters from the 95 printable ASCII ones,
-#: each line starting one character further on, ending in CRLF.
-_PRINTABLE = bytes(range(32, 127))
-_CYCLE = b"".join(
-    (_PRINTABLE * 2)[start : start + 72] + b"\r\n" for start in range(len(_PRINTABLE))
-)
-
-#: Bytes written per call while the transport wants data.
-CHUNK = 64 * 1024
-
-# The pattern, repeated so that any CHUNK bytes of it from any offset in
-# the first cycle are one slice.
-_RING = _CYCLE * (CHUNK // len(_CYCLE) + 2)
-
-
-def chargenPattern(offset: int, size: int) -> bytes:
-    """
-    C{size} bytes (at most L{CHUNK}) of the RFC 864 pattern, from byte
-    C{offset} of its cycle of 95 lines.
-    """
-    start = offset % len(_CYCLE)
-    return _RING[start : start + size]
-
-
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December",
-)  # fmt: skip
-
-
-def daytimeAnswer(now: float) -> bytes:
-    """
-    RFC 867: the date and time in the form the RFC suggests, in UTC, in
-    English whatever the locale: C{Thursday, December 3, 2026 10:19:35-UTC}.
-    """
-    t = time.gmtime(now)
-    text = (
-        f"{_DAYS[t.tm_wday]}, {_MONTHS[t.tm_mon - 1]} {t.tm_mday}, {t.tm_year} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}-UTC\r\n"
-    )
-    return text.encode("ascii")
-
-
-def timeAnswer(now: float) -> bytes:
-    """
-    RFC 868: the seconds since 1900-01-01 00:00 UTC as a 32-bit big-endian
-    number.  It wraps to 0 on 2036-02-07 06:28:16 UTC and counts on from
-    there, modulo 2**32 (as NTP's era 1 does).
-    """
-    return struct.pack("!I", (int(now) + EPOCH_1900) % 2**32)
-
-
-def quoteAnswer(quotes: tuple[str, ...]) -> Callable[[float], bytes]:
-    """
-    RFC 865: the answer function for C{quotes}, one a day (UTC) in turn.
-    """
-    encoded = tuple(q.encode("utf-8") + b"\r\n" for q in quotes)
-
-    def answer(now: float) -> bytes:
-        return encoded[int(now // 86400) % len(encoded)]
-
-    return answer
-
-
-#: The quote of L{quoteAnswer} when none is configured.
-BUILTIN_QUOTE = "Simple things should be simple, complex things should be possible. (Alan Kay)"
+__all__ = ["Answer", "Chargen", "Discard", "SmallServiceFactory"]
 
 
 class _SmallProtocol(Protocol, TimeoutMixin):
     """
     What every small service's connection does: count itself, take part in
-    the shutdown drain, time out on the factory's clock.
+    the shutdown drain, time out on the factory's reactor.
     """
 
     factory: SmallServiceFactory
     #: What C{/status} lists of an open connection (L{services.net.connections}):
-    #: when it connected, by the factory's clock, the bytes it received and
+    #: when it connected, by the factory's reactor, the bytes it received and
     #: sent, and whether its transport paused it.
     connectedAt = 0.0
     bytesIn = 0
@@ -156,9 +72,9 @@ class _SmallProtocol(Protocol, TimeoutMixin):
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """
-        Schedule the timeout on the factory's clock.
+        Schedule the timeout on the factory's reactor.
         """
-        return self.factory.clock.callLater(period, func)
+        return self.factory.reactor.callLater(period, func)
 
     def connectionMade(self) -> None:
         """
@@ -167,7 +83,7 @@ class _SmallProtocol(Protocol, TimeoutMixin):
         stats = self.factory.stats
         stats.current += 1
         stats.accepted += 1
-        self.connectedAt = self.factory.clock.seconds()
+        self.connectedAt = self.factory.reactor.seconds()
         self.factory.tracker.add(self)
 
     def dataReceived(self, data: bytes) -> None:
@@ -266,7 +182,7 @@ class Chargen(_SmallProtocol):
         Count the connection and start producing.
         """
         _SmallProtocol.connectionMade(self)
-        self._filledAt = self.factory.clock.seconds()
+        self._filledAt = self.factory.reactor.seconds()
         self._tokens = self._quantum()
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         self.resumeProducing()
@@ -308,13 +224,13 @@ class Chargen(_SmallProtocol):
                 return
             wait = self._allowance(quantum)
             if wait:
-                self._delayed = self.factory.clock.callLater(wait, self._produce)
+                self._delayed = self.factory.reactor.callLater(wait, self._produce)
                 return
             self.transport.write(chargenPattern(self.offset, quantum))  # type: ignore[union-attr]
-            self.offset = (self.offset + quantum) % len(_CYCLE)
+            self.offset = (self.offset + quantum) % PATTERN_CYCLE
             self.bytesOut += quantum
             self.factory.stats.bytesOut += quantum
-        self._delayed = self.factory.clock.callLater(0, self._produce)
+        self._delayed = self.factory.reactor.callLater(0, self._produce)
 
     def _allowance(self, quantum: int) -> float:
         """
@@ -324,7 +240,7 @@ class Chargen(_SmallProtocol):
         rate = self.factory.rate
         if not rate:
             return 0.0
-        now = self.factory.clock.seconds()
+        now = self.factory.reactor.seconds()
         # The bucket holds two pieces, so that a timer that fires late
         # does not lose its share of the rate.
         self._tokens = min(2.0 * quantum, self._tokens + (now - self._filledAt) * rate)
@@ -376,7 +292,7 @@ class Answer(_SmallProtocol):
         factory = self.factory
         if factory.timeout:
             self.setTimeout(factory.timeout)
-        answer = factory.answer(factory.clock.seconds())
+        answer = factory.answer(factory.reactor.seconds())
         self.bytesOut = len(answer)
         factory.stats.bytesOut += len(answer)
         self.transport.write(answer)  # type: ignore[union-attr]
@@ -400,7 +316,7 @@ class SmallServiceFactory(EchoFactory):
         protocol: type[Protocol],
         timeout: float | None = None,
         maxConnections: int | None = None,
-        clock: IReactorTime | None = None,
+        reactor: IReactorTime | None = None,
         stats: ConnectionStats | None = None,
         rate: int = 0,
         answer: Callable[[float], bytes] | None = None,
@@ -409,7 +325,7 @@ class SmallServiceFactory(EchoFactory):
             self,
             idleTimeout=timeout,
             maxConnections=maxConnections,
-            clock=clock,
+            reactor=reactor,
             stats=stats,
             noDelay=False,
             name=name,
@@ -418,63 +334,3 @@ class SmallServiceFactory(EchoFactory):
         self.timeout = timeout or None
         self.rate = rate
         self.answer = answer or (lambda now: b"")
-
-
-def protocolFor(name: str, section: Any) -> tuple[type[Protocol], dict[str, Any]]:
-    """
-    The protocol of service C{name} and the factory arguments its section
-    gives.
-    """
-    from services.config import readQuotes
-
-    if name == "discard":
-        return Discard, {"timeout": section.idle_timeout}
-    if name == "chargen":
-        return Chargen, {"timeout": section.send_timeout, "rate": section.rate}
-    answers = {
-        "daytime": lambda: daytimeAnswer,
-        "time": lambda: timeAnswer,
-        "qotd": lambda: quoteAnswer(
-            readQuotes(section.quotes) if section.quotes else (BUILTIN_QUOTE,)
-        ),
-    }
-    return Answer, {"timeout": section.send_timeout, "answer": answers[name]()}
-
-
-def makeSmallService(
-    name: str,
-    section: Any,
-    reactor: Any = None,
-    stats: ConnectionStats | None = None,
-    grace: float = 10.0,
-    context: ListenContext | None = None,
-) -> EchoService:
-    """
-    Build small service C{name} (C{"discard"}, C{"chargen"}, C{"daytime"},
-    C{"time"} or C{"qotd"}): one listener per endpoint of C{section.listen},
-    sharing one L{SmallServiceFactory}.
-
-    @param section: the service's section of the configuration.
-    @param reactor: the reactor to listen with; the global one if L{None}.
-    @param stats: counters to update; new L{ConnectionStats} if L{None}.
-    @param grace: seconds open connections get to finish when the service
-        stops.
-    @param context: the process's TLS files and inherited sockets.
-    """
-    if reactor is None:
-        from twisted.internet import reactor
-    protocol, arguments = protocolFor(name, section)
-    factory = SmallServiceFactory(
-        name, protocol, maxConnections=section.max_connections, clock=reactor, stats=stats, **arguments
-    )
-    options = SocketOptions(
-        backlog=section.backlog,
-        sndbuf=section.sndbuf,
-        rcvbuf=section.rcvbuf,
-        reuseport=section.reuseport,
-    )
-    service = EchoService(factory, grace)
-    for description in section.listen:
-        endpoint = endpointFor(reactor, description, options, context or ListenContext(), factory.stats)
-        ListenerService(name, description, endpoint, factory, options).setServiceParent(service)
-    return service

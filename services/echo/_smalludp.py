@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_smalludp -*-
 """
-Discard, daytime, time and qotd over UDP, within the reflection rules of
-UDP echo (L{services.echo._udp}).
+The protocol of discard, daytime, time and qotd over UDP, within the
+reflection rules of UDP echo (L{services.echo._udp}); the services are built
+by L{services.echo._smallservice.makeSmallUdpService}.
 
 A UDP service that answers is a reflector: anyone may forge the source
 address of a request and have the answer sent to a victim.  So
@@ -26,18 +27,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from twisted.application.service import MultiService
-from twisted.internet.error import InvalidAddressError, MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
-from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter, parseUdpEndpoint
-from services.net.ownports import OwnPorts
+from services.echo._datagram import SEND_ERRORS
+from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter
 from services.stats import DatagramAnswerStats
-from services.echo._udp import UdpEchoListener
 
-__all__ = ["DatagramAnswer", "makeSmallUdpService"]
-
-_SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
+__all__ = ["DatagramAnswer"]
 
 
 class DatagramAnswer(DatagramProtocol):
@@ -91,42 +87,8 @@ class DatagramAnswer(DatagramProtocol):
             return
         try:
             self.transport.write(answer, addr)  # type: ignore[union-attr]
-        except _SEND_ERRORS:
+        except SEND_ERRORS:
             stats.sendErrors += 1
             return
         stats.answered += 1
         stats.bytesOut += len(answer)
-
-
-def makeSmallUdpService(
-    name: str,
-    answer: Callable[[float], bytes] | None,
-    section: Any,
-    reactor: Any = None,
-    stats: DatagramAnswerStats | None = None,
-) -> MultiService:
-    """
-    Build C{udp-NAME}: one listener per endpoint of C{section.udp}, sharing
-    the rate limits (C{source_rate}, C{source_burst}, C{global_rate}; none
-    for discard) and the counters.
-
-    @param answer: the answer to each request; L{None} for discard.
-    @param reactor: the reactor to listen with; the global one if L{None}.
-    """
-    if reactor is None:
-        from twisted.internet import reactor
-    stats = stats if stats is not None else DatagramAnswerStats()
-    limiter = SourceLimiter(
-        reactor,
-        getattr(section, "source_rate", 1.0),
-        getattr(section, "source_burst", 1),
-        getattr(section, "global_rate", 1.0),
-    )
-    service = MultiService()
-    service.setName(f"udp-{name}")
-    fixed = [parseUdpEndpoint(d).port for d in section.udp]
-    ownPorts = OwnPorts(service, reactor, fixed=fixed)
-    for description in section.udp:
-        protocol = DatagramAnswer(answer, limiter, ownPorts, stats)
-        UdpEchoListener(description, protocol, reactor, f"udp-{name}").setServiceParent(service)
-    return service

@@ -15,7 +15,7 @@ that takes none of its echo for that long is dropped.
 Use it in your own application::
 
     from twisted.internet import endpoints, reactor
-    from services.echo._tcp import EchoFactory
+    from services.echo import EchoFactory
 
     factory = EchoFactory(idleTimeout=60, maxConnections=1000, sendTimeout=60)
     endpoints.serverFromString(reactor, "tcp:7007").listen(factory)
@@ -43,15 +43,15 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services import logs
-from services.config import EchoConfig
-from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
-from services.net.drain import ConnectionTracker
+from services.echo._settings import EchoSettings
 from services.net.addresses import describeAddress
+from services.net.connections import newest
+from services.net.defaults import defaultReactor
+from services.net.drain import ConnectionTracker
 from services.net.endpoints import ListenContext, endpointFor
 from services.net.listener import ListenerService
-from services.net.sockets import SocketOptions
-from services.net.connections import newest
 from services.net.sendtimeout import SendTimer, queuedBytes
+from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
 from services.stats import ConnectionStats
 
 __all__ = ["Echo", "EchoFactory", "EchoService", "makeEchoService", "setNoDelay"]
@@ -81,7 +81,8 @@ class Echo(Protocol, TimeoutMixin):
     holds and then closes, so C{nc -N} style clients get their whole echo.
 
     @ivar bytesIn: bytes received on this connection.
-    @ivar connectedAt: when the connection was made, by the factory's clock.
+    @ivar connectedAt: when the connection was made, by the factory's
+        reactor.
     @ivar backpressured: whether the transport paused the echo (its send
         buffer is full).
     @cvar readSize: on plain TCP and UNIX connections, the transport's
@@ -102,9 +103,9 @@ class Echo(Protocol, TimeoutMixin):
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """
-        Schedule the idle timeout on the factory's clock.
+        Schedule the idle timeout on the factory's reactor.
         """
-        return self.factory.clock.callLater(period, func)
+        return self.factory.reactor.callLater(period, func)
 
     def connectionMade(self) -> None:
         """
@@ -122,13 +123,13 @@ class Echo(Protocol, TimeoutMixin):
         factory.stats.current += 1
         factory.stats.accepted += 1
         factory.tracker.add(self)
-        self.connectedAt = factory.clock.seconds()
+        self.connectedAt = factory.reactor.seconds()
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
         if factory.idleTimeout:
             self.setTimeout(factory.idleTimeout)
         if factory.sendTimeout:
             self._sendTimer = SendTimer(
-                factory.clock, factory.sendTimeout, self.transport, self._sendTimedOut
+                factory.reactor, factory.sendTimeout, self.transport, self._sendTimedOut
             )
         if factory.logConnections:
             self._peer = describeAddress(self.transport.getPeer())  # type: ignore[union-attr]
@@ -212,7 +213,7 @@ class Echo(Protocol, TimeoutMixin):
                 "echo: {peer} disconnected after {duration:.3f} s, "
                 "{bytes} bytes echoed ({reason})",
                 peer=self._peer,
-                duration=factory.clock.seconds() - self.connectedAt,
+                duration=factory.reactor.seconds() - self.connectedAt,
                 bytes=self.bytesIn,
                 reason=reason.getErrorMessage(),
             )
@@ -262,7 +263,7 @@ class EchoFactory(_EchoFactoryBase):
     @ivar maxConnections: connections allowed open at once; C{None} or 0 for
         no limit.  Excess connections are closed as soon as they are accepted
         and counted in C{stats.refused}.
-    @ivar clock: the time source for timeouts and durations.
+    @ivar reactor: the time source for timeouts and durations.
     @ivar stats: the counters this factory's connections update.
     @ivar tracker: the open connections, for a graceful shutdown.
     @ivar noDelay: whether TCP connections get C{TCP_NODELAY}.
@@ -279,17 +280,15 @@ class EchoFactory(_EchoFactoryBase):
         self,
         idleTimeout: float | None = None,
         maxConnections: int | None = None,
-        clock: IReactorTime | None = None,
+        reactor: IReactorTime | None = None,
         stats: ConnectionStats | None = None,
         noDelay: bool = True,
         sendTimeout: float | None = None,
         name: str = "echo",
     ) -> None:
-        if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
         self.idleTimeout = idleTimeout or None
         self.maxConnections = maxConnections or None
-        self.clock: IReactorTime = clock  # type: ignore[assignment]
+        self.reactor: IReactorTime = defaultReactor(reactor)
         self.stats = stats if stats is not None else ConnectionStats()
         self.name = name
         self.tracker = ConnectionTracker(name)
@@ -344,7 +343,7 @@ class EchoService(MultiService):
         L{services.net.connections}).
         """
         connections = self.factory.tracker.connections
-        return len(connections), newest(connections, self.name, self.factory.clock.seconds())
+        return len(connections), newest(connections, self.name, self.factory.reactor.seconds())
 
     def stopService(self) -> Deferred[None]:
         """
@@ -352,53 +351,44 @@ class EchoService(MultiService):
         """
         stopped = MultiService.stopService(self)
         return stopped.addCallback(
-            lambda _: self.factory.tracker.drain(self.factory.clock, self.grace)
+            lambda _: self.factory.tracker.drain(self.factory.reactor, self.grace)
         )
 
 
 def makeEchoService(
-    config: EchoConfig,
+    settings: EchoSettings,
     reactor: Any = None,
     stats: ConnectionStats | None = None,
     grace: float = 10.0,
     context: ListenContext | None = None,
 ) -> EchoService:
     """
-    Build the echo service: one listener per endpoint of C{config.listen},
-    all sharing one L{EchoFactory}.
+    Build the echo service: one listener per endpoint of
+    C{settings.listen}, all sharing one L{EchoFactory}.
 
-    @param config: the C{[echo]} section.
-    @param reactor: the reactor to listen with; the global one if L{None}.
+    @param reactor: the reactor to listen with (an L{IReactorTime} that
+        listens on the endpoints' kinds of socket); the global one if
+        L{None}.
     @param stats: counters to update; a new L{ConnectionStats} if L{None}.
     @param grace: seconds open connections get to finish when the service
         stops.
     @param context: the process's TLS files and inherited sockets.
     """
-    if reactor is None:
-        from twisted.internet import reactor
+    reactor = defaultReactor(reactor)
     factory = EchoFactory(
-        idleTimeout=config.idle_timeout,
-        maxConnections=config.max_connections,
-        clock=reactor,
+        idleTimeout=settings.idleTimeout,
+        maxConnections=settings.maxConnections,
+        reactor=reactor,
         stats=stats,
-        noDelay=config.nodelay,
-        sendTimeout=config.send_timeout,
+        noDelay=settings.noDelay,
+        sendTimeout=settings.sendTimeout,
     )
-    options = SocketOptions(
-        backlog=config.backlog,
-        sndbuf=config.sndbuf,
-        rcvbuf=config.rcvbuf,
-        reuseport=config.reuseport,
-    )
+    options = settings.socketOptions
     service = EchoService(factory, grace)
-    for description in config.listen:
+    context = context or ListenContext()
+    for description in settings.listen:
         endpoint = endpointFor(
-            reactor,
-            description,
-            options,
-            context or ListenContext(),
-            factory.stats,
-            config.trusted_proxies,
+            reactor, description, options, context, factory.stats, settings.trustedProxies
         )
         ListenerService("echo", description, endpoint, factory, options).setServiceParent(service)
     return service

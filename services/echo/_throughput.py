@@ -94,8 +94,8 @@ class _Stream(Protocol):
     startedAt = 0.0
     _finishing = False
 
-    def __init__(self, clock: IReactorTime) -> None:
-        self.clock = clock
+    def __init__(self, reactor: IReactorTime) -> None:
+        self.reactor = reactor
         self.done: Deferred[StreamResult] = Deferred()
         self._endedAt: float | None = None
 
@@ -103,11 +103,11 @@ class _Stream(Protocol):
         """
         Note when the stream started.
         """
-        self.startedAt = self.clock.seconds()
+        self.startedAt = self.reactor.seconds()
 
     def _end(self, count: int, error: str | None = None) -> None:
         if not self.done.called:
-            end = self._endedAt if self._endedAt is not None else self.clock.seconds()
+            end = self._endedAt if self._endedAt is not None else self.reactor.seconds()
             self.done.callback(StreamResult(count, end - self.startedAt, error))
 
 
@@ -202,7 +202,7 @@ class Download(_Stream):
         Stop counting and close.
         """
         self._finishing = True
-        self._endedAt = self.clock.seconds()
+        self._endedAt = self.reactor.seconds()
         self._end(self.received)
         self.transport.abortConnection()  # type: ignore[union-attr]
 

@@ -20,7 +20,7 @@ Use it in your own application::
 
     from twisted.internet import reactor
     from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter
-    from services.echo._udp import UdpEcho
+    from services.echo import UdpEcho
 
     echo = UdpEcho(SourceLimiter(reactor, 100, 200, 2000))
     reactor.listenUDP(7007, echo, interface="127.0.0.1",
@@ -34,13 +34,13 @@ from typing import Any, Callable, Collection
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
-from twisted.internet.error import InvalidAddressError, MessageLengthError
-from twisted.internet.interfaces import IListeningPort
-from twisted.internet.protocol import DatagramProtocol
-from twisted.logger import Logger, LogLevel
+from twisted.internet.interfaces import IReactorUDP
+from twisted.logger import Logger
 
 from services import logs
-from services.config import UdpEchoConfig
+from services.echo._datagram import SEND_ERRORS, DatagramEcho, DatagramListener
+from services.echo._settings import UdpEchoSettings
+from services.echo._unixgram import UnixDatagramEcho, UnixDatagramEchoListener
 from services.net.addresses import describeAddress
 from services.net.datagram import (
     MAX_UDP_PAYLOAD,
@@ -51,17 +51,15 @@ from services.net.datagram import (
     parseUnixDatagram,
     unsafeSource,
 )
+from services.net.defaults import defaultReactor
 from services.net.listener import ListenError
 from services.net.ownports import OwnPorts
 from services.stats import UdpEchoStats
-from services.echo._unixgram import UnixDatagramEcho, UnixDatagramEchoListener
 
 __all__ = ["UdpEcho", "UdpEchoListener", "makeUdpEchoService"]
 
-_SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
 
-
-class UdpEcho(DatagramProtocol):
+class UdpEcho(DatagramEcho):
     """
     Send every datagram back to where it came from, within the safety rules
     of the module docstring.
@@ -73,15 +71,6 @@ class UdpEcho(DatagramProtocol):
         a datagram this long may have been cut short.
     """
 
-    _log = Logger(observer=logs.observer)
-    noisy = False
-
-    def logPrefix(self) -> str:
-        """
-        How Twisted's own log lines name this protocol's port.
-        """
-        return "udp-echo"
-
     def __init__(
         self,
         limiter: SourceLimiter,
@@ -89,10 +78,8 @@ class UdpEcho(DatagramProtocol):
         stats: UdpEchoStats | None = None,
         maxPacketSize: int = MAX_UDP_PAYLOAD + 1,
     ) -> None:
-        self.limiter = limiter
+        DatagramEcho.__init__(self, limiter, stats, maxPacketSize)
         self.ownPorts = ownPorts
-        self.stats = stats if stats is not None else UdpEchoStats()
-        self.maxPacketSize = maxPacketSize
         # An OwnPorts shares the limiter's reading of the clock: one
         # reading per datagram instead of two.
         self._ownPortsAt = (
@@ -119,7 +106,7 @@ class UdpEcho(DatagramProtocol):
             now = self._seconds()
             # OwnPorts' own test of its expiry, without the call while the
             # set is fresh (nearly always: it is renewed once a second).
-            ports = ownPortsAt._ports if now < ownPortsAt._expires else ownPortsAt(now)
+            ports = ownPortsAt.ports if now < ownPortsAt.expires else ownPortsAt(now)
         else:
             now = None
             ports = self.ownPorts()
@@ -132,24 +119,20 @@ class UdpEcho(DatagramProtocol):
             return self._drop(addr, n, "rate limit")
         try:
             self.transport.write(datagram, addr)  # type: ignore[union-attr]
-        except _SEND_ERRORS as e:
-            stats.sendErrors += 1
-            return self._drop(addr, n, f"cannot send: {e}")
+        except SEND_ERRORS as e:
+            return self._sendFailed(addr, n, e)
         stats.echoed += 1
         stats.bytesOut += n
         return None
 
-    def _drop(self, addr: Any, size: int, reason: Any) -> None:
-        if logs.isEnabledFor(LogLevel.debug):
-            self._log.debug(
-                "udp-echo: not echoing {size} bytes to {source}: {reason}",
-                size=size,
-                source=f"{addr[0]}:{addr[1]}",
-                reason=reason,
-            )
+    def describeSource(self, addr: Any) -> str:
+        """
+        C{host:port}.
+        """
+        return f"{addr[0]}:{addr[1]}"
 
 
-class UdpEchoListener(Service):
+class UdpEchoListener(DatagramListener):
     """
     One UDP echo port for the life of the service.
 
@@ -166,7 +149,7 @@ class UdpEchoListener(Service):
         self,
         description: str,
         protocol: Any,
-        reactor: Any,
+        reactor: IReactorUDP,
         serviceName: str = "udp-echo",
     ) -> None:
         self.serviceName = serviceName
@@ -174,24 +157,6 @@ class UdpEchoListener(Service):
         self.endpoint = parseUdpEndpoint(description)
         self.protocol = protocol
         self.reactor = reactor
-        self.port: IListeningPort | None = None
-
-    def privilegedStartService(self) -> None:
-        """
-        Bind now (the port may be privileged).
-
-        @raise ListenError: if it cannot be bound.
-        """
-        Service.privilegedStartService(self)
-        self._listen()
-
-    def startService(self) -> None:
-        """
-        Start the service, binding if not done yet.
-        """
-        Service.startService(self)
-        if self.port is None:
-            self._listen()
 
     def _listen(self) -> None:
         endpoint = self.endpoint
@@ -230,29 +195,31 @@ class UdpEchoListener(Service):
 
 
 def makeUdpEchoService(
-    config: UdpEchoConfig, reactor: Any = None, stats: UdpEchoStats | None = None
+    settings: UdpEchoSettings,
+    reactor: Any = None,
+    stats: UdpEchoStats | None = None,
 ) -> MultiService:
     """
     Build the UDP echo service: one L{UdpEchoListener} per endpoint of
-    C{config.listen} (a L{UnixDatagramEchoListener} for C{unixgram:} ones),
-    sharing the rate limits and the counters.
+    C{settings.listen} (a L{UnixDatagramEchoListener} for C{unixgram:}
+    ones), sharing the rate limits and the counters.
 
-    @param config: the C{[udp-echo]} section.
-    @param reactor: the reactor to listen with; the global one if L{None}.
+    @param reactor: the reactor to listen with (an L{IReactorTime}, and an
+        L{IReactorUDP} or L{IReactorUNIXDatagram} for the endpoints); the
+        global one if L{None}.
     @param stats: counters to update; new L{UdpEchoStats} if L{None}.
     """
-    if reactor is None:
-        from twisted.internet import reactor
+    reactor = defaultReactor(reactor)
     stats = stats if stats is not None else UdpEchoStats()
-    limiter = SourceLimiter(reactor, config.source_rate, config.source_burst, config.global_rate)
+    limiter = SourceLimiter(reactor, settings.sourceRate, settings.sourceBurst, settings.globalRate)
     service = MultiService()
     service.setName("udp-echo")
     service.stats = stats  # type: ignore[attr-defined]
-    unix = [d for d in config.listen if isUnixDatagram(d)]
-    fixed = [parseUdpEndpoint(d).port for d in config.listen if d not in unix]
+    unix = [d for d in settings.listen if isUnixDatagram(d)]
+    fixed = [parseUdpEndpoint(d).port for d in settings.listen if d not in unix]
     ownPorts = OwnPorts(service, reactor, fixed=fixed)
     ownPaths = [parseUnixDatagram(d)[0] for d in unix]
-    for description in config.listen:
+    for description in settings.listen:
         if description in unix:
             unixEcho = UnixDatagramEcho(limiter, ownPaths, stats)
             UnixDatagramEchoListener(description, unixEcho, reactor).setServiceParent(service)

@@ -28,13 +28,13 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet import error
 from twisted.internet.defer import Deferred
-from twisted.internet.error import InvalidAddressError, MessageLengthError
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IReactorUNIXDatagram
 from twisted.internet.protocol import ConnectedDatagramProtocol, DatagramProtocol
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from services import logs
+from services.echo._datagram import SEND_ERRORS, DatagramEcho, DatagramListener
 from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter, parseUnixDatagram
 from services.net.seqpacket import removeStaleSocket
 from services.stats import UdpEchoStats
@@ -45,10 +45,8 @@ __all__ = [
     "UnixDatagramEchoListener",
 ]
 
-_SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
 
-
-class UnixDatagramEcho(DatagramProtocol):
+class UnixDatagramEcho(DatagramEcho):
     """
     Send every datagram back to its sender's address, within the rules of
     the module docstring.
@@ -59,9 +57,6 @@ class UnixDatagramEcho(DatagramProtocol):
     @ivar maxPacketSize: the receive buffer size of its port.
     """
 
-    _log = Logger(observer=logs.observer)
-    noisy = False
-
     def __init__(
         self,
         limiter: SourceLimiter,
@@ -69,16 +64,8 @@ class UnixDatagramEcho(DatagramProtocol):
         stats: UdpEchoStats | None = None,
         maxPacketSize: int = MAX_UDP_PAYLOAD + 1,
     ) -> None:
-        self.limiter = limiter
+        DatagramEcho.__init__(self, limiter, stats, maxPacketSize)
         self.ownPaths = frozenset(os.path.abspath(p) for p in ownPaths)
-        self.stats = stats if stats is not None else UdpEchoStats()
-        self.maxPacketSize = maxPacketSize
-
-    def logPrefix(self) -> str:
-        """
-        How Twisted's own log lines name this protocol's port.
-        """
-        return "udp-echo"
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         """
@@ -103,24 +90,20 @@ class UnixDatagramEcho(DatagramProtocol):
             return self._drop(addr, n, "rate limit")
         try:
             self.transport.write(datagram, addr)  # type: ignore[union-attr]
-        except _SEND_ERRORS as e:
-            stats.sendErrors += 1
-            return self._drop(addr, n, f"cannot send: {e}")
+        except SEND_ERRORS as e:
+            return self._sendFailed(addr, n, e)
         stats.echoed += 1
         stats.bytesOut += n
         return None
 
-    def _drop(self, addr: Any, size: int, reason: str) -> None:
-        if logs.isEnabledFor(LogLevel.debug):
-            self._log.debug(
-                "udp-echo: not echoing {size} bytes to {source}: {reason}",
-                size=size,
-                source=f"unix:{addr!r}" if addr else "an unbound socket",
-                reason=reason,
-            )
+    def describeSource(self, addr: Any) -> str:
+        """
+        C{unix:PATH}, or an unbound socket.
+        """
+        return f"unix:{addr!r}" if addr else "an unbound socket"
 
 
-class UnixDatagramEchoListener(Service):
+class UnixDatagramEchoListener(DatagramListener):
     """
     One UNIX datagram echo socket for the life of the service; its file is
     removed when the service stops.
@@ -131,30 +114,14 @@ class UnixDatagramEchoListener(Service):
 
     _log = Logger(observer=logs.observer)
 
-    def __init__(self, description: str, protocol: UnixDatagramEcho, reactor: Any) -> None:
+    def __init__(
+        self, description: str, protocol: UnixDatagramEcho, reactor: IReactorUNIXDatagram
+    ) -> None:
         self.description = description
         self.path, self.mode = parseUnixDatagram(description)
         self.protocol = protocol
         self.reactor = reactor
-        self.port: IListeningPort | None = None
         self._inode: tuple[int, int] | None = None
-
-    def privilegedStartService(self) -> None:
-        """
-        Bind now (the directory may be root's).
-
-        @raise ListenError: if it cannot be bound.
-        """
-        Service.privilegedStartService(self)
-        self._listen()
-
-    def startService(self) -> None:
-        """
-        Start the service, binding if not done yet.
-        """
-        Service.startService(self)
-        if self.port is None:
-            self._listen()
 
     def _listen(self) -> None:
         from services.net.addresses import describeAddress
@@ -226,13 +193,15 @@ class UnixDatagramClient:
     """
     A UNIX datagram socket bound to a file of its own (the server answers
     to it) and connected to C{path}, for a protocol written for connected
-    UDP ports (L{services.echo._client.UDPProber}, C{UDPPipe}).
+    UDP ports (L{services.echo.UDPProber}, L{services.echo.UDPPipe}).
 
     @raise ConnectionRefusedError: when nothing listens at C{path}.
     @raise ConnectError: when the socket there is of another kind.
     """
 
-    def __init__(self, reactor: Any, path: str, protocol: DatagramProtocol) -> None:
+    def __init__(
+        self, reactor: IReactorUNIXDatagram, path: str, protocol: DatagramProtocol
+    ) -> None:
         self._directory = tempfile.mkdtemp(prefix="netservices-echo-")
         adapter = _Connected(protocol)
         self.port = reactor.connectUNIXDatagram(
