@@ -39,7 +39,7 @@ from services.net.listen import (
 )
 from services.daemon.small import SmallServiceOptions, addSmallServices
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
-from services.net.tls import TLSFiles
+from services.daemon.values import tlsFiles
 
 if TYPE_CHECKING:
     from services.daemon.workers import WorkerSpec
@@ -468,11 +468,7 @@ def listenContext(
     What every listener of this process shares: the C{[tls]} files, the
     sockets systemd passed, or those a parent handed down to a worker.
     """
-    tls = TLSFiles(
-        certificate=config.tls.certificate,
-        key=config.tls.key,
-        minimumVersion=config.tls.minimum_version,
-    )
+    tls = tlsFiles(config.tls)
     if worker is not None:
         return ListenContext(tls=tls, inherited=worker.inherited)
     if not usesSystemd(config):

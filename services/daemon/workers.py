@@ -67,6 +67,7 @@ from services.net.listen import (
     socketFamily,
     tlsFiles,
 )
+from services.daemon.values import socketOptions
 from services.web._state import PARENT_STATE, treeState
 from services.net.tls import certificateOptions
 
@@ -78,7 +79,6 @@ __all__ = [
     "formatConfig",
     "namedSockets",
     "readWorkerStats",
-    "socketOptionsFor",
     "streamListeners",
     "systemdSockets",
     "totals",
@@ -159,20 +159,6 @@ def systemdSockets(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
     return namedSockets(descriptors, environ.get("LISTEN_FDNAMES"))
 
 
-def socketOptionsFor(section: Any) -> SocketOptions:
-    """
-    The socket options of a service section that has C{backlog}, C{sndbuf},
-    C{rcvbuf} or C{reuseport} keys (absent keys keep their defaults).
-    """
-    defaults = SocketOptions()
-    return SocketOptions(
-        backlog=getattr(section, "backlog", defaults.backlog),
-        sndbuf=getattr(section, "sndbuf", defaults.sndbuf),
-        rcvbuf=getattr(section, "rcvbuf", defaults.rcvbuf),
-        reuseport=getattr(section, "reuseport", defaults.reuseport),
-    )
-
-
 def streamListeners(config: Config) -> list[tuple[str, str, SocketOptions]]:
     """
     Every stream listener of the enabled services, as C{(service,
@@ -183,7 +169,7 @@ def streamListeners(config: Config) -> list[tuple[str, str, SocketOptions]]:
         section = getattr(config, name, None)
         if section is None or not section.enabled:
             continue
-        options = socketOptionsFor(section)
+        options = socketOptions(section)
         found.extend((name, description, options) for description in section.listen)
     return found
 
