@@ -1,57 +1,75 @@
 # -*- test-case-name: tests.test_config -*-
 """
-tap.conf: parse and validate the configuration once, into frozen values.
+The sections of tap.conf: one frozen dataclass each, and L{Config}, which
+holds one of each.
 
-Each section of the INI file maps to a frozen dataclass below; each field of
-that dataclass is one key, and its metadata says how to parse the text and
-what is allowed.  The built-in defaults are the dataclass defaults, and the
-repository's C{tap.conf} spells out the same values (a test keeps them equal).
+Each field of a section is one key: its default is the built-in default,
+and its metadata says how to parse the text (a parser of
+L{services.config.parsers} or L{services.config.netparsers}), what is
+allowed and what the key does.  The repository's C{tap.conf} spells out the
+same values (a test keeps them equal).  Field order is the order tap.conf
+documents them in.
 
-Nothing else in the package reads files or the environment for configuration:
-L{loadConfig} is the only door.
+Why one module: the sections are declarations, not logic (about 40 lines
+each, most of them the text of the documentation), and L{Config},
+L{SECTIONS} and the order of tap.conf bind them together; split by service,
+a reader would lose the one place that says what tap.conf holds, and the
+small services' sections share their keys through inheritance.
 """
 
 from __future__ import annotations
 
-import configparser
-import dataclasses
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
+
+from services.config.netparsers import (
+    parseBroadcast,
+    parseEndpoints,
+    parseFamilies,
+    parseIPv4,
+    parseInterfaceNames,
+    parseNetworks,
+    parseOptionalUdpEndpoints,
+    parseUdpEndpoints,
+)
+from services.config.parsers import (
+    Parser,
+    choice,
+    intRange,
+    parseBool,
+    parseDirectory,
+    parseHeaderValue,
+    parseMount,
+    parseOptionalName,
+    parseOptionalPath,
+    parsePositiveSeconds,
+    parseQuotesFile,
+    parseRate,
+    parseSeconds,
+    parseSize,
+)
 
 __all__ = [
-    "Config",
-    "ConfigError",
-    "EchoConfig",
-    "LogConfig",
-    "NetservicesConfig",
-    "TLSConfig",
+    "LOOPBACK_NETWORKS",
+    "REFUSED_KEYS",
     "SECTIONS",
     "SMALL_SERVICES",
-    "loadConfig",
-    "parseConfig",
-    "parseText",
-    "parseValue",
-    "replaceSection",
+    "ChargenConfig",
+    "Config",
+    "DaytimeConfig",
+    "DiscardConfig",
+    "DiscoveryConfig",
+    "EchoConfig",
+    "LogConfig",
+    "MDNSConfig",
+    "NetservicesConfig",
+    "QotdConfig",
+    "SmallServiceConfig",
+    "TLSConfig",
+    "TimeConfig",
+    "UdpEchoConfig",
+    "WebConfig",
 ]
-
-
-class ConfigError(ValueError):
-    """
-    A configuration value is unusable.  The message is one line that names
-    where the value came from, the section, the key, the bad value and what is
-    allowed.
-    """
-
-
-class _Invalid(ValueError):
-    """
-    Raised by a value parser: the message says what is allowed.
-    """
-
-
-Parser = Callable[[str], Any]
 
 
 def _setting(default: Any, parse: Parser, allowed: str, doc: str) -> Any:
@@ -62,167 +80,8 @@ def _setting(default: Any, parse: Parser, allowed: str, doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "allowed": allowed, "doc": doc})
 
 
-# Value parsers.  Each takes the raw text and returns the value, or raises
-# _Invalid with a message that says what is allowed.
-
-_BOOLEANS = configparser.RawConfigParser.BOOLEAN_STATES
-
-
-def parseBool(text: str) -> bool:
-    """
-    Parse yes/no, true/false, on/off, 1/0 (any case).
-    """
-    try:
-        return _BOOLEANS[text.strip().lower()]
-    except KeyError:
-        raise _Invalid("expected yes or no (also true/false, on/off, 1/0)") from None
-
-
-def parseSeconds(text: str) -> float:
-    """
-    Parse a non-negative number of seconds; C{0} means "never".
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        raise _Invalid("expected a number of seconds, e.g. 30 or 0.5") from None
-    if not (value >= 0 and value != float("inf")):
-        raise _Invalid("expected a finite number of seconds >= 0")
-    return value
-
-
-def parsePositiveSeconds(text: str) -> float:
-    """
-    Parse a number of seconds greater than zero.
-    """
-    value = parseSeconds(text)
-    if value <= 0:
-        raise _Invalid("expected a number of seconds > 0")
-    return value
-
-
-def _intRange(low: int, high: int) -> Parser:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip(), 10)
-        except ValueError:
-            raise _Invalid(f"expected a whole number from {low} to {high}") from None
-        if not low <= value <= high:
-            raise _Invalid(f"expected a whole number from {low} to {high}")
-        return value
-
-    return parse
-
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def parseSize(text: str) -> int:
-    """
-    Parse a size in bytes, with an optional binary suffix: C{65536},
-    C{64K}, C{64KiB}, C{1M}, C{1MiB}, C{2G}.
-    """
-    match = _SIZE.match(text)
-    if match is None:
-        raise _Invalid("expected a size in bytes such as 65536, 64K or 1MiB")
-    number, unit = match.groups()
-    return int(number) * _UNITS[(unit or "")[:1].lower()]
-
-
-def parsePort(text: str) -> int:
-    """
-    Parse a UDP or TCP port number, 0 (any free port) to 65535.
-    """
-    return _intRange(0, 65535)(text)
-
-
-def parseName(text: str) -> str:
-    """
-    Parse a short free-form name: printable, at most 64 characters.
-    """
-    value = text.strip()
-    if not value or len(value) > 64 or not value.isprintable():
-        raise _Invalid("expected 1 to 64 printable characters")
-    return value
-
-
-def _choice(*choices: str) -> Parser:
-    def parse(text: str) -> str:
-        value = text.strip().lower()
-        if value not in choices:
-            raise _Invalid("expected one of " + ", ".join(choices))
-        return value
-
-    return parse
-
-
-def parseEndpoint(text: str) -> str:
-    """
-    Check one server endpoint description (C{tcp:8007}, C{unix:/run/x.sock},
-    C{ssl:8443}, C{systemd:index=0}, C{haproxy:tcp:8007}...) with Twisted's
-    own parsers, without binding or reading certificate files (that happens
-    when listening starts).
-    """
-    # Imported here: the command-line clients read this module for its
-    # parsers and have no use for the listeners (nor their imports).
-    from services.net.listen import checkEndpoint
-
-    description = text.strip()
-    try:
-        checkEndpoint(description)
-    except Exception as e:  # parsers raise ValueError, TypeError, KeyError, OSError...
-        reason = str(e) or e.__class__.__name__
-        raise _Invalid(
-            f"not a server endpoint ({reason}); expected e.g. "
-            "tcp:8007:interface=127.0.0.1, tcp6:8007:interface=\\:\\:1 "
-            "or unix:/run/netservices.sock:mode=660"
-        ) from None
-    return description
-
-
-def parseEndpoints(text: str) -> tuple[str, ...]:
-    """
-    Parse one or more endpoint descriptions separated by whitespace or
-    newlines.
-    """
-    values = tuple(parseEndpoint(part) for part in text.split())
-    if not values:
-        raise _Invalid("expected at least one endpoint, e.g. tcp:8007:interface=127.0.0.1")
-    return values
-
-
-def parseOptionalPath(text: str) -> str:
-    """
-    Parse a filesystem path; empty means "none".
-    """
-    return text.strip()
-
-
-def parseNetworks(text: str) -> tuple[str, ...]:
-    """
-    Parse one or more IP addresses or CIDR networks (C{127.0.0.0/8 ::1
-    10.0.0.5}), separated by spaces, commas or newlines; each comes back in
-    its network form (C{10.0.0.5/32}).
-    """
-    import ipaddress
-
-    items = text.replace(",", " ").split()
-    try:
-        networks = tuple(str(ipaddress.ip_network(item, strict=False)) for item in items)
-    except ValueError:
-        networks = ()
-    if not networks:
-        raise _Invalid(
-            "expected one or more IP addresses or CIDR networks, e.g. 127.0.0.0/8 ::1 10.0.0.5"
-        )
-    return networks
-
-
 #: The sources trusted to send PROXY protocol headers by default: loopback.
-_LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
-
-# The sections.  Field order is the order tap.conf documents them in.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
 
 
 @dataclass(frozen=True)
@@ -251,20 +110,20 @@ class EchoConfig:
         "Drop a connection whose peer reads none of its echo for this long.",
     )
     trusted_proxies: tuple[str, ...] = _setting(
-        _LOOPBACK_NETWORKS,
+        LOOPBACK_NETWORKS,
         parseNetworks,
         "one or more IP addresses or CIDR networks",
         "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
     )
     max_connections: int = _setting(
         10000,
-        _intRange(0, 10_000_000),
+        intRange(0, 10_000_000),
         "a whole number >= 0 (0 means no limit)",
         "Close new connections at once while this many are open.",
     )
     backlog: int = _setting(
         1024,
-        _intRange(1, 65535),
+        intRange(1, 65535),
         "a whole number from 1 to 65535",
         "Listen queue length, unless an endpoint sets its own backlog=.",
     )
@@ -295,128 +154,6 @@ class EchoConfig:
     )
 
 
-
-
-def _isIPv4(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def parseIPv4(text: str) -> str:
-    """
-    Parse an IPv4 address in dotted form; C{0.0.0.0} means every address.
-    """
-    value = text.strip()
-    if not _isIPv4(value):
-        raise _Invalid("expected an IPv4 address such as 127.0.0.1 (0.0.0.0: all)")
-    return value
-
-
-#: The keyword for the limited broadcast address, every host on the local
-#: network segment (C{255.255.255.255}).
-LIMITED_BROADCAST = "<broadcast>"
-LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
-
-
-#: The keyword for the broadcast address of each interface, read from the
-#: kernel.
-AUTO_BROADCAST = "auto"
-
-
-def parseBroadcast(text: str) -> str:
-    """
-    Parse where broadcasts go: C{auto} (the broadcast address of each
-    interface), an IPv4 address (C{127.255.255.255}, a subnet's broadcast
-    address) or C{<broadcast>} (255.255.255.255).
-    """
-    value = text.strip()
-    if value.lower() == AUTO_BROADCAST:
-        return AUTO_BROADCAST
-    if value != LIMITED_BROADCAST and not _isIPv4(value):
-        raise _Invalid(
-            "expected auto, an IPv4 broadcast address such as 127.255.255.255 or "
-            f"192.168.1.255, {LIMITED_BROADCAST}, or a multicast group in 239.255.0.0/16"
-        )
-    first = int(value.split(".")[0]) if value != LIMITED_BROADCAST else 0
-    if 224 <= first <= 239 and not value.startswith("239.255."):
-        raise _Invalid(
-            "expected a multicast group in 239.255.0.0/16 (organization-local scope), "
-            "such as 239.255.0.9"
-        )
-    return value
-
-
-def parseHeaderValue(text: str) -> str:
-    """
-    Parse an HTTP header value: printable ASCII, at most 128 characters, or
-    nothing (no header).
-    """
-    value = text.strip()
-    if len(value) > 128 or not all(" " <= c <= "~" for c in value):
-        raise _Invalid("expected at most 128 printable ASCII characters, or nothing")
-    return value
-
-
-def parseOptionalName(text: str) -> str:
-    """
-    Parse a short name, or nothing (the empty string).
-    """
-    return parseName(text) if text.strip() else ""
-
-
-def parseRate(text: str) -> float:
-    """
-    Parse a rate per second greater than zero.
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        raise _Invalid("expected a number per second > 0, e.g. 10 or 0.5") from None
-    if not (0 < value < float("inf")):
-        raise _Invalid("expected a finite number per second > 0")
-    return value
-
-
-def parseUdpEndpoints(text: str) -> tuple[str, ...]:
-    """
-    Parse one or more UDP endpoint descriptions (C{udp:8007:interface=127.0.0.1},
-    C{udp6:8007:interface=\\:\\:1}, a bare port on 127.0.0.1, or
-    C{unixgram:PATH[:mode=OCTAL]}), separated by whitespace or newlines, into
-    their canonical text.
-    """
-    return _udpEndpoints(text, unixgram=True)
-
-
-def _udpEndpoints(text: str, unixgram: bool) -> tuple[str, ...]:
-    from services.net.datagram import parseUdpEndpoint
-    from services.echo._unixgram import isUnixDatagram, parseUnixDatagram
-
-    forms = "a port or udp:PORT[:interface=ADDRESS] (udp6: for IPv6)"
-    if unixgram:
-        forms += " or unixgram:PATH[:mode=OCTAL]"
-    parts = text.split()
-    values = []
-    for part in parts:
-        try:
-            if isUnixDatagram(part) and unixgram:
-                parseUnixDatagram(part)
-                values.append(part)
-                continue
-            if not part.isdigit() and part.split(":")[0].lower() not in ("udp", "udp6"):
-                raise ValueError(f"expected {forms}")
-            values.append(str(parseUdpEndpoint(part)))
-        except ValueError as e:
-            raise _Invalid(f"{part!r}: {e}" if len(parts) > 1 else str(e)) from None
-    if not values:
-        raise _Invalid("expected at least one endpoint, e.g. udp:8007:interface=127.0.0.1")
-    return tuple(values)
-
-
 @dataclass(frozen=True)
 class DiscoveryConfig:
     """
@@ -427,7 +164,7 @@ class DiscoveryConfig:
     enabled: bool = _setting(True, parseBool, "yes or no", "Run the discovery service.")
     port: int = _setting(
         8009,
-        _intRange(1, 65535),
+        intRange(1, 65535),
         "a UDP port from 1 to 65535",
         "The UDP port every instance shares (SO_REUSEADDR), announces to and answers on.",
     )
@@ -459,7 +196,7 @@ class DiscoveryConfig:
     )
     ttl: int = _setting(
         15,
-        _intRange(1, 3600),
+        intRange(1, 3600),
         "whole seconds from 1 to 3600, more than interval",
         "Peers forget this instance after this long without hearing it.",
     )
@@ -477,7 +214,7 @@ class DiscoveryConfig:
     )
     source_burst: int = _setting(
         5,
-        _intRange(1, 1_000_000),
+        intRange(1, 1_000_000),
         "a whole number >= 1",
         "Replies one source address may get at once.",
     )
@@ -489,48 +226,23 @@ class DiscoveryConfig:
     )
     max_peer_ttl: int = _setting(
         60,
-        _intRange(1, 3600),
+        intRange(1, 3600),
         "whole seconds from 1 to 3600",
         "Forget a peer after at most this long (or ttl, if longer) without news, "
         "whatever ttl it announces.",
     )
     max_peers_per_source: int = _setting(
         16,
-        _intRange(1, 1024),
+        intRange(1, 1024),
         "a whole number from 1 to 1024",
         "Peers one source (address and port) may place in the table.",
     )
     max_ports_per_source: int = _setting(
         64,
-        _intRange(1, 1024),
+        intRange(1, 1024),
         "a whole number from 1 to 1024",
         "Distinct ports one source may announce (and so have the loop guards refuse).",
     )
-
-
-def parseInterfaceNames(text: str) -> tuple[str, ...]:
-    """
-    Parse C{all} or one or more interface names (C{eth0 wlan0}), separated
-    by spaces or commas.
-    """
-    names = tuple(text.replace(",", " ").split())
-    if names == ("all",):
-        return names
-    if not names or any(
-        n == "all" or len(n) > 15 or not all(c.isalnum() or c in "-_.@" for c in n) for n in names
-    ):
-        raise _Invalid("expected all, or one or more interface names such as eth0")
-    return names
-
-
-def parseFamilies(text: str) -> tuple[str, ...]:
-    """
-    Parse C{ipv4}, C{ipv6} or both (C{ipv4 ipv6}).
-    """
-    families = tuple(dict.fromkeys(text.replace(",", " ").lower().split()))
-    if not families or any(f not in ("ipv4", "ipv6") for f in families):
-        raise _Invalid("expected ipv4, ipv6, or both: ipv4 ipv6")
-    return families
 
 
 @dataclass(frozen=True)
@@ -583,7 +295,7 @@ class UdpEchoConfig:
     )
     source_burst: int = _setting(
         200,
-        _intRange(1, 1_000_000),
+        intRange(1, 1_000_000),
         "a whole number >= 1",
         "Datagrams one source address may get echoed at once.",
     )
@@ -597,15 +309,6 @@ class UdpEchoConfig:
 
 #: The classic small services, each a section of its own (off by default).
 SMALL_SERVICES = ("discard", "chargen", "daytime", "time", "qotd")
-
-
-def parseOptionalUdpEndpoints(text: str) -> tuple[str, ...]:
-    """
-    Parse UDP endpoint descriptions as L{parseUdpEndpoints} does, without
-    C{unixgram:} (the small services answer over UDP only), or nothing
-    (no UDP listener).
-    """
-    return _udpEndpoints(text, unixgram=False) if text.strip() else ()
 
 
 def _listen(port: int) -> Any:
@@ -638,13 +341,13 @@ class SmallServiceConfig:
     listen: tuple[str, ...] = _listen(10009)
     max_connections: int = _setting(
         1000,
-        _intRange(0, 10_000_000),
+        intRange(0, 10_000_000),
         "a whole number >= 0 (0 means no limit)",
         "Close new connections at once while this many are open.",
     )
     backlog: int = _setting(
         1024,
-        _intRange(1, 65535),
+        intRange(1, 65535),
         "a whole number from 1 to 65535",
         "Listen queue length, unless an endpoint sets its own backlog=.",
     )
@@ -698,7 +401,7 @@ class ChargenConfig(SmallServiceConfig):
 
 
 #: Keys that a section leaves out on purpose, and why.
-_REFUSED_KEYS = {
+REFUSED_KEYS = {
     ("chargen", "udp"): (
         "chargen is not offered over UDP: one forged datagram makes it flood its "
         "victim (CERT CA-1996-01); use chargen over TCP, or [udp-echo]"
@@ -729,7 +432,7 @@ class _AnswerConfig(SmallServiceConfig):
     )
     source_burst: int = _setting(
         20,
-        _intRange(1, 1_000_000),
+        intRange(1, 1_000_000),
         "a whole number >= 1",
         "Datagrams one source address may get answered at once.",
     )
@@ -761,56 +464,6 @@ class TimeConfig(_AnswerConfig):
     udp: tuple[str, ...] = _udp(10037)
 
 
-#: RFC 865: a quote should be shorter than 512 characters.
-MAX_QUOTE = 512
-
-
-def readQuotes(path: str) -> tuple[str, ...]:
-    """
-    The quotes of a quotes file: paragraphs separated by blank lines, each
-    kept as written (lines joined with CRLF).
-
-    @raise OSError: when the file cannot be read.
-    @raise ValueError: when it is not UTF-8, holds no quote, or a quote is
-        longer than L{MAX_QUOTE} bytes; the message says which.
-    """
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    quotes = []
-    for paragraph in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")):
-        lines = [line.rstrip() for line in paragraph.strip("\n").split("\n")]
-        quote = "\r\n".join(lines).strip()
-        if not quote:
-            continue
-        if len(quote.encode("utf-8")) > MAX_QUOTE:
-            raise ValueError(
-                f"the quote that starts {quote[:30]!r} is longer than {MAX_QUOTE} bytes"
-            )
-        quotes.append(quote)
-    if not quotes:
-        raise ValueError("the file holds no quote")
-    return tuple(quotes)
-
-
-def parseQuotesFile(text: str) -> str:
-    """
-    Parse the path of a file of quotes (see L{readQuotes}), made absolute;
-    empty means the built-in quote.
-    """
-    path = text.strip()
-    if not path:
-        return ""
-    try:
-        readQuotes(path)
-    except (OSError, UnicodeDecodeError):
-        raise _Invalid(
-            "expected the path of a readable UTF-8 text file (or nothing, for the built-in quote)"
-        ) from None
-    except ValueError as e:
-        raise _Invalid(f"{e}; expected quotes separated by blank lines") from None
-    return str(Path(path).absolute())
-
-
 @dataclass(frozen=True)
 class QotdConfig(_AnswerConfig):
     """
@@ -825,48 +478,6 @@ class QotdConfig(_AnswerConfig):
         "the path of a text file, or nothing (the built-in quote)",
         "Quotes separated by blank lines, at most 512 bytes each; one a day in turn.",
     )
-
-
-
-#: First path segments the web service uses itself, so a static mount may not.
-_WEB_RESERVED = frozenset({"status", "health", "metrics"})
-_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$")
-
-
-def parseMount(text: str) -> str:
-    """
-    Parse the URL path where static files are mounted, e.g. C{/static/} or
-    C{/files/pub/}: one or more plain path segments, returned in the
-    canonical form C{/a/b/}.
-    """
-    segments = [s for s in text.strip().split("/") if s]
-    allowed = (
-        "expected a URL path such as /static/ or /files/pub/ (plain segments, "
-        "not /, . or .., and not under /status, /health or /metrics)"
-    )
-    if not segments or segments[0] in _WEB_RESERVED:
-        raise _Invalid(allowed)
-    for segment in segments:
-        if segment in (".", "..") or not _MOUNT_SEGMENT.match(segment):
-            raise _Invalid(allowed)
-    return "/" + "/".join(segments) + "/"
-
-
-def parseDirectory(text: str) -> str:
-    """
-    Parse the path of an existing directory, made absolute; empty means
-    "none".
-    """
-    path = text.strip()
-    if not path:
-        return ""
-    try:
-        isDirectory = Path(path).is_dir()
-    except (OSError, ValueError):  # a name too long, a NUL byte...
-        isDirectory = False
-    if not isDirectory:
-        raise _Invalid("expected the path of an existing directory (or nothing, for none)")
-    return str(Path(path).absolute())
 
 
 @dataclass(frozen=True)
@@ -933,19 +544,19 @@ class WebConfig:
     )
     max_connections: int = _setting(
         1024,
-        _intRange(0, 10_000_000),
+        intRange(0, 10_000_000),
         "a whole number >= 0 (0 means no limit)",
         "Close new connections at once while this many are open.",
     )
     max_connections_per_peer: int = _setting(
         256,
-        _intRange(0, 10_000_000),
+        intRange(0, 10_000_000),
         "a whole number >= 0 (0 means no limit)",
         "Close new connections at once while one IP address has this many open.",
     )
     backlog: int = _setting(
         1024,
-        _intRange(1, 65535),
+        intRange(1, 65535),
         "a whole number from 1 to 65535",
         "Listen queue length, unless an endpoint sets its own backlog=.",
     )
@@ -962,7 +573,7 @@ class WebConfig:
         "The Server header of every response; empty sends none.",
     )
     trusted_proxies: tuple[str, ...] = _setting(
-        _LOOPBACK_NETWORKS,
+        LOOPBACK_NETWORKS,
         parseNetworks,
         "one or more IP addresses or CIDR networks",
         "Who may send a PROXY header to a haproxy: listener; others are closed and counted.",
@@ -975,12 +586,10 @@ class WebConfig:
     )
     max_streams: int = _setting(
         100,
-        _intRange(1, 1_000_000),
+        intRange(1, 1_000_000),
         "a whole number from 1 to 1000000",
         "Requests (streams) one HTTP/2 connection may have open at once.",
     )
-
-
 
 
 @dataclass(frozen=True)
@@ -991,7 +600,7 @@ class LogConfig:
 
     level: str = _setting(
         "info",
-        _choice("debug", "info", "warn", "error", "critical"),
+        choice("debug", "info", "warn", "error", "critical"),
         "debug, info, warn, error or critical",
         "Lowest level of netservices' own events to log (debug shows every connection).",
     )
@@ -1012,14 +621,14 @@ class NetservicesConfig:
 
     workers: int = _setting(
         1,
-        _intRange(1, 256),
+        intRange(1, 256),
         "a whole number from 1 to 256",
         "Worker processes sharing every stream listener; above 1, a parent binds "
         "the listeners, supervises the workers and restarts any that dies.",
     )
     reactor: str = _setting(
         "nsepoll",
-        _choice("nsepoll", "twisted"),
+        choice("nsepoll", "twisted"),
         "nsepoll or twisted",
         "The event loop when twistd is not given --reactor: nsepoll (Twisted's epoll "
         "reactor with a leaner data path, services/nsepoll/_reactor.py) or twisted (Twisted's "
@@ -1048,7 +657,7 @@ class TLSConfig:
     )
     minimum_version: str = _setting(
         "1.2",
-        _choice("1.2", "1.3"),
+        choice("1.2", "1.3"),
         "1.2 or 1.3",
         "Oldest TLS version accepted.",
     )
@@ -1094,134 +703,3 @@ class Config:
     time: TimeConfig = TimeConfig()
     qotd: QotdConfig = QotdConfig()
     source: str = "<defaults>"
-
-
-def _attribute(section: str) -> str:
-    return section.replace("-", "_")
-
-
-def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
-    return {f.name: f for f in dataclasses.fields(cls)}
-
-
-def parseText(section: str, key: str, text: str) -> Any:
-    """
-    Parse one value of C{[section] key}.
-
-    @raise ValueError: with a message that says what is allowed.
-    """
-    parse: Parser = _fields(SECTIONS[section])[key].metadata["parse"]
-    return parse(text)
-
-
-def parseValue(source: str, section: str, key: str, text: str) -> Any:
-    """
-    Parse one value of C{[section] key}, raising L{ConfigError} that names
-    C{source}, the section, the key, the value and what is allowed.
-    """
-    try:
-        return parseText(section, key, text)
-    except _Invalid as e:
-        raise ConfigError(f"{source}: [{section}] {key} = {text.strip()!r}: {e}") from None
-
-
-#: What starts a comment: a whole line, or the rest of a line after
-#: whitespace.
-_COMMENT_PREFIXES = ("#", ";")
-
-
-def _syntaxProblem(error: configparser.Error) -> str:
-    """
-    Say what is wrong with the INI syntax, and where, in one line.
-    """
-    if isinstance(error, configparser.MissingSectionHeaderError):
-        return (
-            f"line {error.lineno}: {error.line.strip()!r} is outside any section; "
-            "start the file with a section header such as [echo]"
-        )
-    if isinstance(error, configparser.DuplicateOptionError):
-        return f"line {error.lineno}: [{error.section}] {error.option} is set twice"
-    if isinstance(error, configparser.DuplicateSectionError):
-        return f"line {error.lineno}: section [{error.section}] appears twice"
-    if isinstance(error, configparser.ParsingError):
-        lineno, quoted = error.errors[0]  # the line, as repr() shows it
-        line = quoted[1:-1].replace("\\n", "").strip()
-        return f"line {lineno}: cannot parse {line!r}; expected key = value"
-    return " ".join(str(error).split())
-
-
-def parseConfig(text: str, source: str = "<string>") -> Config:
-    """
-    Parse the text of a tap.conf into a L{Config}.  Keys that are absent keep
-    their defaults.
-
-    @raise ConfigError: for a syntax error, an unknown section or key, or a
-        bad value.
-    """
-    # A "#" or ";" starts a comment on its own line, or after whitespace at
-    # the end of a value (configparser only cuts an inline prefix that follows
-    # whitespace), so "tcp:8007  # local only" is "tcp:8007" while endpoint
-    # strings and paths that hold "#" or ";" themselves keep them.
-    parser = configparser.RawConfigParser(
-        strict=True, delimiters=("=",), comment_prefixes=_COMMENT_PREFIXES,
-        inline_comment_prefixes=_COMMENT_PREFIXES,
-    )
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(text, source=source)
-    except configparser.Error as e:
-        raise ConfigError(f"{source}: {_syntaxProblem(e)}") from None
-    sections: dict[str, Any] = {}
-    for name in parser.sections():
-        cls = SECTIONS.get(name)
-        if cls is None:
-            known = ", ".join(f"[{s}]" for s in SECTIONS)
-            raise ConfigError(f"{source}: unknown section [{name}]; known sections: {known}")
-        fields = _fields(cls)
-        values = {}
-        for key, raw in parser.items(name):
-            if (name, key) in _REFUSED_KEYS:
-                raise ConfigError(f"{source}: [{name}] {key}: {_REFUSED_KEYS[name, key]}")
-            if key not in fields:
-                known = ", ".join(fields)
-                raise ConfigError(f"{source}: [{name}] unknown key {key!r}; known keys: {known}")
-            values[key] = parseValue(source, name, key, raw)
-        sections[_attribute(name)] = cls(**values)
-    return Config(source=source, **sections)
-
-
-def loadConfig(path: str | Path) -> Config:
-    """
-    Read and parse the tap.conf at C{path}.
-
-    @raise ConfigError: when the file cannot be read or is not valid.
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{source}: cannot read the configuration file: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source}: not UTF-8 text") from None
-    return parseConfig(text, source)
-
-
-def replaceSection(config: Config, section: str, **changes: Any) -> Config:
-    """
-    Return C{config} with some keys of one section replaced, e.g. by
-    command-line flags.
-    """
-    attribute = _attribute(section)
-    updated = dataclasses.replace(getattr(config, attribute), **changes)
-    return dataclasses.replace(config, **{attribute: updated})
-
-
-def describe(section: str) -> Sequence[tuple[str, str, str, Any]]:
-    """
-    List C{(key, allowed, doc, default)} for every key of a section; the
-    documentation and the tests read it.
-    """
-    return [
-        (f.name, f.metadata["allowed"], f.metadata["doc"], f.default)
-        for f in dataclasses.fields(SECTIONS[section])
-    ]
