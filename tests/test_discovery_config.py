@@ -26,7 +26,8 @@ from services.config import (
 )
 from services.discovery._service import DiscoveryService
 from services.stats import DiscoveryStats, UdpEchoStats
-from services.daemon.tap import Options, buildService
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
 from tests.support import ROOT, freePort
 from tests.udpsupport import UdpMemoryReactor
 

@@ -20,7 +20,8 @@ from services import logs
 from services.config import EchoConfig
 from services.echo._tcp import makeEchoService
 from services.net.drain import ConnectionTracker, reopenLogFiles, stopOnEarlyTerm
-from services.daemon.tap import Options, buildService
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
 
 from .support import Daemon, DaemonizedTwistd, freePort, isolatedConfig, processGone, waitUntil
 

@@ -34,7 +34,7 @@ import dataclasses
 
 from services.config import SECTIONS, Config, EchoConfig, replaceSection
 from services.echo._tcp import Echo, makeEchoService
-from services.daemon.tap import buildService
+from services.daemon.tree import buildService
 
 
 class FaultyEcho(Echo):

@@ -236,7 +236,7 @@ class HealthTests(StubMixin):
         """
         from services.web._state import PARENT_STATE, treeState
         from services.stats import DiscoveryStats
-        from services.daemon.workers import WorkerSpec
+        from services.daemon.workerprocess import WorkerSpec
 
         runtime = temporaryDirectory(self)
         parent = fullRoot([{"name": "beta"}])

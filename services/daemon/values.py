@@ -12,13 +12,17 @@ is read in one place only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.config import TLSConfig
+from services.config import SMALL_SERVICES, Config, TLSConfig, formatConfig
 from services.net.listen import SocketOptions
 from services.net.tls import TLSFiles
 
-__all__ = ["socketOptions", "tlsFiles"]
+if TYPE_CHECKING:
+    from services.daemon.sharedlisteners import SharedListener
+    from services.daemon.workers import WorkerPool
+
+__all__ = ["STREAM_SERVICES", "socketOptions", "streamListeners", "tlsFiles", "workerPool"]
 
 
 def socketOptions(section: Any) -> SocketOptions:
@@ -49,4 +53,48 @@ def tlsFiles(section: TLSConfig) -> TLSFiles:
         certificate=section.certificate,
         key=section.key,
         minimumVersion=section.minimum_version,
+    )
+
+
+#: The sections whose C{listen} endpoints are stream listeners, which the
+#: workers of C{--workers} share.
+STREAM_SERVICES = ("echo", "web", *SMALL_SERVICES)
+
+
+def streamListeners(config: Config) -> tuple[SharedListener, ...]:
+    """
+    Every stream listener of the enabled services, with its section's
+    socket options (and, for the web service's, its access log), in the
+    order of L{STREAM_SERVICES}.
+    """
+    # Imported here, as in workerPool: an instance without workers never
+    # loads the supervisor's modules.
+    from services.daemon.sharedlisteners import SharedListener
+
+    found: list[SharedListener] = []
+    for name in STREAM_SERVICES:
+        section = getattr(config, name)
+        if not section.enabled:
+            continue
+        options = socketOptions(section)
+        accessLog = getattr(section, "access_log", "")
+        found.extend(
+            SharedListener(name, description, options, accessLog) for description in section.listen
+        )
+    return tuple(found)
+
+
+def workerPool(config: Config) -> WorkerPool:
+    """
+    The workers of C{[netservices] workers}: how many, the listeners they
+    share, and their tap.conf, which is the parent's whole configuration
+    (flags included) written out.
+    """
+    from services.daemon.workers import WorkerPool
+
+    return WorkerPool(
+        count=config.netservices.workers,
+        listeners=streamListeners(config),
+        tapConf=formatConfig(config),
+        shutdownGrace=config.netservices.shutdown_grace,
     )

@@ -112,7 +112,7 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
         document["connections"] = connectionsDocument(listings)
     worker = getattr(root, "worker", None)
     if worker is not None:
-        from services.daemon.workers import workersDocument
+        from services.daemon.workerprocess import workersDocument
 
         document["workers"] = workersDocument(worker)
     return document
