@@ -194,7 +194,7 @@ class ReportTests(SynchronousTestCase):
         import run as bench
 
         bench.compileBytecode()
-        for module in ("config.py", "tap.py", "web.py"):
+        for module in ("config/__init__.py", "daemon/tap.py", "web/_service.py"):
             cached = Path(importlib.util.cache_from_source(str(ROOT / "services" / module)))
             self.assertTrue(cached.exists(), cached)
             self.assertGreaterEqual(

@@ -26,7 +26,7 @@ from twisted.web.client import readBody
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
-from services.client._api import _api as client
+from services.client import _api as client
 from services.client._api import (
     BadContentEncoding,
     HTTPStatusError,

@@ -21,7 +21,7 @@ from zope.interface.verify import verifyObject
 
 from services import logs
 
-from services.discovery._service import _service as discovery
+from services.discovery import _service as discovery
 from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
 from services.net.datagram import SourceLimiter
 from services.discovery._service import (

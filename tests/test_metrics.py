@@ -16,7 +16,7 @@ from twisted.web.wsgi import WSGIResource
 
 from services import __version__
 
-from services.web._service import _metrics as metrics
+from services.web import _metrics as metrics
 from services.config import WebConfig
 from services.web._metrics import StatsCollector, makeRegistry, metricName, metricsResource
 from services.web._service import buildResource

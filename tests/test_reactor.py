@@ -71,10 +71,11 @@ class PluginTests(SynchronousTestCase):
 
     def test_found(self) -> None:
         """
-        The C{nsepoll} reactor installer names L{services.nsepoll._reactor}.
+        The C{nsepoll} reactor installer names L{services.nsepoll}, whose
+        C{install} installs L{services.nsepoll._reactor.NetservicesReactor}.
         """
         installers = {r.shortName: r for r in getPlugins(IReactorInstaller)}
-        self.assertEqual(installers["nsepoll"].moduleName, "services.nsepoll._reactor")
+        self.assertEqual(installers["nsepoll"].moduleName, "services.nsepoll")
 
     def test_dropinImportsNothingOfOurs(self) -> None:
         """

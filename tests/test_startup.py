@@ -17,7 +17,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.client._api import _agent as agent
+from services.client import _agent as agent
 from services.config import Config, parseConfig
 from services.daemon.tree import listenContext, usesSystemd
 

@@ -83,17 +83,15 @@ def reactorName(reactor: Any) -> str | None:
     """
     The C{twistd --reactor} name of a running reactor, so that workers run
     the reactor their parent was given; L{None} if no plugin names it.
-
-    A plugin names the module that installs the reactor: the reactor's own
-    module (C{twisted.internet.epollreactor}), or the package it lives in
-    (C{services.nsepoll}, whose C{install()} imports C{_reactor}).
     """
     from twisted.application.reactors import getReactorTypes
 
     module = type(reactor).__module__
     for installer in getReactorTypes():
+        # A dropin names the module that installs the reactor: the reactor's
+        # own module or the package it lives in (services.nsepoll).
         named = getattr(installer, "moduleName", None)
-        if named is not None and (module == named or module.startswith(named + ".")):
+        if named == module or (named and module.startswith(named + ".")):
             return str(installer.shortName)
     return None
 
