@@ -8,7 +8,8 @@ import configparser
 import dataclasses
 from pathlib import Path
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import (

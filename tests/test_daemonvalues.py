@@ -40,9 +40,8 @@ class SocketOptionsTests(SynchronousTestCase):
         gives each of them.
         """
         section = EchoConfig(backlog=5, sndbuf=1024, rcvbuf=2048, reuseport=True)
-        self.assertEqual(
-            socketOptions(section), SocketOptions(backlog=5, sndbuf=1024, rcvbuf=2048, reuseport=True)
-        )
+        expected = SocketOptions(backlog=5, sndbuf=1024, rcvbuf=2048, reuseport=True)
+        self.assertEqual(socketOptions(section), expected)
 
     def test_absentKeysKeepTheirDefaults(self) -> None:
         """

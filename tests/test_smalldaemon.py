@@ -131,7 +131,8 @@ class TreeTests(SynchronousTestCase):
         """
         self.assertEqual(STREAM_SERVICES[2:], SMALL_SERVICES)
         config = enableAll(Config(), udp=True)
-        self.assertIn(("chargen", "tcp:20007"), [(s.service, s.description) for s in streamListeners(config)])
+        shared = [(s.service, s.description) for s in streamListeners(config)]
+        self.assertIn(("chargen", "tcp:20007"), shared)
         worker = WorkerSpec(1, 2, (), "/tmp/r")
         root = buildService(config, MemoryReactorClock(), worker=worker)
         names = {s.name for s in root}

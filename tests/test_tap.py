@@ -19,10 +19,10 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import logs
 from services.config import Config
-from services.echo._tcp import EchoFactory
-from services.net.listen import ListenError, listeningPorts
 from services.daemon.tap import Options, makeService
 from services.daemon.tree import NetservicesService, buildService
+from services.echo._tcp import EchoFactory
+from services.net.listen import ListenError, listeningPorts
 
 from .support import ROOT, runTwistd
 

@@ -15,9 +15,23 @@ configuration: L{loadConfig} is the only door.  Only the daemon turns the
 sections into the values services take (L{services.daemon.values}).
 """
 
+from services.config.netparsers import (
+    AUTO_BROADCAST,
+    LIMITED_BROADCAST,
+    LIMITED_BROADCAST_ADDRESS,
+    parseBroadcast,
+    parseEndpoint,
+    parseEndpoints,
+    parseFamilies,
+    parseInterfaceNames,
+    parseIPv4,
+    parseNetworks,
+    parseOptionalUdpEndpoints,
+    parseUdpEndpoints,
+)
 from services.config.parsers import (
-    InvalidValue,
     MAX_QUOTE,
+    InvalidValue,
     Parser,
     choice,
     intRange,
@@ -36,38 +50,24 @@ from services.config.parsers import (
     parseSize,
     readQuotes,
 )
-from services.config.netparsers import (
-    AUTO_BROADCAST,
-    LIMITED_BROADCAST,
-    LIMITED_BROADCAST_ADDRESS,
-    parseBroadcast,
-    parseEndpoint,
-    parseEndpoints,
-    parseFamilies,
-    parseIPv4,
-    parseInterfaceNames,
-    parseNetworks,
-    parseOptionalUdpEndpoints,
-    parseUdpEndpoints,
-)
 from services.config.sections import (
+    LOOPBACK_NETWORKS,
+    REFUSED_KEYS,
+    SECTIONS,
+    SMALL_SERVICES,
     ChargenConfig,
     Config,
     DaytimeConfig,
     DiscardConfig,
     DiscoveryConfig,
     EchoConfig,
-    LOOPBACK_NETWORKS,
     LogConfig,
     MDNSConfig,
     NetservicesConfig,
     QotdConfig,
-    REFUSED_KEYS,
-    SECTIONS,
-    SMALL_SERVICES,
     SmallServiceConfig,
-    TLSConfig,
     TimeConfig,
+    TLSConfig,
     UdpEchoConfig,
     WebConfig,
 )

@@ -152,8 +152,8 @@ def parseUdpEndpoints(text: str) -> tuple[str, ...]:
 def _udpEndpoints(text: str, unixgram: bool) -> tuple[str, ...]:
     # Imported here, as in parseEndpoint: the command-line clients read
     # this module for its parsers.
-    from services.net.datagram import parseUdpEndpoint
     from services.echo._unixgram import isUnixDatagram, parseUnixDatagram
+    from services.net.datagram import parseUdpEndpoint
 
     forms = "a port or udp:PORT[:interface=ADDRESS] (udp6: for IPv6)"
     if unixgram:

@@ -19,15 +19,16 @@ small services' sections share their keys through inheritance.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from services.config.netparsers import (
     parseBroadcast,
     parseEndpoints,
     parseFamilies,
-    parseIPv4,
     parseInterfaceNames,
+    parseIPv4,
     parseNetworks,
     parseOptionalUdpEndpoints,
     parseUdpEndpoints,

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from services.config.parsers import InvalidValue, Parser
 from services.config.sections import REFUSED_KEYS, SECTIONS, Config

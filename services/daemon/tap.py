@@ -15,7 +15,8 @@ import difflib
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import IServiceCollection
 from twisted.python import usage

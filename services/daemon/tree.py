@@ -10,7 +10,8 @@ their service is enabled, which keeps start-up short.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.logger import Logger
