@@ -18,6 +18,18 @@ from twisted.trial.unittest import TestCase
 from .support import ROOT, canConnect, freePort, isolatedConfig, twistdCommand, waitUntil
 
 
+def _interruptible() -> None:
+    """
+    Give the child the default SIGINT and SIGQUIT: a test run started in
+    the background of a non-interactive shell (or by a runner that ignores
+    them) would otherwise pass them on ignored, and a shell cannot trap a
+    signal that was ignored when it started, so Ctrl-C could not stop
+    C{make run}.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def make(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     """
     Start C{make -C ROOT ARGS}.
@@ -26,6 +38,7 @@ def make(*args: str, **kwargs: object) -> subprocess.Popen[str]:
         raise AssertionError("make is not installed")
     return subprocess.Popen(
         ["make", "--no-print-directory", "-C", str(ROOT), *args],
+        preexec_fn=_interruptible,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -42,7 +55,7 @@ class InstallTests(TestCase):
         venv = tempfile.mkdtemp(prefix="netservices-venv-")
         self.addCleanup(shutil.rmtree, venv, True)
         process = make("-n", target, f"VENV={venv}/v")
-        out, err = process.communicate(60)
+        out, err = process.communicate(timeout=60)
         self.assertEqual(process.returncode, 0, err)
         return out
 
@@ -93,7 +106,7 @@ class RunStopTests(TestCase):
         return process, port
 
     def assertStoppedQuietly(self, process: subprocess.Popen[str], port: int) -> None:
-        out, err = process.communicate(60)
+        out, err = process.communicate(timeout=60)
         self.assertNotIn("make: ***", err)
         self.assertEqual(err, "")
         self.assertIn("Server Shut Down.", out)
