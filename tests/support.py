@@ -756,3 +756,16 @@ def closedByPeer(sock: Any, timeout: float = 20.0) -> bool:
         except OSError:  # reset, or TLS torn down
             return True
     return False
+
+
+def defaultSignals() -> None:
+    """
+    A C{preexec_fn} that gives a child process the default SIGINT and
+    SIGQUIT.  A test run started in the background of a non-interactive
+    shell, or by a runner whose workers ignore them (pytest-xdist), passes
+    them on ignored, and neither a shell's C{trap} nor Python's Ctrl-C
+    handling can then see them: a test that stops a child with SIGINT, as
+    a terminal would, needs them back.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)

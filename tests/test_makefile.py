@@ -15,19 +15,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
-from .support import ROOT, canConnect, freePort, isolatedConfig, twistdCommand, waitUntil
-
-
-def _interruptible() -> None:
-    """
-    Give the child the default SIGINT and SIGQUIT: a test run started in
-    the background of a non-interactive shell (or by a runner that ignores
-    them) would otherwise pass them on ignored, and a shell cannot trap a
-    signal that was ignored when it started, so Ctrl-C could not stop
-    C{make run}.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+from .support import ROOT, canConnect, defaultSignals, freePort, isolatedConfig, twistdCommand, waitUntil
 
 
 def make(*args: str, **kwargs: object) -> subprocess.Popen[str]:
@@ -38,7 +26,7 @@ def make(*args: str, **kwargs: object) -> subprocess.Popen[str]:
         raise AssertionError("make is not installed")
     return subprocess.Popen(
         ["make", "--no-print-directory", "-C", str(ROOT), *args],
-        preexec_fn=_interruptible,
+        preexec_fn=defaultSignals,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
