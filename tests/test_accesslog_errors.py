@@ -16,7 +16,7 @@ from twisted.logger import LogLevel, capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web import HTTPLimits, LimitedSite
 from services.stats import WebStats
 from services.web._pages import Hello
 

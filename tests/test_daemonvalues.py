@@ -25,7 +25,7 @@ from services.daemon.values import (
     tlsFiles,
     workerPool,
 )
-from services.net.listen import SocketOptions
+from services.net.sockets import SocketOptions
 from services.net.tls import TLSFiles
 
 

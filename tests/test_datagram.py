@@ -15,15 +15,14 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.net.datagram import (
-    OwnPorts,
     SourceLimiter,
     UdpEndpoint,
     bindDatagramSocket,
     listenDatagram,
     parseUdpEndpoint,
-    portsByService,
     unsafeSource,
 )
+from services.net.ownports import OwnPorts, portsByService
 from tests.support import freePort, hasIPv6Loopback
 from tests.udpsupport import UdpMemoryReactor
 
@@ -376,3 +375,23 @@ class TreePortsTests(SynchronousTestCase):
         _service("udp", 7070).setServiceParent(root)
         self.assertEqual(own(clock.seconds() + 0.5), {8007, 8080, 9009})
         self.assertEqual(own(clock.seconds() + 1), {7070, 8007, 8080, 9009})
+
+    def test_ownPortsSnapshot(self) -> None:
+        """
+        L{OwnPorts.ports} is the last lookup and L{OwnPorts.expires} when it
+        is due again: a data path that reads them while C{now < expires}
+        sees what a call would return, without the call.
+        """
+        clock = Clock()
+        root = MultiService()
+        _service("echo", 8007).setServiceParent(root)
+        own = OwnPorts(root, clock, every=2.0)
+        self.assertEqual(own.expires, float("-inf"))
+        self.assertEqual(own(), {8007})
+        self.assertEqual((own.ports, own.expires), ({8007}, 2.0))
+        _service("web", 8080).setServiceParent(root)
+        clock.advance(1)
+        self.assertEqual(own.ports, own())
+        clock.advance(1)
+        self.assertEqual(own(), {8007, 8080})
+        self.assertEqual((own.ports, own.expires), ({8007, 8080}, 4.0))

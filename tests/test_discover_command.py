@@ -1,6 +1,6 @@
 """
 Tests for C{netservices discover} (L{services.cli.discover}) and the
-L{services.discovery._service.discover} client under it, over a memory reactor.
+L{services.discovery.discover} client under it, over a memory reactor.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from services.cli import buildParser
 from services.cli.discover import formatTable, run
 from services.config import LIMITED_BROADCAST
-from services.discovery._service import discover
+from services.discovery import discover
 from services.discovery._wire import ANNOUNCE, REPLY, Message, decode, encode, query
 from tests.support import freePort
 from tests.udpsupport import UdpMemoryReactor

@@ -1,6 +1,6 @@
 """
-Tests for L{services.discovery._service}: the protocol over a memory transport and a
-L{Clock}, the peer table, and the service.
+Tests for L{services.discovery._protocol} and L{services.discovery._service}: the
+protocol over a memory transport and a L{Clock}, the peer table, and the service.
 """
 
 from __future__ import annotations
@@ -21,19 +21,24 @@ from zope.interface.verify import verifyObject
 
 from services import logs
 
-from services.discovery import _service as discovery
-from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
 from services.net.datagram import SourceLimiter
-from services.discovery._service import (
-    NONCE_LIFETIME,
+from services.discovery import (
     DiscoveryProtocol,
     DiscoveryService,
+    DiscoverySettings,
     PeerTable,
-    announceListenAddress,
     makeDiscoveryService,
+)
+from services.discovery import _multicast
+from services.discovery._client import announceListenAddress
+from services.discovery._net import (
+    GROUP6,
+    LIMITED_BROADCAST,
+    LIMITED_BROADCAST_ADDRESS,
+    Target,
     receiverAddresses,
 )
-from services.discovery._net import GROUP6, Target
+from services.discovery._protocol import NONCE_LIFETIME
 from services.discovery._wire import (
     ANNOUNCE,
     MAX_DATAGRAM,
@@ -44,7 +49,7 @@ from services.discovery._wire import (
     query,
 )
 from services.net.interfaces import Address4, Interface
-from services.net.listen import ListenError, isListening, listeningPorts
+from services.net.listener import ListenError, isListening, listeningPorts
 from services.stats import DiscoveryStats
 from tests.support import freePort, hasIPv6Loopback
 from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
@@ -794,10 +799,10 @@ class ServiceTests(SynchronousTestCase):
         """
         self.reactor = UdpMemoryReactor()
         self.udpPort = freePort(socket.SOCK_DGRAM)
-        self.config = DiscoveryConfig(port=self.udpPort, name="alpha")
+        self.settings = DiscoverySettings(port=self.udpPort, name="alpha")
         self.root = MultiService()
         sibling("echo", 7007).setServiceParent(self.root)
-        self.service = makeDiscoveryService(self.config, self.reactor, interfaces=lambda: [LO])
+        self.service = makeDiscoveryService(self.settings, self.reactor, interfaces=lambda: [LO])
         self.service.setServiceParent(self.root)
 
     def start(self) -> None:
@@ -824,8 +829,8 @@ class ServiceTests(SynchronousTestCase):
         every interface.
         """
         def startLine(interface: str) -> str:
-            config = DiscoveryConfig(port=self.udpPort, name="alpha", interface=interface)
-            service = makeDiscoveryService(config, UdpMemoryReactor(), interfaces=lambda: [LO])
+            settings = DiscoverySettings(port=self.udpPort, name="alpha", interface=interface)
+            service = makeDiscoveryService(settings, UdpMemoryReactor(), interfaces=lambda: [LO])
             with capturedLogs() as events:
                 service.startService()
             self.addCleanup(service.stopService)
@@ -918,11 +923,11 @@ class ServiceTests(SynchronousTestCase):
             skt.bind(("::1", 0))
             return skt
 
-        self.patch(discovery, "multicastSocket6", fakeSocket)
+        self.patch(_multicast, "multicastSocket6", fakeSocket)
         if not hasIPv6Loopback():
             raise SkipTest("no IPv6 loopback")
-        config = DiscoveryConfig(port=self.udpPort, name="alpha", ipv6=True)
-        service = makeDiscoveryService(config, self.reactor, interfaces=lambda: [LO, eth0, eth1])
+        settings = DiscoverySettings(port=self.udpPort, name="alpha", ipv6=True)
+        service = makeDiscoveryService(settings, self.reactor, interfaces=lambda: [LO, eth0, eth1])
         root = MultiService()
         sibling6("echo", 7007).setServiceParent(root)
         service.setServiceParent(root)
@@ -956,16 +961,16 @@ class ServiceTests(SynchronousTestCase):
     def test_peerLimits(self) -> None:
         """
         The peer table takes the configured limits per source, and caps
-        announced ttls at C{max_peer_ttl}, or our own ttl if that is longer.
+        announced ttls at C{maxPeerTtl}, or our own ttl if that is longer.
         """
-        config = DiscoveryConfig(
+        settings = DiscoverySettings(
             port=freePort(socket.SOCK_DGRAM),
             ttl=90,
-            max_peer_ttl=60,
-            max_peers_per_source=3,
-            max_ports_per_source=7,
+            maxPeerTtl=60,
+            maxPeersPerSource=3,
+            maxPortsPerSource=7,
         )
-        table = makeDiscoveryService(config, UdpMemoryReactor()).protocol.peers
+        table = makeDiscoveryService(settings, UdpMemoryReactor()).protocol.peers
         self.assertEqual(
             (table.maxPerSource, table.maxPortsPerSource, table.maxTtl), (3, 7, 90)
         )
@@ -1001,7 +1006,7 @@ class ServiceTests(SynchronousTestCase):
         Bound to every address, one socket receives everything.
         """
         service = makeDiscoveryService(
-            DiscoveryConfig(port=self.udpPort, interface="0.0.0.0"), self.reactor
+            DiscoverySettings(port=self.udpPort, interface="0.0.0.0"), self.reactor
         )
         service.privilegedStartService()
         self.addCleanup(service.stopService)
@@ -1047,3 +1052,23 @@ class ServiceTests(SynchronousTestCase):
         self.service.startService()
         self.addCleanup(self.service.stopService)
         self.assertIsNotNone(self.service.port)
+
+
+class PublicAPITests(SynchronousTestCase):
+    """
+    L{services.discovery} is the package's public API.
+    """
+
+    def test_allIsWhatIsExported(self) -> None:
+        """
+        C{__all__} lists exactly the public names of the package, and each
+        function and class among them has a docstring of its own.
+        """
+        import services.discovery as package
+
+        public = {name for name in vars(package) if not name.startswith("_")}
+        self.assertEqual(public, set(package.__all__))
+        for name in package.__all__:
+            value = getattr(package, name)
+            if callable(value):
+                self.assertTrue(value.__doc__ and value.__doc__.strip(), name)

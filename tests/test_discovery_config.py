@@ -24,10 +24,11 @@ from services.config import (
     loadConfig,
     parseConfig,
 )
-from services.discovery._service import DiscoveryService
+from services.discovery import DiscoveryService, DiscoverySettings, MDNSSettings
 from services.stats import DiscoveryStats, UdpEchoStats
 from services.daemon.tap import Options
 from services.daemon.tree import buildService
+from services.daemon.values import discoverySettings, mdnsSettings
 from tests.support import ROOT, freePort
 from tests.udpsupport import UdpMemoryReactor
 
@@ -267,6 +268,62 @@ class FlagTests(SynchronousTestCase):
         )
         path.write_text("[discovery]\nenabled = no\ninterval = 10\nttl = 10\n")
         self.assertFalse(options("--config", str(path)).discovery.enabled)
+
+
+class SettingsTests(SynchronousTestCase):
+    """
+    L{discoverySettings} and L{mdnsSettings} turn C{[discovery]} and
+    C{[mdns]} into the values the services take.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        The sections' defaults are the settings' defaults, so that a service
+        built without settings behaves as the daemon's does by default.
+        """
+        self.assertEqual(discoverySettings(DiscoveryConfig()), DiscoverySettings())
+        self.assertEqual(mdnsSettings(parseConfig("").mdns), MDNSSettings())
+
+    def test_everyKey(self) -> None:
+        """
+        Every key of C{[discovery]} but C{enabled} reaches the settings.
+        """
+        config = parseConfig(
+            "[discovery]\nport = 9100\ninterface = 0.0.0.0\nbroadcast = 239.255.0.9\n"
+            "ipv6 = yes\ninterval = 0.5\nttl = 2\nname = lab box\nsource_rate = 0.5\n"
+            "source_burst = 1\nglobal_rate = 10\nmax_peer_ttl = 30\n"
+            "max_peers_per_source = 3\nmax_ports_per_source = 7\n"
+        )
+        self.assertEqual(
+            discoverySettings(config.discovery),
+            DiscoverySettings(
+                port=9100,
+                interface="0.0.0.0",
+                broadcast="239.255.0.9",
+                ipv6=True,
+                interval=0.5,
+                ttl=2,
+                name="lab box",
+                sourceRate=0.5,
+                sourceBurst=1,
+                globalRate=10.0,
+                maxPeerTtl=30,
+                maxPeersPerSource=3,
+                maxPortsPerSource=7,
+            ),
+        )
+
+    def test_mdns(self) -> None:
+        """
+        C{[mdns]} gives the families as numbers, and the name of
+        C{[discovery]} when its own is empty.
+        """
+        config = parseConfig("[mdns]\ninterfaces = eth0 eth1\nfamilies = ipv6\n")
+        self.assertEqual(
+            mdnsSettings(config.mdns, "beta"), MDNSSettings("beta", ("eth0", "eth1"), (6,))
+        )
+        named = parseConfig("[mdns]\nname = gamma\n").mdns
+        self.assertEqual(mdnsSettings(named, "beta").name, "gamma")
 
 
 class TreeTests(SynchronousTestCase):

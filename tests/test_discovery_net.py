@@ -1,12 +1,14 @@
 # -*- test-case-name: tests.test_discovery_net -*-
 """
-Tests for L{services.discovery._net} and L{services.net.interfaces}: which
-endpoints an announce lists on each interface, where IPv4 announces go, and
-how the kernel's interface list is read (with a fake psutil).
+Tests for L{services.discovery._net}, L{services.discovery._multicast} and
+L{services.net.interfaces}: which endpoints an announce lists on each
+interface, where IPv4 announces go, which interfaces join the IPv4 group,
+and how the kernel's interface list is read (with a fake psutil).
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections import namedtuple
 from typing import Any, ClassVar
@@ -21,6 +23,7 @@ from services.discovery._net import (
     ipv6Interfaces,
     ipv6Targets,
 )
+from services.discovery._multicast import IPv4Group
 from services.net.interfaces import Address4, Interface, holding, listInterfaces
 
 LO = Interface(
@@ -36,6 +39,93 @@ ETH1 = Interface("eth1", 3, ipv4=(Address4("198.18.1.1", 24, "198.18.1.255"),))
 DOWN = Interface("eth2", 4, up=False, ipv4=(Address4("198.18.2.1", 24, "198.18.2.255"),))
 V6ONLY = Interface("eth3", 5, ipv6=("2001:db8:3::1",))
 ALL = [LO, ETH0, ETH1, DOWN, V6ONLY]
+
+
+class FakeGroupSocket:
+    """
+    Records the IPv4 group memberships asked of it; refuses those of the
+    interface addresses in C{refuse} with their errno.
+    """
+
+    def __init__(self, refuse: dict[str, int] | None = None) -> None:
+        self.refuse = refuse or {}
+        self.joined: list[tuple[str, str]] = []
+        self.closed = False
+
+    def setsockopt(self, level: int, option: int, value: bytes) -> None:
+        """
+        Record an C{IP_ADD_MEMBERSHIP}, or raise its refusal.
+        """
+        assert (level, option) == (socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP)
+        group, source = socket.inet_ntoa(value[:4]), socket.inet_ntoa(value[4:])
+        if source in self.refuse:
+            raise OSError(self.refuse[source], "refused")
+        self.joined.append((group, source))
+
+    def close(self) -> None:
+        """
+        Remember being closed.
+        """
+        self.closed = True
+
+
+class IPv4GroupTests(SynchronousTestCase):
+    """
+    L{IPv4Group}: the group is joined once on each interface that can
+    multicast, as the interfaces come and go.
+    """
+
+    def test_noSocketJoinsNothing(self) -> None:
+        """
+        Until it has a socket, there is nothing to join and no problem.
+        """
+        self.assertEqual(IPv4Group("239.255.0.9", "0.0.0.0").join(ALL), [])
+
+    def test_joinsOncePerInterface(self) -> None:
+        """
+        Every interface that is up and can multicast is joined by its first
+        address, once; one that comes back after going is joined again.
+        """
+        group = IPv4Group("239.255.0.9", "0.0.0.0")
+        skt = FakeGroupSocket()
+        group.socket = skt  # type: ignore[assignment]
+        self.assertEqual(group.join(ALL), [])
+        self.assertEqual(group.join(ALL), [])
+        self.assertEqual(
+            skt.joined, [("239.255.0.9", "198.18.0.1"), ("239.255.0.9", "198.18.1.1")]
+        )
+        group.join([ETH0])
+        group.join(ALL)
+        self.assertEqual(skt.joined[-1], ("239.255.0.9", "198.18.1.1"))
+        self.assertEqual(len(skt.joined), 3)
+
+    def test_refusals(self) -> None:
+        """
+        A refused join is a problem naming the interface, tried again next
+        time; C{EADDRINUSE} means a member already, not a problem.
+        """
+        group = IPv4Group("239.255.0.9", "0.0.0.0")
+        skt = FakeGroupSocket({"198.18.0.1": errno.EADDRINUSE, "198.18.1.1": errno.ENODEV})
+        group.socket = skt  # type: ignore[assignment]
+        self.assertEqual(group.join(ALL), ["cannot join 239.255.0.9 on eth1: refused"])
+        self.assertEqual(group.join(ALL), ["cannot join 239.255.0.9 on eth1: refused"])
+        del skt.refuse["198.18.1.1"]
+        self.assertEqual(group.join(ALL), [])
+        self.assertEqual(skt.joined, [("239.255.0.9", "198.18.1.1")])
+
+    def test_close(self) -> None:
+        """
+        Closing closes our handle on the socket and forgets the
+        memberships.
+        """
+        group = IPv4Group("239.255.0.9", "198.18.1.1")
+        skt = FakeGroupSocket()
+        group.socket = skt  # type: ignore[assignment]
+        group.join(ALL)
+        group.close()
+        self.assertTrue(skt.closed)
+        self.assertIsNone(group.socket)
+        self.assertEqual(group.join(ALL), [])
 
 
 class EndpointsTests(SynchronousTestCase):
@@ -288,7 +378,7 @@ class QueryPlanTests(SynchronousTestCase):
         An interface the host does not have is an error that lists those it
         has.
         """
-        from services.discovery._service import chooseInterface
+        from services.discovery._client import chooseInterface
 
         with self.assertRaises(ValueError) as caught:
             chooseInterface(ALL, "wlan0")

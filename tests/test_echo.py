@@ -20,7 +20,8 @@ from zope.interface.verify import verifyObject
 from services import logs
 from services.config import EchoConfig
 from services.echo._tcp import Echo, EchoFactory, makeEchoService
-from services.net.listen import ListenerService, ReusePortEndpoint
+from services.net.listener import ListenerService
+from services.net.sockets import ReusePortEndpoint
 from services.stats import ConnectionStats
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)

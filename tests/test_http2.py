@@ -17,8 +17,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.web._http2 import CONTROL_FRAMES, LimitedH2Connection, NegotiatingChannel
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web import HTTPLimits, LimitedSite
+from services.web._http2 import CONTROL_FRAMES, LimitedH2Connection
+from services.web._http2factory import NegotiatingChannel
 from services.web._pages import Hello
 
 from .support import BufferingTransport
@@ -385,7 +386,7 @@ class FactoryTests(SynchronousTestCase):
         connection over C{maxConnectionsPerPeer} gets no protocol, and is
         counted as refused.
         """
-        from services.web._http2 import HTTP2Factory
+        from services.web import HTTP2Factory
 
         site = LimitedSite(Hello(), HTTPLimits(maxConnectionsPerPeer=1), reactor=Clock())
         factory = HTTP2Factory(site)
@@ -401,7 +402,7 @@ class FactoryTests(SynchronousTestCase):
         Starting and stopping the factory starts and stops the site (which
         opens and closes its access log).
         """
-        from services.web._http2 import HTTP2Factory
+        from services.web import HTTP2Factory
 
         site = LimitedSite(Hello(), HTTPLimits(), reactor=Clock())
         factory = HTTP2Factory(site)

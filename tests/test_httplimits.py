@@ -1,5 +1,5 @@
 """
-Tests for L{services.web._limits}: the header deadline, the body limit, the
+Tests for L{services.web._channel} and L{services.web._site}: the header deadline, the body limit, the
 connection caps, the counters and the access log, driven through
 L{StringTransport} and a L{Clock}.
 """
@@ -21,10 +21,12 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from services.web._limits import HTTPLimits, LimitedChannel, LimitedSite, errorResponse
 from services.stats import WebStats
-from services.web._service import Branch
+from services.web import HTTPLimits, LimitedSite
+from services.web._channel import LimitedChannel
 from services.web._pages import Hello
+from services.web._rejections import errorResponse
+from services.web._service import Branch
 
 from .webfakes import temporaryDirectory
 
@@ -664,7 +666,7 @@ class MalformedRequestTests(LimitsTestCase):
 
 class RequestProcessingTests(LimitsTestCase):
     """
-    L{services.web._limits.LimitedRequest.process} finds and renders the
+    L{services.web._request.LimitedRequest.process} finds and renders the
     resource as twisted.web's does, with a C{Date} header formatted once a
     second.
     """

@@ -1,5 +1,5 @@
 """
-Tests for the backpressure of L{services.web._limits.LimitedChannel}: a
+Tests for the backpressure of L{services.web._channel.LimitedChannel}: a
 client that pipelines requests without reading the responses stops being
 read from and parsed, and a response that makes no progress for
 C{sendTimeout} seconds is aborted; driven through a transport with a send
@@ -15,7 +15,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.web._limits import HTTPLimits, LimitedChannel, LimitedSite
+from services.web import HTTPLimits, LimitedSite
+from services.web._channel import LimitedChannel
 from services.stats import WebStats
 from services.web._pages import Hello
 

@@ -1,5 +1,5 @@
 """
-Tests for what L{services.web._limits.LimitedSite} says of itself and asks
+Tests for what L{services.web._site.LimitedSite} says of itself and asks
 of a request's identity: the configured C{Server} header (never Twisted's
 name and version), and C{400} to HTTP/1.1 requests without exactly one
 C{Host} header (RFC 9112 3.2); driven through L{StringTransport}.
@@ -13,7 +13,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web import HTTPLimits, LimitedSite
 from services.stats import WebStats
 from services.web._pages import Hello
 

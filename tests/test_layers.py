@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.test_layers -*-
 """
-Tests for the layered endpoint descriptions of L{services.net.listen}:
+Tests for the layered endpoint descriptions of L{services.net.descriptions} and
+L{services.net.endpoints}:
 C{haproxy:}, C{ssl:} and C{systemd:} over a listening socket, and sockets
 handed down by a parent.
 """
@@ -17,19 +18,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import ConfigError, EchoConfig, parseConfig
 from services.echo._tcp import makeEchoService
-from services.net.listen import (
+from services.net.descriptions import ListenSpec, checkEndpoint, parseListen, splitArguments
+from services.net.endpoints import (
     AdoptedEndpoint,
     ListenContext,
-    ListenSpec,
-    ReusePortEndpoint,
-    SocketOptions,
     SystemdEndpoint,
-    checkEndpoint,
     endpointFor,
-    parseListen,
-    splitArguments,
     tlsFiles,
 )
+from services.net.sockets import ReusePortEndpoint, SocketOptions
 from services.net.proxyheader import ProxyHeaderEndpoint, ProxyHeaderFactory
 from services.stats import ConnectionStats
 from services.net.tls import TLSError, TLSFiles, TLSServerEndpoint

@@ -1,6 +1,7 @@
 """
-Tests for L{services.net.drain} and the graceful shutdown of the echo
-service: draining connections, the grace period, and reopening logs.
+Tests for L{services.net.drain}, L{services.daemon.signals} and the
+graceful shutdown of the echo service: draining connections, the grace
+period, reopening logs, and SIGTERM before the reactor runs.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from services import logs
 from services.config import EchoConfig
 from services.echo._tcp import makeEchoService
-from services.net.drain import ConnectionTracker, reopenLogFiles, stopOnEarlyTerm
+from services.daemon.signals import reopenLogFiles, stopOnEarlyTerm
 from services.daemon.tap import Options
 from services.daemon.tree import buildService
+from services.net.drain import ConnectionTracker
 
 from .support import Daemon, DaemonizedTwistd, freePort, isolatedConfig, processGone, waitUntil
 

@@ -1,5 +1,6 @@
 """
-Tests for L{services.net.listen}: endpoint strings with socket options.
+Tests for L{services.net.listener} and L{services.net.sockets}: listeners of
+endpoint strings with socket options.
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ from twisted.logger import Logger, LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import TestCase, SynchronousTestCase
 
 from services import logs
-from services.net.listen import (
+from services.net.addresses import describeAddress
+from services.net.endpoints import endpointFor
+from services.net.listener import (
     AcceptErrorLog,
     ListenerService,
-    ReusePortEndpoint,
-    SocketOptions,
-    describeAddress,
-    endpointFor,
     isListening,
     listeningPorts,
     quietAcceptErrors,
-    withBacklog,
 )
+from services.net.sockets import ReusePortEndpoint, SocketOptions, withBacklog
 
 
 class BacklogTests(SynchronousTestCase):

@@ -13,9 +13,10 @@ from twisted.trial.unittest import TestCase
 
 from services.config import ConfigError, parseConfig
 from services.net.interfaces import Address4, Interface
-from services.discovery._mdns import MDNSService, MDNSSettings, linksOf, makeMDNSService, offersOn
+from services.daemon.values import mdnsSettings
+from services.discovery import MDNSService, MDNSSettings, MDNSStats, makeMDNSService
+from services.discovery._mdns import linksOf, offersOn
 from services.discovery._mdnsrecords import Offer, hostLabel, instanceRecords, renamed
-from services.discovery._mdnsresponder import MDNSStats
 from tests.udpsupport import MulticastMemoryReactor
 
 ETH0 = Interface(
@@ -237,7 +238,8 @@ class ConfigTests(TestCase):
             (True, ("all",), ("ipv4", "ipv6")),
         )
         self.assertFalse(parseConfig("").mdns.enabled)
-        service = makeMDNSService(config.mdns, config.discovery.name, MulticastMemoryReactor())
+        settings = mdnsSettings(config.mdns, config.discovery.name)
+        service = makeMDNSService(settings, MulticastMemoryReactor())
         self.assertEqual((service.settings.name, service.settings.families), ("beta", (4, 6)))
 
     def test_badValues(self) -> None:

@@ -14,7 +14,8 @@ from twisted.trial.unittest import TestCase
 
 from services.net.datagram import SourceLimiter
 from services.discovery._mdnsrecords import CACHE_FLUSH, Offer, instanceRecords
-from services.discovery._mdnsresponder import GROUP4, Link, MDNSResponder, MDNSStats
+from services.discovery._mdnslink import MDNS_GROUP4, Link
+from services.discovery._mdnsresponder import MDNSResponder, MDNSStats
 from tests.udpsupport import MemoryDatagramTransport
 
 LINK = Link("eth0", 4, ("198.18.0.0/24",), 1500)
@@ -126,7 +127,7 @@ class ProbeTests(ResponderTestCase):
         self.assertEqual(self.sent(), [])
         self.clock.advance(0.125)
         [(first, addr)] = self.sent()
-        self.assertEqual(addr, (GROUP4, 5353))
+        self.assertEqual(addr, (MDNS_GROUP4, 5353))
         names = {q.name.name.decode() for q in first.queries}
         self.assertEqual(
             names,
@@ -157,7 +158,7 @@ class ProbeTests(ResponderTestCase):
         self.assertEqual(len(self.sent()), 3)
         self.clock.advance(0.25)
         [(announce, addr)] = self.sent()
-        self.assertEqual(addr, (GROUP4, 5353))
+        self.assertEqual(addr, (MDNS_GROUP4, 5353))
         self.assertTrue(announce.answer)
         self.assertEqual(len(announce.answers), len(self.responder.records))
         flushed = {r.type for r in announce.answers if r.cls & CACHE_FLUSH}
@@ -272,7 +273,7 @@ class AnswerTests(ResponderTestCase):
         self.assertEqual(self.sent(), [])
         self.clock.advance(0.001)
         [(reply, addr)] = self.sent()
-        self.assertEqual(addr, (GROUP4, 5353))
+        self.assertEqual(addr, (MDNS_GROUP4, 5353))
         self.assertEqual(
             [(r.name.name, r.payload.name.name) for r in reply.answers],
             [(b"_http._tcp.local", b"alpha._http._tcp.local")],
@@ -414,7 +415,7 @@ class GoodbyeTests(ResponderTestCase):
         self.claim()
         self.responder.goodbye()
         [(bye, addr)] = self.sent()
-        self.assertEqual(addr, (GROUP4, 5353))
+        self.assertEqual(addr, (MDNS_GROUP4, 5353))
         self.assertEqual(len(bye.answers), len(self.responder.records))
         self.assertEqual({r.ttl for r in bye.answers}, {0})
         self.receive(query(("alpha.local", dns.A), qu=True))

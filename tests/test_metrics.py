@@ -15,11 +15,11 @@ from treq.testing import StubTreq
 from twisted.web.wsgi import WSGIResource
 
 from services import __version__
-
-from services.web import _metrics as metrics
 from services.config import WebConfig
+from services.daemon.values import webSettings
+from services.web import _metrics as metrics
+from services.web import buildResource
 from services.web._metrics import StatsCollector, makeRegistry, metricName, metricsResource
-from services.web._service import buildResource
 
 from .webfakes import FakeRoot, StubTestCase, SynchronousThreads, fullRoot, header
 
@@ -66,7 +66,7 @@ class MetricsResourceTests(StubTestCase):
 
     def scrape(self, root: Any = None, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         root = fullRoot() if root is None else root
-        stub = StubTreq(buildResource(WebConfig(), root, lambda: 12.5, SynchronousThreads()))
+        stub = StubTreq(buildResource(webSettings(WebConfig()), root, lambda: 12.5, SynchronousThreads()))
         response, body = self.fetch(stub, "GET", "http://web/metrics", **kwargs)
         self.assertEqual(response.code, 200)
         return response, families(body.decode("utf-8"))
@@ -117,7 +117,7 @@ class MetricsResourceTests(StubTestCase):
         """
         Methods other than GET (and OPTIONS) get 405 with an Allow header.
         """
-        stub = StubTreq(buildResource(WebConfig(), fullRoot(), lambda: 1.0, SynchronousThreads()))
+        stub = StubTreq(buildResource(webSettings(WebConfig()), fullRoot(), lambda: 1.0, SynchronousThreads()))
         for method in ("POST", "PUT", "DELETE"):
             response, _ = self.fetch(stub, method, "http://web/metrics")
             self.assertEqual(response.code, 405, method)
@@ -225,9 +225,10 @@ class LazyImportTests(StubTestCase):
             "import sys\n"
             "import services.daemon.tap, services.web._service\n"
             "from services.config import WebConfig\n"
+            "from services.daemon.values import webSettings\n"
             "from twisted.internet.task import Clock\n"
             "from tests.webfakes import fullRoot\n"
-            "services.web._service.buildResource(WebConfig(), fullRoot(), lambda: 0.0, Clock())\n"
+            "services.web._service.buildResource(webSettings(WebConfig()), fullRoot(), lambda: 0.0, Clock())\n"
             "print('prometheus_client' in sys.modules, 'twisted.web.static' in sys.modules)\n"
         )
         result = subprocess.run(

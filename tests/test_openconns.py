@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from services.echo._tcp import EchoFactory, EchoService
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web import HTTPLimits, LimitedSite
 from services.net.connections import PAUSED, READING, SENDING, connectionsDocument
 from services.web._service import WebService
 from services.web._pages import HELLO, Hello

@@ -382,5 +382,5 @@ class ProxyHeaderEndpointTests(SynchronousTestCase):
         self.assertIsInstance(factory, ProxyHeaderFactory)
         self.assertIs(factory.wrappedFactory, wrapped)
         self.assertIs(factory.stats, stats)
-        self.assertIs(factory.clock, reactor)
+        self.assertIs(factory.reactor, reactor)
         self.assertEqual(factory.headerTimeout, 1.5)

@@ -1,6 +1,6 @@
 """
 Tests for the trusted sources of PROXY protocol headers
-(L{services.net.proxyheader.isTrusted}, C{trusted_proxies}): a connection to
+(L{services.net.addresses.isTrusted}, C{trusted_proxies}): a connection to
 a C{haproxy:} listener from outside them is closed before a byte is read,
 and counted.
 """
@@ -13,8 +13,10 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import ConfigError, parseConfig
-from services.net.listen import SocketOptions, endpointFor
-from services.net.proxyheader import ProxyHeaderFactory, isTrusted, trustedNetworks
+from services.net.addresses import isTrusted, trustedNetworks
+from services.net.endpoints import endpointFor
+from services.net.proxyheader import ProxyHeaderFactory
+from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats
 
 LISTENER = IPv4Address("TCP", "127.0.0.1", 8007)

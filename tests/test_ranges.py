@@ -20,8 +20,8 @@ from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
+from services.web import StaticFile
 from services.web._ranges import MAX_RANGES, RangeProducer, parseRangeHeader, selectRanges
-from services.web._static import StaticFile
 
 from .support import BufferingTransport
 from .webfakes import StubTestCase, header, temporaryDirectory

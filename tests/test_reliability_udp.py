@@ -474,7 +474,8 @@ class PeerPortsTests(SynchronousTestCase):
         from twisted.application.service import MultiService, Service
         from twisted.internet.task import Clock
 
-        from services.net.datagram import OwnPorts, unsafeSource
+        from services.net.datagram import unsafeSource
+        from services.net.ownports import OwnPorts
 
         class Discovery(Service):
             def guardedPorts(self) -> frozenset[int]:

@@ -2,7 +2,7 @@
 Unit tests for the changes the reliability battery made to the web modules
 (items 6 and 8), driven through L{StringTransport} and a L{Clock}:
 
-  - L{services.web._limits.LimitedChannel} answers 400 to more than 100
+  - L{services.web._channel.LimitedChannel} answers 400 to more than 100
     headers, to a line over 16 KiB, and to headers over 16 KiB, and lingers
     after a 400 like after a 413 so that the client reads the answer;
   - L{services.web._static.StaticFile} ignores a Range header it cannot use,
@@ -20,8 +20,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
-from services.web._limits import HTTPLimits, LimitedChannel, LimitedSite
-from services.web._static import StaticFile
+from services.web import HTTPLimits, LimitedSite, StaticFile
+from services.web._channel import LimitedChannel
 from services.stats import WebStats
 from services.web._pages import Hello
 

@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import DaytimeConfig, DiscardConfig
 from services.net.datagram import SourceLimiter
-from services.net.listen import listeningPorts
+from services.net.listener import listeningPorts
 from services.echo._small import daytimeAnswer, timeAnswer
 from services.echo._smalludp import DatagramAnswer, makeSmallUdpService
 from tests.support import freePort

@@ -107,7 +107,13 @@ class CommandImportTests(SynchronousTestCase):
             "buildParser().parse_args(['fetch', '-o', 'x', 'http://127.0.0.1/'])\n"
         )
         self.assertIn("services.cli.fetch", modules)
-        unwanted = {"services.config", "services.net.listen", "services.net.tls", "twisted.web.server"}
+        unwanted = {
+            "services.config",
+            "services.net.endpoints",
+            "services.net.listener",
+            "services.net.tls",
+            "twisted.web.server",
+        }
         self.assertEqual(unwanted & modules, set())
 
     def test_lazyParsersStillParse(self) -> None:

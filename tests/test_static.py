@@ -14,7 +14,8 @@ from treq.testing import StubTreq
 from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
 
-from services.web._static import StaticFile, entityTag
+from services.web import StaticFile
+from services.web._regularfile import entityTag
 
 from .webfakes import StubTestCase, header, temporaryDirectory
 

@@ -24,8 +24,9 @@ from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
 
 from services.nsepoll import _reactor as nsreactor
+from services.web import StaticFile
+from services.web._regularfile import RegularFile, entityTag
 from services.web._sendfile import SendfileProducer
-from services.web._static import RegularFile, StaticFile, entityTag
 
 from .test_reactor import buildReactor
 from .test_sendfile import Connection, response, tcpPair

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.web._static import entityTag
+from services.web._regularfile import entityTag
 
 from .support import freePort, isolatedConfig
 from .test_fastpath_integration import ReactorDaemon

@@ -9,8 +9,9 @@ import re
 from typing import Any
 
 from services.config import WebConfig
+from services.daemon.values import webSettings
+from services.web import buildResource
 from services.web._statuspage import peerLink, renderPage
-from services.web._service import buildResource
 
 from .webfakes import StubTestCase, SynchronousThreads, fullRoot, header
 
@@ -26,7 +27,7 @@ class NegotiationTests(StubTestCase):
     def get(self, url: str = "http://web/status", accept: str | None = None) -> tuple[Any, bytes]:
         from treq.testing import StubTreq
 
-        stub = StubTreq(buildResource(WebConfig(), fullRoot(), lambda: 12.5, SynchronousThreads()))
+        stub = StubTreq(buildResource(webSettings(WebConfig()), fullRoot(), lambda: 12.5, SynchronousThreads()))
         headers = {"Accept": [accept]} if accept is not None else {}
         return self.fetch(stub, "GET", url, headers=headers)
 

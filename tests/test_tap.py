@@ -22,7 +22,7 @@ from services.config import Config
 from services.daemon.tap import Options, makeService
 from services.daemon.tree import NetservicesService, buildService
 from services.echo._tcp import EchoFactory
-from services.net.listen import ListenError, listeningPorts
+from services.net.listener import ListenError, listeningPorts
 
 from .support import ROOT, runTwistd
 

@@ -21,7 +21,6 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 import services
 from services import _twisted
-from services.net import listen
 from services._twisted import PrivateName, endpoints, privateNames, resolve, transports
 from services._twisted import tls as twistedTLS
 from services.discovery._wire import REPLY, decode, newNonce, query
@@ -101,7 +100,6 @@ class RegistryTests(SynchronousTestCase):
         C{services} is in the registry.
         """
         imported = _privateModulesImported()
-        self.assertIn("twisted.internet.posixbase:_NO_FILEDESC", imported)
         registered = {name.path for name in privateNames()}
         prefixes = {path.split(".")[0] for path in registered} | registered
         missing = sorted(
@@ -109,12 +107,31 @@ class RegistryTests(SynchronousTestCase):
         )
         self.assertEqual(missing, [])
 
+    def test_networkLayerNamesNone(self) -> None:
+        """
+        The network layer, the reactor and the log modules name no private
+        Twisted module and no registered private attribute: they reach
+        Twisted's internals through C{services._twisted} only.
+        """
+        root = Path(services.__file__).parent
+        paths = [*root.glob("net/*.py"), *root.glob("nsepoll/*.py"), root / "logs.py", root / "stats.py"]
+        attributes = {name.path.rpartition(".")[2] for name in privateNames() if ":" in name.path}
+        attributes = {a for a in attributes if a.startswith("_") and not a.startswith("__")}
+        found = []
+        for path in paths:
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("twisted"):
+                    if "._" in node.module or any(a.name.startswith("_") for a in node.names):  # type: ignore[operator]
+                        found.append(f"{path.name}: imports {node.module}")
+                elif isinstance(node, ast.Attribute) and node.attr in attributes:
+                    found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+        self.assertEqual(found, [])
+
     def test_acceptEventsWording(self) -> None:
         """
         The accept loop's log messages the listeners demote are worded as
         the running Twisted words them.
         """
-        self.assertEqual(listen._ACCEPT_EVENTS, transports.ACCEPT_EVENTS)
         source = inspect.getsource(tcp)
         for text in transports.ACCEPT_EVENTS:
             self.assertIn(f'"{text}', source)
@@ -228,17 +245,17 @@ class FastPathTests(SynchronousTestCase):
         older than one of its names), an C{ssl:} web listener serves the site
         itself, offering HTTP/1.1 only; with it, the HTTP/2 factory.
         """
-        from twisted.internet.testing import MemoryReactorClock
         from twisted.application.service import MultiService
+        from twisted.internet.testing import MemoryReactorClock
 
         from services.config import WebConfig
-        from services.web._http2 import HTTP2Factory
-        from services.web._service import makeWebService
+        from services.daemon.values import webSettings
+        from services.web import HTTP2Factory, makeWebService
 
         config = WebConfig(listen=("ssl:0:interface=127.0.0.1",))
 
         def factories() -> list[object]:
-            service = makeWebService(config, MultiService(), MemoryReactorClock())
+            service = makeWebService(webSettings(config), MultiService(), MemoryReactorClock())
             return [type(listener.factory) for listener in service]
 
         self.patch(_twisted, "_decided", {"http2": True})
@@ -352,3 +369,34 @@ class LackingInternalsDaemonTests(SynchronousTestCase):
         """
         log = self.serveLacking({"static": "twisted.web.static:File._goneInANewerTwisted"})
         self.assertIn("reactor class: services.nsepoll._reactor.NetservicesReactor.", log)
+
+
+class BaseClassHooksTests(SynchronousTestCase):
+    """
+    The base classes of L{services._twisted.webbase} and
+    L{services._twisted.http2} override only registered private hooks.
+    """
+
+    def test_overriddenHooksRegistered(self) -> None:
+        """
+        Every private method a base class defines over its Twisted class
+        (other than its own helpers) is a registered private name of that
+        class, so the registry test checks that Twisted still calls it.
+        """
+        from twisted.web._http2 import H2Connection
+        from twisted.web.http import HTTPChannel
+        from twisted.web.server import Site
+
+        from services._twisted.http2 import H2ConnectionBase
+        from services._twisted.webbase import LimitedChannelBase, LoggingSiteBase
+
+        registered = {name.path for name in privateNames()}
+        for base, twisted in [
+            (LimitedChannelBase, HTTPChannel),
+            (LoggingSiteBase, Site),
+            (H2ConnectionBase, H2Connection),
+        ]:
+            for name in vars(base):
+                if name.startswith("_") and not name.startswith("__") and hasattr(twisted, name):
+                    path = f"{twisted.__module__}:{twisted.__name__}.{name}"
+                    self.assertIn(path, registered, base.__name__)

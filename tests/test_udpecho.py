@@ -15,8 +15,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services import logs
 from services.config import UdpEchoConfig
-from services.net.datagram import OwnPorts, SourceLimiter
-from services.net.listen import ListenError, isListening, listeningPorts
+from services.net.datagram import SourceLimiter
+from services.net.ownports import OwnPorts
+from services.net.listener import ListenError, isListening, listeningPorts
 from services.stats import UdpEchoStats
 from services.echo._udp import UdpEcho, UdpEchoListener, makeUdpEchoService
 from tests.support import freePort

@@ -15,9 +15,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import ConfigError, UdpEchoConfig, parseConfig
-from services.net.datagram import SourceLimiter
+from services.net.datagram import SourceLimiter, parseUnixDatagram
 from services.echo._udp import makeUdpEchoService
-from services.echo._unixgram import UnixDatagramEcho, parseUnixDatagram
+from services.echo._unixgram import UnixDatagramEcho
 from tests.support import turnUntil
 from tests.udpsupport import MemoryDatagramTransport
 

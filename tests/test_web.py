@@ -1,6 +1,8 @@
 """
 Tests for L{services.web._service} and L{services.web._pages}: every route of the
-resource tree through L{treq.testing.StubTreq}, and the service builder.
+resource tree through L{treq.testing.StubTreq}, the service builder, the
+settings it takes (L{services.daemon.values.webSettings}) and the package's
+exports.
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import WebConfig
-from services.web._limits import LimitedSite
-from services.net.listen import ListenerService
+from services.daemon.values import webSettings, webWorkerReports
+from services.net.listener import ListenerService
+from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats, WebStats
-from services.web._service import WebService, buildResource, limitsFor, makeWebService
+from services.web import (
+    HTTPLimits,
+    LimitedSite,
+    WebService,
+    WebSettings,
+    WorkerReports,
+    buildResource,
+    makeWebService,
+)
 
 from .webfakes import (
     FakeRoot,
@@ -38,11 +49,18 @@ class StubMixin(StubTestCase):
     """
 
     def stub(
-        self, config: WebConfig | None = None, root: Any = None, uptime: float = 12.5
+        self,
+        config: WebConfig | None = None,
+        root: Any = None,
+        uptime: float = 12.5,
+        workers: Any = None,
     ) -> StubTreq:
         config = WebConfig() if config is None else config
         root = fullRoot() if root is None else root
-        return StubTreq(buildResource(config, root, lambda: uptime, SynchronousThreads()))
+        resource = buildResource(
+            webSettings(config), root, lambda: uptime, SynchronousThreads(), workers
+        )
+        return StubTreq(resource)
 
 
 class HelloTests(StubMixin):
@@ -234,9 +252,9 @@ class HealthTests(StubMixin):
         in the parent (discovery, UDP echo) as the supervisor last wrote
         them: listening, with their counters, peers and problems.
         """
-        from services.web._state import PARENT_STATE, treeState
-        from services.stats import DiscoveryStats
         from services.daemon.workerprocess import WorkerSpec
+        from services.stats import DiscoveryStats
+        from services.web._state import PARENT_STATE, treeState
 
         runtime = temporaryDirectory(self)
         parent = fullRoot([{"name": "beta"}])
@@ -246,8 +264,8 @@ class HealthTests(StubMixin):
         (runtime / PARENT_STATE).write_text(json.dumps(treeState([discovery], parent.stats)))
         root = FakeRoot()
         root.addListeners("web", IPv4Address("TCP", "127.0.0.1", 8080))
-        root.worker = WorkerSpec(1, 2, (), str(runtime))
-        stub = self.stub(root=root)
+        reports = webWorkerReports(WorkerSpec(1, 2, (), str(runtime)))
+        stub = self.stub(root=root, workers=reports)
         response, body = self.fetch(stub, "GET", "http://web/health")
         self.assertEqual(response.code, 503)
         health = json.loads(body)
@@ -258,6 +276,25 @@ class HealthTests(StubMixin):
         self.assertTrue(entry["listening"])
         self.assertEqual(entry["peers"], [{"name": "beta"}])
         self.assertEqual(entry["counters"]["announcesSent"], 4)
+
+    def test_workersDocument(self) -> None:
+        """
+        C{/status} shows under C{"workers"} what the L{WorkerReports} it was
+        given return, asked anew for each request; without them, no
+        C{"workers"}.
+        """
+        calls = []
+
+        def workers() -> dict[str, Any]:
+            calls.append(None)
+            return {"answeredBy": 1, "count": len(calls)}
+
+        stub = self.stub(workers=WorkerReports(workers, dict))
+        for n in (1, 2):
+            _, body = self.fetch(stub, "GET", "http://web/status")
+            self.assertEqual(json.loads(body)["workers"], {"answeredBy": 1, "count": n})
+        _, body = self.fetch(self.stub(), "GET", "http://web/status")
+        self.assertNotIn("workers", json.loads(body))
 
     def test_serviceWithoutListeners(self) -> None:
         """
@@ -333,7 +370,7 @@ class WebServiceTests(SynchronousTestCase):
             backlog=17,
         )
         stats = WebStats()
-        service = makeWebService(config, FakeRoot(), reactor, stats)
+        service = makeWebService(webSettings(config), FakeRoot(), reactor, stats)
         self.assertEqual(service.name, "web")
         listeners = list(service)
         self.assertEqual(len(listeners), 2)
@@ -349,7 +386,7 @@ class WebServiceTests(SynchronousTestCase):
         self.assertIs(reactor.tcpServers[1][1], site)
         self.assertIs(service.site, site)
         self.assertIs(site.stats, stats)
-        self.assertEqual(site.limits, limitsFor(config))
+        self.assertEqual(site.limits, webSettings(config).limits)
         self.assertEqual(site.timeOut, 7)
         self.assertFalse(site.displayTracebacks)
         self.assertIsNone(site.accessLog)
@@ -372,7 +409,7 @@ class WebServiceTests(SynchronousTestCase):
         """
         reactor = MemoryReactorClock()
         root = FakeRoot()
-        service = makeWebService(WebConfig(listen=("tcp:8080",)), root, reactor)
+        service = makeWebService(webSettings(WebConfig(listen=("tcp:8080",))), root, reactor)
         service.setServiceParent(root)
         root.stats["web"] = service.site.stats  # type: ignore[union-attr]
         root.privilegedStartService()
@@ -386,3 +423,92 @@ class WebServiceTests(SynchronousTestCase):
         document = json.loads(self.successResultOf(stub.content(response)))
         self.assertEqual(document["uptime"], 30)
         self.assertEqual(document["services"]["web"]["addresses"], ["0.0.0.0:8080"])
+
+
+class SettingsTests(SynchronousTestCase):
+    """
+    L{webSettings} turns C{[web]} into the L{WebSettings} the service takes,
+    and the service takes nothing else.
+    """
+
+    def test_everyKey(self) -> None:
+        """
+        Each key of C{[web]} but C{enabled} lands in its value.
+        """
+        config = WebConfig(
+            listen=("tcp:1:interface=127.0.0.1",),
+            static_dir="/srv",
+            static_mount="/files/",
+            listing=True,
+            follow_symlinks=True,
+            header_timeout=1,
+            idle_timeout=2,
+            send_timeout=3,
+            max_body=4,
+            max_connections=5,
+            max_connections_per_peer=6,
+            backlog=7,
+            access_log="access.log",
+            server_header="x/1",
+            trusted_proxies=("10.0.0.0/8",),
+            http2=False,
+            max_streams=8,
+        )
+        self.assertEqual(
+            webSettings(config),
+            WebSettings(
+                listen=("tcp:1:interface=127.0.0.1",),
+                limits=HTTPLimits(
+                    headerTimeout=1,
+                    idleTimeout=2,
+                    maxBody=4,
+                    maxConnections=5,
+                    maxConnectionsPerPeer=6,
+                    sendTimeout=3,
+                    serverHeader=b"x/1",
+                    maxStreams=8,
+                ),
+                staticDir="/srv",
+                staticMount="/files/",
+                listing=True,
+                followSymlinks=True,
+                accessLog="access.log",
+                trustedProxies=("10.0.0.0/8",),
+                http2=False,
+                socketOptions=SocketOptions(backlog=7),
+            ),
+        )
+
+    def test_emptyMeansNone(self) -> None:
+        """
+        An empty C{static_dir} or C{access_log} is none; the defaults of
+        L{WebSettings} are those of C{[web]} otherwise.
+        """
+        settings = webSettings(WebConfig())
+        self.assertIsNone(settings.staticDir)
+        self.assertIsNone(settings.accessLog)
+        defaults = WebSettings()
+        self.assertEqual(settings.limits, defaults.limits)
+        self.assertEqual(settings.socketOptions, defaults.socketOptions)
+        self.assertEqual(settings.listen, defaults.listen)
+
+
+class PublicAPITests(SynchronousTestCase):
+    """
+    C{services.web} exports what a program of its own needs, each name
+    documented.
+    """
+
+    def test_allExported(self) -> None:
+        """
+        Every name of C{__all__} is reachable (the lazy ones too) and has a
+        docstring; the static files are imported only when asked for.
+        """
+        from services import web
+
+        for name in web.__all__:
+            value = getattr(web, name)
+            self.assertTrue(value.__doc__, name)
+        self.assertIs(web.StaticFile, __import__("services.web._static").web._static.StaticFile)
+        with self.assertRaises(AttributeError):
+            web.notAName  # noqa: B018

@@ -35,7 +35,9 @@ from services.daemon.values import streamListeners, workerPool
 from services.daemon.workerprocess import WorkerSpec, _ParentWatcher, workerProcess
 from services.daemon.workers import WorkerSupervisor
 from services.daemon.workerstats import WorkerStatsWriter, readWorkerStats, totals
-from services.net.listen import ListenContext, ListenError, SocketOptions
+from services.net.endpoints import ListenContext
+from services.net.listener import ListenError
+from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats
 from tests.support import Daemon, freePort, isolatedConfig, waitUntil
 

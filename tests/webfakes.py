@@ -41,7 +41,7 @@ class FakePort:
 
 class FakeListener(Service):
     """
-    A listener (like L{services.net.listen.ListenerService}): C{port} is
+    A listener (like L{services.net.listener.ListenerService}): C{port} is
     L{None} until it listens.
     """
 

@@ -34,7 +34,7 @@ def _serviceType(text: str) -> str:
     A DNS-SD service type of C{--mdns}, checked by the browser's own rule
     (imported only when the option is given).
     """
-    from services.discovery._mdnsbrowse import normalType
+    from services.discovery import normalType
 
     return normalType(text)
 
@@ -202,7 +202,7 @@ async def run(reactor: Any, args: argparse.Namespace, out: TextIO | None = None)
     Discover, print, and return the exit status: 0 if an instance was
     found, 1 if none was (or the query could not be sent).
     """
-    from services.discovery._service import discover
+    from services.discovery import discover
 
     out = out or sys.stdout
     if getattr(args, "mdns", None) is not None:

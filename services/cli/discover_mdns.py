@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discover_mdns_command -*-
+# -*- test-case-name: tests.test_mdns_browse -*-
 """
 C{netservices discover --mdns [TYPE ...]}: list DNS-SD instances heard
 over multicast DNS.
@@ -47,9 +47,9 @@ async def runMDNS(reactor: Any, args: argparse.Namespace, out: TextIO) -> int:
     Browse, print, and return the exit status: 0 if an instance was found,
     1 if none was (or the types are not service types).
     """
-    from services.discovery._mdnsbrowse import OURS, browse
+    from services.discovery import INSTANCE_TYPE, browse
 
-    types = args.mdns or [OURS]
+    types = args.mdns or [INSTANCE_TYPE]
     try:
         instances = await browse(reactor, types, args.timeout)
     except ValueError as e:

@@ -4,7 +4,7 @@ C{netservices serve [DIR] [PORT]}: share a directory over HTTP in one
 command, as C{python -m http.server} does, with the web service's static
 files (L{services.web._static.StaticFile}: C{index.html}, listings, ranges,
 C{ETag}, nothing outside the directory) and its limits
-(L{services.web._limits.LimitedSite}).  The access log goes to standard
+(L{services.web.LimitedSite}).  The access log goes to standard
 output; Ctrl-C (or SIGTERM) stops it.
 """
 
@@ -124,7 +124,7 @@ def serve(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[st
     # Imported here: building the command line imports every command, and
     # the other commands have no use for a web server.
     from services.cli.servesite import StdoutSite
-    from services.net.listen import describeAddress
+    from services.net.addresses import describeAddress
     from services.web._static import StaticFile
 
     site = StdoutSite(StaticFile(directory, listing=True, followSymlinks=False), stdout, reactor)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from services.web._limits import HTTPLimits, LimitedSite
+from services.web import HTTPLimits, LimitedSite
 
 __all__ = ["LineWriter", "StdoutSite"]
 
@@ -22,10 +22,10 @@ class StdoutSite(LimitedSite):
         LimitedSite.__init__(self, resource, HTTPLimits(), accessLog="-", reactor=reactor)
         self._out = out
 
-    def _openLogFile(self, path: Any) -> Any:
-        # Twisted private: HTTPFactory's hook that opens logPath at
-        # startFactory, the only way to give it an open stream; verified on
-        # Twisted 26.10.
+    def openLogFile(self, path: Any) -> Any:
+        """
+        The access log is standard output, whatever C{path}.
+        """
         return LineWriter(self._out)
 
 

@@ -41,7 +41,7 @@ def parseEndpoint(text: str) -> str:
     """
     # Imported here: the command-line clients read this module for its
     # parsers and have no use for the listeners (nor their imports).
-    from services.net.listen import checkEndpoint
+    from services.net.descriptions import checkEndpoint
 
     description = text.strip()
     try:
@@ -152,8 +152,7 @@ def parseUdpEndpoints(text: str) -> tuple[str, ...]:
 def _udpEndpoints(text: str, unixgram: bool) -> tuple[str, ...]:
     # Imported here, as in parseEndpoint: the command-line clients read
     # this module for its parsers.
-    from services.echo._unixgram import isUnixDatagram, parseUnixDatagram
-    from services.net.datagram import parseUdpEndpoint
+    from services.net.datagram import isUnixDatagram, parseUdpEndpoint, parseUnixDatagram
 
     forms = "a port or udp:PORT[:interface=ADDRESS] (udp6: for IPv6)"
     if unixgram:

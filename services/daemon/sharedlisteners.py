@@ -15,17 +15,16 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
-from services.net.listen import (
+from services.net.descriptions import parseListen
+from services.net.endpoints import (
     ListenContext,
-    SocketOptions,
     SystemdEndpoint,
-    applyBufferSizes,
-    closeAtOnce,
-    parseListen,
     socketEndpoint,
     socketFamily,
     tlsFiles,
 )
+from services.net.listener import closeAtOnce
+from services.net.sockets import SocketOptions, applyBufferSizes
 from services.net.tls import certificateOptions
 
 __all__ = ["SharedListener", "bindShared", "checkForWorkers"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.config import SMALL_SERVICES, Config
-from services.net.listen import ListenContext
+from services.net.endpoints import ListenContext
 from services.stats import ConnectionStats, DatagramAnswerStats
 
 __all__ = ["SmallServiceOptions", "addSmallServices"]

@@ -32,7 +32,7 @@ from services.config import (
 )
 from services.daemon.small import SmallServiceOptions
 from services.daemon.tree import buildService
-from services.net.listen import ListenError
+from services.net.listener import ListenError
 
 if TYPE_CHECKING:
     from services.daemon.workerprocess import WorkerSpec

@@ -21,14 +21,10 @@ from services.config import SECTIONS, Config
 from services.daemon.small import addSmallServices
 from services.daemon.values import tlsFiles, workerPool
 from services.net.defaults import defaultReactor
-from services.net.drain import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
-from services.net.listen import (
-    ListenContext,
-    closeAtOnce,
-    listeningPorts,
-    ownSocketLocks,
-    parseListen,
-)
+from services.daemon.signals import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
+from services.net.descriptions import parseListen
+from services.net.endpoints import ListenContext
+from services.net.listener import closeAtOnce, listeningPorts, ownSocketLocks
 from services.net.systemd import systemdSockets
 from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
 
@@ -246,10 +242,12 @@ def buildService(
     # Datagram services run once per instance: in the parent when there are
     # workers, so that one instance answers one query once.
     if worker is None and config.discovery.enabled:
-        from services.discovery._service import makeDiscoveryService
+        from services.daemon.values import discoverySettings
+        from services.discovery import makeDiscoveryService
 
         discoveryStats = root.stats["discovery"] = DiscoveryStats()
-        makeDiscoveryService(config.discovery, reactor, discoveryStats).setServiceParent(root)
+        settings = discoverySettings(config.discovery)
+        makeDiscoveryService(settings, reactor, discoveryStats).setServiceParent(root)
     if worker is None and config.udp_echo.enabled:
         from services.echo._udp import makeUdpEchoService
 
@@ -261,10 +259,12 @@ def buildService(
         return root
     # The web service comes last: its pages read the whole tree.
     if config.web.enabled:
-        from services.web._service import makeWebService
+        from services.daemon.values import webSettings, webWorkerReports
+        from services.web import makeWebService
 
         webStats = root.stats["web"] = WebStats()
-        web = makeWebService(config.web, root, reactor, webStats, context)
+        workers = webWorkerReports(worker)
+        web = makeWebService(webSettings(config.web), root, reactor, webStats, context, workers)
         web.setServiceParent(root)
         root.reopenables.append(web)  # its access log
     _addMDNS(root, config, reactor, worker)
@@ -279,8 +279,9 @@ def _addMDNS(root: NetservicesService, config: Config, reactor: Any, worker: Any
     """
     if worker is not None or not config.mdns.enabled:
         return
-    from services.discovery._mdns import makeMDNSService
+    from services.daemon.values import mdnsSettings
+    from services.discovery import makeMDNSService
 
-    service = makeMDNSService(config.mdns, config.discovery.name, reactor)
+    service = makeMDNSService(mdnsSettings(config.mdns, config.discovery.name), reactor)
     root.stats["mdns"] = service.stats
     service.setServiceParent(root)

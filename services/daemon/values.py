@@ -15,14 +15,28 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from services.config import SMALL_SERVICES, Config, TLSConfig, formatConfig
-from services.net.listen import SocketOptions
+from services.net.sockets import SocketOptions
 from services.net.tls import TLSFiles
 
 if TYPE_CHECKING:
+    from services.config import DiscoveryConfig, MDNSConfig, WebConfig
     from services.daemon.sharedlisteners import SharedListener
+    from services.daemon.workerprocess import WorkerSpec
     from services.daemon.workers import WorkerPool
+    from services.discovery import DiscoverySettings, MDNSSettings
+    from services.web import WebSettings, WorkerReports
 
-__all__ = ["STREAM_SERVICES", "socketOptions", "streamListeners", "tlsFiles", "workerPool"]
+__all__ = [
+    "STREAM_SERVICES",
+    "discoverySettings",
+    "mdnsSettings",
+    "socketOptions",
+    "streamListeners",
+    "tlsFiles",
+    "webSettings",
+    "webWorkerReports",
+    "workerPool",
+]
 
 
 def socketOptions(section: Any) -> SocketOptions:
@@ -97,4 +111,98 @@ def workerPool(config: Config) -> WorkerPool:
         listeners=streamListeners(config),
         tapConf=formatConfig(config),
         shutdownGrace=config.netservices.shutdown_grace,
+    )
+
+
+def webSettings(section: WebConfig) -> WebSettings:
+    """
+    What the web service takes, from C{[web]} (all of it but C{enabled},
+    which decides whether it runs).
+    """
+    # Imported here: the web package (twisted.web) loads only when it runs.
+    from services.web import HTTPLimits, WebSettings
+
+    limits = HTTPLimits(
+        headerTimeout=section.header_timeout,
+        idleTimeout=section.idle_timeout,
+        maxBody=section.max_body,
+        maxConnections=section.max_connections,
+        maxConnectionsPerPeer=section.max_connections_per_peer,
+        sendTimeout=section.send_timeout,
+        serverHeader=section.server_header.encode("ascii"),
+        maxStreams=section.max_streams,
+    )
+    return WebSettings(
+        listen=section.listen,
+        limits=limits,
+        staticDir=section.static_dir or None,
+        staticMount=section.static_mount,
+        listing=section.listing,
+        followSymlinks=section.follow_symlinks,
+        accessLog=section.access_log or None,
+        trustedProxies=section.trusted_proxies,
+        http2=section.http2,
+        socketOptions=socketOptions(section),
+    )
+
+
+def webWorkerReports(worker: WorkerSpec | None) -> WorkerReports | None:
+    """
+    What the web pages of worker process C{worker} show of the other
+    processes: every worker's counters, and the services of the parent as
+    the supervisor writes them to the runtime directory; L{None} outside a
+    worker process.
+    """
+    if worker is None:
+        return None
+    from functools import partial
+
+    from services.daemon.workerprocess import workersDocument
+    from services.web import WorkerReports
+    from services.web._state import readParentState
+
+    return WorkerReports(
+        workers=partial(workersDocument, worker),
+        parentState=partial(readParentState, worker.runtime),
+    )
+
+
+def discoverySettings(section: DiscoveryConfig) -> DiscoverySettings:
+    """
+    What the discovery service takes, from C{[discovery]} (all of it but
+    C{enabled}, which decides whether it runs).
+    """
+    # Imported here: a service's package loads only when it runs.
+    from services.discovery import DiscoverySettings
+
+    return DiscoverySettings(
+        port=section.port,
+        interface=section.interface,
+        broadcast=section.broadcast,
+        ipv6=section.ipv6,
+        interval=section.interval,
+        ttl=section.ttl,
+        name=section.name,
+        sourceRate=section.source_rate,
+        sourceBurst=section.source_burst,
+        globalRate=section.global_rate,
+        maxPeerTtl=section.max_peer_ttl,
+        maxPeersPerSource=section.max_peers_per_source,
+        maxPortsPerSource=section.max_ports_per_source,
+    )
+
+
+def mdnsSettings(section: MDNSConfig, fallbackName: str = "") -> MDNSSettings:
+    """
+    What the mDNS service takes, from C{[mdns]}.
+
+    @param fallbackName: the name when C{[mdns] name} is empty (C{[discovery]
+        name}); when that is empty too, the service claims the host name.
+    """
+    from services.discovery import MDNSSettings
+
+    return MDNSSettings(
+        name=section.name or fallbackName,
+        interfaces=tuple(section.interfaces),
+        families=tuple(4 if f == "ipv4" else 6 for f in section.families),
     )

@@ -53,7 +53,8 @@ from services.daemon.sharedlisteners import SharedListener, bindShared, checkFor
 from services.daemon.workerlog import WorkerProtocol
 from services.daemon.workerprocess import WorkerSpec
 from services.net.defaults import defaultReactor
-from services.net.listen import ListenContext, ListenError, closeAtOnce
+from services.net.endpoints import ListenContext
+from services.net.listener import ListenError, closeAtOnce
 from services.net.systemd import FIRST_INHERITED_FD
 from services.web._state import PARENT_STATE, treeState
 

@@ -15,11 +15,13 @@ from typing import Any
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.task import deferLater
 
-from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS
 from services.net.datagram import listenDatagram
+from services.net.interfaces import Interface, holding, listInterfaces, localAddressTowards
 from services.discovery._net import (
     AUTO,
     GROUP6,
+    LIMITED_BROADCAST,
+    LIMITED_BROADCAST_ADDRESS,
     interfaceNamed,
     ipv4GroupInterfaces,
     ipv6Interfaces,
@@ -30,7 +32,6 @@ from services.discovery._net import (
 )
 from services.discovery._peers import PeerTable
 from services.discovery._protocol import BroadcastReceiver, DiscoveryProtocol
-from services.net.interfaces import Interface, holding, listInterfaces, localAddressTowards
 
 __all__ = ["announceListenAddress", "chooseInterface", "discover"]
 
@@ -176,7 +177,11 @@ async def discover(
 
 
 def _listenForAnnounces(
-    reactor: Any, protocol: DiscoveryProtocol, destinations: Sequence[str], port: int, ports: list[Any]
+    reactor: Any,
+    protocol: DiscoveryProtocol,
+    destinations: Sequence[str],
+    port: int,
+    ports: list[Any],
 ) -> None:
     for destination in destinations:
         address = announceListenAddress(destination)

@@ -22,7 +22,7 @@ import ipaddress
 import socket
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,17 @@ from twisted.python.failure import Failure
 
 from services import __version__, logs
 from services.net.datagram import SourceLimiter
-from services.discovery._net import endpointsOn, listenerAddresses, socketOf
-from services.discovery._wire import newInstanceId
+from services.net.defaults import defaultReactor
 from services.net.interfaces import Interface, listInterfaces
-from services.discovery._mdnsrecords import Offer, Record, instanceRecords, renamed
-from services.discovery._mdnsresponder import GROUP4, GROUP6, MDNS_PORT, Link, MDNSResponder, MDNSStats
+from services.discovery._mdnslink import MDNS_GROUP4, MDNS_GROUP6, MDNS_PORT, Link
+from services.discovery._mdnsrecords import INSTANCE_TYPE, Offer, Record, instanceRecords, renamed
+from services.discovery._mdnsresponder import MDNSResponder, MDNSStats
+from services.discovery._net import endpointsOn, listenerAddresses, socketOf
+from services.discovery._protocol import defaultName
+from services.discovery._settings import MDNSSettings
+from services.discovery._wire import newInstanceId
 
-__all__ = ["MDNSService", "MDNSSettings", "linksOf", "makeMDNSService", "offersOn"]
+__all__ = ["MDNSService", "linksOf", "makeMDNSService", "offersOn"]
 
 #: Service name in our tree to its DNS-SD type and TXT strings.
 TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -48,9 +52,8 @@ TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "echo": ("_echo._tcp", ()),
     "udp-echo": ("_echo._udp", ()),
 }
-#: The service that stands for the whole instance, and which of our
-#: services' ports its SRV names (the first that listens).
-INSTANCE_TYPE = "_netservices._tcp"
+#: Which of our services' ports the SRV of L{INSTANCE_TYPE} names: the
+#: first that listens.
 _INSTANCE_PORT_ORDER = ("web", "echo", "udp-echo")
 
 
@@ -137,21 +140,6 @@ def linksOf(
     return found
 
 
-@dataclass(frozen=True)
-class MDNSSettings:
-    """
-    What the service needs from C{[mdns]}.
-
-    @ivar name: the instance name to claim.
-    @ivar interfaces: interface names, or C{("all",)}.
-    @ivar families: 4 and/or 6.
-    """
-
-    name: str
-    interfaces: tuple[str, ...] = ("all",)
-    families: tuple[int, ...] = (4, 6)
-
-
 class MDNSService(Service):
     """
     Runs a responder on each link served; see the module docstring.
@@ -170,7 +158,16 @@ class MDNSService(Service):
         stats: MDNSStats,
         interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
     ) -> None:
+        """
+        @param settings: what to advertise where; no name: the host name's
+            first label.
+        @param reactor: the reactor to listen with and time by.
+        @param stats: the counters of the responders.
+        @param interfaces: reads the host's interfaces (fakes in tests).
+        """
         self.setName("mdns")
+        if not settings.name:
+            settings = replace(settings, name=defaultName().split(".")[0])
         self.settings = settings
         self.reactor = reactor
         self.stats = stats
@@ -263,7 +260,7 @@ class MDNSService(Service):
         try:
             self._socketOptions(port, family, interface)
             if link.family == 4:
-                joined = port.joinGroup(GROUP4, interface.ipv4[0].address)
+                joined = port.joinGroup(MDNS_GROUP4, interface.ipv4[0].address)
                 joined.addErrback(self._joinFailed, link)
                 port.setOutgoingInterface(interface.ipv4[0].address).addErrback(
                     self._joinFailed, link
@@ -297,7 +294,8 @@ class MDNSService(Service):
         with socketOf(port, family) as skt:
             skt.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.name.encode())
             if family == socket.AF_INET6:
-                request = socket.inet_pton(socket.AF_INET6, GROUP6) + struct.pack("@I", interface.index)
+                group = socket.inet_pton(socket.AF_INET6, MDNS_GROUP6)
+                request = group + struct.pack("@I", interface.index)
                 skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)
                 skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
 
@@ -330,26 +328,14 @@ class MDNSService(Service):
 
 
 def makeMDNSService(
-    config: Any,
-    fallbackName: str = "",
+    settings: MDNSSettings = MDNSSettings(),
     reactor: Any = None,
     interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
 ) -> MDNSService:
     """
-    Build the mDNS service for the C{[mdns]} section (an
-    L{services.config.MDNSConfig}).
+    Build an mDNS service, with new counters.
 
-    @param fallbackName: the name when C{[mdns] name} is empty (C{[discovery]
-        name}); the host name when that is empty too.
     @param reactor: the reactor; the global one if L{None}.
+    @param interfaces: reads the host's interfaces (fakes in tests).
     """
-    if reactor is None:
-        from twisted.internet import reactor
-    from services.discovery._protocol import defaultName
-
-    settings = MDNSSettings(
-        name=config.name or fallbackName or defaultName().split(".")[0],
-        interfaces=tuple(config.interfaces),
-        families=tuple(4 if f == "ipv4" else 6 for f in config.families),
-    )
-    return MDNSService(settings, reactor, MDNSStats(), interfaces)
+    return MDNSService(settings, defaultReactor(reactor), MDNSStats(), interfaces)

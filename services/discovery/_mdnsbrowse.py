@@ -28,13 +28,13 @@ from twisted.names import dns
 from services import logs
 from services.net.interfaces import Interface, listInterfaces
 from services.discovery._mdns import linksOf
-from services.discovery._mdnsrecords import SERVICES_TYPE
-from services.discovery._mdnsresponder import DECODE_ERRORS, MAX_PACKET, Link
+from services.discovery._mdnslink import DECODE_ERRORS, MAX_PACKET, Link
+from services.discovery._mdnsrecords import INSTANCE_TYPE, SERVICES_TYPE
 
 __all__ = ["ALL", "OURS", "browse", "normalType", "results"]
 
 #: The type browsed by default: netservices instances.
-OURS = "_netservices._tcp"
+OURS = INSTANCE_TYPE
 #: The type that stands for every type.
 ALL = "all"
 #: At most this many instances, hosts and types are kept.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mdns_records -*-
+# -*- test-case-name: tests.test_mdns -*-
 """
 The DNS-SD records (RFC 6763) of one netservices instance on one link, as
 L{twisted.names.dns} resource records.
@@ -12,6 +12,11 @@ listens on the same addresses they share one host name, C{<label>.local};
 a service whose addresses differ gets a host name of its own,
 C{<label>-<type>.local}, so that no browser is sent to an address where
 the service does not listen.
+
+Which of them answer a query (L{matching}), what is added to an answer
+(L{additionalFor}), and which records heard conflict with ours
+(L{conflictsWith}, L{sortKey}) are decided here too, from the records
+alone; the responder decides when and where they are sent.
 
 Names are given to twisted.names as UTF-8 bytes, as DNS-SD names are
 (RFC 6763 section 4.1.3): a C{str} would be IDNA-encoded.
@@ -30,14 +35,19 @@ from twisted.names import dns
 __all__ = [
     "CACHE_FLUSH",
     "HOST_TTL",
+    "INSTANCE_TYPE",
     "OTHER_TTL",
     "SERVICES_TYPE",
     "Offer",
     "Record",
+    "additionalFor",
+    "conflictsWith",
     "hostLabel",
     "instanceRecords",
+    "matching",
     "rdata",
     "renamed",
+    "sortKey",
 ]
 
 #: The top bit of a record's class in mDNS: caches flush other records of
@@ -49,6 +59,9 @@ HOST_TTL = 120
 OTHER_TTL = 4500
 #: The meta-query name that lists every service type (RFC 6763 section 9).
 SERVICES_TYPE = "_services._dns-sd._udp.local"
+#: The service type that stands for a whole netservices instance.
+INSTANCE_TYPE = "_netservices._tcp"
+_NSEC = 47
 
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
 
@@ -116,6 +129,67 @@ def rdata(payload: object) -> bytes:
     out = BytesIO()
     payload.encode(out, None)  # type: ignore[attr-defined]
     return out.getvalue()
+
+
+def matching(records: Sequence[Record], query: dns.Query) -> list[Record]:
+    """
+    The records among C{records} that answer C{query}: its name, its type
+    (or any for C{ALL_RECORDS}), class IN or ANY.
+    """
+    name = query.name.name.decode("utf-8", "replace").lower().rstrip(".")
+    cls = query.cls & ~CACHE_FLUSH
+    if cls not in (dns.IN, dns.ANY):
+        return []
+    return [
+        r for r in records
+        if r.name == name and query.type in (r.header.type, dns.ALL_RECORDS)
+    ]  # fmt: skip
+
+
+def additionalFor(records: Sequence[Record], answers: Sequence[Record]) -> list[Record]:
+    """
+    What RFC 6763 section 12 asks to add to C{answers}, from C{records}:
+    for a PTR, the SRV and TXT of the instance; for an SRV, the addresses
+    of its host.
+    """
+    wanted: list[str] = []
+    for record in answers:
+        payload = record.header.payload
+        if record.header.type == dns.PTR:
+            wanted.append(payload.name.name.decode().lower())  # type: ignore[union-attr]
+        if record.header.type in (dns.PTR, dns.SRV):
+            for srv in records:
+                if srv.header.type == dns.SRV and (srv is record or srv.name in wanted):
+                    target = srv.header.payload.target  # type: ignore[union-attr]
+                    wanted.append(target.name.decode().lower())
+    return [
+        r for r in records
+        if r.name in wanted and r not in answers and r.header.type != dns.PTR
+    ]  # fmt: skip
+
+
+def conflictsWith(ours: Sequence[Record], theirs: dns.RRHeader, probing: bool) -> bool:
+    """
+    Whether the record C{theirs}, heard in a response, conflicts with our
+    unique records: same name and type but other data; while probing, any
+    other type for the name too (NSEC aside).
+    """
+    name = theirs.name.name.decode("utf-8", "replace").lower().rstrip(".")
+    mine = [r for r in ours if r.unique and r.name == name]
+    if not mine or theirs.ttl == 0:
+        return False
+    same = [r for r in mine if r.header.type == theirs.type]
+    if not same:
+        return probing and theirs.type != _NSEC
+    return rdata(theirs.payload) not in {rdata(r.header.payload) for r in same}
+
+
+def sortKey(header: dns.RRHeader) -> tuple[int, int, bytes]:
+    """
+    How simultaneous probes compare records (RFC 6762 section 8.2): class
+    without the cache-flush bit, type, then data.
+    """
+    return (header.cls & ~CACHE_FLUSH, header.type, rdata(header.payload))
 
 
 def hostLabel(name: str) -> str:

@@ -30,16 +30,22 @@ What it does, by section of RFC 6762:
 
 Packets are never larger than the link's MTU allows (the IP and UDP
 headers deducted): answers are split over several packets, additional
-records left out where they do not fit.  Replies to one source are rate
+records left out where they do not fit (see
+L{services.discovery._mdnslink.packets}).  Replies to one source are rate
 limited by a L{SourceLimiter}.  Packets that do not parse are counted and
 dropped.
+
+Why one module: what is left here is one responder's state machine
+(idle, probing, announcing, running, stopped) and the timers between its
+states, which every section above reads and changes; which records answer
+what, and how they are cut into packets, are decided from the records
+alone in L{services.discovery._mdnsrecords} and
+L{services.discovery._mdnslink}.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import random
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,25 +57,19 @@ from twisted.names import dns
 
 from services import logs
 from services.net.datagram import SourceLimiter
-from services.discovery._mdnsrecords import CACHE_FLUSH, Record, rdata
+from services.discovery._mdnslink import DECODE_ERRORS, MAX_PACKET, MDNS_PORT, Link, packets
+from services.discovery._mdnsrecords import (
+    CACHE_FLUSH,
+    Record,
+    additionalFor,
+    conflictsWith,
+    matching,
+    sortKey,
+)
 from services.stats import Counters
 
-__all__ = [
-    "DECODE_ERRORS",
-    "GROUP4",
-    "GROUP6",
-    "MDNS_PORT",
-    "Link",
-    "MDNSResponder",
-    "MDNSStats",
-    "conflictsWith",
-]
+__all__ = ["MDNSResponder", "MDNSStats"]
 
-GROUP4 = "224.0.0.251"
-GROUP6 = "ff02::fb"
-MDNS_PORT = 5353
-#: RFC 6762 section 17: an mDNS packet's payload is at most 9000 bytes.
-MAX_PACKET = 9000
 #: Legacy unicast replies carry TTLs of at most this (section 6.7).
 LEGACY_TTL = 10
 PROBE_INTERVAL = 0.25
@@ -78,10 +78,6 @@ PROBES = 3
 CONFLICT_WINDOW = 10.0
 CONFLICT_LIMIT = 15
 CONFLICT_PAUSE = 5.0
-_NSEC = 47
-#: What decoding a packet that is not a DNS message raises (twisted.names
-#: reads it with struct and decodes names and strings).
-DECODE_ERRORS = (EOFError, ValueError, IndexError, TypeError, struct.error)
 
 
 @dataclass(slots=True)
@@ -115,77 +111,6 @@ class MDNSStats(Counters):
     conflicts: int = 0
     sendErrors: int = 0
     errors: int = 0
-
-
-@dataclass(frozen=True)
-class Link:
-    """
-    One interface and address family a responder serves.
-
-    @ivar interface: its name.
-    @ivar family: 4 or 6.
-    @ivar networks: the networks on it (IPv6: the /64 of each address);
-        IPv6 link-local sources are always on the link.
-    @ivar mtu: its MTU.
-    """
-
-    interface: str
-    family: int
-    networks: tuple[str, ...]
-    mtu: int = 1500
-
-    @property
-    def group(self) -> tuple[str, int]:
-        """
-        The mDNS group and port of the family.
-        """
-        return (GROUP4 if self.family == 4 else GROUP6, MDNS_PORT)
-
-    @property
-    def maxSize(self) -> int:
-        """
-        The largest DNS message that fits one packet on the link.
-        """
-        headers = (20 if self.family == 4 else 40) + 8
-        return max(512, min(MAX_PACKET, self.mtu - headers))
-
-    def onLink(self, host: str) -> bool:
-        """
-        Whether C{host} is an address on the link (RFC 6762 section 11).
-        """
-        try:
-            ip = ipaddress.ip_address(host.split("%")[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address):
-            if ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            elif ip.is_link_local:
-                return self.family == 6
-        return any(ip in ipaddress.ip_network(n, strict=False) for n in self.networks)
-
-    def __str__(self) -> str:
-        return f"{self.interface} (IPv{self.family})"
-
-
-def conflictsWith(ours: Sequence[Record], theirs: dns.RRHeader, probing: bool) -> bool:
-    """
-    Whether the record C{theirs}, heard in a response, conflicts with our
-    unique records: same name and type but other data; while probing, any
-    other type for the name too (NSEC aside).
-    """
-    name = theirs.name.name.decode("utf-8", "replace").lower().rstrip(".")
-    mine = [r for r in ours if r.unique and r.name == name]
-    if not mine or theirs.ttl == 0:
-        return False
-    same = [r for r in mine if r.header.type == theirs.type]
-    if not same:
-        return probing and theirs.type != _NSEC
-    return rdata(theirs.payload) not in {rdata(r.header.payload) for r in same}
-
-
-def _sortKey(header: dns.RRHeader) -> tuple[int, int, bytes]:
-    return (header.cls & ~CACHE_FLUSH, header.type, rdata(header.payload))
 
 
 class MDNSResponder(DatagramProtocol):
@@ -387,7 +312,7 @@ class MDNSResponder(DatagramProtocol):
         unicast = bool(message.queries)
         for query in message.queries:
             unicast = unicast and bool(query.cls & CACHE_FLUSH)
-            for record in self._matching(query):
+            for record in matching(self.records, query):
                 if known.get(record.key, -1) >= record.header.ttl / 2:
                     self.stats.suppressed += 1
                 elif record not in answers:
@@ -408,12 +333,12 @@ class MDNSResponder(DatagramProtocol):
     def _tiebreak(self, message: dns.Message) -> None:
         names = {r.name for r in self._unique()}
         theirs = sorted(
-            (_sortKey(r) for r in message.authority
+            (sortKey(r) for r in message.authority
              if r.name.name.decode("utf-8", "replace").lower().rstrip(".") in names),
         )  # fmt: skip
         if not theirs:
             return
-        ours = sorted(_sortKey(r.header) for r in self._unique() if r.name in names)
+        ours = sorted(sortKey(r.header) for r in self._unique() if r.name in names)
         if theirs == ours:
             return  # our own probe, heard back
         if ours < theirs:
@@ -425,78 +350,15 @@ class MDNSResponder(DatagramProtocol):
             self._cancel()
             self._timer = self.reactor.callLater(1.0, self._sendProbe, 1)
 
-    def _matching(self, query: dns.Query) -> list[Record]:
-        name = query.name.name.decode("utf-8", "replace").lower().rstrip(".")
-        cls = query.cls & ~CACHE_FLUSH
-        if cls not in (dns.IN, dns.ANY):
-            return []
-        return [
-            r for r in self.records
-            if r.name == name and query.type in (r.header.type, dns.ALL_RECORDS)
-        ]  # fmt: skip
-
     # Sending.
-
-    def _additional(self, answers: Sequence[Record]) -> list[Record]:
-        """
-        What RFC 6763 section 12 asks to add: for a PTR, the SRV and TXT of
-        the instance; for an SRV, the addresses of its host.
-        """
-        wanted: list[str] = []
-        for record in answers:
-            payload = record.header.payload
-            if record.header.type == dns.PTR:
-                wanted.append(payload.name.name.decode().lower())  # type: ignore[union-attr]
-            if record.header.type in (dns.PTR, dns.SRV):
-                for srv in self.records:
-                    if srv.header.type == dns.SRV and (
-                        srv is record or srv.name in wanted
-                    ):
-                        wanted.append(srv.header.payload.target.name.decode().lower())  # type: ignore[union-attr]
-        return [
-            r for r in self.records
-            if r.name in wanted and r not in answers and r.header.type != dns.PTR
-        ]  # fmt: skip
 
     def _packets(
         self, answers: Sequence[dns.RRHeader], additional: Sequence[dns.RRHeader],
         id: int = 0, queries: Sequence[dns.Query] = (), legacy: bool = False,
     ) -> list[bytes]:  # fmt: skip
-        """
-        Responses with C{answers} split so that none is larger than the link
-        allows, with as many of C{additional} as fit in the last.
-        """
-        limit = self.link.maxSize
-        packets: list[bytes] = []
-        message = self._responseMessage(id, queries)
-        for answer in answers:
-            message.answers.append(answer)
-            if len(message.toStr()) <= limit:
-                continue
-            message.answers.pop()
-            if legacy:
-                message.trunc = 1
-                break
-            if message.answers:
-                packets.append(message.toStr())
-                message = self._responseMessage(id, queries)
-                message.answers.append(answer)
-            if len(message.toStr()) > limit:
-                message.answers.pop()
-                self.stats.tooLarge += 1
-        for extra in additional:
-            message.additional.append(extra)
-            if len(message.toStr()) > limit:
-                message.additional.pop()
-        if message.answers:
-            packets.append(message.toStr())
-        return packets
-
-    @staticmethod
-    def _responseMessage(id: int, queries: Sequence[dns.Query]) -> dns.Message:
-        message = dns.Message(id=id, answer=1, auth=True, maxSize=65535)
-        message.queries = list(queries)
-        return message
+        found, dropped = packets(self.link.maxSize, answers, additional, id, queries, legacy)
+        self.stats.tooLarge += dropped
+        return found
 
     def _write(self, packet: bytes, address: tuple[str, int]) -> None:
         if self.transport is None:
@@ -514,15 +376,18 @@ class MDNSResponder(DatagramProtocol):
             return
         self.stats.packetsSent += 1
 
-    def _legacy(self, message: dns.Message, answers: Sequence[Record], source: tuple[str, int]) -> None:
+    def _legacy(
+        self, message: dns.Message, answers: Sequence[Record], source: tuple[str, int]
+    ) -> None:
+        more = additionalFor(self.records, answers)
         headers = [r.withTTL(min(r.header.ttl, LEGACY_TTL), flush=False) for r in answers]
-        extra = [r.withTTL(min(r.header.ttl, LEGACY_TTL), flush=False) for r in self._additional(answers)]
+        extra = [r.withTTL(min(r.header.ttl, LEGACY_TTL), flush=False) for r in more]
         for packet in self._packets(headers, extra, message.id, message.queries, legacy=True):
             self._write(packet, source)
 
     def _unicast(self, answers: Sequence[Record], source: tuple[str, int]) -> None:
         headers = [r.withTTL(r.header.ttl) for r in answers]
-        extra = [r.withTTL(r.header.ttl) for r in self._additional(answers)]
+        extra = [r.withTTL(r.header.ttl) for r in additionalFor(self.records, answers)]
         for packet in self._packets(headers, extra):
             self._write(packet, source)
 
@@ -551,7 +416,7 @@ class MDNSResponder(DatagramProtocol):
 
     def _multicast(self, records: Sequence[Record], additional: bool) -> None:
         now = self.reactor.seconds()
-        extra = self._additional(records) if additional else []
+        extra = additionalFor(self.records, records) if additional else []
         for record in list(records) + extra:
             self._lastMulticast[record.key] = now
         headers = [r.withTTL(r.header.ttl) for r in records]

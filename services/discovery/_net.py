@@ -30,11 +30,12 @@ from typing import Any
 from services.discovery._peers import describe
 from services.discovery._wire import MAX_ENDPOINTS, MAX_PORTS, MAX_SERVICES, isServiceName
 from services.net.interfaces import Interface, holding, localAddressTowards
-from services.net.listen import listeningPorts
+from services.net.listener import listeningPorts
 
 __all__ = [
     "AUTO",
     "GROUP6",
+    "LIMITED_BROADCAST",
     "LIMITED_BROADCAST_ADDRESS",
     "Target",
     "endpointsOn",
@@ -47,6 +48,7 @@ __all__ = [
     "listenerAddresses",
     "multicastOptions4",
     "multicastSocket6",
+    "receiverAddresses",
     "sendFrom4",
     "socketOf",
 ]
@@ -55,6 +57,10 @@ __all__ = [
 AUTO = "auto"
 #: The IPv6 multicast group of discovery (link-local scope).
 GROUP6 = "ff02::114"
+#: The keyword for the limited broadcast address, every host on the local
+#: network segment.
+LIMITED_BROADCAST = "<broadcast>"
+#: What L{LIMITED_BROADCAST} stands for.
 LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
 
 Listeners = Mapping[str, Sequence[tuple[str, int]]]
@@ -156,7 +162,7 @@ def ipv4Targets(
         return _autoTargets(interfaces, bind, port, listeners)
     if isMulticast(broadcast):
         return _groupTargets(interfaces, bind, broadcast, port, listeners)
-    address = LIMITED_BROADCAST_ADDRESS if broadcast == "<broadcast>" else broadcast
+    address = LIMITED_BROADCAST_ADDRESS if broadcast == LIMITED_BROADCAST else broadcast
     if bind in ("", "0.0.0.0"):
         local = localAddressTowards((address, port), socket.AF_INET)
         if local is None:
@@ -221,6 +227,33 @@ def _groupTargets(
         return targets, []
     where = "any interface" if bind in ("", "0.0.0.0") else bind
     return [], [f"broadcast = {group}: no IPv4 interface that can multicast on {where}"]
+
+
+def receiverAddresses(
+    interface: str, broadcast: str, interfaces: Sequence[Interface]
+) -> list[str]:
+    """
+    The addresses more sockets bind so that the broadcasts meant for an
+    instance bound to C{interface} arrive: none for a wildcard
+    C{interface}, which receives them all; else the configured broadcast
+    address, the subnet broadcast addresses of C{interface}, and
+    255.255.255.255.
+    """
+    if interface in ("", "0.0.0.0"):
+        return []
+    found = []
+    if broadcast not in (AUTO, LIMITED_BROADCAST):
+        found.append(broadcast)
+    for each in interfaces:
+        for entry in each.ipv4:
+            if entry.address == interface and entry.broadcast:
+                found.append(entry.broadcast)
+    found.append(LIMITED_BROADCAST_ADDRESS)
+    unique = []
+    for address in found:
+        if address != interface and address not in unique:
+            unique.append(address)
+    return unique
 
 
 def isMulticast(address: str) -> bool:

@@ -50,7 +50,7 @@ class Peer:
     @ivar port: the port its datagram came from.
     @ivar services: service name to port numbers.
     @ivar ttl: seconds it may be remembered after C{lastSeen}.
-    @ivar lastSeen: when it was last heard, by the table's clock.
+    @ivar lastSeen: when it was last heard, by the time of the table's reactor.
     @ivar endpoints: service name to the C{host:port} endpoints that can be
         connected to from where it was heard.
     @ivar via: the local interface it was heard on, or C{""}.
@@ -109,7 +109,7 @@ class PeerTable:
 
     def __init__(
         self,
-        clock: IReactorTime,
+        reactor: IReactorTime,
         maxPeers: int = 1024,
         stats: DiscoveryStats | None = None,
         *,
@@ -118,7 +118,7 @@ class PeerTable:
         maxTtl: int = 3600,
         onExpired: Callable[[Peer], None] | None = None,
     ) -> None:
-        self.clock = clock
+        self.reactor = reactor
         self.maxPeers = maxPeers
         self.maxPerSource = maxPerSource
         self.maxPortsPerSource = maxPortsPerSource
@@ -166,7 +166,7 @@ class PeerTable:
             ttl = self.maxTtl
         if known is not None and known.source != source:
             self._unindex(known)
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         peer = self._peers[message.id] = Peer(
             message.id,
             message.name,
@@ -259,7 +259,7 @@ class PeerTable:
         Forget the peers whose ttl has passed, telling C{onExpired} of each;
         return them.
         """
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         gone = [p for p in self._peers.values() if now - p.lastSeen >= p.ttl]
         for peer in gone:
             del self._peers[peer.id]
@@ -284,7 +284,7 @@ class PeerTable:
         The live peers as JSON-serializable dictionaries (see
         L{Peer.asDict}).
         """
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         return [peer.asDict(now) for peer in self.peers()]
 
     def summary(self, limit: int = STATUS_PEERS) -> dict[str, Any]:
@@ -295,7 +295,7 @@ class PeerTable:
         addresses they came from).
         """
         peers = self.peers()
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         found: dict[str, Any] = {"peers": [peer.asDict(now) for peer in peers[:limit]]}
         if len(peers) > limit:
             found["peersOmitted"] = len(peers) - limit

@@ -7,7 +7,8 @@ L{DiscoveryProtocol} speaks the wire format of L{services.discovery._wire}.
 It allows broadcasting when it starts and, every C{interval} seconds,
 broadcasts an announce (its instance id, name, ttl and the ports of its
 services), or one to each of the targets it is given (each with the
-endpoints reachable there: see L{services.discovery._net}).  A query gets a unicast reply that echoes the query's nonce.
+endpoints reachable there: see L{services.discovery._net}).  A query
+gets a unicast reply that echoes the query's nonce.
 Every announce, and every reply to one of its own queries, adds or
 refreshes a peer in its L{PeerTable}; a peer not heard for its ttl is
 forgotten.
@@ -23,17 +24,16 @@ It is careful not to become a loop or an amplifier:
   - its own datagrams, heard back, are ignored;
   - bad datagrams are counted and logged at debug level, never raised.
 
-Use it in your own application::
+Use it in your own application: see the README's discovery section
+(L{services.discovery.listenDiscovery} binds it as the service does, on
+a port other instances share).
 
-    from twisted.internet import reactor
-    from services.net.datagram import listenDatagram
-    from services.discovery._service import DiscoveryProtocol
-
-    protocol = DiscoveryProtocol(reactor, name="builder-1",
-                                 broadcast=("127.255.255.255", 8009),
-                                 services=lambda: {"web": [8080]})
-    listenDatagram(reactor, protocol, "", 8009, reuse=True)
-    reactor.run()       # protocol.peers.snapshot() lists who was heard
+Why one module: L{DiscoveryProtocol} is one datagram protocol whose
+announces, replies and the peers it hears share one instance id, one set
+of query nonces, one rate limiter and one peer table; what is announced
+where lives in L{services.discovery._net} and the datagrams themselves in
+L{services.discovery._wire}, so what is left here is the protocol's own
+state machine, which a split would cut in half.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class DiscoveryProtocol(DatagramProtocol):
 
     def __init__(
         self,
-        clock: IReactorTime,
+        reactor: IReactorTime,
         *,
         name: str | None = None,
         instanceId: str | None = None,
@@ -127,7 +127,7 @@ class DiscoveryProtocol(DatagramProtocol):
         beforeSend: Callable[[Target], None] | None = None,
     ) -> None:
         """
-        @param clock: time for the announces, the ttls and the limits.
+        @param reactor: time for the announces, the ttls and the limits.
         @param name: the name announced (the host name if L{None}).
         @param instanceId: 32 hex digits; a random one if L{None}.
         @param broadcast: where announces (and default queries) go.
@@ -151,7 +151,7 @@ class DiscoveryProtocol(DatagramProtocol):
         @param beforeSend: called with each target before its announce
             goes (to choose the interface IPv4 multicast leaves by).
         """
-        self.clock = clock
+        self.reactor = reactor
         self.name = name or defaultName()
         self.instanceId = instanceId or newInstanceId()
         self.broadcast = broadcast
@@ -159,10 +159,10 @@ class DiscoveryProtocol(DatagramProtocol):
         self.ttl = ttl
         self.services = services
         self.answer = answer
-        self.limiter = limiter if limiter is not None else SourceLimiter(clock, 1.0, 5, 50.0)
+        self.limiter = limiter if limiter is not None else SourceLimiter(reactor, 1.0, 5, 50.0)
         self.ownPorts = ownPorts
         self.stats = stats if stats is not None else DiscoveryStats()
-        self.peers = peers if peers is not None else PeerTable(clock, stats=self.stats)
+        self.peers = peers if peers is not None else PeerTable(reactor, stats=self.stats)
         if self.peers.onExpired is None and interval:  # a client keeps quiet
             self.peers.onExpired = self._forgotten
         self._nonces: dict[str, float] = {}
@@ -185,13 +185,13 @@ class DiscoveryProtocol(DatagramProtocol):
         """
         self.transport.setBroadcastAllowed(True)  # type: ignore[union-attr]
         if self.interval:
-            self._starting = self.clock.callLater(0, self._startAnnouncing)
+            self._starting = self.reactor.callLater(0, self._startAnnouncing)
 
     def _startAnnouncing(self) -> None:
         assert self.interval
         self._starting = None
         self._loop = LoopingCall(self._tick)
-        self._loop.clock = self.clock
+        self._loop.clock = self.reactor
         self._loop.start(self.interval, now=True)
 
     def stopProtocol(self) -> None:
@@ -348,7 +348,7 @@ class DiscoveryProtocol(DatagramProtocol):
         @return: the query's nonce.
         @raise OSError: if the system refuses to send it.
         """
-        now = self.clock.seconds()
+        now = self.reactor.seconds()
         self._nonces = {n: t for n, t in self._nonces.items() if t > now}
         nonce = newNonce()
         self._nonces[nonce] = now + NONCE_LIFETIME
@@ -435,7 +435,7 @@ class DiscoveryProtocol(DatagramProtocol):
 
     def _reply(self, message: Message, addr: tuple[str, int]) -> None:
         expires = self._nonces.get(message.nonce)
-        if expires is None or expires <= self.clock.seconds():
+        if expires is None or expires <= self.reactor.seconds():
             self.stats.unsolicited += 1
             self._log.debug("discovery: unsolicited reply from {source}", source=_describe(addr))
             return

@@ -1,94 +1,82 @@
 # -*- test-case-name: tests.test_discovery -*-
 """
-Discovery over UDP broadcast and multicast: every instance announces
-itself, answers queries, and keeps a table of the instances it hears.
-L{DiscoveryService} runs it in the daemon (see L{services.discovery._net}
-for what is announced where); the protocol is
-L{services.discovery._protocol}, the peer table L{services.discovery._peers},
-the client L{services.discovery._client}, all exported here.
-
-A discovery service announces on each interface it serves, every
-C{interval} seconds, the endpoints its services are reachable at there;
-answers queries with what is reachable where they came from; and forgets
-a peer not heard for its ttl.  It is careful not to become a loop or an
-amplifier, on every transport (see L{services.discovery._protocol}).
-
-To use the protocol in your own application, see
-L{services.discovery._protocol}.
+The discovery service of the daemon: L{DiscoveryService} announces on each
+interface it serves, every C{interval} seconds, the endpoints the other
+services of its tree are reachable at there (see
+L{services.discovery._net}); answers queries with what is reachable where
+they came from; and forgets a peer not heard for its ttl.  It is careful
+not to become a loop or an amplifier, on every transport (see
+L{services.discovery._protocol}).  The IPv6 sockets, one per interface,
+and the IPv4 group's
+memberships are L{services.discovery._multicast}'s.
 """
 
 from __future__ import annotations
 
-import errno
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorSocket
+from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
 from services import logs
-from services.config import LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS, DiscoveryConfig
-from services.net.datagram import (
-    MAX_UDP_PAYLOAD,
-    OwnPorts,
-    SourceLimiter,
-    listenDatagram,
-    portsByService,
-)
-from services.discovery._client import announceListenAddress, chooseInterface, discover
+from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter, listenDatagram
+from services.net.ownports import OwnPorts, portsByService
+from services.net.defaults import defaultReactor
+from services.net.interfaces import Interface, holding, listInterfaces, localAddressTowards
+from services.net.addresses import describeAddress
+from services.net.listener import ListenError
+from services.discovery._multicast import IPv4Group, IPv6Links
 from services.discovery._net import (
     AUTO,
     GROUP6,
+    LIMITED_BROADCAST,
+    LIMITED_BROADCAST_ADDRESS,
     Target,
     endpointsOn,
     interfaceNamed,
-    ipv4GroupInterfaces,
     ipv4Targets,
-    ipv6Interfaces,
     isMulticast,
-    joinGroup4,
     listenerAddresses,
     multicastOptions4,
-    multicastSocket6,
+    receiverAddresses,
     sendFrom4,
     socketOf,
 )
-from services.discovery._peers import STATUS_PEERS, Peer, PeerTable
+from services.discovery._peers import PeerTable
 from services.discovery._peers import describe as _describe
-from services.discovery._protocol import (
-    NONCE_LIFETIME,
-    BroadcastReceiver,
-    DiscoveryProtocol,
-    defaultName,
-)
-from services.net.interfaces import Interface, holding, listInterfaces, localAddressTowards
-from services.net.listen import ListenError, describeAddress
+from services.discovery._protocol import BroadcastReceiver, DiscoveryProtocol
+from services.discovery._settings import DiscoverySettings
 from services.stats import DiscoveryStats
 
-__all__ = [
-    "GROUP6",
-    "NONCE_LIFETIME",
-    "STATUS_PEERS",
-    "DiscoveryProtocol",
-    "DiscoveryService",
-    "Peer",
-    "PeerTable",
-    "announceListenAddress",
-    "chooseInterface",
-    "defaultName",
-    "discover",
-    "makeDiscoveryService",
-    "receiverAddresses",
-]
+__all__ = ["DiscoveryService", "listenDiscovery", "makeDiscoveryService"]
+
+
+def listenDiscovery(
+    reactor: IReactorSocket, protocol: DatagramProtocol, interface: str, port: int
+) -> IListeningPort:
+    """
+    Bind a discovery protocol as the service does: on a port other
+    instances of this host share (C{SO_REUSEADDR}), with room for any
+    datagram (so that oversized ones are counted, not cut).
+
+    @param reactor: the reactor to listen with.
+    @param interface: the local address (C{""}: every one).
+    @raise OSError: if the port cannot be bound.
+    """
+    return listenDatagram(
+        reactor, protocol, interface, port, reuse=True, maxPacketSize=MAX_UDP_PAYLOAD + 1
+    )
 
 
 class DiscoveryService(Service):
     """
-    Runs discovery on the configured port, sharing it with other instances
-    (C{SO_REUSEADDR}): a L{DiscoveryProtocol} over IPv4 broadcast and, with
+    Runs discovery on the port of its settings, sharing it with other
+    instances (C{SO_REUSEADDR}): a L{DiscoveryProtocol} over IPv4 broadcast and, with
     C{ipv6}, one over IPv6 multicast on each interface, sharing one peer
     table.
 
@@ -101,8 +89,7 @@ class DiscoveryService(Service):
     sent from the first.
 
     With C{ipv6}, each IPv6 interface that can multicast gets a socket of
-    its own, bound to it (see L{multicastSocket6}), with a protocol of its
-    own; interfaces that come later get theirs at the next announce.
+    its own, bound to it, with a protocol of its own (see L{IPv6Links}).
 
     @ivar port: the listening IPv4 UDP port once listening, else L{None}.
     @ivar protocol: the IPv4 L{DiscoveryProtocol}.
@@ -113,54 +100,54 @@ class DiscoveryService(Service):
 
     def __init__(
         self,
-        config: DiscoveryConfig,
+        settings: DiscoverySettings,
         reactor: Any,
         stats: DiscoveryStats,
         interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
     ) -> None:
+        """
+        @param reactor: the reactor to listen with and time by.
+        @param stats: the counters every protocol counts into.
+        @param interfaces: reads the host's interfaces (fakes in tests).
+        """
         self.setName("discovery")
-        self.config = config
+        self.settings = settings
         self.reactor = reactor
         self.stats = stats
         self.interfaces = interfaces
         self.port: IListeningPort | None = None
-        # IPv6: a socket, its port and its protocol for each interface.
-        self._v6: dict[int, tuple[socket.socket, IListeningPort, DiscoveryProtocol]] = {}
-        self._v6Problems: dict[str, str] = {}
+        self._v6 = IPv6Links(reactor, settings.port, self._protocol6)
         self._receivers: list[IListeningPort] = []
         self._known: list[Interface] = []
-        # IPv4 multicast: our handle on the socket that joins the group, and
-        # the interface addresses it has joined on.
-        self._group4: socket.socket | None = None
-        self._joined4: set[str] = set()
+        self._group4 = IPv4Group(settings.broadcast, settings.interface)
         self._receiveProblems: list[str] = []
         self._routes: dict[str, Interface | None] = {}
-        self.description = f"udp:{config.port}:interface={config.interface}"
+        self.description = f"udp:{settings.port}:interface={settings.interface}"
         shared: dict[str, Any] = {
-            "name": config.name or None,
-            "interval": config.interval,
-            "ttl": config.ttl,
+            "name": settings.name or None,
+            "interval": settings.interval,
+            "ttl": settings.ttl,
             "services": self.advertisedPorts,
             "limiter": SourceLimiter(
-                reactor, config.source_rate, config.source_burst, config.global_rate
+                reactor, settings.sourceRate, settings.sourceBurst, settings.globalRate
             ),
-            "ownPorts": OwnPorts(self, reactor, fixed=(config.port,)),
+            "ownPorts": OwnPorts(self, reactor, fixed=(settings.port,)),
             "stats": stats,
             "peers": PeerTable(
                 reactor,
                 stats=stats,
-                maxPerSource=config.max_peers_per_source,
-                maxPortsPerSource=config.max_ports_per_source,
+                maxPerSource=settings.maxPeersPerSource,
+                maxPortsPerSource=settings.maxPortsPerSource,
                 # Never forget peers configured as we are before their time.
-                maxTtl=max(config.max_peer_ttl, config.ttl),
+                maxTtl=max(settings.maxPeerTtl, settings.ttl),
             ),
         }
         self._shared = shared
-        broadcast = config.broadcast
+        broadcast = settings.broadcast
         self.protocol = DiscoveryProtocol(
             reactor,
             broadcast=(LIMITED_BROADCAST_ADDRESS if broadcast == LIMITED_BROADCAST else broadcast,
-                       config.port),
+                       settings.port),
             targets=self._targets4,
             replyFor=self._replyFor4,
             viaFor=self._via4,
@@ -184,39 +171,14 @@ class DiscoveryService(Service):
         return listenerAddresses(self.parent, exclude=("discovery",))
 
     def _targets4(self) -> tuple[list[Target], list[str]]:
-        config = self.config
+        settings = self.settings
         interfaces = self._read()
-        if config.ipv6 and self.running:
-            self._sync6(interfaces)
+        if settings.ipv6 and self.running:
+            self._v6.sync(interfaces)
         targets, problems = ipv4Targets(
-            interfaces, config.interface, config.broadcast, config.port, self._listeners()
+            interfaces, settings.interface, settings.broadcast, settings.port, self._listeners()
         )
-        return targets, problems + self._join4(interfaces)
-
-    # IPv4 multicast (broadcast = a group).
-
-    def _join4(self, interfaces: Sequence[Interface]) -> list[str]:
-        """
-        Join the group on every IPv4 interface not joined yet; what could
-        not be joined.
-        """
-        if self._group4 is None:
-            return []
-        problems = []
-        group = self.config.broadcast
-        present = {source for _, source in ipv4GroupInterfaces(interfaces, self.config.interface)}
-        self._joined4 &= present
-        for interface, source in ipv4GroupInterfaces(interfaces, self.config.interface):
-            if source in self._joined4:
-                continue
-            try:
-                joinGroup4(self._group4, group, source)
-            except OSError as e:
-                if e.errno != errno.EADDRINUSE:  # a member already
-                    problems.append(f"cannot join {group} on {interface.name}: {e.strerror or e}")
-                    continue
-            self._joined4.add(source)
-        return problems
+        return targets, problems + self._group4.join(interfaces)
 
     def _beforeSend4(self, target: Target) -> None:
         if target.source and self.port is not None:
@@ -253,63 +215,22 @@ class DiscoveryService(Service):
         index = interface.index if interface is not None else 0
         return Target(address, name, services, endpoints, index)
 
-    # IPv6: one socket per interface, bound to it.
+    # IPv6: one socket per interface, bound to it (see IPv6Links).
 
-    def _sync6(self, interfaces: Sequence[Interface]) -> None:
-        """
-        Listen on every IPv6 interface that can multicast and is not
-        listened on yet; stop on those that have gone.
-        """
-        wanted = {i.index: i for i in ipv6Interfaces(interfaces)}
-        for index in set(self._v6) - set(wanted):
-            skt, port, _ = self._v6.pop(index)
-            port.stopListening()
-            skt.close()
-        self._v6Problems = {k: v for k, v in self._v6Problems.items() if k in
-                            {i.name for i in wanted.values()}}
-        for index, interface in wanted.items():
-            if index not in self._v6:
-                self._listen6(interface)
-        if not wanted:
-            self._v6Problems[""] = "ipv6 = yes: no IPv6 interface that can multicast"
-        else:
-            self._v6Problems.pop("", None)
-
-    def _listen6(self, interface: Interface) -> None:
-        name = interface.name
+    def _protocol6(self, interface: Interface) -> DiscoveryProtocol:
+        index = interface.index
+        group = (GROUP6, self.settings.port)
         protocol = DiscoveryProtocol(
             self.reactor,
-            broadcast=(GROUP6, self.config.port),
+            broadcast=group,
             instanceId=self.protocol.instanceId,
-            targets=lambda: ([self._targetOn(self._byIndex(interface.index), (GROUP6, self.config.port))], []),
-            replyFor=lambda addr: self._targetOn(self._byIndex(interface.index), tuple(addr[:2])),
-            viaFor=interfaceNamed(name),
+            targets=lambda: ([self._targetOn(self._byIndex(index), group)], []),
+            replyFor=lambda addr: self._targetOn(self._byIndex(index), tuple(addr[:2])),
+            viaFor=interfaceNamed(interface.name),
             **self._shared,
         )
         protocol.name = self.protocol.name
-        try:
-            skt = multicastSocket6(self.config.port, interface)
-        except OSError as e:
-            reason = f"cannot listen on [{GROUP6}]:{self.config.port} on {name}: {e.strerror or e}"
-            if self._v6Problems.get(name) != reason:
-                self._log.warn("discovery: {reason}", reason=reason)
-            self._v6Problems[name] = reason
-            return
-        try:
-            port = self.reactor.adoptDatagramPort(
-                skt.fileno(), socket.AF_INET6, protocol, MAX_UDP_PAYLOAD + 1
-            )
-        except BaseException:
-            skt.close()
-            raise
-        self._v6Problems.pop(name, None)
-        self._v6[interface.index] = (skt, port, protocol)
-        self._log.info(
-            "discovery listening on [{group}]:{port} on {interface}",
-            group=GROUP6,
-            port=self.config.port,
-            interface=name,
-        )
+        return protocol
 
     def _byIndex(self, index: int) -> Interface | None:
         return next((i for i in self._known if i.index == index), None)
@@ -332,13 +253,13 @@ class DiscoveryService(Service):
     def statusDetails(self) -> dict[str, Any]:
         """
         What C{/status} adds for this service: the peers, at most
-        L{STATUS_PEERS} of them listed (see L{PeerTable.summary}); with
+        C{STATUS_PEERS} of them listed (see L{PeerTable.summary}); with
         C{ipv6}, the interfaces it multicasts on (C{"ipv6"}).
         """
         details = self.protocol.peers.summary()
-        if self.config.ipv6:
+        if self.settings.ipv6:
             names = {i.index: i.name for i in self._known}
-            details["ipv6"] = sorted(names.get(index, str(index)) for index in self._v6)
+            details["ipv6"] = sorted(names.get(index, str(index)) for index in self._v6.indexes())
         return details
 
     def healthProblems(self) -> list[str]:
@@ -347,9 +268,9 @@ class DiscoveryService(Service):
         cannot: see L{DiscoveryProtocol.problems}.
         """
         found = self.protocol.problems()
-        for _, _, protocol in self._v6.values():
+        for protocol in self._v6.protocols():
             found += protocol.problems()
-        return found + self._receiveProblems + sorted(self._v6Problems.values())
+        return found + self._receiveProblems + self._v6.problems()
 
     def guardedPorts(self) -> frozenset[int]:
         """
@@ -378,69 +299,64 @@ class DiscoveryService(Service):
             self._listen()
 
     def _listen(self) -> None:
-        config = self.config
+        settings = self.settings
         try:
-            self.port = listenDatagram(
-                self.reactor,
-                self.protocol,
-                config.interface,
-                config.port,
-                reuse=True,
-                maxPacketSize=MAX_UDP_PAYLOAD + 1,
+            self.port = listenDiscovery(
+                self.reactor, self.protocol, settings.interface, settings.port
             )
         except OSError as e:
             raise ListenError("discovery", self.description, e) from e
-        for address in receiverAddresses(config.interface, config.broadcast, self._read()):
+        for address in receiverAddresses(settings.interface, settings.broadcast, self._read()):
             try:
                 receiver = listenDatagram(
                     self.reactor,
                     BroadcastReceiver(self.protocol),
                     address,
-                    config.port,
+                    settings.port,
                     reuse=True,
                 )
                 self._receivers.append(receiver)
-                if address == config.broadcast and isMulticast(address):
-                    self._group4 = socketOf(receiver, socket.AF_INET)
+                if address == settings.broadcast and isMulticast(address):
+                    self._group4.socket = socketOf(receiver, socket.AF_INET)
             except OSError as e:
                 self._log.warn(
                     "discovery: cannot receive broadcasts to {address}:{port} ({reason}); "
                     "announcing anyway",
                     address=address,
-                    port=config.port,
+                    port=settings.port,
                     reason=e.strerror or e,
                 )
                 self._receiveProblems.append(
-                    f"cannot receive broadcasts to {address}:{config.port}: {e.strerror or e}"
+                    f"cannot receive broadcasts to {address}:{settings.port}: {e.strerror or e}"
                 )
-        if isMulticast(config.broadcast):
+        if isMulticast(settings.broadcast):
             with socketOf(self.port, socket.AF_INET) as skt:
                 multicastOptions4(skt)
-            if config.interface in ("", "0.0.0.0"):
-                self._group4 = socketOf(self.port, socket.AF_INET)
-        if config.ipv6:
-            self._sync6(self._known)
+            if settings.interface in ("", "0.0.0.0"):
+                self._group4.socket = socketOf(self.port, socket.AF_INET)
+        if settings.ipv6:
+            self._v6.sync(self._known)
         self._log.info(
             "discovery listening on {endpoint} ({address}), announcing to {broadcast} "
             "every {interval} s as {name} ({id})",
             endpoint=self.description,
             address=describeAddress(self.port.getHost()),
             broadcast=self._where(),
-            interval=config.interval,
+            interval=settings.interval,
             name=self.protocol.name,
             id=self.protocol.instanceId,
         )
 
     def _where(self) -> str:
-        config = self.config
-        if config.broadcast != AUTO:
+        settings = self.settings
+        if settings.broadcast != AUTO:
             where = _describe(self.protocol.broadcast)
-        elif config.interface in ("", "0.0.0.0"):
+        elif settings.interface in ("", "0.0.0.0"):
             where = "the broadcast address of each interface"
         else:
-            where = f"the broadcast address of {config.interface}'s interface"
-        if config.ipv6:
-            where += f" and [{GROUP6}]:{config.port} on each IPv6 interface"
+            where = f"the broadcast address of {settings.interface}'s interface"
+        if settings.ipv6:
+            where += f" and [{GROUP6}]:{settings.port} on each IPv6 interface"
         return where
 
     def stopService(self) -> Deferred[Any]:
@@ -449,61 +365,26 @@ class DiscoveryService(Service):
         """
         Service.stopService(self)
         ports = [p for p in (self.port, *self._receivers) if p is not None]
-        for skt, port, _ in self._v6.values():
-            ports.append(port)
-            skt.close()  # the reactor holds its own duplicate
-        self._v6.clear()
-        if self._group4 is not None:
-            self._group4.close()
-            self._group4 = None
-        self._joined4.clear()
+        ports += self._v6.close()
+        self._group4.close()
         self.port = None
         self._receivers = []
         self._receiveProblems = []
         return DeferredList([maybeDeferred(p.stopListening) for p in ports])
 
 
-def receiverAddresses(
-    interface: str, broadcast: str, interfaces: Sequence[Interface]
-) -> list[str]:
-    """
-    The addresses more sockets bind so that the broadcasts meant for an
-    instance bound to C{interface} arrive: none for a wildcard
-    C{interface}, which receives them all; else the configured broadcast
-    address, the subnet broadcast addresses of C{interface}, and
-    255.255.255.255.
-    """
-    if interface in ("", "0.0.0.0"):
-        return []
-    found = []
-    if broadcast not in (AUTO, LIMITED_BROADCAST):
-        found.append(broadcast)
-    for each in interfaces:
-        for entry in each.ipv4:
-            if entry.address == interface and entry.broadcast:
-                found.append(entry.broadcast)
-    found.append(LIMITED_BROADCAST_ADDRESS)
-    unique = []
-    for address in found:
-        if address != interface and address not in unique:
-            unique.append(address)
-    return unique
-
-
 def makeDiscoveryService(
-    config: DiscoveryConfig,
+    settings: DiscoverySettings = DiscoverySettings(),
     reactor: Any = None,
     stats: DiscoveryStats | None = None,
     interfaces: Callable[[], Sequence[Interface]] = listInterfaces,
 ) -> DiscoveryService:
     """
-    Build the discovery service for the C{[discovery]} section.
+    Build a discovery service.
 
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; new L{DiscoveryStats} if L{None}.
     @param interfaces: reads the host's interfaces (fakes in tests).
     """
-    if reactor is None:
-        from twisted.internet import reactor
     stats = stats if stats is not None else DiscoveryStats()
-    return DiscoveryService(config, reactor, stats, interfaces)
+    return DiscoveryService(settings, defaultReactor(reactor), stats, interfaces)

@@ -49,7 +49,9 @@ from zope.interface import implementer
 
 from services.echo._tcp import EchoFactory, EchoService
 from services.nsepoll.fastpath import canWriteDirectly
-from services.net.listen import ListenContext, ListenerService, SocketOptions, endpointFor
+from services.net.endpoints import ListenContext, endpointFor
+from services.net.listener import ListenerService
+from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats
 
 __all__ = [

@@ -30,7 +30,8 @@ from twisted.application.service import MultiService
 from twisted.internet.error import InvalidAddressError, MessageLengthError
 from twisted.internet.protocol import DatagramProtocol
 
-from services.net.datagram import MAX_UDP_PAYLOAD, OwnPorts, SourceLimiter, parseUdpEndpoint
+from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter, parseUdpEndpoint
+from services.net.ownports import OwnPorts
 from services.stats import DatagramAnswerStats
 from services.echo._udp import UdpEchoListener
 

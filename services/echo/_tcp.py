@@ -46,13 +46,10 @@ from services import logs
 from services.config import EchoConfig
 from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
 from services.net.drain import ConnectionTracker
-from services.net.listen import (
-    ListenContext,
-    ListenerService,
-    SocketOptions,
-    describeAddress,
-    endpointFor,
-)
+from services.net.addresses import describeAddress
+from services.net.endpoints import ListenContext, endpointFor
+from services.net.listener import ListenerService
+from services.net.sockets import SocketOptions
 from services.net.connections import newest
 from services.net.sendtimeout import SendTimer, queuedBytes
 from services.stats import ConnectionStats

@@ -41,22 +41,20 @@ from twisted.logger import Logger, LogLevel
 
 from services import logs
 from services.config import UdpEchoConfig
+from services.net.addresses import describeAddress
 from services.net.datagram import (
     MAX_UDP_PAYLOAD,
-    OwnPorts,
     SourceLimiter,
+    isUnixDatagram,
     listenDatagram,
     parseUdpEndpoint,
+    parseUnixDatagram,
     unsafeSource,
 )
-from services.net.listen import ListenError, describeAddress
+from services.net.listener import ListenError
+from services.net.ownports import OwnPorts
 from services.stats import UdpEchoStats
-from services.echo._unixgram import (
-    UnixDatagramEcho,
-    UnixDatagramEchoListener,
-    isUnixDatagram,
-    parseUnixDatagram,
-)
+from services.echo._unixgram import UnixDatagramEcho, UnixDatagramEchoListener
 
 __all__ = ["UdpEcho", "UdpEchoListener", "makeUdpEchoService"]
 

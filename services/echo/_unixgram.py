@@ -35,7 +35,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from services import logs
-from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter
+from services.net.datagram import MAX_UDP_PAYLOAD, SourceLimiter, parseUnixDatagram
 from services.net.seqpacket import removeStaleSocket
 from services.stats import UdpEchoStats
 
@@ -43,43 +43,9 @@ __all__ = [
     "UnixDatagramClient",
     "UnixDatagramEcho",
     "UnixDatagramEchoListener",
-    "isUnixDatagram",
-    "parseUnixDatagram",
 ]
 
 _SEND_ERRORS = (OSError, MessageLengthError, InvalidAddressError)
-
-
-def isUnixDatagram(description: str) -> bool:
-    """
-    Whether C{description} is a C{unixgram:} one.
-    """
-    return description.strip().lower().startswith("unixgram:")
-
-
-def parseUnixDatagram(description: str) -> tuple[str, int]:
-    """
-    The path and file mode of C{unixgram:PATH[:mode=OCTAL]} (mode 666 by
-    default, as Twisted's C{listenUNIXDatagram}).
-
-    @raise ValueError: saying what is allowed.
-    """
-    _, _, rest = description.strip().partition(":")
-    path, *options = rest.split(":")
-    if not path:
-        raise ValueError("unixgram: needs a path, e.g. unixgram:/run/netservices/echo.dgram")
-    mode = 0o666
-    for option in options:
-        key, equals, value = option.partition("=")
-        if key != "mode" or not equals:
-            raise ValueError(f"unixgram: unknown option {option!r}; the only option is mode=OCTAL")
-        try:
-            mode = int(value, 8)
-        except ValueError:
-            mode = -1
-        if not 0 <= mode <= 0o7777:
-            raise ValueError(f"unixgram: mode= {value!r} is not an octal file mode, e.g. 660")
-    return path, mode
 
 
 class UnixDatagramEcho(DatagramProtocol):
@@ -191,7 +157,8 @@ class UnixDatagramEchoListener(Service):
             self._listen()
 
     def _listen(self) -> None:
-        from services.net.listen import ListenError, describeAddress
+        from services.net.addresses import describeAddress
+        from services.net.listener import ListenError
 
         try:
             removeStaleSocket(self.path, socket.SOCK_DGRAM)

@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from services.net.listen import describeAddress
+from services.net.addresses import describeAddress
 from services.net.sendtimeout import queuedBytes
 
 __all__ = [

@@ -1,15 +1,18 @@
 # -*- test-case-name: tests.test_datagram -*-
 """
-UDP building blocks shared by discovery and UDP echo.
+Datagram building blocks shared by discovery and the datagram echoes.
 
   - L{UdpEndpoint}: C{udp:PORT:interface=ADDR} descriptions, in the style of
-    Twisted's stream endpoint strings (Twisted has none for datagrams).
+    Twisted's stream endpoint strings (Twisted has none for datagrams), and
+    C{unixgram:PATH[:mode=OCTAL]} ones for UNIX datagram sockets
+    (L{isUnixDatagram}, L{parseUnixDatagram}).
   - L{listenDatagram}: a UDP port whose socket we bind ourselves, so that it
     can carry C{SO_REUSEADDR} (Twisted's C{listenUDP} never sets it), handed
     to the reactor with C{adoptDatagramPort}.
   - L{unsafeSource} and L{SourceLimiter}: the rules that keep a UDP service
     from answering into a loop (CERT CA-1996-01, CVE-2024-2169) or from being
-    used as a flood amplifier.
+    used as a flood amplifier; which ports are our own is
+    L{services.net.ownports}.
 """
 
 from __future__ import annotations
@@ -18,24 +21,22 @@ import ipaddress
 import re
 import socket
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Collection, Iterable
+from typing import Any
 
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 
-from services.net.listen import listeningPorts
-
 __all__ = [
     "MAX_UDP_PAYLOAD",
-    "OwnPorts",
     "SourceLimiter",
     "UdpEndpoint",
     "bindDatagramSocket",
+    "isUnixDatagram",
     "listenDatagram",
     "parseUdpEndpoint",
-    "portsByService",
-    "rootService",
+    "parseUnixDatagram",
     "unsafeSource",
 ]
 
@@ -105,6 +106,38 @@ def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise ValueError(f"port {text!r} is not a whole number from 0 to 65535")
     return int(text)
+
+
+def isUnixDatagram(description: str) -> bool:
+    """
+    Whether C{description} is a C{unixgram:} one.
+    """
+    return description.strip().lower().startswith("unixgram:")
+
+
+def parseUnixDatagram(description: str) -> tuple[str, int]:
+    """
+    The path and file mode of C{unixgram:PATH[:mode=OCTAL]} (mode 666 by
+    default, as Twisted's C{listenUNIXDatagram}).
+
+    @raise ValueError: saying what is allowed.
+    """
+    _, _, rest = description.strip().partition(":")
+    path, *options = rest.split(":")
+    if not path:
+        raise ValueError("unixgram: needs a path, e.g. unixgram:/run/netservices/echo.dgram")
+    mode = 0o666
+    for option in options:
+        key, equals, value = option.partition("=")
+        if key != "mode" or not equals:
+            raise ValueError(f"unixgram: unknown option {option!r}; the only option is mode=OCTAL")
+        try:
+            mode = int(value, 8)
+        except ValueError:
+            mode = -1
+        if not 0 <= mode <= 0o7777:
+            raise ValueError(f"unixgram: mode= {value!r} is not an octal file mode, e.g. 660")
+    return path, mode
 
 
 def bindDatagramSocket(
@@ -213,13 +246,13 @@ class SourceLimiter:
 
     def __init__(
         self,
-        clock: IReactorTime,
+        reactor: IReactorTime,
         sourceRate: float,
         sourceBurst: int,
         globalRate: float,
         maxSources: int = 4096,
     ) -> None:
-        self.clock = clock
+        self.clock = reactor
         self.sourceRate = sourceRate
         self.sourceBurst = float(sourceBurst)
         self.globalRate = globalRate
@@ -231,7 +264,7 @@ class SourceLimiter:
         self._globalTolerance = (self.globalBurst - 1) / globalRate + self._EPSILON
         # When each source's bucket, and the shared one, is full again.
         self._fullAt: dict[str, float] = {}
-        self._globalFullAt = clock.seconds()
+        self._globalFullAt = reactor.seconds()
         self._swept: float | None = None
 
     def allow(self, source: str, now: float | None = None) -> bool:
@@ -273,93 +306,3 @@ class SourceLimiter:
 
     def __len__(self) -> int:
         return len(self._fullAt)
-
-
-def rootService(service: Any) -> Any:
-    """
-    The root of the service tree C{service} belongs to.
-    """
-    while getattr(service, "parent", None) is not None:
-        service = service.parent
-    return service
-
-
-def _numbers(ports: Iterable[Any]) -> list[int]:
-    numbers = set()
-    for port in ports:
-        number = getattr(port.getHost(), "port", None)
-        if isinstance(number, int):
-            numbers.add(number)
-    return sorted(numbers)
-
-
-def portsByService(root: Any, exclude: Collection[str] = ()) -> dict[str, list[int]]:
-    """
-    The port numbers each named child of C{root} is listening on now
-    (TCP or UDP; UNIX sockets have none), leaving out C{exclude} and
-    children with no port.
-    """
-    found = {}
-    for child in getattr(root, "services", ()):
-        name = getattr(child, "name", None)
-        if not name or name in exclude:
-            continue
-        numbers = _numbers(listeningPorts(child))
-        if numbers:
-            found[name] = numbers
-    return found
-
-
-def peerPorts(root: Any) -> list[int]:
-    """
-    The service ports that other instances announced, as the discovery
-    services in C{root}'s tree (any service with a C{guardedPorts()}: a
-    bounded set, so that announces never guard every port) have heard them.
-    """
-    found: set[int] = set()
-    guarded = getattr(root, "guardedPorts", None)
-    if callable(guarded):
-        found.update(guarded())
-    for child in getattr(root, "services", ()):
-        found.update(peerPorts(child))
-    return sorted(found)
-
-
-class OwnPorts:
-    """
-    The set of port numbers the whole service tree of a service listens
-    on, and those that the other instances it heard of (through discovery)
-    announced, looked up at most once a second (the data path asks for
-    every datagram).  Two UDP services that answer each other would loop
-    for ever on one forged datagram: no answer goes to these ports.
-
-    @ivar fixed: ports to include whatever the tree says (the configured
-        ones, known before listening).
-    """
-
-    def __init__(
-        self, service: Any, clock: IReactorTime, fixed: Collection[int] = (), every: float = 1.0
-    ) -> None:
-        self.service = service
-        self.clock = clock
-        self.fixed = frozenset(p for p in fixed if p)
-        self.every = every
-        self._ports: frozenset[int] = self.fixed
-        self._expires = float("-inf")
-
-    def __call__(self, now: float | None = None) -> frozenset[int]:
-        """
-        The port numbers, at most C{every} seconds old.
-
-        @param now: the time by C{clock}, if the caller has read it already.
-        """
-        if now is None:
-            now = self.clock.seconds()
-        if now >= self._expires:
-            root = rootService(self.service)
-            self._ports = (
-                self.fixed | frozenset(_numbers(listeningPorts(root))) | frozenset(peerPorts(root))
-            )
-            self._expires = now + self.every
-        return self._ports
-

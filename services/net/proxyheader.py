@@ -54,16 +54,15 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.protocols.haproxy._exceptions import InvalidProxyHeader
-from twisted.protocols.haproxy._info import ProxyInfo
-from twisted.protocols.haproxy._v1parser import V1Parser
-from twisted.protocols.haproxy._v2parser import V2Parser
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, directlyProvides, implementer, providedBy
 
 from services import logs
-from services.net.listen import describeAddress
+from services._twisted.haproxy import V2_SIGNATURE, InvalidProxyHeader, ProxyInfo, parseV1, parseV2
+from services.net.addresses import Network, describeAddress, isTrusted, trustedNetworks
+from services.net.defaults import defaultReactor
+from services.stats import ConnectionStats
 
 __all__ = [
     "HEADER_TIMEOUT",
@@ -73,9 +72,7 @@ __all__ = [
     "ProxyHeaderFactory",
     "ProxyHeaderProtocol",
     "ProxyInfo",
-    "isTrusted",
     "parseHeader",
-    "trustedNetworks",
 ]
 
 #: Seconds a connection may take to send its whole PROXY header.
@@ -83,48 +80,10 @@ HEADER_TIMEOUT = 3.0
 
 _V1_PREFIX = b"PROXY "
 _V1_MAX = 107  # the longest version 1 header, CRLF included
-_V2_SIGNATURE = V2Parser.PREFIX
 _V2_FIXED = 16  # signature, version/command, family/protocol, length
 
 #: The sources trusted to send PROXY headers unless told otherwise.
 LOOPBACK = ("127.0.0.0/8", "::1")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def trustedNetworks(sources: Iterable[str | Network]) -> tuple[Network, ...]:
-    """
-    Networks from addresses and CIDR networks (C{"10.0.0.5"},
-    C{"192.0.2.0/24"}, C{"::1"}), host bits allowed.
-
-    @raise ValueError: for one that is neither.
-    """
-    return tuple(
-        s if isinstance(s, (ipaddress.IPv4Network, ipaddress.IPv6Network))
-        else ipaddress.ip_network(s, strict=False)
-        for s in sources
-    )
-
-
-def isTrusted(address: IAddress | None, networks: Iterable[Network]) -> bool:
-    """
-    Whether a connection from C{address} may send a PROXY header: its IP
-    address (an IPv4-mapped IPv6 one as IPv4) is in one of C{networks}.
-    A peer without an IP address (a UNIX socket) is on this host, and
-    trusted.
-    """
-    host = getattr(address, "host", None)
-    if not isinstance(host, str):
-        return True
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    if mapped is not None:
-        ip = mapped
-    return any(ip in network for network in networks)
-
 
 class MalformedHeader(ValueError):
     """
@@ -156,7 +115,7 @@ def _parseV1(line: bytes) -> ProxyInfo:
     if line.split(b" ", 2)[:2] == [b"PROXY", b"UNKNOWN"]:
         # Valid with or without addresses after it; V1Parser wants them.
         return ProxyInfo(line, None, None)
-    info = V1Parser.parse(line)
+    info = parseV1(line)
     if info.source is not None:
         # V1Parser takes any text for addresses and ports; check them.
         if len(line.split(b" ")) != 6:
@@ -177,7 +136,7 @@ def parseHeader(data: bytes) -> tuple[ProxyInfo, bytes] | None:
     if not data:
         return None
     try:
-        if _V2_SIGNATURE.startswith(data[:12]):
+        if V2_SIGNATURE.startswith(data[:12]):
             if len(data) < _V2_FIXED:
                 return None
             if data[12] >> 4 != 2:
@@ -185,7 +144,7 @@ def parseHeader(data: bytes) -> tuple[ProxyInfo, bytes] | None:
             size = _V2_FIXED + int.from_bytes(data[14:16], "big")
             if len(data) < size:
                 return None
-            return V2Parser.parse(data[:size]), data[size:]
+            return parseV2(data[:size]), data[size:]
         if _V1_PREFIX.startswith(data[:6]):
             end = data.find(b"\r\n", 0, _V1_MAX)
             if end < 0:
@@ -217,7 +176,7 @@ class ProxyHeaderProtocol(ProtocolWrapper):
     def __init__(self, factory: ProxyHeaderFactory) -> None:
         self.factory = factory
         self.wrappedProtocol = None
-        self._buffer = b""
+        self._headerBytes = b""
 
     def makeConnection(self, transport: Any) -> None:
         """
@@ -238,7 +197,7 @@ class ProxyHeaderProtocol(ProtocolWrapper):
             factory.stats.proxyUntrusted += 1
             self._close("not a trusted PROXY protocol source (trusted_proxies)")
             return
-        self._timer = factory.clock.callLater(factory.headerTimeout, self._headerTimedOut)
+        self._timer = factory.reactor.callLater(factory.headerTimeout, self._headerTimedOut)
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -250,15 +209,15 @@ class ProxyHeaderProtocol(ProtocolWrapper):
             return
         if self.disconnecting:
             return
-        self._buffer += data
+        self._headerBytes += data
         try:
-            parsed = parseHeader(self._buffer)
+            parsed = parseHeader(self._headerBytes)
         except MalformedHeader as e:
             self.factory.stats.proxyMalformed += 1
             self._close("{reason}", reason=e)
             return
         if parsed is not None:
-            self._buffer = b""
+            self._headerBytes = b""
             self._headerReceived(*parsed)
 
     def _headerReceived(self, info: ProxyInfo, rest: bytes) -> None:
@@ -344,7 +303,7 @@ class ProxyHeaderFactory(WrappingFactory):
     Wraps a protocol factory so that every connection starts with a PROXY
     header.
 
-    @ivar clock: the time source of the header timeout.
+    @ivar reactor: the time source of the header timeout.
     @ivar stats: where malformed headers (C{proxyMalformed}) and header
         timeouts (C{proxyTimedOut}) are counted.
     @ivar headerTimeout: seconds allowed for the whole header.
@@ -358,21 +317,15 @@ class ProxyHeaderFactory(WrappingFactory):
     def __init__(
         self,
         wrappedFactory: IProtocolFactory,
-        clock: IReactorTime | None = None,
+        reactor: IReactorTime | None = None,
         stats: ProxyStats | None = None,
         headerTimeout: float = HEADER_TIMEOUT,
         trusted: Iterable[str | Network] = LOOPBACK,
     ) -> None:
         WrappingFactory.__init__(self, wrappedFactory)  # type: ignore[arg-type]
         self.trusted = trustedNetworks(trusted)
-        if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
-        if stats is None:
-            from services.stats import ConnectionStats
-
-            stats = ConnectionStats()
-        self.clock: IReactorTime = clock  # type: ignore[assignment]
-        self.stats: ProxyStats = stats
+        self.reactor: IReactorTime = defaultReactor(reactor)
+        self.stats: ProxyStats = ConnectionStats() if stats is None else stats
         self.headerTimeout = headerTimeout
 
     def logPrefix(self) -> str:
@@ -402,14 +355,14 @@ class ProxyHeaderEndpoint:
     def __init__(
         self,
         wrapped: IStreamServerEndpoint,
-        clock: IReactorTime | None = None,
+        reactor: IReactorTime | None = None,
         stats: ProxyStats | None = None,
         headerTimeout: float = HEADER_TIMEOUT,
         trusted: Iterable[str | Network] = LOOPBACK,
     ) -> None:
         self.wrapped = wrapped
         self.trusted = trustedNetworks(trusted)
-        self._clock = clock
+        self._reactor = reactor
         self._stats = stats
         self._headerTimeout = headerTimeout
 
@@ -418,6 +371,6 @@ class ProxyHeaderEndpoint:
         Listen on the wrapped endpoint.
         """
         factory = ProxyHeaderFactory(
-            protocolFactory, self._clock, self._stats, self._headerTimeout, self.trusted
+            protocolFactory, self._reactor, self._stats, self._headerTimeout, self.trusted
         )
         return self.wrapped.listen(factory)

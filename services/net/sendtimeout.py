@@ -22,6 +22,8 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from services._twisted.transports import unsentBytes
+
 __all__ = ["SendTimer", "queuedBytes"]
 
 
@@ -33,11 +35,8 @@ def queuedBytes(transport: Any) -> int | None:
     """
     for _ in range(4):
         buffer = getattr(transport, "dataBuffer", None)
-        if isinstance(buffer, bytes):
-            # Twisted private: FileDescriptor's send buffer (dataBuffer from
-            # offset, then _tempDataBuffer of _tempDataLen bytes); verified
-            # on Twisted 26.10.
-            return len(buffer) - transport.offset + transport._tempDataLen  # type: ignore[no-any-return]
+        if isinstance(buffer, bytes):  # a FileDescriptor: a socket's transport
+            return unsentBytes(transport)
         transport = getattr(transport, "transport", None)
         if transport is None:
             break

@@ -17,9 +17,14 @@ builds one on the reactor's own interfaces:
 A record of zero bytes cannot be told from the end of the connection (both
 read as nothing), so it is taken as the end, and C{write(b"")} sends none.
 
+Why one module: it is one transport, as Twisted's own C{tcp.py} and
+C{unix.py} are: the connection, its listening port and their endpoints
+share the socket handling, the reactor registration and the record rules,
+and none of them is of use without the others.
+
 Use it in your own application::
 
-    from services.echo._tcp import EchoFactory
+    from services.echo import EchoFactory
     from services.net.seqpacket import SeqpacketServerEndpoint
 
     SeqpacketServerEndpoint(reactor, "/run/echo.seq", mode=0o660).listen(EchoFactory())

@@ -11,7 +11,8 @@ system calls and delays every answer by a loop turn.
 L{writeDirectly} is a C{write} for such a protocol that sends at once when
 the transport's buffer is empty, and otherwise hands the bytes to the
 transport's own C{write}; L{canWriteDirectly} says whether a transport is
-one it may be used with (checked once, when the connection is made).  Every guarantee of the transport is kept:
+one it may be used with (checked once, when the connection is made).
+Every guarantee of the transport is kept:
 
   - ordering: bytes go to the socket directly only when nothing is queued
     before them;
@@ -34,6 +35,10 @@ from typing import Any
 
 from twisted.internet import tcp
 
+# It reads the transport's write buffer, a Twisted internal: it lives with
+# the others, and is called straight from there (no call of ours between).
+from services._twisted.transports import writeDirectly
+
 __all__ = ["canWriteDirectly", "writeDirectly"]
 
 try:
@@ -50,35 +55,7 @@ def canWriteDirectly(transport: Any) -> bool:
     L{writeDirectly} knows: exactly Twisted's TCP or UNIX server transport
     (not a subclass, a wrapper or a fake), or a subclass that declares
     itself equivalent with a true C{_plainSocketTransport} class attribute
-    (the nsepoll reactor's connections, L{services.nsepoll._reactor.FlushMixin}).
+    (the nsepoll reactor's connections, L{services._twisted.reactor.FlushMixin}).
     """
     cls = type(transport)
     return cls in _PLAIN or getattr(cls, "_plainSocketTransport", False) is True
-
-
-def writeDirectly(transport: Any, data: bytes) -> None:
-    """
-    Write C{data} to C{transport}, a transport for which
-    L{canWriteDirectly} is true: send it now if nothing is queued, and queue
-    whatever the kernel does not take.
-    """
-    if (
-        transport._tempDataLen
-        or transport.dataBuffer
-        or transport.TLS
-        or transport.disconnecting
-        or transport._writeDisconnecting
-        or not transport.connected
-        or type(data) is not bytes
-    ):
-        transport.write(data)
-        return
-    try:
-        sent = transport.socket.send(data)
-    except OSError:
-        # EAGAIN, or an error that the transport's next send reports.
-        sent = 0
-    if sent < len(data):
-        transport.write(data[sent:])
-
-

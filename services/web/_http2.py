@@ -1,15 +1,16 @@
 # -*- test-case-name: tests.test_http2 -*-
 """
-HTTP/2 over TLS with the limits of L{services.web._limits}.
+HTTP/2 over TLS with the limits of L{services.web._channel}.
 
-twisted.web speaks HTTP/2 (L{twisted.web._http2.H2Connection}, on the C{h2}
-package) when ALPN picks C{h2}, but its own switch
-(C{_GenericHTTPChannelProtocol}) replaces the channel with a plain
-L{H2Connection}, which has none of our limits.  L{HTTP2Factory} wraps a
-L{LimitedSite} on an C{ssl:} listener: each connection starts as the site's
-L{LimitedChannel} (so the connection caps and counters apply as they do to
-HTTP/1.1), and when the TLS handshake chose C{h2} it hands over to a
-L{LimitedH2Connection}, which keeps:
+twisted.web speaks HTTP/2 (its C{H2Connection}, on the C{h2} package) when
+ALPN picks C{h2}, but its own switch replaces the channel with a plain
+C{H2Connection}, which has none of our limits.
+L{HTTP2Factory<services.web._http2factory.HTTP2Factory>} wraps a
+L{LimitedSite<services.web._site.LimitedSite>} on an C{ssl:} listener: each
+connection starts as the site's
+L{LimitedChannel<services.web._channel.LimitedChannel>} (so the connection
+caps and counters apply as they do to HTTP/1.1), and when the TLS handshake
+chose C{h2} it hands over to a L{LimitedH2Connection}, which keeps:
 
   - the header deadline: the first request's headers complete within
     C{headerTimeout} of connecting, else GOAWAY and close (counted as
@@ -37,36 +38,29 @@ L{LimitedH2Connection}, which keeps:
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h2.connection
 import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import priority
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IDelayedCall, IProtocol
-from twisted.internet.protocol import Factory, connectionDone
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
-from twisted.python.components import proxyForInterface
 from twisted.python.failure import Failure
-from twisted.web._http2 import H2Connection, H2Stream
 
 from services import logs
-from services.web._limits import LimitedChannel, LimitedSite, errorBody
+from services._twisted.http2 import H2ConnectionBase
 from services.net.sendtimeout import SendTimer
+from services.web._channel import LimitedChannel
+from services.web._http2stream import LimitedH2Stream
+from services.web._rejections import errorBody
 
-__all__ = [
-    "CONTROL_FRAMES",
-    "HTTP2Factory",
-    "LimitedH2Connection",
-    "LimitedH2Stream",
-    "NegotiatingChannel",
-    "StreamRejection",
-]
+if TYPE_CHECKING:
+    from services.web._site import LimitedSite
+
+__all__ = ["CONTROL_FRAMES", "LimitedH2Connection"]
 
 #: PING, SETTINGS, PRIORITY and unknown frames allowed between two requests.
 CONTROL_FRAMES = 1000
@@ -102,125 +96,9 @@ class _CountingConnection(h2.connection.H2Connection):
         return events
 
 
-class StreamRejection:
+class LimitedH2Connection(H2ConnectionBase):
     """
-    A request that the connection answered itself (413), as the access log
-    formatter sees it.
-    """
-
-    clientproto = b"HTTP/2"
-
-    def __init__(self, stream: LimitedH2Stream, code: int, sentLength: int) -> None:
-        self.code = code
-        self.sentLength = sentLength
-        self.method: bytes | None = stream.command
-        self.uri: bytes | None = stream.path
-        self._stream = stream
-
-    def getClientAddress(self) -> IAddress:
-        """
-        The client's address.
-        """
-        return self._stream.getPeer()  # type: ignore[no-any-return]
-
-    def getHeader(self, name: bytes) -> bytes | None:
-        """
-        A request header, if any.
-        """
-        # Twisted private: the stream's request; verified on Twisted 26.10.
-        value: bytes | None = self._stream._request.getHeader(name)
-        return value
-
-
-class LimitedH2Stream(H2Stream):
-    """
-    A stream that answers 413 to a body over the limit, and aborts its
-    connection when its client keeps its flow control window shut for the
-    send timeout.
-    """
-
-    _rejected = False
-    _blockedCall: IDelayedCall | None = None
-
-    def bodyTooLarge(self) -> None:
-        """
-        Answer 413 on this stream and reset it: the request never runs, and
-        what the client still sends for it is discarded by h2.
-        """
-        if self._rejected:
-            return
-        self._rejected = True
-        # Twisted private: the stream's connection; verified on Twisted 26.10.
-        connection: LimitedH2Connection = self._conn
-        site: LimitedSite = connection.factory
-        site.stats.bodyTooLarge += 1
-        sent = connection.rejectStream(self.streamID, 413, b"Content Too Large")
-        site.logRejected(StreamRejection(self, 413, sent))  # type: ignore[arg-type]
-
-    def requestDone(self, request: Any) -> None:
-        """
-        A response is complete: count its body on the connection.
-        """
-        self._conn.bytesOut += request.sentLength
-        H2Stream.requestDone(self, request)
-
-    def receiveDataChunk(self, data: bytes, flowControlledLength: int) -> None:
-        """
-        Pass on a piece of the body, unless the request was rejected.
-        """
-        if not self._rejected:
-            H2Stream.receiveDataChunk(self, data, flowControlledLength)
-
-    def requestComplete(self) -> None:
-        """
-        Run the request, unless it was rejected.
-        """
-        if not self._rejected:
-            H2Stream.requestComplete(self)
-
-    def flowControlBlocked(self) -> None:
-        """
-        The client's window for this stream may be shut.  When it is, take
-        the stream out of the send loop (Twisted's loop would otherwise
-        spin, a call per reactor iteration, until the window opens) and
-        start the send timeout.
-        """
-        H2Stream.flowControlBlocked(self)
-        connection: LimitedH2Connection = self._conn
-        if connection.conn.local_flow_control_window(self.streamID) > 0:
-            return  # what is queued is over the window, but some can go
-        # Twisted private: the connection's priority tree, which its send
-        # loop takes streams from; verified on Twisted 26.10.
-        connection.priority.block(self.streamID)
-        timeout = connection.factory.limits.sendTimeout
-        if timeout and self._blockedCall is None:
-            self._blockedCall = connection.callLater(timeout, self._windowTimedOut)
-
-    def windowUpdated(self) -> None:
-        """
-        The client opened a window: stop the send timeout.
-        """
-        H2Stream.windowUpdated(self)
-        if self._conn.conn.local_flow_control_window(self.streamID) > 0:
-            self.stopTimer()
-
-    def stopTimer(self) -> None:
-        """
-        The stream is done, or may send again.
-        """
-        if self._blockedCall is not None:
-            if self._blockedCall.active():
-                self._blockedCall.cancel()
-            self._blockedCall = None
-
-    def _windowTimedOut(self) -> None:
-        self._blockedCall = None
-        self._conn.sendTimedOut()
-
-
-class LimitedH2Connection(H2Connection):
-    """
-    An L{H2Connection} with the limits of a L{LimitedSite} (see the module
+    A C{H2Connection} with the limits of a L{LimitedSite} (see the module
     docstring).
 
     @ivar peer: the peer, as logs show it.
@@ -244,18 +122,8 @@ class LimitedH2Connection(H2Connection):
     _sendTimer: SendTimer | None = None
 
     def __init__(self, reactor: Any) -> None:
-        H2Connection.__init__(self, reactor)
+        H2ConnectionBase.__init__(self, reactor)
         self.conn = _CountingConnection(config=self.conn.config)
-
-    @property
-    def backpressured(self) -> bool:
-        """
-        Whether the transport paused this connection (its send buffer is
-        full).
-        """
-        # Twisted private: set while the transport has paused the
-        # connection; verified on Twisted 26.10.
-        return self._consumerBlocked is not None
 
     def connectionMade(self) -> None:
         """
@@ -267,9 +135,9 @@ class LimitedH2Connection(H2Connection):
             client=False,
             initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.maxStreams},
         )
-        H2Connection.connectionMade(self)
+        H2ConnectionBase.connectionMade(self)
         self._sendTimer = SendTimer(
-            self._reactor, limits.sendTimeout, self.transport, self.sendTimedOut
+            self.factory.reactor, limits.sendTimeout, self.transport, self.sendTimedOut
         )
         if limits.headerTimeout:
             self._headerCall = self.callLater(limits.headerTimeout, self._headerTimedOut)
@@ -288,7 +156,7 @@ class LimitedH2Connection(H2Connection):
         self.factory.stats.bytesIn += n
         self._receiving = True
         try:
-            H2Connection.dataReceived(self, data)
+            H2ConnectionBase.dataReceived(self, data)
         finally:
             self._receiving = False
         conn = self.conn
@@ -311,12 +179,13 @@ class LimitedH2Connection(H2Connection):
         if not self._receiving:
             TimeoutMixin.resetTimeout(self)
 
-    def _requestReceived(self, event: h2.events.RequestReceived) -> None:
-        # Twisted's own builds an H2Stream; this one is the same with ours.
-        # Twisted private: the per-stream state H2Connection keeps; verified
-        # on Twisted 26.10.
+    def buildStream(self, event: h2.events.RequestReceived) -> LimitedH2Stream:
+        """
+        A request began: its headers are complete, so their deadline stops;
+        its stream is a L{LimitedH2Stream}.
+        """
         self._stopHeaderClock()
-        stream = LimitedH2Stream(
+        return LimitedH2Stream(
             event.stream_id,
             self,
             event.headers,
@@ -324,45 +193,15 @@ class LimitedH2Connection(H2Connection):
             self.site,
             self.factory,
         )
-        streamID = event.stream_id
-        self.streams[streamID] = stream
-        cleanup = self._streamCleanupCallbacks[streamID] = Deferred()
-        cleanup.addCallback(lambda result: stream.stopTimer())
-        self._outboundStreamQueues[streamID] = deque()
-        try:
-            self.priority.insert_stream(streamID)
-        except priority.DuplicateStreamError:
-            pass
-        else:
-            self.priority.block(streamID)
+
+    def streamOpened(self, stream: Any, event: h2.events.RequestReceived) -> None:
+        """
+        Answer 413 at once when the declared body is over the limit.
+        """
         limit = self.factory.limits.maxBody
         length = _declaredLength(event.headers)
         if limit and length is not None and length > limit:
             stream.bodyTooLarge()
-
-    def _requestDataReceived(self, event: h2.events.DataReceived) -> None:
-        if event.stream_id in self.streams:
-            H2Connection._requestDataReceived(self, event)
-
-    def _requestEnded(self, event: h2.events.StreamEnded) -> None:
-        if event.stream_id in self.streams:
-            H2Connection._requestEnded(self, event)
-
-    def _requestAborted(self, event: h2.events.StreamReset) -> None:
-        if event.stream_id in self.streams:
-            H2Connection._requestAborted(self, event)
-
-    def _handleWindowUpdate(self, event: h2.events.WindowUpdated) -> None:
-        # Twisted's unblocks the streams that have data but does not wake its
-        # send loop, which (streams shut by flow control being out of it, see
-        # LimitedH2Stream.flowControlBlocked) may be waiting.
-        H2Connection._handleWindowUpdate(self, event)
-        # Twisted private: the send loop waits on this Deferred; verified on
-        # Twisted 26.10.
-        waiting = self._sendingDeferred
-        if waiting is not None:
-            self._sendingDeferred = None
-            waiting.callback(None)
 
     def rejectStream(self, streamID: int, code: int, reason: bytes) -> int:
         """
@@ -387,15 +226,15 @@ class LimitedH2Connection(H2Connection):
             conn.reset_stream(streamID, h2.errors.ErrorCodes.NO_ERROR)
         except h2.exceptions.StreamClosedError:
             return 0
-        if self._tryToWriteControlData() and streamID in self.streams:
-            self._requestDone(streamID)
+        if self.writeControlData() and streamID in self.streams:
+            self.endStream(streamID)
         return len(body)
 
     def pauseProducing(self) -> None:
         """
         The transport's send buffer is full: start the send timeout.
         """
-        H2Connection.pauseProducing(self)
+        H2ConnectionBase.pauseProducing(self)
         if self._sendTimer is not None:
             self._sendTimer.paused()
 
@@ -405,7 +244,7 @@ class LimitedH2Connection(H2Connection):
         """
         if self._sendTimer is not None:
             self._sendTimer.resumed()
-        H2Connection.resumeProducing(self)
+        H2ConnectionBase.resumeProducing(self)
 
     def sendTimedOut(self) -> None:
         """
@@ -427,40 +266,44 @@ class LimitedH2Connection(H2Connection):
         No request made progress for the idle timeout: GOAWAY and close.
         """
         self.factory.stats.idleTimeouts += 1
-        H2Connection.timeoutConnection(self)
+        H2ConnectionBase.timeoutConnection(self)
 
-    def connectionLost(self, reason: Failure = connectionDone, _cancelTimeouts: bool = True) -> None:
+    def beforeConnectionLost(self) -> None:
         """
-        Stop the timers and uncount the connection (once).
+        Stop the timers, the streams' too.
         """
         self._stopHeaderClock()
         if self._sendTimer is not None:
             self._sendTimer.stop()
         for stream in list(self.streams.values()):
             stream.stopTimer()
-        H2Connection.connectionLost(self, reason, _cancelTimeouts)
+
+    def afterConnectionLost(self) -> None:
+        """
+        Uncount the connection (once).
+        """
         if self.factory.channels.pop(self, False) is None:
             self.factory.connectionClosed(self)  # type: ignore[arg-type]
 
-    def _tryToWriteControlData(self) -> bool:
-        # Twisted aborts a client that reads none of the answers to its
-        # control frames (PING, SETTINGS) once 17 KiB of them are buffered.
-        # Twisted private: _tryToWriteControlData; verified on Twisted 26.10.
-        written: bool = H2Connection._tryToWriteControlData(self)
-        if not written:
-            self._abused()
-        return written
+    def controlDataUnread(self) -> None:
+        """
+        The client reads none of the answers to its control frames: count it.
+        """
+        self._abused()
 
-    def _terminate(self, reason: Failure) -> None:
-        # Twisted's answer to a protocol error (h2 raised: a CONTINUATION
-        # flood, an HPACK bomb, too many streams) and to a rapid reset flood;
-        # it leaves the connection to close only once the client has read
-        # the GOAWAY.  Twisted private: _terminate; verified on Twisted 26.10.
+    def terminating(self, reason: Failure) -> None:
+        """
+        A protocol error or a rapid reset flood: count and log it.
+        """
         self._abused()
         self._log.debug(
             "web: closing {peer}: {reason}", peer=self.peer, reason=reason.getErrorMessage()
         )
-        H2Connection._terminate(self, reason)
+
+    def terminated(self) -> None:
+        """
+        Abort the client if it does not close soon after the GOAWAY.
+        """
         self._abortLater()
 
     def _abused(self) -> None:
@@ -495,8 +338,7 @@ class LimitedH2Connection(H2Connection):
     def _abortLater(self) -> None:
         # A client that reads nothing would hold the connection until
         # Twisted's abortTimeout (15 s): give it the HTTP/1.1 channel's linger.
-        if self._abortingCall is None:
-            self._abortingCall = self.callLater(LimitedChannel.lingerTimeout, self.forceAbortClient)
+        self.abortAfter(LimitedChannel.lingerTimeout)
 
 
 def _declaredLength(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -507,89 +349,3 @@ def _declaredLength(headers: list[tuple[bytes, bytes]]) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-class NegotiatingChannel(proxyForInterface(IProtocol, "_channel")):  # type: ignore[misc]
-    """
-    A connection of an C{ssl:} listener: the site's L{LimitedChannel} until
-    the first bytes after the handshake show that ALPN chose C{h2}; then a
-    L{LimitedH2Connection} takes over the connection, its place in the
-    site's counters and registry, and the transport.
-    """
-
-    _negotiated = False
-
-    def __init__(self, channel: LimitedChannel) -> None:
-        self._channel = channel
-
-    def dataReceived(self, data: bytes) -> None:
-        """
-        On the first bytes, switch to HTTP/2 if ALPN chose it.
-        """
-        if not self._negotiated:
-            self._negotiated = True
-            if getattr(self._channel.transport, "negotiatedProtocol", None) == b"h2":
-                self._switch()
-        self._channel.dataReceived(data)
-
-    def _switch(self) -> None:
-        old: LimitedChannel = self._channel
-        site = old.factory
-        transport = old.transport
-        # Twisted private: the producer HTTPChannel registered with its
-        # transport, which the new connection takes over (as Twisted's own
-        # switch does); verified on Twisted 26.10.
-        networkProducer: Any = old._networkProducer
-        networkProducer.unregisterProducer()
-        old.abandon()
-        new: Any = LimitedH2Connection(site.reactor)
-        new.requestFactory = old.requestFactory
-        new.site = site
-        new.factory = site
-        new.timeOut = site.timeOut
-        new.callLater = site.reactor.callLater
-        new.peer, new.peerHost = old.peer, old.peerHost
-        new.connectedAt, new.bytesIn = old.connectedAt, old.bytesIn
-        site.channels.pop(old, None)
-        site.channels[new] = None  # type: ignore[index]
-        self._channel = new
-        new.makeConnection(transport)
-        networkProducer.registerProducer(new, True)
-
-
-class HTTP2Factory(Factory):
-    """
-    The factory of an C{ssl:} listener that offers HTTP/2: the site's
-    channels, each ready to switch to L{LimitedH2Connection} (see
-    L{NegotiatingChannel}).
-
-    @ivar site: the L{LimitedSite} that counts, limits and serves.
-    """
-
-    noisy = False
-
-    def __init__(self, site: LimitedSite) -> None:
-        self.site = site
-
-    def doStart(self) -> None:
-        """
-        Start the site (its access log) with this listener.
-        """
-        self.site.doStart()
-
-    def doStop(self) -> None:
-        """
-        Stop the site with this listener.
-        """
-        self.site.doStop()
-
-    def buildProtocol(self, addr: IAddress | None) -> Any:
-        """
-        A site's channel behind a L{NegotiatingChannel}, or L{None} when a
-        connection cap is reached.
-        """
-        channel = self.site.buildProtocol(addr)
-        if channel is None:
-            return None
-        return NegotiatingChannel(channel)
-

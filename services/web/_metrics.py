@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.threads import blockingCallFromThread
 from twisted.python.threadable import isInIOThread
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
 from services import __version__
-from services.net.listen import isListening
+from services.net.defaults import defaultReactor
+from services.net.listener import isListening
 
 __all__ = [
     "LazyMetricsResource",
@@ -102,9 +104,7 @@ def _onReactorThread(reactor: Any, f: Callable[[], Readings]) -> Readings:
     """
     if isInIOThread() or threading.current_thread() is threading.main_thread():
         return f()
-    if reactor is None:
-        from twisted.internet import reactor
-    readings: Readings = blockingCallFromThread(reactor, f)
+    readings: Readings = blockingCallFromThread(defaultReactor(reactor), f)
     return readings
 
 

@@ -12,7 +12,8 @@ serve, as RFC 9110 asks.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.web import pages
 from twisted.web.iweb import IRequest

@@ -50,6 +50,7 @@ from zope.interface import implementer
 
 from services import logs
 from services._twisted import fastPath
+from services._twisted.webbase import hasQueuedBytes, sendQueuedWrites
 
 __all__ = ["SendfileProducer", "abortResponse", "canSendfile"]
 
@@ -99,11 +100,8 @@ def abortResponse(request: Any, error: BaseException) -> None:
     request.channel.transport.abortConnection()
 
 
-def _queued(transport: Any) -> bool:
-    """
-    Whether C{transport} holds bytes it has not handed to the kernel yet.
-    """
-    return bool(transport.dataBuffer or transport._tempDataLen)
+#: Whether a transport holds bytes it has not handed to the kernel yet.
+_queued = hasQueuedBytes
 
 
 @implementer(interfaces.IPushProducer)
@@ -141,39 +139,11 @@ class SendfileProducer:
         if getattr(request, "chunked", False):
             self._direct = False  # the framing is Twisted's: let it write every piece
         elif idle and self.size and self.request is not None:
-            self._sendHeaders(transport)
+            # Send what the transport queued (the status line and headers,
+            # written on an idle connection) with MSG_MORE, so that the kernel
+            # sends it with the first bytes of the body.
+            sendQueuedWrites(transport, self._more(transport))
         self.resumeProducing()
-
-    def _sendHeaders(self, transport: Any) -> None:
-        """
-        Send what the transport queued (the status line and headers, written
-        on an idle connection) with C{MSG_MORE}, so that the kernel sends it
-        with the first bytes of the body; whatever the kernel does not take
-        stays queued in the transport, which sends it as usual.
-        """
-        if (
-            transport.dataBuffer
-            or not transport._tempDataLen
-            or not transport.connected
-            or transport.disconnecting
-            or transport._writeDisconnecting
-        ):
-            return
-        queued = transport._tempDataBuffer
-        data = queued[0] if len(queued) == 1 else b"".join(queued)
-        try:
-            sent = transport.socket.send(data, self._more(transport))
-        except OSError:
-            return  # still queued: the transport's own send reports the error
-        transport._tempDataBuffer = []
-        transport._tempDataLen = 0
-        if sent < len(data):
-            # The rest goes out from the transport's buffer; the transport is
-            # registered for writability since the headers were written.
-            transport.dataBuffer = data
-            transport.offset = sent
-        else:
-            transport.stopWriting()
 
     @staticmethod
     def _more(transport: Any) -> int:

@@ -3,7 +3,7 @@
 The web service: one twisted.web site over this resource tree::
 
     /          Hello World (text/html;charset=UTF-8)
-    /static/   the files of [web] static_dir (mount point: static_mount)
+    /static/   the files of the settings' staticDir (mount point: staticMount)
     /status    JSON: version, uptime, every service with its addresses,
                counters and (discovery) peers, the open connections; as an
                HTML page to browsers (L{services.web._statuspage})
@@ -11,14 +11,16 @@ The web service: one twisted.web site over this resource tree::
                job, else 503 (unavailable, or degraded with the reasons)
     /metrics   Prometheus text format
 
-served by a L{services.web._limits.LimitedSite} (header deadline, body
-limit, connection caps, access log).  Build it with L{makeWebService};
-L{buildResource} gives the resource tree alone, for another site.
+served by a L{services.web._site.LimitedSite} (header deadline, body
+limit, connection caps, access log).  Build it with L{makeWebService} from
+L{WebSettings<services.web._settings.WebSettings>}; L{buildResource} gives
+the resource tree alone, for another site.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorTime
@@ -26,29 +28,26 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
 from services import __version__
-from services.config import WebConfig
-from services.web._limits import HTTPLimits, LimitedSite
-from services.net.listen import (
-    ListenContext,
-    ListenerService,
-    SocketOptions,
-    describeAddress,
-    endpointFor,
-    parseListen,
-)
-from services.web._metrics import LazyMetricsResource
+from services._twisted import fastPath
 from services.net.connections import connectionsDocument, newest
-from services.web._state import readParentState, serviceHealth, serviceStatus
+from services.net.defaults import defaultReactor
+from services.net.addresses import describeAddress
+from services.net.descriptions import parseListen
+from services.net.endpoints import ListenContext, endpointFor
+from services.net.listener import ListenerService
 from services.stats import WebStats
-from services.web._statuspage import StatusResource
+from services.web._metrics import LazyMetricsResource
 from services.web._pages import Hello, JSONResource, notFound
+from services.web._settings import WebSettings, WorkerReports
+from services.web._site import LimitedSite
+from services.web._state import serviceHealth, serviceStatus
+from services.web._statuspage import StatusResource
 
 __all__ = [
     "Branch",
     "WebService",
     "buildResource",
     "healthDocument",
-    "limitsFor",
     "makeWebService",
     "statusDocument",
     "statusFor",
@@ -74,25 +73,26 @@ class Branch(Resource):
         return notFound().render(request)
 
 
-def _parentState(root: Any) -> dict[str, Any]:
+def _parentState(workers: WorkerReports | None) -> dict[str, Any]:
     """
     In a worker process, the state of the services that run in the parent
     (discovery, UDP echo), as the supervisor last wrote it; else nothing.
     """
-    worker = getattr(root, "worker", None)
-    if worker is None:
+    if workers is None:
         return {}
-    return readParentState(worker.runtime)
+    return workers.parentState()
 
 
-def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
+def statusDocument(
+    root: Any, uptime: float, workers: WorkerReports | None = None
+) -> dict[str, Any]:
     """
     What C{/status} shows: the version, the uptime in seconds and, for each
     service of C{root}, whether it listens, its addresses, its counters and,
     for discovery, the peers it knows; the open connections of the stream
     services (L{services.net.connections}).  In a worker process (C{workers} above
-    1), also the services that run in the parent, every worker's counters
-    and their totals.
+    1, C{workers} given), also the services that run in the parent, every
+    worker's counters and their totals.
     """
     services = {service.name: serviceStatus(service, root.stats) for service in list(root)}
     listings = []
@@ -100,7 +100,7 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
         connectionListing = getattr(service, "connectionListing", None)
         if connectionListing is not None:
             listings.append((service.name, *connectionListing()))
-    for name, state in _parentState(root).items():
+    for name, state in _parentState(workers).items():
         services.setdefault(name, state.get("status", {}))
     document = {
         "name": "netservices",
@@ -110,26 +110,25 @@ def statusDocument(root: Any, uptime: float) -> dict[str, Any]:
     }
     if listings:
         document["connections"] = connectionsDocument(listings)
-    worker = getattr(root, "worker", None)
-    if worker is not None:
-        from services.daemon.workerprocess import workersDocument
-
-        document["workers"] = workersDocument(worker)
+    if workers is not None:
+        document["workers"] = workers.workers()
     return document
 
 
-def statusFor(request: IRequest, root: Any, uptime: float) -> dict[str, Any]:
+def statusFor(
+    request: IRequest, root: Any, uptime: float, workers: WorkerReports | None = None
+) -> dict[str, Any]:
     """
     L{statusDocument}, plus C{"client"}: the address of the client that
     asked, as the server sees it (behind a load balancer that sends the
     PROXY protocol to a C{haproxy:} listener, the real client's).
     """
-    document = statusDocument(root, uptime)
+    document = statusDocument(root, uptime, workers)
     document["client"] = describeAddress(request.getClientAddress())
     return document
 
 
-def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
+def healthDocument(root: Any, workers: WorkerReports | None = None) -> tuple[int, dict[str, Any]]:
     """
     What C{/health} answers: 200 and C{"ok"} when every service of C{root}
     is listening and can do its job; 503 and C{"unavailable"} when one is
@@ -143,7 +142,7 @@ def healthDocument(root: Any) -> tuple[int, dict[str, Any]]:
         states[service.name], reasons = serviceHealth(service)
         if reasons:
             problems[service.name] = reasons
-    for name, state in _parentState(root).items():
+    for name, state in _parentState(workers).items():
         if name not in states:
             states[name] = str(state.get("health", "not listening"))
             if state.get("problems"):
@@ -171,55 +170,43 @@ def _mount(tree: Resource, mount: str, resource: IResource) -> None:
 
 
 def buildResource(
-    config: WebConfig,
+    settings: WebSettings,
     root: Any,
     uptime: Callable[[], float],
     reactor: Any = None,
+    workers: WorkerReports | None = None,
 ) -> IResource:
     """
     The resource tree of the web service.
 
-    @param config: the C{[web]} section (static files).
+    @param settings: what to serve (static files).
     @param root: the service tree that C{/status}, C{/health} and
         C{/metrics} report on: it iterates over its services and has a
         C{stats} dict of counters by service name.
     @param uptime: returns the seconds since the service started.
     @param reactor: the reactor whose threads render C{/metrics}; L{None}
         for the global one.
+    @param workers: in a worker process, what its pages show of the other
+        processes; L{None} elsewhere.
     """
     tree = Branch()
     tree.putChild(b"", Hello())
     tree.putChild(
-        b"status", StatusResource(lambda request: (200, statusFor(request, root, uptime())))
+        b"status",
+        StatusResource(lambda request: (200, statusFor(request, root, uptime(), workers))),
     )
-    tree.putChild(b"health", JSONResource(lambda request: healthDocument(root)))
+    tree.putChild(b"health", JSONResource(lambda request: healthDocument(root, workers)))
     tree.putChild(b"metrics", LazyMetricsResource(root, uptime, reactor))
-    if config.static_dir:
+    if settings.staticDir:
         # Imported only when serving files: twisted.web.static reads the
         # system's MIME types when imported (about 20 ms of start-up).
         from services.web._static import StaticFile
 
         static = StaticFile(
-            config.static_dir, listing=config.listing, followSymlinks=config.follow_symlinks
+            settings.staticDir, listing=settings.listing, followSymlinks=settings.followSymlinks
         )
-        _mount(tree, config.static_mount, static)
+        _mount(tree, settings.staticMount, static)
     return tree
-
-
-def limitsFor(config: WebConfig) -> HTTPLimits:
-    """
-    The L{HTTPLimits} that C{[web]} sets.
-    """
-    return HTTPLimits(
-        headerTimeout=config.header_timeout,
-        idleTimeout=config.idle_timeout,
-        maxBody=config.max_body,
-        maxConnections=config.max_connections,
-        maxConnectionsPerPeer=config.max_connections_per_peer,
-        sendTimeout=config.send_timeout,
-        serverHeader=config.server_header.encode("ascii"),
-        maxStreams=config.max_streams,
-    )
 
 
 class WebService(MultiService):
@@ -227,23 +214,23 @@ class WebService(MultiService):
     The web service: one listener per endpoint, all serving one site.
 
     @ivar site: the L{LimitedSite}.
-    @ivar clock: the time source of the uptime.
-    @ivar startedAt: when the service started, by C{clock}.
+    @ivar reactor: the time source of the uptime.
+    @ivar startedAt: when the service started, by C{reactor}.
     """
 
     startedAt: float | None = None
 
-    def __init__(self, clock: IReactorTime) -> None:
+    def __init__(self, reactor: IReactorTime | None = None) -> None:
         MultiService.__init__(self)
         self.setName("web")
-        self.clock = clock
+        self.reactor: IReactorTime = defaultReactor(reactor)
         self.site: LimitedSite | None = None
 
     def startService(self) -> None:
         """
         Note the start time and start the listeners.
         """
-        self.startedAt = self.clock.seconds()
+        self.startedAt = self.reactor.seconds()
         MultiService.startService(self)
 
     def connectionListing(self) -> tuple[int, list[dict[str, Any]]]:
@@ -254,7 +241,7 @@ class WebService(MultiService):
         if self.site is None:
             return 0, []
         channels = self.site.channels
-        return len(channels), newest(channels, "web", self.clock.seconds())
+        return len(channels), newest(channels, "web", self.reactor.seconds())
 
     def reopen(self) -> int:
         """
@@ -276,55 +263,50 @@ class WebService(MultiService):
         """
         if self.startedAt is None:
             return 0.0
-        return self.clock.seconds() - self.startedAt
-
-
-def _http2Possible() -> bool:
-    """
-    Whether this Twisted has what the limited HTTP/2 connection relies on;
-    when not, C{ssl:} listeners offer HTTP/1.1 only (one warning says so).
-    """
-    from services._twisted import fastPath
-
-    return fastPath("http2")
+        return self.reactor.seconds() - self.startedAt
 
 
 def makeWebService(
-    config: WebConfig,
+    settings: WebSettings,
     root: Any,
     reactor: Any = None,
     stats: WebStats | None = None,
     context: ListenContext | None = None,
+    workers: WorkerReports | None = None,
 ) -> WebService:
     """
     Build the web service: a L{LimitedSite} over L{buildResource}, on one
-    listener per endpoint of C{config.listen}.
+    listener per endpoint of C{settings.listen}.
 
-    @param config: the C{[web]} section.
+    @param settings: what to serve, where, and with which limits.
     @param root: the service tree that C{/status}, C{/health} and
         C{/metrics} report on (see L{buildResource}).
     @param reactor: the reactor to listen with; the global one if L{None}.
     @param stats: counters to update; a new L{WebStats} if L{None}.
     @param context: the process's TLS files and inherited sockets.
+    @param workers: in a worker process, what its pages show of the other
+        processes (see L{buildResource}).
     """
-    clock = reactor
-    if clock is None:
-        from twisted.internet import reactor as clock
-    service = WebService(clock)
-    resource = buildResource(config, root, service.uptime, reactor)
-    site = LimitedSite(resource, limitsFor(config), stats, config.access_log, clock)
+    service = WebService(reactor)
+    # /metrics takes the reactor as given: prometheus_client's own resource
+    # serves it on the global reactor (see metricsResource).
+    resource = buildResource(settings, root, service.uptime, reactor, workers)
+    reactor = service.reactor
+    site = LimitedSite(resource, settings.limits, stats, settings.accessLog, reactor)
     service.site = site
-    options = SocketOptions(backlog=config.backlog)
-    for description in config.listen:
+    options = settings.socketOptions
+    for description in settings.listen:
         factory: Any = site
         alpn: tuple[bytes, ...] = ()
-        if config.http2 and parseListen(description).tls is not None and _http2Possible():
-            from services.web._http2 import HTTP2Factory
+        # Without what the limited HTTP/2 connection relies on, ssl:
+        # listeners offer HTTP/1.1 only (one warning says so).
+        if settings.http2 and parseListen(description).tls is not None and fastPath("http2"):
+            from services.web._http2factory import HTTP2Factory
 
             factory, alpn = HTTP2Factory(site), (b"h2", b"http/1.1")
         endpoint = endpointFor(
-            clock, description, options, context or ListenContext(), site.stats,
-            config.trusted_proxies, alpn,
+            reactor, description, options, context or ListenContext(), site.stats,
+            settings.trustedProxies, alpn,
         )
         ListenerService("web", description, endpoint, factory, options).setServiceParent(service)
     return service

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from services.net.listen import describeAddress, isListening, listeningPorts
+from services.net.addresses import describeAddress
+from services.net.listener import isListening, listeningPorts
 
 __all__ = ["PARENT_STATE", "readParentState", "serviceHealth", "serviceStatus", "treeState"]
 

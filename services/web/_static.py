@@ -19,12 +19,15 @@ large files) and adds:
   - byte ranges as nginx and Apache answer them, by L{services.web._ranges}:
     overlapping and adjacent ranges merged, at most 200 ranges, and ranges
     that add up to more than the file get the whole file once (200);
-    C{File}'s own multiple-range producer can hang the connection.
+    C{File}'s own multiple-range producer can hang the connection;
+  - the common request, a whole file by C{GET}, answered by
+    L{RegularFile<services.web._regularfile.RegularFile>} with one C{open}
+    and C{fstat} and sent with C{os.sendfile}.
 
 Use it in your own site::
 
     from twisted.web.server import Site
-    from services.web._static import StaticFile
+    from services.web import StaticFile
 
     site = Site(StaticFile("/srv/www", listing=True))
 """
@@ -35,19 +38,21 @@ import math
 import os
 import stat
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from twisted.python.filepath import InsecurePath
-from twisted.web import http, pages, server
+from twisted.web import http, pages
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.util import redirectTo
-from zope.interface import implementer
 
 from services._twisted import fastPath
-from services.web._ranges import RangeProducer, multipartBody, parseRangeHeader, selectRanges
-from services.web._sendfile import SendfileProducer, canSendfile
+from services._twisted.webbase import setContentHeaders, setStatInfo
 from services.web._pages import methodNotAllowed, notFound
+from services.web._ranges import RangeProducer, multipartBody, parseRangeHeader, selectRanges
+from services.web._regularfile import RegularFile, entityTag
+from services.web._sendfile import SendfileProducer, canSendfile
 
 with warnings.catch_warnings():
     # Importing twisted.web.static builds two deprecated error pages; we
@@ -57,48 +62,13 @@ with warnings.catch_warnings():
     )
     from twisted.web.static import DirectoryLister, File
 
-__all__ = ["DirectoryListing", "RegularFile", "StaticFile", "entityTag"]
+__all__ = ["DirectoryListing", "StaticFile"]
 
 _GET_HEAD = (b"GET", b"HEAD")
 
 # Names that are not plain entries of a directory: "" is its index, "." and
 # ".." are not entries at all.
 _SPECIAL_NAMES = ("", ".", "..")
-
-#: Request headers that make a GET conditional or partial: such requests
-#: take the full path of L{StaticFile.render_GET}.
-_CONDITIONAL = (b"range", b"if-none-match", b"if-modified-since")
-
-#: How L{RegularFile} opens a file: never through a symbolic link swapped in
-#: since the lstat() that found a regular file, never blocking on a FIFO.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(
-    os, "O_NONBLOCK", 0
-)
-
-
-def entityTag(size: int, mtime: float) -> bytes:
-    """
-    The strong entity tag of a file's current content, from its size and
-    modification time (as common servers do), quotes included.
-    """
-    return b'"%x-%x"' % (int(mtime * 1_000_000), size)
-
-
-def _typeAndEncoding(
-    name: str, types: dict[str, str], encodings: dict[str, str], defaultType: str
-) -> tuple[str, str | None]:
-    """
-    The content type and encoding of a file named C{name}, as
-    L{twisted.web.static.getTypeAndEncoding} finds them (C{.tar.gz}: the
-    type of C{.tar}, encoding C{gzip}), without building a C{FilePath}.
-    """
-    base, ext = os.path.splitext(name)
-    ext = ext.lower()
-    encoding = encodings.get(ext)
-    if encoding is not None:
-        ext = os.path.splitext(base)[1].lower()
-    return types.get(ext, defaultType), encoding
-
 
 def _tagsMatch(header: bytes, etag: bytes) -> bool:
     """
@@ -196,7 +166,7 @@ class StaticFile(File):
         )
         similar._real = real
         if info is not None and fastPath("static"):
-            similar._statinfo = info
+            setStatInfo(similar, info)
             similar._fresh = True
         return similar
 
@@ -357,7 +327,7 @@ class StaticFile(File):
         if byteRange is not None:
             ranges = selectRanges(parseRangeHeader(byteRange), size)  # _checkRange parsed it
         if ranges is None:
-            self._setContentHeaders(request, size)
+            setContentHeaders(self, request, size)
             request.setResponseCode(http.OK)
             if canSendfile(request):
                 return SendfileProducer(request, fileForReading, size)
@@ -370,7 +340,7 @@ class StaticFile(File):
         request.setResponseCode(http.PARTIAL_CONTENT)
         if len(ranges) == 1:
             offset, length = ranges[0]
-            self._setContentHeaders(request, length)
+            setContentHeaders(self, request, length)
             request.setHeader(
                 b"content-range", b"bytes %d-%d/%d" % (offset, offset + length - 1, size)
             )
@@ -424,104 +394,3 @@ class StaticFile(File):
         body: bytes = redirectTo(path + b"/" + question + query, request)
         request.setResponseCode(http.MOVED_PERMANENTLY)
         return body
-
-
-@implementer(IResource)
-class RegularFile:
-    """
-    A regular file, found by L{StaticFile.getChild} as a plain entry of a
-    directory inside the root (no symbolic link on the way).
-
-    The common request, a whole-file C{GET} without conditions on a plain
-    TCP or UNIX connection, is answered here: the file is opened once
-    (C{open} and C{fstat}, as nginx does), the headers come from that
-    C{fstat}, so that they describe exactly the bytes sent, and the body is
-    sent by L{SendfileProducer}.  Every other request (C{HEAD}, C{Range},
-    C{If-None-Match}, C{If-Modified-Since}, other methods, TLS or PROXY
-    connections, a file that changed kind or cannot be opened) is answered
-    by a full L{StaticFile}, exactly as before.
-
-    @ivar parent: the L{StaticFile} of the directory.
-    @ivar path: the file's path.
-    @ivar info: the file's C{lstat()} status, from C{getChild}.
-    """
-
-    isLeaf = False
-
-    def __init__(self, parent: StaticFile, path: str, info: os.stat_result) -> None:
-        self.parent = parent
-        self.path = path
-        self.info = info
-
-    def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
-        """
-        A file has no children (C{/file.txt/x}, C{/file.txt/}): 404.
-        """
-        return self.parent.childNotFound
-
-    def putChild(self, path: bytes, child: IResource) -> None:
-        """
-        A file cannot have children.
-        """
-        raise NotImplementedError("a file has no children")
-
-    def full(self, changed: bool = False) -> StaticFile:
-        """
-        The L{StaticFile} for this file, which serves every kind of request.
-        It stats the file again.
-
-        @param changed: whether the file is no longer what C{getChild}
-            found (a regular file, no link): then its whole real path is
-            checked against the root again.
-        """
-        if changed:
-            return self.parent._similar(self.path)
-        return self.parent._similar(
-            self.path, os.path.join(self.parent._real or "", os.path.basename(self.path))
-        )
-
-    def render(self, request: IRequest) -> Any:
-        """
-        Send the whole file, or hand the request to L{full}.
-        """
-        if request.method != b"GET" or not canSendfile(request):
-            return self.full().render(request)
-        headers = request.requestHeaders  # type: ignore[attr-defined]
-        for name in _CONDITIONAL:
-            if headers.hasHeader(name):
-                return self.full().render(request)
-        try:
-            fd = os.open(self.path, _OPEN_FLAGS)
-        except OSError:
-            # Gone, unreadable (403), or a link swapped in since getChild
-            # (ELOOP from O_NOFOLLOW): the full path decides.
-            return self.full(changed=True).render(request)
-        try:
-            info = os.fstat(fd)
-        except OSError:
-            info = None
-        if info is None or not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            return self.full(changed=True).render(request)
-        try:
-            parent = self.parent
-            contentType, encoding = _typeAndEncoding(
-                os.path.basename(self.path),
-                parent.contentTypes,
-                parent.contentEncodings,
-                parent.defaultType,
-            )
-            size = info.st_size
-            request.setHeader(b"etag", entityTag(size, info.st_mtime))
-            request.setHeader(b"accept-ranges", b"bytes")
-            request.setLastModified(info.st_mtime)
-            request.setHeader(b"content-length", b"%d" % (size,))
-            if contentType:
-                request.setHeader(b"content-type", contentType.encode("ascii"))
-            if encoding:
-                request.setHeader(b"content-encoding", encoding.encode("ascii"))
-        except BaseException:
-            os.close(fd)
-            raise
-        SendfileProducer(request, fd, size).start()
-        return server.NOT_DONE_YET
