@@ -20,7 +20,7 @@ from services.web import HTTPLimits, LimitedSite
 from services.stats import WebStats
 from services.web._pages import Hello
 
-from .webfakes import temporaryDirectory
+from .support import temporaryDirectory
 
 GET = b"GET / HTTP/1.1\r\nHost: web\r\n\r\n"
 

@@ -1,5 +1,5 @@
 """
-Unit tests of L{services.client._api}: requests through L{treq.testing.StubTreq},
+Unit tests of L{services.client.request}: requests through L{treq.testing.StubTreq},
 time from a L{Clock}.
 """
 
@@ -21,10 +21,10 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web import resource, server
-from twisted.web._newclient import ResponseNeverReceived
+from twisted.web.client import ResponseNeverReceived
 
 from services import __version__
-from services.client._api import (
+from services.client import (
     DEFAULT_USER_AGENT,
     RequestTimeout,
     Response,
@@ -33,7 +33,7 @@ from services.client._api import (
     download,
     request,
 )
-from tests.clientservers import temporaryDirectory
+from tests.support import temporaryDirectory
 
 
 def result(testCase: SynchronousTestCase, d: Deferred[Any]) -> Any:
@@ -412,7 +412,7 @@ class RetryTests(SynchronousTestCase):
         clock = Clock()
         recorder = Recorder((503, {}, b"busy"), (502, {}, b"bad"), (200, {}, b"fine"))
         stub = StubTreq(StringStubbingResource(recorder))
-        d = request(stub, "GET", "http://example.com/", retries=3, backoff=1.0, clock=clock)
+        d = request(stub, "GET", "http://example.com/", retries=3, backoff=1.0, reactor=clock)
         self.assertEqual(len(recorder.requests), 1)
         clock.advance(0.99)
         self.assertEqual(len(recorder.requests), 1)
@@ -432,7 +432,7 @@ class RetryTests(SynchronousTestCase):
         clock = Clock()
         recorder = Recorder((504, {}, b"slow"))
         stub = StubTreq(StringStubbingResource(recorder))
-        d = request(stub, "GET", "http://example.com/", retries=2, backoff=0.5, clock=clock)
+        d = request(stub, "GET", "http://example.com/", retries=2, backoff=0.5, reactor=clock)
         clock.pump([0.5, 1.0])
         response = result(self, d)
         self.assertEqual((response.status, response.attempts), (504, 3))
@@ -445,7 +445,7 @@ class RetryTests(SynchronousTestCase):
         clock = Clock()
         recorder = Recorder((503, {}, b"busy"), (200, {}, b""))
         stub = StubTreq(StringStubbingResource(recorder))
-        response = result(self, request(stub, "POST", "http://example.com/", retries=3, clock=clock))
+        response = result(self, request(stub, "POST", "http://example.com/", retries=3, reactor=clock))
         self.assertEqual(response.status, 503)
         self.assertEqual(len(recorder.requests), 1)
 
@@ -456,7 +456,7 @@ class RetryTests(SynchronousTestCase):
         clock = Clock()
         recorder = Recorder((500, {}, b"broken"), (200, {}, b""))
         stub = StubTreq(StringStubbingResource(recorder))
-        response = result(self, request(stub, "GET", "http://example.com/", retries=3, clock=clock))
+        response = result(self, request(stub, "GET", "http://example.com/", retries=3, reactor=clock))
         self.assertEqual(response.status, 500)
 
     def test_retryAfter(self) -> None:
@@ -466,7 +466,7 @@ class RetryTests(SynchronousTestCase):
         clock = Clock()
         recorder = Recorder((503, {b"retry-after": b"5"}, b""), (200, {}, b"ok"))
         stub = StubTreq(StringStubbingResource(recorder))
-        d = request(stub, "GET", "http://example.com/", retries=1, backoff=1.0, clock=clock)
+        d = request(stub, "GET", "http://example.com/", retries=1, backoff=1.0, reactor=clock)
         clock.advance(4.9)
         self.assertNoResult(d)
         clock.advance(0.1)
@@ -479,7 +479,7 @@ class RetryTests(SynchronousTestCase):
         clock = Clock()
         stub = StubTreq(StringStubbingResource(Recorder()))
         flaky = FlakyClient(stub, ConnectionRefusedError(), ConnectionRefusedError())
-        d = request(flaky, "GET", "http://example.com/", retries=2, backoff=0.5, clock=clock)
+        d = request(flaky, "GET", "http://example.com/", retries=2, backoff=0.5, reactor=clock)
         self.assertEqual(flaky.calls, 1)
         clock.advance(0.5)
         self.assertEqual(flaky.calls, 2)
@@ -495,7 +495,7 @@ class RetryTests(SynchronousTestCase):
         clock = Clock()
         stub = StubTreq(StringStubbingResource(Recorder()))
         flaky = FlakyClient(stub, ConnectionRefusedError())
-        d = request(flaky, "POST", "http://example.com/", retries=1, clock=clock)
+        d = request(flaky, "POST", "http://example.com/", retries=1, reactor=clock)
         clock.advance(0.5)
         self.assertEqual(result(self, d).status, 200)
 
@@ -508,7 +508,7 @@ class RetryTests(SynchronousTestCase):
         lost = ResponseNeverReceived([Failure(ConnectionRefusedError())])
         flaky = FlakyClient(stub, lost)
         self.failureResultOf(
-            request(flaky, "POST", "http://example.com/", retries=3, clock=clock),
+            request(flaky, "POST", "http://example.com/", retries=3, reactor=clock),
             ResponseNeverReceived,
         )
         self.assertEqual(flaky.calls, 1)
@@ -519,7 +519,7 @@ class RetryTests(SynchronousTestCase):
         """
         clock = Clock()
         flaky = FlakyClient(None, *[ConnectionRefusedError() for _ in range(3)])
-        d = request(flaky, "GET", "http://example.com/", retries=2, clock=clock)
+        d = request(flaky, "GET", "http://example.com/", retries=2, reactor=clock)
         clock.pump([0.5, 1.0])
         self.failureResultOf(d, ConnectionRefusedError)
         self.assertEqual(flaky.calls, 3)
@@ -576,7 +576,7 @@ class DeadlineTests(SynchronousTestCase):
         clock = Clock()
         dribble = Dribble()
         stub = StubTreq(dribble)
-        d = request(stub, "GET", "http://example.com/slow", timeout=2.0, clock=clock)
+        d = request(stub, "GET", "http://example.com/slow", timeout=2.0, reactor=clock)
         stub.flush()
         clock.advance(1.0)
         dribble.requests[0].write(b"y")
@@ -592,7 +592,7 @@ class DeadlineTests(SynchronousTestCase):
         A server that never answers times out too.
         """
         clock = Clock()
-        d = request(StubTreq(Silent()), "GET", "http://example.com/", timeout=5, clock=clock)
+        d = request(StubTreq(Silent()), "GET", "http://example.com/", timeout=5, reactor=clock)
         clock.advance(5)
         self.failureResultOf(d, RequestTimeout)
 
@@ -604,7 +604,7 @@ class DeadlineTests(SynchronousTestCase):
         clock = Clock()
         recorder = Recorder((503, {}, b"busy"))
         stub = StubTreq(StringStubbingResource(recorder))
-        d = request(stub, "GET", "http://example.com/", retries=5, backoff=1.0, timeout=2.5, clock=clock)
+        d = request(stub, "GET", "http://example.com/", retries=5, backoff=1.0, timeout=2.5, reactor=clock)
         clock.advance(1.0)
         response = result(self, d)
         self.assertEqual(response.status, 503)
@@ -617,7 +617,7 @@ class DeadlineTests(SynchronousTestCase):
         """
         clock = Clock()
         stub = StubTreq(StringStubbingResource(Recorder((200, {}, b"quick"))))
-        response = result(self, request(stub, "GET", "http://example.com/", timeout=1, clock=clock))
+        response = result(self, request(stub, "GET", "http://example.com/", timeout=1, reactor=clock))
         self.assertEqual(response.body, b"quick")
         self.assertEqual(clock.getDelayedCalls(), [])
 
@@ -627,7 +627,7 @@ class DeadlineTests(SynchronousTestCase):
         timeout.
         """
         clock = Clock()
-        d = request(StubTreq(Silent()), "GET", "http://example.com/", timeout=5, clock=clock)
+        d = request(StubTreq(Silent()), "GET", "http://example.com/", timeout=5, reactor=clock)
         d.cancel()
         self.failureResultOf(d, CancelledError)
         self.assertEqual(clock.getDelayedCalls(), [])

@@ -14,9 +14,10 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import cli
-from services.client._api import Response
 from services.cli import exits
-from services.cli.fetch import Plan, _statusBlock
+from services.cli.fetch import _statusBlock
+from services.cli.fetchplan import Plan
+from services.client import Response
 from tests.clientservers import (
     bigDigest,
     cliEnvironment,
@@ -151,12 +152,12 @@ class PlanTests(SynchronousTestCase):
         """
         Malformed values are usage errors with a message.
         """
-        from services.cli.fetch import _Usage
+        from services.cli.fetchplan import UnusableArgument
 
         for argv in (("-q", "novalue"), ("-H", "nocolon"), ("--json", "{oops"), ("-d", "a=1", "--json", "1")):
-            self.assertRaises(_Usage, Plan.fromArgs, parse("http://h/", *argv), {})
-        self.assertRaises(_Usage, Plan.fromArgs, parse("ftp://h/"), {})
-        self.assertRaises(_Usage, Plan.fromArgs, parse("http://h/", "-x", "socks5://p:1"), {})
+            self.assertRaises(UnusableArgument, Plan.fromArgs, parse("http://h/", *argv), {})
+        self.assertRaises(UnusableArgument, Plan.fromArgs, parse("ftp://h/"), {})
+        self.assertRaises(UnusableArgument, Plan.fromArgs, parse("http://h/", "-x", "socks5://p:1"), {})
 
     def test_where(self) -> None:
         """
@@ -441,7 +442,7 @@ class ExitTests(SynchronousTestCase):
         """
         from twisted.internet import error
 
-        from services.client._api import RequestTimeout
+        from services.client import RequestTimeout
 
         self.assertEqual(exits.describe(RequestTimeout(2, "http://x/"))[0], exits.TIMEOUT)
         self.assertEqual(exits.describe(error.DNSLookupError("x"), "nohost:80"),

@@ -1,7 +1,7 @@
 """
 Unit tests of what the client bounds and refuses: response heads
 (L{services.client._head}), content decoding (L{services.client._coding}),
-the temporary file and error statuses of L{services.client._api.download}, and
+the temporary file and error statuses of L{services.client.download}, and
 IPv6 literal URLs.  Fake transports and L{treq.testing.StubTreq} only.
 """
 
@@ -21,23 +21,23 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web import resource, server
-from twisted.web._newclient import HTTP11ClientProtocol, Request, ResponseFailed
-from twisted.web.client import readBody
+from twisted.web.client import HTTP11ClientProtocol, Request, ResponseFailed, readBody
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
-from services.client import _api as client
-from services.client._api import (
+from services.client import (
     BadContentEncoding,
     HTTPStatusError,
     ResponseHeadersTooLarge,
     ResponseTooLarge,
+    _download,
     download,
+    makeClient,
     request,
 )
 from services.client._coding import STEP, WithoutTreqEncoding
 from services.client._head import HeadLimitEndpoint, HeadLimits, HeadTooLarge
-from tests.clientservers import temporaryDirectory
+from tests.support import temporaryDirectory
 
 
 class _Connected:
@@ -356,13 +356,13 @@ class WithoutTreqEncodingTests(SynchronousTestCase):
 
     def test_makeClient(self) -> None:
         """
-        A client from L{client.makeClient} sends no Accept-Encoding by
+        A client from L{makeClient} sends no Accept-Encoding by
         itself.
         """
         from twisted.internet.testing import MemoryReactorClock
 
         reactor = MemoryReactorClock()
-        made = client.makeClient(reactor)
+        made = makeClient(reactor)
         request(made, "GET", "http://127.0.0.1:1/")
         self.assertEqual(len(reactor.tcpClients), 1)
         _host, _port, factory, _timeout, _bind = reactor.tcpClients[0]
@@ -394,7 +394,7 @@ class DownloadTests(SynchronousTestCase):
         victim.write_bytes(b"untouched")
         target = directory / "out"
         names = iter(["aaaaaaaa", "bbbbbbbb"])
-        self.patch(client.secrets, "token_hex", lambda n: next(names))
+        self.patch(_download.secrets, "token_hex", lambda n: next(names))
         for name in ("out", "out.part", "out.aaaaaaaa.part"):
             (directory / name).symlink_to(victim)
         stub = StubTreq(StringStubbingResource(lambda *r: (200, {}, b"downloaded")))

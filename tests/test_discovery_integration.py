@@ -10,17 +10,15 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
 from services.config import SECTIONS
 from services.discovery._wire import newNonce, query
+from tests.clientservers import cliCommand
 from tests.support import Daemon, freePort, waitUntil
 
 #: Sections this module configures itself.
@@ -32,19 +30,6 @@ _DATAGRAM = re.compile(
     r"discovery: (announce|query|reply) from |discovery: dropped \d+ bytes from .*: "
     r"(foreign|malformed|larger)"
 )
-
-
-def netservicesCommand() -> list[str]:
-    """
-    The C{netservices} command of the interpreter running the tests.
-    """
-    candidate = Path(sys.executable).parent / "netservices"
-    if candidate.exists():
-        return [str(candidate)]
-    found = shutil.which("netservices")
-    if found is None:
-        raise RuntimeError("netservices is not installed next to the test interpreter")
-    return [found]
 
 
 def otherListeners() -> tuple[str, dict[str, int]]:
@@ -159,7 +144,7 @@ class DiscoveryIntegrationTests(TestCase):
         """
         port, alpha, beta = self.startPair(interval=5.0)
         result = subprocess.run(
-            netservicesCommand()
+            cliCommand()
             + [
                 "discover",
                 "--json",
@@ -186,7 +171,7 @@ class DiscoveryIntegrationTests(TestCase):
             self.assertNotIn("discovery", peer["services"])
 
         table = subprocess.run(
-            netservicesCommand() + ["discover", "--port", str(port), "--timeout", "1"],
+            cliCommand() + ["discover", "--port", str(port), "--timeout", "1"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -205,7 +190,7 @@ class DiscoveryIntegrationTests(TestCase):
         """
         port = freePort(socket.SOCK_DGRAM)
         result = subprocess.run(
-            netservicesCommand() + ["discover", "--port", str(port), "--timeout", "0.5"],
+            cliCommand() + ["discover", "--port", str(port), "--timeout", "0.5"],
             capture_output=True,
             text=True,
             timeout=30,

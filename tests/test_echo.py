@@ -414,7 +414,7 @@ class NoDelayTests(SynchronousTestCase):
         """
         import select
 
-        from .test_reactor import buildReactor
+        from .support import buildReactor
 
         for nodelay in (True, False):
             reactor = buildReactor(self)

@@ -18,21 +18,16 @@ import psutil
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from .echoload import echoLoad
-from .support import Daemon, freePort, hasIPv6Loopback, isolatedConfig, runTwistd, waitUntil
-
-
-def roundTrip(sock: socket.socket, payload: bytes) -> bytes:
-    """
-    Send C{payload}, half-close, and read the echo to the end.
-    """
-    sock.sendall(payload)
-    sock.shutdown(socket.SHUT_WR)
-    chunks = []
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
+from .support import (
+    Daemon,
+    canConnect,
+    freePort,
+    hasIPv6Loopback,
+    isolatedConfig,
+    roundTrip,
+    runTwistd,
+    waitUntil,
+)
 
 
 class EchoDaemonTests(SynchronousTestCase):
@@ -76,7 +71,7 @@ class EchoDaemonTests(SynchronousTestCase):
             raise SkipTest("this machine has no IPv6 loopback (::1)")
         port = freePort(host="::1")
         self.start(f"tcp6:{port}:interface=\\:\\:1")
-        waitUntil(lambda: _canConnect6(port), 15, "the tcp6 listener")
+        waitUntil(lambda: canConnect("::1", port), 15, "the tcp6 listener")
         with socket.create_connection(("::1", port), timeout=10) as s:
             self.assertEqual(roundTrip(s, b"over ipv6"), b"over ipv6")
 
@@ -224,11 +219,3 @@ class UserErrorTests(SynchronousTestCase):
             output,
         )
         self.assertNotIn("Traceback", output)
-
-
-def _canConnect6(port: int) -> bool:
-    try:
-        with socket.create_connection(("::1", port), timeout=1):
-            return True
-    except OSError:
-        return False

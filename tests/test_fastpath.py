@@ -13,7 +13,6 @@ import socket
 from typing import Any
 
 from twisted.internet import tcp
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.internet.ssl import CertificateOptions
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -21,35 +20,17 @@ from twisted.protocols.haproxy._wrapper import HAProxyWrappingFactory
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from services.nsepoll import _reactor as nsreactor
 from services.echo._tcp import Echo, EchoFactory
 from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
 
+from .support import RecordingProducer
+
 try:
     from twisted.internet import unix
 except ImportError:  # pragma: no cover
     unix = None  # type: ignore[assignment]
-
-
-@implementer(IPushProducer)
-class RecordingProducer:
-    """
-    A streaming producer that records what its consumer asks of it.
-    """
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pauseProducing(self) -> None:
-        self.calls.append("pause")
-
-    def resumeProducing(self) -> None:
-        self.calls.append("resume")
-
-    def stopProducing(self) -> None:
-        self.calls.append("stop")
 
 
 def connection(

@@ -8,7 +8,6 @@ sockets and urllib.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import http.client
 import os
@@ -26,48 +25,7 @@ import psutil
 from twisted.trial.unittest import SynchronousTestCase
 
 from .echoload import echoLoad
-from .support import Daemon, freePort, isolatedConfig
-
-
-def ReactorDaemon(reactor: str, config: str) -> Daemon:
-    """
-    A L{Daemon} run with C{twistd --reactor REACTOR} (twistd's own options
-    come before the subcommand).
-    """
-    return Daemon([], config, twistdArgs=[f"--reactor={reactor}"])
-
-
-def selfSignedCertificate(directory: Path) -> tuple[Path, Path]:
-    """
-    Write a fresh self-signed certificate for 127.0.0.1 and its key.
-    """
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    keyPath, certPath = directory / "key.pem", directory / "cert.pem"
-    keyPath.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    certPath.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return keyPath, certPath
+from .support import ReactorDaemon, freePort, isolatedConfig, makeCertificate
 
 
 def echoOnce(sock: socket.socket, payload: bytes) -> bytes:
@@ -107,7 +65,7 @@ class FastPathDaemonMixin:
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="netservices-fastpath-"))
         self.addCleanup(shutil.rmtree, self.tmp, True)  # type: ignore[attr-defined]
-        keyPath, certPath = selfSignedCertificate(self.tmp)
+        certPath, keyPath = makeCertificate(self.tmp)
         self.certPath = certPath
         self.tcp, self.tls, self.proxied = freePort(), freePort(), freePort()
         self.unix = self.tmp / "echo.sock"
@@ -242,7 +200,7 @@ class StaticSendfileMixin:
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="netservices-sendfile-"))
         self.addCleanup(shutil.rmtree, self.tmp, True)  # type: ignore[attr-defined]
-        keyPath, self.certPath = selfSignedCertificate(self.tmp)
+        self.certPath, keyPath = makeCertificate(self.tmp)
         static = self.tmp / "www"
         static.mkdir()
         self.content = os.urandom(3 * 1024 * 1024 + 5)

@@ -30,6 +30,7 @@ from tests.support import (
     freePort,
     haproxyExecutable,
     isolatedConfig,
+    roundTrip,
     waitUntil,
 )
 
@@ -44,12 +45,7 @@ def echoFrom(source: str, port: int, payload: bytes) -> tuple[bytes, int]:
         s.bind((source, 0))
         clientPort = s.getsockname()[1]
         s.connect(("127.0.0.1", port))
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        received = b""
-        while data := s.recv(65536):
-            received += data
-    return received, clientPort
+        return roundTrip(s, payload), clientPort
 
 
 class Instance:

@@ -28,7 +28,7 @@ from services.web._pages import Hello
 from services.web._rejections import errorResponse
 from services.web._service import Branch
 
-from .webfakes import temporaryDirectory
+from .support import temporaryDirectory
 
 GET = b"GET / HTTP/1.1\r\nHost: web\r\n\r\n"
 

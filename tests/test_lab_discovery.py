@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -33,50 +31,6 @@ from tests.support import ROOT, isolatedConfig
 ECHO, WEB, DISCOVERY = 7007, 7080, 7009
 #: Short intervals keep the tests fast; the ttl is two intervals and a half.
 INTERVAL, TTL = 0.5, 2
-
-
-def peersWhen(
-    port: int, names: list[str], timeout: float = 20.0, present: bool = True
-) -> dict[str, Any]:
-    """
-    Poll C{/status} on this host's web C{port} until its discovery peers are
-    exactly C{names} (or, with C{present} false, include none of them),
-    for at most C{timeout} seconds: the peers by name, how long it took, and
-    when it was done (C{time.monotonic()}, the same clock in every host).
-    """
-    started = time.monotonic()
-    while True:
-        url = f"http://127.0.0.1:{port}/status"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                peers = json.load(response)["services"]["discovery"]["peers"]
-        except OSError:  # the daemon is not listening yet
-            peers = []
-        found = {peer["name"]: peer for peer in peers}
-        done = sorted(found) == sorted(names) if present else not set(found) & set(names)
-        if done or time.monotonic() - started > timeout:
-            return {"peers": found, "seconds": time.monotonic() - started, "at": time.monotonic()}
-        time.sleep(0.02)
-
-
-def echoes(endpoints: list[str]) -> dict[str, bool]:
-    """
-    Whether each C{host:port} (C{[host]:port}) echo endpoint answers.
-    """
-    found = {}
-    for endpoint in endpoints:
-        host, _, port = endpoint.rpartition(":")
-        host = host.strip("[]")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as s:
-                s.settimeout(5)
-                s.connect((host, int(port)))
-                s.sendall(b"ping")
-                found[endpoint] = s.recv(4) == b"ping"
-        except OSError:
-            found[endpoint] = False
-    return found
 
 
 #: Echo on every address, IPv6 and IPv4 (the socket is dual-stack).
@@ -122,8 +76,9 @@ class LabDiscoveryTests(TestCase):
         """
         Start a daemon in each host, the last one while every host's table
         is being watched: the daemons, what each table held once it listed
-        every other instance (L{peersWhen}), and how long after the last
-        daemon logged that it listens the last table was complete.
+        every other instance (L{tests.support.peersWhen}), and how long
+        after the last daemon logged that it listens the last table was
+        complete.
         """
         daemons = self.start(*[(host, host.name, {"discovery": discovery}) for host in hosts[:-1]])
         watchers = self.watch({host: [h.name for h in hosts if h is not host] for host in hosts})
@@ -137,8 +92,8 @@ class LabDiscoveryTests(TestCase):
     def watch(self, expected: dict[Host, list[str]]) -> Callable[[], dict[Host, dict[str, Any]]]:
         """
         Start watching each host's table until it lists the names expected
-        for it (L{peersWhen}, in every host at once); the function returned
-        waits for the results, by host.
+        for it (L{tests.support.peersWhen}, in every host at once); the
+        function returned waits for the results, by host.
         """
         watchers = {
             host: host.popen(
@@ -206,7 +161,7 @@ class LabDiscoveryTests(TestCase):
                 self.assertEqual(entry["via"], host.interface(lan))
                 listed.update(expected)
         # Every endpoint listed answers from the segment.
-        answered = outsider.call("tests.test_lab_discovery.echoes", sorted(listed))
+        answered = outsider.call("tests.support.endpointsEcho", sorted(listed))
         self.assertEqual(answered, {e: True for e in listed})
 
         for family, args in (("4", ["--family", "4"]), ("6", ["--family", "6"])):
@@ -227,7 +182,7 @@ class LabDiscoveryTests(TestCase):
         daemons[2].stop()
         expiry = []
         for host in hosts[:2]:
-            gone = host.call("tests.test_lab_discovery.peersWhen", WEB, ["c"], present=False)
+            gone = host.call("tests.support.peersWhen", WEB, ["c"], present=False)
             self.assertNotIn("c", gone["peers"])
             expiry.append(gone["at"] - stopped)
         for daemon in daemons[:2]:
@@ -333,7 +288,7 @@ class LabDiscoveryTests(TestCase):
         self.assertEqual(fromLeft["endpoints"]["web"], [f"{middle.ipv4(one)}:{WEB}"])
         self.assertNotIn("echo", fromRight["endpoints"])
         self.assertEqual(fromRight["endpoints"]["web"], [f"{middle.ipv4(two)}:{WEB}"])
-        answered = left.call("tests.test_lab_discovery.echoes", fromLeft["endpoints"]["echo"])
+        answered = left.call("tests.support.endpointsEcho", fromLeft["endpoints"]["echo"])
         self.assertEqual(list(answered.values()), [True])
         self.assertEqual(both["l"]["via"], middle.interface(one))
         self.assertEqual(both["r"]["via"], middle.interface(two))
@@ -371,7 +326,7 @@ class LabDiscoveryTests(TestCase):
 # Prints what peersWhen(*arguments) returns.
 _WATCH = """\
 import json, sys
-from tests.test_lab_discovery import peersWhen
+from tests.support import peersWhen
 print(json.dumps(peersWhen(*json.loads(sys.argv[1]))))
 """
 

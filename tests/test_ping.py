@@ -1,5 +1,6 @@
 """
-Tests of L{services.client._ping} on a fake ICMP socket and a Clock.
+Tests of L{services.client.Pinger} and L{services.client.ping} on a fake
+ICMP socket and a Clock.
 """
 
 from __future__ import annotations
@@ -12,17 +13,10 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from services.client import Pinger, PingOptions, PingResult, PingUnavailable, Reply, ping
 from services.client._icmp import decodeEcho, encodeEcho
-from services.client._ping import (
-    MAX_KEPT_REPLIES,
-    Pinger,
-    PingOptions,
-    PingResult,
-    PingUnavailable,
-    Reply,
-    openICMPSocket,
-    ping,
-)
+from services.client._pingsocket import openICMPSocket
+from services.client._pingstats import MAX_KEPT_REPLIES
 from tests.pingfakes import FakeSocketFactory, replyTo, ttlAncillary, withIPv4Header
 
 

@@ -15,7 +15,7 @@ import subprocess
 from twisted.internet import reactor
 from twisted.trial.unittest import SkipTest, TestCase
 
-from services.client._ping import PingOptions, ping
+from services.client import PingOptions, ping
 from tests.clientservers import cliCommand, cliEnvironment
 from tests.support import ROOT, canIsolateNetwork, hasIPv6Loopback, isolatedNetwork
 

@@ -23,8 +23,8 @@ from twisted.web.resource import Resource
 from services.web import StaticFile
 from services.web._ranges import MAX_RANGES, RangeProducer, parseRangeHeader, selectRanges
 
-from .support import BufferingTransport
-from .webfakes import StubTestCase, header, temporaryDirectory
+from .support import BufferingTransport, temporaryDirectory
+from .webfakes import StubTestCase, header
 
 #: The served file: large enough that parts cross the 64 KiB chunks.
 DATA = os.urandom(262_144)

@@ -23,30 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.nsepoll import _reactor as nsreactor
 
-from .support import servicesImportedBy
-
-
-def buildReactor(test: SynchronousTestCase) -> nsreactor.NetservicesReactor:
-    """
-    A L{nsreactor.NetservicesReactor} that is never run nor installed, and
-    whose descriptors are closed when the test ends.
-    """
-    reactor = nsreactor.NetservicesReactor()
-
-    def close() -> None:
-        for selectable in list(reactor._selectables.values()):
-            for remove in (reactor.removeReader, reactor.removeWriter):
-                try:
-                    remove(selectable)
-                except OSError:  # its socket was closed first
-                    pass
-            if selectable is not reactor.waker and not getattr(selectable, "disconnected", False):
-                selectable.connectionLost(Failure(error.ConnectionDone()))
-        reactor.waker.connectionLost(None)
-        reactor._poller.close()
-
-    test.addCleanup(close)
-    return reactor
+from .support import RecordingProducer, buildReactor, servicesImportedBy
 
 
 class Recorder(DatagramProtocol):
@@ -360,8 +337,6 @@ class FlushTests(SynchronousTestCase):
         a streaming producer is paused past the buffer size, and draining
         delivers everything in order and unregisters.
         """
-        from .test_fastpath import RecordingProducer
-
         reactor = buildReactor(self)
         connection, client = accepted(self, reactor)
         connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)

@@ -360,11 +360,11 @@ class NetservicesCommandPropertyTests(SynchronousTestCase):
             self.assertNotIn("Traceback", stderr.getvalue())
             return
         if argv[0] == "fetch":
-            from services.cli import fetch
+            from services.cli import fetchplan
 
             try:
-                plan = fetch.Plan.fromArgs(args, {})
-            except fetch._Usage as e:
+                plan = fetchplan.Plan.fromArgs(args, {})
+            except fetchplan.UnusableArgument as e:
                 _assertOneLine(self, str(e))
             else:
                 self.assertIn(plan.url.split("://")[0], ("http", "https"))

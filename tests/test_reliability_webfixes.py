@@ -15,7 +15,6 @@ from pathlib import Path
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
@@ -25,23 +24,9 @@ from services.web._channel import LimitedChannel
 from services.stats import WebStats
 from services.web._pages import Hello
 
+from .support import HalfClosingTransport
+
 GET = b"GET / HTTP/1.1\r\nHost: web\r\n"
-
-
-class HalfClosingTransport(StringTransport):
-    """
-    A L{StringTransport} that records a write shutdown and an abort, as a
-    TCP transport has them.
-    """
-
-    writeClosed = False
-    aborted = False
-
-    def loseWriteConnection(self) -> None:
-        self.writeClosed = True
-
-    def abortConnection(self) -> None:
-        self.aborted = True
 
 
 class BadRequestTests(SynchronousTestCase):

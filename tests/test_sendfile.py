@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import socket
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import tcp
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web import http
-from twisted.web.server import Site
 from twisted.web.test.requesthelper import DummyRequest
 
 from services.nsepoll import _reactor as nsreactor
 from services.web._sendfile import SendfileProducer, canSendfile
 
-from .test_reactor import buildReactor
+from .support import Connection, buildReactor, response
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -46,82 +42,6 @@ class SendfileFile(File):
             request.setResponseCode(http.OK)
             return SendfileProducer(request, fileForReading, self.getFileSize())
         return File.makeProducer(self, request, fileForReading)
-
-
-def tcpPair() -> tuple[socket.socket, socket.socket]:
-    """
-    Two ends of a TCP connection on 127.0.0.1 (server end first).
-    """
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        client = socket.create_connection(listener.getsockname(), timeout=5)
-        server, _ = listener.accept()
-    return server, client
-
-
-class Connection:
-    """
-    A twisted.web channel over a real TCP transport on one end of a loopback
-    connection; the test is the client on the other end.
-    """
-
-    def __init__(self, test: SynchronousTestCase, root: Any, cls: type = tcp.Server,
-                 reactor: Any = None) -> None:
-        ours, self.peer = tcpPair()
-        test.addCleanup(self.peer.close)
-        test.addCleanup(ours.close)
-        self.reactor = reactor if reactor is not None else MemoryReactorClock()
-        site = Site(root, reactor=self.reactor)
-        site.log = lambda request: None  # type: ignore[method-assign]
-        self.channel = site.buildProtocol(None)
-        self.transport = cls(ours, self.channel, ("127.0.0.1", 4321), None, 1, self.reactor)
-        self.channel.makeConnection(self.transport)
-        self.http = self.channel._channel  # the HTTPChannel that requests see
-
-    def request(self, path: bytes, headers: bytes = b"") -> None:
-        self.channel.dataReceived(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
-
-    def pump(self, timeout: float = 10.0) -> bytes:
-        """
-        Read one whole response (by its Content-Length) as the client,
-        letting the transport write what it queued whenever its socket is
-        writable (as a reactor would), for at most C{timeout} seconds.
-        """
-        received = bytearray()
-        self.peer.setblocking(False)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                while True:
-                    data = self.peer.recv(1 << 20)
-                    if not data:
-                        return bytes(received)
-                    received += data
-            except BlockingIOError:
-                pass
-            head, found, body = bytes(received).partition(b"\r\n\r\n")
-            if found and len(body) >= int(response(head + found)[1].get(b"content-length", b"0")):
-                break
-            flush = getattr(self.reactor, "_flush", None)
-            if flush is not None:
-                flush()
-            if self.transport in self.reactor.getWriters():
-                select.select([self.peer], [self.transport.socket], [], 0.05)
-                self.transport.doWrite()
-            else:
-                select.select([self.peer], [], [], 0.05)
-        return bytes(received)
-
-
-def response(raw: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
-    """
-    Split one HTTP response into status line, headers and body.
-    """
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status, *lines = head.split(b"\r\n")
-    headers = dict(line.lower().split(b": ", 1) for line in lines)
-    return status, headers, body
 
 
 class SendfileTests(SynchronousTestCase):

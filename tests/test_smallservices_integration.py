@@ -21,19 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.echo._small import EPOCH_1900, chargenPattern
 
-from .support import Daemon, freePort, isolatedConfig, makeCertificate, waitUntil
-
-
-def readAll(sock: socket.socket) -> bytes:
-    """
-    Read from C{sock} until the server closes.
-    """
-    chunks = []
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
+from .support import Daemon, freePort, isolatedConfig, makeCertificate, readAll, waitUntil
 
 
 def ask(port: int, request: bytes) -> bytes:

@@ -17,7 +17,8 @@ from twisted.web.resource import Resource
 from services.web import StaticFile
 from services.web._regularfile import entityTag
 
-from .webfakes import StubTestCase, header, temporaryDirectory
+from .support import temporaryDirectory
+from .webfakes import StubTestCase, header
 
 NUMBERS = "".join(f"{i}\n" for i in range(1000)).encode()
 SECRET = b"secret outside the root\n"

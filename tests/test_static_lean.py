@@ -28,8 +28,7 @@ from services.web import StaticFile
 from services.web._regularfile import RegularFile, entityTag
 from services.web._sendfile import SendfileProducer
 
-from .test_reactor import buildReactor
-from .test_sendfile import Connection, response, tcpPair
+from .support import Connection, buildReactor, response, tcpPair
 
 
 class RecordingSocket:

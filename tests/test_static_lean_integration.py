@@ -21,8 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.web._regularfile import entityTag
 
-from .support import freePort, isolatedConfig
-from .test_fastpath_integration import ReactorDaemon
+from .support import ReactorDaemon, freePort, isolatedConfig
 
 
 class LeanStaticMixin:

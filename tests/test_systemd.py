@@ -22,7 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import parseConfig
 from services.net.systemd import namedSockets, systemdSockets
-from tests.support import ROOT, Daemon, isolatedConfig, twistdCommand
+from tests.support import ROOT, Daemon, isolatedConfig, roundTrip, twistdCommand
 
 
 def echoOnce(connect: socket.socket, address: object, payload: bytes) -> bytes:
@@ -32,12 +32,7 @@ def echoOnce(connect: socket.socket, address: object, payload: bytes) -> bytes:
     with connect as s:
         s.settimeout(10)
         s.connect(address)
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        received = b""
-        while data := s.recv(65536):
-            received += data
-    return received
+        return roundTrip(s, payload)
 
 
 class ActivatedDaemon(Daemon):

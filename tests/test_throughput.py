@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
@@ -24,23 +24,7 @@ from services.cli.throughput import formatBits, formatBytes, jitter
 from services.echo._throughput import CHUNK, Download, Intervals, Upload
 
 from .clientservers import cliCommand, cliEnvironment
-from .support import Daemon, freePort, isolatedConfig, waitUntil
-
-
-class HalfClosingTransport(StringTransport):
-    """
-    A StringTransport that records C{loseWriteConnection} and
-    C{abortConnection}.
-    """
-
-    writeClosed = False
-    aborted = False
-
-    def loseWriteConnection(self) -> None:
-        self.writeClosed = True
-
-    def abortConnection(self) -> None:
-        self.aborted = True
+from .support import Daemon, HalfClosingTransport, freePort, isolatedConfig, waitUntil
 
 
 def connected(stream: Any) -> HalfClosingTransport:

@@ -25,8 +25,7 @@ from services.daemon.tap import Options
 from services.daemon.tree import buildService
 from services.web._service import WebService
 
-from .support import ROOT
-from .webfakes import temporaryDirectory
+from .support import ROOT, temporaryDirectory
 
 TAP_CONF = ROOT / "tap.conf"
 

@@ -20,8 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from . import support
-from .support import Daemon, freePort, runTwistd, waitUntil
-from .webfakes import temporaryDirectory
+from .support import Daemon, freePort, runTwistd, temporaryDirectory, waitUntil
 
 NUMBERS = "".join(f"{i}\n" for i in range(1000)).encode()
 

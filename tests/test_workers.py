@@ -39,7 +39,7 @@ from services.net.endpoints import ListenContext
 from services.net.listener import ListenError
 from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats
-from tests.support import Daemon, freePort, isolatedConfig, waitUntil
+from tests.support import Daemon, freePort, isolatedConfig, roundTrip, waitUntil
 
 
 class FakeProcess:
@@ -369,12 +369,7 @@ def echo(port: int, payload: bytes) -> bytes:
     One echo round trip on a new connection.
     """
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        received = b""
-        while data := s.recv(65536):
-            received += data
-    return received
+        return roundTrip(s, payload)
 
 
 def alive(pid: int) -> bool:

@@ -7,9 +7,6 @@ requests that complete without the global reactor.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Callable
 
 from treq.testing import StubTreq
@@ -188,13 +185,3 @@ def header(response: Any, name: str) -> str | None:
         return None
     assert len(values) == 1, values
     return str(values[0])
-
-
-def temporaryDirectory(testCase: SynchronousTestCase) -> Path:
-    """
-    A new empty directory, removed when the test ends (C{mktemp} would
-    leave its directories in the working directory under pytest).
-    """
-    path = Path(tempfile.mkdtemp(prefix="netservices-test-"))
-    testCase.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path

@@ -19,15 +19,15 @@ from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed
 from twisted.web.error import SchemeNotSupported
 
-from services.client._api import (
+from services.client import (
     BadContentEncoding,
     HTTPStatusError,
+    ProxyError,
     RequestTimeout,
     ResponseHeadersTooLarge,
     ResponseTooLarge,
     TooManyRedirects,
 )
-from services.client._tunnel import ProxyError
 
 __all__ = ["EXIT_CODES", "HTTPError", "describe", "errnoText", "exitCodesText", "sslText"]
 

@@ -1,37 +1,37 @@
 # -*- test-case-name: tests.test_client_cli -*-
 """
 C{netservices fetch URL}: one HTTP request from the command line, through
-L{services.client._api}.
+L{services.client}: the options, how the response and C{-v} are shown, and
+the run.  What the arguments ask for is checked first, into a
+L{services.cli.fetchplan.Plan}.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import IO, Any
 
-from hyperlink import EncodedURL
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import ILogObserver, formatEvent, globalLogBeginner
 from zope.interface import implementer
 
 from services import logs
-from services.client._agent import TLSPolicy, makePool
-from services.client._api import (
+from services.cli import exits
+from services.cli.arguments import convert, number, wholeNumber
+from services.cli.fetchplan import MISSING, Plan, UnusableArgument, unusableCA, unwritable
+from services.client import (
     DEFAULT_USER_AGENT,
     HTTPStatusError,
     Response,
+    TLSPolicy,
     download,
     makeClient,
+    makePool,
     request,
 )
-from services.cli import exits
-from services.cli.arguments import convert, number, wholeNumber
-from services.client._tunnel import ProxyError, ProxySettings
 
 __all__ = ["EXAMPLES", "register", "run"]
 
@@ -192,116 +192,6 @@ def _size(text: str) -> int:
     return convert(parseSize)(text)  # type: ignore[no-any-return]
 
 
-class _Usage(Exception):
-    """
-    A value on the command line is unusable.
-    """
-
-
-def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
-    result = []
-    for text in values:
-        name, found, value = text.partition("=")
-        if not found or not name:
-            raise _Usage(f"{option} {text!r}: expected NAME=VALUE")
-        result.append((name, value))
-    return result
-
-
-def _headers(values: list[str]) -> list[tuple[str, str]]:
-    result = []
-    for text in values:
-        name, found, value = text.partition(":")
-        name = name.strip()
-        if not found or not name or any(c in name for c in " \t\r\n"):
-            raise _Usage(f"-H {text!r}: expected 'Name: value'")
-        result.append((name, value.strip()))
-    return result
-
-
-@dataclass(frozen=True)
-class Plan:
-    """
-    What C{fetch} will do, from its parsed arguments and the environment.
-    """
-
-    url: str
-    method: str
-    params: list[tuple[str, str]]
-    form: list[tuple[str, str]]
-    json: Any
-    headers: list[tuple[str, str]]
-    userAgent: str
-    auth: tuple[str, str] | None
-    proxies: ProxySettings
-
-    @classmethod
-    def fromArgs(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> Plan:
-        """
-        Check and combine the arguments.
-
-        @raise _Usage: for a value that cannot be used.
-        """
-        url = args.url if "://" in args.url else "http://" + args.url
-        try:
-            parsed = EncodedURL.from_text(url)
-        except Exception as e:
-            raise _Usage(f"bad URL {args.url!r}: {e}") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise _Usage(f"unsupported URL {args.url!r}: expected http://HOST/... or https://HOST/...")
-        body: Any = None
-        if args.json is not None:
-            if args.data:
-                raise _Usage("-d and --json cannot be combined")
-            try:
-                body = json.loads(args.json)
-            except (ValueError, RecursionError) as e:  # nesting too deep: RecursionError
-                raise _Usage(f"--json: not valid JSON: {e}") from None
-        auth = None
-        if args.user is not None:
-            user, _, password = args.user.partition(":")
-            auth = (user, password)
-        try:
-            if args.proxy is not None:
-                proxies = ProxySettings.fromURL(
-                    args.proxy, ProxySettings.fromEnvironment(environ).noProxy
-                )
-            else:
-                proxies = ProxySettings.fromEnvironment(environ)
-        except ProxyError as e:
-            raise _Usage(str(e)) from None
-        method = args.method or ("POST" if (args.data or args.json is not None) else "GET")
-        return cls(
-            url=url,
-            method=method.upper(),
-            params=_pairs(args.query, "-q"),
-            form=_pairs(args.data, "-d"),
-            json=body if args.json is not None else _MISSING,
-            headers=_headers(args.header),
-            userAgent=args.user_agent if args.user_agent is not None else DEFAULT_USER_AGENT,
-            auth=auth,
-            proxies=proxies,
-        )
-
-    def where(self) -> str:
-        """
-        The host and port connected to: the proxy's, if the URL uses one.
-        """
-        parsed = EncodedURL.from_text(self.url)
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        proxy = self.proxies.proxyFor(parsed.scheme, parsed.host, port)
-        if proxy is not None:
-            return f"proxy {_hostPort(proxy.host, proxy.port)}"
-        return _hostPort(parsed.host, port)
-
-
-_MISSING: Any = object()
-
-
-def _hostPort(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _statusBlock(response: Response) -> bytes:
     lines = [f"{response.version} {response.status} {response.phrase}".rstrip()]
     lines += [f"{name}: {value}" for name, value in response.headers]
@@ -386,16 +276,16 @@ async def fetch(
 
     try:
         plan = Plan.fromArgs(args, environ)
-    except _Usage as e:
+    except UnusableArgument as e:
         return fail(exits.USAGE, str(e))
-    problem = _unusableCA(args.cacert)
+    problem = unusableCA(args.cacert)
     if problem is not None:
         return fail(exits.USAGE, f"--cacert {args.cacert}: {problem}")
     try:
         tls = TLSPolicy(cafile=args.cacert, verify=not args.insecure)
     except Exception as e:
         return fail(exits.USAGE, f"--cacert {args.cacert}: not a usable PEM file ({exits.sslText(e)})")
-    problem = _unwritable(args.output)
+    problem = unwritable(args.output)
     if problem is not None:
         return fail(exits.WRITE_ERROR, f"-o {args.output}: {problem}")
     if args.insecure:
@@ -425,10 +315,10 @@ async def fetch(
         "timeout": args.max_time,
         "maxSize": args.max_size,
         "onResponse": onResponse,
-        "clock": reactor,
+        "reactor": reactor,
         "compressed": args.compressed,
     }
-    if plan.json is not _MISSING:
+    if plan.json is not MISSING:
         options["json"] = plan.json
     bar = None
     try:
@@ -454,38 +344,6 @@ async def fetch(
         bar.close()
     return exits.OK
 
-
-def _unusableCA(path: str | None) -> str | None:
-    """
-    What is wrong with the C{--cacert} file, in words (OpenSSL's own
-    message does not name the problem): L{None} when it holds a PEM
-    certificate.
-    """
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        return f"cannot read it: {(e.strerror or str(e)).lower()}"
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        return "not a PEM file of CA certificates (no -----BEGIN CERTIFICATE----- line)"
-    return None
-
-
-def _unwritable(path: str | None) -> str | None:
-    """
-    Why C{-o FILE} cannot be written, checked before the request is sent:
-    L{None} when its directory exists.
-    """
-    if path is None:
-        return None
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        return f"cannot write: the directory {directory} does not exist"
-    if os.path.isdir(path):
-        return "cannot write: it is a directory"
-    return None
 
 
 def _writer(stream: IO[bytes]) -> Any:

@@ -18,7 +18,14 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import DNSLookupError
 
 from services.cli.arguments import number, wholeNumber
-from services.client._ping import Pinger, PingOptions, PingResult, PingUnavailable, Reply, resolveTarget
+from services.client import (
+    Pinger,
+    PingOptions,
+    PingResult,
+    PingUnavailable,
+    Reply,
+    resolveTarget,
+)
 
 __all__ = ["EXAMPLES", "MIN_USER_INTERVAL", "register", "run"]
 

@@ -13,7 +13,7 @@ from typing import IO, Any
 from twisted.internet.defer import Deferred, ensureDeferred
 
 from services.cli import exits
-from services.client._resolve import Resolution, UnknownService, resolve
+from services.client import Resolution, UnknownService, resolve
 
 __all__ = ["EXAMPLES", "formatResolution", "lookup", "register", "run"]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet._sslverify import IOpenSSLTrustRoot
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
@@ -31,6 +30,7 @@ from twisted.internet.interfaces import (
     IOpenSSLClientConnectionCreator,
     IProtocol,
     IProtocolFactory,
+    IReactorTime,
     IStreamClientEndpoint,
 )
 from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
@@ -48,8 +48,10 @@ from twisted.web.iweb import (
 from zope.interface import implementer
 
 from services import logs
-from services.client._tunnel import Proxy, ProxySettings, TunnelEndpoint
+from services._twisted.tls import platformAndFileTrust
 from services.client._head import HeadLimitEndpoint, HeadLimits
+from services.client._tunnel import Proxy, ProxySettings, TunnelEndpoint
+from services.net.defaults import defaultReactor
 
 __all__ = ["READ_SIZE", "TLSPolicy", "makeAgent", "makePool"]
 
@@ -57,23 +59,6 @@ __all__ = ["READ_SIZE", "TLSPolicy", "makeAgent", "makePool"]
 #: 64 KiB, so that a large body takes a quarter of the reads, of the turns
 #: of the event loop and of the writes to its file.
 READ_SIZE = 256 * 1024
-
-
-@implementer(IOpenSSLTrustRoot)
-class _PlatformAndFile:
-    """
-    Trust the platform's certificate authorities and those of one more
-    PEM bundle.  Twisted's public trust roots are either the platform's
-    (L{platformTrust}) or a given list, not both; this provides the same
-    interface, with pyOpenSSL's public calls.
-    """
-
-    def __init__(self, cafile: str) -> None:
-        self._cafile = cafile
-
-    def _addCACertsToContext(self, context: SSL.Context) -> None:
-        context.set_default_verify_paths()
-        context.load_verify_locations(self._cafile)
 
 
 @implementer(IOpenSSLClientConnectionCreator)
@@ -126,7 +111,7 @@ class TLSPolicy:
         """
         if not self.verify:
             return _Unverified(hostname.decode("ascii"))
-        trust = _PlatformAndFile(self.cafile) if self.cafile else None
+        trust = platformAndFileTrust(self.cafile) if self.cafile else None
         return optionsForClientTLS(hostname.decode("ascii"), trustRoot=trust)
 
 
@@ -155,7 +140,9 @@ def _readLarge(protocol: IProtocol) -> IProtocol:
     return protocol
 
 
-def _hostnameEndpoint(reactor: Any, host: str, port: int, timeout: float) -> IStreamClientEndpoint:
+def _hostnameEndpoint(
+    reactor: IReactorTime, host: str, port: int, timeout: float
+) -> IStreamClientEndpoint:
     return _LargeReads(HostnameEndpoint(reactor, host, port, timeout=timeout))
 
 
@@ -169,7 +156,7 @@ class _EndpointFactory:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         proxies: ProxySettings,
         tls: IPolicyForHTTPS,
         connectTimeout: float,
@@ -233,7 +220,7 @@ class _ProxyingAgent:
         self,
         agent: IAgent,
         proxies: ProxySettings,
-        reactor: Any,
+        reactor: IReactorTime,
         pool: HTTPConnectionPool,
         connectTimeout: float,
         headLimits: HeadLimits,
@@ -284,15 +271,15 @@ class _ProxyingAgent:
         return self._proxyAgent(proxy).request(method, uri, headers, bodyProducer)
 
 
-def makePool(reactor: Any = None, maxPerHost: int = 2, idleTimeout: int = 240) -> HTTPConnectionPool:
+def makePool(
+    reactor: IReactorTime | None = None, maxPerHost: int = 2, idleTimeout: int = 240
+) -> HTTPConnectionPool:
     """
     A persistent connection pool: connections are kept open between
     requests, C{maxPerHost} per origin, closed after C{idleTimeout} seconds
     unused.  Call C{closeCachedConnections()} on it when done.
     """
-    if reactor is None:
-        from twisted.internet import reactor
-    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool = HTTPConnectionPool(defaultReactor(reactor), persistent=True)
     pool.maxPersistentPerHost = maxPerHost
     pool.cachedConnectionTimeout = idleTimeout
     pool.retryAutomatically = True
@@ -300,7 +287,7 @@ def makePool(reactor: Any = None, maxPerHost: int = 2, idleTimeout: int = 240) -
 
 
 def makeAgent(
-    reactor: Any = None,
+    reactor: IReactorTime | None = None,
     *,
     pool: HTTPConnectionPool | None = None,
     proxies: ProxySettings = ProxySettings(),
@@ -312,7 +299,8 @@ def makeAgent(
     """
     The agent the client sends requests with.
 
-    @param reactor: the reactor; the global one if L{None}.
+    @param reactor: the reactor, which also connects TCP and resolves names
+        (as L{HostnameEndpoint} needs); the global one if L{None}.
     @param pool: the connection pool; a new persistent one (L{makePool}) if
         L{None}.
     @param proxies: which proxy each URL goes through; none by default.
@@ -324,8 +312,7 @@ def makeAgent(
         defaults if L{None}); past them the request fails with
         L{services.client._head.HeadTooLarge} among its reasons.
     """
-    if reactor is None:
-        from twisted.internet import reactor
+    reactor = defaultReactor(reactor)
     if pool is None:
         pool = makePool(reactor)
     limits = headLimits or HeadLimits()

@@ -11,7 +11,7 @@ treq's C{HTTPClient} always wraps its agent in Twisted's
 C{ContentDecoderAgent}, which asks every server for gzip and inflates each
 read of a gzip body with no bound on its output (one 256 KiB read of a
 "decompression bomb" becomes about 260 MB at once).  L{WithoutTreqEncoding}
-(the agent under treq, see L{services.client._api.makeClient}) removes the
+(the agent under treq, see L{services.client.makeClient}) removes the
 C{Accept-Encoding} that wrapper adds, and L{rawResponse} takes its decoder
 off a response, putting the C{Content-Encoding} back.
 """

@@ -11,7 +11,7 @@ transport and Twisted's C{HTTP11ClientProtocol}: it counts the bytes and
 lines of each response head as they arrive and, past a limit, drops the
 connection with L{HeadTooLarge} as the reason, so the request fails at once
 with that error (the client turns it into
-L{services.client._api.ResponseHeadersTooLarge}).
+L{services.client.ResponseHeadersTooLarge}).
 
 A head starts when the connection opens, and again each time the HTTP
 protocol goes back to its C{QUIESCENT} state (the previous response is

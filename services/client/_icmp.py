@@ -6,7 +6,7 @@ reading replies, checksums included.
 What arrives depends on the socket: a raw IPv4 socket hands over the whole
 IP packet (its header says the TTL), an ICMP datagram socket and every
 ICMPv6 socket hand over the ICMP message alone (the TTL or hop limit then
-comes as ancillary data, which L{services.client._ping} reads).
+comes as ancillary data, which L{services.client._pingsocket} reads).
 
 The kernel computes and checks the ICMPv6 checksum itself (it covers a
 pseudo-header of addresses this layer does not see), so only the ICMPv4

@@ -1,17 +1,13 @@
 # -*- test-case-name: tests.test_ping -*-
 """
-ICMP echo (ping) for IPv4 and IPv6 under the reactor.
+ICMP echo (ping) for IPv4 and IPv6 under the reactor: L{Pinger}, one run of
+requests to one address, and L{ping}, which resolves a host and runs one to
+its count.
 
-The socket is, in order of preference:
-
-  - an unprivileged ICMP datagram socket (C{SOCK_DGRAM} with
-    C{IPPROTO_ICMP}/C{IPPROTO_ICMPV6}), which Linux allows to the groups in
-    C{net.ipv4.ping_group_range} (the kernel sets the echo identifier and
-    hands over only the replies to this socket);
-  - a raw socket (C{SOCK_RAW} with C{getprotobyname('icmp')}), for root or
-    C{CAP_NET_RAW}: every ICMP packet of the host arrives on it, so replies
-    are matched by identifier, sequence number and payload;
-  - else L{PingUnavailable}, saying which of the two to enable.
+The socket (L{services.client._pingsocket}) is an ICMP datagram socket
+when Linux allows it, else a raw one, on which every ICMP packet of the
+host arrives: replies are matched by identifier, sequence number and
+payload.  What a run measured is a L{PingResult}.
 
 L{Pinger} is the socket's L{IReadDescriptor}: the reactor calls it when
 replies are waiting; requests are sent by a L{LoopingCall} and each reply is
@@ -19,7 +15,7 @@ waited for with C{callLater}, so a L{Clock} drives it all in tests.
 
 Use it in your own application::
 
-    from services.client._ping import PingOptions, ping
+    from services.client import PingOptions, ping
 
     result = await ping(reactor, "127.0.0.1", PingOptions(count=3, interval=0.2))
     print(result.received, result.rttSummary())
@@ -27,9 +23,7 @@ Use it in your own application::
 
 from __future__ import annotations
 
-import errno
 import ipaddress
-import math
 import os
 import socket
 import struct
@@ -53,41 +47,19 @@ from services.client._icmp import (
     encodeEcho,
     stripIPv4Header,
 )
+from services.client._pingsocket import (
+    MAX_IP_HEADER,
+    configureICMPSocket,
+    openICMPSocket,
+    ttlFrom,
+)
+from services.client._pingstats import MAX_KEPT_REPLIES, PingResult, Reply, RoundTrips
+from services.client._resolve import resolveTarget
 
-__all__ = [
-    "PingOptions",
-    "PingResult",
-    "PingUnavailable",
-    "Pinger",
-    "Reply",
-    "openICMPSocket",
-    "ping",
-    "resolveTarget",
-]
-
-#: Socket options that Python's socket module does not name (Linux values).
-_IP_RECVTTL = 12
-_SOL_RAW = 255
-_ICMP_FILTER = 1
-_ICMP6_FILTER = 1
-
-#: The most an IPv4 header adds in front of the ICMP message on a raw socket.
-_MAX_IP_HEADER = 60
+__all__ = ["PingOptions", "Pinger", "ping"]
 
 #: Packets read per call of doRead, so a flood cannot hold the reactor.
 _READS_PER_EVENT = 64
-
-_ENABLE_DGRAM = (
-    "enable unprivileged ICMP sockets for your group "
-    "(sysctl -w net.ipv4.ping_group_range='0 2147483647'; it covers IPv6 too)"
-)
-_ENABLE_RAW = "run as root or with CAP_NET_RAW for raw ICMP sockets (setcap cap_net_raw+ep)"
-
-
-class PingUnavailable(Exception):
-    """
-    No ICMP socket may be opened: the message says what to enable.
-    """
 
 
 @dataclass(frozen=True)
@@ -111,222 +83,6 @@ class PingOptions:
     size: int = 56
     ttl: int | None = None
     socketKind: str = "auto"
-
-
-@dataclass(frozen=True)
-class Reply:
-    """
-    One echo reply.
-
-    @ivar sequence: the request's sequence number (from 1; the wire carries
-        it modulo 65536).
-    @ivar address: who answered.
-    @ivar size: bytes of the ICMP message (header and payload).
-    @ivar ttl: the reply's TTL or hop limit, L{None} when unknown.
-    @ivar rtt: seconds from request to reply.
-    @ivar duplicate: whether this request was answered before.
-    @ivar reordered: whether a later request was answered before this one.
-    """
-
-    sequence: int
-    address: str
-    size: int
-    ttl: int | None
-    rtt: float
-    duplicate: bool = False
-    reordered: bool = False
-
-
-#: At most this many replies are kept for L{PingResult.replies}; the counts
-#: and round-trip statistics cover every reply, so a run without a count (or
-#: a flood of duplicate replies) keeps its memory bounded.
-MAX_KEPT_REPLIES = 4096
-
-
-@dataclass(frozen=True)
-class PingResult:
-    """
-    What a run measured.
-
-    @ivar address: the address pinged.
-    @ivar family: C{AF_INET} or C{AF_INET6}.
-    @ivar socketKind: C{"dgram"} or C{"raw"}.
-    @ivar transmitted: requests sent.
-    @ivar replies: the first L{MAX_KEPT_REPLIES} replies matched to a
-        request, duplicates included, in arrival order.
-    @ivar malformed: packets dropped as malformed or truncated.
-    @ivar errors: requests that could not be sent, and socket errors.
-    @ivar elapsed: seconds from the first request to the last request or
-        reply, whichever came later (what iputils reports as C{time}).
-    @ivar received: requests answered (duplicates not counted).
-    @ivar duplicates: replies to requests answered before.
-    @ivar reordered: replies that came after the reply to a later request.
-    @ivar rtts: the round-trip statistics of every reply (L{RoundTrips}).
-    """
-
-    address: str
-    family: int
-    socketKind: str
-    transmitted: int
-    replies: tuple[Reply, ...] = ()
-    malformed: int = 0
-    errors: int = 0
-    elapsed: float = 0.0
-    received: int = 0
-    duplicates: int = 0
-    reordered: int = 0
-    rtts: "RoundTrips | None" = None
-
-    @property
-    def loss(self) -> float:
-        """
-        Percent of requests unanswered.
-        """
-        if not self.transmitted:
-            return 0.0
-        return 100.0 * (self.transmitted - self.received) / self.transmitted
-
-    def rttSummary(self) -> tuple[float, float, float, float] | None:
-        """
-        The minimum, average, maximum and mean deviation (C{mdev}, as
-        iputils computes it) of the round-trip times in seconds, over every
-        reply; L{None} without replies.
-        """
-        return None if self.rtts is None else self.rtts.summary()
-
-
-@dataclass(frozen=True)
-class RoundTrips:
-    """
-    Running round-trip statistics, as iputils keeps them: a count, the
-    extremes, the sum and the sum of squares (for C{mdev}).
-    """
-
-    count: int
-    minimum: float
-    maximum: float
-    total: float
-    squares: float
-
-    @classmethod
-    def of(cls, rtt: float) -> "RoundTrips":
-        """
-        The statistics of one round trip.
-        """
-        return cls(1, rtt, rtt, rtt, rtt * rtt)
-
-    def add(self, rtt: float) -> "RoundTrips":
-        """
-        These statistics and one more round trip.
-        """
-        return RoundTrips(
-            self.count + 1,
-            min(self.minimum, rtt),
-            max(self.maximum, rtt),
-            self.total + rtt,
-            self.squares + rtt * rtt,
-        )
-
-    def summary(self) -> tuple[float, float, float, float]:
-        """
-        The minimum, average, maximum and mean deviation in seconds.
-        """
-        mean = self.total / self.count
-        square = self.squares / self.count
-        return self.minimum, mean, self.maximum, math.sqrt(max(0.0, square - mean * mean))
-
-
-def _rawProtocol(family: int) -> int:
-    # The protocols database names them; a system without /etc/protocols
-    # still has the numbers.
-    name, number = (
-        ("icmp", socket.IPPROTO_ICMP)
-        if family == socket.AF_INET
-        else ("ipv6-icmp", socket.IPPROTO_ICMPV6)
-    )
-    try:
-        return socket.getprotobyname(name)
-    except OSError:
-        return number
-
-
-def openICMPSocket(
-    family: int, kind: str = "auto", socketFactory: Callable[..., Any] = socket.socket
-) -> tuple[Any, str]:
-    """
-    Open an ICMP socket of C{family}: with C{kind="auto"} an ICMP datagram
-    socket, else a raw one.
-
-    @return: the socket and its kind, C{"dgram"} or C{"raw"}.
-    @raise PingUnavailable: when neither kind asked for is permitted.
-    @raise OSError: for any other reason (no IPv6 in the kernel...).
-    """
-    kinds = ("dgram", "raw") if kind == "auto" else (kind,)
-    dgramProtocol = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
-    for each in kinds:
-        try:
-            if each == "dgram":
-                return socketFactory(family, socket.SOCK_DGRAM, dgramProtocol), each
-            return socketFactory(family, socket.SOCK_RAW, _rawProtocol(family)), each
-        except OSError as e:
-            if e.errno not in (errno.EACCES, errno.EPERM):
-                raise
-    if kind == "dgram":
-        raise PingUnavailable(f"ICMP datagram sockets are not permitted: {_ENABLE_DGRAM}")
-    if kind == "raw":
-        raise PingUnavailable(f"raw ICMP sockets are not permitted: {_ENABLE_RAW}")
-    raise PingUnavailable(f"no ICMP socket is permitted: {_ENABLE_DGRAM}, or {_ENABLE_RAW}")
-
-
-def _configure(skt: Any, family: int, kind: str, ttl: int | None) -> int | None:
-    """
-    Make C{skt} non-blocking, ask for the TTL of replies, set the TTL of
-    requests and, on raw sockets, let only echo replies through.
-
-    @return: the identifier the kernel gives a datagram socket's echoes
-        (its local port), or L{None} for a raw socket.
-    """
-    skt.setblocking(False)
-    if family == socket.AF_INET:
-        if ttl is not None:
-            skt.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
-        if kind == "dgram":
-            skt.setsockopt(socket.IPPROTO_IP, _IP_RECVTTL, 1)
-        else:
-            # ICMP_FILTER: a mask of the types to drop; all but echo reply.
-            _optional(skt, _SOL_RAW, _ICMP_FILTER, struct.pack("I", ~1 & 0xFFFFFFFF))
-    else:
-        if ttl is not None:
-            skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
-        skt.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
-        if kind == "raw":
-            # ICMP6_FILTER: eight words of "block" bits; pass echo replies.
-            words = [0xFFFFFFFF] * 8
-            reply = ECHO_REPLY[socket.AF_INET6]
-            words[reply >> 5] &= ~(1 << (reply & 31)) & 0xFFFFFFFF
-            _optional(skt, socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *words))
-    if kind != "dgram":
-        return None
-    skt.bind(("0.0.0.0", 0) if family == socket.AF_INET else ("::", 0))
-    return int(skt.getsockname()[1])
-
-
-def _optional(skt: Any, level: int, option: int, value: bytes) -> None:
-    # A filter only saves work: matching replies does the same job.
-    try:
-        skt.setsockopt(level, option, value)
-    except OSError:
-        pass
-
-
-def _ttlFrom(ancillary: Sequence[tuple[int, int, bytes]]) -> int | None:
-    for level, kind, data in ancillary:
-        if (level, kind) in (
-            (socket.IPPROTO_IP, socket.IP_TTL),
-            (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT),
-        ) and len(data) >= 4:
-            return int(struct.unpack("i", data[:4])[0])
-    return None
 
 
 @dataclass
@@ -411,14 +167,14 @@ class Pinger:
             self.family, options.socketKind, self._socketFactory
         )
         try:
-            kernelIdentifier = _configure(self._socket, self.family, self.socketKind, options.ttl)
+            kernelIdentifier = configureICMPSocket(self._socket, self.family, self.socketKind, options.ttl)
         except BaseException:
             self._socket.close()
             self._socket = None
             raise
         if kernelIdentifier is not None:
             self.identifier = kernelIdentifier
-        self._bufferSize = HEADER_SIZE + options.size + _MAX_IP_HEADER
+        self._bufferSize = HEADER_SIZE + options.size + MAX_IP_HEADER
         self._startedAt = self._lastActivity = self.reactor.seconds()
         self.reactor.addReader(self)
         self._loop.start(options.interval, now=True)
@@ -556,7 +312,7 @@ class Pinger:
             if self.family == socket.AF_INET and self.socketKind == "raw":
                 message, ttl = stripIPv4Header(data)
             else:
-                message, ttl = data, _ttlFrom(ancillary)
+                message, ttl = data, ttlFrom(ancillary)
             echo = decodeEcho(self.family, message)
         except Malformed as e:
             return self._dropMalformed(source, e)
@@ -616,37 +372,6 @@ def _canonical(address: str) -> str:
         return str(ipaddress.ip_address(address.partition("%")[0]))
     except ValueError:
         return address
-
-
-def resolveTarget(reactor: Any, host: str, family: int | None = None) -> Deferred[tuple[str, int]]:
-    """
-    The address to ping for C{host} (an address, or a name looked up
-    through the reactor's resolver) and its family.
-
-    @param family: C{AF_INET} or C{AF_INET6} to insist on one (C{-4}, C{-6}).
-    @raise ValueError: (in the Deferred) when C{host} is an address of the
-        other family, or has no address of C{family}.
-    """
-    return ensureDeferred(_resolve(reactor, host, family))
-
-
-async def _resolve(reactor: Any, host: str, family: int | None) -> tuple[str, int]:
-    from services.client._resolve import resolveAddresses
-
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        found = socket.AF_INET if literal.version == 4 else socket.AF_INET6
-        if family is not None and family != found:
-            raise ValueError(f"{host} is an IPv{literal.version} address")
-        return str(literal), found
-    for address in await resolveAddresses(reactor, host):
-        found = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-        if family is None or family == found:
-            return address.host, found
-    raise ValueError(f"{host} has no IPv{4 if family == socket.AF_INET else 6} address")
 
 
 def ping(

@@ -7,20 +7,26 @@ The addresses (IPv4 and IPv6) come from the reactor's name resolver
 (L{twisted.internet.interfaces.IReactorPluggableNameResolver.nameResolver},
 C{getaddrinfo} in a thread by default); the canonical name and aliases,
 which that interface does not report, and the service port come from the
-C library's calls run in the reactor's thread pool.
+C library's calls run in the reactor's thread pool.  L{resolveTarget} picks
+the one address (of a family, if asked) that a probe such as ping is sent to.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import DNSLookupError
-from twisted.internet.interfaces import IHostResolution, IResolutionReceiver
+from twisted.internet.interfaces import (
+    IHostResolution,
+    IReactorPluggableNameResolver,
+    IResolutionReceiver,
+)
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
 
@@ -30,6 +36,7 @@ __all__ = [
     "canonicalNames",
     "resolve",
     "resolveAddresses",
+    "resolveTarget",
     "servicePort",
 ]
 
@@ -78,7 +85,7 @@ class _Collector:
 
 
 def resolveAddresses(
-    reactor: Any, name: str, port: int = 0, transport: str = "TCP"
+    reactor: IReactorPluggableNameResolver, name: str, port: int = 0, transport: str = "TCP"
 ) -> Deferred[list[IPv4Address | IPv6Address]]:
     """
     Every address of C{name} (IPv4 and IPv6), through the reactor's name
@@ -172,3 +179,36 @@ async def resolve(
 
 def _unique(values: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
+
+
+def resolveTarget(
+    reactor: IReactorPluggableNameResolver, host: str, family: int | None = None
+) -> Deferred[tuple[str, int]]:
+    """
+    The one address to send to for C{host} (an address, or a name looked up
+    through the reactor's resolver) and its family: what ping sends to.
+
+    @param family: C{AF_INET} or C{AF_INET6} to insist on one (C{-4}, C{-6}).
+    @raise ValueError: (in the Deferred) when C{host} is an address of the
+        other family, or has no address of C{family}.
+    """
+    return ensureDeferred(_resolveTarget(reactor, host, family))
+
+
+async def _resolveTarget(
+    reactor: IReactorPluggableNameResolver, host: str, family: int | None
+) -> tuple[str, int]:
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        found = socket.AF_INET if literal.version == 4 else socket.AF_INET6
+        if family is not None and family != found:
+            raise ValueError(f"{host} is an IPv{literal.version} address")
+        return str(literal), found
+    for address in await resolveAddresses(reactor, host):
+        found = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+        if family is None or family == found:
+            return address.host, found
+    raise ValueError(f"{host} has no IPv{4 if family == socket.AF_INET else 6} address")
