@@ -19,7 +19,8 @@ from twisted.trial.unittest import SkipTest, TestCase
 from services import logs
 from services.web._accesslog import AccessLogFile
 from services.config import replaceSection
-from services.daemon.tap import Options, buildService
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
 
 from .support import Daemon, DaemonizedTwistd, freePort, getEach, isolatedConfig, waitUntil
 

@@ -20,7 +20,8 @@ from twisted.trial.unittest import SynchronousTestCase
 import services.client
 from services.client import TLSPolicy
 from services.client._policy import Delivery, Outgoing, TransferPolicy
-from tests.clientservers import makeCertificates, temporaryDirectory
+from tests.clientservers import makeCertificates
+from tests.support import temporaryDirectory
 
 #: The packages the client library must not import: the daemon side, the
 #: command line, and the other libraries.

@@ -8,7 +8,8 @@ import configparser
 import dataclasses
 from pathlib import Path
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import (
@@ -17,6 +18,7 @@ from services.config import (
     ConfigError,
     EchoConfig,
     describe,
+    formatConfig,
     loadConfig,
     parseBool,
     parseConfig,
@@ -377,3 +379,23 @@ class CommentTests(SynchronousTestCase):
             str(cm.exception),
             "t.conf: [netservices] workers = 'four': expected a whole number from 1 to 256",
         )
+
+
+class FormatConfigTests(SynchronousTestCase):
+    """
+    Tests for L{formatConfig}.
+    """
+
+    def test_roundTrip(self) -> None:
+        """
+        The text parses back to the same configuration, for the defaults and
+        for changed values of every kind.
+        """
+        self.assertEqual(parseConfig(formatConfig(Config())), Config(source="<string>"))
+        config = parseConfig(
+            "[echo]\nenabled = no\nlisten = tcp6:1:interface=\\:\\:1 unix:/tmp/x.sock\n"
+            "idle_timeout = 0.25\nsndbuf = 64K\n[netservices]\nworkers = 3\n"
+            "[tls]\ncertificate = /etc/c.pem\n[log]\nlevel = debug\n",
+            "mine",
+        )
+        self.assertEqual(parseConfig(formatConfig(config), "mine"), config)

@@ -26,7 +26,8 @@ from services.config import (
 )
 from services.discovery import DiscoveryService, DiscoverySettings, MDNSSettings
 from services.stats import DiscoveryStats, UdpEchoStats
-from services.daemon.tap import Options, buildService
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
 from services.daemon.values import discoverySettings, mdnsSettings
 from tests.support import ROOT, freePort
 from tests.udpsupport import UdpMemoryReactor

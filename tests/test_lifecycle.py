@@ -20,8 +20,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from services import logs
 from services.echo import EchoSettings, makeEchoService
 from services.daemon.signals import reopenLogFiles, stopOnEarlyTerm
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
 from services.net.drain import ConnectionTracker
-from services.daemon.tap import Options, buildService
 
 from .support import Daemon, DaemonizedTwistd, freePort, isolatedConfig, processGone, waitUntil
 

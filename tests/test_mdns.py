@@ -267,7 +267,7 @@ class TreeTests(TestCase):
         the services it advertises, named from C{[discovery] name}, whose
         counters C{/status} reads; without, none.
         """
-        from services.daemon.tap import buildService
+        from services.daemon.tree import buildService
 
         config = parseConfig("[discovery]\nenabled = no\nname = beta\n[mdns]\nenabled = yes\n")
         root = buildService(config, MulticastMemoryReactor())

@@ -34,7 +34,7 @@ import dataclasses
 
 from services.config import SECTIONS, Config, replaceSection
 from services.echo import Echo, EchoSettings, makeEchoService
-from services.daemon.tap import buildService
+from services.daemon.tree import buildService
 
 
 class FaultyEcho(Echo):

@@ -12,8 +12,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import SMALL_SERVICES, Config, replaceSection
 from services.stats import ConnectionStats, DatagramAnswerStats
-from services.daemon.tap import Options, buildService
-from services.daemon.workers import STREAM_SERVICES, WorkerSpec, streamListeners
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
+from services.daemon.values import STREAM_SERVICES, streamListeners
+from services.daemon.workerprocess import WorkerSpec
 from tests.support import freePort
 from tests.udpsupport import UdpMemoryReactor
 
@@ -129,7 +131,8 @@ class TreeTests(SynchronousTestCase):
         """
         self.assertEqual(STREAM_SERVICES[2:], SMALL_SERVICES)
         config = enableAll(Config(), udp=True)
-        self.assertIn(("chargen", "tcp:20007"), [(n, d) for n, d, _ in streamListeners(config)])
+        shared = [(s.service, s.description) for s in streamListeners(config)]
+        self.assertIn(("chargen", "tcp:20007"), shared)
         worker = WorkerSpec(1, 2, (), "/tmp/r")
         root = buildService(config, MemoryReactorClock(), worker=worker)
         names = {s.name for s in root}

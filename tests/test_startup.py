@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from services.client import _agent as agent
 from services.config import Config, parseConfig
-from services.daemon.tap import listenContext, usesSystemd
+from services.daemon.tree import listenContext, usesSystemd
 
 from .support import ROOT
 
@@ -69,6 +69,10 @@ class DaemonImportTests(SynchronousTestCase):
             "prometheus_client",
             "services.web._service",
             "services.daemon.workers",
+            "services.daemon.workerprocess",
+            "services.daemon.workerstats",
+            "services.daemon.workerlog",
+            "services.daemon.sharedlisteners",
             "twisted.plugins.twisted_core",
         }
         self.assertEqual(unwanted & modules, set())

@@ -21,7 +21,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import parseConfig
-from services.daemon.workers import namedSockets, systemdSockets
+from services.net.systemd import namedSockets, systemdSockets
 from tests.support import ROOT, Daemon, isolatedConfig, roundTrip, twistdCommand
 
 

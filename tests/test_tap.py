@@ -1,12 +1,15 @@
 """
-Tests for L{services.daemon.tap}: options, flags over the file, and the service
-tree built on a memory reactor.
+Tests for L{services.daemon.tap} (options, flags over the file, the twistd
+entry point) and L{services.daemon.tree} (the service tree built on a memory
+reactor).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from twisted.application.service import IServiceCollection
@@ -16,11 +19,12 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services import logs
 from services.config import Config
+from services.daemon.tap import Options, makeService
+from services.daemon.tree import NetservicesService, buildService
 from services.echo._tcp import EchoFactory
 from services.net.listener import ListenError, listeningPorts
-from services.daemon.tap import NetservicesService, Options, buildService, makeService
 
-from .support import runTwistd
+from .support import ROOT, runTwistd
 
 
 def parse(*argv: str) -> Options:
@@ -407,3 +411,48 @@ class UnknownFlagTests(SynchronousTestCase):
             (result.returncode, result.stdout, result.stderr),
             (1, "", "netservices: error: unknown option --ehco (did you mean --echo?)" + SEE_HELP + "\n"),
         )
+
+
+class ReactorInstallTests(SynchronousTestCase):
+    """
+    The configured reactor is installed by L{makeService}, the twistd entry
+    point, and not while the options are parsed: a program that parses
+    them for itself keeps its own choice.
+    """
+
+    def installed(self, *argv: str) -> list[str]:
+        """
+        In a fresh interpreter, parse C{argv} (echo on a free loopback port
+        only), say whether a reactor was imported, call L{makeService} and
+        name the reactor it left installed.
+        """
+        code = (
+            "import sys\n"
+            "from services.daemon.tap import Options, makeService\n"
+            "options = Options()\n"
+            f"options.parseOptions({list(argv)!r} + ['--no-web', '--no-discovery', "
+            "'--echo', 'tcp:0:interface=127.0.0.1'])\n"
+            "print('twisted.internet.reactor' in sys.modules)\n"
+            "makeService(options)\n"
+            "from twisted.internet import reactor\n"
+            "print(type(reactor).__name__)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+            check=True, cwd=str(ROOT),
+        )
+        return result.stdout.split()
+
+    def test_nsepollByDefault(self) -> None:
+        """
+        Without C{[netservices] reactor}, makeService installs nsepoll.
+        """
+        self.assertEqual(self.installed(), ["False", "NetservicesReactor"])
+
+    def test_configuredTwisted(self) -> None:
+        """
+        C{[netservices] reactor = twisted} leaves the choice to Twisted.
+        """
+        path = Path(self.mktemp()).absolute()
+        path.write_text("[netservices]\nreactor = twisted\n")
+        self.assertEqual(self.installed("--config", str(path)), ["False", "EPollReactor"])

@@ -31,13 +31,13 @@ from services.web import (
     makeWebService,
 )
 
+from .support import temporaryDirectory
 from .webfakes import (
     FakeRoot,
     StubTestCase,
     SynchronousThreads,
     fullRoot,
     header,
-    temporaryDirectory,
 )
 
 OTHER_METHODS = ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "BREW")
@@ -252,7 +252,7 @@ class HealthTests(StubMixin):
         in the parent (discovery, UDP echo) as the supervisor last wrote
         them: listening, with their counters, peers and problems.
         """
-        from services.daemon.workers import WorkerSpec
+        from services.daemon.workerprocess import WorkerSpec
         from services.stats import DiscoveryStats
         from services.web._state import PARENT_STATE, treeState
 

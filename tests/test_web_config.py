@@ -21,7 +21,8 @@ from services.config import (
     loadConfig,
     parseConfig,
 )
-from services.daemon.tap import Options, buildService
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
 from services.web._service import WebService
 
 from .support import ROOT, temporaryDirectory

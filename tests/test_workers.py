@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.test_workers -*-
 """
-Tests for L{services.daemon.workers}: worker processes sharing the listeners under
-a supervising parent.
+Tests for L{services.daemon.workers} and the modules beside it
+(L{services.daemon.workerprocess}, L{services.daemon.workerstats},
+L{services.daemon.sharedlisteners}, L{services.daemon.workerlog}): worker
+processes sharing the listeners under a supervising parent.
 """
 
 from __future__ import annotations
@@ -26,22 +28,17 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from services.config import Config, parseConfig, replaceSection
+from services.daemon.sharedlisteners import SharedListener
+from services.daemon.tap import Options
+from services.daemon.tree import buildService
+from services.daemon.values import streamListeners, workerPool
+from services.daemon.workerprocess import WorkerSpec, _ParentWatcher, workerProcess
+from services.daemon.workers import WorkerSupervisor
+from services.daemon.workerstats import WorkerStatsWriter, readWorkerStats, totals
 from services.net.endpoints import ListenContext
 from services.net.listener import ListenError
 from services.net.sockets import SocketOptions
 from services.stats import ConnectionStats
-from services.daemon.tap import Options, buildService
-from services.daemon.workers import (
-    WorkerSpec,
-    WorkerStatsWriter,
-    WorkerSupervisor,
-    _ParentWatcher,
-    formatConfig,
-    readWorkerStats,
-    streamListeners,
-    totals,
-    workerProcess,
-)
 from tests.support import Daemon, freePort, isolatedConfig, roundTrip, waitUntil
 
 
@@ -83,26 +80,6 @@ class ProcessReactor(MemoryReactorClock):
         )
         protocol.makeConnection(process)
         return process
-
-
-class FormatConfigTests(SynchronousTestCase):
-    """
-    Tests for L{formatConfig}.
-    """
-
-    def test_roundTrip(self) -> None:
-        """
-        The text parses back to the same configuration, for the defaults and
-        for changed values of every kind.
-        """
-        self.assertEqual(parseConfig(formatConfig(Config())), Config(source="<string>"))
-        config = parseConfig(
-            "[echo]\nenabled = no\nlisten = tcp6:1:interface=\\:\\:1 unix:/tmp/x.sock\n"
-            "idle_timeout = 0.25\nsndbuf = 64K\n[netservices]\nworkers = 3\n"
-            "[tls]\ncertificate = /etc/c.pem\n[log]\nlevel = debug\n",
-            "mine",
-        )
-        self.assertEqual(parseConfig(formatConfig(config), "mine"), config)
 
 
 class WorkerSpecTests(SynchronousTestCase):
@@ -173,15 +150,15 @@ class OptionsTests(SynchronousTestCase):
         config = replaceSection(config, "web", listen=("ssl:2",), backlog=6)
         self.assertEqual(
             streamListeners(config),
-            [
-                ("echo", "tcp:1", SocketOptions(backlog=5)),
-                ("echo", "unix:/x", SocketOptions(backlog=5)),
-                ("web", "ssl:2", SocketOptions(backlog=6)),
-            ],
+            (
+                SharedListener("echo", "tcp:1", SocketOptions(backlog=5)),
+                SharedListener("echo", "unix:/x", SocketOptions(backlog=5)),
+                SharedListener("web", "ssl:2", SocketOptions(backlog=6)),
+            ),
         )
         config = replaceSection(config, "echo", enabled=False)
         config = replaceSection(config, "web", enabled=False)
-        self.assertEqual(streamListeners(config), [])
+        self.assertEqual(streamListeners(config), ())
 
 
 class SupervisorTests(SynchronousTestCase):
@@ -193,7 +170,11 @@ class SupervisorTests(SynchronousTestCase):
         self.reactor = ProcessReactor()
         config = replaceSection(Config(), "netservices", workers=2)
         self.supervisor = WorkerSupervisor(
-            config, self.reactor, ListenContext(), {"PATH": "/bin", "LISTEN_FDS": "1"}, "python"
+            workerPool(config),
+            self.reactor,
+            ListenContext(),
+            {"PATH": "/bin", "LISTEN_FDS": "1"},
+            "python",
         )
         self.supervisor.sockets = [("tcp:8007:interface=127.0.0.1", 7)]
         self.supervisor.startService()
@@ -334,7 +315,8 @@ class WorkerStatsTests(SynchronousTestCase):
         writers = []
         for index in (2, 1):
             stats = ConnectionStats(accepted=index * 10, current=1)
-            writer = WorkerStatsWriter(WorkerSpec(index, 2, (), runtime), {"echo": stats}, clock)
+            path = WorkerSpec(index, 2, (), runtime).statsPath
+            writer = WorkerStatsWriter(path, index, {"echo": stats}, clock)
             writer.startService()
             writers.append((writer, stats))
         found = readWorkerStats(runtime)
@@ -595,7 +577,9 @@ class ParentChecksTests(SynchronousTestCase):
         config = replaceSection(Config(), "netservices", workers=2)
         config = replaceSection(config, "echo", enabled=False)
         config = replaceSection(config, "web", **web)
-        supervisor = WorkerSupervisor(config, MemoryReactorClock(), ListenContext(), {}, "python")
+        supervisor = WorkerSupervisor(
+            workerPool(config), MemoryReactorClock(), ListenContext(), {}, "python"
+        )
         supervisor.privilegedStartService()
 
     def test_certificate(self) -> None:

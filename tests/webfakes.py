@@ -1,6 +1,6 @@
 """
 Fakes for the web service's unit tests: a service tree like
-L{services.daemon.tap.NetservicesService} builds, a reactor whose threads run
+L{services.daemon.tree.NetservicesService} builds, a reactor whose threads run
 synchronously (for prometheus_client's WSGI resource), and StubTreq
 requests that complete without the global reactor.
 """

@@ -13,6 +13,10 @@ L{Pinger} is the socket's L{IReadDescriptor}: the reactor calls it when
 replies are waiting; requests are sent by a L{LoopingCall} and each reply is
 waited for with C{callLater}, so a L{Clock} drives it all in tests.
 
+Why one module: sending, reading and the per-request timers are one state
+machine over one socket (what a reply matches depends on what was sent and
+not yet timed out); its socket set-up and statistics live apart.
+
 Use it in your own application::
 
     from services.client import PingOptions, ping

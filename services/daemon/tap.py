@@ -1,10 +1,12 @@
 # -*- test-case-name: tests.test_tap -*-
 """
-C{twistd netservices}: command-line options and the service tree.
+C{twistd netservices}: its command-line options and L{makeService}, the
+entry point twistd calls.
 
-This module only composes: it reads the configuration, applies the flags on
-top, and asks each service module to build its service.  Service modules are
-imported only when their service is enabled, which keeps start-up short.
+The options read the configuration and apply the flags on top (L{Options});
+L{makeService} installs the configured reactor, builds the service tree
+(L{services.daemon.tree}) and binds its listeners.  Only here does an error
+end the process: one line, C{netservices: error: ...}, and exit status 1.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from twisted.application.service import IServiceCollection, MultiService
-from twisted.logger import Logger
+from twisted.application.service import IServiceCollection
 from twisted.python import usage
 
-from services import __version__, logs
+from services import __version__
 from services.config import (
-    SECTIONS,
     SMALL_SERVICES,
     Config,
     ConfigError,
@@ -28,18 +30,14 @@ from services.config import (
     parseText,
     replaceSection,
 )
-from services.daemon.signals import installHangupHandler, reopenLogFiles, stopOnEarlyTerm
-from services.net.descriptions import parseListen
-from services.net.endpoints import ListenContext
-from services.net.listener import ListenError, closeAtOnce, listeningPorts, ownSocketLocks
-from services.daemon.small import SmallServiceOptions, addSmallServices
-from services.stats import ConnectionStats, DiscoveryStats, UdpEchoStats, WebStats
-from services.net.tls import TLSFiles
+from services.daemon.small import SmallServiceOptions
+from services.daemon.tree import buildService
+from services.net.listener import ListenError
 
 if TYPE_CHECKING:
-    from services.daemon.workers import WorkerSpec
+    from services.daemon.workerprocess import WorkerSpec
 
-__all__ = ["NetservicesService", "Options", "makeService"]
+__all__ = ["Options", "installConfiguredReactor", "makeService"]
 
 #: Options set by the netservices parent on its workers' command lines,
 #: left out of --help and of suggestions.
@@ -243,7 +241,7 @@ class Options(SmallServiceOptions, usage.Options):
             workers = self._value("--workers", "netservices", "workers", self["workers"])
             config = replaceSection(config, "netservices", workers=workers)
         if self["worker"] is not None:
-            from services.daemon.workers import WorkerSpec
+            from services.daemon.workerprocess import WorkerSpec
 
             try:
                 self.worker = WorkerSpec.fromArgument(self["worker"])
@@ -253,8 +251,6 @@ class Options(SmallServiceOptions, usage.Options):
             level = self._value("--log-level", "log", "level", self["log-level"])
             config = replaceSection(config, "log", level=level)
         self.settings = config
-        if getattr(self, "parent", None) is not None:
-            installConfiguredReactor(config.netservices.reactor)
 
     def _listenFlags(self, config: Config, section: str) -> Config:
         """
@@ -305,17 +301,16 @@ def installConfiguredReactor(name: str) -> bool:
     is installed already.
 
     Under twistd, C{--reactor NAME} installs its reactor while twistd's own
-    options are parsed, before netservices' options: it wins.  Otherwise
-    nothing has imported C{twisted.internet.reactor} yet and C{nsepoll} is
-    installed here; C{twisted} leaves the choice to Twisted.  Where epoll is
-    missing, or the running Twisted lacks an internal nsepoll needs (with one
-    warning, see L{services._twisted.fastPath}), Twisted's default is used.
+    options are parsed, before L{makeService} calls this: it wins.
+    Otherwise nothing has imported C{twisted.internet.reactor} yet and
+    C{nsepoll} is installed here; C{twisted} leaves the choice to Twisted.
+    Where epoll is missing, or the running Twisted lacks an internal nsepoll
+    needs (with one warning, see L{services._twisted.fastPath}), Twisted's
+    default is used.
 
     @param name: C{"nsepoll"} or C{"twisted"}.
     @return: whether this installed a reactor.
     """
-    import sys
-
     if name != "nsepoll" or "twisted.internet.reactor" in sys.modules:
         return False
     from services._twisted import fastPath
@@ -331,263 +326,6 @@ def installConfiguredReactor(name: str) -> bool:
     return True
 
 
-class NetservicesService(MultiService):
-    """
-    The root of the netservices tree: one child per enabled service.
-
-    @ivar config: the configuration the tree was built from.
-    @ivar stats: each service's counters, by service name.
-    @ivar reopenables: files with a C{reopen()} method (access logs) that
-        SIGHUP reopens along with twistd's own log file.
-    @ivar startedAt: when the service started (the reactor's clock), or
-        L{None} before.
-    @ivar worker: in a worker process of C{--workers}, what its parent told
-        it (L{WorkerSpec.runtime} holds every worker's counters); else
-        L{None}.
-    """
-
-    _log = Logger(observer=logs.observer)
-
-    def __init__(self, config: Config, reactor: Any = None, handleSignals: bool = False) -> None:
-        MultiService.__init__(self)
-        self.config = config
-        self.stats: dict[str, Any] = {}
-        self.reopenables: list[Any] = []
-        self.startedAt: float | None = None
-        self._reactor = reactor
-        self._handleSignals = handleSignals
-        self._restoreSignals: Any = None
-        self._restoreLog: Any = None
-        self.worker: WorkerSpec | None = None
-        self._bound = False
-
-    def privilegedStartService(self) -> None:
-        """
-        Apply the log level, handle SIGHUP (before listening, so that a
-        client that can connect can also rotate the logs) and bind every
-        listener of the tree, once: L{makeService} does it before twistd
-        writes its pidfile and daemonizes, and twistd's own call is then
-        a no-op.  Nothing talks yet: the reactor is not running.
-
-        @raise ListenError: naming the listener that cannot start, after
-            every listener bound so far was closed (a UNIX socket's file
-            and lock removed with it).
-        """
-        if self._bound:
-            return
-        logs.setLevel(self.config.log.level)
-        if self._handleSignals and self._restoreSignals is None:
-            restoreHangup = installHangupHandler(self._clock(), self.reopenLogs)
-            restoreTerm = stopOnEarlyTerm(self._clock())
-            self._restoreSignals = lambda: (restoreTerm(), restoreHangup())
-        self._log.info(
-            "netservices {version} starting with {source} ({services}) on {reactor}",
-            version=__version__,
-            reactor=type(self._clock()).__name__,
-            source=self.config.source,
-            services=", ".join(s.name for s in self) or "no services enabled",
-        )
-        quiet = logs.quietPortChatter() if self._handleSignals else None
-        try:
-            MultiService.privilegedStartService(self)
-        except BaseException:
-            self._closeListeners()
-            raise
-        finally:
-            if quiet is not None:
-                quiet()
-        self._bound = True
-
-    def _closeListeners(self) -> None:
-        """
-        Undo a start-up that failed half-way, before the reactor runs:
-        close every listener bound so far, stop handling SIGHUP.
-        """
-        for service in self:
-            closeListeners = getattr(service, "closeListeners", None)
-            if closeListeners is not None:
-                closeListeners()
-            for port in listeningPorts(service):
-                closeAtOnce(port)
-        if self._restoreSignals is not None:
-            self._restoreSignals()
-            self._restoreSignals = None
-
-    def startService(self) -> None:
-        """
-        Start every service.
-        """
-        self.startedAt = self._clock().seconds()
-        # twistd may have daemonized since the listeners were bound.
-        ownSocketLocks(listeningPorts(self))
-        if self._handleSignals and self._restoreLog is None:
-            self._restoreLog = logs.quietPortChatter()
-        MultiService.startService(self)
-
-    def _clock(self) -> Any:
-        if self._reactor is None:
-            from twisted.internet import reactor
-
-            return reactor
-        return self._reactor
-
-    def stopService(self) -> Any:
-        """
-        Stop every service (each drains its connections).
-        """
-        self._log.info(
-            "netservices stopping: listeners closed, open connections have {grace} s to finish",
-            grace=self.config.netservices.shutdown_grace,
-        )
-        if self._restoreSignals is not None:
-            self._restoreSignals()
-            self._restoreSignals = None
-        stopped = MultiService.stopService(self)
-        restoreLog, self._restoreLog = self._restoreLog, None
-        if restoreLog is not None:
-            # Once the ports have closed (and said so).
-            stopped.addBoth(lambda result: (restoreLog(), result)[1])
-        return stopped
-
-    def reopenLogs(self) -> int:
-        """
-        Reopen twistd's log file and our access logs (after logrotate).
-        """
-        return reopenLogFiles(self.reopenables)
-
-
-def listenContext(
-    config: Config, worker: WorkerSpec | None, environ: Mapping[str, str]
-) -> ListenContext:
-    """
-    What every listener of this process shares: the C{[tls]} files, the
-    sockets systemd passed, or those a parent handed down to a worker.
-    """
-    tls = TLSFiles(
-        certificate=config.tls.certificate,
-        key=config.tls.key,
-        minimumVersion=config.tls.minimum_version,
-    )
-    if worker is not None:
-        return ListenContext(tls=tls, inherited=worker.inherited)
-    if not usesSystemd(config):
-        # Asking Twisted for systemd's sockets loads every endpoint parser
-        # plugin; without a systemd: listener they would go unused.
-        return ListenContext(tls=tls)
-    from services.daemon.workers import systemdSockets
-
-    return ListenContext(tls=tls, systemd=systemdSockets(environ))
-
-
-def usesSystemd(config: Config) -> bool:
-    """
-    Whether an enabled service listens on a socket passed by systemd
-    (a C{systemd:} description, under any C{haproxy:} layer).
-    """
-    for name in SECTIONS:
-        section = getattr(config, name.replace("-", "_"))
-        if not getattr(section, "enabled", False):
-            continue
-        for description in getattr(section, "listen", ()):
-            try:
-                if parseListen(description).kind == "systemd":
-                    return True
-            except ValueError:
-                continue
-    return False
-
-
-def buildService(
-    config: Config,
-    reactor: Any = None,
-    handleSignals: bool = False,
-    worker: WorkerSpec | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> NetservicesService:
-    """
-    Build the whole service tree for C{config}, listening with C{reactor}
-    (the global reactor if L{None}).  With C{handleSignals} (the tree is
-    the process's, under twistd), SIGHUP reopens the log files while the
-    tree runs, and Twisted's own lines about ports starting and closing
-    are left out of the log (L{logs.quietPortChatter}).
-
-    With C{[netservices] workers} above 1 the tree is a supervisor of worker
-    processes; C{worker} is set in each of those.
-
-    @param environ: the process environment, for systemd's C{LISTEN_FDS}
-        and the workers' environment.
-    """
-    environ = {} if environ is None else environ
-    root = NetservicesService(config, reactor, handleSignals)
-    root.worker = worker
-    context = listenContext(config, worker, environ)
-    supervising = worker is None and config.netservices.workers > 1
-    if supervising:
-        from services.daemon.workers import WorkerSupervisor
-
-        if reactor is None:
-            from twisted.internet import reactor
-        supervisor = WorkerSupervisor(config, reactor, context, environ)
-        supervisor.setServiceParent(root)
-        root.reopenables.append(supervisor)  # SIGHUP goes on to the workers
-    elif config.echo.enabled:
-        from services.daemon.values import echoSettings
-        from services.echo import makeEchoService
-
-        stats = root.stats["echo"] = ConnectionStats()
-        grace = config.netservices.shutdown_grace
-        echo = makeEchoService(echoSettings(config.echo), reactor, stats, grace, context)
-        echo.setServiceParent(root)
-    # Datagram services run once per instance: in the parent when there are
-    # workers, so that one instance answers one query once.
-    if worker is None and config.discovery.enabled:
-        from services.daemon.values import discoverySettings
-        from services.discovery import makeDiscoveryService
-
-        discoveryStats = root.stats["discovery"] = DiscoveryStats()
-        settings = discoverySettings(config.discovery)
-        makeDiscoveryService(settings, reactor, discoveryStats).setServiceParent(root)
-    if worker is None and config.udp_echo.enabled:
-        from services.daemon.values import udpEchoSettings
-        from services.echo import makeUdpEchoService
-
-        udpEchoStats = root.stats["udp-echo"] = UdpEchoStats()
-        udpEcho = makeUdpEchoService(udpEchoSettings(config.udp_echo), reactor, udpEchoStats)
-        udpEcho.setServiceParent(root)
-    addSmallServices(root, config, reactor, context, not supervising, worker is None)
-    if supervising:
-        _addMDNS(root, config, reactor, worker)
-        return root
-    # The web service comes last: its pages read the whole tree.
-    if config.web.enabled:
-        from services.daemon.values import webSettings, webWorkerReports
-        from services.web import makeWebService
-
-        webStats = root.stats["web"] = WebStats()
-        workers = webWorkerReports(worker)
-        web = makeWebService(webSettings(config.web), root, reactor, webStats, context, workers)
-        web.setServiceParent(root)
-        root.reopenables.append(web)  # its access log
-    _addMDNS(root, config, reactor, worker)
-    return root
-
-
-def _addMDNS(root: NetservicesService, config: Config, reactor: Any, worker: Any) -> None:
-    """
-    Add the mDNS responder when C{[mdns]} enables it, after the services it
-    advertises (it reads their listeners), once per instance like the other
-    datagram services.
-    """
-    if worker is not None or not config.mdns.enabled:
-        return
-    from services.daemon.values import mdnsSettings
-    from services.discovery import makeMDNSService
-
-    service = makeMDNSService(mdnsSettings(config.mdns, config.discovery.name), reactor)
-    root.stats["mdns"] = service.stats
-    service.setServiceParent(root)
-
-
 def makeService(options: Options) -> IServiceCollection:
     """
     The twistd entry point: the service tree for parsed C{options}, with
@@ -598,22 +336,30 @@ def makeService(options: Options) -> IServiceCollection:
     init script) started: one line on standard error and exit status 1,
     with nothing left behind.  Once daemonized, twistd's parent would wait
     for ever for a child that failed this way.
+
+    The configured reactor (C{[netservices] reactor}) is installed first,
+    before anything imports the global one: twistd calls this after
+    parsing its options (where C{--reactor} installs its own, which wins)
+    and before it runs the reactor.  Parsing the options installs nothing,
+    so that a program that parses them for itself keeps its choice.
+
+    @raise SystemExit: with the one-line message, when the tree cannot
+        start.
     """
-    root = buildService(
-        options.settings, handleSignals=True, worker=options.worker, environ=os.environ
-    )
-    if options.worker is not None:
-        # Signals for the parent's process group (Ctrl-C in a terminal) are
-        # the parent's to handle: it stops its workers in order.
-        os.setpgid(0, 0)
+    installConfiguredReactor(options.settings.netservices.reactor)
     try:
+        root = buildService(
+            options.settings, handleSignals=True, worker=options.worker, environ=os.environ
+        )
+        if options.worker is not None:
+            # Signals for the parent's process group (Ctrl-C in a terminal)
+            # are the parent's to handle: it stops its workers in order.
+            os.setpgid(0, 0)
         root.privilegedStartService()
-    except ListenError as e:
+    except (ConfigError, ListenError) as e:
         raise SystemExit(f"netservices: error: {e}") from None
     if options.worker is None:
         return root
-    from twisted.internet import reactor
+    from services.daemon.workerprocess import workerProcess
 
-    from services.daemon.workers import workerProcess
-
-    return workerProcess(root, options.worker, reactor)
+    return workerProcess(root, options.worker, root.reactor)
