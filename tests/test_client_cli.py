@@ -25,9 +25,8 @@ from tests.clientservers import (
     measured,
     runCLI,
     startWebServer,
-    temporaryDirectory,
 )
-from tests.support import freePort
+from tests.support import freePort, temporaryDirectory
 
 
 class HelpTests(SynchronousTestCase):

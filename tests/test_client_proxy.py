@@ -31,9 +31,8 @@ from tests.clientservers import (
     requireTinyproxy,
     runCLI,
     startWebServer,
-    temporaryDirectory,
 )
-from tests.support import freePort
+from tests.support import freePort, temporaryDirectory
 
 
 class ProxyURLTests(SynchronousTestCase):

@@ -24,9 +24,8 @@ from tests.clientservers import (
     requireTinyproxy,
     runCLI,
     startWebServer,
-    temporaryDirectory,
 )
-from tests.support import Daemon, freePort, hasIPv6Loopback, isolatedConfig
+from tests.support import Daemon, freePort, hasIPv6Loopback, isolatedConfig, temporaryDirectory
 
 #: The peak RSS a fetch that keeps its memory bounded stays under (KiB):
 #: the interpreter, Twisted and treq take about 50 MB.

@@ -456,3 +456,21 @@ class ReactorInstallTests(SynchronousTestCase):
         path = Path(self.mktemp()).absolute()
         path.write_text("[netservices]\nreactor = twisted\n")
         self.assertEqual(self.installed("--config", str(path)), ["False", "EPollReactor"])
+
+
+class UnprintableOptionTests(SynchronousTestCase):
+    """
+    An option with a character that cannot be printed still gets a one-line
+    error.
+    """
+
+    def test_newlineInOption(self) -> None:
+        """
+        C{-\\n} (found by the property test of any command line) is named
+        escaped, on one line.
+        """
+        with self.assertRaises(SystemExit) as caught:
+            Options().parseOptions(["-\n"])
+        message = str(caught.exception.code)
+        self.assertNotIn("\n", message)
+        self.assertIn("unknown option -\\n", message)

@@ -29,6 +29,7 @@ from services.echo import (
     UDPPipe,
     UDPProber,
 )
+# The module, not the package: the package loads treq, which echo needs not.
 from services.client._resolve import resolveAddresses
 
 __all__ = ["EXAMPLES", "register", "run"]

@@ -2,7 +2,7 @@
 """
 C{netservices serve [DIR] [PORT]}: share a directory over HTTP in one
 command, as C{python -m http.server} does, with the web service's static
-files (L{services.web._static.StaticFile}: C{index.html}, listings, ranges,
+files (L{services.web.StaticFile}: C{index.html}, listings, ranges,
 C{ETag}, nothing outside the directory) and its limits
 (L{services.web.LimitedSite}).  The access log goes to standard
 output; Ctrl-C (or SIGTERM) stops it.
@@ -125,7 +125,7 @@ def serve(reactor: Any, args: argparse.Namespace, stdout: IO[str], stderr: IO[st
     # the other commands have no use for a web server.
     from services.cli.servesite import StdoutSite
     from services.net.addresses import describeAddress
-    from services.web._static import StaticFile
+    from services.web import StaticFile
 
     site = StdoutSite(StaticFile(directory, listing=True, followSymlinks=False), stdout, reactor)
     kind = TCP6ServerEndpoint if ":" in args.bind else TCP4ServerEndpoint

@@ -183,8 +183,10 @@ class Options(SmallServiceOptions, usage.Options):
         """
         Say what is wrong with the command line in our words: getopt's
         C{option --ehco not recognized} becomes C{unknown option --ehco (did
-        you mean --echo?)}.
+        you mean --echo?)}.  Characters that cannot be printed (a newline in
+        an argument) are shown escaped, so that the error stays one line.
         """
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         match = re.fullmatch(
             r"option (-[^ ]+) (not recognized|requires argument|not a unique prefix"
             r"|must not have an argument)",

@@ -101,7 +101,6 @@ class OwnPorts:
         self.every = every
         self.ports: frozenset[int] = self.fixed
         self.expires = float("-inf")
-        self._ports, self._expires = self.ports, self.expires
 
     def __call__(self, now: float | None = None) -> frozenset[int]:
         """
@@ -117,7 +116,5 @@ class OwnPorts:
                 self.fixed | frozenset(_numbers(listeningPorts(root))) | frozenset(peerPorts(root))
             )
             self.expires = now + self.every
-            # The same under their former names, for readers that keep them.
-            self._ports, self._expires = self.ports, self.expires
         return self.ports
 
