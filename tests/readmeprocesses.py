@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_readme -*-
+# -*- test-case-name: tests.integration.test_readme -*-
 """
-The processes that README.md's examples start, as tests/test_readme.py runs
+The processes that README.md's examples start, as tests/integration/test_readme.py runs
 them: child interpreters for Python blocks, shell commands, and the daemons
 and servers of shell blocks (see L{tests.readmeblocks} for the blocks and
 their rewriting, L{tests.readmeruns} for the checks).

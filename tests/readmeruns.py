@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_readme -*-
+# -*- test-case-name: tests.integration.test_readme -*-
 """
 Running the C{python} and shell examples of README.md and checking what
 they do (L{tests.readmeblocks} finds and rewrites the blocks,

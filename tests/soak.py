@@ -37,7 +37,7 @@ from services.config import SECTIONS
 
 from .echoload import echoLoad
 from .httpfuzz import fuzz
-from .reliability import MB, LimitedDaemon, onlyConfig
+from .reliabilitysupport import MB, LimitedDaemon, onlyConfig
 from .support import freePort, waitUntil
 
 

@@ -974,7 +974,7 @@ def response(raw: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
     return status, headers, body
 
 
-# Run inside lab hosts by tests.lab.Host.call (JSON in and out).
+# Run inside lab hosts by tests.netlab.Host.call (JSON in and out).
 
 
 def peersWhen(

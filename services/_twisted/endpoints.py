@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 Twisted's listening endpoints: what netservices reads out of them
 (L{tcpServerArguments}), and C{SO_REUSEPORT} on releases without

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 twisted.protocols.haproxy: the PROXY header parsers and their result, which
 L{services.net.proxyheader} uses under its own wrapper (Twisted exports only

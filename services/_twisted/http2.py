@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 twisted.web's HTTP/2 (C{twisted.web._http2}): the connection and stream
 classes the limited HTTP/2 channel (L{services.web._http2}) extends, as

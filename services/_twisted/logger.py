@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 twisted.logger: the observers of a log publisher (L{observersOf}), and the
 files behind them (L{reopenableLogFiles}), to reopen them on SIGHUP (log

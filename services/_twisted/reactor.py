@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 Twisted's epoll reactor: what the nsepoll reactor (L{services.nsepoll._reactor})
 reuses of it to run its own poll loop.

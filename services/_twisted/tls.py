@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 TLS: the client's trust root for an extra CA bundle, and ALPN on Twisted
 releases older than 26.4.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 Twisted's transports (L{twisted.internet.abstract.FileDescriptor}, TCP, UDP
 and UNIX ports and connections): the write buffers the fast paths flush

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 twisted.web: the parts of HTTPChannel, Request, Site and static.File that
 the limited channel, the access log and the lean static files build on.

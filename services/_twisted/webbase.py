@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 twisted.web's private hooks and state, under public names: the base classes
 the limited channel (L{services.web._channel}) and site

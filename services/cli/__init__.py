@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli -*-
+# -*- test-case-name: tests.unit.cli.test_errors,tests.integration.test_client_cli -*-
 """
 The C{netservices} command: a thin layer over the library.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cli_errors -*-
+# -*- test-case-name: tests.unit.cli.test_errors -*-
 """
 What every C{netservices} command shares about its command line: an
 argument parser whose errors are one line naming the command, and the

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discover_command -*-
+# -*- test-case-name: tests.unit.cli.test_discover_command -*-
 """
 C{netservices discover}: list the netservices instances that answer a
 broadcast query or announce themselves.

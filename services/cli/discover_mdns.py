@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mdns_browse -*-
+# -*- test-case-name: tests.unit.discovery.test_mdns_browse -*-
 """
 C{netservices discover --mdns [TYPE ...]}: list DNS-SD instances heard
 over multicast DNS.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_echo -*-
+# -*- test-case-name: tests.unit.echo.test_client_echo -*-
 """
 C{netservices echo HOST PORT}: talk to an echo server (RFC 862) over TCP or
 UDP, sending standard input or timed probes; C{netservices echo --unix PATH}

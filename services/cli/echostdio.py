@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_echo -*-
+# -*- test-case-name: tests.unit.echo.test_client_echo -*-
 """
 C{netservices echo} without C{--count}: standard input through an echo
 server, and the echo to standard output (over streams as it comes, over

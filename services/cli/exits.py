@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_cli -*-
+# -*- test-case-name: tests.integration.test_client_cli -*-
 """
 Exit statuses of the client commands, and the one-line messages for the
 errors behind them.

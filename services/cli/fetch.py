@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_cli -*-
+# -*- test-case-name: tests.integration.test_client_cli -*-
 """
 C{netservices fetch URL}: one HTTP request from the command line, through
 L{services.client}: the options, how the response and C{-v} are shown, and

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_cli -*-
+# -*- test-case-name: tests.integration.test_client_cli -*-
 """
 What C{netservices fetch} will do, from its parsed arguments and the
 environment: a L{Plan} (the URL, method, query, body, headers, credentials

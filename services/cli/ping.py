@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ping_command -*-
+# -*- test-case-name: tests.unit.cli.test_ping_command -*-
 """
 C{netservices ping HOST}: ICMP echo, with the options, output and exit
 statuses of iputils C{ping}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_resolve -*-
+# -*- test-case-name: tests.unit.client.test_resolve -*-
 """
 C{netservices resolve NAME}: a host's canonical name, aliases and
 addresses, and a service's port, through the reactor's resolver.

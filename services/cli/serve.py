@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_serve -*-
+# -*- test-case-name: tests.unit.cli.test_serve -*-
 """
 C{netservices serve [DIR] [PORT]}: share a directory over HTTP in one
 command, as C{python -m http.server} does, with the web service's static

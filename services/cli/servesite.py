@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_serve -*-
+# -*- test-case-name: tests.unit.cli.test_serve -*-
 """
 The site of C{netservices serve}: the web service's L{LimitedSite} with its
 access log on standard output.

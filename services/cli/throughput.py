@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_throughput -*-
+# -*- test-case-name: tests.unit.echo.test_throughput -*-
 """
 C{netservices throughput HOST}: an iperf-like test against the small
 services: upload to discard, download from chargen (C{-R}), both at once

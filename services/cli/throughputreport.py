@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_throughput -*-
+# -*- test-case-name: tests.unit.echo.test_throughput -*-
 """
 How C{netservices throughput} writes its figures: iperf3's columns (bytes in
 powers of 1024, rates in powers of 1000), the totals of its streams as text

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client -*-
+# -*- test-case-name: tests.unit.client.test_client -*-
 """
 The client side: treq-based requests and downloads, proxies, name resolution and ping.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_proxy -*-
+# -*- test-case-name: tests.unit.client.test_proxy -*-
 """
 The L{IAgent} under the client: one persistent connection pool, TLS with
 hostname verification, and proxies.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client -*-
+# -*- test-case-name: tests.unit.client.test_client -*-
 """
 HTTP requests with treq, with the policies a command-line client needs.
 

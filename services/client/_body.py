@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_limits -*-
+# -*- test-case-name: tests.unit.client.test_limits -*-
 """
 L{BodyReader}: the protocol a response body is delivered to.  It passes the
 body to a sink as it arrives (so memory stays bounded), counts it against a

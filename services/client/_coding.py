@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_limits -*-
+# -*- test-case-name: tests.unit.client.test_limits -*-
 """
 Content codings for the client, the way curl does them: a body is passed on
 as it came (still compressed, with its C{Content-Encoding}) unless the caller

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_limits -*-
+# -*- test-case-name: tests.unit.client.test_limits -*-
 """
 L{download}: a response body streamed to a file with bounded memory,
 through a temporary file beside it that is renamed once complete, so a

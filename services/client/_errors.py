@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client -*-
+# -*- test-case-name: tests.unit.client.test_client -*-
 """
 The errors of the client's own policies: each a L{ClientError} that names
 the URL it was fetching, with a one-line message (the C{netservices fetch}

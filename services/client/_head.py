@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_limits -*-
+# -*- test-case-name: tests.unit.client.test_limits -*-
 """
 Bounds on the head (status line and header fields) of each HTTP response a
 client connection receives.

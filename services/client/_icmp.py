@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_icmp -*-
+# -*- test-case-name: tests.unit.client.test_icmp -*-
 """
 ICMP and ICMPv6 echo messages (RFC 792, RFC 4443): building requests and
 reading replies, checksums included.

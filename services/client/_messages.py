@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client -*-
+# -*- test-case-name: tests.unit.client.test_client -*-
 """
 The details of HTTP messages the transfer needs: the request's header
 fields as pairs (and how they are shown in logs, credentials hidden), URLs

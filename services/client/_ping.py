@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ping -*-
+# -*- test-case-name: tests.unit.client.test_ping -*-
 """
 ICMP echo (ping) for IPv4 and IPv6 under the reactor: L{Pinger}, one run of
 requests to one address, and L{ping}, which resolves a host and runs one to

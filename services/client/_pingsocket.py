@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ping -*-
+# -*- test-case-name: tests.unit.client.test_ping -*-
 """
 The ICMP sockets of ping: opening one (an unprivileged datagram socket,
 else a raw one, else L{PingUnavailable} saying what to enable), setting it

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ping -*-
+# -*- test-case-name: tests.unit.client.test_ping -*-
 """
 What a ping run measures: each L{Reply}, the round-trip statistics as
 iputils keeps them (L{RoundTrips}), and the L{PingResult} of a run.

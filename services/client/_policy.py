@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client -*-
+# -*- test-case-name: tests.unit.client.test_client -*-
 """
 What governs one call of L{services.client.request}, as frozen values, so
 that nothing is passed by position: L{Outgoing} (what is sent),

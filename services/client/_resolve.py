@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_resolve -*-
+# -*- test-case-name: tests.unit.client.test_resolve -*-
 """
 Name and service look-ups through the reactor: what C{gethostbyname_ex}
 and C{getservbyname} give, without blocking the reactor.

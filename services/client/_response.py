@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client -*-
+# -*- test-case-name: tests.unit.client.test_client -*-
 """
 L{Response}: what a finished request gives its caller, a frozen value with
 the status, the headers as pairs, the URL that answered and the body.

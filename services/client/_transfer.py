@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client -*-
+# -*- test-case-name: tests.unit.client.test_client -*-
 """
 The transfer behind L{services.client.request}: one call is a L{Transfer},
 the redirect loop around the retry loop around treq's C{request}, under one

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_proxy -*-
+# -*- test-case-name: tests.unit.client.test_proxy -*-
 """
 HTTP proxies for the client: which proxy a URL goes through, and the HTTP
 C{CONNECT} tunnel that carries https through one.

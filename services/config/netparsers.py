@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.config.test_config -*-
 """
 The value parsers of tap.conf for network values: server endpoint strings,
 UDP endpoints, IP addresses and networks, where broadcasts go, interface

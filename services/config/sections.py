@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.config.test_config -*-
 """
 The sections of tap.conf: one frozen dataclass each, and L{Config}, which
 holds one of each.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_config -*-
+# -*- test-case-name: tests.unit.config.test_config -*-
 """
 tap.conf itself: its keys, reading the file into a L{Config}, one value at a
 time (for flags), and writing a L{Config} back as text.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.integration.test_workers -*-
 """
 The listeners a parent of C{--workers} binds once and hands down to its
 workers: what each is (L{SharedListener}), the checks that spare every

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_lifecycle -*-
+# -*- test-case-name: tests.unit.net.test_lifecycle -*-
 """
 The daemon's signals: log files reopen on SIGHUP, and a SIGTERM that comes
 early, or twice, still stops the daemon once and in order.

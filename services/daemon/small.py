@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smalldaemon -*-
+# -*- test-case-name: tests.unit.daemon.test_smalldaemon -*-
 """
 The daemon's side of the small services: their C{twistd netservices} flags
 and their place in the service tree.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.unit.daemon.test_tap -*-
 """
 C{twistd netservices}: its command-line options and L{makeService}, the
 entry point twistd calls.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.unit.daemon.test_tap -*-
 """
 The service tree of C{twistd netservices}, built from a L{Config}: its root
 (L{NetservicesService}) and one child per enabled service.

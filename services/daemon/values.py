@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_daemonvalues -*-
+# -*- test-case-name: tests.unit.daemon.test_values -*-
 """
 The one place where configuration sections become the values services
 take.

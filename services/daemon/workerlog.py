@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.integration.test_workers -*-
 """
 The parent's end of one worker process of C{--workers}: the worker's log
 events come as JSON on its standard output (L{services.logs.jsonLogObserver})

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.integration.test_workers -*-
 """
 The worker's side of C{--workers}: what its parent tells it
 (L{WorkerSpec}, the value of C{--worker}), the service tree of a worker

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.integration.test_workers -*-
 """
 Worker processes: C{workers = N} in C{[netservices]} (or C{--workers N}).
 

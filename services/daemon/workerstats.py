@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_workers -*-
+# -*- test-case-name: tests.integration.test_workers -*-
 """
 The counters files of C{--workers}: every worker writes its services'
 counters to C{worker-N.json} in its parent's runtime directory once a

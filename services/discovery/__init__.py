@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery -*-
+# -*- test-case-name: tests.unit.discovery.test_discovery -*-
 """
 Finding netservices instances on the LAN: UDP announces and queries, and
 DNS-SD over mDNS.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discover_command -*-
+# -*- test-case-name: tests.unit.cli.test_discover_command -*-
 """
 Looking for instances from a client, as C{netservices discover} does: a
 padded query to a broadcast address or group over IPv4 and to L{GROUP6} on

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mdns -*-
+# -*- test-case-name: tests.unit.discovery.test_mdns -*-
 """
 DNS-SD over multicast DNS for the services of our tree: one
 L{MDNSResponder} per interface and address family served, each on a

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mdns_browse -*-
+# -*- test-case-name: tests.unit.discovery.test_mdns_browse -*-
 """
 Browse DNS-SD instances over multicast DNS, as C{avahi-browse -r} does:
 C{PTR} queries for the service types on every interface that can

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mdns_responder -*-
+# -*- test-case-name: tests.unit.discovery.test_mdns_responder -*-
 """
 One link of multicast DNS (RFC 6762), as the responder and the browser
 see it: the group and port of each family, the L{Link} (an interface and

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mdns -*-
+# -*- test-case-name: tests.unit.discovery.test_mdns -*-
 """
 The DNS-SD records (RFC 6763) of one netservices instance on one link, as
 L{twisted.names.dns} resource records.

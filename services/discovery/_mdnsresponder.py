@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_mdns_responder -*-
+# -*- test-case-name: tests.unit.discovery.test_mdns_responder -*-
 """
 A multicast DNS responder (RFC 6762) for the records of one instance on
 one link: probing and conflict resolution, announcing, answering queries,

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery,tests.test_discovery_net -*-
+# -*- test-case-name: tests.unit.discovery.test_discovery,tests.unit.discovery.test_net -*-
 """
 What the discovery service keeps per interface for multicast, as the
 interfaces come and go:

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery_net -*-
+# -*- test-case-name: tests.unit.discovery.test_net -*-
 """
 Where discovery speaks, and what it says there: one announce per interface
 it serves, each listing the endpoints that can be reached from that

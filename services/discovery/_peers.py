@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery_peers -*-
+# -*- test-case-name: tests.unit.discovery.test_peers -*-
 """
 The table of the other instances that discovery has heard.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery -*-
+# -*- test-case-name: tests.unit.discovery.test_discovery -*-
 """
 The discovery protocol: every instance announces itself, answers queries,
 and keeps a table of the instances it hears.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery -*-
+# -*- test-case-name: tests.unit.discovery.test_discovery -*-
 """
 The discovery service of the daemon: L{DiscoveryService} announces on each
 interface it serves, every C{interval} seconds, the endpoints the other

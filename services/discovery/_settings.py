@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery_config -*-
+# -*- test-case-name: tests.unit.config.test_discovery_config -*-
 """
 The values the discovery and mDNS services take: plain, frozen, and
 already checked (the daemon builds them from C{[discovery]} and C{[mdns]};

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_discovery_wire -*-
+# -*- test-case-name: tests.unit.discovery.test_wire -*-
 """
 The discovery wire format, version 1.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_echo_api -*-
+# -*- test-case-name: tests.unit.echo.test_api -*-
 """
 RFC 862 echo over TCP, UDP, UNIX datagram and SEQPACKET sockets, its siblings
 (discard, chargen, daytime, time, qotd), and the clients that probe them.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_echo -*-
+# -*- test-case-name: tests.unit.echo.test_client_echo -*-
 """
 Clients of echo servers (RFC 862) over TCP and UDP.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_udpecho -*-
+# -*- test-case-name: tests.unit.echo.test_udpecho -*-
 """
 What the datagram echoes (UDP, L{services.echo._udp}; UNIX datagram,
 L{services.echo._unixgram}) share: their counters and receive buffer, the

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_echo -*-
+# -*- test-case-name: tests.unit.echo.test_echo -*-
 """
 The values the echo family's services are built from: where they listen,
 their timeouts, caps and rate limits, as plain frozen values.

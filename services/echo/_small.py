@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smallservices -*-
+# -*- test-case-name: tests.unit.echo.test_smallservices -*-
 """
 The protocols of the classic small services over stream sockets: discard
 (RFC 863), chargen (RFC 864), daytime (RFC 867), time (RFC 868) and quote of

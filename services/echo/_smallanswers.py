@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smallservices -*-
+# -*- test-case-name: tests.unit.echo.test_smallservices -*-
 """
 What the small services send: chargen's character pattern (RFC 864) and
 the answers of daytime (RFC 867), time (RFC 868) and quote of the day

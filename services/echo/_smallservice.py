@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smallservices -*-
+# -*- test-case-name: tests.unit.echo.test_smallservices -*-
 """
 The small services built from their settings: a service of stream
 listeners (L{makeSmallService}) and one of UDP listeners

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smalludp -*-
+# -*- test-case-name: tests.unit.echo.test_smalludp -*-
 """
 The protocol of discard, daytime, time and qotd over UDP, within the
 reflection rules of UDP echo (L{services.echo._udp}); the services are built

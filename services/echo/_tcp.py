@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_echo -*-
+# -*- test-case-name: tests.unit.echo.test_echo -*-
 """
 The echo service (RFC 862) over stream sockets.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_throughput -*-
+# -*- test-case-name: tests.unit.echo.test_throughput -*-
 """
 The measuring side of C{netservices throughput}: upload streams to a
 discard server, download streams from a chargen server, and the

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_udpecho -*-
+# -*- test-case-name: tests.unit.echo.test_udpecho -*-
 """
 The echo service (RFC 862) over UDP: one datagram in, the same datagram
 out, whole.

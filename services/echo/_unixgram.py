@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_unixgram -*-
+# -*- test-case-name: tests.unit.echo.test_unixgram -*-
 """
 The echo service (RFC 862) over UNIX datagram sockets
 (C{unixgram:PATH[:mode=...]} in C{[udp-echo] listen}), and the client's

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen -*-
+# -*- test-case-name: tests.unit.net.test_listen -*-
 """
 The network layer: what every service of netservices stands on.
 

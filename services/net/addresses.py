@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen -*-
+# -*- test-case-name: tests.unit.net.test_listen -*-
 """
 Socket addresses as people read them in logs, C{/status} and the CLI
 (L{describeAddress}), and whether a peer's address is one of a set of

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_openconns -*-
+# -*- test-case-name: tests.unit.net.test_openconns -*-
 """
 The open connections of the stream services, as C{/status} lists them.
 

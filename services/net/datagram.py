@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_datagram -*-
+# -*- test-case-name: tests.unit.net.test_datagram -*-
 """
 Datagram building blocks shared by discovery and the datagram echoes.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_defaults -*-
+# -*- test-case-name: tests.unit.net.test_defaults -*-
 """
 The one place that falls back to the global reactor.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_layers -*-
+# -*- test-case-name: tests.unit.net.test_layers -*-
 """
 Stream endpoint descriptions, read and checked without binding anything.
 

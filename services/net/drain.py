@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_lifecycle -*-
+# -*- test-case-name: tests.unit.net.test_lifecycle -*-
 """
 Connections drain on shutdown.
 

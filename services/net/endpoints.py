@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_layers -*-
+# -*- test-case-name: tests.unit.net.test_layers -*-
 """
 Server endpoints from endpoint descriptions (L{endpointFor}): the layers
 that L{services.net.descriptions.parseListen} reads, over a listening socket

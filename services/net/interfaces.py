@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_interfaces -*-
+# -*- test-case-name: tests.unit.discovery.test_net -*-
 """
 The host's network interfaces and their addresses, as the kernel has them
 now, and what discovery derives from them: the IPv4 broadcast address of

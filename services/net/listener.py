@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen -*-
+# -*- test-case-name: tests.unit.net.test_listen -*-
 """
 The listener service: one stream endpoint listened on for the life of a
 service (L{ListenerService}), with its errors in words (L{ListenError}), and

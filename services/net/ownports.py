@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_datagram -*-
+# -*- test-case-name: tests.unit.net.test_datagram -*-
 """
 Which ports are ours: the port numbers a service tree listens on, for the
 loop guard of the UDP services (L{services.net.datagram.unsafeSource}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_proxyprotocol -*-
+# -*- test-case-name: tests.unit.net.test_proxyprotocol -*-
 """
 The PROXY protocol (versions 1 and 2) in front of any stream protocol.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_sendtimeout -*-
+# -*- test-case-name: tests.unit.net.test_sendtimeout -*-
 """
 A send timeout, like nginx's C{send_timeout}: a connection whose peer takes
 nothing of what is queued for it for that long is aborted.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_seqpacket -*-
+# -*- test-case-name: tests.unit.net.test_seqpacket -*-
 """
 UNIX C{SOCK_SEQPACKET} sockets under the reactor: connections that keep
 record boundaries.  Twisted has no transport for them, so this module

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_listen -*-
+# -*- test-case-name: tests.unit.net.test_listen -*-
 """
 The socket options a server author reaches for and that Twisted's endpoint
 strings do not offer, applied to every listener of one service

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_systemd -*-
+# -*- test-case-name: tests.unit.net.test_systemd -*-
 """
 The sockets systemd passed to this process (socket activation:
 C{LISTEN_FDS}, C{LISTEN_FDNAMES}), as C{(name, fd)} pairs for the

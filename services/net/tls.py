@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tls -*-
+# -*- test-case-name: tests.unit.net.test_tls -*-
 """
 TLS for stream listeners: certificate and key from PEM files, TLS 1.2 or
 newer only.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_reactor -*-
+# -*- test-case-name: tests.unit.nsepoll.test_reactor -*-
 """
 The C{nsepoll} reactor: Twisted's epoll reactor with a write-through fast
 path (L{services.nsepoll._reactor}; the transports' side of it is

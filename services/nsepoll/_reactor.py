@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_reactor -*-
+# -*- test-case-name: tests.unit.nsepoll.test_reactor -*-
 """
 C{nsepoll}: Twisted's epoll reactor with a leaner data path.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_fastpath -*-
+# -*- test-case-name: tests.unit.nsepoll.test_fastpath -*-
 """
 Writing straight to the socket when nothing is waiting to be sent.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_web -*-
+# -*- test-case-name: tests.unit.web.test_web -*-
 """
 The HTTP service: a Site with limits, HTTP/2, static files, status, health and metrics.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_accesslog -*-
+# -*- test-case-name: tests.unit.web.test_accesslog -*-
 """
 The web service's access log: its line format, and its file, shared by
 every process that writes it.

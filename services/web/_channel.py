@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_httplimits -*-
+# -*- test-case-name: tests.unit.web.test_httplimits -*-
 """
 HTTP/1.1 limits that twisted.web does not enforce by itself.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http2 -*-
+# -*- test-case-name: tests.unit.web.test_http2 -*-
 """
 HTTP/2 over TLS with the limits of L{services.web._channel}.
 

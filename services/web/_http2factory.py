@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http2 -*-
+# -*- test-case-name: tests.unit.web.test_http2 -*-
 """
 L{HTTP2Factory}: the factory of an C{ssl:} web listener that offers HTTP/2.
 Each connection starts as the site's HTTP/1.1 channel behind a

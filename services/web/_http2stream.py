@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http2 -*-
+# -*- test-case-name: tests.unit.web.test_http2 -*-
 """
 L{LimitedH2Stream}: one request of a limited HTTP/2 connection
 (L{services.web._http2}), answered 413 when its body is over the limit and

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_metrics -*-
+# -*- test-case-name: tests.unit.web.test_metrics -*-
 """
 Prometheus metrics of every service, read from the counters the services
 already keep (C{root.stats}), so the data paths pay nothing more.

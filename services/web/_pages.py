@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_web -*-
+# -*- test-case-name: tests.unit.web.test_web -*-
 """
 Small twisted.web resources with one job each: the hello page, JSON
 documents, and the C{405 Method Not Allowed} answer they share.

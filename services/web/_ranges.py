@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_ranges -*-
+# -*- test-case-name: tests.unit.web.test_ranges -*-
 """
 Byte ranges of static files (RFC 9110 section 14), as nginx and Apache
 answer them, and the producer that sends them.

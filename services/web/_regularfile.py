@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_static_lean -*-
+# -*- test-case-name: tests.unit.web.test_static_lean -*-
 """
 The lean path of the static files: L{RegularFile} answers the common
 request, a whole regular file by C{GET} on a plain connection, with one

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_httplimits -*-
+# -*- test-case-name: tests.unit.web.test_httplimits -*-
 """
 The answers a connection gives by itself, outside any request (400, 408,
 413), and L{RejectedRequest}: such an answer as the access log and the

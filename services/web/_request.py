@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_httplimits -*-
+# -*- test-case-name: tests.unit.web.test_httplimits -*-
 """
 L{LimitedRequest}: the request of a L{LimitedSite<services.web._site.LimitedSite>},
 with its body limit and the site's cached C{Date} and C{Server} headers.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_sendfile -*-
+# -*- test-case-name: tests.unit.web.test_sendfile -*-
 """
 Static file bodies sent by the kernel with C{os.sendfile}.
 

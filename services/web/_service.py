@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_web -*-
+# -*- test-case-name: tests.unit.web.test_web -*-
 """
 The web service: one twisted.web site over this resource tree::
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_web -*-
+# -*- test-case-name: tests.unit.web.test_web -*-
 """
 The values the web service takes: L{HTTPLimits}, the limits of one
 L{services.web._site.LimitedSite}; L{WebSettings}, everything else

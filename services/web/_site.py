@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_httplimits -*-
+# -*- test-case-name: tests.unit.web.test_httplimits -*-
 """
 L{LimitedSite}: the L{Site} of the web service, which applies
 L{HTTPLimits} through its channels (L{services.web._channel}), refuses

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_web -*-
+# -*- test-case-name: tests.unit.web.test_web -*-
 """
 What C{/status} and C{/health} say about one service of the tree, wherever
 the service runs: the web service reads it from the tree of its own

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_static -*-
+# -*- test-case-name: tests.unit.web.test_static -*-
 """
 Static files, like C{python -m http.server}, on L{twisted.web.static.File}.
 

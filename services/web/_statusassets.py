@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_statuspage -*-
+# -*- test-case-name: tests.unit.web.test_statuspage -*-
 """
 The style and script of the status page (L{services.web._statuspage}),
 inline in the page, and the C{Content-Security-Policy} that allows those

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_statuspage -*-
+# -*- test-case-name: tests.unit.web.test_statuspage -*-
 """
 C{/status} for people: the status document as one HTML page.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_plugin -*-
+# -*- test-case-name: tests.integration.test_plugin -*-
 """
 The C{twistd} dropin for netservices: C{twistd -n netservices}.
 

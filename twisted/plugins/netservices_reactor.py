@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_reactor -*-
+# -*- test-case-name: tests.unit.nsepoll.test_reactor -*-
 """
 The C{twistd} reactor dropin of netservices: C{twistd --reactor nsepoll}.
 
