@@ -49,14 +49,22 @@ test: $(TEST_STAMP) system-deps
 	$(BIN)/trial -j$(JOBS) tests
 	$(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider tests
 
+## unit, integration: one part of the suite (tests/unit, tests/integration), under trial.
+unit: $(TEST_STAMP)
+	$(BIN)/trial -j$(JOBS) tests.unit
+
+integration: $(TEST_STAMP) system-deps
+	$(BIN)/trial -j$(JOBS) tests.integration
+
 ## test-floors: the suite on the declared floors (tests/floors.txt, the lowest
-## release of every dependency), in its own venv, under trial only.  Leaves out
-## the reliability battery, the network lab and the benchmark check (FLOORS_SKIP),
+## release of every dependency), in its own venv, under trial only: tests/unit
+## and tests/integration, without the benchmark check (FLOORS_SKIP); it leaves
+## out tests/reliability and tests/lab,
 ## which test load rather than the Twisted API: every module is still imported
 ## and covered by the unit and integration tests.
 FLOORS_VENV ?= .venv-floors
-FLOORS_SKIP := test_reliability_% test_lab% test_bench
-FLOORS_TESTS := $(patsubst tests/%.py,tests.%,$(filter-out $(FLOORS_SKIP:%=tests/%.py),$(wildcard tests/test_*.py)))
+FLOORS_SKIP := tests/integration/test_bench.py
+FLOORS_TESTS := $(subst /,.,$(patsubst %.py,%,$(filter-out $(FLOORS_SKIP),$(wildcard tests/unit/test_*.py tests/unit/*/test_*.py tests/integration/test_*.py))))
 
 $(FLOORS_VENV)/.installed: pyproject.toml tests/floors.txt
 	rm -rf $(FLOORS_VENV)
@@ -85,5 +93,5 @@ clean:
 ## soak: 30 minutes of mixed load on a real daemon (SOAK_SECONDS=120 for a short one); not in CI.
 .PHONY: soak
 soak: $(TEST_STAMP) system-deps
-	NETSERVICES_WRK_SECONDS=30 $(BIN)/trial tests.test_reliability_web.WrkTests
+	NETSERVICES_WRK_SECONDS=30 $(BIN)/trial tests.reliability.test_web.WrkTests
 	$(BIN)/python -m tests.soak

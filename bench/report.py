@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 The report of a benchmark run: a markdown table of medians, ratios and CPU
 use, the targets met and missed, a PNG chart, and the summary in README.md.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_bench -*-
+# -*- test-case-name: tests.integration.test_bench -*-
 """
 Benchmarks of netservices against its peers, side by side in one run.
 
@@ -320,14 +320,14 @@ def netservicesConfig(workdir: Path, name: str, **sections: dict[str, str]) -> P
     Write a tap.conf that enables only the given sections (name to keys) and
     turns every other service off, at log level warn.
     """
-    from services.config import SECTIONS, _fields
+    from services.config import SECTIONS, sectionFields
 
     lines = []
-    for section, cls in SECTIONS.items():
+    for section in SECTIONS:
         keys = dict(sections.get(section.replace("-", "_"), {}))
         if section == "log":
             keys.setdefault("level", "warn")
-        elif "enabled" in _fields(cls):
+        elif "enabled" in sectionFields(section):
             keys.setdefault("enabled", "yes" if section.replace("-", "_") in sections else "no")
         if keys:
             lines.append(f"[{section}]")
@@ -486,9 +486,9 @@ def http2Servers(workdir: Path) -> list[Server]:
 
 
 def _webKeys() -> set[str]:
-    from services.config import SECTIONS, _fields
+    from services.config import sectionFields
 
-    return set(_fields(SECTIONS["web"]))
+    return set(sectionFields("web"))
 
 
 STATIC_FILE = "file.bin"

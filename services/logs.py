@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_logs -*-
+# -*- test-case-name: tests.unit.test_logs -*-
 """
 One filter for netservices' own log events.
 
@@ -34,6 +34,8 @@ from twisted.logger import (
     globalLogPublisher,
     jsonFileLogObserver,
 )
+
+from services._twisted.logger import observersOf
 
 __all__ = [
     "getLevel",
@@ -112,9 +114,7 @@ def quietPortChatter(publisher: Any = globalLogPublisher) -> Callable[[], None]:
     log file, or the buffer of events logged before logging began) until
     the returned function is called.
     """
-    # Twisted private: LogPublisher._observers, the observers to put a
-    # filter in front of; verified on Twisted 26.10
-    observers = list(getattr(publisher, "_observers", ()))
+    observers = observersOf(publisher)  # the ones to put a filter in front of
     predicate = cast(ILogFilterPredicate, _dropPortChatter)  # a callable is one
     filters = [FilteringLogObserver(o, [predicate]) for o in observers]
     for original, filtering in zip(observers, filters):
@@ -122,7 +122,7 @@ def quietPortChatter(publisher: Any = globalLogPublisher) -> Callable[[], None]:
         publisher.addObserver(filtering)
 
     def restore() -> None:
-        present = getattr(publisher, "_observers", ())
+        present = observersOf(publisher)
         for original, filtering in zip(observers, filters):
             if filtering in present:  # else its owner removed it meanwhile
                 publisher.removeObserver(filtering)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_stats -*-
+# -*- test-case-name: tests.unit.web.test_metrics,tests.unit.web.test_web -*-
 """
 Counters that services update and that C{/status} and C{/metrics} read.
 

@@ -40,17 +40,6 @@ from tests.support import ROOT, canConnect, freePort, waitUntil
 BLOCK = random.Random(20261126).randbytes(1024 * 1024)
 
 
-def temporaryDirectory(testCase: Any) -> Path:
-    """
-    A new directory under the system's temporary directory, removed when
-    C{testCase} ends.  (Trial's C{mktemp} makes paths relative to the
-    current directory, which under pytest is the repository.)
-    """
-    path = Path(tempfile.mkdtemp(prefix="netservices-client-test-"))
-    testCase.addCleanup(shutil.rmtree, path, True)
-    return path
-
-
 def bigDigest(size: int) -> str:
     """
     The sha256 of C{size} bytes of the /big resource.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_lab_mdns -*-
+# -*- test-case-name: tests.lab.test_mdns -*-
 """
 avahi-daemon, the mDNS responder of most Linux systems, in a lab host:
 L{avahiCommand} is the command line that runs a private D-Bus system bus

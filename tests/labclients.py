@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_lab_services -*-
+# -*- test-case-name: tests.lab.test_services -*-
 """
-Clients that lab tests run inside lab hosts with L{tests.lab.Host.call}:
+Clients that lab tests run inside lab hosts with L{tests.netlab.Host.call}:
 each takes and returns JSON values, and is bounded in count and time.
 """
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_lab -*-
+# -*- test-case-name: tests.lab.test_lab -*-
 """
 Echo throughput across hosts of the network lab, for the record (not a
 test: nothing is asserted on time).  As root:
@@ -20,7 +20,7 @@ import statistics
 import sys
 import tempfile
 
-from tests.lab import Lab, escape, labUnavailable, removeLeftovers
+from tests.netlab import Lab, escape, labUnavailable, removeLeftovers
 from tests.support import isolatedConfig
 
 MB = 1024 * 1024

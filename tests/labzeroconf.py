@@ -1,11 +1,11 @@
-# -*- test-case-name: tests.test_lab_mdns -*-
+# -*- test-case-name: tests.lab.test_mdns -*-
 """
 python-zeroconf, a DNS-SD implementation written by others, as a peer of
 our mDNS responder in lab hosts: L{browse} is called with
-L{tests.lab.Host.call} (JSON in and out), L{main} registers a service, or
+L{tests.netlab.Host.call} (JSON in and out), L{main} registers a service, or
 watches a type, until its standard input closes (C{python -m
 tests.labzeroconf register ...} or C{watch ...} under
-L{tests.lab.Host.popen}).
+L{tests.netlab.Host.popen}).
 
 Both are bounded in time; python-zeroconf speaks on the lab host's
 interfaces only (the lab's namespaces have no link out).

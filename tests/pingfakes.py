@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.internet.testing import MemoryReactorClock
 
-from services.icmp import checksum
+from services.client._icmp import checksum
 
 
 def replyTo(packet: bytes, family: int) -> bytes:

@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_readme -*-
+# -*- test-case-name: tests.integration.test_readme -*-
 """
-The fenced examples of README.md, as tests/test_readme.py runs them.
+The fenced examples of README.md, as tests/integration/test_readme.py runs them.
 
 Every fenced block of the README is one of:
 

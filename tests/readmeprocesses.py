@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_readme -*-
+# -*- test-case-name: tests.integration.test_readme -*-
 """
-The processes that README.md's examples start, as tests/test_readme.py runs
+The processes that README.md's examples start, as tests/integration/test_readme.py runs
 them: child interpreters for Python blocks, shell commands, and the daemons
 and servers of shell blocks (see L{tests.readmeblocks} for the blocks and
 their rewriting, L{tests.readmeruns} for the checks).
@@ -30,7 +30,7 @@ from tests.readmeblocks import (
     isServe,
     shellCommands,
 )
-from tests.support import ROOT, waitUntil
+from tests.support import ROOT, defaultSignals, waitUntil
 
 #: How long one command or program of an example may take.
 TIME_BOUND = 30.0
@@ -159,6 +159,7 @@ class Running:
             stdout=self._output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=defaultSignals,
         )
         self.pid: int | None = self.process.pid if foreground else None
         self.stopped = False

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_readme -*-
+# -*- test-case-name: tests.integration.test_readme -*-
 """
 Running the C{python} and shell examples of README.md and checking what
 they do (L{tests.readmeblocks} finds and rewrites the blocks,
@@ -28,7 +28,7 @@ import psutil
 
 from tests import readmeblocks as rb
 from tests import readmeprocesses as proc
-from tests.support import waitUntil
+from tests.support import defaultSignals, waitUntil
 
 
 def check(condition: object, message: str) -> None:
@@ -156,7 +156,12 @@ class BlockRun:
         out, err = self.sandbox.directory / "server.out", self.sandbox.directory / "server.err"
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             process = subprocess.Popen(
-                command, cwd=self.sandbox.directory, env=proc.environment(), stdout=stdout, stderr=stderr
+                command,
+                cwd=self.sandbox.directory,
+                env=proc.environment(),
+                stdout=stdout,
+                stderr=stderr,
+                preexec_fn=defaultSignals,
             )
         self.cleanups.callback(_kill, process)
 

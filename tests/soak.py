@@ -37,7 +37,7 @@ from services.config import SECTIONS
 
 from .echoload import echoLoad
 from .httpfuzz import fuzz
-from .reliability import MB, LimitedDaemon, onlyConfig
+from .reliabilitysupport import MB, LimitedDaemon, onlyConfig
 from .support import freePort, waitUntil
 
 
@@ -176,7 +176,7 @@ def soak(daemon: LimitedDaemon, seconds: float, every: float, echoPort: int,
                 tally.fail("client", f"round {i}: exit {done.returncode}: {done.stderr[-300:]!r}")
 
         loads.append(("web", web))
-        if importlib.util.find_spec("services.commands.fetch") is not None:
+        if importlib.util.find_spec("services.cli.fetch") is not None:
             loads.append(("client", client))
 
     baseline = daemon.descriptors()

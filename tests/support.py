@@ -1,6 +1,9 @@
 """
-Helpers for integration tests: free loopback ports, real
-C{twistd -n netservices} and C{haproxy} processes, and certificates.
+The helpers that more than one test module uses: free loopback ports, real
+C{twistd -n netservices} and C{haproxy} processes, certificates, real
+transports over loopback sockets driven by hand, and the probes that lab
+tests run inside lab hosts.  A helper that only one test module uses stays
+in that module; a test module never imports another.
 
 Nothing here sleeps for correctness: waits poll a condition until a deadline
 and fail loudly when it passes.
@@ -12,8 +15,10 @@ import csv
 import dataclasses
 import datetime
 import io
+import json
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -21,11 +26,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
-from twisted.internet.testing import StringTransport
-from twisted.trial.unittest import SkipTest
+from twisted.internet import error, tcp
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from zope.interface import implementer
+
+if TYPE_CHECKING:
+    from services.nsepoll._reactor import NetservicesReactor
 
 T = TypeVar("T")
 
@@ -121,6 +134,39 @@ def canConnect(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def readAll(sock: socket.socket) -> bytes:
+    """
+    Read from C{sock} until the peer closes it.
+    """
+    chunks = []
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def roundTrip(sock: socket.socket, payload: bytes) -> bytes:
+    """
+    Send C{payload} on the connected C{sock}, half-close, and read the echo
+    to the end.
+    """
+    sock.sendall(payload)
+    sock.shutdown(socket.SHUT_WR)
+    return readAll(sock)
+
+
+def temporaryDirectory(testCase: Any) -> Path:
+    """
+    A new empty directory under the system's temporary directory, removed
+    when C{testCase} ends.  (Trial's C{mktemp} makes paths relative to the
+    current directory, which under pytest is the repository.)
+    """
+    path = Path(tempfile.mkdtemp(prefix="netservices-test-"))
+    testCase.addCleanup(shutil.rmtree, path, True)
+    return path
 
 
 def isolatedConfig(**sections: str) -> str:
@@ -286,6 +332,14 @@ class Daemon:
         self._output.close()
         shutil.rmtree(self.directory, ignore_errors=True)
         return self.process.returncode
+
+
+def ReactorDaemon(reactor: str, config: str) -> Daemon:
+    """
+    A L{Daemon} run with C{twistd --reactor REACTOR} (twistd's own options
+    come before the subcommand).
+    """
+    return Daemon([], config, twistdArgs=[f"--reactor={reactor}"])
 
 
 #: Run by L{lackingInternals}: twistd, on a Twisted that lacks the private
@@ -680,6 +734,28 @@ class BufferingTransport(StringTransport):
         self.disconnecting = True
 
 
+class HalfClosingTransport(StringTransport):
+    """
+    A L{StringTransport} that records a write shutdown
+    (C{loseWriteConnection}) and an abort, as a TCP transport has them.
+    """
+
+    writeClosed = False
+    aborted = False
+
+    def loseWriteConnection(self) -> None:
+        """
+        Record the write shutdown.
+        """
+        self.writeClosed = True
+
+    def abortConnection(self) -> None:
+        """
+        Record the abort.
+        """
+        self.aborted = True
+
+
 def chromiumExecutable() -> str:
     """
     The headless browser (Debian's C{chromium} package, see
@@ -756,3 +832,190 @@ def closedByPeer(sock: Any, timeout: float = 20.0) -> bool:
         except OSError:  # reset, or TLS torn down
             return True
     return False
+
+
+def defaultSignals() -> None:
+    """
+    A C{preexec_fn} that gives a child process the default SIGINT and
+    SIGQUIT.  A test run started in the background of a non-interactive
+    shell, or by a runner whose workers ignore them (pytest-xdist), passes
+    them on ignored, and neither a shell's C{trap} nor Python's Ctrl-C
+    handling can then see them: a test that stops a child with SIGINT, as
+    a terminal would, needs them back.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+def buildReactor(test: SynchronousTestCase) -> NetservicesReactor:
+    """
+    A L{services.nsepoll._reactor.NetservicesReactor} that is never run nor
+    installed, and whose descriptors are closed when the test ends.
+    """
+    from services.nsepoll._reactor import NetservicesReactor
+
+    reactor = NetservicesReactor()
+
+    def close() -> None:
+        for selectable in list(reactor._selectables.values()):
+            for remove in (reactor.removeReader, reactor.removeWriter):
+                try:
+                    remove(selectable)
+                except OSError:  # its socket was closed first
+                    pass
+            if selectable is not reactor.waker and not getattr(selectable, "disconnected", False):
+                selectable.connectionLost(Failure(error.ConnectionDone()))
+        reactor.waker.connectionLost(None)
+        reactor._poller.close()
+
+    test.addCleanup(close)
+    return reactor
+
+
+@implementer(IPushProducer)
+class RecordingProducer:
+    """
+    A streaming producer that records what its consumer asks of it.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pauseProducing(self) -> None:
+        self.calls.append("pause")
+
+    def resumeProducing(self) -> None:
+        self.calls.append("resume")
+
+    def stopProducing(self) -> None:
+        self.calls.append("stop")
+
+
+def tcpPair() -> tuple[socket.socket, socket.socket]:
+    """
+    Two ends of a TCP connection on 127.0.0.1 (server end first).
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname(), timeout=5)
+        server, _ = listener.accept()
+    return server, client
+
+
+class Connection:
+    """
+    A twisted.web channel over a real TCP transport on one end of a loopback
+    connection; the test is the client on the other end.  Nothing runs a
+    reactor: L{pump} calls C{doWrite} where one would.
+    """
+
+    def __init__(self, test: SynchronousTestCase, root: Any, cls: type = tcp.Server,
+                 reactor: Any = None) -> None:
+        # Imported here: lab hosts import this module, and need no web.
+        from twisted.web.server import Site
+
+        ours, self.peer = tcpPair()
+        test.addCleanup(self.peer.close)
+        test.addCleanup(ours.close)
+        self.reactor = reactor if reactor is not None else MemoryReactorClock()
+        site = Site(root, reactor=self.reactor)
+        site.log = lambda request: None  # type: ignore[method-assign]
+        self.channel = site.buildProtocol(None)
+        self.transport = cls(ours, self.channel, ("127.0.0.1", 4321), None, 1, self.reactor)
+        self.channel.makeConnection(self.transport)
+        self.http = self.channel._channel  # the HTTPChannel that requests see
+
+    def request(self, path: bytes, headers: bytes = b"") -> None:
+        """
+        Send a GET of C{path} with C{headers} (whole header lines).
+        """
+        self.channel.dataReceived(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+
+    def pump(self, timeout: float = 10.0) -> bytes:
+        """
+        Read one whole response (by its Content-Length) as the client,
+        letting the transport write what it queued whenever its socket is
+        writable (as a reactor would), for at most C{timeout} seconds.
+        """
+        received = bytearray()
+        self.peer.setblocking(False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                while True:
+                    data = self.peer.recv(1 << 20)
+                    if not data:
+                        return bytes(received)
+                    received += data
+            except BlockingIOError:
+                pass
+            head, found, body = bytes(received).partition(b"\r\n\r\n")
+            if found and len(body) >= int(response(head + found)[1].get(b"content-length", b"0")):
+                break
+            flush = getattr(self.reactor, "_flush", None)
+            if flush is not None:
+                flush()
+            if self.transport in self.reactor.getWriters():
+                select.select([self.peer], [self.transport.socket], [], 0.05)
+                self.transport.doWrite()
+            else:
+                select.select([self.peer], [], [], 0.05)
+        return bytes(received)
+
+
+def response(raw: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """
+    Split one HTTP response into status line, headers and body.
+    """
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = dict(line.lower().split(b": ", 1) for line in lines)
+    return status, headers, body
+
+
+# Run inside lab hosts by tests.netlab.Host.call (JSON in and out).
+
+
+def peersWhen(
+    port: int, names: list[str], timeout: float = 20.0, present: bool = True
+) -> dict[str, Any]:
+    """
+    Poll C{/status} on this host's web C{port} until its discovery peers are
+    exactly C{names} (or, with C{present} false, include none of them),
+    for at most C{timeout} seconds: the peers by name, how long it took, and
+    when it was done (C{time.monotonic()}, the same clock in every host).
+    """
+    started = time.monotonic()
+    while True:
+        url = f"http://127.0.0.1:{port}/status"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                peers = json.load(answer)["services"]["discovery"]["peers"]
+        except OSError:  # the daemon is not listening yet
+            peers = []
+        found = {peer["name"]: peer for peer in peers}
+        done = sorted(found) == sorted(names) if present else not set(found) & set(names)
+        if done or time.monotonic() - started > timeout:
+            return {"peers": found, "seconds": time.monotonic() - started, "at": time.monotonic()}
+        time.sleep(0.02)
+
+
+def endpointsEcho(endpoints: list[str]) -> dict[str, bool]:
+    """
+    Whether each C{host:port} (C{[host]:port}) echo endpoint answers.
+    """
+    found = {}
+    for endpoint in endpoints:
+        host, _, port = endpoint.rpartition(":")
+        host = host.strip("[]")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect((host, int(port)))
+                s.sendall(b"ping")
+                found[endpoint] = s.recv(4) == b"ping"
+        except OSError:
+            found[endpoint] = False
+    return found

@@ -1,15 +1,12 @@
 """
 Fakes for the web service's unit tests: a service tree like
-L{services.tap.NetservicesService} builds, a reactor whose threads run
+L{services.daemon.tree.NetservicesService} builds, a reactor whose threads run
 synchronously (for prometheus_client's WSGI resource), and StubTreq
 requests that complete without the global reactor.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Callable
 
 from treq.testing import StubTreq
@@ -41,7 +38,7 @@ class FakePort:
 
 class FakeListener(Service):
     """
-    A listener (like L{services.listen.ListenerService}): C{port} is
+    A listener (like L{services.net.listener.ListenerService}): C{port} is
     L{None} until it listens.
     """
 
@@ -188,13 +185,3 @@ def header(response: Any, name: str) -> str | None:
         return None
     assert len(values) == 1, values
     return str(values[0])
-
-
-def temporaryDirectory(testCase: SynchronousTestCase) -> Path:
-    """
-    A new empty directory, removed when the test ends (C{mktemp} would
-    leave its directories in the working directory under pytest).
-    """
-    path = Path(tempfile.mkdtemp(prefix="netservices-test-"))
-    testCase.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path

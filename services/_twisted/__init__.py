@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 The one place where netservices depends on Twisted's internals.
 
@@ -7,7 +7,7 @@ fallbacks that let netservices run on the older releases it declares (a
 feature check decides at import which path is taken), and the registry of
 every private Twisted name the code base relies on (L{PrivateName}), with
 what it is for and the Twisted releases it is verified on.
-C{tests.test_twisted_internals} asserts that each registered name exists,
+C{tests.unit._twisted.test_internals} asserts that each registered name exists,
 with the expected shape, on the running Twisted.
 
 The registry is gathered from all area modules by L{privateNames}.

@@ -1,7 +1,8 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
-Twisted's listening endpoints: what netservices reads out of them, and
-C{SO_REUSEPORT} on releases without L{twisted.internet.tcp.makeBinding}.
+Twisted's listening endpoints: what netservices reads out of them
+(L{tcpServerArguments}), and C{SO_REUSEPORT} on releases without
+L{twisted.internet.tcp.makeBinding} (L{listenTCPReusingPort}).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import socket
 from typing import Any
 
 from twisted.internet import tcp
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.internet.posixbase import PosixReactorBase
 
 from services._twisted import PrivateName, isA
 
-__all__ = ["HAS_MAKE_BINDING", "PRIVATE_NAMES", "listenTCPReusingPort"]
+__all__ = ["HAS_MAKE_BINDING", "PRIVATE_NAMES", "listenTCPReusingPort", "tcpServerArguments"]
 
 #: Whether C{listenTCP} takes a binding (Twisted 26.10 and newer).
 HAS_MAKE_BINDING = hasattr(tcp, "makeBinding")
@@ -57,8 +59,21 @@ def listenTCPReusingPort(
     return own
 
 
+def tcpServerArguments(endpoint: object) -> tuple[int, int, str] | None:
+    """
+    The port, backlog and interface of one of Twisted's TCP server
+    endpoints (what C{tcp:} and C{tcp6:} descriptions become), or L{None}
+    for any other endpoint.
+
+    Twisted keeps them in private attributes and offers no other way to
+    listen on a description's socket with a binding of one's own.
+    """
+    if not isinstance(endpoint, (TCP4ServerEndpoint, TCP6ServerEndpoint)):
+        return None
+    return endpoint._port, endpoint._backlog, endpoint._interface
+
+
 def _endpoint() -> Any:
-    from twisted.internet.endpoints import TCP4ServerEndpoint
     from twisted.internet.testing import MemoryReactor
 
     return TCP4ServerEndpoint(MemoryReactor(), 8, backlog=5, interface="127.0.0.1")
@@ -68,21 +83,21 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.endpoints:TCP4ServerEndpoint._port",
         "the port of a tcp:/tcp6: description, to listen on it with SO_REUSEPORT",
-        ("services.listen",),
+        ("services.net.sockets",),
         shape=isA(int),
         instance=_endpoint,
     ),
     PrivateName(
         "twisted.internet.endpoints:TCP4ServerEndpoint._backlog",
         "the backlog of a tcp:/tcp6: description, kept with SO_REUSEPORT",
-        ("services.listen",),
+        ("services.net.sockets",),
         shape=isA(int),
         instance=_endpoint,
     ),
     PrivateName(
         "twisted.internet.endpoints:TCP4ServerEndpoint._interface",
         "the interface of a tcp:/tcp6: description, kept with SO_REUSEPORT",
-        ("services.listen",),
+        ("services.net.sockets",),
         shape=isA(str),
         instance=_endpoint,
     ),

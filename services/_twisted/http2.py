@@ -1,20 +1,37 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 twisted.web's HTTP/2 (C{twisted.web._http2}): the connection and stream
-classes the limited HTTP/2 channel (L{services.http2}) extends, and the
-per-connection state it keeps as Twisted's own methods do.
+classes the limited HTTP/2 channel (L{services.web._http2}) extends, as
+L{H2ConnectionBase} and L{H2StreamBase}, which give the private hooks and
+per-connection state it relies on public names, and the registry of those
+names.
+
+This module is read only when an C{ssl:} web listener may offer HTTP/2
+(the fast path C{"http2"}); without the h2 package, or on a Twisted without
+C{twisted.web._http2}, the base classes are inert and that fast path is off.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections import deque
 from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 
 from services._twisted import PrivateName, isA
 
-__all__ = ["PRIVATE_NAMES"]
+try:
+    import priority
+    from twisted.web._http2 import H2Connection, H2Stream
+except ImportError:  # no h2: HTTP/2 is off (missing() reports the names)
+    H2Connection = H2Stream = object  # type: ignore[assignment,misc]
 
-_USERS = ("services.http2",)
+__all__ = ["PRIVATE_NAMES", "H2ConnectionBase", "H2StreamBase"]
+
+_USERS = ("services.web._http2",)
 
 
 def _connection() -> Any:
@@ -54,8 +71,32 @@ PRIVATE_NAMES = (
         fastPaths=("http2",),
     ),
     PrivateName(
+        "twisted.web._http2:H2Connection._requestDataReceived",
+        "a request body's frame, ignored for a stream dropped after its 413",
+        _USERS,
+        fastPaths=("http2",),
+    ),
+    PrivateName(
+        "twisted.web._http2:H2Connection._requestEnded",
+        "a request's end, ignored for a stream dropped after its 413",
+        _USERS,
+        fastPaths=("http2",),
+    ),
+    PrivateName(
+        "twisted.web._http2:H2Connection._requestAborted",
+        "a stream reset by the client, ignored for a stream dropped after its 413",
+        _USERS,
+        fastPaths=("http2",),
+    ),
+    PrivateName(
+        "twisted.web._http2:H2Connection._handleWindowUpdate",
+        "a flow control window opened, after which the send loop is woken",
+        _USERS,
+        fastPaths=("http2",),
+    ),
+    PrivateName(
         "twisted.web._http2:H2Connection._requestDone",
-        "a stream's end, when its send timeout stops",
+        "forgetting a stream the connection answered (413) and reset itself",
         _USERS,
         fastPaths=("http2",),
     ),
@@ -115,3 +156,192 @@ PRIVATE_NAMES = (
         instance=_connection,
     ),
 )
+
+
+class H2StreamBase(H2Stream):  # type: ignore[misc,valid-type]
+    """
+    Twisted's HTTP/2 stream, with its connection and request by public
+    names, and a hook for its end.
+    """
+
+    @property
+    def connection(self) -> Any:
+        """
+        The connection this stream belongs to.
+        """
+        return self._conn
+
+    @property
+    def request(self) -> Any:
+        """
+        The request this stream carries.
+        """
+        return self._request
+
+    def streamEnded(self) -> None:
+        """
+        The stream is over (answered, reset or its connection lost);
+        override to stop what the stream started.
+        """
+
+
+class H2ConnectionBase(H2Connection):  # type: ignore[misc,valid-type]
+    """
+    Twisted's HTTP/2 connection, whose private hooks its subclass reaches by
+    public names: it builds each stream with L{buildStream} (and tells
+    L{streamOpened}), lets L{controlDataUnread} and L{terminating} count an
+    abusive client, and ignores frames for streams it has dropped.
+    """
+
+    @property
+    def backpressured(self) -> bool:
+        """
+        Whether the transport paused this connection (its send buffer is
+        full).
+        """
+        return self._consumerBlocked is not None
+
+    def abortAfter(self, delay: float) -> None:
+        """
+        Abort the connection in C{delay} seconds (Twisted's C{forceAbortClient}),
+        unless an abort is pending already.
+        """
+        if self._abortingCall is None:
+            self._abortingCall = self.callLater(delay, self.forceAbortClient)
+
+    def buildStream(self, event: Any) -> H2StreamBase:
+        """
+        The stream for a request that just began (an h2 C{RequestReceived}
+        event); override to build another kind.
+        """
+        return H2StreamBase(
+            event.stream_id,
+            self,
+            event.headers,
+            self.requestFactory,  # type: ignore[attr-defined]
+            self.site,
+            self.factory,
+        )
+
+    def streamOpened(self, stream: H2StreamBase, event: Any) -> None:
+        """
+        A stream was built and registered with the connection; override to
+        look at its request's headers.
+        """
+
+    def _requestReceived(self, event: Any) -> None:
+        # Twisted's own builds an H2Stream; this is the same with the
+        # subclass's, and the per-stream state kept as Twisted keeps it.
+        stream = self.buildStream(event)
+        streamID = event.stream_id
+        self.streams[streamID] = stream
+        cleanup = self._streamCleanupCallbacks[streamID] = Deferred()
+        cleanup.addCallback(lambda result: stream.streamEnded())
+        self._outboundStreamQueues[streamID] = deque()
+        try:
+            self.priority.insert_stream(streamID)
+        except priority.DuplicateStreamError:
+            pass
+        else:
+            self.priority.block(streamID)
+        self.streamOpened(stream, event)
+
+    # Frames for a stream the connection dropped (reset after a 413) are
+    # ignored, where Twisted's handlers would fail on the missing stream.
+
+    def _requestDataReceived(self, event: Any) -> None:
+        if event.stream_id in self.streams:
+            H2Connection._requestDataReceived(self, event)
+
+    def _requestEnded(self, event: Any) -> None:
+        if event.stream_id in self.streams:
+            H2Connection._requestEnded(self, event)
+
+    def _requestAborted(self, event: Any) -> None:
+        if event.stream_id in self.streams:
+            H2Connection._requestAborted(self, event)
+
+    def _handleWindowUpdate(self, event: Any) -> None:
+        # Twisted's unblocks the streams that have data but does not wake its
+        # send loop, which (streams shut by flow control being taken out of
+        # it) may be waiting on this Deferred.
+        H2Connection._handleWindowUpdate(self, event)
+        waiting = self._sendingDeferred
+        if waiting is not None:
+            self._sendingDeferred = None
+            waiting.callback(None)
+
+    def writeControlData(self) -> bool:
+        """
+        Send the control frames h2 has queued, as Twisted does after its own
+        frames.
+
+        @return: whether the connection is still open (Twisted aborts a
+            client that reads none of its control frames).
+        """
+        return self._tryToWriteControlData()  # type: ignore[no-any-return]
+
+    def endStream(self, streamID: int) -> None:
+        """
+        Forget stream C{streamID}, answered and reset by the subclass
+        itself, as Twisted forgets a finished one.
+        """
+        self._requestDone(streamID)
+
+    def _tryToWriteControlData(self) -> bool:
+        # Twisted aborts a client that reads none of the answers to its
+        # control frames (PING, SETTINGS) once 17 KiB of them are buffered.
+        written: bool = H2Connection._tryToWriteControlData(self)
+        if not written:
+            self.controlDataUnread()
+        return written
+
+    def controlDataUnread(self) -> None:
+        """
+        The client read none of the answers to its control frames, and is
+        being aborted; override to count it.
+        """
+
+    def _terminate(self, reason: Failure) -> None:
+        # Twisted's answer to a protocol error (h2 raised: a CONTINUATION
+        # flood, an HPACK bomb, too many streams) and to a rapid reset flood
+        # (Twisted 26.10 and later); it leaves the connection to close only
+        # once the client has read the GOAWAY.
+        self.terminating(reason)
+        H2Connection._terminate(self, reason)
+        self.terminated()
+
+    def terminating(self, reason: Failure) -> None:
+        """
+        The connection is being closed for a protocol error or abuse
+        (C{reason}); override to count and log it.
+        """
+
+    def terminated(self) -> None:
+        """
+        Twisted sent GOAWAY for a protocol error and waits for the client to
+        close; override to bound that wait.
+        """
+
+    def connectionLost(
+        self, reason: Failure = connectionDone, _cancelTimeouts: bool = True
+    ) -> None:
+        """
+        The connection is gone: L{beforeConnectionLost}, Twisted's own
+        clean-up, then L{afterConnectionLost}.
+        """
+        # _cancelTimeouts: Twisted's own flag, False when it calls this
+        # itself after a protocol error.
+        self.beforeConnectionLost()
+        H2Connection.connectionLost(self, reason, _cancelTimeouts)
+        self.afterConnectionLost()
+
+    def beforeConnectionLost(self) -> None:
+        """
+        Override to stop timers before Twisted cleans the streams up.
+        """
+
+    def afterConnectionLost(self) -> None:
+        """
+        Override to uncount the connection once Twisted cleaned up.
+        """

@@ -1,16 +1,40 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
-Twisted's epoll reactor: what the nsepoll reactor (L{services.reactor})
+Twisted's epoll reactor: what the nsepoll reactor (L{services.nsepoll._reactor})
 reuses of it to run its own poll loop.
+
+L{LeanEPollReactor} is the part of nsepoll that stands on the epoll
+reactor's internals: its poll loop (each ready descriptor handled without a
+log context), its flush queue (connections mixing in L{FlushMixin} are sent
+after each batch of events, touching the transports' write buffers), and
+the adoption of sockets with classes of the subclass's choosing.  Its
+methods are the data path itself, so that using the internals costs no
+call of its own; the choices (which connection and port classes) are the
+subclass's, L{services.nsepoll._reactor.NetservicesReactor}.
 """
 
 from __future__ import annotations
 
+import socket
+import sys
 from typing import Any
+
+from twisted.internet import error, posixbase
+from twisted.logger import Logger
+from twisted.python import log
 
 from services._twisted import PrivateName, isA
 
-__all__ = ["PRIVATE_NAMES"]
+try:
+    from twisted.internet import epollreactor
+except ImportError:  # pragma: no cover (no epoll: not Linux)
+    epollreactor = None  # type: ignore[assignment]
+
+__all__ = ["PRIVATE_NAMES", "FlushMixin", "LeanEPollReactor"]
+
+# Looked up here, not imported, so that the registry still loads on a
+# Twisted without it (the nsepoll fast path is off there: see fastPath).
+_NO_FILEDESC = getattr(posixbase, "_NO_FILEDESC", None)
 
 _reactor: Any = None
 
@@ -26,18 +50,254 @@ def _epollReactor() -> Any:
     return _reactor
 
 
+class FlushMixin:
+    """
+    Mix into a Twisted TCP or UNIX connection class (before it): instead of
+    registering for writability, C{startWriting} asks the reactor to flush
+    the connection once the current batch of events is handled
+    (L{LeanEPollReactor.flushLater}).
+
+    @ivar _writing: whether the connection is registered for writability.
+    @ivar _flushQueued: whether a flush is already asked for.
+    """
+
+    _writing = False
+    _flushQueued = False
+    #: For L{services.nsepoll.fastpath.canWriteDirectly}: sending straight to the
+    #: socket when nothing is queued is as safe here as on Twisted's own.
+    _plainSocketTransport = True
+
+    def startWriting(self) -> None:
+        """
+        Send what is queued soon, from the reactor, without a system call
+        now.
+        """
+        if self._writing or self._flushQueued:
+            return
+        self._flushQueued = True
+        self.reactor.flushLater(self)  # type: ignore[attr-defined]
+
+    def stopWriting(self) -> None:
+        """
+        No more writability events.
+        """
+        self._writing = False
+        super().stopWriting()  # type: ignore[misc]
+
+
+if epollreactor is not None:
+    _EPOLLIN = epollreactor.EPOLLIN
+
+    class LeanEPollReactor(epollreactor.EPollReactor):
+        """
+        The epoll reactor without a log context around each event, with
+        L{FlushMixin} connections flushed after each batch of events, and
+        adopted sockets given the classes the subclass names.
+
+        @cvar tcpPort: the class of adopted listening TCP sockets.
+        @cvar tcpServer: the class of adopted connected TCP sockets.
+        @cvar unixPort: the class of adopted listening UNIX sockets.
+        @cvar unixServer: the class of adopted connected UNIX sockets.
+        @cvar datagramPort: the class of adopted UDP sockets.
+        """
+
+        tcpPort: Any
+        tcpServer: Any
+        unixPort: Any = None
+        unixServer: Any = None
+        datagramPort: Any
+        _log = Logger()
+
+        def __init__(self) -> None:
+            self._toFlush: list[Any] = []
+            epollreactor.EPollReactor.__init__(self)
+
+        def flushLater(self, connection: Any) -> None:
+            """
+            Send what C{connection} queued once the current batch of events,
+            or the current timed calls, are handled.
+            """
+            self._toFlush.append(connection)
+
+        def _flush(self) -> None:
+            """
+            Hand every connection's queued bytes to the kernel; register
+            those whose bytes the kernel did not all take for writability.
+            """
+            while self._toFlush:
+                pending, self._toFlush = self._toFlush, []
+                for connection in pending:
+                    connection._flushQueued = False
+                    if connection.disconnected or connection._writing:
+                        continue
+                    if self._sendQueued(connection):
+                        continue
+                    if not (
+                        len(connection.dataBuffer) - connection.offset
+                        or connection._tempDataLen
+                        or connection.disconnecting
+                        or connection._writeDisconnecting
+                    ):
+                        continue  # someone else (a sendfile producer) sent it all
+                    # Exactly what a writability event would do: doWrite, with
+                    # its errors and disconnection handled by the reactor.
+                    self._doReadOrWrite(connection, connection.fileno(), epollreactor.EPOLLOUT)
+                    if connection.connected and (
+                        len(connection.dataBuffer) - connection.offset or connection._tempDataLen
+                    ):
+                        connection._writing = True
+                        self.addWriter(connection)
+
+        @staticmethod
+        def _sendQueued(connection: Any) -> bool:
+            """
+            The common case of a flush, in one C{send()}: a connection that
+            only has bytes written since the last flush, no pending close and
+            no producer to resume.  Returns whether it handled the flush
+            (everything sent, or the rest moved to the buffer that C{doWrite}
+            sends, with the connection registered for writability).
+            """
+            producer = connection.producer
+            if (
+                connection.dataBuffer
+                or not connection._tempDataLen
+                or connection.disconnecting
+                or connection._writeDisconnecting
+                or (producer is not None
+                    and (not connection.streamingProducer or connection.producerPaused))
+            ):
+                return False
+            queued = connection._tempDataBuffer
+            data = queued[0] if len(queued) == 1 else b"".join(queued)
+            try:
+                sent = connection.socket.send(data)
+            except OSError:
+                return False  # doWrite meets the error again and reports it
+            connection._tempDataBuffer = []
+            connection._tempDataLen = 0
+            if sent < len(data):
+                connection.dataBuffer = data
+                connection.offset = sent
+                connection._writing = True
+                connection.reactor.addWriter(connection)
+            return True
+
+        def runUntilCurrent(self) -> None:
+            """
+            Run the timed calls that are due, then flush what they wrote.
+            """
+            epollreactor.EPollReactor.runUntilCurrent(self)
+            if self._toFlush:
+                self._flush()
+
+        def doPoll(self, timeout: float | None) -> None:
+            """
+            Wait for events for at most C{timeout} seconds and handle them.
+            """
+            if timeout is None:
+                timeout = -1
+            try:
+                events = self._poller.poll(timeout, len(self._selectables))
+            except InterruptedError:
+                return
+            get = self._selectables.get
+            handle = self._doReadOrWrite
+            for fd, event in events:
+                selectable = get(fd)
+                if selectable is None:
+                    continue
+                if event == _EPOLLIN:
+                    # The common case, bytes to read: what _doReadOrWrite does
+                    # for it, without its call and its tests of the other cases.
+                    try:
+                        why = _NO_FILEDESC if selectable.fileno() == -1 else selectable.doRead()
+                    except BaseException:
+                        why = sys.exc_info()[1]
+                        log.err()
+                    if why:
+                        try:
+                            self._disconnectSelectable(selectable, why, True)
+                        except KeyboardInterrupt:
+                            raise
+                        except BaseException:
+                            self._log.failure("Unhandled error handling {selectable}",
+                                              selectable=selectable)
+                    continue
+                try:
+                    handle(selectable, fd, event)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:
+                    self._log.failure("Unhandled error handling {selectable}",
+                                      selectable=selectable)
+            if self._toFlush:
+                try:
+                    self._flush()
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:
+                    self._log.failure("Unhandled error flushing connections")
+
+        doIteration = doPoll
+
+        def adoptStreamPort(self, fileDescriptor: int, addressFamily: Any, factory: Any) -> Any:
+            """
+            Listen on an already bound socket (socket activation, workers
+            sharing a listener) with this reactor's connection classes.
+            """
+            if addressFamily not in self._supportedAddressFamilies:
+                raise error.UnsupportedAddressFamily(addressFamily)
+            if self.unixPort is not None and addressFamily == socket.AF_UNIX:
+                p = self.unixPort._fromListeningDescriptor(self, fileDescriptor, factory)
+            else:
+                p = self.tcpPort._fromListeningDescriptor(
+                    self, fileDescriptor, addressFamily, factory
+                )
+            p.startListening()
+            return p
+
+        def adoptStreamConnection(
+            self, fileDescriptor: int, addressFamily: Any, factory: Any
+        ) -> Any:
+            """
+            Take over an already connected socket with this reactor's
+            connection classes.
+            """
+            if addressFamily not in self._supportedAddressFamilies:
+                raise error.UnsupportedAddressFamily(addressFamily)
+            if self.unixServer is not None and addressFamily == socket.AF_UNIX:
+                return self.unixServer._fromConnectedSocket(fileDescriptor, factory, self)
+            return self.tcpServer._fromConnectedSocket(
+                fileDescriptor, addressFamily, factory, self
+            )
+
+        def adoptDatagramPort(self, fileDescriptor: int, addressFamily: Any, protocol: Any,
+                              maxPacketSize: int = 8192) -> Any:
+            """
+            Receive datagrams on an already bound socket with this reactor's
+            UDP port class.
+            """
+            if addressFamily not in (socket.AF_INET, socket.AF_INET6):
+                raise error.UnsupportedAddressFamily(addressFamily)
+            p = self.datagramPort._fromListeningDescriptor(
+                self, fileDescriptor, addressFamily, protocol, maxPacketSize=maxPacketSize
+            )
+            p.startListening()
+            return p
+
+
 PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.posixbase:_NO_FILEDESC",
         "the reason a selectable whose descriptor is closed is disconnected",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=lambda value: value is not None,
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._poller",
         "the epoll object the poll loop waits on",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=lambda value: callable(getattr(value, "poll", None)),
         instance=_epollReactor,
         fastPaths=('nsepoll',),
@@ -45,7 +305,7 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._selectables",
         "descriptor to selectable, to dispatch the poll's events",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=isA(dict),
         instance=_epollReactor,
         fastPaths=('nsepoll',),
@@ -53,19 +313,19 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._doReadOrWrite",
         "Twisted's handling of the events the poll loop does not inline",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._disconnectSelectable",
         "disconnecting a selectable whose read or write failed",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         fastPaths=('nsepoll',),
     ),
     PrivateName(
         "twisted.internet.epollreactor:EPollReactor._supportedAddressFamilies",
         "the address families adoptStreamPort/adoptStreamConnection accept",
-        ("services.reactor",),
+        ("services.nsepoll._reactor",),
         shape=isA(list, tuple, set, frozenset),
         fastPaths=('nsepoll',),
     ),

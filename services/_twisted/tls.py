@@ -1,7 +1,12 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
-TLS: the trust-root interface the client implements, and ALPN on Twisted
+TLS: the client's trust root for an extra CA bundle, and ALPN on Twisted
 releases older than 26.4.
+
+Twisted's public trust roots are either the platform's (L{platformTrust})
+or a given list of certificates, not both; L{platformAndFileTrust} gives
+both, by providing C{IOpenSSLTrustRoot}, an interface Twisted keeps in its
+private C{_sslverify} module, whose one method is private by name too.
 
 Before 26.4, L{TLSMemoryBIOFactory} set the wrapped factory's ALPN
 protocols on the shared context after creating each connection, which
@@ -17,12 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet._sslverify import IOpenSSLTrustRoot
 from twisted.internet.interfaces import IProtocolFactory, IProtocolNegotiationFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from zope.interface import implementer
 
 from services._twisted import TWISTED_VERSION, PrivateName
 
-__all__ = ["ALPN_PER_CONNECTION", "PRIVATE_NAMES", "serverTLSFactory"]
+__all__ = ["ALPN_PER_CONNECTION", "PRIVATE_NAMES", "platformAndFileTrust", "serverTLSFactory"]
 
 #: Whether this Twisted sets ALPN protocols on the context per connection.
 ALPN_PER_CONNECTION = TWISTED_VERSION < (26, 4, 0)
@@ -58,18 +65,45 @@ def serverTLSFactory(options: Any, protocolFactory: IProtocolFactory) -> TLSMemo
     return _ALPNSetOnce(options, False, protocolFactory)
 
 
-def _isInterface(value: Any) -> bool:
+@implementer(IOpenSSLTrustRoot)
+class _PlatformAndFile:
+    """
+    Trust the platform's certificate authorities and those of one more
+    PEM bundle, with pyOpenSSL's public calls.
+    """
+
+    def __init__(self, cafile: str) -> None:
+        self._cafile = cafile
+
+    def _addCACertsToContext(self, context: Any) -> None:
+        # Twisted private: the one method of IOpenSSLTrustRoot, which
+        # optionsForClientTLS calls on the context it makes.
+        context.set_default_verify_paths()
+        context.load_verify_locations(self._cafile)
+
+
+def platformAndFileTrust(cafile: str) -> Any:
+    """
+    A trust root for L{twisted.internet.ssl.optionsForClientTLS}'s
+    C{trustRoot}: the platform's certificate authorities and those of the
+    PEM bundle C{cafile} (read when a connection's context is made).
+    """
+    return _PlatformAndFile(cafile)
+
+
+def _isTrustRootInterface(value: Any) -> bool:
     from zope.interface.interface import InterfaceClass
 
-    return isinstance(value, InterfaceClass)
+    return isinstance(value, InterfaceClass) and "_addCACertsToContext" in value.names()
 
 
 PRIVATE_NAMES = (
     PrivateName(
         "twisted.internet._sslverify:IOpenSSLTrustRoot",
-        "the interface of a trust root (platform CAs plus a --cacert bundle) for the client",
-        ("services.agent",),
-        shape=_isInterface,
+        "the interface (and its one method, _addCACertsToContext) of a trust root: "
+        "platform CAs plus a --cacert bundle, for the client (platformAndFileTrust)",
+        ("services._twisted.tls",),
+        shape=_isTrustRootInterface,
     ),
 ) + (
     (

@@ -1,7 +1,11 @@
-# -*- test-case-name: tests.test_twisted_internals -*-
+# -*- test-case-name: tests.unit._twisted.test_internals -*-
 """
 twisted.web: the parts of HTTPChannel, Request, Site and static.File that
 the limited channel, the access log and the lean static files build on.
+
+This is the registry only, read by the fast-path checks at start-up (so it
+imports no twisted.web module until a name is looked up); the uses are in
+L{services._twisted.webbase}, imported with the web service.
 """
 
 from __future__ import annotations
@@ -45,24 +49,26 @@ def _isInterface(value: Any) -> bool:
     return isinstance(value, InterfaceClass)
 
 
-_CHANNEL = ("services.httplimits",)
+_CHANNEL = ("services.web._channel",)
+_REQUEST = ("services.web._request",)
+_SITE = ("services.web._site",)
 
 PRIVATE_NAMES = (
     PrivateName(
         "twisted.web.resource:_IEncodingResource",
         "resources that compress their answer (EncodingResourceWrapper), as Request.process",
-        _CHANNEL,
+        _REQUEST,
         shape=_isInterface,
     ),
     PrivateName(
         "twisted.web.server:Request._handleStar",
         "the answer to OPTIONS *, as Request.process gives it",
-        _CHANNEL,
+        _REQUEST,
     ),
     PrivateName(
         "twisted.web.server:Request._encoder",
         "the response encoder a resource asked for, as Request.process sets it",
-        _CHANNEL,
+        _REQUEST,
         shape=lambda value: value is None,
     ),
     PrivateName(
@@ -75,6 +81,21 @@ PRIVATE_NAMES = (
     PrivateName(
         "twisted.web.http:HTTPChannel._version",
         "the request line's HTTP version, for the Host header rule of HTTP/1.1",
+        _CHANNEL,
+        shape=isA(bytes),
+        instance=_readingChannel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._command",
+        "the request line's method until the request is complete, for the access log "
+        "line of a request the channel answers itself",
+        _CHANNEL,
+        shape=isA(bytes),
+        instance=_readingChannel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._path",
+        "the request line's path until the request is complete, for the same line",
         _CHANNEL,
         shape=isA(bytes),
         instance=_readingChannel,
@@ -129,38 +150,38 @@ PRIVATE_NAMES = (
         "twisted.web.server:Site._openLogFile",
         "opening the access log: wrapped to keep a full disk from failing responses, "
         "and replaced by `netservices serve` to log to a stream",
-        (*_CHANNEL, "services.commands.servesite"),
+        (*_SITE, "services.cli.servesite"),
     ),
     PrivateName(
         "twisted.web.server:Site._logFile",
         "the open access log, written with errors caught",
-        _CHANNEL,
+        _SITE,
         shape=lambda value: value is None or callable(getattr(value, "write", None)),
         instance=_site,
     ),
     PrivateName(
         "twisted.web.server:Site._logFormatter",
         "the access log's line formatter",
-        _CHANNEL,
+        _SITE,
         instance=_site,
     ),
     PrivateName(
         "twisted.web.server:Site._logDateTime",
         "the access log's time stamp, formatted once a second",
-        _CHANNEL,
+        _SITE,
         shape=isA(str),
         instance=_site,
     ),
     PrivateName(
         "twisted.web.static:File._setContentHeaders",
         "content type, encoding and length of a file answer, as static.File sets them",
-        ("services.static",),
+        ("services.web._static",),
         fastPaths=('static',),
     ),
     PrivateName(
         "twisted.python.filepath:FilePath._statinfo",
         "a stat result the lean static path already has, so the file is not stat'ed again",
-        ("services.static",),
+        ("services.web._static",),
         shape=lambda value: value is None,
         instance=lambda: __import__("twisted.python.filepath").python.filepath.FilePath("/"),
         fastPaths=('static',),

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_plugin -*-
+# -*- test-case-name: tests.integration.test_plugin -*-
 """
 The C{twistd} dropin for netservices: C{twistd -n netservices}.
 
@@ -10,7 +10,7 @@ from twisted.application.service import ServiceMaker
 
 netservices = ServiceMaker(
     "netservices",
-    "services.tap",
+    "services.daemon.tap",
     "Echo (TCP), UDP discovery and HTTP services on one reactor.",
     "netservices",
 )

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_reactor -*-
+# -*- test-case-name: tests.unit.nsepoll.test_reactor -*-
 """
 The C{twistd} reactor dropin of netservices: C{twistd --reactor nsepoll}.
 
@@ -10,6 +10,6 @@ from twisted.application.reactors import Reactor
 
 nsepoll = Reactor(
     "nsepoll",
-    "services.reactor",
+    "services.nsepoll",
     "epoll(4) reactor with write-through TCP/UNIX connections (netservices).",
 )

@@ -1,1 +1,0 @@
-"""The subcommands of the C{netservices} command line, one module each."""

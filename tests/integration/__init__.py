@@ -1,0 +1,3 @@
+"""
+Tests against real processes: twistd, the netservices command, haproxy, make.
+"""

@@ -1,0 +1,3 @@
+"""
+The network lab: every service across hosts in network namespaces.
+"""

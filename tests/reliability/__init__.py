@@ -1,0 +1,3 @@
+"""
+The reliability battery: real daemons under attack and load on loopback.
+"""

@@ -1,0 +1,3 @@
+"""
+Unit tests, one package for each subpackage of services.
+"""

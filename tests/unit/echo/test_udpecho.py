@@ -1,0 +1,282 @@
+"""
+Tests for L{services.echo._udp}: RFC 862 echo over UDP, with its safety
+rules.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.logger import LogLevel, capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
+
+from services import logs
+from services.net.datagram import SourceLimiter
+from services.net.listener import ListenError, isListening, listeningPorts
+from services.net.ownports import OwnPorts
+from services.stats import UdpEchoStats
+from services.echo import UdpEcho, UdpEchoSettings, makeUdpEchoService
+from services.echo._udp import UdpEchoListener
+from tests.support import freePort
+from tests.udpsupport import MemoryDatagramTransport, UdpMemoryReactor
+
+CLIENT = ("127.0.0.1", 40000)
+
+
+def build(
+    rate: float = 100.0,
+    burst: int = 200,
+    globalRate: float = 1000.0,
+    ownPorts: frozenset[int] = frozenset({7007}),
+) -> tuple[UdpEcho, MemoryDatagramTransport, Clock]:
+    """
+    A connected L{UdpEcho} on a memory port, with its clock.
+    """
+    clock = Clock()
+    protocol = UdpEcho(SourceLimiter(clock, rate, burst, globalRate), lambda: ownPorts)
+    transport = MemoryDatagramTransport(protocol, ("127.0.0.1", 7007))
+    protocol.makeConnection(transport)
+    return protocol, transport, clock
+
+
+class UdpEchoTests(SynchronousTestCase):
+    """
+    L{UdpEcho} sends each datagram back whole, unless a safety rule says no.
+    """
+
+    def test_echo(self) -> None:
+        """
+        Each datagram goes back, identical, to its source, and is counted.
+        """
+        protocol, transport, _clock = build()
+        for data in (b"", b"hello", bytes(range(256)) * 250):
+            protocol.datagramReceived(data, CLIENT)
+        self.assertEqual(
+            transport.written,
+            [(b"", CLIENT), (b"hello", CLIENT), (bytes(range(256)) * 250, CLIENT)],
+        )
+        self.assertEqual(
+            protocol.stats.snapshot(),
+            {
+                "received": 3,
+                "echoed": 3,
+                "bytesIn": 64005,
+                "bytesOut": 64005,
+                "oversize": 0,
+                "loopGuarded": 0,
+                "rateLimited": 0,
+                "sendErrors": 0,
+                "unbound": 0,
+            },
+        )
+
+    def test_loopGuard(self) -> None:
+        """
+        Nothing goes back to source ports below 1024 (echo, chargen...) or
+        to our own service ports.
+        """
+        protocol, transport, _clock = build()
+        for port in (7, 13, 19, 1023, 7007):
+            protocol.datagramReceived(b"ping", ("127.0.0.1", port))
+        self.assertEqual(transport.written, [])
+        self.assertEqual(protocol.stats.loopGuarded, 5)
+
+    def test_rateLimit(self) -> None:
+        """
+        Each source, and all together, are held to their rates.
+        """
+        protocol, transport, _clock = build(rate=1.0, burst=2, globalRate=3.0)
+        for _ in range(5):
+            protocol.datagramReceived(b"x", CLIENT)
+        self.assertEqual(len(transport.written), 2)
+        protocol.datagramReceived(b"x", ("127.0.0.2", 40000))
+        protocol.datagramReceived(b"x", ("127.0.0.3", 40000))
+        self.assertEqual(len(transport.written), 3)
+        self.assertEqual(protocol.stats.rateLimited, 4)
+
+    def test_fullBuffer(self) -> None:
+        """
+        A datagram that fills the receive buffer may have been cut short: it
+        is dropped, never echoed in part.
+        """
+        protocol, transport, _clock = build()
+        protocol.datagramReceived(b"x" * protocol.maxPacketSize, CLIENT)
+        self.assertEqual(transport.written, [])
+        self.assertEqual(protocol.stats.oversize, 1)
+        self.assertEqual(protocol.maxPacketSize, 65536)
+
+    def test_sendError(self) -> None:
+        """
+        An echo the system refuses to send is counted and logged at debug
+        level, not raised.
+        """
+        previous = logs.getLevel()
+        logs.setLevel("debug")
+        self.addCleanup(logs.setLevel, previous)
+        protocol, transport, _clock = build()
+        transport.error = OSError(105, "No buffer space available")
+        with capturedLogs() as events:
+            protocol.datagramReceived(b"x", CLIENT)
+        self.assertEqual(protocol.stats.sendErrors, 1)
+        self.assertEqual([e["log_level"] for e in events], [LogLevel.debug])
+
+
+class _CountingClock(Clock):
+    """
+    A L{Clock} that counts how often it is read.
+    """
+
+    reads = 0
+
+    def seconds(self) -> float:
+        """
+        The time, counted.
+        """
+        self.reads += 1
+        return Clock.seconds(self)
+
+
+class SharedClockTests(SynchronousTestCase):
+    """
+    With an L{OwnPorts} on the limiter's clock, L{UdpEcho} reads the clock
+    once per datagram and keeps every rule.
+    """
+
+    def build(self) -> tuple[UdpEcho, MemoryDatagramTransport, _CountingClock, MultiService]:
+        clock = _CountingClock()
+        root = MultiService()
+        protocol = UdpEcho(
+            SourceLimiter(clock, 1.0, 2, 1000.0), OwnPorts(root, clock, fixed=[7007])
+        )
+        transport = MemoryDatagramTransport(protocol, ("127.0.0.1", 7007))
+        protocol.makeConnection(transport)
+        return protocol, transport, clock, root
+
+    def test_oneClockReading(self) -> None:
+        """
+        Each datagram costs one reading of the clock, for the own-ports
+        lookup and both token buckets.
+        """
+        protocol, transport, clock, _root = self.build()
+        before = clock.reads
+        for _ in range(4):
+            protocol.datagramReceived(b"x", CLIENT)
+        self.assertEqual(clock.reads - before, 4)
+        self.assertEqual(len(transport.written), 2)
+        self.assertEqual(protocol.stats.rateLimited, 2)
+        clock.advance(1)
+        protocol.datagramReceived(b"x", CLIENT)
+        self.assertEqual(len(transport.written), 3)
+
+    def test_loopGuard(self) -> None:
+        """
+        Privileged source ports, the fixed ports and ports the service tree
+        starts listening on later (seen within a second) get no echo.
+        """
+        protocol, transport, clock, root = self.build()
+        for port in (7, 1023, 7007):
+            protocol.datagramReceived(b"ping", ("127.0.0.1", port))
+        self.assertEqual(transport.written, [])
+        child = Service()
+        child.port = _Port(40001)  # type: ignore[attr-defined]
+        child.setServiceParent(root)
+        clock.advance(1)
+        protocol.datagramReceived(b"ping", ("127.0.0.1", 40001))
+        self.assertEqual(transport.written, [])
+        self.assertEqual(protocol.stats.loopGuarded, 4)
+        protocol.datagramReceived(b"ping", CLIENT)
+        self.assertEqual(transport.written, [(b"ping", CLIENT)])
+
+
+class _Port:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def getHost(self) -> IPv4Address:
+        """
+        The UDP address of this fake port.
+        """
+        return IPv4Address("UDP", "127.0.0.1", self.port)
+
+
+class ServiceTests(SynchronousTestCase):
+    """
+    L{makeUdpEchoService} builds one listener per endpoint.
+    """
+
+    def test_tree(self) -> None:
+        """
+        The service is named C{udp-echo}; each child listens on its
+        endpoint, with a buffer for any datagram, and has a C{port} that
+        the listening helpers see.
+        """
+        reactor = UdpMemoryReactor()
+        first, second = freePort(socket.SOCK_DGRAM), freePort(socket.SOCK_DGRAM)
+        settings = UdpEchoSettings(listen=(f"udp:{first}:interface=127.0.0.1", str(second)))
+        stats = UdpEchoStats()
+        service = makeUdpEchoService(settings, reactor, stats)
+        self.assertEqual(service.name, "udp-echo")
+        self.assertFalse(isListening(service))
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertTrue(isListening(service))
+        ports = sorted(p.getHost().port for p in listeningPorts(service))
+        self.assertEqual(ports, sorted([first, second]))
+        self.assertEqual({size for *_, size in reactor.adoptedPorts}, {65536})
+        children = list(service)
+        self.assertTrue(all(isinstance(c, UdpEchoListener) for c in children))
+        self.assertTrue(all(c.protocol.stats is stats for c in children))
+        transport = reactor.datagramPorts[0]
+        transport.protocol.datagramReceived(b"hi", CLIENT)
+        self.assertEqual(transport.written, [(b"hi", CLIENT)])
+        transport.protocol.datagramReceived(b"hi", ("127.0.0.1", second))
+        self.assertEqual(stats.loopGuarded, 1)
+
+    def test_wildcardWarns(self) -> None:
+        """
+        A listener bound to every address (IPv4 or IPv6) warns at start that
+        it answers broadcasts; one bound to a single address does not.
+        """
+        reactor = UdpMemoryReactor()
+        settings = UdpEchoSettings(
+            listen=("udp:0", "udp6:0:interface=\\:\\:", "udp:0:interface=127.0.0.1")
+        )
+        service = makeUdpEchoService(settings, reactor)
+        with capturedLogs() as events:
+            service.startService()
+        self.addCleanup(service.stopService)
+        warned = [e["endpoint"] for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(warned, ["udp:0", "udp6:0:interface=\\:\\:"])
+
+    def test_stop(self) -> None:
+        """
+        Stopping closes the ports.
+        """
+        reactor = UdpMemoryReactor()
+        service = makeUdpEchoService(UdpEchoSettings(listen=("udp:0:interface=127.0.0.1",)), reactor)
+        service.startService()
+        service.stopService()
+        self.assertFalse(isListening(service))
+        self.assertFalse(reactor.datagramPorts[0].listening)
+
+    def test_portInUse(self) -> None:
+        """
+        A port in use fails the start with L{ListenError} naming it.
+        """
+        holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(holder.close)
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        service = makeUdpEchoService(
+            UdpEchoSettings(listen=(f"udp:{port}:interface=127.0.0.1",)), UdpMemoryReactor()
+        )
+        with self.assertRaises(ListenError) as caught:
+            service.privilegedStartService()
+        self.assertEqual(
+            str(caught.exception),
+            f"udp-echo: cannot listen on udp:{port}:interface=127.0.0.1: address already in use",
+        )
