@@ -617,7 +617,7 @@ def fetchClients() -> list[Client]:
     netservices fetch -o, the minimal treq download, and curl -o.
     """
     clients = []
-    if (ROOT / "services" / "commands" / "fetch.py").exists():
+    if (ROOT / "services" / "cli" / "fetch.py").exists():
         clients.append(Client("netservices fetch", lambda url, out: [
             str(BIN / "netservices"), "fetch", "-o", out, url]))
     clients.append(Client("Twisted minimal", lambda url, out: [

@@ -200,3 +200,21 @@ class ReportTests(SynchronousTestCase):
             self.assertGreaterEqual(
                 cached.stat().st_mtime, (ROOT / "services" / module).stat().st_mtime
             )
+
+
+class FetchClientsTests(SynchronousTestCase):
+    """
+    The download workload measures netservices' own client.
+    """
+
+    def test_netservicesFetchMeasured(self) -> None:
+        """
+        L{fetchClients} includes C{netservices fetch}: it looks for the
+        command's module where the package keeps it.
+        """
+        sys.path.insert(0, str(BENCH))
+        self.addCleanup(sys.path.remove, str(BENCH))
+        import run as bench
+
+        names = [client.label for client in bench.fetchClients()]
+        self.assertEqual(names, ["netservices fetch", "Twisted minimal", "curl"])
