@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 
 from services.config.parsers import InvalidValue
+from services.net.broadcast import AUTO_BROADCAST, LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS
 
 __all__ = [
     "AUTO_BROADCAST",
@@ -103,17 +104,6 @@ def parseIPv4(text: str) -> str:
     return value
 
 
-#: The keyword for the limited broadcast address, every host on the local
-#: network segment (C{255.255.255.255}).
-LIMITED_BROADCAST = "<broadcast>"
-
-#: The address L{LIMITED_BROADCAST} stands for.
-LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
-
-
-#: The keyword for the broadcast address of each interface, read from the
-#: kernel.
-AUTO_BROADCAST = "auto"
 
 
 def parseBroadcast(text: str) -> str:

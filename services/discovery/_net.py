@@ -29,6 +29,7 @@ from typing import Any
 
 from services.discovery._peers import describe
 from services.discovery._wire import MAX_ENDPOINTS, MAX_PORTS, MAX_SERVICES, isServiceName
+from services.net.broadcast import AUTO_BROADCAST, LIMITED_BROADCAST, LIMITED_BROADCAST_ADDRESS
 from services.net.interfaces import Interface, holding, localAddressTowards
 from services.net.listener import listeningPorts
 
@@ -54,14 +55,9 @@ __all__ = [
 ]
 
 #: C{broadcast = auto}: every IPv4 interface's own broadcast address.
-AUTO = "auto"
+AUTO = AUTO_BROADCAST
 #: The IPv6 multicast group of discovery (link-local scope).
 GROUP6 = "ff02::114"
-#: The keyword for the limited broadcast address, every host on the local
-#: network segment.
-LIMITED_BROADCAST = "<broadcast>"
-#: What L{LIMITED_BROADCAST} stands for.
-LIMITED_BROADCAST_ADDRESS = "255.255.255.255"
 
 Listeners = Mapping[str, Sequence[tuple[str, int]]]
 
