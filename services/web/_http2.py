@@ -19,7 +19,11 @@ chose C{h2} it hands over to a L{LimitedH2Connection}, which keeps:
     responses: PING, SETTINGS and bytes that complete no frame do not keep a
     connection open (counted as C{idleTimeouts});
   - the body limit: a declared or received body over C{maxBody} gets
-    C{413} on its stream, which is then reset; the connection goes on;
+    C{413} on its stream; the connection goes on.  A declared body that the
+    client's flow control window lets it send in full is read and
+    discarded, so that the client ends its upload and reads the answer
+    (curl 7.88 fails a request whose stream is reset while it still sends,
+    answered or not); any other is reset once answered (RFC 9113, 8.1);
   - the send timeout: while the transport holds the connection back (the
     client reads nothing) or a stream waits for the client to open its flow
     control window, for C{sendTimeout} seconds without progress, the
@@ -201,12 +205,18 @@ class LimitedH2Connection(H2ConnectionBase):
         limit = self.factory.limits.maxBody
         length = _declaredLength(event.headers)
         if limit and length is not None and length > limit:
-            stream.bodyTooLarge()
+            # What the client may send before it needs a WINDOW_UPDATE: a
+            # body within it is discarded as it comes (h2 holds the client
+            # to its content-length, so no more than that).
+            window = self.conn.remote_flow_control_window(event.stream_id)
+            stream.bodyTooLarge(discard=length <= window)
 
-    def rejectStream(self, streamID: int, code: int, reason: bytes) -> int:
+    def rejectStream(self, streamID: int, code: int, reason: bytes, discard: bool = False) -> int:
         """
-        Answer C{code} on a stream at once, then reset it (the request is
-        dropped); return the length of the body sent.
+        Answer C{code} on a stream at once (the request is dropped), then
+        reset it, or with C{discard}, leave it open for the client to finish
+        sending its body, which L{discardBody} drops; return the length of
+        the body sent.
         """
         body = errorBody(code, reason)
         conn = self.conn
@@ -223,12 +233,24 @@ class LimitedH2Connection(H2ConnectionBase):
                 conn.send_data(streamID, body, end_stream=True)
             else:
                 body = b""
-            conn.reset_stream(streamID, h2.errors.ErrorCodes.NO_ERROR)
+                discard = False
         except h2.exceptions.StreamClosedError:
             return 0
-        if self.writeControlData() and streamID in self.streams:
+        if not discard:
+            try:
+                conn.reset_stream(streamID, h2.errors.ErrorCodes.NO_ERROR)
+            except h2.exceptions.StreamClosedError:
+                pass  # the client had sent all it had: the answer closed the stream
+        if self.writeControlData() and not discard and streamID in self.streams:
             self.endStream(streamID)
         return len(body)
+
+    def discardBody(self, streamID: int, flowControlledLength: int) -> None:
+        """
+        Drop a piece of the body of a rejected stream, and give its room in
+        the flow control windows back to the client.
+        """
+        self.openStreamWindow(streamID, flowControlledLength)
 
     def pauseProducing(self) -> None:
         """

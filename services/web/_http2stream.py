@@ -58,20 +58,25 @@ class LimitedH2Stream(H2StreamBase):
     """
 
     _rejected = False
+    _discarding = False
     _blockedCall: IDelayedCall | None = None
 
-    def bodyTooLarge(self) -> None:
+    def bodyTooLarge(self, discard: bool = False) -> None:
         """
-        Answer 413 on this stream and reset it: the request never runs, and
-        what the client still sends for it is discarded by h2.
+        Answer 413 on this stream: the request never runs.  The stream is
+        reset, and what the client still sends for it is dropped by h2; or,
+        with C{discard} (the client declared a body its window lets it send
+        in full), the stream stays open until the client has sent its body,
+        which is dropped here.
         """
         if self._rejected:
             return
         self._rejected = True
+        self._discarding = discard
         connection: LimitedH2Connection = self.connection
         site: LimitedSite = connection.factory
         site.stats.bodyTooLarge += 1
-        sent = connection.rejectStream(self.streamID, 413, b"Content Too Large")
+        sent = connection.rejectStream(self.streamID, 413, b"Content Too Large", discard)
         site.logRejected(StreamRejection(self, 413, sent))  # type: ignore[arg-type]
 
     def requestDone(self, request: Any) -> None:
@@ -83,17 +88,22 @@ class LimitedH2Stream(H2StreamBase):
 
     def receiveDataChunk(self, data: bytes, flowControlledLength: int) -> None:
         """
-        Pass on a piece of the body, unless the request was rejected.
+        Pass on a piece of the body; drop it if the request was rejected.
         """
         if not self._rejected:
             H2StreamBase.receiveDataChunk(self, data, flowControlledLength)
+        elif self._discarding:
+            self.connection.discardBody(self.streamID, flowControlledLength)
 
     def requestComplete(self) -> None:
         """
-        Run the request, unless it was rejected.
+        Run the request, unless it was rejected: then the stream is over.
         """
         if not self._rejected:
             H2StreamBase.requestComplete(self)
+        elif self._discarding:
+            self._discarding = False
+            self.connection.endStream(self.streamID)
 
     def flowControlBlocked(self) -> None:
         """

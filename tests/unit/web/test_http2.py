@@ -179,39 +179,93 @@ class RequestTests(H2TestCase):
         client.server.connectionLost(None)
         self.assertEqual((self.stats.current, list(self.site.channels)), (0, []))
 
-    def test_bodyTooLarge(self) -> None:
+    def postHeaders(self, client: Client, length: int) -> int:
         """
-        A declared body over C{maxBody} gets 413 on its stream, which is
-        reset, and is counted; the next request on the connection is
-        answered.
+        Open a POST stream declaring a body of C{length} bytes.
         """
-        client = Client(self)
         stream = client.h2.get_next_available_stream_id()
         client.h2.send_headers(
             stream,
             [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"https"),
-             (b":authority", b"web"), (b"content-length", b"1000")],
+             (b":authority", b"web"), (b"content-length", b"%d" % (length,))],
         )
         client.send()
+        return stream
+
+    def resets(self, client: Client, stream: int) -> list[Any]:
+        """
+        The server's resets of C{stream}.
+        """
+        return [e for e in client.events
+                if isinstance(e, h2.events.StreamReset) and e.stream_id == stream]
+
+    def test_bodyTooLarge(self) -> None:
+        """
+        A declared body over C{maxBody} that the client's window lets it
+        send in full gets 413 at once, without a reset: the body is read
+        and dropped, its room in the flow control windows given back, and
+        the stream is over when the client has sent it.  It is counted; the
+        next request on the connection is answered.
+        """
+        client = Client(self)
+        stream = self.postHeaders(client, 40000)
         headers, body = client.response(stream)
         self.assertEqual((headers[b":status"], body), (b"413", b"413 Content Too Large\n"))
-        self.assertTrue(
-            any(isinstance(e, h2.events.StreamReset) and e.stream_id == stream
-                for e in client.events)
-        )
         self.assertEqual((self.stats.bodyTooLarge, self.stats.responses4xx), (1, 1))
+        self.assertEqual(self.resets(client, stream), [])
+        self.assertIn(stream, client.server.streams)
+        for _ in range(4):
+            client.h2.send_data(stream, b"x" * 10000)
+            client.send()
+        client.h2.end_stream(stream)
+        client.send()
+        self.assertEqual(self.resets(client, stream), [])
+        self.assertNotIn(stream, client.server.streams)
+        self.assertEqual(client.h2.outbound_flow_control_window, 65535)
+        headers, body = client.response(client.request())
+        self.assertEqual(body, b"Hello World")
+
+    def test_bodyTooLargeForWindow(self) -> None:
+        """
+        A declared body over C{maxBody} that is larger than the client may
+        send without a window update gets 413, and its stream is reset
+        (NO_ERROR, RFC 9113 8.1): nothing of it is read.
+        """
+        client = Client(self)
+        stream = self.postHeaders(client, 100000)
+        headers, body = client.response(stream)
+        self.assertEqual((headers[b":status"], body), (b"413", b"413 Content Too Large\n"))
+        self.assertEqual([e.error_code for e in self.resets(client, stream)], [0])
+        self.assertNotIn(stream, client.server.streams)
+        self.assertEqual(self.stats.bodyTooLarge, 1)
         headers, body = client.response(client.request())
         self.assertEqual(body, b"Hello World")
 
     def test_bodyGrowsTooLarge(self) -> None:
         """
-        A body without a length gets 413 as soon as it goes over the limit.
+        A body without a length gets 413 as soon as it goes over the limit;
+        the stream is reset if the client is still sending, and forgotten.
         """
         client = Client(self)
         stream = client.request(method=b"POST", body=b"x" * 101)
+        headers, body = client.response(stream)
+        self.assertEqual((headers[b":status"], body), (b"413", b"413 Content Too Large\n"))
+        self.assertEqual(self.resets(client, stream), [])
+        self.assertNotIn(stream, client.server.streams)
+        self.assertEqual(self.stats.bodyTooLarge, 1)
+        stream = client.h2.get_next_available_stream_id()
+        client.h2.send_headers(
+            stream,
+            [(b":method", b"POST"), (b":path", b"/"), (b":scheme", b"https"),
+             (b":authority", b"web")],
+        )
+        client.h2.send_data(stream, b"x" * 101)
+        client.send()
         headers, _ = client.response(stream)
         self.assertEqual(headers[b":status"], b"413")
-        self.assertEqual(self.stats.bodyTooLarge, 1)
+        self.assertEqual([e.error_code for e in self.resets(client, stream)], [0])
+        self.assertNotIn(stream, client.server.streams)
+        self.assertEqual(self.stats.bodyTooLarge, 2)
 
     def test_streamCap(self) -> None:
         """
