@@ -61,7 +61,7 @@ from typing import Any, TypeVar, cast
 from twisted.trial.unittest import SkipTest
 
 from tests.clientservers import cliEnvironment
-from tests.support import Daemon
+from tests.support import STARTUP_LIMIT, Daemon
 
 #: The prefix of every namespace name a lab makes (then the owner's pid).
 PREFIX = "nslab-"
@@ -353,7 +353,7 @@ class Host:
         self,
         address: str,
         port: int,
-        timeout: float = 15.0,
+        timeout: float = STARTUP_LIMIT,
         alive: Callable[[], None] | None = None,
     ) -> None:
         """
@@ -370,7 +370,7 @@ class Host:
         )
 
     def waitForUDP(
-        self, port: int, timeout: float = 15.0, alive: Callable[[], None] | None = None
+        self, port: int, timeout: float = STARTUP_LIMIT, alive: Callable[[], None] | None = None
     ) -> None:
         """
         Wait until some socket of this host is bound to UDP C{port} (any
@@ -539,7 +539,7 @@ class LabDaemon(Daemon):
         if self.process.poll() is not None:
             raise AssertionError(f"twistd exited with {self.process.returncode}:\n{self.log()}")
 
-    def waitForTCP(self, port: int, host: str = "", timeout: float = 15.0) -> None:
+    def waitForTCP(self, port: int, host: str = "", timeout: float = STARTUP_LIMIT) -> None:
         """
         Wait until the daemon accepts TCP connections on C{host:port}, as
         seen from its own lab host (C{host} is an address: the default
@@ -548,7 +548,7 @@ class LabDaemon(Daemon):
         address = host or self.host.lab.firstAddress(self.host)
         self.host.waitForTCP(address, port, timeout, self._alive)
 
-    def waitForUDP(self, port: int, timeout: float = 15.0) -> None:
+    def waitForUDP(self, port: int, timeout: float = STARTUP_LIMIT) -> None:
         """
         Wait until the daemon's host has a socket bound to UDP C{port}.
         """

@@ -108,6 +108,13 @@ def hasIPv6Loopback() -> bool:
     return True
 
 
+#: How long a wait for a daemon to start (to log a line, to accept) may
+#: take, in seconds.  The waits fail at once when the daemon exits, so this
+#: bounds only a daemon that hangs; it is generous because a loaded 2-core
+#: machine can take many times the usual second to start twistd.
+STARTUP_LIMIT = 60.0
+
+
 def waitUntil(
     condition: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
 ) -> T:
@@ -280,7 +287,7 @@ class Daemon:
                 pass
         return text
 
-    def waitForLog(self, text: str, timeout: float = 15.0) -> str:
+    def waitForLog(self, text: str, timeout: float = STARTUP_LIMIT) -> str:
         """
         Wait until the log contains C{text}; fail early if the daemon exits.
         """
@@ -296,7 +303,9 @@ class Daemon:
 
         return waitUntil(check, timeout, f"{text!r} in the twistd log")
 
-    def waitForTCP(self, port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:
+    def waitForTCP(
+        self, port: int, host: str = "127.0.0.1", timeout: float = STARTUP_LIMIT
+    ) -> None:
         """
         Wait until the daemon accepts TCP connections on C{host:port} and
         twistd has opened its log file (the listeners accept as soon as
@@ -435,7 +444,7 @@ class DaemonizedTwistd:
         except FileNotFoundError:
             return ""
 
-    def waitForLog(self, text: str, count: int = 1, timeout: float = 15.0) -> str:
+    def waitForLog(self, text: str, count: int = 1, timeout: float = STARTUP_LIMIT) -> str:
         """
         Wait until the log contains C{text} (C{count} times); fail early if
         the daemon exits.
