@@ -8,7 +8,8 @@ C{SO_REUSEPORT}, and bound to its interface), advertising there:
 
   - C{_netservices._tcp}: the instance, TXT C{id=}, C{version=} and one
     C{SERVICE=PORT,...} per service;
-  - C{_http._tcp} for the web service (TXT C{path=/});
+  - C{_http._tcp} for the web service's plain listeners and C{_https._tcp}
+    for its C{ssl:} ones (TXT C{path=/});
   - C{_echo._tcp} and C{_echo._udp} for the echo services;
 
 each with the addresses that service listens on from that interface
@@ -21,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from services.net.interfaces import Interface, listInterfaces
 from services.discovery._mdnslink import MDNS_GROUP4, MDNS_GROUP6, MDNS_PORT, Link
 from services.discovery._mdnsrecords import INSTANCE_TYPE, Offer, Record, instanceRecords, renamed
 from services.discovery._mdnsresponder import MDNSResponder, MDNSStats
-from services.discovery._net import endpointsOn, listenerAddresses, socketOf
+from services.discovery._net import endpointsOn, listenerAddresses, securePorts, socketOf
 from services.discovery._protocol import defaultName
 from services.discovery._settings import MDNSSettings
 from services.discovery._wire import newInstanceId
@@ -51,6 +52,11 @@ TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "web": ("_http._tcp", ("path=/",)),
     "echo": ("_echo._tcp", ()),
     "udp-echo": ("_echo._udp", ()),
+}
+#: The DNS-SD type and TXT strings of a service's TLS listeners, where it
+#: has a type of its own.
+SECURE_TYPES: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "web": ("_https._tcp", ("path=/",)),
 }
 #: Which of our services' ports the SRV of L{INSTANCE_TYPE} names: the
 #: first that listens.
@@ -64,13 +70,17 @@ def _split(endpoint: str) -> tuple[str, int]:
 
 def offersOn(
     interface: Interface, families: Sequence[int], listeners: Mapping[str, Sequence[tuple[str, int]]],
-    instanceId: str,
+    instanceId: str, secure: Collection[tuple[str, int]] = frozenset(),
 ) -> list[Offer]:  # fmt: skip
     """
     The DNS-SD offers of our services on C{interface}: the addresses of
     C{families} each listens on there.  Every link of the interface
     advertises them all (A records over IPv6 too, as avahi does), so that a
     host name stands for the same addresses whichever family asks.
+
+    @param secure: the (service name, port) of listeners that speak TLS:
+        offered under the service's L{SECURE_TYPES} type (a service without
+        one is offered as usual: its type says nothing of TLS).
     """
     ports, endpoints = endpointsOn(interface, listeners)
     reachable: dict[str, list[tuple[str, int]]] = {}
@@ -79,16 +89,24 @@ def offersOn(
             if ipaddress.ip_address(host).version in families:
                 reachable.setdefault(name, []).append((host, port))
     offers = []
-    for name, (kind, txt) in TYPES.items():
-        found = reachable.get(name)
-        if found:
-            offers.append(Offer(kind, found[0][1], tuple(dict.fromkeys(h for h, _ in found)), txt))
+    owners: dict[str, Offer] = {}
+    for name, plainType in TYPES.items():
+        found = reachable.get(name, [])
+        tls = [hp for hp in found if (name, hp[1]) in secure] if name in SECURE_TYPES else []
+        byType = [(plainType, [hp for hp in found if hp not in tls])]
+        if tls:
+            byType.append((SECURE_TYPES[name], tls))
+        for (kind, txt), listed in byType:
+            if listed:
+                hosts = tuple(dict.fromkeys(h for h, _ in listed))
+                offers.append(Offer(kind, listed[0][1], hosts, txt))
+                owners.setdefault(name, offers[-1])
     instanceTxt = (f"id={instanceId}", f"version={__version__}") + tuple(
         f"{name}={','.join(map(str, sorted(found)))}" for name, found in sorted(ports.items())
     )
     for name in _INSTANCE_PORT_ORDER:
-        if name in reachable:
-            main = next(o for o in offers if o.type == TYPES[name][0])
+        if name in owners:
+            main = owners[name]
             offers.insert(0, Offer(INSTANCE_TYPE, main.port, main.addresses, instanceTxt))
             break
     return offers
@@ -200,7 +218,8 @@ class MDNSService(Service):
         def records(name: str) -> list[Record]:
             listeners = listenerAddresses(self.parent, exclude=("mdns",))
             offers = offersOn(
-                self._offers[link], self.settings.families, listeners, self._instanceId()
+                self._offers[link], self.settings.families, listeners, self._instanceId(),
+                securePorts(self.parent),
             )
             return instanceRecords(name, offers)
 

@@ -104,6 +104,30 @@ def listenerAddresses(root: Any, exclude: Iterable[str] = ()) -> dict[str, list[
     return found
 
 
+def securePorts(root: Any) -> frozenset[tuple[str, int]]:
+    """
+    The (service name, port) of every listener among the named children of
+    C{root} whose connections speak TLS (its C{secure} attribute), so that
+    they are not advertised as plain.
+    """
+    found: set[tuple[str, int]] = set()
+
+    def walk(name: str, service: Any) -> None:
+        port = getattr(service, "port", None)
+        if port is not None and getattr(service, "secure", False) is True:
+            number = getattr(port.getHost(), "port", None)
+            if isinstance(number, int):
+                found.add((name, number))
+        for child in getattr(service, "services", ()):
+            walk(name, child)
+
+    for child in getattr(root, "services", ()):
+        name = getattr(child, "name", None)
+        if name and isServiceName(name):
+            walk(name, child)
+    return frozenset(found)
+
+
 def _reachable(interface: Interface, host: str) -> tuple[str, ...]:
     if host in ("", "0.0.0.0"):
         return tuple(a.address for a in interface.ipv4)

@@ -36,6 +36,7 @@ from zope.interface import implementer
 from services import logs
 from services._twisted.transports import ACCEPT_EVENTS, routePortLog
 from services.net.addresses import describeAddress
+from services.net.descriptions import parseListen
 from services.net.sockets import SocketOptions, applyBufferSizes
 
 __all__ = [
@@ -173,6 +174,17 @@ class ListenerService(Service):
         self.options = options
         self.port: IListeningPort | None = None
         self._waitingForPort: Deferred[IListeningPort] | None = None
+
+    @property
+    def secure(self) -> bool:
+        """
+        Whether the connections of this listener speak TLS (an C{ssl:}
+        description, behind a PROXY header or not).
+        """
+        try:
+            return parseListen(self.description).tls is not None
+        except ValueError:
+            return False
 
     def privilegedStartService(self) -> None:
         """

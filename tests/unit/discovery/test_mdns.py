@@ -69,6 +69,39 @@ class OfferTests(TestCase):
             [("_netservices._tcp", ("198.18.1.1",)), ("_http._tcp", ("198.18.1.1",))],
         )
 
+    def test_secureWeb(self) -> None:
+        """
+        The web service's TLS listeners are offered as C{_https._tcp}, its
+        plain ones as C{_http._tcp}; the instance names the plain port
+        first, else the TLS one.
+        """
+        listeners = {"web": [("0.0.0.0", 7080), ("0.0.0.0", 7443)]}
+        offers = offersOn(ETH1, (4,), listeners, "f" * 32, frozenset({("web", 7443)}))
+        self.assertEqual(
+            [(o.type, o.port, o.addresses, o.txt[-1:]) for o in offers],
+            [
+                ("_netservices._tcp", 7080, ("198.18.1.1",), ("web=7080,7443",)),
+                ("_http._tcp", 7080, ("198.18.1.1",), ("path=/",)),
+                ("_https._tcp", 7443, ("198.18.1.1",), ("path=/",)),
+            ],
+        )
+        offers = offersOn(
+            ETH1, (4,), {"web": [("0.0.0.0", 7443)]}, "f" * 32, frozenset({("web", 7443)})
+        )
+        self.assertEqual(
+            [(o.type, o.port) for o in offers],
+            [("_netservices._tcp", 7443), ("_https._tcp", 7443)],
+        )
+
+    def test_secureOtherService(self) -> None:
+        """
+        A service without a TLS type of its own is offered under its usual
+        type even when its listener is secure.
+        """
+        listeners = {"echo": [("198.18.1.1", 7007)]}
+        offers = offersOn(ETH1, (4,), listeners, "f" * 32, frozenset({("echo", 7007)}))
+        self.assertEqual([o.type for o in offers], ["_netservices._tcp", "_echo._tcp"])
+
     def test_familiesFilterAddresses(self) -> None:
         """
         With IPv4 only, no IPv6 address is offered.
@@ -166,10 +199,11 @@ class Listener(MultiService):
     A named service with one listening port, as the tree's listeners are.
     """
 
-    def __init__(self, name: str, host: str, port: int) -> None:
+    def __init__(self, name: str, host: str, port: int, secure: bool = False) -> None:
         super().__init__()
         self.setName(name)
         self.port = type("Port", (), {"getHost": lambda self: IPv4Address("TCP", host, port)})()
+        self.secure = secure
 
 
 class ServiceTests(TestCase):
@@ -220,6 +254,28 @@ class ServiceTests(TestCase):
             message.fromStr(packet)
             self.assertEqual({r.ttl for r in message.answers}, {0})
             self.assertFalse(port.listening)
+
+    def test_secureListenerAnnounced(self) -> None:
+        """
+        A web listener that speaks TLS is announced as C{_https._tcp} on
+        its port, and its plain one as C{_http._tcp}.
+        """
+        Listener("web", "0.0.0.0", 7443, secure=True).setServiceParent(
+            self.root.getServiceNamed("web")
+        )
+        self.patch(MDNSService, "_socketOptions", lambda self, *args: None)
+        self.root.startService()
+        self.reactor.pump([0, 0.25, 0.25, 0.25, 0.25, 1])
+        ports: dict[bytes, int] = {}
+        for packet, _ in self.reactor.multicastPorts[0].written:
+            message = dns.Message()
+            message.fromStr(packet)
+            for record in message.answers + message.additional:
+                if record.type == dns.SRV:
+                    ports[record.name.name] = record.payload.port
+        self.assertEqual(ports.get(b"alpha._https._tcp.local"), 7443)
+        self.assertEqual(ports.get(b"alpha._http._tcp.local"), 7080)
+        self.root.stopService()
 
 
 class ConfigTests(TestCase):

@@ -83,6 +83,24 @@ class TreeTests(SynchronousTestCase):
         self.assertTrue(isListening(a))
 
 
+    def test_secure(self) -> None:
+        """
+        A listener is secure when its description is C{ssl:}, behind a
+        PROXY header or not.
+        """
+        reactor = MemoryReactorClock()
+        endpoint = endpointFor(reactor, "tcp:1", SocketOptions())
+        for description, secure in [
+            ("tcp:1", False),
+            ("unix:/tmp/x", False),
+            ("ssl:8443:interface=127.0.0.1", True),
+            ("haproxy:ssl:8443", True),
+            ("haproxy:tcp:8080", False),
+        ]:
+            service = ListenerService("web", description, endpoint, Factory())
+            self.assertEqual(service.secure, secure, description)
+
+
 class RealSocketTests(TestCase):
     """
     Socket options on real loopback sockets.
