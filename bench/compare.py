@@ -1,0 +1,150 @@
+# -*- test-case-name: tests.integration.test_bench -*-
+"""
+"Nothing regresses": every netservices row of this run against the same
+row of the previous report.
+
+The previous report is the newest C{bench/results/*.md} when the run
+starts (or C{--previous PATH}); its Results table is read back (workload
+title, server label, median, min - max).
+
+How noise is judged: a row's change is the percentage from the previous
+median to this run's.  It is told apart from noise only when the previous
+median lies outside this run's own spread, the min - max of its
+repetitions: on a shared 2-core machine that spread is commonly 10 to 20%
+wide, and a previous median inside it is a figure this run also produced.
+Outside it, a change for the worse is flagged as a possible regression (to
+be confirmed with a deterministic measure: instructions or CPU seconds per
+operation), a change for the better as improved.  A run of one repetition
+(C{--quick}) has no spread: its changes are shown without a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_TITLE = re.compile(r"^(?P<title>.*) \((?P<unit>.*), (?P<better>higher|lower) is better\)$")
+_SPREAD = re.compile(r"^(?P<low>[\d,.]+) - (?P<high>[\d,.]+)$")
+
+
+@dataclass(frozen=True)
+class PreviousRow:
+    """
+    One server's row of an earlier report's Results table.
+
+    @ivar median: its median.
+    @ivar low: the lowest repetition.
+    @ivar high: the highest repetition.
+    """
+
+    median: float
+    low: float
+    high: float
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def parseResults(text: str) -> dict[tuple[str, str], PreviousRow]:
+    """
+    The rows of the Results table of a report's markdown, keyed by
+    (workload title, server label); a table cell that does not parse is
+    skipped.
+    """
+    rows: dict[tuple[str, str], PreviousRow] = {}
+    inResults, title = False, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            inResults = line.strip() == "## Results"
+            continue
+        if not inResults or not line.startswith("|"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or cells[0] == "workload" or cells[0].startswith("---"):
+            continue
+        if cells[0]:
+            match = _TITLE.match(cells[0])
+            title = match.group("title") if match else cells[0]
+        spread = _SPREAD.match(cells[3])
+        if title is None or spread is None:
+            continue
+        try:
+            rows[(title, cells[1])] = PreviousRow(
+                _number(cells[2]), _number(spread.group("low")), _number(spread.group("high")))
+        except ValueError:
+            continue
+    return rows
+
+
+def previousReport(directory: Path, before: Path | None = None) -> Path | None:
+    """
+    The newest report in C{directory} (by its date-stamped name), other
+    than C{before}, or None.
+    """
+    reports = sorted(p for p in directory.glob("*.md") if p != before)
+    return reports[-1] if reports else None
+
+
+def comparisonRows(workloads: Sequence[Any], previous: dict[tuple[str, str], PreviousRow]
+                   ) -> list[tuple[str, str, str, str, str, str]]:
+    """
+    (workload, netservices variant, previous median, this median, change,
+    verdict) for every netservices row of this run.
+    """
+    from report import fmt, subjects
+
+    rows = []
+    for workload in workloads:
+        for label in subjects(list(workload.samples)):
+            values = [s.value for s in workload.samples[label]]
+            now = statistics.median(values)
+            before = previous.get((workload.title, label))
+            if before is None or not before.median:
+                rows.append((workload.title, label, "-", fmt(now), "-",
+                             "no such row in the previous report"))
+                continue
+            change = 100 * (now - before.median) / before.median
+            rows.append((workload.title, label, fmt(before.median), fmt(now), f"{change:+.1f}%",
+                         judgeChange(values, before.median, workload.higherIsBetter)))
+    return rows
+
+
+def judgeChange(values: Sequence[float], before: float, higherIsBetter: bool) -> str:
+    """
+    The verdict on a row whose repetitions gave C{values} and whose
+    previous median was C{before}: within noise while C{before} lies in
+    C{values}' min - max, otherwise improved or a possible regression.
+    """
+    if len(values) < 2:
+        return "one repetition: no spread to judge by"
+    if min(values) <= before <= max(values):
+        return "within noise"
+    better = (min(values) > before) == higherIsBetter
+    return "improved" if better else "**possible regression**"
+
+
+def comparisonSection(workloads: Sequence[Any], previous: Path | None) -> list[str]:
+    """
+    The report's section on the previous report: a table, or a line saying
+    there is nothing to compare with.
+    """
+    heading = ["## Against the previous report", ""]
+    if previous is None or not previous.exists():
+        return [*heading, "No previous report in bench/results to compare with.", ""]
+    rows = comparisonRows(workloads, parseResults(previous.read_text()))
+    return [
+        *heading,
+        (f"Each netservices row against the same row of {previous.name}: the change of the "
+         "median, flagged when the previous median lies outside this run's min - max "
+         "(the spread of its repetitions; inside it the change cannot be told from noise)."),
+        "",
+        "| workload | netservices | previous | now | change | |",
+        "|---|---|---:|---:|---:|---|",
+        *[f"| {w} | {s} | {b} | {n} | {c} | {v} |" for w, s, b, n, c, v in rows],
+        "",
+    ]
