@@ -91,27 +91,55 @@ def previousReport(directory: Path, before: Path | None = None) -> Path | None:
 
 
 def comparisonRows(workloads: Sequence[Any], previous: dict[tuple[str, str], PreviousRow]
-                   ) -> list[tuple[str, str, str, str, str, str]]:
+                   ) -> list[tuple[str, str, str, str, str, str, str]]:
     """
     (workload, netservices variant, previous median, this median, change,
-    verdict) for every netservices row of this run.
+    change relative to a peer, verdict) for every netservices row of this
+    run.
     """
     from report import fmt, subjects
 
     rows = []
     for workload in workloads:
+        reference = referencePeer(workload, previous)
         for label in subjects(list(workload.samples)):
             values = [s.value for s in workload.samples[label]]
             now = statistics.median(values)
             before = previous.get((workload.title, label))
             if before is None or not before.median:
-                rows.append((workload.title, label, "-", fmt(now), "-",
+                rows.append((workload.title, label, "-", fmt(now), "-", "-",
                              "no such row in the previous report"))
                 continue
             change = 100 * (now - before.median) / before.median
+            relative = "-"
+            if reference is not None:
+                peerNow = statistics.median(s.value for s in workload.samples[reference])
+                peerBefore = previous[(workload.title, reference)].median
+                relative = (f"{100 * (now / peerNow / (before.median / peerBefore) - 1):+.1f}% "
+                            f"[{reference}]")
             rows.append((workload.title, label, fmt(before.median), fmt(now), f"{change:+.1f}%",
-                         judgeChange(values, before.median, workload.higherIsBetter)))
+                         relative, judgeChange(values, before.median, workload.higherIsBetter)))
     return rows
+
+
+def referencePeer(workload: Any, previous: dict[tuple[str, str], PreviousRow]) -> str | None:
+    """
+    The peer whose figures both this run and the previous report have for
+    C{workload} (the minimal Twisted server first): its code did not
+    change, so netservices' change relative to it leaves out what the
+    machine's load did to both.
+    """
+    from report import MINIMAL, subjects
+
+    labels = list(workload.samples)
+    peers = [label for label in labels if label not in subjects(labels)]
+    peers.sort(key=lambda label: label != MINIMAL)
+    for label in peers:
+        row = previous.get((workload.title, label))
+        if row is not None and row.median and statistics.median(
+                s.value for s in workload.samples[label]):
+            return label
+    return None
 
 
 def judgeChange(values: Sequence[float], before: float, higherIsBetter: bool) -> str:
@@ -128,7 +156,8 @@ def judgeChange(values: Sequence[float], before: float, higherIsBetter: bool) ->
     return "improved" if better else "**possible regression**"
 
 
-def comparisonSection(workloads: Sequence[Any], previous: Path | None) -> list[str]:
+def comparisonSection(workloads: Sequence[Any], previous: Path | None,
+                      loadBefore: str = "") -> list[str]:
     """
     The report's section on the previous report: a table, or a line saying
     there is nothing to compare with.
@@ -136,15 +165,39 @@ def comparisonSection(workloads: Sequence[Any], previous: Path | None) -> list[s
     heading = ["## Against the previous report", ""]
     if previous is None or not previous.exists():
         return [*heading, "No previous report in bench/results to compare with.", ""]
-    rows = comparisonRows(workloads, parseResults(previous.read_text()))
+    text = previous.read_text()
+    rows = comparisonRows(workloads, parseResults(text))
     return [
         *heading,
         (f"Each netservices row against the same row of {previous.name}: the change of the "
          "median, flagged when the previous median lies outside this run's min - max "
-         "(the spread of its repetitions; inside it the change cannot be told from noise)."),
+         "(the spread of its repetitions; inside it the change cannot be told from noise). "
+         "Beside it, the change of netservices' ratio to a peer measured in both runs "
+         "(the minimal Twisted server where there is one), which a busier machine affects "
+         "less; confirm a flagged row with CPU or instructions per operation."),
+        *loadWarning(loadBefore, text),
         "",
-        "| workload | netservices | previous | now | change | |",
-        "|---|---|---:|---:|---:|---|",
-        *[f"| {w} | {s} | {b} | {n} | {c} | {v} |" for w, s, b, n, c, v in rows],
+        "| workload | netservices | previous | now | change | relative to a peer | |",
+        "|---|---|---:|---:|---:|---:|---|",
+        *[f"| {' | '.join(row)} |" for row in rows],
         "",
     ]
+
+
+def loadWarning(loadBefore: str, previousText: str) -> list[str]:
+    """
+    A line saying that this run started on a machine busier than the
+    previous one did (one-minute load average higher by more than 1), or
+    nothing.
+    """
+    match = re.search(r"load average before the run: ([\d.]+)", previousText)
+    if match is None or not loadBefore.split():
+        return []
+    try:
+        now, then = float(loadBefore.split()[0]), float(match.group(1))
+    except ValueError:
+        return []
+    if now <= then + 1:
+        return []
+    return ["", (f"This run started at a load average of {now:.2f}, the previous one at "
+                 f"{then:.2f}: every rate may be lower for that alone.")]

@@ -129,11 +129,14 @@ def judge(target: Target, workload: Any, subject: str) -> tuple[str, bool] | Non
         mine = med(workload.samples[subject])
         theirs = med(workload.samples[target.peer])
         return f"{fmt(mine)} vs {fmt(theirs)} {workload.unit}", mine <= theirs + target.slack
+    met = r >= target.ratio
+    # Two decimals would show 0.998x as a missed "1.00x".
+    shown = f"{r:.2f}x" if (round(r, 2) >= target.ratio) == met else f"{r:.3f}x"
     if not workload.higherIsBetter:
         mine = med(workload.samples[subject])
         theirs = med(workload.samples[target.peer])
-        return f"{r:.2f}x ({fmt(mine)} vs {fmt(theirs)} {workload.unit})", r >= target.ratio
-    return f"{r:.2f}x", r >= target.ratio
+        return f"{shown} ({fmt(mine)} vs {fmt(theirs)} {workload.unit})", met
+    return shown, met
 
 
 def verdict(met: bool) -> str:
@@ -359,7 +362,7 @@ def writeReport(workloads: Sequence[Any], options: Any, output: Path, loadBefore
         "",
         *floors,
         "",
-        *comparisonSection(workloads, previous),
+        *comparisonSection(workloads, previous, loadBefore),
         "## Results",
         "",
         *resultsTable(workloads),

@@ -256,6 +256,16 @@ class ReportTests(SynchronousTestCase):
         self.assertIn(("RSS per idle connection <= minimal Twisted + 0.5 KiB", "netservices",
                        "1.60 vs 1.70 KiB", "met"), floors)
 
+    def test_borderlineRatio(self) -> None:
+        """
+        A ratio just short of its target shows the digit that misses it
+        (0.998x, not a missed "1.00x").
+        """
+        report, bench, _ = benchModules(self)
+        echo = workload(bench, "echo-pp1", "Echo", {"netservices": (998,), "uvloop": (1000,)})
+        self.assertEqual(report.targetRows([echo]), [
+            ("TCP echo ping-pong, 1 connection >= 1.0x uvloop", "0.998x", "**missed**", "-")])
+
     def test_missingFigures(self) -> None:
         """
         A target whose workload ran without netservices' figures (it
@@ -316,17 +326,18 @@ class ComparisonTests(SynchronousTestCase):
         second = [
             workload(bench, "echo-pp1", "Echo", {"netservices": (101, 108, 104),
                                                  "netservices --reactor epoll": (70, 75, 72),
-                                                 "uvloop": (100, 100, 100)}),
+                                                 "uvloop": (90, 90, 90)}),
             workload(bench, "rss", "RSS", {"netservices": (1.2, 1.3, 1.25)},
                      higherIsBetter=False, unit="KiB"),
             workload(bench, "udp", "UDP", {"netservices": (50,)}),
         ]
         self.assertEqual(compare.comparisonRows(second, parsed), [
-            ("Echo", "netservices", "105.0", "104.0", "-1.0%", "within noise"),
-            ("Echo", "netservices --reactor epoll", "85.0", "72.0", "-15.3%",
+            ("Echo", "netservices", "105.0", "104.0", "-1.0%", "+10.1% [uvloop]",
+             "within noise"),
+            ("Echo", "netservices --reactor epoll", "85.0", "72.0", "-15.3%", "-5.9% [uvloop]",
              "**possible regression**"),
-            ("RSS", "netservices", "1.60", "1.25", "-21.9%", "improved"),
-            ("UDP", "netservices", "-", "50.0", "-", "no such row in the previous report"),
+            ("RSS", "netservices", "1.60", "1.25", "-21.9%", "-", "improved"),
+            ("UDP", "netservices", "-", "50.0", "-", "-", "no such row in the previous report"),
         ])
         self.assertEqual(compare.judgeChange([50], 40, True),
                          "one repetition: no spread to judge by")
@@ -334,7 +345,35 @@ class ComparisonTests(SynchronousTestCase):
                                   previous).read_text()
         self.assertIn(f"same row of {previous.name}", text)
         self.assertIn("| Echo | netservices --reactor epoll | 85.0 | 72.0 | -15.3% | "
-                      "**possible regression** |", text)
+                      "-5.9% [uvloop] | **possible regression** |", text)
+
+    def test_referencePeer(self) -> None:
+        """
+        The change relative to a peer is taken against the minimal Twisted
+        server when both runs measured it, else another peer both runs
+        have, else none.
+        """
+        _, bench, compare = benchModules(self)
+        row = compare.PreviousRow(10, 9, 11)
+        both = workload(bench, "echo-pp1", "Echo", {
+            "netservices": (1,), "uvloop": (1,), "Twisted minimal": (1,)})
+        self.assertEqual(compare.referencePeer(both, {
+            ("Echo", "uvloop"): row, ("Echo", "Twisted minimal"): row}), "Twisted minimal")
+        self.assertEqual(compare.referencePeer(both, {("Echo", "uvloop"): row}), "uvloop")
+        self.assertIsNone(compare.referencePeer(both, {("Echo", "netservices"): row}))
+
+    def test_busierMachine(self) -> None:
+        """
+        The section says so when this run started on a machine busier (by
+        more than 1 in the one-minute load average) than the previous one.
+        """
+        _, _, compare = benchModules(self)
+        text = "- load average before the run: 0.97 1.59 1.71; after: 1.91 1.78 1.74\n"
+        self.assertEqual(compare.loadWarning("6.23 6.74 4.36", text), [
+            "", "This run started at a load average of 6.23, the previous one at 0.97: "
+            "every rate may be lower for that alone."])
+        self.assertEqual(compare.loadWarning("1.50 1.00 1.00", text), [])
+        self.assertEqual(compare.loadWarning("6.23", "no load line"), [])
 
     def test_newestReport(self) -> None:
         """
