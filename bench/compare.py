@@ -16,6 +16,15 @@ Outside it, a change for the worse is flagged as a possible regression (to
 be confirmed with a deterministic measure: instructions or CPU seconds per
 operation), a change for the better as improved.  A run of one repetition
 (C{--quick}) has no spread: its changes are shown without a verdict.
+
+Two figures beside the verdict say how far a busy machine explains a
+change: netservices' ratio to a peer measured in both runs (the minimal
+Twisted server first; its code did not change, and it ran alternately with
+netservices under the same load), and the server process's CPU
+microseconds per operation (its CPU use over the rate), which falls less
+with contention than the rate does unless the server is starved of CPU.
+The report also says when this run started at a load average more than 1
+above the previous one's.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from typing import Any
 
 _TITLE = re.compile(r"^(?P<title>.*) \((?P<unit>.*), (?P<better>higher|lower) is better\)$")
 _SPREAD = re.compile(r"^(?P<low>[\d,.]+) - (?P<high>[\d,.]+)$")
+_PROCESS = re.compile(r"^(?P<percent>[\d.]+)% \(")
 
 
 @dataclass(frozen=True)
@@ -39,11 +49,14 @@ class PreviousRow:
     @ivar median: its median.
     @ivar low: the lowest repetition.
     @ivar high: the highest repetition.
+    @ivar serverProcess: the median of the server process's CPU use, in %
+        of the measured time, when the table gives it.
     """
 
     median: float
     low: float
     high: float
+    serverProcess: float | None = None
 
 
 def _number(text: str) -> float:
@@ -73,9 +86,11 @@ def parseResults(text: str) -> dict[tuple[str, str], PreviousRow]:
         spread = _SPREAD.match(cells[3])
         if title is None or spread is None:
             continue
+        process = _PROCESS.match(cells[4]) if len(cells) > 4 else None
         try:
             rows[(title, cells[1])] = PreviousRow(
-                _number(cells[2]), _number(spread.group("low")), _number(spread.group("high")))
+                _number(cells[2]), _number(spread.group("low")), _number(spread.group("high")),
+                float(process.group("percent")) if process else None)
         except ValueError:
             continue
     return rows
@@ -91,11 +106,11 @@ def previousReport(directory: Path, before: Path | None = None) -> Path | None:
 
 
 def comparisonRows(workloads: Sequence[Any], previous: dict[tuple[str, str], PreviousRow]
-                   ) -> list[tuple[str, str, str, str, str, str, str]]:
+                   ) -> list[tuple[str, ...]]:
     """
     (workload, netservices variant, previous median, this median, change,
-    change relative to a peer, verdict) for every netservices row of this
-    run.
+    change relative to a peer, server CPU per operation before and now,
+    verdict) for every netservices row of this run.
     """
     from report import fmt, subjects
 
@@ -107,7 +122,7 @@ def comparisonRows(workloads: Sequence[Any], previous: dict[tuple[str, str], Pre
             now = statistics.median(values)
             before = previous.get((workload.title, label))
             if before is None or not before.median:
-                rows.append((workload.title, label, "-", fmt(now), "-", "-",
+                rows.append((workload.title, label, "-", fmt(now), "-", "-", "-",
                              "no such row in the previous report"))
                 continue
             change = 100 * (now - before.median) / before.median
@@ -118,8 +133,25 @@ def comparisonRows(workloads: Sequence[Any], previous: dict[tuple[str, str], Pre
                 relative = (f"{100 * (now / peerNow / (before.median / peerBefore) - 1):+.1f}% "
                             f"[{reference}]")
             rows.append((workload.title, label, fmt(before.median), fmt(now), f"{change:+.1f}%",
-                         relative, judgeChange(values, before.median, workload.higherIsBetter)))
+                         relative, cpuPerOperation(workload, label, before),
+                         judgeChange(values, before.median, workload.higherIsBetter)))
     return rows
+
+
+def cpuPerOperation(workload: Any, label: str, before: PreviousRow) -> str:
+    """
+    Microseconds of the server process's CPU per operation (its CPU use
+    over the rate), previously and now: less sensitive to a busy machine
+    than the rate, as long as the server is not starved.  "-" for figures
+    that are no rate.
+    """
+    now = statistics.median(s.value for s in workload.samples[label])
+    process = statistics.median(s.serverProcess for s in workload.samples[label])
+    if (not workload.higherIsBetter or before.serverProcess is None or not now
+            or not process or not before.median):
+        return "-"
+    return (f"{1e4 * before.serverProcess / before.median:.1f} -> "
+            f"{1e4 * process / now:.1f}")
 
 
 def referencePeer(workload: Any, previous: dict[tuple[str, str], PreviousRow]) -> str | None:
@@ -174,11 +206,14 @@ def comparisonSection(workloads: Sequence[Any], previous: Path | None,
          "(the spread of its repetitions; inside it the change cannot be told from noise). "
          "Beside it, the change of netservices' ratio to a peer measured in both runs "
          "(the minimal Twisted server where there is one), which a busier machine affects "
-         "less; confirm a flagged row with CPU or instructions per operation."),
+         "less, and the server process's CPU microseconds per operation (its CPU use "
+         "over the rate), which it affects less still unless it starves the server; "
+         "confirm a flagged row with instructions per operation."),
         *loadWarning(loadBefore, text),
         "",
-        "| workload | netservices | previous | now | change | relative to a peer | |",
-        "|---|---|---:|---:|---:|---:|---|",
+        ("| workload | netservices | previous | now | change | relative to a peer "
+         "| server CPU us per op, previous -> now | |"),
+        "|---|---|---:|---:|---:|---:|---:|---|",
         *[f"| {' | '.join(row)} |" for row in rows],
         "",
     ]

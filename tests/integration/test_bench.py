@@ -291,10 +291,10 @@ class ComparisonTests(SynchronousTestCase):
         _, _, compare = benchModules(self)
         rows = compare.parseResults((BENCH / "results" / "2026-12-03-1556.md").read_text())
         self.assertEqual(rows[("TCP echo ping-pong, 1 connection, 64 B", "netservices")],
-                         compare.PreviousRow(27260, 22051, 27431))
+                         compare.PreviousRow(27260, 22051, 27431, 80))
         self.assertEqual(
             rows[("Start-up to the first accepted connection", "netservices (echo + web)")],
-            compare.PreviousRow(780.4, 707.5, 867.4))
+            compare.PreviousRow(780.4, 707.5, 867.4, None))
         self.assertEqual(
             rows[("RSS per idle connection at 10,000 connections", "uvloop")].median, 1.28)
 
@@ -304,7 +304,8 @@ class ComparisonTests(SynchronousTestCase):
         the next report compares with it: a previous median inside this
         run's min - max is noise, outside it an improvement or a possible
         regression (lower-is-better rows the other way round), and one
-        repetition gets no verdict.
+        repetition gets no verdict; beside it, the change relative to a
+        peer and the server's CPU microseconds per operation.
         """
         report, bench, compare = benchModules(self)
         out = Path(self.mktemp()).absolute()
@@ -322,7 +323,7 @@ class ComparisonTests(SynchronousTestCase):
                                        *report.resultsTable(first), ""]))
         parsed = compare.parseResults(previous.read_text())
         self.assertEqual(parsed[("Echo", "netservices --reactor epoll")],
-                         compare.PreviousRow(85, 80, 90))
+                         compare.PreviousRow(85, 80, 90, 70))
         second = [
             workload(bench, "echo-pp1", "Echo", {"netservices": (101, 108, 104),
                                                  "netservices --reactor epoll": (70, 75, 72),
@@ -333,11 +334,12 @@ class ComparisonTests(SynchronousTestCase):
         ]
         self.assertEqual(compare.comparisonRows(second, parsed), [
             ("Echo", "netservices", "105.0", "104.0", "-1.0%", "+10.1% [uvloop]",
-             "within noise"),
+             "6666.7 -> 6730.8", "within noise"),
             ("Echo", "netservices --reactor epoll", "85.0", "72.0", "-15.3%", "-5.9% [uvloop]",
-             "**possible regression**"),
-            ("RSS", "netservices", "1.60", "1.25", "-21.9%", "-", "improved"),
-            ("UDP", "netservices", "-", "50.0", "-", "-", "no such row in the previous report"),
+             "8235.3 -> 9722.2", "**possible regression**"),
+            ("RSS", "netservices", "1.60", "1.25", "-21.9%", "-", "-", "improved"),
+            ("UDP", "netservices", "-", "50.0", "-", "-", "-",
+             "no such row in the previous report"),
         ])
         self.assertEqual(compare.judgeChange([50], 40, True),
                          "one repetition: no spread to judge by")
@@ -345,7 +347,7 @@ class ComparisonTests(SynchronousTestCase):
                                   previous).read_text()
         self.assertIn(f"same row of {previous.name}", text)
         self.assertIn("| Echo | netservices --reactor epoll | 85.0 | 72.0 | -15.3% | "
-                      "-5.9% [uvloop] | **possible regression** |", text)
+                      "-5.9% [uvloop] | 8235.3 -> 9722.2 | **possible regression** |", text)
 
     def test_referencePeer(self) -> None:
         """
