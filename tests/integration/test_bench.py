@@ -372,8 +372,8 @@ class ComparisonTests(SynchronousTestCase):
         _, _, compare = benchModules(self)
         text = "- load average before the run: 0.97 1.59 1.71; after: 1.91 1.78 1.74\n"
         self.assertEqual(compare.loadWarning("6.23 6.74 4.36", text), [
-            "", "This run started at a load average of 6.23, the previous one at 0.97: "
-            "every rate may be lower for that alone."])
+            "", ("This run started at a load average of 6.23, the previous one at 0.97: "
+                 "every rate may be lower for that alone.")])
         self.assertEqual(compare.loadWarning("1.50 1.00 1.00", text), [])
         self.assertEqual(compare.loadWarning("6.23", "no load line"), [])
 
