@@ -852,7 +852,7 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
             if expectBody is not None:
                 script.append(expectBody.decode())
         subprocess.run(pinned(CLIENT_CPU, [*wrk, "-d1s", *(script or [url])]),
-                       capture_output=True, timeout=30)
+                       capture_output=True, timeout=30, check=False)
         before = cpuTicks()
         serverBefore = cpuSeconds(server.pid)
         began = time.monotonic()
@@ -902,9 +902,11 @@ def fetchOnce(url: str) -> tuple[str | None, bytes]:
         connection = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=10)
     try:
         connection.request("GET", parts.path or "/")
+        # Before the response: a server that closes after it (HTTP/1.0)
+        # leaves the connection without its socket.
+        version = connection.sock.version() if isinstance(connection.sock, ssl.SSLSocket) else None
         response = connection.getresponse()
         body = response.read()
-        version = connection.sock.version() if isinstance(connection.sock, ssl.SSLSocket) else None
     except (OSError, http.client.HTTPException) as e:
         raise MeasurementError(f"GET {url}: {e}") from e
     finally:

@@ -9,10 +9,13 @@ the pipelined and HTTPS rows check what wrk and the servers answer.
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
+import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +346,7 @@ class ComparisonTests(SynchronousTestCase):
         ])
         self.assertEqual(compare.judgeChange([50], 40, True),
                          "one repetition: no spread to judge by")
+        self.patch(report, "chart", lambda workloads, path: None)  # tested above; slow
         text = report.writeReport(second, options, out / "new", "0.1", "0.2", False,
                                   previous).read_text()
         self.assertIn(f"same row of {previous.name}", text)
@@ -461,23 +465,18 @@ class NewRowsTests(SynchronousTestCase):
 
 class NewRowsAgainstDaemonTests(SynchronousTestCase):
     """
-    The pipelining script and the TLS check against a real netservices.
+    The pipelining script against a real netservices.
     """
 
     def setUp(self) -> None:
-        if shutil.which("wrk") is None or shutil.which("openssl") is None:
-            raise SkipTest("wrk and openssl are needed (make system-deps)")
+        if shutil.which("wrk") is None:
+            raise SkipTest("wrk is needed (make system-deps)")
         _, self.bench, _ = benchModules(self)
-        workdir = Path(self.mktemp()).absolute()
-        workdir.mkdir(parents=True)
-        cert, key = self.bench.benchCertificate(workdir)
-        self.port, self.tlsPort = freePort(), freePort()
-        daemon = Daemon([], config=isolatedConfig(web=(
-            f"listen = tcp:{self.port}:interface=127.0.0.1 "
-            f"ssl:{self.tlsPort}:interface=127.0.0.1:privateKey={key}:certKey={cert}\n")))
+        self.port = freePort()
+        daemon = Daemon([], config=isolatedConfig(
+            web=f"listen = tcp:{self.port}:interface=127.0.0.1\n"))
         self.addCleanup(daemon.stop)
         daemon.waitForTCP(self.port, timeout=30)
-        daemon.waitForTCP(self.tlsPort, timeout=30)
 
     def wrk(self, path: str) -> str:
         """
@@ -492,7 +491,8 @@ class NewRowsAgainstDaemonTests(SynchronousTestCase):
         """
         16-deep pipelining against netservices' default limits gets only
         200s carrying "Hello World"; a path that answers 404 is counted as
-        bad and refused.
+        bad and refused.  The check before measuring sees no TLS over
+        plain HTTP.
         """
         output = self.wrk("/")
         self.assertEqual(self.bench.wrkProblems(output, 16), [], output)
@@ -500,18 +500,73 @@ class NewRowsAgainstDaemonTests(SynchronousTestCase):
         output = self.wrk("/no-such-page")
         self.assertRegex(output, r"pipeline: depth=16 responses=([1-9]\d*) bad=\1\n")
         self.assertNotEqual(self.bench.wrkProblems(output, 16), [])
-
-    def test_tlsVersion(self) -> None:
-        """
-        The check before each HTTPS measurement sees TLS 1.3 and the hello
-        body; over plain HTTP there is no TLS version.
-        """
-        self.assertEqual(self.bench.fetchOnce(f"https://127.0.0.1:{self.tlsPort}/"),
-                         ("TLSv1.3", b"Hello World"))
         self.assertEqual(self.bench.fetchOnce(f"http://127.0.0.1:{self.port}/"),
                          (None, b"Hello World"))
+
+
+class TLSCheckTests(SynchronousTestCase):
+    """
+    The check before each HTTPS measurement, against small HTTPS servers
+    in threads.
+    """
+
+    def serve(self, maximum: ssl.TLSVersion) -> int:
+        """
+        An HTTPS server answering "Hello World", with the bench's
+        certificate and TLS up to C{maximum}; its port.
+        """
+        if shutil.which("openssl") is None:
+            raise SkipTest("openssl is needed for the certificate (make system-deps)")
+        _, self.bench, _ = benchModules(self)
+        workdir = Path(self.mktemp()).absolute()
+        workdir.mkdir(parents=True)
+        cert, key = self.bench.benchCertificate(workdir)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.maximum_version = maximum
+        context.load_cert_chain(cert, key)
+
+        class Hello(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status = 200 if self.path == "/" else 404
+                self.send_response(status)
+                self.send_header("Content-Length", "11")
+                self.end_headers()
+                self.wfile.write(b"Hello World")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(thread.join, 10)
+        self.addCleanup(server.shutdown)
+        return int(server.server_address[1])
+
+    def test_tls13(self) -> None:
+        """
+        The check reports the version the server picked and the body; a
+        status other than 200 is an error.
+        """
+        port = self.serve(ssl.TLSVersion.TLSv1_3)
+        self.assertEqual(self.bench.fetchOnce(f"https://127.0.0.1:{port}/"),
+                         ("TLSv1.3", b"Hello World"))
         with self.assertRaises(self.bench.MeasurementError):
-            self.bench.fetchOnce(f"http://127.0.0.1:{self.port}/no-such-page")
+            self.bench.fetchOnce(f"https://127.0.0.1:{port}/no-such-page")
+
+    def test_olderRefused(self) -> None:
+        """
+        A server that settles for TLS 1.2 is not measured on the TLS 1.3
+        row: the check fails before wrk starts.
+        """
+        port = self.serve(ssl.TLSVersion.TLSv1_2)
+        measure = self.bench.wrkMeasure("/", 1, expectBody=b"Hello World", tls=True)
+        server = self.bench.Server("TLS 1.2 only", [], port)
+        options = self.bench.Options(1.0, 0.1, 1, 10, 0.0, Path(self.mktemp()))
+        error = self.assertRaises(self.bench.MeasurementError, measure, server, options)
+        self.assertIn("negotiated TLSv1.2, not TLSv1.3", str(error))
 
 
 class BytecodeTests(SynchronousTestCase):
