@@ -81,10 +81,10 @@ def subjects(labels: Sequence[str]) -> list[str]:
 
 def variantTag(label: str) -> str:
     """
-    The short name of a netservices variant: C{--reactor epoll}, C{(echo +
-    web)}, or C{netservices} for the default.
+    The short name of a netservices variant: C{--reactor epoll}, C{echo +
+    web}, or C{netservices} for the default.
     """
-    return label.removeprefix("netservices").strip() or "netservices"
+    return label.removeprefix("netservices").strip().strip("()") or "netservices"
 
 
 def med(samples: Sequence[Any], attribute: str = "value") -> float:

@@ -235,8 +235,9 @@ class ReportTests(SynchronousTestCase):
         """
         The verdict is netservices' on nsepoll; netservices on Twisted's
         epoll reactor is shown beside it without a verdict of its own, and
-        still has one on the floors.  Lower-is-better targets compare
-        medians as ratios too (RSS <= uvloop's).
+        still has one on the floors, each variant named by what sets it
+        apart.  Lower-is-better targets compare medians as ratios too (RSS
+        <= uvloop's).
         """
         report, bench, _ = benchModules(self)
         udp = workload(bench, "udp", "UDP", {
@@ -258,6 +259,9 @@ class ReportTests(SynchronousTestCase):
                        "**missed**"), floors)
         self.assertIn(("RSS per idle connection <= minimal Twisted + 0.5 KiB", "netservices",
                        "1.60 vs 1.70 KiB", "met"), floors)
+        self.assertEqual([report.variantTag(label) for label in (
+            "netservices", "netservices --reactor epoll", "netservices (echo + web)")],
+            ["netservices", "--reactor epoll", "echo + web"])
 
     def test_borderlineRatio(self) -> None:
         """
