@@ -76,7 +76,8 @@ test-floors: $(FLOORS_VENV)/.installed system-deps
 	$(FLOORS_VENV)/bin/trial -j$(JOBS) $(FLOORS_TESTS)
 
 ## bench: benchmarks against peers (about 10 minutes; not part of `make test`).
-## Writes bench/results/<date>.md and .png and updates README's Performance section.
+## Writes bench/results/<date>.md and .png (targets, floors, and each netservices row
+## against the previous report there) and updates README's Performance section.
 bench: $(TEST_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(ARGS)

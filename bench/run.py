@@ -10,7 +10,9 @@ C{bench} extra), builds the C load generator C{bench/loadgen.c} into
 C{bench/build/}, then for each workload starts every server pinned to CPU 0,
 drives it from CPU 1, alternating the servers for C{--reps} repetitions, and
 writes C{bench/results/<date>.md} (a table of medians, ratios, and the CPU
-use of both sides) with a PNG chart, and copies the summary into README.md.
+use of both sides, the targets, and the change of every netservices row
+since the previous report) with a PNG chart, and copies the summary into
+README.md.
 
 Only loopback traffic (127.0.0.1); every server, generator and loop is
 bounded in time, and the whole run stops starting measurements once
@@ -456,6 +458,47 @@ def webServers(workdir: Path) -> list[Server]:
     return servers
 
 
+#: How many requests the pipelining workload's wrk script sends per batch.
+PIPELINE_DEPTH = 16
+PIPELINE_SCRIPT = BENCH / "pipeline.lua"
+
+
+def pipelineServers(workdir: Path) -> list[Server]:
+    """
+    HTTP hello with pipelining: netservices' [web] with its default limits
+    (only the total connection cap is lifted, as on the other web rows;
+    the per-peer cap of 256 is above wrk's 50 connections), a minimal
+    twisted.web site, aiohttp and aiohttp on uvloop.
+    """
+    servers = []
+    if "web" in configSections():
+        servers += netservices(workdir, lambda port: {"web": {
+            "listen": f"tcp:{port}:interface={HOST}", "max_connections": "0"}})
+    servers.append(peer("Twisted minimal", "twisted_servers.py", "http-hello"))
+    servers.append(peer("aiohttp", "asyncio_servers.py", "http-hello"))
+    servers.append(peer("aiohttp (uvloop)", "asyncio_servers.py", "http-hello", "--uvloop"))
+    return servers
+
+
+def httpsServers(workdir: Path) -> list[Server]:
+    """
+    HTTPS hello over HTTP/1.1 keep-alive: netservices' [web] on an ssl:
+    listener, nginx with TLS, aiohttp and aiohttp on uvloop with TLS, all
+    with the same certificate (L{benchCertificate}).
+    """
+    cert, key = benchCertificate(workdir)
+    servers = []
+    if "web" in configSections():
+        servers += netservices(workdir, lambda port: {"web": {
+            "listen": f"ssl:{port}:interface={HOST}:privateKey={key}:certKey={cert}",
+            "max_connections": "0", "max_connections_per_peer": "0"}})
+    servers.append(nginx(workdir, workdir, tls=(cert, key)))
+    tls = ("--certificate", str(cert), "--key", str(key))
+    servers.append(peer("aiohttp", "asyncio_servers.py", "http-hello", *tls))
+    servers.append(peer("aiohttp (uvloop)", "asyncio_servers.py", "http-hello", "--uvloop", *tls))
+    return servers
+
+
 def benchCertificate(workdir: Path) -> tuple[Path, Path]:
     """
     A self-signed certificate and key for 127.0.0.1 (made once, with
@@ -514,14 +557,16 @@ def nginx(workdir: Path, root: Path, label: str = "nginx",
           tls: tuple[Path, Path] | None = None) -> Server:
     """
     nginx (one worker, sendfile on, no access log) serving C{root}; with
-    C{tls} (certificate, key), HTTPS with HTTP/2, and C{/} answering
-    "Hello World".
+    C{tls} (certificate, key), HTTPS with HTTP/2 (ALPN; HTTP/1.1 without
+    it) and TLS 1.3 (nginx before 1.23.4 offers only up to TLS 1.2 unless
+    told), and C{/} answering "Hello World".
     """
     port = freePort()
     listen, extra = f"{HOST}:{port}", ""
     if tls is not None:
         listen += " ssl http2"
         extra = (f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};\n"
+                 "        ssl_protocols TLSv1.2 TLSv1.3;\n"
                  '        location = / { default_type text/html; return 200 "Hello World"; }')
     prefix = workdir / f"nginx-{port}"
     prefix.mkdir()
@@ -779,30 +824,41 @@ def rssMeasure(server: Server, options: Options) -> Sample:
 
 
 def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = None,
-               expectFile: Callable[[], Path] | None = None) -> Callable[[Server, Options], Sample]:
+               expectFile: Callable[[], Path] | None = None, pipeline: int = 0,
+               tls: bool = False) -> Callable[[Server, Options], Sample]:
     """
     Requests per second that wrk gets for C{path} with C{connections}
     keep-alive connections and one thread, after a one-second warm-up; the
-    body is checked once first.
+    body is checked once first.  With C{pipeline}, each connection sends
+    that many requests at once (C{bench/pipeline.lua}), and every response
+    must be a 200 with the expected body.  With C{tls}, over HTTPS: the
+    first check also requires TLS 1.3.
     """
 
     def measure(server: Server, options: Options) -> Sample:
-        import urllib.request
-
-        url = f"http://{HOST}:{server.port}{server.path if path is None else path}"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body = response.read()
+        url = f"{'https' if tls else 'http'}://{HOST}:{server.port}"
+        url += server.path if path is None else path
+        version, body = fetchOnce(url)
         if expectBody is not None and body != expectBody:
             raise MeasurementError(f"{server.label} answered {body[:100]!r}")
         if expectFile is not None and body != expectFile().read_bytes():
             raise MeasurementError(f"{server.label} served a different file")
+        if tls and version != "TLSv1.3":
+            raise MeasurementError(f"{server.label} negotiated {version}, not TLSv1.3")
         wrk = ["wrk", "-t1", f"-c{connections}", "--timeout", "5s"]
-        subprocess.run(pinned(CLIENT_CPU, [*wrk, "-d1s", url]), capture_output=True, timeout=30)
+        script: list[str] = []
+        if pipeline:
+            script = ["-s", str(PIPELINE_SCRIPT), url, "--", str(pipeline)]
+            if expectBody is not None:
+                script.append(expectBody.decode())
+        subprocess.run(pinned(CLIENT_CPU, [*wrk, "-d1s", *(script or [url])]),
+                       capture_output=True, timeout=30, check=False)
         before = cpuTicks()
         serverBefore = cpuSeconds(server.pid)
         began = time.monotonic()
-        process = subprocess.Popen(pinned(CLIENT_CPU, [*wrk, f"-d{max(1, round(options.duration))}s", url]),
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        process = subprocess.Popen(
+            pinned(CLIENT_CPU, [*wrk, f"-d{max(1, round(options.duration))}s", *(script or [url])]),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert process.stdout is not None
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
@@ -813,7 +869,7 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
         match = re.search(r"Requests/sec:\s*([\d.]+)", output)
         if process.returncode != 0 or match is None:
             raise MeasurementError(f"wrk failed against {server.label}: {output}")
-        problems = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses: \d+)", output)
+        problems = wrkProblems(output, pipeline)
         if problems:
             raise MeasurementError(f"wrk against {server.label}: {'; '.join(problems)}")
         return Sample(float(match.group(1)), busyPercent(before, after, SERVER_CPU),
@@ -821,6 +877,59 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
                       100 * (usage.ru_utime + usage.ru_stime) / seconds)
 
     return measure
+
+
+def fetchOnce(url: str) -> tuple[str | None, bytes]:
+    """
+    GET C{url} once: the TLS version negotiated (None over plain HTTP) and
+    the body.  The client offers every TLS version it has, as wrk does, so
+    the version is what the server picks; the self-signed certificate is
+    not verified.
+    """
+    import http.client
+    import ssl
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        connection = http.client.HTTPSConnection(parts.hostname or HOST, parts.port, timeout=10,
+                                                 context=context)
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or HOST, parts.port, timeout=10)
+    try:
+        connection.request("GET", parts.path or "/")
+        # Before the response: a server that closes after it (HTTP/1.0)
+        # leaves the connection without its socket.
+        version = connection.sock.version() if isinstance(connection.sock, ssl.SSLSocket) else None
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as e:
+        raise MeasurementError(f"GET {url}: {e}") from e
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise MeasurementError(f"GET {url}: {response.status} {response.reason}")
+    return version, body
+
+
+def wrkProblems(output: str, pipeline: int = 0) -> list[str]:
+    """
+    What wrk's C{output} reports as gone wrong: socket errors, responses
+    other than 2xx or 3xx and, for a pipelined run, responses other than a
+    200 with the expected body or a depth other than C{pipeline}.
+    """
+    problems = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses: \d+)", output)
+    if pipeline:
+        match = re.search(r"pipeline: depth=(\d+) responses=(\d+) bad=(\d+)", output)
+        if match is None:
+            problems.append(f"no pipeline summary from {PIPELINE_SCRIPT.name}")
+        elif int(match.group(1)) != pipeline or not int(match.group(2)) or int(match.group(3)):
+            problems.append(f"{match.group(0)} (expected depth={pipeline}, no bad responses)")
+    return problems
 
 
 def h2loadMeasure(connections: int, streams: int) -> Callable[[Server, Options], Sample]:
@@ -937,6 +1046,11 @@ def workloads(workdir: Path) -> list[Workload]:
                  udpServers, echoMeasure("udp", "-W", "32", "-s", "64")),
         Workload("http-hello", "HTTP hello, wrk -c50 keep-alive", "requests/s",
                  webServers, wrkMeasure("/", 50, expectBody=b"Hello World")),
+        Workload("http-pipeline", f"HTTP hello, wrk -c50, {PIPELINE_DEPTH} requests pipelined",
+                 "requests/s", pipelineServers,
+                 wrkMeasure("/", 50, expectBody=b"Hello World", pipeline=PIPELINE_DEPTH)),
+        Workload("https-hello", "HTTPS hello, TLS 1.3, keep-alive, wrk -c50", "requests/s",
+                 httpsServers, wrkMeasure("/", 50, expectBody=b"Hello World", tls=True)),
         Workload("http2", "HTTP/2 hello over TLS, h2load 4 connections x 8 streams",
                  "requests/s", http2Servers, h2loadMeasure(4, 8)),
         Workload("static", "Static 1 MiB file, wrk -c10 keep-alive", "requests/s",
@@ -1072,6 +1186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated workload names")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write results")
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="the report to compare netservices' rows with (default: the "
+                             "newest in bench/results when the run starts)")
     args = parser.parse_args(argv)
     if args.quick:
         args.reps, args.duration = 1, 1.0
@@ -1088,13 +1205,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(args.duration, args.warmup, max(1, args.reps), args.budget,
                       time.monotonic(), workdir)
     chosen = [w for w in workloads(workdir) if not args.only or w.name in args.only.split(",")]
+    from compare import previousReport
+
+    previous = args.previous or previousReport(RESULTS)
     loadBefore = loadAverage()
     for workload in chosen:
         print(f"bench: {workload.name}: {workload.title}", file=sys.stderr)
         runWorkload(workload, options)
     from report import writeReport
 
-    writeReport(chosen, options, args.output, loadBefore, loadAverage(), not args.no_readme)
+    writeReport(chosen, options, args.output, loadBefore, loadAverage(), not args.no_readme,
+                previous)
     return 0
 
 

@@ -5,6 +5,8 @@ written against asyncio's Protocol API, on the stdlib event loop or uvloop.
     python asyncio_servers.py tcp-echo PORT [--uvloop]
     python asyncio_servers.py udp-echo PORT [--uvloop]
     python asyncio_servers.py http-hello PORT [--uvloop]    (aiohttp)
+    python asyncio_servers.py http-hello PORT [--uvloop] --certificate CERT --key KEY
+                                                          (aiohttp over HTTPS)
 
 Listens on 127.0.0.1 only and runs until SIGTERM.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -47,7 +50,7 @@ class UDPEchoProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(data, addr)  # type: ignore[attr-defined]
 
 
-async def serve(kind: str, port: int) -> None:
+async def serve(kind: str, port: int, tls: ssl.SSLContext | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)
@@ -71,7 +74,7 @@ async def serve(kind: str, port: int) -> None:
         app.router.add_get("/", hello)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024, ssl_context=tls)
         await site.start()
         await stop
         await runner.cleanup()
@@ -82,13 +85,21 @@ def main() -> None:
     parser.add_argument("kind", choices=["tcp-echo", "udp-echo", "http-hello"])
     parser.add_argument("port", type=int)
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--certificate", help="serve HTTPS with this PEM certificate")
+    parser.add_argument("--key", help="the certificate's PEM private key")
     args = parser.parse_args()
+    tls = None
+    if args.certificate:
+        # The defaults of a server context: TLS 1.2 and 1.3, as netservices
+        # and nginx offer them.
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.certificate, args.key)
     if args.uvloop:
         import uvloop
 
-        uvloop.run(serve(args.kind, args.port))
+        uvloop.run(serve(args.kind, args.port, tls))
     else:
-        asyncio.run(serve(args.kind, args.port))
+        asyncio.run(serve(args.kind, args.port, tls))
 
 
 if __name__ == "__main__":
