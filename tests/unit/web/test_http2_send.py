@@ -36,6 +36,19 @@ class Sized(Resource):
         return b"x" * int(request.args[b"n"][0])
 
 
+class Pieces(Resource):
+    """
+    A body written in two pieces: one larger than a frame, then a small one.
+    """
+
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        request.write(b"a" * LARGE)
+        request.write(b"b" * 10)
+        return b""
+
+
 class Later(Resource):
     """
     A body written one clock second after the request.
@@ -67,6 +80,7 @@ class SendTests(H2TestCase):
         tree.putChild(b"", Hello())
         tree.putChild(b"sized", Sized())
         tree.putChild(b"later", Later(self.clock))
+        tree.putChild(b"pieces", Pieces())
         self.site = LimitedSite(tree, self.limits, reactor=self.clock)
         self.stats = self.site.stats
 
@@ -165,6 +179,21 @@ class SendTests(H2TestCase):
         self.assertEqual(client.response(large)[1], b"x" * LARGE)
         self.assertTrue(self.ended(client, large))
         self.assertEqual(client.server.streams, {})
+
+    def test_orderWithinAStream(self) -> None:
+        """
+        A small piece written after a large one on the same stream waits
+        behind it in the stream's queue: the body arrives in order.
+        """
+        client = Client(self)
+        client.transport.bufferSize = 1 << 20
+        stream = self.openRequest(client, b"/pieces")
+        self.deliver(client)
+        for _ in range(10):
+            self.clock.advance(0)
+            client.read()
+        self.assertEqual(client.response(stream)[1], b"a" * LARGE + b"b" * 10)
+        self.assertTrue(self.ended(client, stream))
 
     def test_backpressure(self) -> None:
         """
