@@ -6,6 +6,15 @@ L{H2ConnectionBase} and L{H2StreamBase}, which give the private hooks and
 per-connection state it relies on public names, and the registry of those
 names.
 
+L{H2ConnectionBase} also sends small responses at once, where Twisted's
+send loop sends one frame per reactor iteration (see its
+L{writeDataToStream<H2ConnectionBase.writeDataToStream>}).
+
+Why one module: every private name the registry lists is read by the two
+classes here and nowhere else, and the registry's checks are what keep
+those classes honest on a new Twisted; split, the names and their users
+would drift apart.
+
 This module is read only when an C{ssl:} web listener may offer HTTP/2
 (the fast path C{"http2"}); without the h2 package, or on a Twisted without
 C{twisted.web._http2}, the base classes are inert and that fast path is off.
@@ -24,6 +33,7 @@ from twisted.python.failure import Failure
 from services._twisted import PrivateName, isA
 
 try:
+    import h2.exceptions
     import priority
     from twisted.web._http2 import H2Connection, H2Stream
 except ImportError:  # no h2: HTTP/2 is off (missing() reports the names)
@@ -132,6 +142,14 @@ PRIVATE_NAMES = (
         instance=_connection,
     ),
     PrivateName(
+        "twisted.web._http2:H2Connection._bufferedControlFrames",
+        "control frames held back, which a frame sent at once must not overtake",
+        _USERS,
+        fastPaths=("http2",),
+        shape=isA(deque),
+        instance=_connection,
+    ),
+    PrivateName(
         "twisted.web._http2:H2Connection._sendingDeferred",
         "the Deferred the send loop waits on, fired to resume it",
         _USERS,
@@ -190,8 +208,11 @@ class H2ConnectionBase(H2Connection):  # type: ignore[misc,valid-type]
     Twisted's HTTP/2 connection, whose private hooks its subclass reaches by
     public names: it builds each stream with L{buildStream} (and tells
     L{streamOpened}), lets L{controlDataUnread} and L{terminating} count an
-    abusive client, and ignores frames for streams it has dropped.
+    abusive client, and ignores frames for streams it has dropped.  Small
+    responses skip Twisted's send loop (see L{writeDataToStream}).
     """
+
+    _pendingEnds: list[int] | None = None
 
     @property
     def backpressured(self) -> bool:
@@ -270,6 +291,116 @@ class H2ConnectionBase(H2Connection):  # type: ignore[misc,valid-type]
         if waiting is not None:
             self._sendingDeferred = None
             waiting.callback(None)
+
+    # The direct send path.  Twisted queues every DATA frame and the end of
+    # every stream for its send loop, which sends one frame per reactor
+    # iteration (a callLater(0) each, the priority tree consulted each
+    # time): a small response costs three iterations and three TLS
+    # writes, and the streams of a batch of requests are answered one
+    # frame at a time.  When the stream has nothing queued, the transport
+    # is not holding the connection back, and the frame fits the flow
+    # control windows and the frame size, sending it at once is what the
+    # loop would do next for that stream; anything else (a write larger
+    # than a frame, a shut window, a paused transport, a stream with
+    # frames waiting, control frames buffered, which the frame must not
+    # overtake) goes to Twisted's queue and loop, so priority and
+    # backpressure still order bulk data.
+
+    def writeDataToStream(self, streamID: int, data: bytes) -> None:
+        """
+        Send C{data} on stream C{streamID}: at once as one DATA frame when
+        nothing is queued for the stream and it may go (see above), else
+        through Twisted's send queue.
+        """
+        queue = self._outboundStreamQueues.get(streamID)
+        conn = self.conn
+        if (
+            queue
+            or queue is None
+            or self._consumerBlocked is not None
+            or self._bufferedControlFrames
+            or len(data) > conn.max_outbound_frame_size
+        ):
+            H2Connection.writeDataToStream(self, streamID, data)
+            return
+        window = conn.local_flow_control_window(streamID)
+        if len(data) > window:
+            H2Connection.writeDataToStream(self, streamID, data)
+            return
+        if data:
+            self.resetTimeout()
+            try:
+                conn.send_data(streamID, data)
+            except h2.exceptions.StreamClosedError:
+                # h2 read the whole of what came before any of it is
+                # handled: the client reset this stream further on, and
+                # that event will drop it (Twisted swallows the error the
+                # same way for the headers).
+                return
+            self.transport.write(conn.data_to_send())  # type: ignore[union-attr]
+        if window - len(data) <= 0:
+            # As Twisted's loop tells a stream whose window it exhausted.
+            self.streams[streamID].flowControlBlocked()
+
+    def _mayEndAtOnce(self, streamID: int) -> bool:
+        queue = self._outboundStreamQueues.get(streamID)
+        return not (
+            queue
+            or queue is None
+            or self._consumerBlocked is not None
+            or self._bufferedControlFrames
+        )
+
+    def endRequest(self, streamID: int) -> None:
+        """
+        End stream C{streamID}'s response: at once when nothing is queued
+        for it and the transport is not holding the connection back, else
+        after its queued frames, through Twisted's send loop.  A response
+        that ends while the frames that asked for it are being handled ends
+        once they all are: a RST_STREAM among them still finds its stream
+        open, as it does behind Twisted's loop, and is counted against
+        rapid reset; and the ends of a batch of requests go out as one write.
+        """
+        if not self._mayEndAtOnce(streamID):
+            H2Connection.endRequest(self, streamID)
+        elif self._pendingEnds is not None:
+            self._pendingEnds.append(streamID)
+        else:
+            self._endStreams([streamID])
+
+    def _endStreams(self, streamIDs: list[int]) -> None:
+        conn = self.conn
+        ended = []
+        for streamID in streamIDs:
+            if streamID not in self._outboundStreamQueues:
+                continue  # reset by the client, or the connection is gone
+            if not self._mayEndAtOnce(streamID):
+                H2Connection.endRequest(self, streamID)
+                continue
+            try:
+                conn.end_stream(streamID)
+            except h2.exceptions.StreamClosedError:
+                continue  # reset further on in what h2 read (see above)
+            ended.append(streamID)
+        if ended:
+            self.resetTimeout()
+            self.transport.write(conn.data_to_send())  # type: ignore[union-attr]
+            for streamID in ended:
+                self._requestDone(streamID)
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Handle the frames in C{data} (Twisted's C{dataReceived}), then end
+        the responses that were completed meanwhile (see L{endRequest}).
+        """
+        pending: list[int] = []
+        self._pendingEnds = pending
+        try:
+            H2Connection.dataReceived(self, data)
+        finally:
+            self._pendingEnds = None
+        if pending:
+            self._endStreams(pending)
 
     def writeControlData(self) -> bool:
         """
