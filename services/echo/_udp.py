@@ -153,47 +153,54 @@ class UdpEcho(DatagramEcho):
         seconds = self._seconds
         allow = self._allow
         ports: Collection[int]
-        read = 0
-        while read < limit:
-            try:
-                datagram, addr = recvfrom(size)
-            except OSError as e:
-                return e
-            n = len(datagram)
-            read += n
-            stats.received += 1
-            stats.bytesIn += n
-            if n >= maxPacketSize:
-                stats.oversize += 1
-                self._drop(addr, n, "it filled the receive buffer")
-                continue
-            if ownPortsAt is not None:
-                now = seconds()
-                ports = ownPortsAt.ports if now < ownPortsAt.expires else ownPortsAt(now)
-            else:
-                now = None
-                ports = self.ownPorts()
-            port = addr[1]
-            if port < 1024 or port in ports:
-                stats.loopGuarded += 1
-                self._drop(addr, n, unsafeSource(port, ports))
-                continue
-            if not allow(addr[0], now):
-                stats.rateLimited += 1
-                self._drop(addr, n, "rate limit")
-                continue
-            try:
-                sendto(datagram, addr)
-            except OSError:
-                # Sent again by the port's write, which maps the error
-                # (message too long, ...) and raises it as it always does.
+        # The counters of every datagram are added up here and stored once
+        # the loop ends (nothing else runs in between that reads them).
+        received = echoed = bytesOut = read = 0
+        try:
+            while read < limit:
                 try:
-                    self.transport.write(datagram, addr)  # type: ignore[union-attr]
-                except SEND_ERRORS as e:
-                    self._sendFailed(addr, n, e)
+                    datagram, addr = recvfrom(size)
+                except OSError as e:
+                    return e
+                n = len(datagram)
+                read += n
+                received += 1
+                if n >= maxPacketSize:
+                    stats.oversize += 1
+                    self._drop(addr, n, "it filled the receive buffer")
                     continue
-            stats.echoed += 1
-            stats.bytesOut += n
+                if ownPortsAt is not None:
+                    now = seconds()
+                    ports = ownPortsAt.ports if now < ownPortsAt.expires else ownPortsAt(now)
+                else:
+                    now = None
+                    ports = self.ownPorts()
+                port = addr[1]
+                if port < 1024 or port in ports:
+                    stats.loopGuarded += 1
+                    self._drop(addr, n, unsafeSource(port, ports))
+                    continue
+                if not allow(addr[0], now):
+                    stats.rateLimited += 1
+                    self._drop(addr, n, "rate limit")
+                    continue
+                try:
+                    sendto(datagram, addr)
+                except OSError:
+                    # Sent again by the port's write, which maps the error
+                    # (message too long, ...) and raises it as it always does.
+                    try:
+                        self.transport.write(datagram, addr)  # type: ignore[union-attr]
+                    except SEND_ERRORS as e:
+                        self._sendFailed(addr, n, e)
+                        continue
+                echoed += 1
+                bytesOut += n
+        finally:
+            stats.received += received
+            stats.bytesIn += read
+            stats.echoed += echoed
+            stats.bytesOut += bytesOut
         return None
 
     def describeSource(self, addr: Any) -> str:

@@ -410,3 +410,22 @@ class ReadDatagramsTests(SynchronousTestCase):
 
         self.assertIs(protocol.readDatagrams(recvfrom, _Queue([]).sendto, 65536, 10), refused)
         self.assertEqual(protocol.stats.received, 0)
+
+    def test_countersStoredOnError(self) -> None:
+        """
+        The counters of the datagrams echoed before an unexpected error
+        are stored all the same.
+        """
+        protocol, _, _ = build()
+        queue = _Queue([(b"abc", CLIENT), (b"de", CLIENT)])
+        pop = queue.recvfrom
+
+        def recvfrom(size: int) -> tuple[bytes, Any]:
+            if not queue.queued:
+                raise ValueError("a bug")
+            return pop(size)
+
+        self.assertRaises(ValueError, protocol.readDatagrams, recvfrom, queue.sendto, 65536, 100)
+        snapshot = protocol.stats.snapshot()
+        self.assertEqual((snapshot["received"], snapshot["echoed"]), (2, 2))
+        self.assertEqual((snapshot["bytesIn"], snapshot["bytesOut"]), (5, 5))
