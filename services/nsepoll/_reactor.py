@@ -39,7 +39,7 @@ each found by profiling the echo service under load:
 
 What of this stands on the epoll reactor's and the transports' internals
 is in L{services._twisted.reactor.LeanEPollReactor} (the poll loop, the
-flush, adopting sockets) and L{services._twisted.transports.LeanDatagramPort};
+flush, adopting sockets) and L{services._twisted.udp.ReaderDatagramPort};
 this module chooses the classes and installs the reactor.
 """
 
@@ -53,7 +53,7 @@ from twisted.logger import Logger
 
 from services import logs
 from services._twisted.reactor import FlushMixin, LeanEPollReactor
-from services._twisted.transports import LeanDatagramPort
+from services._twisted.udp import ReaderDatagramPort
 
 __all__ = ["NetservicesReactor", "install"]
 
@@ -105,11 +105,11 @@ if unix is not None:
         transport = UNIXServer
 
 
-class DatagramPort(LeanDatagramPort):
+class DatagramPort(ReaderDatagramPort):
     """
     A UDP port with a tighter read loop and a memory of the destination
-    hosts it has already validated (L{LeanDatagramPort}), logging through
-    netservices' filter.
+    hosts it has already validated, whose protocol may read its own
+    datagrams (L{ReaderDatagramPort}), logging through netservices' filter.
     """
 
     _log = Logger(observer=logs.observer)

@@ -5,7 +5,9 @@ rules.
 
 from __future__ import annotations
 
+import errno
 import socket
+from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address
@@ -280,3 +282,150 @@ class ServiceTests(SynchronousTestCase):
             str(caught.exception),
             f"udp-echo: cannot listen on udp:{port}:interface=127.0.0.1: address already in use",
         )
+
+
+class _Queue:
+    """
+    A socket's C{recvfrom} and C{sendto} in memory: C{recvfrom} hands out
+    C{queued} in order, then raises C{BlockingIOError}; C{sendto} records
+    in C{sent}, or raises C{error} when it is set.
+    """
+
+    def __init__(self, queued: list[tuple[bytes, Any]]) -> None:
+        self.queued = list(queued)
+        self.sizes: list[int] = []
+        self.sent: list[tuple[bytes, Any]] = []
+        self.error: OSError | None = None
+
+    def recvfrom(self, size: int) -> tuple[bytes, Any]:
+        self.sizes.append(size)
+        if not self.queued:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return self.queued.pop(0)
+
+    def sendto(self, datagram: bytes, addr: Any) -> int:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((datagram, addr))
+        return len(datagram)
+
+
+#: Datagrams each rule has something to say about, from several sources.
+_MIXED = [
+    (b"hello", CLIENT),
+    (b"x" * 65536, CLIENT),
+    (b"ping", ("127.0.0.1", 19)),
+    (b"ping", ("127.0.0.1", 7007)),
+    *[(b"burst", ("127.0.0.2", 40002))] * 4,
+    (b"", ("127.0.0.3", 40003)),
+]
+
+
+class ReadDatagramsTests(SynchronousTestCase):
+    """
+    L{UdpEcho.readDatagrams}, the read loop a reader port hands its socket
+    to, decides, counts and logs exactly as L{UdpEcho.datagramReceived}.
+    """
+
+    def setUp(self) -> None:
+        previous = logs.getLevel()
+        logs.setLevel("debug")
+        self.addCleanup(logs.setLevel, previous)
+
+    def test_sameAsDatagramReceived(self) -> None:
+        """
+        Echoes, drops (full buffer, loop guard, rate limits), counters and
+        debug lines are those of one C{datagramReceived} per datagram; the
+        echoes go to C{sendto}, not to the transport, and every read asks
+        for the whole receive buffer.
+        """
+        one, oneTransport, _ = build(rate=1.0, burst=2, globalRate=1000.0)
+        with capturedLogs() as oneEvents:
+            for datagram, addr in _MIXED:
+                one.datagramReceived(datagram, addr)
+        loop, loopTransport, _ = build(rate=1.0, burst=2, globalRate=1000.0)
+        queue = _Queue(_MIXED)
+        with capturedLogs() as loopEvents:
+            failure = loop.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+        self.assertIsInstance(failure, BlockingIOError)
+        self.assertEqual(queue.sent, oneTransport.written)
+        self.assertEqual(loopTransport.written, [])
+        self.assertEqual(loop.stats.snapshot(), one.stats.snapshot())
+        self.assertEqual(loop.stats.snapshot()["oversize"], 1)
+        self.assertEqual(loop.stats.snapshot()["loopGuarded"], 2)
+        self.assertEqual(loop.stats.snapshot()["rateLimited"], 2)
+        self.assertEqual([e["log_format"] for e in loopEvents],
+                         [e["log_format"] for e in oneEvents])
+        self.assertEqual([e["reason"] for e in loopEvents], [e["reason"] for e in oneEvents])
+        self.assertEqual(set(queue.sizes), {65536})
+
+    def test_limit(self) -> None:
+        """
+        It stops once C{limit} bytes are read, returning L{None}, and leaves
+        the rest queued for the next call.
+        """
+        protocol, _, _ = build()
+        queue = _Queue([(b"x" * 10, CLIENT)] * 5)
+        self.assertIsNone(protocol.readDatagrams(queue.recvfrom, queue.sendto, 65536, 25))
+        self.assertEqual(len(queue.sent), 3)
+        self.assertEqual(len(queue.queued), 2)
+        self.assertEqual(protocol.stats.received, 3)
+
+    def test_sendFailsThenWriteSends(self) -> None:
+        """
+        When C{sendto} fails, the echo is sent again with the port's
+        C{write}, and counted as echoed when that succeeds.
+        """
+        protocol, transport, _ = build()
+        queue = _Queue([(b"again", CLIENT)])
+        queue.error = BlockingIOError(errno.EAGAIN, "try again")
+        protocol.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+        self.assertEqual(transport.written, [(b"again", CLIENT)])
+        self.assertEqual((protocol.stats.echoed, protocol.stats.sendErrors), (1, 0))
+
+    def test_sendErrors(self) -> None:
+        """
+        An echo that neither C{sendto} nor the port's C{write} can send is
+        counted and logged at debug level, and the loop goes on.
+        """
+        protocol, transport, _ = build()
+        queue = _Queue([(b"x", CLIENT), (b"y", CLIENT)])
+        queue.error = OSError(errno.ENOBUFS, "No buffer space available")
+        transport.error = OSError(errno.ENOBUFS, "No buffer space available")
+        with capturedLogs() as events:
+            failure = protocol.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+        self.assertIsInstance(failure, BlockingIOError)
+        self.assertEqual((protocol.stats.sendErrors, protocol.stats.echoed), (2, 0))
+        self.assertEqual([e["log_level"] for e in events], [LogLevel.debug] * 2)
+
+    def test_readErrorReturned(self) -> None:
+        """
+        The error of C{recvfrom} ends the loop and is returned, not raised.
+        """
+        protocol, _, _ = build()
+        refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+        def recvfrom(size: int) -> tuple[bytes, Any]:
+            raise refused
+
+        self.assertIs(protocol.readDatagrams(recvfrom, _Queue([]).sendto, 65536, 10), refused)
+        self.assertEqual(protocol.stats.received, 0)
+
+    def test_countersStoredOnError(self) -> None:
+        """
+        The counters of the datagrams echoed before an unexpected error
+        are stored all the same.
+        """
+        protocol, _, _ = build()
+        queue = _Queue([(b"abc", CLIENT), (b"de", CLIENT)])
+        pop = queue.recvfrom
+
+        def recvfrom(size: int) -> tuple[bytes, Any]:
+            if not queue.queued:
+                raise ValueError("a bug")
+            return pop(size)
+
+        self.assertRaises(ValueError, protocol.readDatagrams, recvfrom, queue.sendto, 65536, 100)
+        snapshot = protocol.stats.snapshot()
+        self.assertEqual((snapshot["received"], snapshot["echoed"]), (2, 2))
+        self.assertEqual((snapshot["bytesIn"], snapshot["bytesOut"]), (5, 5))
