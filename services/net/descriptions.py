@@ -27,8 +27,6 @@ from dataclasses import dataclass, replace
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 
-from services.net.seqpacket import parseSeqpacketDescription
-
 __all__ = [
     "ListenSpec",
     "checkEndpoint",
@@ -176,6 +174,8 @@ def checkEndpoint(description: str) -> None:
         systemdArguments(spec.socket)
         return
     if spec.kind == "unixseq":
+        from services.net.seqpacket import parseSeqpacketDescription  # only for unixseq:
+
         parseSeqpacketDescription(spec.socket)
         return
     if spec.kind in ("tcp", "tcp6", "unix"):

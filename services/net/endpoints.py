@@ -24,8 +24,6 @@ from zope.interface import implementer
 
 from services._twisted.transports import adoptUNIXPortKeepingFile
 from services.net.descriptions import ListenSpec, parseListen, systemdArguments
-from services.net.proxyheader import LOOPBACK, ProxyHeaderEndpoint
-from services.net.seqpacket import SeqpacketServerEndpoint
 from services.net.sockets import SocketOptions, withBacklog, withReusePort
 from services.net.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
 
@@ -176,6 +174,8 @@ def socketEndpoint(
     fileno = context.inheritedFor(spec.description)
     if spec.kind == "unixseq":
         # SOCK_SEQPACKET: Twisted has no such endpoint; ours also adopts.
+        from services.net.seqpacket import SeqpacketServerEndpoint  # only for unixseq:
+
         return SeqpacketServerEndpoint.fromDescription(
             reactor, spec.socket, options.backlog, fileno
         )
@@ -243,6 +243,8 @@ def endpointFor(
     spec = parseListen(description)
     endpoint = socketEndpoint(reactor, spec, options, context)
     if spec.proxy:
+        from services.net.proxyheader import LOOPBACK, ProxyHeaderEndpoint  # only for haproxy:
+
         trusted = LOOPBACK if trustedProxies is None else trustedProxies
         endpoint = ProxyHeaderEndpoint(endpoint, reactor, stats, trusted=trusted)
     if spec.tls is not None:
