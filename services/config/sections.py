@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from services import dataclass  # dataclasses', compiling nothing at import
 from services.config.netparsers import (
     parseBroadcast,
     parseEndpoints,
@@ -50,12 +51,6 @@ from services.config.parsers import (
     parseSize,
 )
 
-if TYPE_CHECKING:
-    from dataclasses import dataclass
-else:
-    # The same frozen dataclasses, without compiling six methods for each
-    # of the sixteen classes at import (most of the daemon's own start-up).
-    from services.config._values import dataclass
 
 __all__ = [
     "LOOPBACK_NETWORKS",

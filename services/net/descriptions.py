@@ -22,10 +22,12 @@ with; L{services.net.endpoints} turns a description into an endpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
+
+from services import dataclass
 
 __all__ = [
     "ListenSpec",

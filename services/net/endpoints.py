@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import partial
 from typing import Any
 
@@ -22,6 +22,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from zope.interface import implementer
 
+from services import dataclass
 from services._twisted.transports import adoptUNIXPortKeepingFile
 from services.net.descriptions import ListenSpec, parseListen, systemdArguments
 from services.net.sockets import SocketOptions, withBacklog, withReusePort

@@ -1,5 +1,5 @@
 """
-Tests for L{services.config._values}: its frozen dataclasses behave as the
+Tests for L{services.dataclass}: its frozen dataclasses behave as the
 standard library's.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import SECTIONS, Config, EchoConfig
-from services.config._values import dataclass as cheap
+from services import dataclass as cheap
 
 
 def _pair(name: str) -> tuple[type[Any], type[Any]]:
@@ -44,7 +44,7 @@ def _error(call: Any) -> tuple[type[BaseException], str]:
 
 class SameAsStandardTests(SynchronousTestCase):
     """
-    A class made by L{services.config._values.dataclass} constructs, prints,
+    A class made by L{services.dataclass} constructs, prints,
     compares, hashes, refuses assignment and answers C{dataclasses}'
     functions as the same class made by C{dataclasses.dataclass(frozen=True)}.
     """
@@ -113,11 +113,11 @@ class SameAsStandardTests(SynchronousTestCase):
         self.assertEqual(pickle.loads(pickle.dumps(EchoConfig(backlog=7))), EchoConfig(backlog=7))
         self.assertEqual(standard.__match_args__, ours.__match_args__)
 
-    def test_refusesOwnMethodsAndNotFrozen(self) -> None:
+    def test_otherUsesAreStandard(self) -> None:
         """
-        A class that writes one of the generated methods itself, or a
-        request for a mutable dataclass, is refused: those need the
-        standard decorator.
+        A frozen class that writes one of the generated methods itself, a
+        mutable dataclass and any other option are the standard
+        decorator's.
         """
 
         class Own:
@@ -126,8 +126,22 @@ class SameAsStandardTests(SynchronousTestCase):
             def __repr__(self) -> str:
                 return "own"
 
-        self.assertRaises(TypeError, cheap(frozen=True), Own)
-        self.assertRaises(TypeError, cheap, frozen=False)
+        class Mutable:
+            a: int = 1
+
+        class Slotted:
+            a: int = 1
+
+        own = cheap(frozen=True)(Own)
+        self.assertEqual(repr(own()), "own")
+        self.assertNotIn("__valueFields__", own.__dict__)
+        self.assertRaises(dataclasses.FrozenInstanceError, setattr, own(), "a", 2)
+        mutable = cheap(Mutable)
+        instance = mutable()
+        instance.a = 3
+        self.assertEqual(instance, mutable(3))
+        slotted = cheap(frozen=True, slots=True)(Slotted)
+        self.assertEqual(slotted.__slots__, ("a",))
 
     def test_requiredFields(self) -> None:
         """
