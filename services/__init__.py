@@ -42,7 +42,9 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     table = cls.__valueFields__
     if len(args) > len(table):
         required = cls.__valueRequired__
-        takes = f"{len(table) + 1}" if required == len(table) else f"from {required + 1} to {len(table) + 1}"
+        takes = f"{len(table) + 1}"
+        if required < len(table):
+            takes = f"from {required + 1} to {takes}"
         raise TypeError(
             f"{cls.__qualname__}.__init__() takes {takes} positional arguments "
             f"but {len(args) + 1} were given"

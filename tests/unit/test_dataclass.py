@@ -65,7 +65,9 @@ class SameAsStandardTests(SynchronousTestCase):
         L{TypeError}.
         """
         standard, ours = _pair("V")
-        for args, kwargs in [((), {}), ((1,), {"e": 1}), ((1,), {"a": 1}), ((1, 2, 3, 4, 5), {}), ((), {"b": ()})]:
+        calls = [((), {}), ((1,), {"e": 1}), ((1,), {"a": 1}), ((1, 2, 3, 4, 5), {})]
+        calls.append(((), {"b": ()}))
+        for args, kwargs in calls:
             self.assertEqual(
                 _error(lambda: standard(*args, **kwargs)), _error(lambda: ours(*args, **kwargs))
             )
@@ -105,7 +107,9 @@ class SameAsStandardTests(SynchronousTestCase):
         standard, ours = _pair("V")
         s, o = standard(1), ours(1)
         self.assertTrue(dataclasses.is_dataclass(o))
-        self.assertEqual([f.name for f in dataclasses.fields(s)], [f.name for f in dataclasses.fields(o)])
+        self.assertEqual(
+            [f.name for f in dataclasses.fields(s)], [f.name for f in dataclasses.fields(o)]
+        )
         self.assertEqual(dataclasses.replace(o, a=5), ours(5))
         self.assertEqual(dataclasses.asdict(s), dataclasses.asdict(o))
         self.assertEqual(dataclasses.astuple(s), dataclasses.astuple(o))

@@ -60,10 +60,8 @@ def _ourImports(path: Path) -> set[str]:
             if node.module == "services":
                 # A submodule, or a name of the package itself (its version,
                 # its dataclass decorator): the package, below every layer.
-                names = [
-                    f"services.{alias.name}" if _isModule(f"services.{alias.name}") else "services"
-                    for alias in node.names
-                ]
+                names = [f"services.{alias.name}" for alias in node.names]
+                names = [name if _isModule(name) else "services" for name in names]
             else:
                 names = [node.module]
         else:
