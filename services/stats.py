@@ -8,8 +8,9 @@ per event; readers take a L{snapshot}.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import ClassVar
+import dataclasses
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 __all__ = [
     "ConnectionStats",
@@ -21,10 +22,17 @@ __all__ = [
 ]
 
 
+_C = TypeVar("_C", bound="type[Counters]")
+
+
 class Counters:
     """
     Base of the counters classes: a snapshot of every field, and which
     fields are current values (gauges) rather than running totals.
+
+    The methods C{@dataclass(slots=True)} would compile for each class at
+    import (C{__init__}, C{__repr__}, C{__eq__}) are written here once
+    and read the class's fields (see L{dataclass} below).
     """
 
     __slots__ = ()
@@ -32,11 +40,69 @@ class Counters:
     #: The names of the fields that are current values, not totals.
     gauges: ClassVar[frozenset[str]] = frozenset({"current"})
 
+    #: Each field's name and default, in order (set by L{dataclass}).
+    __counterFields__: ClassVar[tuple[tuple[str, Any], ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        cls = type(self)
+        table = cls.__counterFields__
+        if len(args) > len(table):
+            raise TypeError(
+                f"{cls.__qualname__}.__init__() takes from 1 to {len(table) + 1} positional "
+                f"arguments but {len(args) + 1} were given"
+            )
+        names = [name for name, _ in table]
+        for name in kwargs:
+            if name not in names:
+                raise TypeError(
+                    f"{cls.__qualname__}.__init__() got an unexpected keyword argument {name!r}"
+                )
+            if names.index(name) < len(args):
+                raise TypeError(
+                    f"{cls.__qualname__}.__init__() got multiple values for argument {name!r}"
+                )
+        for index, (name, default) in enumerate(table):
+            value = args[index] if index < len(args) else kwargs.get(name, default)
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name, _ in self.__counterFields__)
+        return f"{type(self).__qualname__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return all(
+                getattr(self, name) == getattr(other, name) for name, _ in self.__counterFields__
+            )
+        return NotImplemented
+
     def snapshot(self) -> dict[str, int]:
         """
         A copy of every counter, by name.
         """
         return asdict(self)  # type: ignore[call-overload]
+
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+
+    def dataclass(*, slots: bool) -> Any:
+        """
+        C{@dataclass(slots=True)} for the counters classes: the standard
+        decorator collects the fields and adds the slots, L{Counters} has
+        the methods, so that none is compiled at import.
+        """
+        if not slots:
+            raise TypeError("the counters classes have slots")
+
+        def counters(cls: _C) -> _C:
+            made = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(cls)
+            made.__counterFields__ = tuple((f.name, f.default) for f in dataclasses.fields(made))
+            made.__hash__ = None  # mutable and compared by value, as a dataclass
+            return made
+
+        return counters
 
 
 @dataclass(slots=True)

@@ -20,9 +20,10 @@ small services' sections share their keys through inheritance.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from services import dataclass  # dataclasses', compiling nothing at import
 from services.config.netparsers import (
     parseBroadcast,
     parseEndpoints,
@@ -49,6 +50,7 @@ from services.config.parsers import (
     parseSeconds,
     parseSize,
 )
+
 
 __all__ = [
     "LOOPBACK_NETWORKS",

@@ -16,8 +16,8 @@ The defaults are those of the daemon's own configuration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
+from services import dataclass
 from services.net.sockets import SocketOptions
 
 __all__ = ["EchoSettings", "SmallServiceSettings", "UdpEchoSettings"]

@@ -22,12 +22,12 @@ with; L{services.net.endpoints} turns a description into an endpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 
-from services.net.seqpacket import parseSeqpacketDescription
+from services import dataclass
 
 __all__ = [
     "ListenSpec",
@@ -176,6 +176,8 @@ def checkEndpoint(description: str) -> None:
         systemdArguments(spec.socket)
         return
     if spec.kind == "unixseq":
+        from services.net.seqpacket import parseSeqpacketDescription  # only for unixseq:
+
         parseSeqpacketDescription(spec.socket)
         return
     if spec.kind in ("tcp", "tcp6", "unix"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import partial
 from typing import Any
 
@@ -22,10 +22,9 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from zope.interface import implementer
 
+from services import dataclass
 from services._twisted.transports import adoptUNIXPortKeepingFile
 from services.net.descriptions import ListenSpec, parseListen, systemdArguments
-from services.net.proxyheader import LOOPBACK, ProxyHeaderEndpoint
-from services.net.seqpacket import SeqpacketServerEndpoint
 from services.net.sockets import SocketOptions, withBacklog, withReusePort
 from services.net.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
 
@@ -176,6 +175,8 @@ def socketEndpoint(
     fileno = context.inheritedFor(spec.description)
     if spec.kind == "unixseq":
         # SOCK_SEQPACKET: Twisted has no such endpoint; ours also adopts.
+        from services.net.seqpacket import SeqpacketServerEndpoint  # only for unixseq:
+
         return SeqpacketServerEndpoint.fromDescription(
             reactor, spec.socket, options.backlog, fileno
         )
@@ -243,6 +244,8 @@ def endpointFor(
     spec = parseListen(description)
     endpoint = socketEndpoint(reactor, spec, options, context)
     if spec.proxy:
+        from services.net.proxyheader import LOOPBACK, ProxyHeaderEndpoint  # only for haproxy:
+
         trusted = LOOPBACK if trustedProxies is None else trustedProxies
         endpoint = ProxyHeaderEndpoint(endpoint, reactor, stats, trusted=trusted)
     if spec.tls is not None:

@@ -17,7 +17,6 @@ strings do not offer, applied to every listener of one service
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import (
@@ -28,6 +27,7 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
+from services import dataclass
 from services._twisted.endpoints import listenTCPReusingPort, tcpServerArguments
 
 __all__ = [

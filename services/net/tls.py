@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from twisted.internet.defer import Deferred, fail
@@ -28,6 +27,7 @@ from twisted.internet.interfaces import (
 from twisted.internet.ssl import CertificateOptions, TLSVersion
 from zope.interface import implementer
 
+from services import dataclass
 from services._twisted.tls import serverTLSFactory
 
 __all__ = [

@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.threads import blockingCallFromThread
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
     from prometheus_client.registry import CollectorRegistry
 
-from services import __version__
+from services import __version__, dataclass
 from services.net.defaults import defaultReactor
 from services.net.listener import isListening
 

@@ -11,9 +11,9 @@ pool, a program of its own builds them directly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from services import dataclass
 from services.net.sockets import SocketOptions
 
 __all__ = ["HTTPLimits", "WebSettings", "WorkerReports"]

@@ -58,7 +58,8 @@ class DaemonImportTests(SynchronousTestCase):
         An echo-only daemon imports neither the web, metrics nor worker
         modules, nor C{twisted.application.internet} (whose client service
         brings a state machine library), nor Twisted's endpoint parser
-        plugins (which looking for systemd's sockets loads).
+        plugins (which looking for systemd's sockets loads), nor the PROXY
+        header and C{SOCK_SEQPACKET} layers its listeners do not use.
         """
         modules = importedBy(ECHO_ONLY)
         self.assertIn("services.echo._tcp", modules)
@@ -74,8 +75,27 @@ class DaemonImportTests(SynchronousTestCase):
             "services.daemon.workerlog",
             "services.daemon.sharedlisteners",
             "twisted.plugins.twisted_core",
+            "services.net.proxyheader",
+            "twisted.protocols.haproxy",
+            "services.net.seqpacket",
         }
         self.assertEqual(unwanted & modules, set())
+
+    def test_valueClassesCompileNothing(self) -> None:
+        """
+        The configuration sections and the settings an echo-only daemon
+        builds are made by L{services.dataclass}, which compiles no method
+        at import.
+        """
+        from services import config, stats
+        from services.echo import EchoSettings
+        from services.net.endpoints import ListenContext
+        from services.net.sockets import SocketOptions
+
+        made = (EchoSettings, ListenContext, SocketOptions)
+        for cls in (*config.SECTIONS.values(), config.Config, *made):
+            self.assertIn("__valueFields__", cls.__dict__, cls)
+        self.assertIn("__counterFields__", stats.ConnectionStats.__dict__)
 
     def test_systemdOnlyWhenListening(self) -> None:
         """

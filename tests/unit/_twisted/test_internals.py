@@ -23,6 +23,7 @@ import services
 from services import _twisted
 from services._twisted import PrivateName, endpoints, privateNames, resolve, transports
 from services._twisted import tls as twistedTLS
+from services._twisted import web as _web  # noqa: F401 (patched as _twisted.web below)
 from services.discovery._wire import REPLY, decode, newNonce, query
 
 from tests.support import Daemon, freePort, isolatedConfig, lackingInternals
