@@ -53,7 +53,21 @@ _CHANNEL = ("services.web._channel",)
 _REQUEST = ("services.web._request",)
 _SITE = ("services.web._site",)
 
+def _headers() -> Any:
+    from twisted.web.http_headers import Headers
+
+    return Headers({b"content-length": [b"1"]})
+
+
 PRIVATE_NAMES = (
+    PrivateName(
+        "twisted.web.http_headers:Headers._rawHeaders",
+        "the headers' dict (canonical name to values), which the request path reads "
+        "and sets directly for the names it knows to be canonical",
+        (*_CHANNEL, *_REQUEST),
+        shape=lambda value: value == {b"Content-Length": [b"1"]},
+        instance=_headers,
+    ),
     PrivateName(
         "twisted.web.resource:_IEncodingResource",
         "resources that compress their answer (EncodingResourceWrapper), as Request.process",
@@ -99,6 +113,13 @@ PRIVATE_NAMES = (
         _CHANNEL,
         shape=isA(bytes),
         instance=_readingChannel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._receivedHeaderCount",
+        "the count of the request's headers so far, which maxHeaders limits",
+        _CHANNEL,
+        shape=lambda value: value == 0,
+        instance=_channel,
     ),
     PrivateName(
         "twisted.web.http:HTTPChannel._abortingCall",

@@ -28,6 +28,7 @@ from operator import attrgetter
 from typing import Any
 
 from twisted.web.http import HTTPChannel
+from twisted.web.http_headers import Headers
 from twisted.web.resource import _IEncodingResource
 from twisted.web.server import Site
 
@@ -36,7 +37,9 @@ __all__ = [
     "LimitedChannelBase",
     "LoggingSiteBase",
     "answerStar",
+    "canonicalHeaderName",
     "hasQueuedBytes",
+    "rawHeaders",
     "sendQueuedWrites",
     "setContentHeaders",
     "setEncoder",
@@ -47,6 +50,32 @@ __all__ = [
 #: (L{twisted.web.resource.EncodingResourceWrapper}), which Request.process
 #: asks for an encoder.
 IEncodingResource = _IEncodingResource
+
+
+def rawHeaders(headers: Any) -> dict[bytes, list[bytes]]:
+    """
+    The dict that a L{Headers} keeps its headers in: canonical name (as
+    L{Headers} capitalizes it, C{b"Content-Length"}) to the list of values.
+    Reading it, or setting a canonical name to a fresh list of sanitized
+    values, is what L{Headers.getRawHeaders} and L{Headers.setRawHeaders}
+    do, without canonicalizing and sanitizing again what the caller knows
+    to be canonical and clean.
+    """
+    raw: dict[bytes, list[bytes]] = headers._rawHeaders
+    return raw
+
+
+def canonicalHeaderName(name: bytes) -> bytes:
+    """
+    The name under which L{Headers} stores a header named C{name}
+    (C{b"content-length"}: C{b"Content-Length"}).
+
+    @raise InvalidHeaderName: when C{name} is not a token.
+    """
+    headers = Headers()
+    headers.addRawHeader(name, b"")
+    ((canonical, _),) = headers.getAllRawHeaders()
+    return canonical
 
 
 def answerStar(request: Any) -> None:
@@ -149,6 +178,15 @@ class LimitedChannelBase(HTTPChannel):
         The bytes received that the line parser holds, not parsed yet (while
         the channel is paused, or the start of the next request); empty
         when there are none.
+        """,
+    )
+
+    receivedHeaderCount = property(
+        attrgetter("_receivedHeaderCount"),
+        lambda self, count: setattr(self, "_receivedHeaderCount", count),
+        doc="""
+        The headers of the request being parsed so far, which C{maxHeaders}
+        limits (reset for each request).
         """,
     )
 
