@@ -86,6 +86,18 @@ PRIVATE_NAMES = (
         shape=lambda value: value is None,
     ),
     PrivateName(
+        "twisted.web.server:Request._inFakeHead",
+        "whether twisted.web renders a GET for a HEAD, whose body it drops",
+        _REQUEST,
+        shape=lambda value: value is False,
+    ),
+    PrivateName(
+        "twisted.web.http:Request._disconnected",
+        "whether the request's connection is lost (nothing is written then)",
+        _REQUEST,
+        shape=lambda value: value is False,
+    ),
+    PrivateName(
         "twisted.web.http:HTTPChannel._buffer",
         "the request bytes not parsed yet, held while the channel is paused",
         _CHANNEL,

@@ -39,6 +39,7 @@ __all__ = [
     "answerStar",
     "canonicalHeaderName",
     "hasQueuedBytes",
+    "hasPlainAnswer",
     "rawHeaders",
     "sendQueuedWrites",
     "setContentHeaders",
@@ -76,6 +77,15 @@ def canonicalHeaderName(name: bytes) -> bytes:
     headers.addRawHeader(name, b"")
     ((canonical, _),) = headers.getAllRawHeaders()
     return canonical
+
+
+def hasPlainAnswer(request: Any) -> bool:
+    """
+    Whether C{request}'s answer goes out as its resource gave it: no
+    encoder (gzip) transforms it, twisted.web is not rendering a GET for a
+    HEAD, and the connection is not lost.
+    """
+    return not (request._encoder or request._inFakeHead or request._disconnected)
 
 
 def answerStar(request: Any) -> None:

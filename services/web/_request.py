@@ -26,7 +26,13 @@ from twisted.web.http import NO_BODY_CODES, unquote
 from twisted.web.resource import IResource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from services._twisted.webbase import IEncodingResource, answerStar, rawHeaders, setEncoder
+from services._twisted.webbase import (
+    IEncodingResource,
+    answerStar,
+    hasPlainAnswer,
+    rawHeaders,
+    setEncoder,
+)
 
 if TYPE_CHECKING:
     from services.web._channel import LimitedChannel
@@ -124,9 +130,7 @@ class LimitedRequest(Request):
         if (
             self.method == b"HEAD"
             or self.startedWriting
-            or self._encoder
-            or self._inFakeHead
-            or self._disconnected
+            or not hasPlainAnswer(self)
             or self.finished
             or self.cookies
             or self.lastModified is not None
