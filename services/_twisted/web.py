@@ -134,6 +134,26 @@ PRIVATE_NAMES = (
         instance=_channel,
     ),
     PrivateName(
+        "twisted.web.http:_parseRequestLine",
+        "the request line's parser (400 when it raises), for request heads parsed whole",
+        _CHANNEL,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._receivedHeaderSize",
+        "the bytes of the request line and headers so far, which totalHeadersSize "
+        "limits (0 between requests)",
+        _CHANNEL,
+        shape=lambda value: value == 0,
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.protocols.basic:LineReceiver._busyReceiving",
+        "whether the line parser is handing bytes on (it queues bytes received then)",
+        _CHANNEL,
+        shape=lambda value: value is False,
+        instance=_channel,
+    ),
+    PrivateName(
         "twisted.web.http:HTTPChannel._abortingCall",
         "the pending abort of a connection being closed, so a send timeout adds none",
         _CHANNEL,

@@ -43,6 +43,13 @@ counted, and a warning says so at most once a minute.  Connections speak
 HTTP/1.1 (a plain C{HTTPChannel}); on C{ssl:} listeners L{services.web._http2}
 adds HTTP/2 with the same limits.
 
+Every limit holds on the lean path that plain requests take (on by
+default, L{LimitedChannel.leanPath}): request heads complete in the bytes
+received are parsed whole (L{LimitedChannelBase.parseHeads}), header lines
+stored under names canonicalized once per site, and whole-body answers
+written in one piece (L{services.web._request}); what that path does not
+cover goes through twisted.web's code, and the answers are the same.
+
 L{LimitedChannel} is the channel that keeps these limits;
 L{services.web._site.LimitedSite} builds it, counts and logs.
 
@@ -57,6 +64,7 @@ state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall
@@ -143,6 +151,7 @@ class LimitedChannel(LimitedChannelBase):
     _awaitingRequest = False
     _replaying = False
     _rejected = False
+    rejected = property(attrgetter("_rejected"), doc="Whether a request was refused.")
 
     def connectionMade(self) -> None:
         """
@@ -173,8 +182,21 @@ class LimitedChannel(LimitedChannelBase):
             self.bytesIn += len(data)
         if self._awaitingRequest and not self.paused:
             self._startHeaderClock()
-        LimitedChannelBase.dataReceived(self, data)
+        if data and self.leanPath and self.betweenRequests():
+            self.resetTimeout()
+            rest = self.parseHeads(data)
+            if rest:
+                LimitedChannelBase.dataReceived(self, rest)
+        else:
+            LimitedChannelBase.dataReceived(self, data)
         if self._awaitingRequest and self.unparsedBytes and not self._rejected and not self.paused:
+            self._startHeaderClock()
+
+    def headStarted(self) -> None:
+        """
+        A pipelined request's head starts: its header deadline does.
+        """
+        if self._awaitingRequest:
             self._startHeaderClock()
 
     def lineLengthExceeded(self, line: bytes) -> None:

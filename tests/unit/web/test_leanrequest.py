@@ -66,7 +66,7 @@ class LeanPathTests(SynchronousTestCase):
     The lean path answers as twisted.web does.
     """
 
-    def answer(self, data: bytes, lean: bool) -> tuple[bytes, WebStats, bool]:
+    def answer(self, data: bytes | list[bytes], lean: bool) -> tuple[bytes, WebStats, bool]:
         """
         What a connection to a fresh site, with the lean path on or off,
         writes for C{data}; the site's counters; whether it stays open.
@@ -85,12 +85,13 @@ class LeanPathTests(SynchronousTestCase):
         channel.leanPath = lean
         transport = StringTransport(peerAddress=address)
         channel.makeConnection(transport)
-        channel.dataReceived(data)
+        for chunk in [data] if isinstance(data, bytes) else data:
+            channel.dataReceived(chunk)
         open_ = not transport.disconnecting
         channel.connectionLost(Failure(ConnectionError("closed by the test")))
         return transport.value(), stats, open_
 
-    def assertSameAnswer(self, data: bytes) -> bytes:
+    def assertSameAnswer(self, data: bytes | list[bytes]) -> bytes:
         """
         The lean path and twisted.web write the same bytes, count the same
         and leave the connection in the same state; return the bytes.
@@ -249,3 +250,67 @@ class LeanPathTests(SynchronousTestCase):
             self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "))
             channel.connectionLost(Failure(ConnectionError("closed by the test")))
         self.assertEqual(len(site.headerNames), 5)
+
+
+class WholeHeadTests(LeanPathTests):
+    """
+    Request heads parsed whole (L{LimitedChannelBase.parseHeads}) are read
+    as twisted.web's line parser reads them, however the bytes are split
+    and whatever follows them.
+    """
+
+    def test_splits(self) -> None:
+        """
+        Pipelined requests split anywhere across reads answer the same.
+        """
+        data = self.get(b"/") + self.get(b"/varied?kind=cookie", b"X-A: 1") + self.get(b"/")
+        for size in (1, 2, 7, 40, len(data) - 1):
+            with self.subTest(size=size):
+                chunks = [data[i : i + size] for i in range(0, len(data), size)]
+                value = self.assertSameAnswer(chunks)
+                self.assertEqual(value.count(b"HTTP/1.1 200 "), 3)
+
+    def test_whatFollows(self) -> None:
+        """
+        A head followed by what only the line parser handles (a folded
+        line, a blank line before a request line, a body, a chunked body, a
+        request that closes, HTTP/1.0, a malformed request line, a head over
+        the size limit) answers the same.
+        """
+        plain = self.get(b"/")
+        for following in (
+            self.get(b"/varied", b"X-A: 1", b" folded"),
+            b"\r\n" + plain,
+            self.get(b"/varied", b"Content-Length: 3") + b"abc",
+            self.get(b"/varied", b"Transfer-Encoding: chunked") + b"3\r\nabc\r\n0\r\n\r\n",
+            self.get(b"/", b"Connection: close"),
+            self.get(b"/", version=b"HTTP/1.0"),
+            b"GET /\r\nHost: web\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: web\r\n" + b"X-Long: " + b"x" * 20000 + b"\r\n\r\n",
+            self.get(b"/", b"X-%d: v" % (1,), *(b"X-%d: v" % (i,) for i in range(2, 120))),
+            b"GET / HTTP/1.1\r\n\r\n",
+        ):
+            with self.subTest(following=following[:60]):
+                self.assertSameAnswer(plain + following + plain)
+                self.assertSameAnswer([plain, following + plain])
+
+    def test_headerDeadlineOfPipelined(self) -> None:
+        """
+        A pipelined request whose head is incomplete after answered ones
+        gets its header deadline: 408 after C{headerTimeout}.
+        """
+        clock = Clock()
+        tree = Branch()
+        tree.putChild(b"", Hello())
+        stats = WebStats()
+        site = LimitedSite(tree, HTTPLimits(headerTimeout=5), stats, reactor=clock)
+        address = IPv4Address("TCP", "127.0.0.1", 40000)
+        channel = site.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        channel.dataReceived(self.get(b"/") * 3 + b"GET / HTTP/1.1\r\nHo")
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 "), 3)
+        clock.advance(5)
+        self.assertIn(b"HTTP/1.1 408 ", transport.value())
+        self.assertEqual(stats.headerTimeouts, 1)
+        channel.connectionLost(Failure(ConnectionError("closed by the test")))
