@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.python.failure import Failure
 from twisted.web.error import UnsupportedMethod
-from twisted.web.http import NO_BODY_CODES, unquote
+from twisted.web.http import NO_BODY_CODES, parse_qs, unquote
 from twisted.web.resource import IResource
 from twisted.web.server import NOT_DONE_YET, Request
 
@@ -69,6 +69,27 @@ class LimitedRequest(Request):
 
     channel: LimitedChannel
     _bodyReceived = 0
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        """
+        The request is complete: as L{Request.requestReceived}, which reads
+        the body's length and type only to parse the form of a POST,
+        without reading them for any other method.
+        """
+        if command == b"POST":
+            Request.requestReceived(self, command, path, version)
+            return
+        self.content.seek(0, 0)
+        self.method, self.uri = command, path
+        self.clientproto = version
+        query = path.find(b"?")
+        if query < 0:
+            self.path = path
+            self.args = {}
+        else:
+            self.path = path[:query]
+            self.args = parse_qs(path[query + 1 :], 1)
+        self.process()
 
     def process(self) -> None:
         """

@@ -314,3 +314,14 @@ class WholeHeadTests(LeanPathTests):
         self.assertIn(b"HTTP/1.1 408 ", transport.value())
         self.assertEqual(stats.headerTimeouts, 1)
         channel.connectionLost(Failure(ConnectionError("closed by the test")))
+
+    def test_queries(self) -> None:
+        """
+        Query strings (none, empty, repeated keys, a second C{?}, escapes)
+        reach the resource as twisted.web parses them, for every method.
+        """
+        for path in (b"/varied", b"/varied?", b"/varied?kind=typed&kind=x",
+                     b"/varied?a=1?b=2", b"/varied?kind=%65tag", b"/var%69ed?kind=etag"):
+            for method in (b"GET", b"POST", b"HEAD"):
+                with self.subTest(path=path, method=method):
+                    self.assertSameAnswer(self.get(path, method=method))
