@@ -29,6 +29,7 @@ half would reach into the other's names of Twisted.
 
 from __future__ import annotations
 
+import re
 from operator import attrgetter
 from typing import Any
 
@@ -52,6 +53,11 @@ __all__ = [
     "setEncoder",
     "setStatInfo",
 ]
+
+#: A folded header line (one that starts with a space or a tab).  A
+#: pattern, not C{b"..." in head}: CPython's bytes test first tries its
+#: argument as an integer and formats the TypeError it then clears.
+_FOLDED = re.compile(rb"\r\n[ \t]")
 
 #: twisted.web's interface of resources that encode (compress) their answer
 #: (L{twisted.web.resource.EncodingResourceWrapper}), which Request.process
@@ -247,7 +253,7 @@ class LimitedChannelBase(HTTPChannel):
                 if end <= 0 or data.startswith(b"\r\n"):
                     break
                 head = data[:end]
-                if b"\r\n " in head or b"\r\n\t" in head:
+                if _FOLDED.search(head) is not None:
                     break
                 if not first:
                     self.headStarted()

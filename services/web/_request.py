@@ -108,7 +108,7 @@ class LimitedRequest(Request):
         self.prepath = []
         segments = self.path[1:].split(b"/")
         # unquote changes nothing without a "%": one call per segment saved.
-        self.postpath = list(map(unquote, segments)) if b"%" in self.path else segments
+        self.postpath = list(map(unquote, segments)) if self.path.find(b"%") >= 0 else segments
         if self.path == b"*":
             answerStar(self)
             return
