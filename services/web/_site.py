@@ -120,6 +120,17 @@ class LimitedSite(LoggingSiteBase):
             self._date = datetimeToString(now)
         return self._date
 
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The protocols its channels speak, which TLS listeners offer by ALPN
+        along with their own list: HTTP/1.1 only.  (C{Site} offers C{h2}
+        whenever the h2 package is installed, which a L{LimitedChannel}
+        cannot speak: with C{http2 = no}, a client that asked for HTTP/2
+        got it and then a broken connection.  HTTP/2 is served by the
+        factory of L{services.web._http2}, which lists it itself.)
+        """
+        return [b"http/1.1"]
+
     def getResourceFor(self, request: Any) -> IResource:
         """
         The resource that answers C{request}, found as L{Site.getResourceFor}

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -325,3 +326,17 @@ class WholeHeadTests(LeanPathTests):
             for method in (b"GET", b"POST", b"HEAD"):
                 with self.subTest(path=path, method=method):
                     self.assertSameAnswer(self.get(path, method=method))
+
+
+class ALPNTests(SynchronousTestCase):
+    """
+    What a L{LimitedSite} offers by ALPN.
+    """
+
+    def test_http11Only(self) -> None:
+        """
+        A site offers HTTP/1.1 alone, the one protocol its channels speak,
+        so that a TLS listener without HTTP/2 never negotiates C{h2}.
+        """
+        site = LimitedSite(Hello(), HTTPLimits(), reactor=Clock())
+        self.assertEqual(IProtocolNegotiationFactory(site).acceptableProtocols(), [b"http/1.1"])
