@@ -23,7 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet._sslverify import IOpenSSLTrustRoot
-from twisted.internet.interfaces import IProtocolFactory, IProtocolNegotiationFactory
+from twisted.internet.interfaces import (
+    IProtocolFactory,
+    IProtocolNegotiationFactory,
+    IReactorTime,
+)
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
@@ -47,22 +51,26 @@ class _ALPNSetOnce(TLSMemoryBIOFactory):
         pass
 
 
-def serverTLSFactory(options: Any, protocolFactory: IProtocolFactory) -> TLSMemoryBIOFactory:
+def serverTLSFactory(
+    options: Any, protocolFactory: IProtocolFactory, clock: IReactorTime | None = None
+) -> TLSMemoryBIOFactory:
     """
     A server-side L{TLSMemoryBIOFactory} over C{protocolFactory}, with the
     ALPN protocols it offers (HTTP/2 for a Site) set on C{options}'s context.
 
     @param options: L{twisted.internet.ssl.CertificateOptions}.
+    @param clock: the clock the transports schedule their write flushes
+        on; L{None} for the global reactor.
     """
     if not (ALPN_PER_CONNECTION and IProtocolNegotiationFactory.providedBy(protocolFactory)):
-        return TLSMemoryBIOFactory(options, False, protocolFactory)
+        return TLSMemoryBIOFactory(options, False, protocolFactory, clock)
     # Twisted < 26.4 would set the wrapped factory's protocols on the shared
     # context for every connection: a Site offers h2 whenever the h2 package
     # is installed, which would bypass our choice (HTTP/2 off, or only with
     # our limited connection).  The options' own protocols, which we chose,
     # are on the context already (CertificateOptions sets them when it makes
     # it), so the per-connection step is skipped.
-    return _ALPNSetOnce(options, False, protocolFactory)
+    return _ALPNSetOnce(options, False, protocolFactory, clock)
 
 
 @implementer(IOpenSSLTrustRoot)

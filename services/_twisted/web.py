@@ -53,7 +53,21 @@ _CHANNEL = ("services.web._channel",)
 _REQUEST = ("services.web._request",)
 _SITE = ("services.web._site",)
 
+def _headers() -> Any:
+    from twisted.web.http_headers import Headers
+
+    return Headers({b"content-length": [b"1"]})
+
+
 PRIVATE_NAMES = (
+    PrivateName(
+        "twisted.web.http_headers:Headers._rawHeaders",
+        "the headers' dict (canonical name to values), which the request path reads "
+        "and sets directly for the names it knows to be canonical",
+        (*_CHANNEL, *_REQUEST),
+        shape=lambda value: value == {b"Content-Length": [b"1"]},
+        instance=_headers,
+    ),
     PrivateName(
         "twisted.web.resource:_IEncodingResource",
         "resources that compress their answer (EncodingResourceWrapper), as Request.process",
@@ -70,6 +84,18 @@ PRIVATE_NAMES = (
         "the response encoder a resource asked for, as Request.process sets it",
         _REQUEST,
         shape=lambda value: value is None,
+    ),
+    PrivateName(
+        "twisted.web.server:Request._inFakeHead",
+        "whether twisted.web renders a GET for a HEAD, whose body it drops",
+        _REQUEST,
+        shape=lambda value: value is False,
+    ),
+    PrivateName(
+        "twisted.web.http:Request._disconnected",
+        "whether the request's connection is lost (nothing is written then)",
+        _REQUEST,
+        shape=lambda value: value is False,
     ),
     PrivateName(
         "twisted.web.http:HTTPChannel._buffer",
@@ -99,6 +125,33 @@ PRIVATE_NAMES = (
         _CHANNEL,
         shape=isA(bytes),
         instance=_readingChannel,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._receivedHeaderCount",
+        "the count of the request's headers so far, which maxHeaders limits",
+        _CHANNEL,
+        shape=lambda value: value == 0,
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.web.http:_parseRequestLine",
+        "the request line's parser (400 when it raises), for request heads parsed whole",
+        _CHANNEL,
+    ),
+    PrivateName(
+        "twisted.web.http:HTTPChannel._receivedHeaderSize",
+        "the bytes of the request line and headers so far, which totalHeadersSize "
+        "limits (0 between requests)",
+        _CHANNEL,
+        shape=lambda value: value == 0,
+        instance=_channel,
+    ),
+    PrivateName(
+        "twisted.protocols.basic:LineReceiver._busyReceiving",
+        "whether the line parser is handing bytes on (it queues bytes received then)",
+        _CHANNEL,
+        shape=lambda value: value is False,
+        instance=_channel,
     ),
     PrivateName(
         "twisted.web.http:HTTPChannel._abortingCall",

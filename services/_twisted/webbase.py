@@ -20,14 +20,22 @@ property of its own.  Nothing here adds work to a request that the code
 reading Twisted's attributes in place did not do, but for one attribute
 lookup through a property (an C{attrgetter}, no Python call) where the
 state is read.
+
+Why one module: the base channel's whole-head parser
+(L{LimitedChannelBase.parseHeads}) and its hooks read and set the same
+private parser state as the properties and hooks beside it; split, each
+half would reach into the other's names of Twisted.
 """
 
 from __future__ import annotations
 
+import re
 from operator import attrgetter
 from typing import Any
 
-from twisted.web.http import HTTPChannel
+from twisted.web.http import HTTPChannel, _parseRequestLine
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import INonQueuedRequestFactory
 from twisted.web.resource import _IEncodingResource
 from twisted.web.server import Site
 
@@ -36,17 +44,60 @@ __all__ = [
     "LimitedChannelBase",
     "LoggingSiteBase",
     "answerStar",
+    "canonicalHeaderName",
     "hasQueuedBytes",
+    "hasPlainAnswer",
+    "rawHeaders",
     "sendQueuedWrites",
     "setContentHeaders",
     "setEncoder",
     "setStatInfo",
 ]
 
+#: A folded header line (one that starts with a space or a tab).  A
+#: pattern, not C{b"..." in head}: CPython's bytes test first tries its
+#: argument as an integer and formats the TypeError it then clears.
+_FOLDED = re.compile(rb"\r\n[ \t]")
+
 #: twisted.web's interface of resources that encode (compress) their answer
 #: (L{twisted.web.resource.EncodingResourceWrapper}), which Request.process
 #: asks for an encoder.
 IEncodingResource = _IEncodingResource
+
+
+def rawHeaders(headers: Any) -> dict[bytes, list[bytes]]:
+    """
+    The dict that a L{Headers} keeps its headers in: canonical name (as
+    L{Headers} capitalizes it, C{b"Content-Length"}) to the list of values.
+    Reading it, or setting a canonical name to a fresh list of sanitized
+    values, is what L{Headers.getRawHeaders} and L{Headers.setRawHeaders}
+    do, without canonicalizing and sanitizing again what the caller knows
+    to be canonical and clean.
+    """
+    raw: dict[bytes, list[bytes]] = headers._rawHeaders
+    return raw
+
+
+def canonicalHeaderName(name: bytes) -> bytes:
+    """
+    The name under which L{Headers} stores a header named C{name}
+    (C{b"content-length"}: C{b"Content-Length"}).
+
+    @raise InvalidHeaderName: when C{name} is not a token.
+    """
+    headers = Headers()
+    headers.addRawHeader(name, b"")
+    ((canonical, _),) = headers.getAllRawHeaders()
+    return canonical
+
+
+def hasPlainAnswer(request: Any) -> bool:
+    """
+    Whether C{request}'s answer goes out as its resource gave it: no
+    encoder (gzip) transforms it, twisted.web is not rendering a GET for a
+    HEAD, and the connection is not lost.
+    """
+    return not (request._encoder or request._inFakeHead or request._disconnected)
 
 
 def answerStar(request: Any) -> None:
@@ -141,6 +192,109 @@ class LimitedChannelBase(HTTPChannel):
         """
         HTTPChannel._respondToBadRequestAndDisconnect(self)
 
+    #: Set by the subclass once it refused a request: nothing more is
+    #: parsed.
+    rejected = False
+
+    def betweenRequests(self) -> bool:
+        """
+        Whether the next byte received starts a new request line: no
+        request is being read or answered, nothing is held unparsed, the
+        connection stays open for more, and parsing is neither paused nor
+        in progress.
+        """
+        return bool(
+            self.line_mode
+            and self.persistent
+            and not self._handlingRequest
+            and not self._receivedHeaderSize
+            and not self._buffer
+            and not self._busyReceiving
+            and not self.paused
+        )
+
+    def headStarted(self) -> None:
+        """
+        L{parseHeads} starts parsing a request head after another request
+        in the same bytes; override to time it.
+        """
+
+    def parseHeads(self, data: bytes) -> bytes | None:
+        """
+        Parse the request heads complete in C{data} (when L{betweenRequests})
+        whole: each head is split into lines at once, and each line goes
+        where C{HTTPChannel.lineReceived} would send it (the request line
+        as it handles it, then C{headerReceived}, C{allHeadersReceived} and
+        C{allContentReceived}), in the same order, without a call of the
+        line parser and of C{lineReceived} per line.
+
+        Stops at whatever the line parser must see: a head not complete yet
+        or longer than C{totalHeadersSize}, folded header lines, a blank
+        line before the request line, a body, an answer not finished at
+        once, a pause, a connection not kept alive.
+
+        @return: the bytes from there, for C{dataReceived}; L{None} when
+            nothing more is to be parsed (a rejected request; a closing
+            connection, whose rest the line parser keeps, as it does).
+        """
+        limit = min(self.totalHeadersSize, self.MAX_LENGTH)
+        first = True
+        # Bytes received meanwhile are queued, as the line parser does.
+        self._busyReceiving = True
+        try:
+            while (
+                data
+                and self.line_mode
+                and self.persistent
+                and not self._handlingRequest
+                and not self.paused
+            ):
+                end = data.find(b"\r\n\r\n", 0, limit + 4)
+                if end <= 0 or data.startswith(b"\r\n"):
+                    break
+                head = data[:end]
+                if _FOLDED.search(head) is not None:
+                    break
+                if not first:
+                    self.headStarted()
+                first = False
+                data = data[end + 4 :]
+                lines = head.split(b"\r\n")
+                factory = self.requestFactory
+                if INonQueuedRequestFactory.providedBy(factory):
+                    request = factory(self)
+                else:
+                    request = factory(self, len(self.requests))
+                self.requests.append(request)
+                self._receivedHeaderSize = len(head) - 2 * (len(lines) - 1)
+                try:
+                    self._command, self._path, self._version = _parseRequestLine(lines[0])
+                except ValueError:
+                    self._respondToBadRequestAndDisconnect()
+                    return None
+                for line in lines[1:]:
+                    self.headerReceived(line)
+                    if self.rejected:
+                        return None
+                self.allHeadersReceived()
+                if self.rejected:
+                    return None
+                if self.length != 0:
+                    self.setRawMode()
+                    break
+                self.allContentReceived()
+                if self._buffer:  # received while the request was answered
+                    data += self._buffer
+                    self._buffer = b""
+                if self.rejected:
+                    return None
+                if self.transport.disconnecting:  # type: ignore[union-attr]
+                    self._buffer += data
+                    return None
+        finally:
+            self._busyReceiving = False
+        return data
+
     # The properties read on every request are attrgetters: no Python call.
 
     unparsedBytes = property(
@@ -149,6 +303,15 @@ class LimitedChannelBase(HTTPChannel):
         The bytes received that the line parser holds, not parsed yet (while
         the channel is paused, or the start of the next request); empty
         when there are none.
+        """,
+    )
+
+    receivedHeaderCount = property(
+        attrgetter("_receivedHeaderCount"),
+        lambda self, count: setattr(self, "_receivedHeaderCount", count),
+        doc="""
+        The headers of the request being parsed so far, which C{maxHeaders}
+        limits (reset for each request).
         """,
     )
 

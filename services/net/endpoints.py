@@ -251,5 +251,7 @@ def endpointFor(
     if spec.tls is not None:
         # Outside the PROXY layer: the header comes before the TLS handshake.
         files = partial(tlsFiles, spec, context)
-        endpoint = TLSServerEndpoint(endpoint, lambda: certificateOptions(files(), alpn))
+        endpoint = TLSServerEndpoint(
+            endpoint, lambda: certificateOptions(files(), alpn), reactor=reactor
+        )
     return endpoint

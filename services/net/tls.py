@@ -10,15 +10,23 @@ L{TLSServerEndpoint} layers TLS over it with a
 L{twisted.internet.ssl.CertificateOptions} whose minimum is raised to the
 configured version.  The files are read when the listener starts, so a
 missing or mismatched file stops the daemon with one line naming it.
+
+Twisted's TLS transport gathers the small writes of a connection and
+encrypts them as one record on the next reactor iteration, with a timed
+call per connection and per response.  L{SharedFlushClock} gives every
+connection of a listener one timed call per iteration instead: the records
+and the moment they are sent stay the same.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 from twisted.internet.defer import Deferred, fail
+from twisted.logger import Logger
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -27,13 +35,15 @@ from twisted.internet.interfaces import (
 from twisted.internet.ssl import CertificateOptions, TLSVersion
 from zope.interface import implementer
 
-from services import dataclass
+from services import dataclass, logs
 from services._twisted.tls import serverTLSFactory
+from services.net.defaults import defaultReactor
 
 __all__ = [
     "MINIMUM_VERSIONS",
     "TLSError",
     "TLSFiles",
+    "SharedFlushClock",
     "TLSServerEndpoint",
     "certificateOptions",
 ]
@@ -44,6 +54,83 @@ MINIMUM_VERSIONS = {"1.2": TLSVersion.TLSv1_2, "1.3": TLSVersion.TLSv1_3}
 _PEM_CERTIFICATE = re.compile(
     rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL
 )
+
+
+class _Soon:
+    """
+    A call that L{SharedFlushClock} runs on the next reactor iteration,
+    cancellable as a C{DelayedCall} is.
+    """
+
+    __slots__ = ("args", "called", "cancelled", "function")
+
+    def __init__(self, function: Callable[..., object], args: tuple[Any, ...]) -> None:
+        self.function = function
+        self.args = args
+        self.called = False
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """
+        Do not run it.
+        """
+        self.cancelled = True
+
+    def active(self) -> bool:
+        """
+        Whether it is still to run.
+        """
+        return not (self.called or self.cancelled)
+
+
+class SharedFlushClock:
+    """
+    The clock of a listener's TLS transports: the calls they ask for "as
+    soon as possible" (C{callLater(0, ...)}, to send the writes gathered
+    during this iteration as one record) all run from one timed call of
+    the reactor, in the order asked; any other delay is the reactor's.
+
+    @ivar reactor: the reactor whose timed calls it uses.
+    """
+
+    _log = Logger(observer=logs.observer)
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self._due: list[_Soon] = []
+        self._call: Any = None
+
+    def seconds(self) -> float:
+        """
+        The reactor's time.
+        """
+        seconds: float = self.reactor.seconds()
+        return seconds
+
+    def callLater(self, delay: float, function: Callable[..., object], *args: Any) -> Any:
+        """
+        Run C{function(*args)} in C{delay} seconds: with the others asked
+        for now when C{delay} is 0.
+        """
+        if delay:
+            return self.reactor.callLater(delay, function, *args)
+        soon = _Soon(function, args)
+        self._due.append(soon)
+        if self._call is None:
+            self._call = self.reactor.callLater(0, self._runDue)
+        return soon
+
+    def _runDue(self) -> None:
+        self._call = None
+        due, self._due = self._due, []
+        for soon in due:
+            if soon.cancelled:
+                continue
+            soon.called = True
+            try:
+                soon.function(*soon.args)
+            except Exception:
+                self._log.failure("Unhandled error in a TLS flush")
 
 
 class TLSError(ValueError):
@@ -153,15 +240,21 @@ class TLSServerEndpoint:
     """
 
     def __init__(
-        self, wrapped: IStreamServerEndpoint, options: Callable[[], CertificateOptions]
+        self,
+        wrapped: IStreamServerEndpoint,
+        options: Callable[[], CertificateOptions],
+        reactor: Any = None,
     ) -> None:
         """
         @param wrapped: the endpoint to listen on.
         @param options: called when listening starts; returns the TLS
             settings (so certificate files are read then).
+        @param reactor: the reactor whose timed calls send the connections'
+            gathered writes (L{SharedFlushClock}); the global one by default.
         """
         self.wrapped = wrapped
         self._options = options
+        self._reactor = reactor
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
         """
@@ -171,6 +264,7 @@ class TLSServerEndpoint:
             options = self._options()
         except Exception:
             return fail()
-        factory = serverTLSFactory(options, protocolFactory)
+        clock = SharedFlushClock(defaultReactor(self._reactor))
+        factory = serverTLSFactory(options, protocolFactory, clock)
         factory.noisy = False
         return self.wrapped.listen(factory)

@@ -43,6 +43,13 @@ counted, and a warning says so at most once a minute.  Connections speak
 HTTP/1.1 (a plain C{HTTPChannel}); on C{ssl:} listeners L{services.web._http2}
 adds HTTP/2 with the same limits.
 
+Every limit holds on the lean path that plain requests take (on by
+default, L{LimitedChannel.leanPath}): request heads complete in the bytes
+received are parsed whole (L{LimitedChannelBase.parseHeads}), header lines
+stored under names canonicalized once per site, and whole-body answers
+written in one piece (L{services.web._request}); what that path does not
+cover goes through twisted.web's code, and the answers are the same.
+
 L{LimitedChannel} is the channel that keeps these limits;
 L{services.web._site.LimitedSite} builds it, counts and logs.
 
@@ -56,18 +63,20 @@ state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.http_headers import Headers
+from twisted.web.http_headers import Headers, InvalidHeaderName
 from twisted.web.server import Request
 
 from services import logs
-from services._twisted.webbase import LimitedChannelBase
+from services._twisted.webbase import LimitedChannelBase, canonicalHeaderName, rawHeaders
 from services.net.sendtimeout import SendTimer
 from services.stats import WebStats
 from services.web._rejections import RejectedRequest, errorBody, errorResponse
@@ -76,6 +85,15 @@ if TYPE_CHECKING:
     from services.web._site import LimitedSite
 
 __all__ = ["LimitedChannel"]
+
+
+#: What a header value must not hold (RFC 9110 5.5).  A pattern, not three
+#: C{b"..." in value}: CPython's bytes test first tries its argument as an
+#: integer and formats the TypeError it then clears.
+_UNSAFE = re.compile(rb"[\x00\r\n]")
+
+#: The headers that say how long the body is: HTTPChannel reads them.
+_FRAMING = frozenset((b"Content-Length", b"Transfer-Encoding"))
 
 
 def _ignore(data: bytes) -> None:
@@ -99,12 +117,20 @@ class LimitedChannel(LimitedChannelBase):
         of a connection reset.
     @cvar maxHeaders: headers allowed in one request; one more gets 400
         (twisted.web's own default is 500).
+    @cvar leanPath: whether the common case takes the lean path: the
+        headers of a plain HTTP/1.1 request checked without twisted.web's
+        general code, and whole answers handed to L{writeResponse}
+        (L{services.web._request}); off, everything goes through
+        twisted.web's code, byte for byte the same answers.
     """
 
     _log = Logger(observer=logs.observer)
     factory: LimitedSite
     lingerTimeout = 2.0
     maxHeaders = 100
+    leanPath = True
+    #: The largest body L{writeResponse} copies into the headers' write.
+    joinedBodySize = 64 * 1024
     peer = "?"
     peerHost: str | None = None
     connectedAt = 0.0
@@ -131,6 +157,7 @@ class LimitedChannel(LimitedChannelBase):
     _awaitingRequest = False
     _replaying = False
     _rejected = False
+    rejected = property(attrgetter("_rejected"), doc="Whether a request was refused.")
 
     def connectionMade(self) -> None:
         """
@@ -161,8 +188,21 @@ class LimitedChannel(LimitedChannelBase):
             self.bytesIn += len(data)
         if self._awaitingRequest and not self.paused:
             self._startHeaderClock()
-        LimitedChannelBase.dataReceived(self, data)
+        if data and self.leanPath and self.betweenRequests():
+            self.resetTimeout()
+            rest = self.parseHeads(data)
+            if rest:
+                LimitedChannelBase.dataReceived(self, rest)
+        else:
+            LimitedChannelBase.dataReceived(self, data)
         if self._awaitingRequest and self.unparsedBytes and not self._rejected and not self.paused:
+            self._startHeaderClock()
+
+    def headStarted(self) -> None:
+        """
+        A pipelined request's head starts: its header deadline does.
+        """
+        if self._awaitingRequest:
             self._startHeaderClock()
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -173,23 +213,77 @@ class LimitedChannel(LimitedChannelBase):
         """
         self.respondToBadRequest()
 
+    def headerReceived(self, line: bytes) -> bool:
+        """
+        Store one header line, as C{HTTPChannel.headerReceived} does (400 to
+        a malformed line, a value with NUL, CR or LF, or one header over
+        C{maxHeaders}), with the header's canonical name looked up in the
+        site's table instead of canonicalized twice; the body's framing
+        headers, and any line it finds wrong, go to twisted.web's code.
+
+        @return: whether the header was valid.
+        """
+        name, colon, value = line.partition(b":")
+        names = self.factory.headerNames
+        canonical = names.get(name)
+        if canonical is None and colon:
+            try:
+                canonical = canonicalHeaderName(name)
+            except InvalidHeaderName:
+                pass
+            else:
+                if len(names) < self.factory.maxHeaderNames:
+                    names[name] = canonical
+        value = value.strip(b" \t")
+        if (
+            canonical is None
+            or canonical in _FRAMING
+            or not self.leanPath
+            or _UNSAFE.search(value) is not None
+        ):
+            ok: bool = LimitedChannelBase.headerReceived(self, line)
+            return ok
+        rawHeaders(self.requests[-1].requestHeaders).setdefault(canonical, []).append(value)
+        count = self.receivedHeaderCount = self.receivedHeaderCount + 1
+        if count > self.maxHeaders:
+            self.respondToBadRequest()
+            return False
+        return True
+
     def allHeadersReceived(self) -> None:
         """
         The headers are complete: stop their deadline, and answer 413 at
         once if the declared body is over the limit.
         """
         self._headerDeadline = None
+        request = self.requests[-1]
+        # Canonical names: the channel stored each header as Headers does.
+        headers = rawHeaders(request.requestHeaders)
+        version = self.requestVersion
         # RFC 9112 3.2: exactly one Host header in HTTP/1.1, at most one in
         # earlier versions (twisted.web takes the last of several).
-        hosts = self.requests[-1].requestHeaders.getRawHeaders(b"host")
-        if (len(hosts) > 1) if hosts else self.requestVersion == b"HTTP/1.1":
+        hosts = headers.get(b"Host")
+        if (len(hosts) > 1) if hosts else version == b"HTTP/1.1":
             self.respondToBadRequest()
             return
         limit = self.factory.limits.maxBody
         if limit and self.length is not None and self.length > limit:
             self.bodyTooLarge()
             return
-        LimitedChannelBase.allHeadersReceived(self)
+        if (
+            not self.leanPath
+            or version != b"HTTP/1.1"
+            or b"Connection" in headers
+            or b"Cookie" in headers
+            or b"Expect" in headers
+        ):
+            LimitedChannelBase.allHeadersReceived(self)
+            return
+        # What HTTPChannel.allHeadersReceived does for an HTTP/1.1 request
+        # without cookies, Connection or Expect headers: it stays
+        # persistent, and its body goes where the site says.
+        self.persistent = True
+        request.gotLength(self.length)
 
     def allContentReceived(self) -> None:
         """
@@ -333,6 +427,26 @@ class LimitedChannel(LimitedChannelBase):
             for value in values:
                 parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n")
+        self.transport.write(b"".join(parts))  # type: ignore[union-attr]
+
+    def writeResponse(
+        self, version: bytes, code: bytes, reason: bytes, headers: Any, body: bytes
+    ) -> None:
+        """
+        Write a whole response, status line, headers and body, as one
+        C{bytes} (one C{send()}, one TLS record); a large body is written
+        apart rather than copied.
+        """
+        if not isinstance(headers, Headers) or len(body) > self.joinedBodySize:
+            self.writeHeaders(version, code, reason, headers)
+            if body:
+                self.transport.write(body)  # type: ignore[union-attr]
+            return
+        parts = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                parts += (name, b": ", value, b"\r\n")
+        parts += (b"\r\n", body)
         self.transport.write(b"".join(parts))  # type: ignore[union-attr]
 
     def getHost(self) -> IAddress:

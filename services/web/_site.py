@@ -17,12 +17,14 @@ Each limit is off when set to 0.  Use it like a L{Site}::
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from io import BytesIO
+from typing import Any, BinaryIO
 
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.web.http import datetimeToString
-from twisted.web.resource import IResource
+from twisted.web.resource import IResource, getChildForRequest
 
 from services import logs
 from services._twisted.webbase import LoggingSiteBase
@@ -63,6 +65,8 @@ class LimitedSite(LoggingSiteBase):
     noisy = False
     #: Seconds between two warnings that the access log cannot be written.
     logWarningInterval = 60.0
+    #: The most header names remembered in L{headerNames}.
+    maxHeaderNames = 1000
     _log = Logger(observer=logs.observer)
     _logWarnedAt: float | None = None
     _logErrorsWarned = 0
@@ -92,8 +96,17 @@ class LimitedSite(LoggingSiteBase):
         #: The open connections, oldest first (see L{services.net.connections}).
         self.channels: dict[Any, None] = {}
         self._refusing = False
+        #: Header names as received to their canonical form (as Headers
+        #: stores them), for the channels' header parsing; at most
+        #: maxHeaderNames of them, so that clients sending ever new names
+        #: cannot grow it.
+        self.headerNames: dict[bytes, bytes] = {}
         self._dateSecond = -1
         self._date = b""
+        #: The Server header's value as setHeader would store it (line
+        #: breaks made spaces), or empty for none: sanitized once, set on
+        #: every response as is.
+        self.serverHeaderValue = b" ".join(limits.serverHeader.splitlines())
 
     def httpDate(self) -> bytes:
         """
@@ -106,6 +119,40 @@ class LimitedSite(LoggingSiteBase):
             self._dateSecond = second
             self._date = datetimeToString(now)
         return self._date
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """
+        The protocols its channels speak, which TLS listeners offer by ALPN
+        along with their own list: HTTP/1.1 only.  (C{Site} offers C{h2}
+        whenever the h2 package is installed, which a L{LimitedChannel}
+        cannot speak: with C{http2 = no}, a client that asked for HTTP/2
+        got it and then a broken connection.  HTTP/2 is served by the
+        factory of L{services.web._http2}, which lists it itself.)
+        """
+        return [b"http/1.1"]
+
+    def getResourceFor(self, request: Any) -> IResource:
+        """
+        The resource that answers C{request}, found as L{Site.getResourceFor}
+        finds it (its C{sitepath} a copy of its C{prepath}), without
+        C{copy.copy}'s dispatch on every request.
+        """
+        request.site = self
+        request.sitepath = request.prepath[:]
+        found: IResource = getChildForRequest(self.resource, request)
+        return found
+
+    def getContentFile(self, length: int | None) -> BinaryIO:
+        """
+        Where a request body of C{length} bytes (L{None}: not declared) is
+        stored, as twisted.web stores it: in memory when declared under
+        100,000 bytes, in a temporary file otherwise.  (twisted.web's
+        C{Request} asks the site first, and without this method raised and
+        caught an C{AttributeError} on every request.)
+        """
+        if length is not None and length < 100000:
+            return BytesIO()
+        return tempfile.TemporaryFile()
 
     def buildProtocol(self, addr: IAddress | None) -> Any:
         """

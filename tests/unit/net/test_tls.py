@@ -19,11 +19,19 @@ from OpenSSL import SSL
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.ssl import CertificateOptions
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from services.net.tls import TLSError, TLSFiles, TLSServerEndpoint, certificateOptions
+from services.net.tls import (
+    SharedFlushClock,
+    TLSError,
+    TLSFiles,
+    TLSServerEndpoint,
+    certificateOptions,
+)
 from tests.support import Daemon, freePort, isolatedConfig, makeCertificate
 
 
@@ -131,6 +139,90 @@ class TLSServerEndpointTests(SynchronousTestCase):
         endpoint = TLSServerEndpoint(TCP4ServerEndpoint(reactor, 8443), broken)
         self.failureResultOf(endpoint.listen(Factory()), TLSError)
         self.assertEqual(reactor.tcpServers, [])
+
+
+class SharedFlushClockTests(SynchronousTestCase):
+    """
+    Tests for L{SharedFlushClock}.
+    """
+
+    def test_oneTimedCall(self) -> None:
+        """
+        The calls asked for now run, in order, from one timed call of the
+        reactor, on its next iteration.
+        """
+        reactor = Clock()
+        clock = SharedFlushClock(reactor)
+        ran: list[int] = []
+        for i in range(3):
+            clock.callLater(0, ran.append, i)
+        self.assertEqual(len(reactor.getDelayedCalls()), 1)
+        self.assertEqual(ran, [])
+        reactor.advance(0)
+        self.assertEqual(ran, [0, 1, 2])
+        clock.callLater(0, ran.append, 3)
+        reactor.advance(0)
+        self.assertEqual(ran, [0, 1, 2, 3])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_cancel(self) -> None:
+        """
+        A cancelled call does not run; the others do.
+        """
+        reactor = Clock()
+        clock = SharedFlushClock(reactor)
+        ran: list[int] = []
+        first = clock.callLater(0, ran.append, 1)
+        second = clock.callLater(0, ran.append, 2)
+        self.assertTrue(first.active())
+        first.cancel()
+        self.assertFalse(first.active())
+        reactor.advance(0)
+        self.assertEqual(ran, [2])
+        self.assertFalse(second.active())
+
+    def test_delay(self) -> None:
+        """
+        A call with a delay is the reactor's own, at that delay.
+        """
+        reactor = Clock()
+        clock = SharedFlushClock(reactor)
+        ran: list[int] = []
+        clock.callLater(5, ran.append, 1)
+        reactor.advance(4)
+        self.assertEqual(ran, [])
+        reactor.advance(1)
+        self.assertEqual(ran, [1])
+        self.assertEqual(clock.seconds(), 5)
+
+    def test_errorLogged(self) -> None:
+        """
+        A call that raises is logged, and the calls after it run.
+        """
+        reactor = Clock()
+        clock = SharedFlushClock(reactor)
+        ran: list[int] = []
+        clock.callLater(0, lambda: 1 / 0)
+        clock.callLater(0, ran.append, 2)
+        with capturedLogs() as events:
+            reactor.advance(0)
+        self.assertEqual(ran, [2])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertTrue(any("TLS flush" in event.get("log_format", "") for event in events))
+
+    def test_listenerUsesIt(self) -> None:
+        """
+        The TLS factory of a L{TLSServerEndpoint} schedules its flushes on
+        a L{SharedFlushClock} of the endpoint's reactor.
+        """
+        reactor = MemoryReactorClock()
+        endpoint = TLSServerEndpoint(
+            TCP4ServerEndpoint(reactor, 8443), CertificateOptions, reactor=reactor
+        )
+        endpoint.listen(Factory())
+        tls = reactor.tcpServers[0][1]
+        self.assertIsInstance(tls._clock, SharedFlushClock)
+        self.assertIs(tls._clock.reactor, reactor)
 
 
 def tlsEcho(port: int, cafile: Path, payload: bytes, **versions: ssl.TLSVersion) -> tuple[bytes, str]:
