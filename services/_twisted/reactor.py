@@ -99,7 +99,22 @@ class LeanTCPServerMixin:
         being kept by each connection (about 140 bytes).  A value set that
         differs from the one made (an adopted socket's C{repstr} names its
         local port) is kept.
+      - The write path's flags that Twisted keeps on the class until they
+        change (C{dataBuffer}, C{disconnecting}, C{_writeDisconnecting},
+        C{TLS}) are the connection's own from the start: reading an
+        instance's attribute is specialised by CPython, looking past it to
+        the class is not, and L{writeDirectly} reads them for every write.
     """
+
+    _logstr: str | None = None
+    _repstr: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.dataBuffer = b""
+        self.disconnecting = 0
+        self._writeDisconnecting = False
+        self.TLS = False
 
     def doRead(self) -> Any:
         """
@@ -130,26 +145,26 @@ class LeanTCPServerMixin:
         """
         The prefix of the events logged in the connection's context.
         """
-        kept: str | None = self.__dict__.get("_logstr")
+        kept = self._logstr
         return kept if kept is not None else self._madeLogstr()
 
     @logstr.setter
     def logstr(self, value: str) -> None:
         if value != self._madeLogstr():
-            self.__dict__["_logstr"] = value
+            self._logstr = value
 
     @property
     def repstr(self) -> str:
         """
         The connection's C{repr}.
         """
-        kept: str | None = self.__dict__.get("_repstr")
+        kept = self._repstr
         return kept if kept is not None else self._madeRepstr()
 
     @repstr.setter
     def repstr(self, value: str) -> None:
         if value != self._madeRepstr():
-            self.__dict__["_repstr"] = value
+            self._repstr = value
 
 
 #: The handler of errors in the main loop, as Twisted's own (same namespace,

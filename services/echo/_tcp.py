@@ -143,8 +143,12 @@ class Echo(Protocol):
             writeDirectly(self.transport, data)
         else:
             self.transport.write(data)  # type: ignore[union-attr]
-        if self._idle is not None:
-            self._idle.touch(self)
+        idle = self._idle
+        if idle is not None:
+            # IdleTimeouts.touch, inline: one call less per read.
+            deadlines = idle.deadlines
+            del deadlines[self]
+            deadlines[self] = idle.seconds() + idle.timeout
 
     @property
     def bytesOut(self) -> int:
@@ -179,6 +183,11 @@ class Echo(Protocol):
             timeout=self.factory.idleTimeout,
         )
         self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def _idleExpired(self) -> None:
+        # The factory's idle timer forgot this connection: no more touching.
+        self._idle = None
+        self.timeoutConnection()
 
     def _sendTimedOut(self) -> None:
         """
@@ -310,7 +319,7 @@ class EchoFactory(_EchoFactoryBase):
         idle = self._idleTimeouts
         if idle is None or idle.timeout != timeout:
             idle = self._idleTimeouts = IdleTimeouts(
-                self.reactor, timeout, lambda echo: echo.timeoutConnection()
+                self.reactor, timeout, Echo._idleExpired
             )
         return idle
 
