@@ -11,6 +11,11 @@ the adoption of sockets with classes of the subclass's choosing.  Its
 methods are the data path itself, so that using the internals costs no
 call of its own; the choices (which connection and port classes) are the
 subclass's, L{services.nsepoll._reactor.NetservicesReactor}.
+
+Why one module: the main loop, the poll, the flush and the lean TCP
+connection are one data path over the same internals of the epoll reactor
+and the transports, registered together below; split, the data path would
+cross modules on every event for no gain in clarity.
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ Use it in your own application::
     factory = EchoFactory(idleTimeout=60, maxConnections=1000, sendTimeout=60)
     endpoints.serverFromString(reactor, "tcp:7007").listen(factory)
     reactor.run()
+
+Why one module: the protocol, its factory (which holds the limits, the
+counters and the one idle timer its connections share) and the service
+that drains them are the echo over streams; each is small and reads the
+others' state.
 """
 
 from __future__ import annotations
