@@ -11,15 +11,21 @@ the adoption of sockets with classes of the subclass's choosing.  Its
 methods are the data path itself, so that using the internals costs no
 call of its own; the choices (which connection and port classes) are the
 subclass's, L{services.nsepoll._reactor.NetservicesReactor}.
+
+Why one module: the main loop, the poll, the flush and the lean TCP
+connection are one data path over the same internals of the epoll reactor
+and the transports, registered together below; split, the data path would
+cross modules on every event for no gain in clarity.
 """
 
 from __future__ import annotations
 
 import socket
 import sys
+from errno import EWOULDBLOCK
 from typing import Any
 
-from twisted.internet import error, posixbase
+from twisted.internet import error, main, posixbase
 from twisted.logger import Logger
 from twisted.python import log
 
@@ -30,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover (no epoll: not Linux)
     epollreactor = None  # type: ignore[assignment]
 
-__all__ = ["PRIVATE_NAMES", "FlushMixin", "LeanEPollReactor"]
+__all__ = ["PRIVATE_NAMES", "FlushMixin", "LeanEPollReactor", "LeanTCPServerMixin"]
 
 # Looked up here, not imported, so that the registry still loads on a
 # Twisted without it (the nsepoll fast path is off there: see fastPath).
@@ -84,6 +90,97 @@ class FlushMixin:
         self._writing = False
         super().stopWriting()  # type: ignore[misc]
 
+
+class LeanTCPServerMixin:
+    """
+    Mix into a Twisted TCP server connection class (before it): one call
+    less per read, and two strings less per connection.
+
+      - C{doRead} hands what it reads to the protocol itself, which
+        C{tcp.Connection.doRead} does through C{_dataReceived}.
+      - C{logstr} and C{repstr}, the connection's log prefix and C{repr},
+        are made when asked for (rarely: the nsepoll loop logs without
+        the connection's context) from what they are made of, instead of
+        being kept by each connection (about 140 bytes).  A value set that
+        differs from the one made (an adopted socket's C{repstr} names its
+        local port) is kept.
+      - The write path's flags that Twisted keeps on the class until they
+        change (C{dataBuffer}, C{disconnecting}, C{_writeDisconnecting},
+        C{TLS}) are the connection's own from the start: reading an
+        instance's attribute is specialised by CPython, looking past it to
+        the class is not, and L{writeDirectly} reads them for every write.
+    """
+
+    _logstr: str | None = None
+    _repstr: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.dataBuffer = b""
+        self.disconnecting = 0
+        self._writeDisconnecting = False
+        self.TLS = False
+
+    def doRead(self) -> Any:
+        """
+        Read up to C{bufferSize} bytes and hand them to the protocol; the
+        reason the connection is lost when the read fails or finds the end.
+        """
+        try:
+            data = self.socket.recv(self.bufferSize)  # type: ignore[attr-defined]
+        except OSError as se:
+            if se.args[0] == EWOULDBLOCK:
+                return None
+            return main.CONNECTION_LOST
+        if not data:
+            return main.CONNECTION_DONE
+        self.protocol.dataReceived(data)  # type: ignore[attr-defined]
+        return None
+
+    def _madeLogstr(self) -> str:
+        return f"{self._getLogPrefix(self.protocol)},{self.sessionno},{self.hostname}"  # type: ignore[attr-defined]
+
+    def _madeRepstr(self) -> str:
+        server = self.server  # type: ignore[attr-defined]
+        port = server._realPortNumber if server is not None else None
+        return f"<{self.protocol.__class__.__name__} #{self.sessionno} on {port}>"  # type: ignore[attr-defined]
+
+    @property
+    def logstr(self) -> str:
+        """
+        The prefix of the events logged in the connection's context.
+        """
+        kept = self._logstr
+        return kept if kept is not None else self._madeLogstr()
+
+    @logstr.setter
+    def logstr(self, value: str) -> None:
+        if value != self._madeLogstr():
+            self._logstr = value
+
+    @property
+    def repstr(self) -> str:
+        """
+        The connection's C{repr}.
+        """
+        kept = self._repstr
+        return kept if kept is not None else self._madeRepstr()
+
+    @repstr.setter
+    def repstr(self, value: str) -> None:
+        if value != self._madeRepstr():
+            self._repstr = value
+
+
+#: The handler of errors in the main loop, as Twisted's own (same namespace,
+#: same message).
+_topHandler = Logger(namespace="twisted.internet.base").failureHandler(
+    "Unexpected error in main loop"
+)
+
+#: The longest poll timeout, in seconds (epoll_wait takes a C int of
+#: milliseconds), as ReactorBase.timeout caps it.
+_LONGEST = 2147483
 
 if epollreactor is not None:
     _EPOLLIN = epollreactor.EPOLLIN
@@ -181,6 +278,41 @@ if epollreactor is not None:
                 connection._writing = True
                 connection.reactor.addWriter(connection)
             return True
+
+        def mainLoop(self) -> None:
+            """
+            Twisted's main loop, which runs the timed calls and computes the
+            poll's timeout in five calls of its own per turn, with those
+            calls made only on the turns that have timed calls due, new
+            timed calls, calls from threads or a stop to handle; the other
+            turns only poll, with the timeout of the earliest timed call.
+            An error is logged and the loop goes on, as Twisted's does.
+            """
+            while self._started:
+                with _topHandler:
+                    self._leanLoop()
+            # Not started any more: only logs that the loop terminated.
+            epollreactor.EPollReactor.mainLoop(self)
+
+        def _leanLoop(self) -> None:
+            seconds = self.seconds
+            poll = self.doIteration
+            while self._started:
+                if self.threadCallQueue or self._newTimedCalls or self._justStopped:
+                    self.runUntilCurrent()
+                    timeout = self.timeout()
+                else:
+                    pending = self._pendingTimedCalls
+                    if pending:
+                        timeout = pending[0].time - seconds()
+                        if timeout <= 0:
+                            self.runUntilCurrent()
+                            timeout = self.timeout()
+                        elif timeout > _LONGEST:
+                            timeout = _LONGEST
+                    else:
+                        timeout = None
+                poll(self.running and timeout)
 
         def runUntilCurrent(self) -> None:
             """
@@ -287,6 +419,57 @@ if epollreactor is not None:
 
 
 PRIVATE_NAMES = (
+    PrivateName(
+        "twisted.internet.base:ReactorBase._started",
+        "whether the main loop is to go on turning",
+        ("services.nsepoll._reactor",),
+        shape=isA(bool),
+        instance=_epollReactor,
+        fastPaths=('nsepoll',),
+    ),
+    PrivateName(
+        "twisted.internet.base:ReactorBase._justStopped",
+        "a stop whose shutdown the next runUntilCurrent starts: that turn runs it",
+        ("services.nsepoll._reactor",),
+        shape=isA(bool),
+        instance=_epollReactor,
+        fastPaths=('nsepoll',),
+    ),
+    PrivateName(
+        "twisted.internet.base:ReactorBase._newTimedCalls",
+        "timed calls not yet in the heap: that turn runs runUntilCurrent",
+        ("services.nsepoll._reactor",),
+        shape=isA(list),
+        instance=_epollReactor,
+        fastPaths=('nsepoll',),
+    ),
+    PrivateName(
+        "twisted.internet.base:ReactorBase._pendingTimedCalls",
+        "the heap of timed calls, whose head gives the poll's timeout",
+        ("services.nsepoll._reactor",),
+        shape=isA(list),
+        instance=_epollReactor,
+        fastPaths=('nsepoll',),
+    ),
+    PrivateName(
+        "twisted.internet.tcp:Connection._dataReceived",
+        "what a TCP read does with its bytes; LeanTCPServerMixin.doRead does the same inline",
+        ("services.nsepoll._reactor",),
+        fastPaths=('nsepoll',),
+    ),
+    PrivateName(
+        "twisted.internet.abstract:_LogOwner._getLogPrefix",
+        "the protocol's part of a connection's log prefix (logstr), made when asked for",
+        ("services.nsepoll._reactor",),
+        fastPaths=('nsepoll',),
+    ),
+    PrivateName(
+        "twisted.internet.tcp:Port._realPortNumber",
+        "the listening port number a connection's repr (repstr) names, made when asked for",
+        ("services.nsepoll._reactor",),
+        shape=lambda value: value is None or isinstance(value, int),
+        fastPaths=('nsepoll',),
+    ),
     PrivateName(
         "twisted.internet.posixbase:_NO_FILEDESC",
         "the reason a selectable whose descriptor is closed is disconnected",

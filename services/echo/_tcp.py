@@ -20,6 +20,11 @@ Use it in your own application::
     factory = EchoFactory(idleTimeout=60, maxConnections=1000, sendTimeout=60)
     endpoints.serverFromString(reactor, "tcp:7007").listen(factory)
     reactor.run()
+
+Why one module: the protocol, its factory (which holds the limits, the
+counters and the one idle timer its connections share) and the service
+that drains them are the echo over streams; each is small and reads the
+others' state.
 """
 
 from __future__ import annotations
@@ -31,14 +36,12 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
-    IDelayedCall,
     IHalfCloseableProtocol,
     IPushProducer,
     IReactorTime,
 )
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger, LogLevel
-from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -49,6 +52,7 @@ from services.net.connections import newest
 from services.net.defaults import defaultReactor
 from services.net.drain import ConnectionTracker
 from services.net.endpoints import ListenContext, endpointFor
+from services.net.idletimeout import IdleTimeouts
 from services.net.listener import ListenerService
 from services.net.sendtimeout import SendTimer, queuedBytes
 from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
@@ -73,7 +77,7 @@ def setNoDelay(transport: Any) -> None:
 
 
 @implementer(IPushProducer, IHalfCloseableProtocol)
-class Echo(Protocol, TimeoutMixin):
+class Echo(Protocol):
     """
     Echo every byte back to the peer, with backpressure and an idle timeout.
 
@@ -98,14 +102,12 @@ class Echo(Protocol, TimeoutMixin):
     backpressured = False
     _peer = "?"
     _direct = False
+    # Both made only when needed: the factory's one idle timer (see
+    # services.net.idletimeout) and, once the transport pauses the echo, the
+    # send timer; an idle connection then costs no timer object of its own.
+    _idle: IdleTimeouts | None = None
     _sendTimer: SendTimer | None = None
     readSize = 256 * 1024
-
-    def callLater(self, period: float, func: Any) -> IDelayedCall:
-        """
-        Schedule the idle timeout on the factory's reactor.
-        """
-        return self.factory.reactor.callLater(period, func)
 
     def connectionMade(self) -> None:
         """
@@ -125,12 +127,10 @@ class Echo(Protocol, TimeoutMixin):
         factory.tracker.add(self)
         self.connectedAt = factory.reactor.seconds()
         self.transport.registerProducer(self, True)  # type: ignore[union-attr]
-        if factory.idleTimeout:
-            self.setTimeout(factory.idleTimeout)
-        if factory.sendTimeout:
-            self._sendTimer = SendTimer(
-                factory.reactor, factory.sendTimeout, self.transport, self._sendTimedOut
-            )
+        idle = factory.idleTimeouts()
+        if idle is not None:
+            self._idle = idle
+            idle.add(self)
         if factory.logConnections:
             self._peer = describeAddress(self.transport.getPeer())  # type: ignore[union-attr]
             self._log.debug("echo: {peer} connected", peer=self._peer)
@@ -148,8 +148,12 @@ class Echo(Protocol, TimeoutMixin):
             writeDirectly(self.transport, data)
         else:
             self.transport.write(data)  # type: ignore[union-attr]
-        if self.timeOut:
-            self.resetTimeout()
+        idle = self._idle
+        if idle is not None:
+            # IdleTimeouts.touch, inline: one call less per read.
+            deadlines = idle.deadlines
+            del deadlines[self]
+            deadlines[self] = idle.seconds() + idle.timeout
 
     @property
     def bytesOut(self) -> int:
@@ -185,6 +189,11 @@ class Echo(Protocol, TimeoutMixin):
         )
         self.transport.abortConnection()  # type: ignore[union-attr]
 
+    def _idleExpired(self) -> None:
+        # The factory's idle timer forgot this connection: no more touching.
+        self._idle = None
+        self.timeoutConnection()
+
     def _sendTimedOut(self) -> None:
         """
         The peer read none of its echo for C{sendTimeout} seconds: drop the
@@ -202,7 +211,8 @@ class Echo(Protocol, TimeoutMixin):
         """
         Stop the timers, uncount the connection and log its totals.
         """
-        self.setTimeout(None)
+        if self._idle is not None:
+            self._idle.remove(self)
         if self._sendTimer is not None:
             self._sendTimer.stop()
         factory = self.factory
@@ -228,6 +238,11 @@ class Echo(Protocol, TimeoutMixin):
         """
         self.backpressured = True
         self.transport.pauseProducing()  # type: ignore[union-attr]
+        if self._sendTimer is None and self.factory.sendTimeout:
+            self._sendTimer = SendTimer(
+                self.factory.reactor, self.factory.sendTimeout, self.transport,
+                self._sendTimedOut,
+            )
         if self._sendTimer is not None:
             self._sendTimer.paused()
 
@@ -295,6 +310,23 @@ class EchoFactory(_EchoFactoryBase):
         self.noDelay = noDelay
         self.sendTimeout = sendTimeout or None
         self._refusing = False
+        self._idleTimeouts: IdleTimeouts | None = None
+
+    def idleTimeouts(self) -> IdleTimeouts | None:
+        """
+        The one timer of this factory's connections for C{idleTimeout}
+        (made again if C{idleTimeout} was changed), or L{None} when there is
+        no idle timeout.
+        """
+        timeout = self.idleTimeout
+        if not timeout:
+            return None
+        idle = self._idleTimeouts
+        if idle is None or idle.timeout != timeout:
+            idle = self._idleTimeouts = IdleTimeouts(
+                self.reactor, timeout, Echo._idleExpired
+            )
+        return idle
 
     @property
     def logConnections(self) -> bool:

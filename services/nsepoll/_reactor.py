@@ -52,7 +52,7 @@ from twisted.internet.main import installReactor
 from twisted.logger import Logger
 
 from services import logs
-from services._twisted.reactor import FlushMixin, LeanEPollReactor
+from services._twisted.reactor import FlushMixin, LeanEPollReactor, LeanTCPServerMixin
 from services._twisted.udp import ReaderDatagramPort
 
 __all__ = ["NetservicesReactor", "install"]
@@ -63,11 +63,12 @@ except ImportError:  # pragma: no cover (platforms without AF_UNIX)
     unix = None  # type: ignore[assignment]
 
 
-class Server(FlushMixin, tcp.Server):
+class Server(FlushMixin, LeanTCPServerMixin, tcp.Server):
     """
     A TCP server connection flushed by the reactor (see L{FlushMixin}),
-    which asks the kernel for its own address once (twisted.web asks for
-    every request).
+    with a shorter read path and fewer strings of its own (see
+    L{LeanTCPServerMixin}), which asks the kernel for its own address once
+    (twisted.web asks for every request).
     """
 
     _host: Any = None

@@ -215,6 +215,35 @@ class IdleTimeoutTests(SynchronousTestCase):
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_oneTimerForAllConnections(self) -> None:
+        """
+        The connections of a factory share one timer, and each still times
+        out C{idleTimeout} seconds after it last received something.
+        """
+        first, firstTransport = connect(self.factory)
+        self.clock.advance(4)
+        second, secondTransport = connect(self.factory)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.clock.advance(4)
+        first.dataReceived(b"x")
+        self.clock.advance(6.1)
+        self.assertEqual((firstTransport.aborted, secondTransport.aborted), (False, True))
+        self.clock.advance(4)
+        self.assertTrue(firstTransport.aborted)
+        self.assertEqual(self.factory.stats.timedOut, 2)
+
+    def test_dataAfterTimeout(self) -> None:
+        """
+        Bytes handed to a connection the timeout has aborted (an in-memory
+        transport does not stop reading) are echoed without restarting a
+        timer.
+        """
+        protocol, transport = connect(self.factory)
+        self.clock.advance(10)
+        protocol.dataReceived(b"late")
+        self.assertEqual(transport.value(), b"late")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_zeroDisables(self) -> None:
         """
         An idle timeout of 0 schedules nothing.

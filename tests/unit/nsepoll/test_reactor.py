@@ -544,3 +544,141 @@ class ReactorChoiceTests(SynchronousTestCase):
         twistd's C{--reactor} wins over C{[netservices] reactor}.
         """
         self.assertRunsOn("PollReactor", ["--reactor=poll"], "reactor = nsepoll")
+
+
+class Collecting(Protocol):
+    """
+    Keeps what it receives and how its connection ended.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.lost: list[Failure] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received.append(data)
+
+    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
+        self.lost.append(reason)
+
+
+class LeanServerTests(SynchronousTestCase):
+    """
+    The TCP connections' own read path and their log prefix and C{repr},
+    made when asked for.
+    """
+
+    def test_readHandsDataToProtocol(self) -> None:
+        """
+        C{doRead} hands what it reads to the protocol; with nothing to read
+        it returns nothing; at the end of the peer's data it returns the
+        reason the connection is done.
+        """
+        reactor = buildReactor(self)
+        protocol = Collecting()
+        connection, client = accepted(self, reactor, protocol)
+        self.assertIsNone(connection.doRead())
+        client.sendall(b"hello")
+        select.select([connection.socket], [], [], 5)
+        self.assertIsNone(connection.doRead())
+        self.assertEqual(protocol.received, [b"hello"])
+        client.shutdown(socket.SHUT_WR)
+        select.select([connection.socket], [], [], 5)
+        self.assertIsInstance(connection.doRead(), error.ConnectionDone)
+
+    def test_namesAsTwistedMakesThem(self) -> None:
+        """
+        C{logstr}, C{logPrefix()} and C{repr} are those of Twisted's own
+        connection, without being kept by the connection.
+        """
+        reactor = buildReactor(self)
+        connection, client = accepted(self, reactor)
+        port = connection.server.getHost().port
+        host = client.getsockname()[0]
+        self.assertEqual(connection.logstr, f"Protocol,{connection.sessionno},{host}")
+        self.assertEqual(connection.logPrefix(), connection.logstr)
+        self.assertEqual(repr(connection), f"<Protocol #{connection.sessionno} on {port}>")
+        self.assertNotIn("logstr", vars(connection))
+        self.assertNotIn("repstr", vars(connection))
+
+    def test_adoptedConnectionKeepsItsRepr(self) -> None:
+        """
+        An adopted connection, whose C{repr} names its local port (not a
+        listening port's), keeps it.
+        """
+        reactor = buildReactor(self)
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            client = socket.create_connection(listener.getsockname(), timeout=5)
+            self.addCleanup(client.close)
+            ours, _ = listener.accept()
+        with ours:
+            ours.setblocking(False)
+            connection = reactor.adoptStreamConnection(ours.fileno(), socket.AF_INET,
+                                                       Factory.forProtocol(Protocol))
+        local = connection.socket.getsockname()[1]
+        self.assertEqual(repr(connection), f"<Protocol #{connection.sessionno} on {local}>")
+
+
+class MainLoopTests(SynchronousTestCase):
+    """
+    The main loop polls only, unless timed calls are due, new ones were
+    made, a thread called in or the reactor stops; it runs all of those as
+    Twisted's loop does.
+    """
+
+    def test_timedAndThreadCallsRun(self) -> None:
+        """
+        Timed calls run at their time, in order, new ones made by timed
+        calls too; calls from threads run; C{stop} ends the loop and fires
+        the shutdown triggers.
+        """
+        reactor = buildReactor(self)
+        calls: list[str] = []
+        reactor.addSystemEventTrigger("before", "shutdown", calls.append, "shutdown")
+
+        def first() -> None:
+            calls.append("first")
+            reactor.callLater(0.01, second)
+
+        def second() -> None:
+            calls.append("second")
+            reactor.callFromThread(third)
+
+        def third() -> None:
+            calls.append("third")
+            reactor.stop()
+
+        reactor.callLater(0.02, first)
+        cancelled = reactor.callLater(0.01, calls.append, "cancelled")
+        cancelled.cancel()
+        reactor.callLater(0.5, reactor.crash)  # bounds the test if the loop misbehaves
+        reactor.run(installSignalHandlers=False)
+        self.assertEqual(calls, ["first", "second", "third", "shutdown"])
+
+    def test_errorsLoggedAndLoopGoesOn(self) -> None:
+        """
+        An error escaping from a turn of the loop is logged as Twisted logs
+        it, and the loop goes on.
+        """
+        reactor = buildReactor(self)
+        turns = []
+        poll = reactor.doIteration
+
+        def failingOnce(timeout: Any) -> None:
+            turns.append(timeout)
+            if len(turns) == 1:
+                raise RuntimeError("broken poll")
+            poll(timeout)
+
+        reactor.doIteration = failingOnce  # type: ignore[method-assign]
+        reactor.callLater(0.01, reactor.stop)
+        with capturedLogs() as events:
+            reactor.run(installSignalHandlers=False)
+        self.assertGreater(len(turns), 1)
+        failures = [e for e in events if e.get("log_failure") is not None]
+        self.assertEqual([f["log_format"] for f in failures], ["Unexpected error in main loop"])
+        self.assertEqual(failures[0]["log_namespace"], "twisted.internet.base")
+        self.assertIn("Main loop terminated.", [e.get("log_format") for e in events])
+        self.flushLoggedErrors(RuntimeError)
