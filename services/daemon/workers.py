@@ -152,7 +152,7 @@ class WorkerSupervisor(Service):
         self.runtime: str | None = None
         self.workers: dict[int, Any] = {}
         self._protocols: dict[int, WorkerProtocol] = {}
-        self._started: dict[int, float] = {}
+        self._startedAt: dict[int, float] = {}
         self._delay: dict[int, float] = {}
         self._restarts: dict[int, Any] = {}
         self._stateWriter: LoopingCall | None = None
@@ -271,7 +271,7 @@ class WorkerSupervisor(Service):
         )
         self.workers[index] = transport
         protocol.pid = transport.pid
-        self._started[index] = self.reactor.seconds()
+        self._startedAt[index] = self.reactor.seconds()
         self._log.info("worker {index} started (pid {pid})", index=index, pid=transport.pid)
 
     def _workerEnded(self, protocol: WorkerProtocol, reason: Failure) -> None:
@@ -282,7 +282,7 @@ class WorkerSupervisor(Service):
         if not self.running:
             self._log.info("worker {index} (pid {pid}) stopped", index=index, pid=pid)
             return
-        ranFor = self.reactor.seconds() - self._started[index]
+        ranFor = self.reactor.seconds() - self._startedAt[index]
         if ranFor >= 10 * self.minRestartDelay:
             delay = self._delay[index] = self.minRestartDelay
         else:

@@ -181,7 +181,7 @@ class RangeProducer:
         self._trailer = trailer
         self._index = 0
         self._sent = 0  # of the current part's file bytes
-        self._started = False  # whether the current part's header was written
+        self._partBegun = False  # whether the current part's header was written
         self._fd = fileObject.fileno()
 
     def start(self) -> None:
@@ -221,8 +221,8 @@ class RangeProducer:
         parts = self._parts
         while self._index < len(parts) and room > 0:
             header, offset, size = parts[self._index]
-            if not self._started:
-                self._started = True
+            if not self._partBegun:
+                self._partBegun = True
                 pieces.append(header)
                 room -= len(header)
             want = min(room, size - self._sent)
@@ -237,7 +237,7 @@ class RangeProducer:
             if self._sent == size:
                 self._index += 1
                 self._sent = 0
-                self._started = False
+                self._partBegun = False
         if self._index == len(parts) and self._trailer:
             pieces.append(self._trailer)
             self._trailer = b""
