@@ -16,7 +16,12 @@ the service does not listen.
 Which of them answer a query (L{matching}), what is added to an answer
 (L{additionalFor}), and which records heard conflict with ours
 (L{conflictsWith}, L{sortKey}) are decided here too, from the records
-alone; the responder decides when and where they are sent.
+alone; the responder decides when and where they are sent.  A query for
+a type that one of our unique names does not have is answered with that
+name's C{NSEC} record (RFC 6762 section 6.1, L{negative}), so that the
+querier learns at once that there is none instead of asking again; an
+answer that carries a host's IPv4 addresses but none for IPv6 (or the
+reverse) adds that C{NSEC} too.
 
 Names are given to twisted.names as UTF-8 bytes, as DNS-SD names are
 (RFC 6763 section 4.1.3): a C{str} would be IDNA-encoded.
@@ -45,6 +50,7 @@ __all__ = [
     "hostLabel",
     "instanceRecords",
     "matching",
+    "negative",
     "rdata",
     "renamed",
     "sortKey",
@@ -134,23 +140,56 @@ def rdata(payload: object) -> bytes:
 def matching(records: Sequence[Record], query: dns.Query) -> list[Record]:
     """
     The records among C{records} that answer C{query}: its name, its type
-    (or any for C{ALL_RECORDS}), class IN or ANY.
+    (or any for C{ALL_RECORDS}), class IN or ANY; for a unique name of ours
+    that has no record of the type asked, its C{NSEC} (L{negative}).
     """
     name = query.name.name.decode("utf-8", "replace").lower().rstrip(".")
     cls = query.cls & ~CACHE_FLUSH
     if cls not in (dns.IN, dns.ANY):
         return []
-    return [
+    found = [
         r for r in records
         if r.name == name and query.type in (r.header.type, dns.ALL_RECORDS)
     ]  # fmt: skip
+    if found or query.type == dns.ALL_RECORDS:
+        return found
+    nsec = negative(records, name)
+    return [] if nsec is None else [nsec]
+
+
+def negative(records: Sequence[Record], name: str) -> Record | None:
+    """
+    The C{NSEC} record of the unique name C{name} (lowercase, no final
+    dot) among C{records}, in the restricted form of RFC 6762 section 6.1:
+    its next name is its own name, uncompressed, and its type bitmap (one
+    window, types below 256) lists the types the name has.  Its TTL is the
+    shortest of those records' (what a record of another type would have
+    had).  L{None} if C{name} is not a unique name of ours.
+    """
+    mine = [r for r in records if r.unique and r.name == name]
+    if not mine:
+        return None
+    types = {r.header.type for r in mine}
+    bitmap = bytearray(max(types) // 8 + 1)
+    for kind in types:
+        bitmap[kind // 8] |= 0x80 >> (kind % 8)
+    owner = mine[0].header.name.name
+    out = BytesIO()
+    dns.Name(owner).encode(out, None)
+    out.write(bytes([0, len(bitmap)]) + bitmap)
+    ttl = min(r.header.ttl for r in mine)
+    payload = dns.UnknownRecord(out.getvalue(), ttl)
+    return Record(dns.RRHeader(owner, _NSEC, dns.IN, ttl, payload), True)
 
 
 def additionalFor(records: Sequence[Record], answers: Sequence[Record]) -> list[Record]:
     """
     What RFC 6763 section 12 asks to add to C{answers}, from C{records}:
     for a PTR, the SRV and TXT of the instance; for an SRV, the addresses
-    of its host.
+    of its host.  Where the addresses sent for a host are all of one family
+    (it has C{A} records but no C{AAAA}, or the reverse), the host's
+    C{NSEC} is added too (RFC 6762 section 6.1), so that a resolver does
+    not wait for an answer that will not come.
     """
     wanted: list[str] = []
     for record in answers:
@@ -162,10 +201,22 @@ def additionalFor(records: Sequence[Record], answers: Sequence[Record]) -> list[
                 if srv.header.type == dns.SRV and (srv is record or srv.name in wanted):
                     target = srv.header.payload.target  # type: ignore[union-attr]
                     wanted.append(target.name.decode().lower())
-    return [
+    extra = [
         r for r in records
         if r.name in wanted and r not in answers and r.header.type != dns.PTR
     ]  # fmt: skip
+    hosts: dict[str, None] = {}
+    for record in list(answers) + extra:
+        if record.header.type in (dns.A, dns.AAAA):
+            hosts[record.name] = None
+    denied = {r.name for r in answers if r.header.type == _NSEC}
+    for host in hosts:
+        kinds = {r.header.type for r in records if r.name == host}
+        if host not in denied and not {dns.A, dns.AAAA} <= kinds:
+            nsec = negative(records, host)
+            if nsec is not None:
+                extra.append(nsec)
+    return extra
 
 
 def conflictsWith(ours: Sequence[Record], theirs: dns.RRHeader, probing: bool) -> bool:

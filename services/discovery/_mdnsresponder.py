@@ -17,6 +17,9 @@ What it does, by section of RFC 6762:
     (so that answers from several responders aggregate); unicast to the
     querier when every question has the QU bit; at most one multicast of a
     record per second (a quarter of a second for probe defence).
+  - 6.1 negative responses: a type that one of our unique names lacks is
+    answered with the name's NSEC, and an answer with a host's addresses
+    of one family only adds the NSEC that denies the other.
   - 7.1 known-answer suppression: a record the querier lists with at least
     half its TTL left is not sent.
   - 6.7 legacy unicast: a query from a port other than 5353 gets a unicast

@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.names import dns
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, TestCase
 
 from services.net.datagram import SourceLimiter
 from services.discovery._mdnsrecords import CACHE_FLUSH, Offer, instanceRecords
@@ -18,6 +18,12 @@ from services.discovery._mdnslink import MDNS_GROUP4, Link
 from services.discovery._mdnsresponder import MDNSResponder, MDNSStats
 from tests.udpsupport import MemoryDatagramTransport
 
+try:
+    from zeroconf import DNSIncoming, DNSNsec
+except ImportError:  # pragma: no cover -- a test dependency
+    DNSIncoming = DNSNsec = None
+
+NSEC = 47
 LINK = Link("eth0", 4, ("198.18.0.0/24",), 1500)
 QUERIER = ("198.18.0.2", 5353)
 OFFERS = [
@@ -278,7 +284,8 @@ class AnswerTests(ResponderTestCase):
             [(r.name.name, r.payload.name.name) for r in reply.answers],
             [(b"_http._tcp.local", b"alpha._http._tcp.local")],
         )
-        self.assertEqual(sorted(r.type for r in reply.additional), [dns.A, dns.TXT, dns.SRV])
+        # The host has no IPv6 address: its NSEC says so (RFC 6762 6.1).
+        self.assertEqual(sorted(r.type for r in reply.additional), [dns.A, dns.TXT, dns.SRV, NSEC])
         self.assertEqual(self.stats.queries, 1)
 
     def test_uniqueAnsweredAtOnce(self) -> None:
@@ -400,6 +407,106 @@ class AnswerTests(ResponderTestCase):
         self.assertTrue(all(len(packet) <= 576 - 28 for packet, _ in written))
         answered = [r.name.name for packet, _ in written for r in parse(packet).answers]
         self.assertEqual(sorted(answered), sorted(f"alpha._s{n}._tcp.local".encode() for n in range(20)))
+
+
+class NegativeAnswerTests(ResponderTestCase):
+    """
+    NSEC records (RFC 6762 section 6.1): a type that one of our unique
+    names does not have is denied at once, and an answer with a host's
+    addresses of one family says there are none of the other.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.claim()
+
+    def nsec(self, record: dns.RRHeader) -> tuple[bytes, set[int]]:
+        """
+        The next name and the types of the NSEC C{record}, as another
+        implementation (python-zeroconf) reads them from our packet.
+        """
+        self.assertEqual(record.type, NSEC)
+        if DNSIncoming is None:
+            raise SkipTest("python-zeroconf is not installed")
+        message = dns.Message()
+        message.answers = [record]
+        [parsed] = DNSIncoming(message.toStr()).answers()
+        self.assertIsInstance(parsed, DNSNsec)
+        return parsed.next_name, set(parsed.rdtypes)
+
+    def test_missingTypeDenied(self) -> None:
+        """
+        An AAAA query for our host, which has only an IPv4 address, is
+        answered at once with the host's NSEC: its own name next, the A type
+        in its bitmap, the host records' TTL, the cache-flush bit.
+        """
+        self.receive(query(("alpha.local", dns.AAAA)))
+        [(reply, addr)] = self.sent()
+        self.assertEqual(addr, (MDNS_GROUP4, 5353))
+        [record] = reply.answers
+        self.assertEqual((record.name.name, record.ttl), (b"alpha.local", 120))
+        self.assertTrue(record.cls & CACHE_FLUSH)
+        self.assertEqual(self.nsec(record), ("alpha.local.", {dns.A}))
+        self.assertEqual(self.stats.queries, 1)
+
+    def test_instanceTypesListed(self) -> None:
+        """
+        The instance name's NSEC lists its SRV and TXT.
+        """
+        self.receive(query(("alpha._http._tcp.local", dns.A)))
+        [(reply, _)] = self.sent()
+        [record] = reply.answers
+        self.assertEqual(self.nsec(record), ("alpha._http._tcp.local.", {dns.SRV, dns.TXT}))
+
+    def test_notOurNameUnanswered(self) -> None:
+        """
+        A name we do not own, or a shared name (a PTR's), gets no NSEC: other
+        responders may have what was asked.
+        """
+        self.receive(query(("beta.local", dns.AAAA), ("_http._tcp.local", dns.SRV)))
+        self.clock.advance(1)
+        self.assertEqual((self.sent(), self.stats.queries), ([], 0))
+
+    def test_deniedInAdditional(self) -> None:
+        """
+        An A query's answer carries the host's NSEC in the additional
+        section, saying it has no AAAA.
+        """
+        self.receive(query(("alpha.local", dns.A)))
+        [(reply, _)] = self.sent()
+        self.assertEqual([r.type for r in reply.answers], [dns.A])
+        [record] = reply.additional
+        self.assertEqual(self.nsec(record), ("alpha.local.", {dns.A}))
+
+    def test_bothFamiliesNoNSEC(self) -> None:
+        """
+        A host with addresses of both families is not denied anything in
+        the additional section.
+        """
+        self.transport.written = []
+        self.responder.stopProtocol()
+        both = [Offer("_echo._tcp", 7007, ("198.18.0.1", "2001:db8::1"))]
+        self.responder = self.make(LINK, both)
+        self.claim()
+        self.receive(query(("alpha.local", dns.A)))
+        [(reply, _)] = self.sent()
+        self.assertEqual([r.type for r in reply.additional], [])
+        self.receive(query(("alpha.local", dns.HINFO)))
+        [(reply, _)] = self.sent()
+        self.assertEqual(self.nsec(reply.answers[0])[1], {dns.A, dns.AAAA})
+
+    def test_knownNSECSuppressed(self) -> None:
+        """
+        An NSEC the querier already holds with at least half its TTL left is
+        not sent again.
+        """
+        self.receive(query(("alpha.local", dns.AAAA)))
+        [(reply, _)] = self.sent()
+        known = reply.answers[0]
+        held = dns.RRHeader(known.name.name, NSEC, dns.IN, 60, known.payload)
+        self.receive(query(("alpha.local", dns.AAAA), known=(held,)))
+        self.clock.advance(1)
+        self.assertEqual((self.sent(), self.stats.suppressed), ([], 1))
 
 
 class GoodbyeTests(ResponderTestCase):
