@@ -912,6 +912,29 @@ def tcpPair() -> tuple[socket.socket, socket.socket]:
     return server, client
 
 
+class RecordingSocket:
+    """
+    A socket that records the flags of each C{send} and, when C{limit} is
+    set, takes at most that many bytes on the first C{send}; everything else
+    is the real socket's.
+    """
+
+    def __init__(self, sock: socket.socket, limit: int | None = None) -> None:
+        self._sock = sock
+        self.limit = limit
+        self.sends: list[tuple[bytes, int]] = []
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        data = bytes(data)
+        if self.limit is not None:
+            data, self.limit = data[: self.limit], None
+        self.sends.append((data, flags))
+        return self._sock.send(data, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 class Connection:
     """
     A twisted.web channel over a real TCP transport on one end of a loopback

@@ -28,30 +28,7 @@ from services.web import StaticFile
 from services.web._regularfile import RegularFile, entityTag
 from services.web._sendfile import SendfileProducer
 
-from tests.support import Connection, buildReactor, response, tcpPair
-
-
-class RecordingSocket:
-    """
-    A socket that records the flags of each C{send} and, when C{limit} is
-    set, takes at most that many bytes on the first C{send}; everything else
-    is the real socket's.
-    """
-
-    def __init__(self, sock: socket.socket, limit: int | None = None) -> None:
-        self._sock = sock
-        self.limit = limit
-        self.sends: list[tuple[bytes, int]] = []
-
-    def send(self, data: Any, flags: int = 0) -> int:
-        data = bytes(data)
-        if self.limit is not None:
-            data, self.limit = data[: self.limit], None
-        self.sends.append((data, flags))
-        return self._sock.send(data, flags)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+from tests.support import Connection, RecordingSocket, buildReactor, response, tcpPair
 
 
 class RecordingConnection(Connection):
