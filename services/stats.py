@@ -17,6 +17,7 @@ __all__ = [
     "Counters",
     "DatagramAnswerStats",
     "DiscoveryStats",
+    "MDNSStats",
     "UdpEchoStats",
     "WebStats",
 ]
@@ -257,6 +258,39 @@ class DiscoveryStats(Counters):
     ttlCapped: int = 0
 
     gauges: ClassVar[frozenset[str]] = frozenset({"peers"})
+
+
+@dataclass(slots=True)
+class MDNSStats(Counters):
+    """
+    Counters of the mDNS responders.
+
+    @ivar received: packets received.
+    @ivar malformed: packets that are not mDNS messages (they do not parse,
+        or have an opcode other than 0), dropped.
+    @ivar offLink: packets from a source address not on the link, ignored.
+    @ivar queries: queries answered (with at least one record).
+    @ivar suppressed: records left out because the querier knew them.
+    @ivar rateLimited: replies not sent because of the rate limits (per
+        record, or per source).
+    @ivar packetsSent: packets sent.
+    @ivar tooLarge: records left out because they would not fit a packet.
+    @ivar conflicts: name conflicts that made us rename.
+    @ivar sendErrors: packets the system refused to send.
+    @ivar errors: packets whose handling failed unexpectedly.
+    """
+
+    received: int = 0
+    malformed: int = 0
+    offLink: int = 0
+    queries: int = 0
+    suppressed: int = 0
+    rateLimited: int = 0
+    packetsSent: int = 0
+    tooLarge: int = 0
+    conflicts: int = 0
+    sendErrors: int = 0
+    errors: int = 0
 
 
 @dataclass(slots=True)

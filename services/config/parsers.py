@@ -30,6 +30,7 @@ __all__ = [
     "parseName",
     "parseOptionalName",
     "parseOptionalPath",
+    "parseOptionalReadableFile",
     "parsePort",
     "parsePositiveSeconds",
     "parseQuotesFile",
@@ -159,6 +160,30 @@ def parseOptionalPath(text: str) -> str:
     Parse a filesystem path; empty means "none".
     """
     return text.strip()
+
+
+def parseOptionalReadableFile(text: str) -> str:
+    """
+    Parse the path of a file that exists and can be read now, kept as
+    written (the daemon reads it later, from the same directory); empty
+    means "none".
+
+    Only readability is checked: what the file must hold is its reader's
+    business (a certificate is parsed when its listener starts), but a
+    mistyped path is reported at start, even when nothing uses it yet.
+    """
+    path = text.strip()
+    if not path:
+        return ""
+    try:
+        # A regular file only: opening a FIFO would wait for a writer.
+        if not Path(path).is_file():
+            raise OSError(path)
+        with open(path, "rb"):
+            pass
+    except (OSError, ValueError):  # missing, a directory, no permission, a NUL byte...
+        raise InvalidValue("expected the path of a readable file (or nothing, for none)") from None
+    return path
 
 
 def parseHeaderValue(text: str) -> str:

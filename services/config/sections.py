@@ -44,6 +44,7 @@ from services.config.parsers import (
     parseMount,
     parseOptionalName,
     parseOptionalPath,
+    parseOptionalReadableFile,
     parsePositiveSeconds,
     parseQuotesFile,
     parseRate,
@@ -647,15 +648,15 @@ class TLSConfig:
 
     certificate: str = _setting(
         "",
-        parseOptionalPath,
-        "a path to a PEM file, or empty",
+        parseOptionalReadableFile,
+        "the path of a readable PEM file, or empty",
         "Server certificate, followed by its intermediate certificates "
         "(and the private key when key is empty).",
     )
     key: str = _setting(
         "",
-        parseOptionalPath,
-        "a path to a PEM file, or empty (the key is in the certificate file)",
+        parseOptionalReadableFile,
+        "the path of a readable PEM file, or empty (the key is in the certificate file)",
         "Private key of the certificate.",
     )
     minimum_version: str = _setting(

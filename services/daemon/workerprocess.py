@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application.service import MultiService, Service
+from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IReactorCore, IReactorFDSet, IReadDescriptor
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -120,6 +121,20 @@ class _ParentWatcher:
 
 
 class _WatchParent(Service):
+    """
+    Stops the worker when its parent goes away, as SIGTERM does.
+
+    The reactor's SIGTERM handler only asks the reactor to stop: the drain
+    of open connections, the closing of listeners and the last log lines
+    all hang on the reactor's "before shutdown" event (twistd stops the
+    service tree then), which C{reactor.stop} fires whoever calls it.  The
+    one difference to take care of is the one L{services.daemon.signals}
+    takes care of for signals: the worker may already be stopping (its
+    parent sent SIGTERM, then died), and a second C{reactor.stop} would
+    raise L{ReactorNotRunning} out of the read, logged as an unhandled
+    error.
+    """
+
     _log = Logger(observer=logs.observer)
 
     def __init__(self, reactor: Any, fileno: int) -> None:
@@ -127,8 +142,12 @@ class _WatchParent(Service):
         self.reactor = reactor
 
     def _gone(self) -> None:
-        self._log.warn("the netservices parent is gone: stopping")
-        self.reactor.stop()
+        try:
+            self.reactor.stop()
+        except ReactorNotRunning:
+            self._log.info("the netservices parent is gone: already shutting down")
+        else:
+            self._log.warn("the netservices parent is gone: stopping")
 
     def startService(self) -> None:
         Service.startService(self)

@@ -19,11 +19,11 @@ from services.discovery._client import discover
 from services.discovery._mdns import MDNSService, makeMDNSService
 from services.discovery._mdnsbrowse import browse, normalType
 from services.discovery._mdnsrecords import INSTANCE_TYPE
-from services.discovery._mdnsresponder import MDNSStats
 from services.discovery._peers import Peer, PeerTable
 from services.discovery._protocol import DiscoveryProtocol
 from services.discovery._service import DiscoveryService, listenDiscovery, makeDiscoveryService
 from services.discovery._settings import DiscoverySettings, MDNSSettings
+from services.stats import MDNSStats
 
 __all__ = [
     "INSTANCE_TYPE",

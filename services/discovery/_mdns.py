@@ -37,9 +37,10 @@ from services import __version__, logs
 from services.net.datagram import SourceLimiter
 from services.net.defaults import defaultReactor
 from services.net.interfaces import Interface, listInterfaces
+from services.stats import MDNSStats
 from services.discovery._mdnslink import MDNS_GROUP4, MDNS_GROUP6, MDNS_PORT, Link
 from services.discovery._mdnsrecords import INSTANCE_TYPE, Offer, Record, instanceRecords, renamed
-from services.discovery._mdnsresponder import MDNSResponder, MDNSStats
+from services.discovery._mdnsresponder import MDNSResponder
 from services.discovery._net import endpointsOn, listenerAddresses, securePorts, socketOf
 from services.discovery._protocol import defaultName
 from services.discovery._settings import MDNSSettings

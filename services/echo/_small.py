@@ -19,7 +19,10 @@ a network needs besides:
     and aborts a connection whose answer cannot be sent in time (a TLS
     handshake or a PROXY header that never completes);
   - every service has the connection cap, counters and shutdown drain of
-    L{services.echo.EchoFactory}.
+    L{services.echo.EchoFactory}, and, as echo, one timer for the timeouts
+    of all its connections (L{services.net.idletimeout}) rather than one
+    L{DelayedCall} per connection: an open connection costs a C{dict}
+    entry, not a timer object, and a read no timer reset.
 
 Use them in your own application::
 
@@ -34,7 +37,6 @@ Use them in your own application::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from twisted.internet.interfaces import (
     IDelayedCall,
@@ -43,22 +45,27 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import Protocol
-from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from services.echo._smallanswers import CHUNK, PATTERN_CYCLE, chargenPattern
 from services.echo._tcp import EchoFactory
+from services.net.idletimeout import IdleTimeouts
 from services.nsepoll.fastpath import canWriteDirectly
 from services.stats import ConnectionStats
 
 __all__ = ["Answer", "Chargen", "Discard", "SmallServiceFactory"]
 
 
-class _SmallProtocol(Protocol, TimeoutMixin):
+class _SmallProtocol(Protocol):
     """
     What every small service's connection does: count itself, take part in
-    the shutdown drain, time out on the factory's reactor.
+    the shutdown drain, time out on the factory's one timer.
+
+    Each service says when its timeout runs (L{_startTimeout},
+    L{_stopTimeout}); as with L{twisted.protocols.policies.TimeoutMixin},
+    starting it again restarts it, and C{factory.timeout} seconds after the
+    last start the connection is aborted (L{timeoutConnection}).
     """
 
     factory: SmallServiceFactory
@@ -69,12 +76,35 @@ class _SmallProtocol(Protocol, TimeoutMixin):
     bytesIn = 0
     bytesOut = 0
     backpressured = False
+    #: The factory's timer while this connection's timeout runs.
+    _idle: IdleTimeouts | None = None
 
-    def callLater(self, period: float, func: Any) -> IDelayedCall:
+    def _startTimeout(self) -> None:
         """
-        Schedule the timeout on the factory's reactor.
+        Start the timeout, or restart it if it runs; nothing when the
+        factory has no timeout.
         """
-        return self.factory.reactor.callLater(period, func)
+        idle = self._idle
+        if idle is not None:
+            idle.touch(self)
+            return
+        idle = self.factory.idleTimeouts()
+        if idle is not None:
+            self._idle = idle
+            idle.add(self)
+
+    def _stopTimeout(self) -> None:
+        """
+        Stop the timeout, if it runs.
+        """
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            idle.remove(self)
+
+    def _idleExpired(self) -> None:
+        # The factory's timer forgot this connection: no more touching.
+        self._idle = None
+        self.timeoutConnection()
 
     def connectionMade(self) -> None:
         """
@@ -104,7 +134,7 @@ class _SmallProtocol(Protocol, TimeoutMixin):
         """
         Stop the timer and uncount the connection.
         """
-        self.setTimeout(None)
+        self._stopTimeout()
         self.factory.stats.current -= 1
         self.factory.tracker.remove(self)
 
@@ -127,8 +157,7 @@ class Discard(_SmallProtocol):
         _SmallProtocol.connectionMade(self)
         if canWriteDirectly(self.transport):
             self.transport.bufferSize = self.readSize  # type: ignore[union-attr]
-        if self.factory.timeout:
-            self.setTimeout(self.factory.timeout)
+        self._startTimeout()
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -136,8 +165,9 @@ class Discard(_SmallProtocol):
         """
         self.bytesIn += len(data)
         self.factory.stats.bytesIn += len(data)
-        if self.timeOut:
-            self.resetTimeout()
+        idle = self._idle
+        if idle is not None:
+            idle.touch(self)
 
     def readConnectionLost(self) -> None:
         """
@@ -196,8 +226,7 @@ class Chargen(_SmallProtocol):
         The transport holds enough: stop writing, and start the send timer.
         """
         self._paused = self.backpressured = True
-        if self.factory.timeout:
-            self.setTimeout(self.factory.timeout)
+        self._startTimeout()
 
     def resumeProducing(self) -> None:
         """
@@ -205,7 +234,7 @@ class Chargen(_SmallProtocol):
         wait already).
         """
         self._paused = self.backpressured = False
-        self.setTimeout(None)
+        self._stopTimeout()
         if self._delayed is None:
             self._produce()
 
@@ -290,8 +319,7 @@ class Answer(_SmallProtocol):
         """
         _SmallProtocol.connectionMade(self)
         factory = self.factory
-        if factory.timeout:
-            self.setTimeout(factory.timeout)
+        self._startTimeout()
         answer = factory.answer(factory.reactor.seconds())
         self.bytesOut = len(answer)
         factory.stats.bytesOut += len(answer)
@@ -334,3 +362,20 @@ class SmallServiceFactory(EchoFactory):
         self.timeout = timeout or None
         self.rate = rate
         self.answer = answer or (lambda now: b"")
+        self._timeouts: IdleTimeouts | None = None
+
+    def idleTimeouts(self) -> IdleTimeouts | None:
+        """
+        The one timer of this factory's connections for C{timeout} (made
+        again if C{timeout} was changed), or L{None} when there is no
+        timeout.
+        """
+        timeout = self.timeout
+        if not timeout:
+            return None
+        idle = self._timeouts
+        if idle is None or idle.timeout != timeout:
+            idle = self._timeouts = IdleTimeouts(
+                self.reactor, timeout, _SmallProtocol._idleExpired
+            )
+        return idle

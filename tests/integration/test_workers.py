@@ -32,7 +32,7 @@ from services.daemon.sharedlisteners import SharedListener
 from services.daemon.tap import Options
 from services.daemon.tree import buildService
 from services.daemon.values import streamListeners, workerPool
-from services.daemon.workerprocess import WorkerSpec, _ParentWatcher, workerProcess
+from services.daemon.workerprocess import WorkerSpec, _ParentWatcher, watchParent, workerProcess
 from services.daemon.workers import WorkerSupervisor
 from services.daemon.workerstats import WorkerStatsWriter, readWorkerStats, totals
 from services.net.endpoints import ListenContext
@@ -362,6 +362,80 @@ class ParentWatcherTests(SynchronousTestCase):
         watcher = _ParentWatcher(MemoryReactorClock(), 0, lambda: gone.append(True))
         watcher.connectionLost(None)
         self.assertEqual(gone, [True])
+
+
+class WatchParentTests(SynchronousTestCase):
+    """
+    Tests for L{watchParent}: a worker whose parent goes away stops as it
+    does on SIGTERM.
+    """
+
+    def test_stopsThroughTheShutdownEvent(self) -> None:
+        """
+        End of file from the parent stops a running reactor by its shutdown
+        event: the services stop (which is where they drain and close
+        their listeners), the watch ends, and a warning says why.
+        """
+        from twisted.application.service import MultiService
+
+        from tests.support import buildReactor
+
+        reactor = buildReactor(self)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        process = MultiService()
+        services = MultiService()
+        services.setServiceParent(process)
+        watch = watchParent(reactor, r)
+        watch.setServiceParent(process)
+        # What twistd does with the application.
+        reactor.callWhenRunning(process.startService)
+        reactor.addSystemEventTrigger("before", "shutdown", process.stopService)
+        reactor.callWhenRunning(os.close, w)
+        guard = reactor.callLater(10, reactor.crash)  # bounds the test if nothing stops it
+        with capturedLogs() as events:
+            reactor.run(installSignalHandlers=False)
+        self.assertTrue(guard.active())
+        guard.cancel()
+        self.assertFalse(services.running)
+        self.assertFalse(watch.running)
+        self.assertNotIn(watch._watcher, reactor.getReaders())
+        warnings = [e for e in events if e.get("log_level") == LogLevel.warn]
+        self.assertEqual(
+            [e["log_format"] for e in warnings], ["the netservices parent is gone: stopping"]
+        )
+
+    def test_parentGoneWhileStopping(self) -> None:
+        """
+        A parent that goes away while the worker is already stopping (after
+        the SIGTERM it sent) does not stop the reactor a second time: no
+        C{ReactorNotRunning}, one line saying so.
+        """
+        from tests.support import buildReactor
+
+        reactor = buildReactor(self)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        watch = watchParent(reactor, r)
+        stopped = []
+        reactor.addSystemEventTrigger("before", "shutdown", stopped.append, True)
+
+        def sigtermThenParentGone() -> None:
+            reactor.stop()  # what the SIGTERM handler does
+            os.close(w)
+            watch._watcher.doRead()  # the parent's end of file, read in the same turn
+
+        reactor.callWhenRunning(watch.startService)
+        reactor.callWhenRunning(sigtermThenParentGone)
+        reactor.callLater(10, reactor.crash)  # bounds the test
+        with capturedLogs() as events:
+            reactor.run(installSignalHandlers=False)
+        self.assertEqual(stopped, [True])
+        self.assertEqual(
+            [e["log_format"] for e in events if e.get("log_namespace", "").endswith("_WatchParent")],
+            ["the netservices parent is gone: already shutting down"],
+        )
+        self.assertEqual([e for e in events if e.get("log_failure")], [])
 
 
 def echo(port: int, payload: bytes) -> bytes:

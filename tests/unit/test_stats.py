@@ -5,6 +5,7 @@ C{@dataclass(slots=True)} classes they are declared as.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from typing import Any
 
@@ -15,11 +16,14 @@ from services.stats import (
     Counters,
     DatagramAnswerStats,
     DiscoveryStats,
+    MDNSStats,
     UdpEchoStats,
     WebStats,
 )
 
-ALL = (ConnectionStats, WebStats, DiscoveryStats, UdpEchoStats, DatagramAnswerStats)
+from tests.support import ROOT
+
+ALL = (ConnectionStats, WebStats, DiscoveryStats, MDNSStats, UdpEchoStats, DatagramAnswerStats)
 
 
 def _standard(cls: type[Counters]) -> Any:
@@ -74,3 +78,32 @@ class CountersTests(SynchronousTestCase):
         self.assertEqual(stats.snapshot()["accepted"], 2)
         self.assertEqual(ConnectionStats.gauges, frozenset({"current"}))
         self.assertEqual(DiscoveryStats.gauges, frozenset({"peers"}))
+
+
+class PlaceTests(SynchronousTestCase):
+    """
+    Every service's counters are declared in L{services.stats}, the one
+    module C{/status} and C{/metrics} read them from.
+    """
+
+    def test_countersOnlyInStats(self) -> None:
+        """
+        No module of the package but C{services/stats.py} declares a
+        subclass of L{Counters}; the classes it declares are those tested
+        here.
+        """
+        elsewhere = []
+        declared = set()
+        for path in sorted((ROOT / "services").rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef) and any(
+                    isinstance(base, ast.Name) and base.id == "Counters" for base in node.bases
+                ):
+                    relative = path.relative_to(ROOT).as_posix()
+                    if relative == "services/stats.py":
+                        declared.add(node.name)
+                    else:
+                        elsewhere.append(f"{relative}: {node.name}")
+        self.assertEqual(elsewhere, [])
+        self.assertEqual(declared, {cls.__name__ for cls in ALL})

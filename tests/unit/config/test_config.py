@@ -395,7 +395,7 @@ class FormatConfigTests(SynchronousTestCase):
         config = parseConfig(
             "[echo]\nenabled = no\nlisten = tcp6:1:interface=\\:\\:1 unix:/tmp/x.sock\n"
             "idle_timeout = 0.25\nsndbuf = 64K\n[netservices]\nworkers = 3\n"
-            "[tls]\ncertificate = /etc/c.pem\n[log]\nlevel = debug\n",
+            f"[tls]\ncertificate = {TAP_CONF}\n[log]\nlevel = debug\n",
             "mine",
         )
         self.assertEqual(parseConfig(formatConfig(config), "mine"), config)

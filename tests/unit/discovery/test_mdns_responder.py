@@ -15,7 +15,8 @@ from twisted.trial.unittest import SkipTest, TestCase
 from services.net.datagram import SourceLimiter
 from services.discovery._mdnsrecords import CACHE_FLUSH, Offer, instanceRecords
 from services.discovery._mdnslink import MDNS_GROUP4, Link
-from services.discovery._mdnsresponder import MDNSResponder, MDNSStats
+from services.discovery._mdnsresponder import MDNSResponder
+from services.stats import MDNSStats
 from tests.udpsupport import MemoryDatagramTransport
 
 try:

@@ -393,6 +393,139 @@ class AnswerTests(SynchronousTestCase):
         self.assertEqual(factory.stats.timedOut, 1)
 
 
+class SharedTimeoutTests(SynchronousTestCase):
+    """
+    The connections of a small service share one timer for their timeouts
+    (L{services.net.idletimeout}), with the semantics each service had with
+    one timer per connection.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+
+    def test_discardConnectionsShareOneTimer(self) -> None:
+        """
+        Many idle discard connections hold one delayed call; each still
+        expires C{timeout} seconds after its own last read, the others
+        staying open, and the last one gone leaves no timer.
+        """
+        factory = SmallServiceFactory("discard", Discard, timeout=30, reactor=self.clock)
+        first, firstTransport = connect(factory)
+        self.clock.advance(10)
+        second, secondTransport = connect(factory)
+        third, thirdTransport = connect(factory)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.clock.advance(15)
+        third.dataReceived(b"x")  # now 25: third's deadline is 55
+        self.clock.advance(5)  # 30: the first expires
+        self.assertEqual(
+            (firstTransport.aborted, secondTransport.aborted, thirdTransport.aborted),
+            (True, False, False),
+        )
+        first.connectionLost()
+        self.clock.advance(10)  # 40: the second expires
+        self.assertEqual((secondTransport.aborted, thirdTransport.aborted), (True, False))
+        second.connectionLost()
+        self.clock.advance(14.9)
+        self.assertFalse(thirdTransport.aborted)
+        third.connectionLost()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual((factory.stats.timedOut, factory.stats.current), (2, 0))
+
+    def test_noTimeoutNoTimer(self) -> None:
+        """
+        Without a timeout, no connection is ever timed.
+        """
+        factory = SmallServiceFactory("discard", Discard, reactor=self.clock)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(b"x")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(10**6)
+        self.assertFalse(transport.aborted)
+
+    def test_chargenTimedOnlyWhilePaused(self) -> None:
+        """
+        A chargen connection is timed only while paused: resuming stops the
+        timer (none is left), pausing again starts it from zero, and a
+        connection lost while paused leaves none either.
+        """
+        factory = SmallServiceFactory("chargen", Chargen, timeout=60, reactor=self.clock)
+        protocol, transport = connect(factory)  # paused at once: the client reads nothing
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.clock.advance(50)
+        transport.drain()  # resumed, then paused again by the next writes
+        self.clock.advance(59)
+        self.assertFalse(transport.aborted)
+        protocol.resumeProducing()
+        protocol.stopProducing()  # stays unpaused and silent
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(600)
+        self.assertFalse(transport.aborted)
+        protocol.pauseProducing()
+        protocol.connectionLost()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(factory.stats.timedOut, 0)
+
+    def test_chargenPauseAgainRestarts(self) -> None:
+        """
+        A second pause while paused restarts the timeout, as
+        C{TimeoutMixin.setTimeout} did.
+        """
+        factory = SmallServiceFactory("chargen", Chargen, timeout=60, reactor=self.clock)
+        protocol, transport = connect(factory)
+        self.clock.advance(30)
+        protocol.pauseProducing()
+        self.clock.advance(59)
+        self.assertFalse(transport.aborted)
+        self.clock.advance(1)
+        self.assertTrue(transport.aborted)
+        self.assertEqual(factory.stats.timedOut, 1)
+
+    def test_manyPausedChargensOneTimer(self) -> None:
+        """
+        Paused chargen connections share one timer and expire in the order
+        they were paused.
+        """
+        factory = SmallServiceFactory("chargen", Chargen, timeout=60, reactor=self.clock)
+        transports = []
+        for _ in range(3):
+            transports.append(connect(factory)[1])
+            self.clock.advance(1)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.clock.advance(57)  # 60: the first was paused at 0
+        self.assertEqual([t.aborted for t in transports], [True, False, False])
+        self.clock.advance(1)
+        self.assertEqual([t.aborted for t in transports], [True, True, False])
+
+    def test_answerTimeoutNotRestartedByData(self) -> None:
+        """
+        What a daytime client sends does not give it more time: the answer
+        must be sent within C{timeout} seconds of connecting.
+        """
+        factory = SmallServiceFactory(
+            "daytime", Answer, timeout=10, reactor=self.clock, answer=daytimeAnswer
+        )
+        protocol, transport = connect(factory)
+        self.clock.advance(5)
+        protocol.dataReceived(b"hello")
+        self.clock.advance(5)
+        self.assertTrue(transport.aborted)
+        self.assertEqual(factory.stats.timedOut, 1)
+
+    def test_changedTimeout(self) -> None:
+        """
+        A changed C{timeout} applies to the connections made after it.
+        """
+        factory = SmallServiceFactory("discard", Discard, timeout=30, reactor=self.clock)
+        _, before = connect(factory)
+        factory.timeout = 5
+        _, after = connect(factory)
+        self.clock.advance(5)
+        self.assertEqual((before.aborted, after.aborted), (False, True))
+        self.clock.advance(25)
+        self.assertTrue(before.aborted)
+
+
 class FactoryTests(SynchronousTestCase):
     """
     The factory caps connections as echo's does.

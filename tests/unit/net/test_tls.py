@@ -364,24 +364,35 @@ class TLSDaemonTests(TestCase):
 
     def test_missingCertificate(self) -> None:
         """
-        An unreadable certificate stops the daemon at start with one line
-        that names the listener and the file.
+        An unreadable certificate stops the daemon at start with one line:
+        for C{[tls]} certificate, the configuration error that names the
+        file, section and key (checked before any listener starts); for an
+        endpoint's own C{certKey=}, the listener and the file.
         """
         from tests.support import runTwistd
 
         port = freePort()
+        missing = f"{self.directory}/missing.pem"
         conf = self.directory / "tap.conf"
         conf.write_text(
-            isolatedConfig(
-                echo=f"listen = ssl:{port}:interface=127.0.0.1",
-                tls=f"certificate = {self.directory}/missing.pem",
-            )
+            isolatedConfig(echo=f"listen = ssl:{port}:interface=127.0.0.1", tls=f"certificate = {missing}")
         )
         result = runTwistd(["--config", str(conf)])
         self.assertNotEqual(result.returncode, 0)
         self.assertIn(
-            f"netservices: error: echo: cannot listen on ssl:{port}:interface=127.0.0.1: "
-            f"cannot read the certificate file {self.directory}/missing.pem",
+            f"netservices: error: {conf}: [tls] certificate = '{missing}': "
+            "expected the path of a readable file",
+            result.stdout + result.stderr,
+        )
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+
+        description = f"ssl:{port}:interface=127.0.0.1:certKey={missing}:privateKey={self.key}"
+        conf.write_text(isolatedConfig(echo=f"listen = {description}"))
+        result = runTwistd(["--config", str(conf)])
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(
+            f"netservices: error: echo: cannot listen on {description}: "
+            f"cannot read the certificate file {missing}",
             result.stdout + result.stderr,
         )
         self.assertNotIn("Traceback", result.stdout + result.stderr)
