@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.unit.test_dataclass -*-
 """
 netservices: Twisted network services (echo, discovery, web) and clients.
 
@@ -9,9 +10,9 @@ C{@dataclass(frozen=True)} writes the source of six methods for each class
 C{__delattr__}) and compiles it when the module is imported, which was
 the largest part of the daemon's own start-up (tap.conf's sixteen
 sections, the services' settings).  Here those methods are written once
-and read each class's fields, which the standard decorator still
-collects: the classes stay dataclasses to C{fields()}, C{replace()} and
-C{asdict()}, and construct, compare, hash, print and refuse assignment as
+and read each class's fields, which L{_collect} records as the standard
+decorator would (without its per-annotation checks): the classes stay
+dataclasses to C{fields()}, C{replace()} and C{asdict()}, and construct, compare, hash, print and refuse assignment as
 the generated methods do.  It lives here, at the bottom of the package,
 so that every layer may use it.
 """
