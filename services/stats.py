@@ -84,6 +84,59 @@ class Counters:
         return asdict(self)  # type: ignore[call-overload]
 
 
+@dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)
+class _Reference:
+    """
+    One class made by the standard decorator, for what L{_slotted}
+    copies: its parameters record and its fields' kind.
+    """
+
+    field: int = 0
+
+
+def _slotted(cls: type[Counters]) -> Any:
+    """
+    What C{dataclasses.dataclass(init=False, repr=False, eq=False,
+    slots=True)} makes of a counters class whose fields are all C{int}
+    with an C{int} default (beside C{ClassVar}s, which this module's
+    C{ClassVar} names): a new class with those
+    slots, the same fields, C{__match_args__} and parameters record.  The
+    standard decorator matches each string annotation against
+    C{ClassVar} and C{InitVar} with regular expressions and builds the
+    class twice; L{None} for any other class, which it makes instead.
+    """
+    namespace = cls.__dict__
+    annotations = namespace.get("__annotations__", {})
+    if cls.__bases__ != (Counters,) or type(cls) is not type or not namespace.get("__doc__"):
+        return None
+    names = []
+    fields: dict[str, dataclasses.Field[Any]] = {}
+    for name, annotation in annotations.items():
+        if annotation == "int" and type(namespace.get(name)) is int:
+            names.append(name)
+            kind, onlyByKeyword = _FIELD, False
+        elif annotation.startswith("ClassVar[") and "InitVar" not in annotation and name in namespace:
+            kind, onlyByKeyword = _FIELD_CLASSVAR, dataclasses.MISSING
+        else:
+            return None
+        field = dataclasses.field(default=namespace[name])
+        field.name, field.type, field.kw_only = name, annotation, onlyByKeyword
+        field._field_type = kind  # type: ignore[attr-defined]
+        fields[name] = field
+    body = {k: v for k, v in namespace.items() if k not in names and k not in ("__dict__", "__weakref__")}
+    body["__slots__"] = tuple(names)
+    body["__dataclass_fields__"] = fields
+    body["__dataclass_params__"] = _Reference.__dataclass_params__  # type: ignore[attr-defined]
+    body.setdefault("__match_args__", tuple(names))
+    made = type(cls.__name__, cls.__bases__, body)
+    made.__qualname__ = cls.__qualname__
+    return made
+
+
+_FIELD = dataclasses.fields(_Reference)[0]._field_type  # type: ignore[attr-defined]
+_FIELD_CLASSVAR = dataclasses._FIELD_CLASSVAR  # type: ignore[attr-defined]
+
+
 if TYPE_CHECKING:
     from dataclasses import dataclass
 else:
@@ -98,7 +151,9 @@ else:
             raise TypeError("the counters classes have slots")
 
         def counters(cls: _C) -> _C:
-            made = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(cls)
+            made = _slotted(cls)
+            if made is None:
+                made = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(cls)
             made.__counterFields__ = tuple((f.name, f.default) for f in dataclasses.fields(made))
             made.__hash__ = None  # mutable and compared by value, as a dataclass
             return made

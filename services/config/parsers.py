@@ -105,7 +105,9 @@ def intRange(low: int, high: int) -> Parser:
     return parse
 
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+#: A size: digits and an optional unit.  Patterns here are compiled on
+#: first use (re caches them), not at import: most tap.conf files set none.
+_SIZE = r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$"
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -116,7 +118,7 @@ def parseSize(text: str) -> int:
     Parse a size in bytes, with an optional binary suffix: C{65536},
     C{64K}, C{64KiB}, C{1M}, C{1MiB}, C{2G}.
     """
-    match = _SIZE.match(text)
+    match = re.match(_SIZE, text, re.IGNORECASE)
     if match is None:
         raise InvalidValue("expected a size in bytes such as 65536, 64K or 1MiB")
     number, unit = match.groups()
@@ -271,7 +273,7 @@ def parseQuotesFile(text: str) -> str:
 _WEB_RESERVED = frozenset({"status", "health", "metrics"})
 
 
-_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$")
+_MOUNT_SEGMENT = r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$"
 
 
 def parseMount(text: str) -> str:
@@ -288,7 +290,7 @@ def parseMount(text: str) -> str:
     if not segments or segments[0] in _WEB_RESERVED:
         raise InvalidValue(allowed)
     for segment in segments:
-        if segment in (".", "..") or not _MOUNT_SEGMENT.match(segment):
+        if segment in (".", "..") or not re.match(_MOUNT_SEGMENT, segment):
             raise InvalidValue(allowed)
     return "/" + "/".join(segments) + "/"
 

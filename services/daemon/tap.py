@@ -11,7 +11,6 @@ end the process: one line, C{netservices: error: ...}, and exit status 1.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -208,6 +207,8 @@ class Options(SmallServiceOptions, usage.Options):
                 f"{flag} is an option of twistd: put it before 'netservices' "
                 f"(twistd {flag} ... netservices ...)"
             )
+        import difflib  # only for a mistyped option
+
         names = {name.lstrip("-"): name for name in known}
         close = difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)
         suggestion = f" (did you mean {names[close[0]]}?)" if close else ""

@@ -8,12 +8,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from services.config import SECTIONS, Config, EchoConfig
-from services import dataclass as cheap
+from services import _collect, dataclass as cheap
 
 
 def _pair(name: str) -> tuple[type[Any], type[Any]]:
@@ -172,3 +172,135 @@ class SameAsStandardTests(SynchronousTestCase):
             self.assertIn("__valueFields__", cls.__dict__)
             self.assertEqual(cls(), cls())
             self.assertEqual(dataclasses.replace(cls()), cls())
+
+
+def _described(cls: type[Any]) -> tuple[Any, ...]:
+    """
+    What C{dataclasses} records of C{cls}: each field's every attribute,
+    the class attributes of the fields, C{__match_args__} and the
+    parameters record.
+    """
+    fields = tuple(
+        (f.name, f.type, f.default, f.default_factory, f.init, f.repr, f.hash, f.compare,
+         f.kw_only, f._field_type, dict(f.metadata))  # type: ignore[attr-defined]
+        for f in dataclasses.fields(cls)
+    )
+    attributes = {f.name: cls.__dict__.get(f.name, "<absent>") for f in dataclasses.fields(cls)}
+    return fields, attributes, cls.__match_args__, repr(cls.__dataclass_params__)
+
+
+class FieldsTests(SynchronousTestCase):
+    """
+    L{services.dataclass} collects a plain class's fields itself, and
+    records exactly what C{dataclasses.dataclass(init=False, repr=False,
+    eq=False)} records (the methods are its own); other classes go to
+    the standard decorator.
+    """
+
+    def _both(self, make: Any) -> tuple[type[Any], type[Any]]:
+        standard = dataclasses.dataclass(init=False, repr=False, eq=False)(make())
+        ours = cheap(frozen=True)(make())
+        return standard, ours
+
+    def test_plain(self) -> None:
+        """
+        Plain defaults, C{field()} with a default, a factory, options and
+        metadata, and required fields.
+        """
+
+        def make() -> type[Any]:
+            class P:
+                """P."""
+
+                a: int
+                b: str = "x"
+                c: tuple[int, ...] = dataclasses.field(default=(1,), compare=False)
+                d: list[int] = dataclasses.field(default_factory=list, repr=False)
+                e: int = dataclasses.field(default=3, metadata={"doc": "e"}, hash=False)
+                f: int = dataclasses.field(default=0, init=False)
+
+            return P
+
+        standard, ours = self._both(make)
+        self.assertEqual(_described(standard), _described(ours))
+        self.assertIn("__valueFields__", ours.__dict__)
+        self.assertIsNotNone(_collect(make()))
+
+    def test_inherited(self) -> None:
+        """
+        A subclass has its bases' fields first, a field named again keeps
+        its place, and an inherited default counts as the field's default.
+        """
+
+        def make() -> type[Any]:
+            class Base:
+                """Base."""
+
+                a: int = 1
+                b: str = "b"
+
+            made = cheap(frozen=True)(Base)
+
+            class Sub(made):  # type: ignore[valid-type, misc]
+                """Sub."""
+
+                c: int = 3
+                a: int = dataclasses.field(default=5, compare=False)
+                b: str
+
+            return Sub
+
+        standard, ours = self._both(make)
+        self.assertEqual(_described(standard), _described(ours))
+        self.assertEqual(ours().b, "b")
+        self.assertIsNotNone(_collect(make()))
+
+    def test_mutableDefault(self) -> None:
+        """
+        A mutable default is refused with the standard decorator's message.
+        """
+
+        def make(default: Any) -> Any:
+            def made() -> type[Any]:
+                class M:
+                    """M."""
+
+                    a: list[int] = default
+
+                return M
+
+            return made
+
+        for default in ([], dataclasses.field(default={})):
+            with self.assertRaises(ValueError) as standard:
+                dataclasses.dataclass(make(default)())
+            with self.assertRaises(ValueError) as ours:
+                cheap(frozen=True)(make(default)())
+            self.assertEqual(str(standard.exception), str(ours.exception))
+
+    def test_standardClasses(self) -> None:
+        """
+        A class without a docstring, with a C{ClassVar} or C{InitVar}
+        annotation, or with a C{field()} that has no annotation, is made by
+        the standard decorator (its docstring, its field kinds, its error).
+        """
+        class NoDoc:
+            a: int = 1
+
+        class WithClassVar:
+            """C."""
+
+            a: ClassVar[int] = 1
+            b: int = 2
+
+        self.assertTrue(cheap(frozen=True)(NoDoc).__doc__.startswith("NoDoc("))
+        made = cheap(frozen=True)(WithClassVar)
+        self.assertEqual([f.name for f in dataclasses.fields(made)], ["b"])
+        self.assertEqual(made.a, 1)
+
+        class Unannotated:
+            """U."""
+
+            a = dataclasses.field(default=1)
+
+        self.assertRaises(TypeError, cheap(frozen=True), Unannotated)

@@ -107,3 +107,64 @@ class PlaceTests(SynchronousTestCase):
                         elsewhere.append(f"{relative}: {node.name}")
         self.assertEqual(elsewhere, [])
         self.assertEqual(declared, {cls.__name__ for cls in ALL})
+
+
+class SlottedTests(SynchronousTestCase):
+    """
+    The counters classes are made without the standard decorator, and
+    record what C{dataclasses.dataclass(init=False, repr=False, eq=False,
+    slots=True)} records for them.
+    """
+
+    def test_sameRecord(self) -> None:
+        """
+        The fields (C{ClassVar}s among them), their class attributes,
+        slots, C{__match_args__} and the parameters record are the
+        standard decorator's.
+        """
+        import types
+
+        from services.stats import Counters, _slotted
+
+        def fieldsOf(cls: Any) -> list[tuple[Any, ...]]:
+            return [
+                (f.name, f.type, f.default, f.kw_only, f._field_type, f.init, f.repr, f.compare)
+                for f in cls.__dataclass_fields__.values()
+            ]
+
+        def make() -> type[Any]:
+            def body(ns: dict[str, Any]) -> None:
+                ns["__doc__"] = "Counters."
+                ns["__module__"] = "services.stats"  # where ClassVar names typing's
+                ns["__annotations__"] = {"a": "int", "b": "int", "gauges": "ClassVar[frozenset[str]]"}
+                ns.update(a=0, b=2, gauges=frozenset({"b"}))
+
+            return types.new_class("Sample", (Counters,), {}, body)
+
+        standard = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(make())
+        ours = _slotted(make())
+        self.assertIsNotNone(ours)
+        for made in (standard, ours):
+            self.assertEqual(made.__slots__, ("a", "b"))
+        self.assertEqual(fieldsOf(standard), fieldsOf(ours))
+        self.assertEqual(standard.__match_args__, ours.__match_args__)
+        self.assertEqual(repr(standard.__dataclass_params__), repr(ours.__dataclass_params__))
+        self.assertEqual(ours.gauges, frozenset({"b"}))
+        self.assertEqual(ours.__qualname__, standard.__qualname__)
+        for cls in ALL:
+            self.assertIn("__slots__", cls.__dict__)
+            self.assertNotIn("__dict__", cls.__dict__)
+
+    def test_otherClasses(self) -> None:
+        """
+        A class with a field that is not an C{int} with an C{int} default
+        is left to the standard decorator.
+        """
+        from services.stats import Counters, _slotted
+
+        class Other(Counters):
+            """Other."""
+
+            a: str = "x"
+
+        self.assertIsNone(_slotted(Other))
