@@ -682,3 +682,43 @@ class MainLoopTests(SynchronousTestCase):
         self.assertEqual(failures[0]["log_namespace"], "twisted.internet.base")
         self.assertIn("Main loop terminated.", [e.get("log_format") for e in events])
         self.flushLoggedErrors(RuntimeError)
+
+    def test_loopHandlesReadEvents(self) -> None:
+        """
+        The loop's own poll (it does not call C{doPoll}) hands read events
+        to the connections, flushes what they wrote once the events are
+        handled, and disconnects a connection whose protocol raised, with
+        the error logged.
+        """
+        reactor = buildReactor(self)
+        handled: list[bytes] = []
+        lost: list[Any] = []
+
+        class Echoing(Protocol):
+            def dataReceived(self, data: bytes) -> None:
+                handled.append(data)
+                if data == b"boom":
+                    raise RuntimeError("broken protocol")
+                self.transport.write(data)  # type: ignore[union-attr]
+
+            def connectionLost(self, reason: Failure = Failure(Exception())) -> None:
+                lost.append(reason.value)
+                if len(lost) == 1:
+                    reactor.stop()
+
+        port = reactor.listenTCP(0, Factory.forProtocol(Echoing), interface="127.0.0.1")
+        self.addCleanup(lambda: port.connected and port.connectionLost(None))
+        address = ("127.0.0.1", port.getHost().port)
+        fine = socket.create_connection(address, timeout=5)
+        self.addCleanup(fine.close)
+        fine.sendall(b"ping")
+        broken = socket.create_connection(address, timeout=5)
+        self.addCleanup(broken.close)
+        broken.sendall(b"boom")
+        reactor.callLater(5, reactor.crash)  # bounds the test if the loop misbehaves
+        reactor.run(installSignalHandlers=False)
+        self.assertEqual(sorted(handled), [b"boom", b"ping"])
+        self.assertEqual(fine.recv(4), b"ping")
+        self.assertIsInstance(lost[0], RuntimeError)
+        self.assertEqual(broken.recv(4), b"")
+        self.assertEqual([f.value for f in self.flushLoggedErrors(RuntimeError)], [lost[0]])
