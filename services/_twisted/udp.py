@@ -38,7 +38,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from services._twisted.transports import _READ_IGNORE, _READ_REFUSE, LeanDatagramPort
+from services._twisted.transports import LeanDatagramPort
 
 __all__ = ["PRIVATE_NAMES", "ReaderDatagramPort"]
 
@@ -92,16 +92,8 @@ class ReaderDatagramPort(LeanDatagramPort):
             self._log.failure("Unhandled error in {protocol}.readDatagrams",
                               protocol=self.protocol)
             return
-        if failure is None:
-            return
-        no = failure.args[0]
-        if no in _READ_IGNORE:
-            return
-        if no in _READ_REFUSE:
-            if self._connectedAddr:
-                self.protocol.connectionRefused()
-            return
-        raise failure
+        if failure is not None:
+            self.readFailed(failure)
 
 
 #: It uses only names registered by L{services._twisted.transports}.
