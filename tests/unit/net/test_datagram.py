@@ -260,6 +260,33 @@ class SourceLimiterTests(SynchronousTestCase):
         self.assertEqual([limiter.allow("a", 100.0) for _ in range(3)], [True, True, False])
 
 
+    def test_bucketsInLocals(self) -> None:
+        """
+        A caller that keeps the buckets itself (L{SourceLimiter.bucket},
+        L{SourceLimiter.sharedBucket}, spending by the intervals, storing
+        with L{SourceLimiter.keep} and L{SourceLimiter.keepShared}) leaves
+        the limiter as the same decisions by L{SourceLimiter.allow} would.
+        """
+        clock = Clock()
+        limiter = SourceLimiter(clock, sourceRate=2.0, sourceBurst=3, globalRate=1000.0,
+                                maxSources=1)
+        own, shared = limiter.bucket("a", 0.0), limiter.sharedBucket(0.0)
+        self.assertEqual((own, shared), (0.0, 0.0))
+        assert own is not None
+        spent = 0
+        while own - 0.0 <= limiter.sourceTolerance and shared - 0.0 <= limiter.globalTolerance:
+            own += limiter.sourceInterval
+            shared += limiter.globalInterval
+            spent += 1
+        limiter.keep("a", own)
+        limiter.keepShared(shared)
+        self.assertEqual(spent, 3)
+        self.assertFalse(limiter.allow("a", 0.0))
+        self.assertIsNone(limiter.bucket("b", 0.0))
+        self.assertEqual(limiter.bucket("a", 100.0), 100.0)
+        self.assertEqual(limiter.bucket("b", 100.0), 100.0)
+
+
 class ReferenceBuckets:
     """
     The token buckets of L{SourceLimiter}, written the textbook way
