@@ -15,9 +15,11 @@ contract of that method, which keeps every guarantee of the port's own loop:
   - it reads at most C{limit} bytes per call (then returns L{None}: the
     rest is read on the next event, as with C{maxThroughput});
   - it catches the C{OSError} of C{recvfrom} and returns it, without
-    reading on: the port handles it exactly as its own loop does (an empty
-    socket ends the read, a refused one is reported, anything else
-    disconnects the port);
+    reading on: the port handles it exactly as its own loop does
+    (L{LeanDatagramPort.readFailed}: an empty socket ends the read, a
+    refused one is reported, anything else disconnects the port); best
+    without its traceback, which holds the loop's frame, and so the error:
+    a reference cycle per read event, left to the garbage collector;
   - it may answer with C{sendto} only to the address a datagram came from
     (the kernel's own, so the address checks of C{udp.Port.write} have
     nothing to refuse), and when C{sendto} fails it sends again with the
