@@ -147,11 +147,12 @@ class UdpEcho(DatagramEcho):
         All the datagrams of one call are taken to arrive at one reading of
         the clock (the same for the own ports and both token buckets): time
         stands still for the buckets while a queue is read, which can only
-        refuse sooner.  The buckets of the source being answered and the
-        shared one are kept in locals while its datagrams come in (see
-        L{SourceLimiter}), and so is the last source port found safe: for a
-        run of datagrams from one source, each costs comparisons only, no
-        lookup.
+        refuse sooner.  For a run of datagrams from one source, the tokens
+        its bucket and the shared one hold are counted once (see
+        L{SourceLimiter.tokens}), and each datagram spends one by counting;
+        the buckets are stored back when the source changes and at the end.
+        The last source port found safe is remembered too: a datagram of
+        such a run costs comparisons only, no lookup.
 
         @return: the error of C{recvfrom} that ended the loop, or L{None}
             when C{limit} was reached.
@@ -171,10 +172,15 @@ class UdpEcho(DatagramEcho):
         globalInterval = limiter.globalInterval
         globalTolerance = limiter.globalTolerance
         shared = limiter.sharedBucket(now)
+        tokens = limiter.tokens
+        sharedTokens = tokens(shared, now, globalInterval, globalTolerance)
         # The source whose bucket is in own (None: no bucket held), and the
         # last source port that passed the loop guard.
         source: str | None = None
         own = now
+        # Tokens spent by the source being answered, how many it may spend
+        # (its own and the shared bucket's), spent by the sources before it.
+        spent = budget = sharedSpent = 0
         safePort = -1
         # The counters are added up here and stored once the loop ends
         # (nothing else runs in between that reads them); what was echoed
@@ -208,7 +214,9 @@ class UdpEcho(DatagramEcho):
                     safePort = port
                 if addr[0] != source:
                     if source is not None:
-                        limiter.keep(source, own)
+                        limiter.keep(source, own + spent * sourceInterval)
+                        sharedSpent += spent
+                        spent = 0
                     source = addr[0]
                     fullAt = limiter.bucket(source, now)  # type: ignore[arg-type]
                     if fullAt is None:
@@ -219,14 +227,15 @@ class UdpEcho(DatagramEcho):
                         self._drop(addr, n, "rate limit")
                         continue
                     own = fullAt
-                if own - now > sourceTolerance or shared - now > globalTolerance:
+                    budget = min(tokens(own, now, sourceInterval, sourceTolerance),
+                                 sharedTokens - sharedSpent)
+                if spent >= budget:
                     notEchoed += 1
                     bytesNotEchoed += n
                     stats.rateLimited += 1
                     self._drop(addr, n, "rate limit")
                     continue
-                own += sourceInterval
-                shared += globalInterval
+                spent += 1
                 try:
                     sendto(datagram, addr)
                 except OSError:
@@ -241,8 +250,9 @@ class UdpEcho(DatagramEcho):
                         continue
         finally:
             if source is not None:
-                limiter.keep(source, own)
-            limiter.keepShared(shared)
+                limiter.keep(source, own + spent * sourceInterval)
+                sharedSpent += spent
+            limiter.keepShared(shared + sharedSpent * globalInterval)
             stats.received += received
             stats.bytesIn += read
             stats.echoed += received - notEchoed

@@ -242,10 +242,11 @@ class SourceLimiter:
     A read loop that decides for many datagrams at one reading of the clock
     may keep the buckets of the source it is answering, and the shared one,
     in locals: L{bucket} and L{sharedBucket} give their full-again times,
-    spending a token adds C{sourceInterval} (C{globalInterval}), one is
-    there while C{fullAt - now <= sourceTolerance} (C{globalTolerance}),
-    and L{keep} and L{keepShared} store them back.  That is exactly what
-    L{allow} decides for each of those datagrams at that C{now}.
+    L{tokens} how many datagrams each may answer at that time, spending
+    C{k} tokens moves a bucket on by C{k * sourceInterval}
+    (C{globalInterval}), and L{keep} and L{keepShared} store them back.
+    That is what L{allow} decides for each of those datagrams at that
+    C{now}, up to the rounding of the sums (which C{_EPSILON} absorbs).
 
     @ivar sourceInterval: seconds one token of a source's bucket is worth.
     @ivar sourceTolerance: how far ahead of now a source's bucket may be
@@ -321,6 +322,19 @@ class SourceLimiter:
                 return None
             own = fullAt[source] = now
         return own if own > now else now
+
+    @staticmethod
+    def tokens(fullAt: float, now: float, interval: float, tolerance: float) -> int:
+        """
+        How many tokens a bucket full again at C{fullAt} (from L{bucket} or
+        L{sharedBucket}) holds at C{now}, for its C{interval} and
+        C{tolerance}: how many datagrams in a row L{allow} would answer at
+        C{now} as far as this bucket goes.
+        """
+        ahead = fullAt - now
+        if ahead > tolerance:
+            return 0
+        return int((tolerance - ahead) / interval) + 1
 
     def keep(self, source: str, fullAt: float) -> None:
         """

@@ -287,6 +287,25 @@ class SourceLimiterTests(SynchronousTestCase):
         self.assertEqual(limiter.bucket("b", 100.0), 100.0)
 
 
+    def test_tokens(self) -> None:
+        """
+        L{SourceLimiter.tokens} is how many datagrams in a row
+        L{SourceLimiter.allow} answers at one time, for rates whose
+        intervals are not exact in binary too.
+        """
+        for rate, burst in ((100.0, 200), (3.0, 7), (1000.0, 1), (0.3, 2)):
+            limiter = SourceLimiter(Clock(), rate, burst, 1e9)
+            for now in (0.0, 0.05, 1.7):
+                own = limiter.bucket("a", now)
+                assert own is not None
+                expected = limiter.tokens(own, now, limiter.sourceInterval,
+                                          limiter.sourceTolerance)
+                answered = 0
+                while limiter.allow("a", now):
+                    answered += 1
+                self.assertEqual(answered, expected, (rate, burst, now))
+
+
 class ReferenceBuckets:
     """
     The token buckets of L{SourceLimiter}, written the textbook way
