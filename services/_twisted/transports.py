@@ -109,14 +109,8 @@ class LeanDatagramPort(udp.Port):
             try:
                 data, addr = recvfrom(size)
             except OSError as se:
-                no = se.args[0]
-                if no in _READ_IGNORE:
-                    return
-                if no in _READ_REFUSE:
-                    if self._connectedAddr:
-                        self.protocol.connectionRefused()
-                    return
-                raise
+                self.readFailed(se)
+                return
             read += len(data)
             if inet6:
                 addr = addr[:2]
@@ -125,6 +119,24 @@ class LeanDatagramPort(udp.Port):
             except BaseException:
                 self._log.failure("Unhandled error in {protocol}.datagramReceived",
                                   protocol=self.protocol)
+
+    def readFailed(self, error: OSError) -> None:
+        """
+        Handle the error of C{recvfrom} that ended a read loop as
+        L{udp.Port.doRead} does: an empty socket ends the read, a refused
+        datagram is reported to a connected port's protocol, and anything
+        else is raised again (the reactor disconnects the port).  Only the
+        last read of a loop fails, so sharing this costs no call per
+        datagram.
+        """
+        no = error.args[0]
+        if no in _READ_IGNORE:
+            return
+        if no in _READ_REFUSE:
+            if self._connectedAddr:
+                self.protocol.connectionRefused()
+            return
+        raise error
 
     def write(self, datagram: bytes, addr: Any = None) -> Any:
         """

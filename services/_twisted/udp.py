@@ -15,9 +15,11 @@ contract of that method, which keeps every guarantee of the port's own loop:
   - it reads at most C{limit} bytes per call (then returns L{None}: the
     rest is read on the next event, as with C{maxThroughput});
   - it catches the C{OSError} of C{recvfrom} and returns it, without
-    reading on: the port handles it exactly as its own loop does (an empty
-    socket ends the read, a refused one is reported, anything else
-    disconnects the port);
+    reading on: the port handles it exactly as its own loop does
+    (L{LeanDatagramPort.readFailed}: an empty socket ends the read, a
+    refused one is reported, anything else disconnects the port); best
+    without its traceback, which holds the loop's frame, and so the error:
+    a reference cycle per read event, left to the garbage collector;
   - it may answer with C{sendto} only to the address a datagram came from
     (the kernel's own, so the address checks of C{udp.Port.write} have
     nothing to refuse), and when C{sendto} fails it sends again with the
@@ -38,7 +40,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from services._twisted.transports import _READ_IGNORE, _READ_REFUSE, LeanDatagramPort
+from services._twisted.transports import LeanDatagramPort
 
 __all__ = ["PRIVATE_NAMES", "ReaderDatagramPort"]
 
@@ -92,16 +94,8 @@ class ReaderDatagramPort(LeanDatagramPort):
             self._log.failure("Unhandled error in {protocol}.readDatagrams",
                               protocol=self.protocol)
             return
-        if failure is None:
-            return
-        no = failure.args[0]
-        if no in _READ_IGNORE:
-            return
-        if no in _READ_REFUSE:
-            if self._connectedAddr:
-                self.protocol.connectionRefused()
-            return
-        raise failure
+        if failure is not None:
+            self.readFailed(failure)
 
 
 #: It uses only names registered by L{services._twisted.transports}.

@@ -144,46 +144,98 @@ class UdpEcho(DatagramEcho):
         once per call instead of once per datagram.  Why twice: one shared
         function would be one more Python call per datagram on both paths.
 
+        All the datagrams of one call are taken to arrive at one reading of
+        the clock (the same for the own ports and both token buckets): time
+        stands still for the buckets while a queue is read, which can only
+        refuse sooner.  For a run of datagrams from one source, the tokens
+        its bucket and the shared one hold are counted once (see
+        L{SourceLimiter.tokens}), and each datagram spends one by counting;
+        the buckets are stored back when the source changes and at the end.
+        The last source port found safe is remembered too: a datagram of
+        such a run costs comparisons only, no lookup.
+
         @return: the error of C{recvfrom} that ended the loop, or L{None}
             when C{limit} was reached.
         """
         stats = self.stats
         maxPacketSize = self.maxPacketSize
+        limiter = self.limiter
+        now = self._seconds()
         ownPortsAt = self._ownPortsAt
-        seconds = self._seconds
-        allow = self._allow
         ports: Collection[int]
-        # The counters of every datagram are added up here and stored once
-        # the loop ends (nothing else runs in between that reads them).
-        received = echoed = bytesOut = read = 0
+        if ownPortsAt is not None:
+            ports = ownPortsAt.ports if now < ownPortsAt.expires else ownPortsAt(now)
+        else:
+            ports = self.ownPorts()
+        sourceInterval = limiter.sourceInterval
+        sourceTolerance = limiter.sourceTolerance
+        globalInterval = limiter.globalInterval
+        globalTolerance = limiter.globalTolerance
+        shared = limiter.sharedBucket(now)
+        tokens = limiter.tokens
+        sharedTokens = tokens(shared, now, globalInterval, globalTolerance)
+        # The source whose bucket is in own (None: no bucket held), and the
+        # last source port that passed the loop guard.
+        source: str | None = None
+        own = now
+        # Tokens spent by the source being answered, how many it may spend
+        # (its own and the shared bucket's), spent by the sources before it.
+        spent = budget = sharedSpent = 0
+        safePort = -1
+        # The counters are added up here and stored once the loop ends
+        # (nothing else runs in between that reads them); what was echoed
+        # is what was read less what was not.
+        received = read = notEchoed = bytesNotEchoed = 0
         try:
             while read < limit:
                 try:
                     datagram, addr = recvfrom(size)
                 except OSError as e:
-                    return e
+                    # Without its traceback, which holds this frame, which
+                    # holds e: a cycle per call for the garbage collector.
+                    return e.with_traceback(None)
                 n = len(datagram)
                 read += n
                 received += 1
                 if n >= maxPacketSize:
+                    notEchoed += 1
+                    bytesNotEchoed += n
                     stats.oversize += 1
                     self._drop(addr, n, "it filled the receive buffer")
                     continue
-                if ownPortsAt is not None:
-                    now = seconds()
-                    ports = ownPortsAt.ports if now < ownPortsAt.expires else ownPortsAt(now)
-                else:
-                    now = None
-                    ports = self.ownPorts()
-                port = addr[1]
-                if port < 1024 or port in ports:
-                    stats.loopGuarded += 1
-                    self._drop(addr, n, unsafeSource(port, ports))
-                    continue
-                if not allow(addr[0], now):
+                if addr[1] != safePort:
+                    port = addr[1]
+                    if port < 1024 or port in ports:
+                        notEchoed += 1
+                        bytesNotEchoed += n
+                        stats.loopGuarded += 1
+                        self._drop(addr, n, unsafeSource(port, ports))
+                        continue
+                    safePort = port
+                if addr[0] != source:
+                    if source is not None:
+                        limiter.keep(source, own + spent * sourceInterval)
+                        sharedSpent += spent
+                        spent = 0
+                    source = addr[0]
+                    fullAt = limiter.bucket(source, now)  # type: ignore[arg-type]
+                    if fullAt is None:
+                        source = None
+                        notEchoed += 1
+                        bytesNotEchoed += n
+                        stats.rateLimited += 1
+                        self._drop(addr, n, "rate limit")
+                        continue
+                    own = fullAt
+                    budget = min(tokens(own, now, sourceInterval, sourceTolerance),
+                                 sharedTokens - sharedSpent)
+                if spent >= budget:
+                    notEchoed += 1
+                    bytesNotEchoed += n
                     stats.rateLimited += 1
                     self._drop(addr, n, "rate limit")
                     continue
+                spent += 1
                 try:
                     sendto(datagram, addr)
                 except OSError:
@@ -192,15 +244,19 @@ class UdpEcho(DatagramEcho):
                     try:
                         self.transport.write(datagram, addr)  # type: ignore[union-attr]
                     except SEND_ERRORS as e:
+                        notEchoed += 1
+                        bytesNotEchoed += n
                         self._sendFailed(addr, n, e)
                         continue
-                echoed += 1
-                bytesOut += n
         finally:
+            if source is not None:
+                limiter.keep(source, own + spent * sourceInterval)
+                sharedSpent += spent
+            limiter.keepShared(shared + sharedSpent * globalInterval)
             stats.received += received
             stats.bytesIn += read
-            stats.echoed += echoed
-            stats.bytesOut += bytesOut
+            stats.echoed += received - notEchoed
+            stats.bytesOut += read - bytesNotEchoed
         return None
 
     def describeSource(self, addr: Any) -> str:

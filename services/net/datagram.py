@@ -238,6 +238,21 @@ class SourceLimiter:
     is there when C{t - now <= (b - 1) / r}, and spending it moves C{t} on by
     C{1 / r}.  That is one comparison and one addition per bucket for each
     datagram, instead of a refill computed from the elapsed time.
+
+    A read loop that decides for many datagrams at one reading of the clock
+    may keep the buckets of the source it is answering, and the shared one,
+    in locals: L{bucket} and L{sharedBucket} give their full-again times,
+    L{tokens} how many datagrams each may answer at that time, spending
+    C{k} tokens moves a bucket on by C{k * sourceInterval}
+    (C{globalInterval}), and L{keep} and L{keepShared} store them back.
+    That is what L{allow} decides for each of those datagrams at that
+    C{now}, up to the rounding of the sums (which C{_EPSILON} absorbs).
+
+    @ivar sourceInterval: seconds one token of a source's bucket is worth.
+    @ivar sourceTolerance: how far ahead of now a source's bucket may be
+        full again and still hold a token.
+    @ivar globalInterval: the same for the shared bucket.
+    @ivar globalTolerance: the same for the shared bucket.
     """
 
     # Slack on the comparisons, so that float rounding of the sums never
@@ -258,10 +273,10 @@ class SourceLimiter:
         self.globalRate = globalRate
         self.globalBurst = max(1.0, globalRate)
         self.maxSources = maxSources
-        self._sourceInterval = 1.0 / sourceRate
-        self._sourceTolerance = (self.sourceBurst - 1) / sourceRate + self._EPSILON
-        self._globalInterval = 1.0 / globalRate
-        self._globalTolerance = (self.globalBurst - 1) / globalRate + self._EPSILON
+        self.sourceInterval = 1.0 / sourceRate
+        self.sourceTolerance = (self.sourceBurst - 1) / sourceRate + self._EPSILON
+        self.globalInterval = 1.0 / globalRate
+        self.globalTolerance = (self.globalBurst - 1) / globalRate + self._EPSILON
         # When each source's bucket, and the shared one, is full again.
         self._fullAt: dict[str, float] = {}
         self._globalFullAt = reactor.seconds()
@@ -283,16 +298,64 @@ class SourceLimiter:
             own = fullAt[source] = now
         elif own < now:
             own = now
-        elif own - now > self._sourceTolerance:
+        elif own - now > self.sourceTolerance:
             return False
         shared = self._globalFullAt
         if shared < now:
             shared = now
-        elif shared - now > self._globalTolerance:
+        elif shared - now > self.globalTolerance:
             return False
-        fullAt[source] = own + self._sourceInterval
-        self._globalFullAt = shared + self._globalInterval
+        fullAt[source] = own + self.sourceInterval
+        self._globalFullAt = shared + self.globalInterval
         return True
+
+    def bucket(self, source: str, now: float) -> float | None:
+        """
+        When the bucket of C{source} is full again, or C{now} if it is full
+        already; a source not seen yet gets a full bucket, as with
+        L{allow}, or L{None} while the table is full (it is refused).
+        """
+        fullAt = self._fullAt
+        own = fullAt.get(source)
+        if own is None:
+            if len(fullAt) >= self.maxSources and not self._forgetFull(now):
+                return None
+            own = fullAt[source] = now
+        return own if own > now else now
+
+    @staticmethod
+    def tokens(fullAt: float, now: float, interval: float, tolerance: float) -> int:
+        """
+        How many tokens a bucket full again at C{fullAt} (from L{bucket} or
+        L{sharedBucket}) holds at C{now}, for its C{interval} and
+        C{tolerance}: how many datagrams in a row L{allow} would answer at
+        C{now} as far as this bucket goes.
+        """
+        ahead = fullAt - now
+        if ahead > tolerance:
+            return 0
+        return int((tolerance - ahead) / interval) + 1
+
+    def keep(self, source: str, fullAt: float) -> None:
+        """
+        Store the full-again time of the bucket of C{source} (from
+        L{bucket}, moved on by the tokens spent).
+        """
+        self._fullAt[source] = fullAt
+
+    def sharedBucket(self, now: float) -> float:
+        """
+        When the shared bucket is full again, or C{now} if it is full.
+        """
+        shared = self._globalFullAt
+        return shared if shared > now else now
+
+    def keepShared(self, fullAt: float) -> None:
+        """
+        Store the full-again time of the shared bucket (from
+        L{sharedBucket}, moved on by the tokens spent).
+        """
+        self._globalFullAt = fullAt
 
     def _forgetFull(self, now: float) -> bool:
         # A sweep costs one pass over the table: at most one a second.

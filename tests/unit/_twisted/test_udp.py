@@ -150,3 +150,54 @@ class ReaderDatagramPortTests(SynchronousTestCase):
         port.doRead()
         self.assertEqual(connected.calls, [])
         self.assertEqual(connected.received, [(b"to the connected port", peer.getsockname())])
+
+
+class Refused(DatagramProtocol):
+    """
+    Counts C{connectionRefused}.
+    """
+
+    refused = 0
+
+    def connectionRefused(self) -> None:
+        self.refused += 1
+
+
+class ReadFailedTests(SynchronousTestCase):
+    """
+    L{LeanDatagramPort.readFailed}, the end of both UDP read loops.
+    """
+
+    def listen(self, protocol: Any) -> Any:
+        reactor = buildReactor(self)
+        port = reactor.listenUDP(0, protocol, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return port
+
+    def test_empty(self) -> None:
+        """
+        An empty socket ends the read quietly.
+        """
+        port = self.listen(Refused())
+        self.assertIsNone(port.readFailed(BlockingIOError(errno.EAGAIN, "empty")))
+
+    def test_refused(self) -> None:
+        """
+        A refused datagram is reported to a connected port's protocol only.
+        """
+        protocol = Refused()
+        port = self.listen(protocol)
+        refused = ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+        port.readFailed(refused)
+        self.assertEqual(protocol.refused, 0)
+        port.connect("127.0.0.1", 9)
+        port.readFailed(refused)
+        self.assertEqual(protocol.refused, 1)
+
+    def test_other(self) -> None:
+        """
+        Any other error is raised again.
+        """
+        port = self.listen(Refused())
+        failure = OSError(errno.EBADF, "Bad file descriptor")
+        self.assertIs(self.assertRaises(OSError, port.readFailed, failure), failure)

@@ -6,9 +6,12 @@ rules.
 from __future__ import annotations
 
 import errno
+import gc
 import socket
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.application.service import MultiService, Service
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
@@ -429,3 +432,109 @@ class ReadDatagramsTests(SynchronousTestCase):
         snapshot = protocol.stats.snapshot()
         self.assertEqual((snapshot["received"], snapshot["echoed"]), (2, 2))
         self.assertEqual((snapshot["bytesIn"], snapshot["bytesOut"]), (5, 5))
+
+
+class ReadDatagramsBatchTests(SynchronousTestCase):
+    """
+    L{UdpEcho.readDatagrams} decides for all the datagrams of one call at
+    one reading of the clock, keeping each source's bucket and the memory
+    bound of the table, and leaves no garbage cycle behind.
+    """
+
+    def test_oneClockReadingPerCall(self) -> None:
+        """
+        One call reads the clock once, however many datagrams it reads,
+        for the own ports and both buckets.
+        """
+        clock = _CountingClock()
+        protocol = UdpEcho(SourceLimiter(clock, 1.0, 2, 1000.0),
+                           OwnPorts(MultiService(), clock, fixed=[7007]))
+        protocol.makeConnection(MemoryDatagramTransport(protocol, ("127.0.0.1", 7007)))
+        queue = _Queue([(b"x", CLIENT)] * 5 + [(b"y", ("127.0.0.1", 7007))])
+        before = clock.reads
+        protocol.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+        self.assertEqual(clock.reads - before, 1)
+        self.assertEqual(len(queue.sent), 2)
+        self.assertEqual((protocol.stats.rateLimited, protocol.stats.loopGuarded), (3, 1))
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        sourceRate=st.sampled_from([0.5, 1.0, 4.0]),
+        sourceBurst=st.integers(1, 4),
+        globalRate=st.sampled_from([2.0, 4.0, 1024.0]),
+        batches=st.lists(
+            st.tuples(
+                st.integers(0, 16),
+                st.lists(st.tuples(st.sampled_from(["127.0.0.1", "127.0.0.2", "127.0.0.3"]),
+                                   st.sampled_from([40000, 40001, 7007, 53])), max_size=12),
+            ),
+            max_size=8,
+        ),
+    )
+    def test_sameAsOneByOne(self, sourceRate: float, sourceBurst: int, globalRate: float,
+                            batches: list[tuple[int, list[tuple[str, int]]]]) -> None:
+        """
+        Datagrams from sources and ports in any order, read in batches at
+        any times (in sixteenths of a second), are echoed, refused and
+        counted exactly as by C{datagramReceived} at the time of their
+        batch, with a table of two sources.
+        """
+        def limiter(clock: Clock) -> SourceLimiter:
+            return SourceLimiter(clock, sourceRate, sourceBurst, globalRate, maxSources=2)
+
+        oneClock, loopClock = Clock(), Clock()
+        one = UdpEcho(limiter(oneClock), lambda: frozenset({7007}))
+        oneTransport = MemoryDatagramTransport(one, ("127.0.0.1", 7007))
+        one.makeConnection(oneTransport)
+        loop = UdpEcho(limiter(loopClock), lambda: frozenset({7007}))
+        loop.makeConnection(MemoryDatagramTransport(loop, ("127.0.0.1", 7007)))
+        sent: list[tuple[bytes, Any]] = []
+        for sixteenths, datagrams in batches:
+            oneClock.advance(sixteenths / 16)
+            loopClock.advance(sixteenths / 16)
+            for addr in datagrams:
+                one.datagramReceived(b"x", addr)
+            queue = _Queue([(b"x", addr) for addr in datagrams])
+            loop.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+            sent += queue.sent
+        self.assertEqual(sent, oneTransport.written)
+        self.assertEqual(loop.stats.snapshot(), one.stats.snapshot())
+
+    def test_fullTable(self) -> None:
+        """
+        While the table of sources is full, a new source is refused and
+        counted as rate limited; the sources in it are still answered, and
+        once their buckets refill the new one gets in.
+        """
+        clock = Clock()
+        protocol = UdpEcho(SourceLimiter(clock, 1.0, 1, 1000.0, maxSources=1), frozenset)
+        protocol.makeConnection(MemoryDatagramTransport(protocol, ("127.0.0.1", 7007)))
+        other = ("127.0.0.2", 40000)
+        queue = _Queue([(b"a", CLIENT), (b"b", other), (b"c", other)])
+        protocol.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+        self.assertEqual(queue.sent, [(b"a", CLIENT)])
+        self.assertEqual(protocol.stats.rateLimited, 2)
+        self.assertEqual(len(protocol.limiter), 1)
+        clock.advance(2)
+        queue = _Queue([(b"d", other)])
+        protocol.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+        self.assertEqual(queue.sent, [(b"d", other)])
+        self.assertEqual(len(protocol.limiter), 1)
+
+    def test_noGarbageCycle(self) -> None:
+        """
+        The error it returns carries no traceback (which would hold the
+        loop's frame, and the frame the error), so a call leaves nothing
+        for the garbage collector.
+        """
+        protocol, _, _ = build()
+        queue = _Queue([(b"x", CLIENT)] * 3)
+        enabled = gc.isenabled()
+        gc.disable()
+        self.addCleanup(lambda: gc.enable() if enabled else None)
+        gc.collect()
+        failure = protocol.readDatagrams(queue.recvfrom, queue.sendto, 65536, 2**20)
+        self.assertIsInstance(failure, BlockingIOError)
+        self.assertIsNone(failure.__traceback__)  # type: ignore[union-attr]
+        del failure
+        self.assertEqual(gc.collect(), 0)

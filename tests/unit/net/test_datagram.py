@@ -260,6 +260,52 @@ class SourceLimiterTests(SynchronousTestCase):
         self.assertEqual([limiter.allow("a", 100.0) for _ in range(3)], [True, True, False])
 
 
+    def test_bucketsInLocals(self) -> None:
+        """
+        A caller that keeps the buckets itself (L{SourceLimiter.bucket},
+        L{SourceLimiter.sharedBucket}, spending by the intervals, storing
+        with L{SourceLimiter.keep} and L{SourceLimiter.keepShared}) leaves
+        the limiter as the same decisions by L{SourceLimiter.allow} would.
+        """
+        clock = Clock()
+        limiter = SourceLimiter(clock, sourceRate=2.0, sourceBurst=3, globalRate=1000.0,
+                                maxSources=1)
+        own, shared = limiter.bucket("a", 0.0), limiter.sharedBucket(0.0)
+        self.assertEqual((own, shared), (0.0, 0.0))
+        assert own is not None
+        spent = 0
+        while own - 0.0 <= limiter.sourceTolerance and shared - 0.0 <= limiter.globalTolerance:
+            own += limiter.sourceInterval
+            shared += limiter.globalInterval
+            spent += 1
+        limiter.keep("a", own)
+        limiter.keepShared(shared)
+        self.assertEqual(spent, 3)
+        self.assertFalse(limiter.allow("a", 0.0))
+        self.assertIsNone(limiter.bucket("b", 0.0))
+        self.assertEqual(limiter.bucket("a", 100.0), 100.0)
+        self.assertEqual(limiter.bucket("b", 100.0), 100.0)
+
+
+    def test_tokens(self) -> None:
+        """
+        L{SourceLimiter.tokens} is how many datagrams in a row
+        L{SourceLimiter.allow} answers at one time, for rates whose
+        intervals are not exact in binary too.
+        """
+        for rate, burst in ((100.0, 200), (3.0, 7), (1000.0, 1), (0.3, 2)):
+            limiter = SourceLimiter(Clock(), rate, burst, 1e9)
+            for now in (0.0, 0.05, 1.7):
+                own = limiter.bucket("a", now)
+                assert own is not None
+                expected = limiter.tokens(own, now, limiter.sourceInterval,
+                                          limiter.sourceTolerance)
+                answered = 0
+                while limiter.allow("a", now):
+                    answered += 1
+                self.assertEqual(answered, expected, (rate, burst, now))
+
+
 class ReferenceBuckets:
     """
     The token buckets of L{SourceLimiter}, written the textbook way
