@@ -4,6 +4,12 @@ Counters that services update and that C{/status} and C{/metrics} read.
 
 They are plain attributes so that the data path pays one integer addition
 per event; readers take a L{snapshot}.
+
+Why one module: every service's counters are declared here and nowhere
+else (tests.unit.test_stats checks it), so that C{/status} and C{/metrics}
+have one place to read what each field means, and the decorator that makes
+the slotted classes without compiling methods at import sits beside the
+only classes it is for.
 """
 
 from __future__ import annotations
