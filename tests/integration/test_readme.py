@@ -20,7 +20,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
-from services.config import SECTIONS, ConfigError, parseConfig, parseDirectory
+from services.config import SECTIONS, ConfigError, parseConfig, parseDirectory, parseOptionalReadableFile
 from tests import readmeblocks as rb
 from tests import readmeprocesses as proc
 from tests import readmeruns as runs
@@ -249,8 +249,9 @@ class IniExamples(TestCase):
 
     def makeDirectories(self, text: str, sandbox: rb.Sandbox) -> None:
         """
-        Create the directories the snippet's directory keys name (they must
-        exist), which are absolute paths inside the sandbox once rewritten.
+        Create the directories the snippet's directory keys name and the
+        files its readable-file keys name (they must exist), which are
+        absolute paths inside the sandbox once rewritten.
         """
         parser = configparser.RawConfigParser(inline_comment_prefixes=("#", ";"))
         parser.optionxform = str  # type: ignore[assignment,method-assign]
@@ -261,10 +262,17 @@ class IniExamples(TestCase):
         for section in parser.sections():
             fields = getattr(SECTIONS.get(section), "__dataclass_fields__", {})
             for key, value in parser.items(section):
-                if key in fields and fields[key].metadata["parse"] is parseDirectory and value:
+                parse = fields[key].metadata["parse"] if key in fields else None
+                if parse in (parseDirectory, parseOptionalReadableFile) and value:
                     path = Path(value)
                     self.assertTrue(path.is_relative_to(sandbox.directory), f"{value}: not in the sandbox")
-                    path.mkdir(parents=True, exist_ok=True)
+                    if parse is parseDirectory:
+                        path.mkdir(parents=True, exist_ok=True)
+                    else:
+                        # What the file holds is checked when a listener
+                        # uses it, not when tap.conf is read.
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        path.touch()
 
 
 class Examples(TestCase):
