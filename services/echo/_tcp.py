@@ -89,6 +89,7 @@ class Echo(Protocol):
         reactor.
     @ivar backpressured: whether the transport paused the echo (its send
         buffer is full).
+    @cvar oneFrame: see below.
     @cvar readSize: on plain TCP and UNIX connections, the transport's
         C{bufferSize}: bytes read per system call (Twisted's default is
         64 KiB; larger reads cut the per-byte cost of streaming by a third)
@@ -108,6 +109,11 @@ class Echo(Protocol):
     _idle: IdleTimeouts | None = None
     _sendTimer: SendTimer | None = None
     readSize = 256 * 1024
+    #: Whether a transport that can (the nsepoll reactor's TCP connections)
+    #: reads, counts and echoes in one call instead of calling
+    #: L{dataReceived}; a subclass that overrides L{dataReceived} is always
+    #: called.
+    oneFrame = True
 
     def connectionMade(self) -> None:
         """
@@ -120,6 +126,12 @@ class Echo(Protocol):
         self._direct = canWriteDirectly(self.transport)
         if self._direct:
             self.transport.bufferSize = self.readSize  # type: ignore[union-attr]
+            if self.oneFrame and type(self).dataReceived is Echo.dataReceived:
+                # The nsepoll reactor's TCP connections can read, count and
+                # echo in one call (what dataReceived does, exactly).
+                fold = getattr(self.transport, "echoInOneFrame", None)
+                if fold is not None:
+                    fold()
         if factory.noDelay:
             setNoDelay(self.transport)
         factory.stats.current += 1
