@@ -363,10 +363,9 @@ if epollreactor is not None:
             epollreactor.EPollReactor.mainLoop(self)
 
         def _leanLoop(self) -> None:
-            if getattr(self.doIteration, "__func__", None) is not LeanEPollReactor.doPoll:
-                # Polled some other way (a subclass, a test): call it every turn.
-                self._callingLoop()
-                return
+            # Polled some other way (a subclass, a test): call it every turn.
+            custom = getattr(self.doIteration, "__func__", None) is not LeanEPollReactor.doPoll
+            poll = self.doIteration
             seconds = self.seconds
             epoll = self._poller.poll
             selectables = self._selectables
@@ -387,10 +386,13 @@ if epollreactor is not None:
                             timeout = _LONGEST
                     else:
                         timeout = None
+                timeout = self.running and timeout
+                if custom:
+                    poll(timeout)
+                    continue
                 # doPoll, inline: one Python call less per turn, which a
                 # single busy connection pays on every round trip.  Why
                 # twice: doPoll stays what iterate() and subclasses call.
-                timeout = self.running and timeout
                 if timeout is None:
                     timeout = -1
                 try:
@@ -409,13 +411,7 @@ if epollreactor is not None:
                             why = sys.exc_info()[1]
                             log.err()
                         if why:
-                            try:
-                                self._disconnectSelectable(selectable, why, True)
-                            except KeyboardInterrupt:
-                                raise
-                            except BaseException:
-                                self._log.failure("Unhandled error handling {selectable}",
-                                                  selectable=selectable)
+                            self._readEnded(selectable, why)
                         continue
                     try:
                         handle(selectable, fd, event)
@@ -432,25 +428,18 @@ if epollreactor is not None:
                     except BaseException:
                         self._log.failure("Unhandled error flushing connections")
 
-        def _callingLoop(self) -> None:
-            seconds = self.seconds
-            poll = self.doIteration
-            while self._started:
-                if self.threadCallQueue or self._newTimedCalls or self._justStopped:
-                    self.runUntilCurrent()
-                    timeout = self.timeout()
-                else:
-                    pending = self._pendingTimedCalls
-                    if pending:
-                        timeout = pending[0].time - seconds()
-                        if timeout <= 0:
-                            self.runUntilCurrent()
-                            timeout = self.timeout()
-                        elif timeout > _LONGEST:
-                            timeout = _LONGEST
-                    else:
-                        timeout = None
-                poll(self.running and timeout)
+        def _readEnded(self, selectable: Any, why: Any) -> None:
+            """
+            Disconnect C{selectable}, whose read ended with C{why} (end of
+            file, an error), as C{_doReadOrWrite} does; an error doing so is
+            logged and the loop goes on.
+            """
+            try:
+                self._disconnectSelectable(selectable, why, True)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:
+                self._log.failure("Unhandled error handling {selectable}", selectable=selectable)
 
         def runUntilCurrent(self) -> None:
             """
@@ -485,13 +474,7 @@ if epollreactor is not None:
                         why = sys.exc_info()[1]
                         log.err()
                     if why:
-                        try:
-                            self._disconnectSelectable(selectable, why, True)
-                        except KeyboardInterrupt:
-                            raise
-                        except BaseException:
-                            self._log.failure("Unhandled error handling {selectable}",
-                                              selectable=selectable)
+                        self._readEnded(selectable, why)
                     continue
                 try:
                     handle(selectable, fd, event)
