@@ -50,7 +50,7 @@ from zope.interface import implementer
 
 from services.echo._smallanswers import CHUNK, PATTERN_CYCLE, chargenPattern
 from services.echo._tcp import EchoFactory
-from services.net.idletimeout import IdleTimeouts
+from services.net.idletimeout import IdleTimeouts, timeoutsFor
 from services.nsepoll.fastpath import canWriteDirectly
 from services.stats import ConnectionStats
 
@@ -370,12 +370,7 @@ class SmallServiceFactory(EchoFactory):
         again if C{timeout} was changed), or L{None} when there is no
         timeout.
         """
-        timeout = self.timeout
-        if not timeout:
-            return None
-        idle = self._timeouts
-        if idle is None or idle.timeout != timeout:
-            idle = self._timeouts = IdleTimeouts(
-                self.reactor, timeout, _SmallProtocol._idleExpired
-            )
+        idle = timeoutsFor(self._timeouts, self.reactor, self.timeout, _SmallProtocol._idleExpired)
+        if idle is not None:
+            self._timeouts = idle
         return idle

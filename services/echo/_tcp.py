@@ -52,7 +52,7 @@ from services.net.connections import newest
 from services.net.defaults import defaultReactor
 from services.net.drain import ConnectionTracker
 from services.net.endpoints import ListenContext, endpointFor
-from services.net.idletimeout import IdleTimeouts
+from services.net.idletimeout import IdleTimeouts, timeoutsFor
 from services.net.listener import ListenerService
 from services.net.sendtimeout import SendTimer, queuedBytes
 from services.nsepoll.fastpath import canWriteDirectly, writeDirectly
@@ -330,14 +330,9 @@ class EchoFactory(_EchoFactoryBase):
         (made again if C{idleTimeout} was changed), or L{None} when there is
         no idle timeout.
         """
-        timeout = self.idleTimeout
-        if not timeout:
-            return None
-        idle = self._idleTimeouts
-        if idle is None or idle.timeout != timeout:
-            idle = self._idleTimeouts = IdleTimeouts(
-                self.reactor, timeout, Echo._idleExpired
-            )
+        idle = timeoutsFor(self._idleTimeouts, self.reactor, self.idleTimeout, Echo._idleExpired)
+        if idle is not None:
+            self._idleTimeouts = idle
         return idle
 
     @property

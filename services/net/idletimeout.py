@@ -25,7 +25,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-__all__ = ["IdleTimeouts"]
+__all__ = ["IdleTimeouts", "timeoutsFor"]
 
 # A deadline this close to the clock counts as reached: the timer is set for
 # "deadline - now" seconds from now, which can round to a hair before it.
@@ -97,3 +97,21 @@ class IdleTimeouts:
         if deadlines and self._call is None:
             head = next(iter(deadlines.values()))
             self._call = self._reactor.callLater(max(0.0, head - self.seconds()), self._fire)
+
+
+def timeoutsFor(
+    held: IdleTimeouts | None,
+    reactor: IReactorTime,
+    timeout: float | None,
+    expired: Callable[[Any], None],
+) -> IdleTimeouts | None:
+    """
+    The timer a factory's connections share for C{timeout}: C{held} (the
+    one the factory made before) while its timeout is still C{timeout}, a
+    new one if C{timeout} was changed, L{None} when there is no timeout.
+    """
+    if not timeout:
+        return None
+    if held is None or held.timeout != timeout:
+        return IdleTimeouts(reactor, timeout, expired)
+    return held

@@ -9,7 +9,7 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from services.net.idletimeout import IdleTimeouts
+from services.net.idletimeout import IdleTimeouts, timeoutsFor
 
 
 class IdleTimeoutsTests(SynchronousTestCase):
@@ -100,3 +100,26 @@ class IdleTimeoutsTests(SynchronousTestCase):
         timeouts.add("c")
         self.clock.advance(10)
         self.assertEqual(self.expired, ["a", "c"])
+
+
+class TimeoutsForTests(SynchronousTestCase):
+    """
+    L{timeoutsFor} keeps a factory's timer while its timeout stays the same.
+    """
+
+    def test_keptMadeAgainOrNone(self) -> None:
+        """
+        The timer held is returned while the timeout is unchanged, a new one
+        for another timeout, and L{None} for no timeout.
+        """
+        clock = Clock()
+        first = timeoutsFor(None, clock, 5.0, lambda c: None)
+        assert first is not None
+        self.assertEqual(first.timeout, 5.0)
+        self.assertIs(timeoutsFor(first, clock, 5.0, lambda c: None), first)
+        other = timeoutsFor(first, clock, 7.0, lambda c: None)
+        assert other is not None
+        self.assertIsNot(other, first)
+        self.assertEqual(other.timeout, 7.0)
+        self.assertIsNone(timeoutsFor(first, clock, None, lambda c: None))
+        self.assertIsNone(timeoutsFor(first, clock, 0, lambda c: None))
