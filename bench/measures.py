@@ -144,6 +144,48 @@ def rssMeasure(server: Server, options: Options) -> Sample:
     return Sample((held - baseline) / IDLE_CONNECTIONS / 1024, 0.0, 0.0)
 
 
+@dataclass(frozen=True)
+class ClientRun:
+    """
+    One timed run of a load client against a server: what it printed, its
+    exit code, and the CPU readings a L{Sample} is made of.
+    """
+
+    output: str
+    returncode: int
+    serverBusy: float
+    clientBusy: float
+    serverPercent: float
+    clientPercent: float
+
+    def sample(self, rate: float) -> Sample:
+        """
+        The sample of this run at C{rate}.
+        """
+        return Sample(rate, self.serverBusy, self.clientBusy, self.serverPercent, self.clientPercent)
+
+
+def clientRun(server: Server, command: list[str]) -> ClientRun:
+    """
+    Run C{command} on the client CPU to its end, reading how busy both
+    CPUs were and the CPU the server process and the client used.
+    """
+    before = cpuTicks()
+    serverBefore = cpuSeconds(server.pid)
+    began = time.monotonic()
+    process = subprocess.Popen(pinned(CLIENT_CPU, command),
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - began
+    after = cpuTicks()
+    serverSeconds = cpuSeconds(server.pid) - serverBefore
+    return ClientRun(output, os.waitstatus_to_exitcode(status),
+                     busyPercent(before, after, SERVER_CPU), busyPercent(before, after, CLIENT_CPU),
+                     100 * serverSeconds / seconds, 100 * (usage.ru_utime + usage.ru_stime) / seconds)
+
+
 def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = None,
                expectFile: Callable[[], Path] | None = None, pipeline: int = 0,
                tls: bool = False) -> Callable[[Server, Options], Sample]:
@@ -174,28 +216,14 @@ def wrkMeasure(path: str | None, connections: int, expectBody: bytes | None = No
                 script.append(expectBody.decode())
         subprocess.run(pinned(CLIENT_CPU, [*wrk, "-d1s", *(script or [url])]),
                        capture_output=True, timeout=30, check=False)
-        before = cpuTicks()
-        serverBefore = cpuSeconds(server.pid)
-        began = time.monotonic()
-        process = subprocess.Popen(
-            pinned(CLIENT_CPU, [*wrk, f"-d{max(1, round(options.duration))}s", *(script or [url])]),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert process.stdout is not None
-        output = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.monotonic() - began
-        after = cpuTicks()
-        serverSeconds = cpuSeconds(server.pid) - serverBefore
-        match = re.search(r"Requests/sec:\s*([\d.]+)", output)
-        if process.returncode != 0 or match is None:
-            raise MeasurementError(f"wrk failed against {server.label}: {output}")
-        problems = wrkProblems(output, pipeline)
+        run = clientRun(server, [*wrk, f"-d{max(1, round(options.duration))}s", *(script or [url])])
+        match = re.search(r"Requests/sec:\s*([\d.]+)", run.output)
+        if run.returncode != 0 or match is None:
+            raise MeasurementError(f"wrk failed against {server.label}: {run.output}")
+        problems = wrkProblems(run.output, pipeline)
         if problems:
             raise MeasurementError(f"wrk against {server.label}: {'; '.join(problems)}")
-        return Sample(float(match.group(1)), busyPercent(before, after, SERVER_CPU),
-                      busyPercent(before, after, CLIENT_CPU), 100 * serverSeconds / seconds,
-                      100 * (usage.ru_utime + usage.ru_stime) / seconds)
+        return run.sample(float(match.group(1)))
 
     return measure
 
@@ -264,27 +292,14 @@ def h2loadMeasure(connections: int, streams: int) -> Callable[[Server, Options],
         url = f"https://{HOST}:{server.port}/"
         h2load = ["h2load", "-t1", f"-c{connections}", f"-m{streams}"]
         subprocess.run(pinned(CLIENT_CPU, [*h2load, "-D1", url]), capture_output=True, timeout=30, check=False)
-        before = cpuTicks()
-        serverBefore = cpuSeconds(server.pid)
-        began = time.monotonic()
-        process = subprocess.Popen(
-            pinned(CLIENT_CPU, [*h2load, f"-D{max(1, round(options.duration))}", url]),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert process.stdout is not None
-        output = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.monotonic() - began
-        after = cpuTicks()
-        serverSeconds = cpuSeconds(server.pid) - serverBefore
+        run = clientRun(server, [*h2load, f"-D{max(1, round(options.duration))}", url])
+        output = run.output
         match = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", output)
-        if process.returncode != 0 or match is None or "Application protocol: h2" not in output:
+        if run.returncode != 0 or match is None or "Application protocol: h2" not in output:
             raise MeasurementError(f"h2load failed against {server.label}: {output}")
         if not re.search(r" 0 failed, 0 errored, 0 timeout", output) or "2xx" not in output:
             raise MeasurementError(f"h2load against {server.label}: {output}")
-        return Sample(float(match.group(1)), busyPercent(before, after, SERVER_CPU),
-                      busyPercent(before, after, CLIENT_CPU), 100 * serverSeconds / seconds,
-                      100 * (usage.ru_utime + usage.ru_stime) / seconds)
+        return run.sample(float(match.group(1)))
 
     return measure
 
