@@ -160,8 +160,8 @@ class LeanTCPServerMixin:
         if not data:
             return main.CONNECTION_DONE
         if self._oneFrameEcho and not self.TLS:
-            # The echo's dataReceived and writeDirectly, inline (see
-            # OneFrameEchoMixin): two Python calls less per read.
+            # The echo's dataReceived and writeDirectly, inline (see the
+            # class docstring): two Python calls less per read.
             protocol = self.protocol  # type: ignore[attr-defined]
             n = len(data)
             protocol.bytesIn += n
